@@ -1,0 +1,80 @@
+/**
+ * The public contract between the framework and a user's state machine, as in Finn's README:
+ * a `Machine` handles every command and routes shared reads and writes through
+ * `applier.apply(conn, cmd, mutate, respond)`.
+ */
+import type { Command } from "./resp/reader.ts";
+
+export type { Command } from "./resp/reader.ts";
+
+/** A client connection, for writing replies. Writes are buffered and sent once per batch. */
+export interface Conn {
+  /** A number unique to this connection in this process (`CLIENT ID`). */
+  readonly id: number;
+  /** `ip:port` of the client. */
+  readonly remoteAddress: string;
+  /** 2, or 3 after `HELLO 3`: which reply types the client understands. */
+  readonly protocol: 2 | 3;
+  /** Anything the machine wants to keep with the connection (redcon's `Context`). */
+  context: unknown;
+
+  /** `+value` */
+  writeString(value: string): void;
+  /** `-message`; the message should start with an error code (`ERR ...`). */
+  writeError(message: string): void;
+  /** `:n` */
+  writeInt(value: number | bigint): void;
+  /** `$n` followed by the bytes (a string is sent as UTF-8). */
+  writeBulk(value: Uint8Array | string): void;
+  /** A null reply (`$-1`, or `_` in RESP3). */
+  writeNull(): void;
+  /** `*n`: n replies follow. */
+  writeArray(count: number): void;
+  /** A map of n pairs (RESP3), a flat array of 2n in RESP2. */
+  writeMap(pairs: number): void;
+  /** A double (RESP3), a bulk string in RESP2. */
+  writeDouble(value: number): void;
+  /** Pre-encoded RESP bytes, written as they are. */
+  writeRaw(bytes: Uint8Array): void;
+  /** Closes the connection once the replies before this call have been sent. */
+  close(): void;
+}
+
+/**
+ * Routes a command's shared work. `mutate` changes state and runs on every node in log order (its
+ * return value is handed to `respond`); `respond` writes the reply and runs only on the node that
+ * holds the client. `mutate === null` means the command only reads. Throwing from either cancels
+ * the operation and sends the error to the client.
+ */
+export interface Applier {
+  apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void;
+}
+
+/** A writer for a snapshot: stream bytes into it. */
+export interface SnapshotWriter {
+  write(bytes: Uint8Array): void | Promise<void>;
+}
+
+/** A reader of a snapshot: the whole content, and a streaming view of it. */
+export interface SnapshotReader {
+  /** Every byte of the snapshot. */
+  readAll(): Promise<Uint8Array>;
+  /** The snapshot in chunks. */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
+/** The user's state machine. */
+export interface Machine {
+  /**
+   * Handles one command. Return (or throw) an error to answer it with an error reply;
+   * `ErrUnknownCommand` and `ErrWrongNumberOfArguments` produce Redis's texts.
+   */
+  command(applier: Applier, conn: Conn | null, command: Command): void | Error;
+  /**
+   * Writes the state as of the last applied command. Throw or return `ErrDisabled` to turn
+   * snapshots off.
+   */
+  snapshot(writer: SnapshotWriter): void | Error | Promise<void | Error>;
+  /** Replaces the state with a snapshot's. */
+  restore(reader: SnapshotReader): void | Error | Promise<void | Error>;
+}

@@ -1,0 +1,176 @@
+/**
+ * The Redis clone: the full-featured example, a thin command line over the public API.
+ *
+ *   bun run src/clone.ts                       # a single node on 127.0.0.1:7481, data in ./data
+ *   bun run src/clone.ts -p 7482 -dir data2 -join :7481
+ *
+ * Flags follow Finn's clone (`-p`, `-dir`, `-join`, `-durability`, `-consistency`, `-backend`,
+ * `-loglevel`), plus `-bind` and `-advertise`. Each may also be written with `--`, and as
+ * `-flag value` or `-flag=value`.
+ */
+import { Clone } from "./clone/machine.ts";
+import { type Backend, type Level, open, type Options } from "./finn.ts";
+import { isLogLevel, type LogLevel } from "./log.ts";
+
+const usage = `Usage: finn-clone [flags]
+
+A Redis clone replicated with Raft: any Redis client can talk to it.
+
+Flags (each also as --flag, and as -flag=value):
+  -p PORT              port for clients and peers (default 7481)
+  -bind HOST           address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  -advertise HOST:PORT address other nodes and redirected clients use to reach this one
+                       (default: the bind address and port, 127.0.0.1 when binding every interface)
+  -dir DIR             data directory (default data)
+  -join ADDR           address of any member of a cluster to join (":7481" means this host)
+  -durability LEVEL    low | medium | high (default medium)
+                         low: the OS decides when to flush; medium: flushed every second;
+                         high: flushed before a write is acknowledged
+  -consistency LEVEL   low | medium | high (default medium)
+                         low: any node answers reads; medium: the leader, under its lease;
+                         high: the leader, after confirming leadership with a quorum
+  -backend NAME        lmdb | memory (default lmdb): where the Raft log lives
+  -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
+  -h, -help            print this help
+
+Commands: SET GET DEL KEYS EXISTS MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN DBSIZE FLUSHALL,
+the connection commands every client needs (PING ECHO QUIT HELLO CLIENT SELECT INFO COMMAND
+CONFIG GET) and RAFTLEADER RAFTSTATE RAFTSTATS.
+`;
+
+interface CloneFlags {
+  port: number;
+  bind: string;
+  advertise: string;
+  dir: string;
+  join: string;
+  durability: Level;
+  consistency: Level;
+  backend: Backend;
+  logLevel: LogLevel;
+}
+
+class UsageError extends Error {}
+
+function level(flag: string, value: string): Level {
+  if (value === "low" || value === "medium" || value === "high") return value;
+  throw new UsageError(`invalid value '${value}' for -${flag}: expected low, medium or high`);
+}
+
+/** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
+export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
+  const flags: CloneFlags = {
+    port: 7481,
+    bind: "127.0.0.1",
+    advertise: "",
+    dir: "data",
+    join: "",
+    durability: "medium",
+    consistency: "medium",
+    backend: "lmdb",
+    logLevel: "notice",
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const argument = argv[i] ?? "";
+    if (!argument.startsWith("-")) throw new UsageError(`unexpected argument '${argument}'`);
+    let name = argument.replace(/^--?/, "");
+    let value: string | undefined;
+    const equals = name.indexOf("=");
+    if (equals >= 0) {
+      value = name.slice(equals + 1);
+      name = name.slice(0, equals);
+    }
+    if (name === "h" || name === "help") return "help";
+    if (value === undefined) {
+      value = argv[i + 1];
+      if (value === undefined) throw new UsageError(`flag -${name} needs a value`);
+      i++;
+    }
+    switch (name) {
+      case "p":
+      case "port": {
+        const port = Number(value);
+        if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new UsageError(`invalid port '${value}'`);
+        flags.port = port;
+        break;
+      }
+      case "bind":
+        flags.bind = value;
+        break;
+      case "advertise":
+        flags.advertise = value;
+        break;
+      case "dir":
+        if (value === "") throw new UsageError("-dir must not be empty");
+        flags.dir = value;
+        break;
+      case "join":
+        flags.join = value;
+        break;
+      case "durability":
+        flags.durability = level(name, value);
+        break;
+      case "consistency":
+        flags.consistency = level(name, value);
+        break;
+      case "backend":
+        if (value === "lmdb" || value === "memory") flags.backend = value;
+        else if (value === "fastlog" || value === "inmem") throw new UsageError(`-backend ${value} is Finn's; use -backend memory`);
+        else throw new UsageError(`invalid value '${value}' for -backend: expected lmdb or memory`);
+        break;
+      case "loglevel":
+        if (!isLogLevel(value)) throw new UsageError(`invalid value '${value}' for -loglevel: expected quiet, warning, notice, verbose or debug`);
+        flags.logLevel = value;
+        break;
+      default:
+        throw new UsageError(`unknown flag '${argument}'`);
+    }
+  }
+  return flags;
+}
+
+async function main(): Promise<void> {
+  let flags: CloneFlags | "help";
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`finn-clone: ${error.message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (flags === "help") {
+    process.stdout.write(usage);
+    return;
+  }
+  const options: Options = {
+    durability: flags.durability,
+    consistency: flags.consistency,
+    backend: flags.backend,
+    logLevel: flags.logLevel,
+    ...(flags.advertise === "" ? {} : { advertise: flags.advertise }),
+  };
+  const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
+  const node = await open(flags.dir, `${host}:${flags.port}`, flags.join, new Clone(), options);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${process.pid}:M received ${signal}, shutting down\n`);
+    node.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`finn-clone: error while closing: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`finn-clone: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * The public API, as in Finn's README: `open(dir, addr, join, machine, options)` starts a node
+ * that serves the Redis protocol on `addr` and routes every write through the log.
+ *
+ * ```ts
+ * import { open } from "./finn.ts";
+ * const node = await open("data", ":7481", "", new Clone(), {});
+ * // ... later
+ * await node.close();
+ * ```
+ */
+import { RespError } from "./errors.ts";
+import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
+import { Executor } from "./node/executor.ts";
+import { loadIdentity } from "./node/identity.ts";
+import { LocalNode, type NodeStatus } from "./node/local-node.ts";
+import { ClientApplier } from "./server/applier.ts";
+import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builtin.ts";
+import type { CommandSpec } from "./server/command-spec.ts";
+import { builtins } from "./server/commands/index.ts";
+import { createDispatcher } from "./server/dispatch.ts";
+import { defaultServerLimits, Server, type ServerLimits } from "./server/server.ts";
+import type { Machine } from "./api.ts";
+
+export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
+export { Command as RespCommand, latin1 } from "./resp/reader.ts";
+export { ErrDisabled, ErrUnknownCommand, ErrWrongNumberOfArguments, RespError } from "./errors.ts";
+export type { CommandSpec } from "./server/command-spec.ts";
+export { spec as commandSpec } from "./server/command-spec.ts";
+export type { InfoSections } from "./server/builtin.ts";
+export type { LogLevel } from "./log.ts";
+export type { ServerLimits } from "./server/server.ts";
+
+/** Finn's three levels, for durability and for read consistency. */
+export type Level = "low" | "medium" | "high";
+export const Low: Level = "low";
+export const Medium: Level = "medium";
+export const High: Level = "high";
+
+/** Where the log lives: LMDB (embedded, the default) or memory with an append-only file. */
+export type Backend = "lmdb" | "memory";
+
+/** The version of Redis whose protocol and replies this server follows, for HELLO and INFO. */
+export const redisCompatibleVersion = "7.2.0";
+
+export interface Options {
+  /** Read consistency: low (any node), medium (the leader under its lease), high (ReadIndex). Default medium. */
+  readonly consistency?: Level;
+  /** Write durability: low (the OS flushes), medium (flushed every second), high (flushed before the reply). Default medium. */
+  readonly durability?: Level;
+  /** Log backend. Default lmdb. */
+  readonly backend?: Backend;
+  /** quiet, warning, notice (default), verbose or debug. */
+  readonly logLevel?: LogLevel;
+  /** Where log lines go (standard error by default). */
+  readonly logOutput?: LogSink;
+  /** The address other nodes and redirected clients use to reach this one (default: derived from addr). */
+  readonly advertise?: string;
+  /** Limits on clients; any not given keep their defaults. */
+  readonly limits?: Partial<ServerLimits>;
+}
+
+/** A running node. */
+export interface FinnNode {
+  /** The address clients connect to (`host:port`). */
+  readonly address: string;
+  /** The port actually bound (useful when `addr` asked for port 0). */
+  readonly port: number;
+  /** This node's stable identity, kept in its data directory. */
+  readonly id: string;
+  /** The consensus state. */
+  status(): NodeStatus;
+  /** Stops serving and releases the data directory. */
+  close(): Promise<void>;
+}
+
+/** Optional extras a machine may offer the framework. */
+export interface MachineExtras {
+  /** Descriptions of the machine's commands, for COMMAND and redis-cli's hints. */
+  readonly commands?: readonly CommandSpec[];
+  /** Sections to add to INFO (for example `keyspace`). */
+  info?(): InfoSections;
+}
+
+/** Splits `host:port`; an empty host (`:7481`) means the loopback address. */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const colon = addr.lastIndexOf(":");
+  if (colon < 0) throw new RespError(`ERR invalid address '${addr}': expected host:port`);
+  let host = addr.slice(0, colon);
+  const portText = addr.slice(colon + 1);
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new RespError(`ERR invalid port in address '${addr}'`);
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  return { host: host === "" ? "127.0.0.1" : host, port: Number(portText) };
+}
+
+/**
+ * Starts a node: opens (or creates) the data directory `dir`, listens on `addr` (`host:port`;
+ * `:port` binds the loopback address only, bind other interfaces explicitly), and serves `machine`.
+ * `join` is the address of a member of an existing cluster, or "" to start a new one.
+ */
+export async function open(
+  dir: string,
+  addr: string,
+  join: string,
+  machine: Machine & MachineExtras,
+  options: Options = {},
+): Promise<FinnNode> {
+  const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
+  if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
+  if (join !== "") {
+    throw new Error("joining a cluster needs the peer transport, which is not built yet; start a single node with join = \"\"");
+  }
+  const { host, port } = parseAddress(addr);
+  const { identity, environment } = await loadIdentity(dir);
+  const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
+  const server = new Server({ hostname: host, port, limits, logger });
+  const executor = new Executor(machine, logger);
+  let advertise = options.advertise ?? "";
+  const node = new LocalNode(executor, () => advertise);
+  const settings: NodeSettings = {
+    get port() {
+      return server.port;
+    },
+    bind: host,
+    get advertise() {
+      return advertise;
+    },
+    dir,
+    durability: options.durability ?? "medium",
+    consistency: options.consistency ?? "medium",
+    backend: options.backend ?? "lmdb",
+    version: redisCompatibleVersion,
+    nodeId: identity.nodeId,
+  };
+  const machineSpecs = machine.commands ?? [];
+  const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
+  const context: BuiltinContext = {
+    server,
+    node,
+    settings,
+    startedAt: Date.now(),
+    commandSpecs: () => allSpecs,
+    machineInfo: () => machine.info?.() ?? {},
+  };
+  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(node));
+  try {
+    server.listen();
+  } catch (error) {
+    environment.close();
+    throw error;
+  }
+  if (advertise === "") advertise = `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
+  logger.role = "M";
+  logger.notice(`Node ${identity.nodeId.slice(0, 12)} ready to accept connections on ${host}:${server.port}`);
+  let closed = false;
+  return {
+    get address() {
+      return advertise;
+    },
+    port: server.port,
+    id: identity.nodeId,
+    status: () => node.status(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      node.close();
+      server.stop();
+      await environment.close();
+      logger.notice("Node closed");
+    },
+  };
+}

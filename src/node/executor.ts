@@ -1,0 +1,86 @@
+/**
+ * Applies committed log entries to the user's Machine. An entry's data is one or more RESP
+ * commands exactly as clients sent them; each is run through `Machine.command` with an applier in
+ * apply mode, whose `apply` runs `mutate` at once and keeps its result. This is what every node
+ * does, the one that proposed the command included, so every replica runs the same code on the
+ * same bytes in the same order (as Finn does).
+ */
+import type { Applier, Conn, Machine } from "../api.ts";
+import { assert } from "../assert.ts";
+import type { Logger } from "../log.ts";
+import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
+
+/** What applying one command produced: `mutate`'s value, or the error it (or `command`) raised. */
+export interface ApplyResult {
+  value: unknown;
+  error: unknown;
+}
+
+/** The applier handed to the machine while applying committed commands. */
+class ApplyModeApplier implements Applier {
+  value: unknown = undefined;
+  error: unknown = undefined;
+  calls = 0;
+
+  reset(): void {
+    this.value = undefined;
+    this.error = undefined;
+    this.calls = 0;
+  }
+
+  apply<T>(_conn: Conn | null, _command: Command, mutate: (() => T) | null, _respond: ((value: T) => void) | null): void {
+    this.calls++;
+    if (this.calls > 1) {
+      this.error = new Error("apply called more than once for one command");
+      return;
+    }
+    if (mutate === null) return;
+    try {
+      this.value = mutate();
+    } catch (error) {
+      this.error = error;
+    }
+  }
+}
+
+/** Receives each command of an entry with what applying it produced. */
+export type ApplyListener = (command: Command, result: ApplyResult) => void;
+
+export class Executor implements CommandSink {
+  private readonly applier = new ApplyModeApplier();
+  private listener: ApplyListener = () => {};
+  private readonly result: ApplyResult = { value: undefined, error: undefined };
+
+  constructor(
+    private readonly machine: Machine,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Applies every command in `data`, in order, calling `listener` after each. */
+  applyEntry(data: Uint8Array, listener: ApplyListener): void {
+    this.listener = listener;
+    // The entry holds complete frames written by the framework; a fresh reader sees them all.
+    const status = new RespReader().feed(data, this);
+    assert(status.kind === "ok", "a committed entry holds only complete RESP commands");
+  }
+
+  onCommand(command: Command): boolean {
+    const applier = this.applier;
+    applier.reset();
+    const result = this.result;
+    try {
+      const returned = this.machine.command(applier, null, command);
+      result.value = applier.value;
+      result.error = returned instanceof Error ? returned : applier.error;
+    } catch (error) {
+      result.value = undefined;
+      result.error = error;
+      if (error instanceof Error && error.name === "AssertionError") throw error;
+    }
+    if (result.error !== undefined && this.logger.enabled("debug")) {
+      this.logger.debug(`Applying '${command.name}' failed: ${String(result.error)}`);
+    }
+    this.listener(command, result);
+    return true;
+  }
+}

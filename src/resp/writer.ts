@@ -1,0 +1,245 @@
+/**
+ * An append-style encoder of Redis replies into one growable buffer, reused across replies: callers
+ * append any number of replies, hand `bytes()` to a single `socket.write`, then `reset()`.
+ *
+ * RESP2 by default; after `HELLO 3` a connection's replies use the RESP3 types (null, map, set,
+ * double, boolean, verbatim, push), and in RESP2 those fall back to what Redis sends.
+ */
+import { assert } from "../assert.ts";
+
+const encoder = new TextEncoder();
+const crlf0 = 13;
+const crlf1 = 10;
+
+/** The first size of a writer's buffer; it doubles as needed. */
+const writerBytesInitial = 16 * 1024;
+
+export type Protocol = 2 | 3;
+
+export class RespWriter {
+  private buffer: Uint8Array;
+  private length = 0;
+  /** The protocol of the client whose replies are being written. */
+  protocol: Protocol = 2;
+
+  constructor(initialBytes = writerBytesInitial) {
+    this.buffer = new Uint8Array(initialBytes);
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.length;
+  }
+
+  /** A view of everything written; valid until the next write or reset. */
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** Forgets everything written; keeps the buffer. */
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** Cuts the written bytes back to `size` (used to take back a reply that must wait in a queue). */
+  truncate(size: number): void {
+    assert(size >= 0 && size <= this.length, "truncate within what was written");
+    this.length = size;
+  }
+
+  /** A copy of the bytes from `start` to the end. */
+  copyFrom(start: number): Uint8Array {
+    return this.buffer.slice(start, this.length);
+  }
+
+  /** Drops a buffer that grew far beyond normal back to its initial size. */
+  shrink(bytesMax: number): void {
+    if (this.length === 0 && this.buffer.length > bytesMax) this.buffer = new Uint8Array(writerBytesInitial);
+  }
+
+  private reserve(extra: number): void {
+    const needed = this.length + extra;
+    if (needed <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < needed) capacity *= 2;
+    const next = new Uint8Array(capacity);
+    next.set(this.buffer.subarray(0, this.length));
+    this.buffer = next;
+  }
+
+  private byte(value: number): void {
+    this.buffer[this.length++] = value;
+  }
+
+  private crlf(): void {
+    this.buffer[this.length++] = crlf0;
+    this.buffer[this.length++] = crlf1;
+  }
+
+  /** Appends raw bytes, already encoded. */
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** Appends a string's UTF-8 bytes. */
+  private text(value: string): void {
+    // A UTF-8 encoding takes at most three bytes per UTF-16 unit.
+    this.reserve(value.length * 3);
+    const { written } = encoder.encodeInto(value, this.buffer.subarray(this.length));
+    this.length += written;
+  }
+
+  /** Appends a decimal integer (safe integers and bigints). */
+  private decimal(value: number | bigint): void {
+    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value < 10) {
+      this.reserve(1);
+      this.byte(48 + value);
+      return;
+    }
+    this.text(String(value));
+  }
+
+  /** Appends a header such as `$5\r\n` or `*3\r\n`. */
+  private header(marker: number, value: number | bigint): void {
+    this.reserve(24);
+    this.byte(marker);
+    this.decimal(value);
+    this.reserve(2);
+    this.crlf();
+  }
+
+  /** `+value`: a status reply. CR and LF are replaced by spaces so the frame cannot break. */
+  simple(value: string): void {
+    this.reserve(3);
+    this.byte(43);
+    this.text(lineSafe(value));
+    this.reserve(2);
+    this.crlf();
+  }
+
+  /** `-message`: an error reply. The message should start with a code such as `ERR`. */
+  error(message: string): void {
+    this.reserve(3);
+    this.byte(45);
+    this.text(lineSafe(message));
+    this.reserve(2);
+    this.crlf();
+  }
+
+  /** `:n`: an integer reply. */
+  integer(value: number | bigint): void {
+    this.header(58, value);
+  }
+
+  /** `$n\r\n...`: a bulk string from bytes or from a string (UTF-8). */
+  bulk(value: Uint8Array | string): void {
+    if (typeof value === "string") {
+      if (isAscii(value)) {
+        this.header(36, value.length);
+        this.text(value);
+        this.reserve(2);
+        this.crlf();
+        return;
+      }
+      value = encoder.encode(value);
+    }
+    this.header(36, value.length);
+    this.raw(value);
+    this.reserve(2);
+    this.crlf();
+  }
+
+  /** A null: `$-1` in RESP2, `_` in RESP3. */
+  null(): void {
+    if (this.protocol === 3) {
+      this.reserve(3);
+      this.byte(95);
+      this.crlf();
+    } else {
+      this.raw(nullBulk);
+    }
+  }
+
+  /** A null array: `*-1` in RESP2 (as EXEC after a failed WATCH), `_` in RESP3. */
+  nullArray(): void {
+    if (this.protocol === 3) this.null();
+    else this.raw(nullArray);
+  }
+
+  /** `*n`: an array of n replies to follow. */
+  array(count: number): void {
+    this.header(42, count);
+  }
+
+  /** `%n`: a map of n key/value pairs to follow (a flat array of 2n in RESP2). */
+  map(pairs: number): void {
+    if (this.protocol === 3) this.header(37, pairs);
+    else this.header(42, pairs * 2);
+  }
+
+  /** `~n`: a set of n replies to follow (an array in RESP2). */
+  set(count: number): void {
+    this.header(this.protocol === 3 ? 126 : 42, count);
+  }
+
+  /** `>n`: an out-of-band push of n replies (an array in RESP2). */
+  push(count: number): void {
+    this.header(this.protocol === 3 ? 62 : 42, count);
+  }
+
+  /** `,d`: a double (a bulk string in RESP2, as Redis does). */
+  double(value: number): void {
+    const text = Number.isNaN(value) ? "nan" : value === Infinity ? "inf" : value === -Infinity ? "-inf" : String(value);
+    if (this.protocol === 3) {
+      this.reserve(3);
+      this.byte(44);
+      this.text(text);
+      this.reserve(2);
+      this.crlf();
+    } else {
+      this.bulk(text);
+    }
+  }
+
+  /** `#t` / `#f`: a boolean (the integer 1 or 0 in RESP2). */
+  boolean(value: boolean): void {
+    if (this.protocol === 3) {
+      this.reserve(4);
+      this.byte(35);
+      this.byte(value ? 116 : 102);
+      this.crlf();
+    } else {
+      this.integer(value ? 1 : 0);
+    }
+  }
+
+  /** `=n\r\ntxt:...`: verbatim text (a bulk string in RESP2). */
+  verbatim(value: string, format = "txt"): void {
+    if (this.protocol !== 3) {
+      this.bulk(value);
+      return;
+    }
+    const body = encoder.encode(value);
+    this.header(61, body.length + 4);
+    this.text(format.slice(0, 3).padEnd(3, " "));
+    this.text(":");
+    this.raw(body);
+    this.reserve(2);
+    this.crlf();
+  }
+}
+
+const nullBulk = encoder.encode("$-1\r\n");
+const nullArray = encoder.encode("*-1\r\n");
+
+function isAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 127) return false;
+  return true;
+}
+
+/** Redis replaces CR and LF in status and error lines with spaces. */
+function lineSafe(value: string): string {
+  return value.includes("\r") || value.includes("\n") ? value.replace(/[\r\n]/g, " ") : value;
+}

@@ -1,0 +1,53 @@
+/**
+ * Commands the framework answers itself, before the machine sees anything: what every Redis
+ * client sends on connecting (HELLO, CLIENT, INFO, COMMAND, CONFIG GET...) and the RAFT* commands.
+ */
+import type { Command } from "../resp/reader.ts";
+import type { Replicator } from "../node/local-node.ts";
+import type { CommandSpec } from "./command-spec.ts";
+import type { Connection } from "./connection.ts";
+import type { Server } from "./server.ts";
+
+/** What a node was started with, as INFO and CONFIG GET report it. */
+export interface NodeSettings {
+  readonly port: number;
+  readonly bind: string;
+  readonly advertise: string;
+  readonly dir: string;
+  readonly durability: string;
+  readonly consistency: string;
+  readonly backend: string;
+  readonly version: string;
+  readonly nodeId: string;
+}
+
+/** INFO sections a machine adds: section name to field name to value. */
+export type InfoSections = Readonly<Record<string, Readonly<Record<string, string | number>>>>;
+
+export interface BuiltinContext {
+  readonly server: Server;
+  readonly node: Replicator;
+  readonly settings: NodeSettings;
+  readonly startedAt: number;
+  /** Every command the node knows: built-ins and the machine's. */
+  readonly commandSpecs: () => readonly CommandSpec[];
+  /** Sections the machine adds to INFO (such as keyspace). */
+  readonly machineInfo: () => InfoSections;
+}
+
+export interface Builtin {
+  readonly spec: CommandSpec;
+  run(context: BuiltinContext, connection: Connection, command: Command): void;
+}
+
+const decoder = new TextDecoder();
+
+/** An argument as text (UTF-8). */
+export function text(argument: Uint8Array | undefined): string {
+  return argument === undefined ? "" : decoder.decode(argument);
+}
+
+/** An argument as lower-case text, for subcommands and options. */
+export function keyword(argument: Uint8Array | undefined): string {
+  return text(argument).toLowerCase();
+}

@@ -1,0 +1,57 @@
+/** CONFIG GET (what redis-benchmark and clients ask), CONFIG SET refused, CONFIG RESETSTAT. */
+import { globMatchText } from "../../glob.ts";
+import { RespError } from "../../errors.ts";
+import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+
+/** The parameters CONFIG GET knows, with this node's values. */
+function parameters(context: BuiltinContext): [string, string][] {
+  const limits = context.server.limits;
+  const settings = context.settings;
+  return [
+    ["appendonly", "no"],
+    ["appendfsync", settings.durability === "high" ? "always" : settings.durability === "medium" ? "everysec" : "no"],
+    ["bind", settings.bind],
+    ["client-query-buffer-limit", String(limits.queryBufferBytesMax)],
+    ["cluster-enabled", "no"],
+    ["databases", "1"],
+    ["dir", settings.dir],
+    ["maxclients", String(limits.clientsMax)],
+    ["maxmemory", "0"],
+    ["maxmemory-policy", "noeviction"],
+    ["port", String(settings.port)],
+    ["proto-max-bulk-len", String(limits.bulkBytesMax)],
+    ["protected-mode", "no"],
+    ["save", ""],
+    ["timeout", "0"],
+  ];
+}
+
+export const config: Builtin = {
+  spec: spec("config", -2, "admin noscript loading stale", [0, 0, 0], "server", "A container for server configuration commands."),
+  run(context, connection, command) {
+    const args = command.args;
+    switch (keyword(args[1])) {
+      case "get": {
+        if (args.length < 3) throw new RespError("ERR wrong number of arguments for 'config|get' command");
+        const patterns = args.slice(2).map((argument) => text(argument).toLowerCase());
+        const found = parameters(context).filter(([name]) => patterns.some((pattern) => globMatchText(pattern, name)));
+        connection.writeMap(found.length);
+        for (const [name, value] of found) {
+          connection.writeBulk(name);
+          connection.writeBulk(value);
+        }
+        return;
+      }
+      case "set":
+        throw new RespError("ERR CONFIG SET is not supported: set options on the command line");
+      case "resetstat":
+        connection.writeString("OK");
+        return;
+      case "rewrite":
+        throw new RespError("ERR CONFIG REWRITE is not supported: there is no config file");
+      default:
+        throw new RespError(`ERR unknown subcommand '${text(args[1])}'. Try CONFIG HELP.`);
+    }
+  },
+};

@@ -1,0 +1,109 @@
+/** PING, ECHO, QUIT, SELECT, AUTH and HELLO: the connection commands every client sends. */
+import { RespError } from "../../errors.ts";
+import { type Builtin, keyword, text } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+
+const noKeys = [0, 0, 0] as const;
+
+export const ping: Builtin = {
+  spec: spec("ping", -1, "fast stale loading", noKeys, "connection", "Returns the server's liveliness response."),
+  run(_context, connection, command) {
+    if (command.args.length > 2) throw new RespError("ERR wrong number of arguments for 'ping' command");
+    const message = command.args[1];
+    if (message === undefined) connection.writeString("PONG");
+    else connection.writeBulk(message);
+  },
+};
+
+export const echo: Builtin = {
+  spec: spec("echo", 2, "fast stale loading", noKeys, "connection", "Returns the given string."),
+  run(_context, connection, command) {
+    connection.writeBulk(command.args[1] ?? new Uint8Array(0));
+  },
+};
+
+export const quit: Builtin = {
+  spec: spec("quit", -1, "fast stale loading noscript", noKeys, "connection", "Closes the connection."),
+  run(_context, connection) {
+    connection.writeString("OK");
+    connection.closeAfterReply = true;
+  },
+};
+
+export const select: Builtin = {
+  spec: spec("select", 2, "fast stale loading", noKeys, "connection", "Changes the selected database (only 0 exists)."),
+  run(_context, connection, command) {
+    const index = text(command.args[1]);
+    if (!/^-?\d+$/.test(index)) throw new RespError("ERR value is not an integer or out of range");
+    if (Number(index) !== 0) throw new RespError("ERR DB index is out of range");
+    connection.writeString("OK");
+  },
+};
+
+/** Until authentication exists (a later issue), AUTH answers as Redis does with no password set. */
+function checkAuth(args: readonly Uint8Array[]): void {
+  if (args.length === 1) {
+    throw new RespError(
+      "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+    );
+  }
+}
+
+export const auth: Builtin = {
+  spec: spec("auth", -2, "noscript loading stale fast no-auth", noKeys, "connection", "Authenticates the connection."),
+  run(_context, connection, command) {
+    if (command.args.length > 3) throw new RespError("ERR syntax error");
+    checkAuth(command.args.slice(1));
+    connection.writeString("OK");
+  },
+};
+
+export const hello: Builtin = {
+  spec: spec("hello", -1, "noscript loading stale fast no-auth", noKeys, "connection", "Handshakes with the server."),
+  run(context, connection, command) {
+    const args = command.args;
+    let protocol = connection.protocol;
+    let at = 1;
+    if (args.length > 1) {
+      const requested = text(args[1]);
+      if (!/^\d+$/.test(requested)) throw new RespError("ERR Protocol version is not an integer or out of range");
+      const version = Number(requested);
+      if (version !== 2 && version !== 3) throw new RespError("NOPROTO unsupported protocol version");
+      protocol = version;
+      at = 2;
+    }
+    let name: string | null = null;
+    for (; at < args.length; at++) {
+      const option = keyword(args[at]);
+      if (option === "auth" && at + 2 < args.length) {
+        checkAuth(args.slice(at + 1, at + 3));
+        at += 2;
+      } else if (option === "setname" && at + 1 < args.length) {
+        name = text(args[at + 1]);
+        if (/[\s]/.test(name)) throw new RespError("ERR Client names cannot contain spaces, newlines or special characters.");
+        at += 1;
+      } else {
+        throw new RespError(`ERR Syntax error in HELLO option '${text(args[at])}'`);
+      }
+    }
+    connection.protocol = protocol;
+    if (name !== null) connection.name = name;
+    const writer = context.server.writerFor(connection);
+    writer.protocol = protocol;
+    writer.map(7);
+    writer.bulk("server");
+    writer.bulk("redis");
+    writer.bulk("version");
+    writer.bulk(context.settings.version);
+    writer.bulk("proto");
+    writer.integer(protocol);
+    writer.bulk("id");
+    writer.integer(connection.id);
+    writer.bulk("mode");
+    writer.bulk("standalone");
+    writer.bulk("role");
+    writer.bulk(context.node.isLeader ? "master" : "replica");
+    writer.bulk("modules");
+    writer.array(0);
+  },
+};

@@ -1,0 +1,14 @@
+/** Every built-in command, by lower-case name. */
+import type { Builtin } from "../builtin.ts";
+import { client } from "./client.ts";
+import { command } from "./command.ts";
+import { config } from "./config.ts";
+import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
+import { info } from "./info.ts";
+import { raftLeader, raftState, raftStats } from "./raft-status.ts";
+
+export const builtins: ReadonlyMap<string, Builtin> = new Map(
+  [ping, echo, quit, select, auth, hello, client, info, command, config, raftLeader, raftState, raftStats].map(
+    (builtin) => [builtin.spec.name, builtin] as const,
+  ),
+);

@@ -1,0 +1,118 @@
+/** INFO: Redis-shaped sections (ioredis waits for `loading:0` before it says it is ready). */
+import { arch, cpus, platform, release } from "node:os";
+import { type Builtin, type BuiltinContext, type InfoSections, keyword } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+
+/** The sections INFO prints with no argument, in Redis's order. */
+const defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "raft", "keyspace"];
+
+function human(bytes: number): string {
+  const units = ["B", "K", "M", "G", "T"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toFixed(2)}${units[unit]}`;
+}
+
+function frameworkSections(context: BuiltinContext): InfoSections {
+  const now = Date.now();
+  const uptime = Math.floor((now - context.startedAt) / 1000);
+  const memory = process.memoryUsage();
+  const usage = process.cpuUsage();
+  const status = context.node.status();
+  const server = context.server;
+  return {
+    server: {
+      redis_version: context.settings.version,
+      finn_version: "0.1.0",
+      redis_mode: "standalone",
+      os: `${platform()} ${release()} ${arch()}`,
+      arch_bits: 64,
+      process_id: process.pid,
+      run_id: context.settings.nodeId,
+      tcp_port: context.settings.port,
+      bun_version: Bun.version,
+      uptime_in_seconds: uptime,
+      uptime_in_days: Math.floor(uptime / 86400),
+      executable: process.execPath,
+    },
+    clients: {
+      connected_clients: server.connections.size,
+      maxclients: server.limits.clientsMax,
+      blocked_clients: 0,
+    },
+    memory: {
+      used_memory: memory.heapUsed,
+      used_memory_human: human(memory.heapUsed),
+      used_memory_rss: memory.rss,
+      used_memory_rss_human: human(memory.rss),
+      maxmemory: 0,
+      maxmemory_human: "0B",
+      maxmemory_policy: "noeviction",
+    },
+    persistence: {
+      loading: 0,
+      async_loading: 0,
+      durability: context.settings.durability,
+      backend: context.settings.backend,
+      aof_enabled: 0,
+      rdb_bgsave_in_progress: 0,
+    },
+    stats: {
+      total_connections_received: server.stats.connectionsReceived,
+      total_commands_processed: server.stats.commandsProcessed,
+      rejected_connections: server.stats.rejectedConnections,
+      client_output_buffer_limit_disconnections: server.stats.outputLimitDisconnections,
+    },
+    replication: {
+      role: status.state === "Leader" ? "master" : "slave",
+      connected_slaves: 0,
+    },
+    cpu: {
+      used_cpu_sys: (usage.system / 1e6).toFixed(6),
+      used_cpu_user: (usage.user / 1e6).toFixed(6),
+      cpu_count: cpus().length,
+    },
+    raft: {
+      state: status.state,
+      term: status.term,
+      leader: status.leader ?? "",
+      commit_index: status.commitIndex,
+      applied_index: status.appliedIndex,
+      last_log_index: status.lastLogIndex,
+      consistency: context.settings.consistency,
+    },
+  };
+}
+
+/** Renders INFO for the requested section names (`all`, `everything` and `default` included). */
+export function renderInfo(context: BuiltinContext, requested: readonly string[]): string {
+  const sections: Record<string, Readonly<Record<string, string | number>>> = {
+    ...frameworkSections(context),
+    ...context.machineInfo(),
+  };
+  let names: string[];
+  if (requested.length === 0 || requested.includes("default")) names = defaultSections;
+  else if (requested.includes("all") || requested.includes("everything")) names = [...new Set([...defaultSections, ...Object.keys(sections)])];
+  else names = [...requested];
+  const parts: string[] = [];
+  for (const name of names) {
+    const fields = sections[name];
+    if (fields === undefined) continue;
+    let part = `# ${name[0]?.toUpperCase() ?? ""}${name.slice(1)}\r\n`;
+    for (const [field, value] of Object.entries(fields)) part += `${field}:${value}\r\n`;
+    parts.push(part);
+  }
+  return parts.join("\r\n");
+}
+
+export const info: Builtin = {
+  spec: spec("info", -1, "loading stale", [0, 0, 0], "server", "Returns information and statistics about the server."),
+  run(context, connection, command) {
+    const requested = command.args.slice(1).map((argument) => keyword(argument));
+    context.server.writerFor(connection).verbatim(renderInfo(context, requested));
+  },
+};

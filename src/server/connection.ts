@@ -1,0 +1,193 @@
+/**
+ * One client connection: its request reader, its ordered reply queue and its unsent output.
+ *
+ * Replies leave in request order. A command whose reply is ready at once (PING, a read with
+ * nothing queued before it) is written straight into the server's shared output buffer. A command
+ * that must wait (a write until it commits, a read queued behind a write) takes a slot in the
+ * connection's queue, and everything after it waits behind it: later replies are either run when
+ * their slot reaches the head (reads, so that a connection always reads its own writes) or kept as
+ * bytes (replies that were ready at once).
+ */
+import type { Socket } from "bun";
+import type { Conn } from "../api.ts";
+import { assert } from "../assert.ts";
+import { errorReplyText } from "../errors.ts";
+import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
+import type { Protocol } from "../resp/writer.ts";
+import type { Server } from "./server.ts";
+
+/** What a queued reply waits for. */
+export const enum SlotKind {
+  /** Bytes already encoded, waiting only for the slots before them. */
+  Reply,
+  /** A read whose `respond` runs when it reaches the head of the queue. */
+  Read,
+  /** A write whose `respond` runs once it has been applied and reaches the head. */
+  Write,
+}
+
+/** A place in a connection's reply queue. */
+export class Slot {
+  done: boolean;
+  value: unknown = undefined;
+  error: unknown = undefined;
+
+  constructor(
+    readonly kind: SlotKind,
+    /** The command name, for error texts. */
+    readonly name: string,
+    readonly bytes: Uint8Array | null,
+    readonly respond: ((value: unknown) => void) | null,
+    readonly connection: Connection,
+  ) {
+    this.done = kind !== SlotKind.Write;
+  }
+
+  /** Called by the node when the write has been applied (or has failed). */
+  settle(value: unknown, error: unknown): void {
+    assert(!this.done, "a write is settled once");
+    this.done = true;
+    this.value = value;
+    this.error = error;
+    this.connection.server.markReady(this.connection);
+  }
+}
+
+/** Per-connection data attached to the Bun socket. */
+export class Connection implements Conn, CommandSink {
+  readonly remoteAddress: string;
+  protocol: Protocol = 2;
+  context: unknown = undefined;
+  /** `CLIENT SETNAME`. */
+  name = "";
+  /** `CLIENT SETINFO LIB-NAME` / `LIB-VER`. */
+  libraryName = "";
+  libraryVersion = "";
+  readonly createdAt = Date.now();
+  lastCommandAt = Date.now();
+  lastCommand = "NULL";
+  commandsProcessed = 0;
+
+  readonly reader: RespReader;
+  /** The reply queue: `queue[queueHead]` is the oldest slot still waiting. */
+  private queue: Slot[] = [];
+  private queueHead = 0;
+  /** While dispatching with slots queued: where in the shared writer this connection's captured bytes start, else -1. */
+  captureMark = -1;
+
+  /** Output that the socket did not take yet, oldest first. */
+  readonly unsent: Uint8Array[] = [];
+  unsentBytes = 0;
+  /** True while reading is paused (too much output waiting, or too many queued replies). */
+  inputPaused = false;
+  /** True while the reader holds parsed-but-not-dispatched bytes because dispatch was stopped. */
+  inputStopped = false;
+  /** Close once every queued reply has been sent (QUIT, protocol errors, `close()`). */
+  closeAfterReply = false;
+  closed = false;
+
+  constructor(
+    readonly server: Server,
+    readonly socket: Socket<Connection>,
+    readonly id: number,
+  ) {
+    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.reader = new RespReader(server.readerLimits);
+  }
+
+  /** Number of replies waiting in the queue. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  onCommand(command: Command): boolean {
+    if (this.closeAfterReply || this.closed) return false;
+    this.server.dispatch(this, command);
+    if (this.queued >= this.server.limits.queuedRepliesMax) {
+      this.inputStopped = true;
+      return false;
+    }
+    return !this.closeAfterReply && !this.closed;
+  }
+
+  /** True while the server runs one of this connection's commands. */
+  dispatching = false;
+
+  /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */
+  enqueue(slot: Slot): void {
+    this.server.cutCaptured(this);
+    this.pushSlot(slot);
+    // Whatever the command writes after this must wait behind the slot.
+    if (this.dispatching) this.captureMark = this.server.outputMark(this);
+  }
+
+  /** Appends a slot as it is. */
+  pushSlot(slot: Slot): void {
+    this.queue.push(slot);
+  }
+
+  /** The oldest waiting slot, if any. */
+  head(): Slot | undefined {
+    return this.queue[this.queueHead];
+  }
+
+  /** Removes the head slot. */
+  shift(): void {
+    this.queue[this.queueHead] = undefined as unknown as Slot;
+    this.queueHead++;
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Writes a reply for a slot that reached the head of the queue. */
+  runSlot(slot: Slot): void {
+    if (slot.kind === SlotKind.Reply) {
+      if (slot.bytes !== null) this.writeRaw(slot.bytes);
+      return;
+    }
+    if (slot.error !== undefined) {
+      this.writeError(errorReplyText(slot.error, slot.name));
+      return;
+    }
+    if (slot.respond === null) return;
+    this.server.runRespond(this, slot.name, slot.respond, slot.value);
+  }
+
+  // Conn: every write goes to the server's shared output buffer, aimed at this connection.
+  writeString(value: string): void {
+    this.server.writerFor(this).simple(value);
+  }
+  writeError(message: string): void {
+    this.server.writerFor(this).error(message);
+  }
+  writeInt(value: number | bigint): void {
+    this.server.writerFor(this).integer(value);
+  }
+  writeBulk(value: Uint8Array | string): void {
+    this.server.writerFor(this).bulk(value);
+  }
+  writeNull(): void {
+    this.server.writerFor(this).null();
+  }
+  writeArray(count: number): void {
+    this.server.writerFor(this).array(count);
+  }
+  writeMap(pairs: number): void {
+    this.server.writerFor(this).map(pairs);
+  }
+  writeDouble(value: number): void {
+    this.server.writerFor(this).double(value);
+  }
+  writeRaw(bytes: Uint8Array): void {
+    this.server.writerFor(this).raw(bytes);
+  }
+  close(): void {
+    this.closeAfterReply = true;
+    this.server.markReady(this);
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * The RESP server: `Bun.listen` with one set of handlers shared by every socket, one output buffer
+ * shared by every connection, one `socket.write` per connection per batch of replies.
+ *
+ * Output: replies are encoded into the shared writer, which is aimed at one connection at a time
+ * (`writerFor`). Aiming it elsewhere, or the end of a batch, sends what was written with a single
+ * `socket.write`; what the socket does not take is copied into the connection's `unsent` list and
+ * sent on `drain`. Past `outputSoftBytesMax` unsent bytes the connection stops being read (TCP
+ * backpressure reaches the client); past `outputBytesMax` it is closed, with a log line.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { assert } from "../assert.ts";
+import { errorReplyText } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { type Command, defaultReaderLimits, latin1, type ReaderLimits } from "../resp/reader.ts";
+import { RespWriter } from "../resp/writer.ts";
+import { Connection, Slot, SlotKind } from "./connection.ts";
+
+/** Limits on each client, beyond the request reader's. */
+export interface ServerLimits extends ReaderLimits {
+  /** Unsent output past which a client stops being read until it catches up. */
+  readonly outputSoftBytesMax: number;
+  /** Unsent output past which a client is disconnected (it is not reading its replies). */
+  readonly outputBytesMax: number;
+  /** Replies queued on one connection past which its requests are no longer parsed until some leave. */
+  readonly queuedRepliesMax: number;
+  /** Most connected clients; more are refused with `-ERR max number of clients reached`. */
+  readonly clientsMax: number;
+}
+
+export const defaultServerLimits: ServerLimits = {
+  ...defaultReaderLimits,
+  // A few MB is enough to keep a fast client busy; more only buffers for a slow one.
+  outputSoftBytesMax: 4 * 1024 * 1024,
+  // Redis has no limit for normal clients; one that never reads could take all memory.
+  outputBytesMax: 64 * 1024 * 1024,
+  // Deep enough for any real pipeline; bounds the memory a flood of queued writes can hold.
+  queuedRepliesMax: 64 * 1024,
+  // Redis's default maxclients.
+  clientsMax: 10000,
+};
+
+/** The shared writer's buffer is shrunk back after a batch that grew it past this. */
+const writerBytesKept = 4 * 1024 * 1024;
+
+/** Handles one command; the server has already dealt with the queue and the protocol. */
+export type Dispatcher = (connection: Connection, command: Command) => void;
+
+export interface ServerOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly limits: ServerLimits;
+  readonly logger: Logger;
+}
+
+export class Server {
+  readonly limits: ServerLimits;
+  readonly readerLimits: ReaderLimits;
+  readonly logger: Logger;
+  private listener: TCPSocketListener<Connection> | null = null;
+  private readonly writer = new RespWriter();
+  /** The connection the shared writer's bytes belong to. */
+  private target: Connection | null = null;
+  /** Connections whose queue has slots that became ready, to drain at the end of the turn. */
+  private readonly ready = new Set<Connection>();
+  private readyScheduled = false;
+  private nextId = 1;
+  readonly connections = new Set<Connection>();
+  /** Counters for INFO. */
+  readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
+  dispatcher: Dispatcher = () => {};
+
+  constructor(private readonly options: ServerOptions) {
+    this.limits = options.limits;
+    this.readerLimits = options.limits;
+    this.logger = options.logger;
+  }
+
+  /** The port the server listens on (useful with port 0). */
+  get port(): number {
+    assert(this.listener !== null, "the server is listening");
+    return this.listener.port;
+  }
+
+  listen(): void {
+    assert(this.listener === null, "listen once");
+    this.listener = Bun.listen<Connection>({
+      hostname: this.options.hostname,
+      port: this.options.port,
+      socket: {
+        open: (socket) => this.onOpen(socket),
+        data: (socket, chunk) => this.onData(socket, chunk),
+        drain: (socket) => this.onDrain(socket),
+        close: (socket) => this.onClose(socket),
+        error: (socket, error) => {
+          this.logger.verbose(`Client ${socket.data.remoteAddress} socket error: ${error.message}`);
+        },
+      },
+    });
+  }
+
+  /** Stops listening and closes every connection. */
+  stop(): void {
+    this.listener?.stop(true);
+    this.listener = null;
+    for (const connection of this.connections) connection.socket.terminate();
+    this.connections.clear();
+  }
+
+  private onOpen(socket: Socket<Connection>): void {
+    const connection = new Connection(this, socket, this.nextId++);
+    socket.data = connection;
+    this.stats.connectionsReceived++;
+    if (this.connections.size >= this.limits.clientsMax) {
+      this.stats.rejectedConnections++;
+      socket.write("-ERR max number of clients reached\r\n");
+      socket.end();
+      connection.closed = true;
+      return;
+    }
+    this.connections.add(connection);
+  }
+
+  private onData(socket: Socket<Connection>, chunk: Uint8Array): void {
+    const connection = socket.data;
+    if (connection.closed) return;
+    const status = connection.reader.feed(chunk, connection);
+    this.afterRead(connection, status.kind === "error" ? status.message : null);
+  }
+
+  /** After parsing: answer a protocol error, apply input backpressure, send the batch. */
+  private afterRead(connection: Connection, protocolError: string | null): void {
+    if (protocolError !== null) {
+      this.logger.verbose(`Protocol error (${protocolError}) from client: id=${connection.id} addr=${connection.remoteAddress}`);
+      if (connection.queued === 0) connection.writeError(`ERR ${protocolError}`);
+      else connection.enqueue(new Slot(SlotKind.Reply, "", encodeError(`ERR ${protocolError}`), null, connection));
+      this.logger.verbose(`Closing client id=${connection.id} after a protocol error`);
+      connection.closeAfterReply = true;
+    }
+    if (connection.inputStopped && !connection.inputPaused) {
+      connection.inputPaused = true;
+      connection.socket.pause();
+    }
+    this.flush();
+    this.maybeClose(connection);
+  }
+
+  private onDrain(socket: Socket<Connection>): void {
+    const connection = socket.data;
+    if (connection.closed) return;
+    this.sendUnsent(connection);
+    this.maybeResume(connection);
+    this.maybeClose(connection);
+  }
+
+  private onClose(socket: Socket<Connection>): void {
+    const connection = socket.data;
+    connection.closed = true;
+    this.connections.delete(connection);
+    this.ready.delete(connection);
+    if (this.target === connection) {
+      this.writer.reset();
+      this.target = null;
+    }
+    connection.unsent.length = 0;
+    connection.unsentBytes = 0;
+  }
+
+  /** Runs one command for a connection, keeping its replies in order. */
+  dispatch(connection: Connection, command: Command): void {
+    this.stats.commandsProcessed++;
+    connection.commandsProcessed++;
+    connection.lastCommandAt = Date.now();
+    connection.lastCommand = command.name;
+    connection.dispatching = true;
+    // With replies already queued, whatever this command writes at once must wait behind them.
+    connection.captureMark = connection.queued > 0 ? this.outputMark(connection) : -1;
+    try {
+      this.dispatcher(connection, command);
+    } catch (error) {
+      this.writerFor(connection).error(errorReplyText(error, command.name, latin1(command.args[0] ?? new Uint8Array(0))));
+      if (!(error instanceof Error) || error.name === "AssertionError") {
+        this.logger.warning(`Command '${command.name}' failed: ${String(error)}`);
+      }
+    }
+    this.cutCaptured(connection);
+    connection.captureMark = -1;
+    connection.dispatching = false;
+  }
+
+  /** Runs a `respond` callback for a connection; an error it throws becomes the reply. */
+  runRespond(connection: Connection, name: string, respond: (value: unknown) => void, value: unknown): void {
+    try {
+      respond(value);
+    } catch (error) {
+      this.writerFor(connection).error(errorReplyText(error, name));
+    }
+  }
+
+  /** The shared writer, aimed at `connection` (sending what it held for another connection first). */
+  writerFor(connection: Connection): RespWriter {
+    if (this.target !== connection) this.retarget(connection);
+    return this.writer;
+  }
+
+  /** The position in the shared writer where the next byte for `connection` will go. */
+  outputMark(connection: Connection): number {
+    return this.writerFor(connection).size;
+  }
+
+  /** Moves bytes written for `connection` since its capture mark into a reply slot of its queue. */
+  cutCaptured(connection: Connection): void {
+    const mark = connection.captureMark;
+    if (mark < 0 || this.target !== connection || this.writer.size <= mark) return;
+    const bytes = this.writer.copyFrom(mark);
+    this.writer.truncate(mark);
+    connection.pushSlot(new Slot(SlotKind.Reply, "", bytes, null, connection));
+  }
+
+  private retarget(connection: Connection): void {
+    this.flush();
+    this.target = connection;
+    this.writer.protocol = connection.protocol;
+    // A connection in the middle of a dispatch captures from the start of the emptied buffer.
+    if (connection.captureMark >= 0) connection.captureMark = 0;
+  }
+
+  /** Sends the shared writer's bytes to their connection (captured bytes go to its queue first). */
+  flush(): void {
+    const connection = this.target;
+    if (connection !== null) {
+      this.cutCaptured(connection);
+      if (this.writer.size > 0) this.send(connection, this.writer.bytes());
+      if (connection.captureMark >= 0) connection.captureMark = 0;
+    }
+    this.writer.reset();
+    this.writer.shrink(writerBytesKept);
+  }
+
+  /** Writes bytes to a connection's socket, keeping a copy of what it does not take. */
+  private send(connection: Connection, bytes: Uint8Array): void {
+    if (connection.closed || bytes.length === 0) return;
+    let written = 0;
+    if (connection.unsentBytes === 0) {
+      written = connection.socket.write(bytes);
+      if (written < 0) return; // closed underneath us; onClose cleans up
+    }
+    if (written === bytes.length) return;
+    const rest = bytes.slice(written);
+    connection.unsent.push(rest);
+    connection.unsentBytes += rest.length;
+    this.checkOutput(connection);
+  }
+
+  /** Enforces the output limits on a connection with unsent bytes. */
+  private checkOutput(connection: Connection): void {
+    if (connection.unsentBytes > this.limits.outputBytesMax) {
+      this.stats.outputLimitDisconnections++;
+      this.logger.warning(
+        `Client id=${connection.id} addr=${connection.remoteAddress} closed for overcoming of output buffer limits (${connection.unsentBytes} bytes unsent).`,
+      );
+      connection.closed = true;
+      connection.unsent.length = 0;
+      connection.unsentBytes = 0;
+      connection.socket.terminate();
+      return;
+    }
+    if (connection.unsentBytes > this.limits.outputSoftBytesMax && !connection.inputPaused) {
+      connection.inputPaused = true;
+      connection.socket.pause();
+    }
+  }
+
+  private sendUnsent(connection: Connection): void {
+    while (connection.unsent.length > 0) {
+      const bytes = connection.unsent[0];
+      assert(bytes !== undefined, "unsent is not empty");
+      const written = connection.socket.write(bytes);
+      if (written < 0) return;
+      connection.unsentBytes -= Math.max(0, written);
+      if (written < bytes.length) {
+        connection.unsent[0] = bytes.subarray(written);
+        return;
+      }
+      connection.unsent.shift();
+    }
+  }
+
+  /** Resumes reading once output has drained and the queue has room again. */
+  private maybeResume(connection: Connection): void {
+    if (connection.closed || connection.closeAfterReply) return;
+    if (connection.unsentBytes > this.limits.outputSoftBytesMax / 2) return;
+    if (connection.queued > this.limits.queuedRepliesMax / 2) return;
+    if (connection.inputStopped) {
+      connection.inputStopped = false;
+      const status = connection.reader.resume(connection);
+      this.afterRead(connection, status.kind === "error" ? status.message : null);
+      if (connection.inputStopped) return;
+    }
+    if (connection.inputPaused) {
+      connection.inputPaused = false;
+      connection.socket.resume();
+    }
+  }
+
+  private maybeClose(connection: Connection): void {
+    if (!connection.closeAfterReply || connection.closed) return;
+    if (connection.queued > 0 || connection.unsentBytes > 0) return;
+    if (this.target === connection && this.writer.size > 0) return;
+    connection.closed = true;
+    connection.socket.end();
+  }
+
+  /** Notes that a connection's queue may be able to move; drained at the end of this turn. */
+  markReady(connection: Connection): void {
+    this.ready.add(connection);
+    if (!this.readyScheduled) {
+      this.readyScheduled = true;
+      queueMicrotask(() => this.drainReady());
+    }
+  }
+
+  /** Writes every reply that reached the head of its queue, one socket write per connection. */
+  drainReady(): void {
+    this.readyScheduled = false;
+    for (const connection of this.ready) {
+      this.ready.delete(connection);
+      if (connection.closed) continue;
+      this.drainQueue(connection);
+      this.flush();
+      this.maybeResume(connection);
+      this.maybeClose(connection);
+    }
+  }
+
+  /** Runs the slots at the head of a connection's queue that are ready. */
+  drainQueue(connection: Connection): void {
+    for (;;) {
+      const slot = connection.head();
+      if (slot === undefined || !slot.done) return;
+      connection.shift();
+      connection.runSlot(slot);
+    }
+  }
+}
+
+const encoder = new TextEncoder();
+
+function encodeError(message: string): Uint8Array {
+  return encoder.encode(`-${message.replace(/[\r\n]/g, " ")}\r\n`);
+}
