@@ -58,7 +58,7 @@ export class Command {
 
   /** The command name in lower case (computed once). */
   get name(): string {
-    if (this.lowerName === null) this.lowerName = latin1(this.args[0] ?? empty).toLowerCase();
+    if (this.lowerName === null) this.lowerName = lowerCaseName(this.args[0] ?? empty);
     return this.lowerName;
   }
 
@@ -76,6 +76,51 @@ export class Command {
 }
 
 const empty = new Uint8Array(0);
+
+/** Names this long or shorter are interned; longer ones are decoded each time. */
+const internedNameBytesMax = 24;
+/** Bounds the intern table, so clients sending random names cannot grow it. */
+const internedNamesMax = 1024;
+const internedNames = new Map<number, { readonly bytes: Uint8Array; readonly name: string }>();
+
+/**
+ * The lower-case name of a command. Every command needs it for dispatch, so the common names are
+ * interned: a hash of the lower-cased bytes finds the string without decoding anything.
+ */
+function lowerCaseName(bytes: Uint8Array): string {
+  const length = bytes.length;
+  if (length > internedNameBytesMax) return asciiLowerCase(bytes);
+  let hash = 2166136261;
+  for (let i = 0; i < length; i++) {
+    let byte = bytes[i] ?? 0;
+    if (byte >= 65 && byte <= 90) byte += 32;
+    hash = Math.imul(hash ^ byte, 16777619);
+  }
+  const found = internedNames.get(hash);
+  if (found !== undefined && sameLowerCase(found.bytes, bytes)) return found.name;
+  const name = asciiLowerCase(bytes);
+  if (found === undefined && internedNames.size < internedNamesMax) {
+    internedNames.set(hash, { bytes: Buffer.from(name, "latin1"), name });
+  }
+  return name;
+}
+
+/** Bytes as latin1 text with A-Z lowered, as Redis compares command names (ASCII only). */
+function asciiLowerCase(bytes: Uint8Array): string {
+  const lowered = Uint8Array.from(bytes, (byte) => (byte >= 65 && byte <= 90 ? byte + 32 : byte));
+  return latin1(lowered);
+}
+
+/** True when `bytes`, lower-cased, equal `lower`. */
+function sameLowerCase(lower: Uint8Array, bytes: Uint8Array): boolean {
+  if (lower.length !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) {
+    let byte = bytes[i] ?? 0;
+    if (byte >= 65 && byte <= 90) byte += 32;
+    if (byte !== lower[i]) return false;
+  }
+  return true;
+}
 const textEncoder = new TextEncoder();
 
 /** Bytes as a string with one character per byte: binary-safe and fast for keys and names. */
@@ -215,8 +260,9 @@ export class RespReader {
     if (this.failure !== null) return { kind: "error", message: this.failure };
     if (chunk.length === 0) return this.resume(sink);
     if (this.position === this.end && this.frameStart < 0) {
-      // Nothing pending: parse the chunk in place, zero-copy.
-      this.buffer = chunk;
+      // Nothing pending: parse the chunk in place, zero-copy. Bun hands us a Buffer, whose
+      // subarray goes through a species lookup; views of a plain Uint8Array are twice as cheap.
+      this.buffer = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
       this.position = 0;
       this.end = chunk.length;
       this.owned = false;

@@ -43,13 +43,20 @@ export class Slot {
     this.done = kind !== SlotKind.Write;
   }
 
-  /** Called by the node when the write has been applied (or has failed). */
+  /**
+   * Called by the node right after the write has been applied (or has failed), before the next
+   * command in the log is applied. The connection's queue is drained now, not later: reads queued
+   * behind this write must see the state just after it, and not a later write of this same
+   * connection that a pipeline already proposed.
+   */
   settle(value: unknown, error: unknown): void {
     assert(!this.done, "a write is settled once");
     this.done = true;
     this.value = value;
     this.error = error;
-    this.connection.server.markReady(this.connection);
+    const server = this.connection.server;
+    if (!this.connection.closed) server.drainQueue(this.connection);
+    server.markReady(this.connection);
   }
 }
 

@@ -1,0 +1,194 @@
+/**
+ * Runs real redis-server and the clone side by side with redis-benchmark, in one run on one
+ * machine, and prints requests per second (medians of several repetitions, alternating the two
+ * servers so that drift in the machine's load hits both alike) and the ratio to Redis.
+ *
+ *   bun run bench/redis-compare.ts [--reps 5] [--requests 200000] [--clients 50]
+ *                                  [--pipelines 1,16] [--tests ping,set,get]
+ *                                  [--redis-args "--appendonly yes --appendfsync everysec"]
+ *                                  [--clone-args "-durability medium"] [--json out.json]
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+interface Settings {
+  reps: number;
+  requests: number;
+  clients: number;
+  pipelines: number[];
+  tests: string[];
+  redisArgs: string[];
+  cloneArgs: string[];
+  json: string;
+}
+
+function parseSettings(argv: readonly string[]): Settings {
+  const settings: Settings = {
+    reps: 5,
+    requests: 200000,
+    clients: 50,
+    pipelines: [1, 16],
+    tests: ["ping", "set", "get"],
+    redisArgs: [],
+    cloneArgs: [],
+    json: "",
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i] ?? "";
+    const value = argv[i + 1] ?? "";
+    switch (flag) {
+      case "--reps":
+        settings.reps = Number(value);
+        break;
+      case "--requests":
+        settings.requests = Number(value);
+        break;
+      case "--clients":
+        settings.clients = Number(value);
+        break;
+      case "--pipelines":
+        settings.pipelines = value.split(",").map(Number);
+        break;
+      case "--tests":
+        settings.tests = value.split(",");
+        break;
+      case "--redis-args":
+        settings.redisArgs = value.split(" ").filter((part) => part !== "");
+        break;
+      case "--clone-args":
+        settings.cloneArgs = value.split(" ").filter((part) => part !== "");
+        break;
+      case "--json":
+        settings.json = value;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}`);
+    }
+  }
+  return settings;
+}
+
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+async function waitForPing(port: number, timeoutMs = 15000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const probe = Bun.spawnSync(["redis-cli", "-p", String(port), "PING"]);
+    if (probe.stdout.toString().trim() === "PONG") return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`server on port ${port} did not answer PING`);
+}
+
+/** One redis-benchmark run; returns requests per second and p50/p99 latency per test name. */
+function runBenchmark(port: number, tests: string[], requests: number, clients: number, pipeline: number) {
+  const result = Bun.spawnSync([
+    "redis-benchmark",
+    "-p",
+    String(port),
+    "-t",
+    tests.join(","),
+    "-c",
+    String(clients),
+    "-n",
+    String(requests),
+    "-P",
+    String(pipeline),
+    "--csv",
+  ]);
+  const out = result.stdout.toString();
+  if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
+  const rows = new Map<string, { rps: number; p50: number; p99: number }>();
+  for (const line of out.split("\n")) {
+    const cells = line.split(",").map((cell) => cell.replace(/"/g, ""));
+    if (cells.length < 7 || cells[0] === "test") continue;
+    rows.set(cells[0] ?? "", { rps: Number(cells[1]), p50: Number(cells[4]), p99: Number(cells[6]) });
+  }
+  return rows;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), "finn-bench-"));
+  const processes: Subprocess[] = [];
+  try {
+    const redisPort = await freePort();
+    const redis = Bun.spawn(
+      ["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...settings.redisArgs],
+      { stdout: "ignore", stderr: "ignore" },
+    );
+    processes.push(redis);
+    const clonePort = await freePort();
+    const clone = Bun.spawn(
+      [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"), "-loglevel", "warning", ...settings.cloneArgs],
+      { stdout: "ignore", stderr: "inherit" },
+    );
+    processes.push(clone);
+    await waitForPing(redisPort);
+    await waitForPing(clonePort);
+
+    const samples = new Map<string, number[]>();
+    const add = (key: string, value: number): void => {
+      const list = samples.get(key) ?? [];
+      list.push(value);
+      samples.set(key, list);
+    };
+    for (let rep = 0; rep < settings.reps; rep++) {
+      for (const pipeline of settings.pipelines) {
+        for (const [server, port] of [
+          ["redis", redisPort],
+          ["clone", clonePort],
+        ] as const) {
+          const rows = runBenchmark(port, settings.tests, settings.requests * (pipeline > 1 ? 4 : 1), settings.clients, pipeline);
+          for (const [test, row] of rows) {
+            add(`${server}|${test}|${pipeline}|rps`, row.rps);
+            add(`${server}|${test}|${pipeline}|p50`, row.p50);
+            add(`${server}|${test}|${pipeline}|p99`, row.p99);
+          }
+        }
+      }
+      process.stderr.write(`repetition ${rep + 1}/${settings.reps} done\n`);
+    }
+
+    const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}`;
+    console.log(`\nredis-benchmark -c ${settings.clients}, medians of ${settings.reps} runs, ${machine}`);
+    console.log(`redis-server ${settings.redisArgs.join(" ") || "(no persistence)"}; clone ${settings.cloneArgs.join(" ") || "(defaults)"}\n`);
+    console.log("| test | pipeline | redis rps | clone rps | ratio | redis p50/p99 ms | clone p50/p99 ms |");
+    console.log("|---|---|---|---|---|---|---|");
+    const report: Record<string, unknown>[] = [];
+    const tests = [...new Set([...samples.keys()].map((key) => key.split("|")[1] ?? ""))];
+    for (const test of tests) {
+      for (const pipeline of settings.pipelines) {
+        const get = (server: string, what: string): number => median(samples.get(`${server}|${test}|${pipeline}|${what}`) ?? [0]);
+        const redisRps = get("redis", "rps");
+        const cloneRps = get("clone", "rps");
+        const ratio = redisRps > 0 ? cloneRps / redisRps : 0;
+        console.log(
+          `| ${test} | ${pipeline} | ${Math.round(redisRps)} | ${Math.round(cloneRps)} | ${ratio.toFixed(2)}x | ` +
+            `${get("redis", "p50").toFixed(3)}/${get("redis", "p99").toFixed(3)} | ${get("clone", "p50").toFixed(3)}/${get("clone", "p99").toFixed(3)} |`,
+        );
+        report.push({ test, pipeline, redisRps, cloneRps, ratio });
+      }
+    }
+    if (settings.json !== "") writeFileSync(settings.json, JSON.stringify({ machine, settings, report }, null, 2));
+  } finally {
+    for (const child of processes) child.kill();
+    await Promise.all(processes.map((child) => child.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,306 @@
+/**
+ * The server in process, driven over real sockets with raw RESP: reply order under pipelining,
+ * reads behind writes, protocol errors, RESP3, and the limits that keep one client from hurting
+ * the others.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Socket } from "bun";
+import { Clone } from "../src/clone/machine.ts";
+import { type FinnNode, open } from "../src/finn.ts";
+
+/** A raw connection that collects every byte the server sends. */
+class RawClient {
+  private received = "";
+  private closed = false;
+  private waiters: (() => void)[] = [];
+  private socket: Socket<undefined> | null = null;
+
+  static async connect(port: number, options: { read?: boolean } = {}): Promise<RawClient> {
+    const client = new RawClient();
+    client.socket = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        data: (_socket, data) => {
+          client.received += Buffer.from(data).toString("latin1");
+          client.wake();
+        },
+        close: () => {
+          client.closed = true;
+          client.wake();
+        },
+        error: () => {
+          client.closed = true;
+          client.wake();
+        },
+      },
+    });
+    if (options.read === false) client.socket.pause();
+    return client;
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  send(bytes: string | Uint8Array): number {
+    if (this.socket === null) throw new Error("not connected");
+    return this.socket.write(bytes);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get text(): string {
+    return this.received;
+  }
+
+  /** Waits until `predicate` holds for what was received (or the connection closes). */
+  async until(predicate: (received: string, closed: boolean) => boolean, what: string, timeoutMs = 10000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this.received, this.closed)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received.slice(0, 500))}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+    return this.received;
+  }
+
+  /** Waits for exactly `expected` (and fails on anything else). */
+  async expectReply(expected: string): Promise<void> {
+    await this.until((received, closed) => received.length >= expected.length || closed, JSON.stringify(expected));
+    expect(this.received).toBe(expected);
+  }
+
+  close(): void {
+    this.socket?.end();
+  }
+}
+
+function multibulk(...args: string[]): string {
+  return `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")}`;
+}
+
+let node: FinnNode;
+let dir: string;
+const clients: RawClient[] = [];
+
+async function connect(options: { read?: boolean } = {}): Promise<RawClient> {
+  const client = await RawClient.connect(node.port, options);
+  clients.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "finn-server-test-"));
+  node = await open(dir, "127.0.0.1:0", "", new Clone(), {
+    logLevel: "quiet",
+    limits: { outputBytesMax: 4 * 1024 * 1024, outputSoftBytesMax: 256 * 1024, bulkBytesMax: 1024 * 1024 },
+  });
+});
+
+afterEach(() => {
+  for (const client of clients.splice(0)) client.close();
+});
+
+afterAll(async () => {
+  await node.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("reply order", () => {
+  test("pipelined writes and reads answer in request order, reads see the writes before them", async () => {
+    const client = await connect();
+    client.send(
+      multibulk("SET", "order:k", "1") +
+        multibulk("PING") +
+        multibulk("GET", "order:k") +
+        multibulk("SET", "order:k", "2") +
+        multibulk("ECHO", "between") +
+        multibulk("GET", "order:k") +
+        multibulk("INCR", "order:n") +
+        multibulk("INCR", "order:n") +
+        multibulk("GET", "order:n"),
+    );
+    await client.expectReply("+OK\r\n+PONG\r\n$1\r\n1\r\n+OK\r\n$7\r\nbetween\r\n$1\r\n2\r\n:1\r\n:2\r\n$1\r\n2\r\n");
+  });
+
+  test("an error in the middle of a pipeline keeps its place", async () => {
+    const client = await connect();
+    client.send(multibulk("SET", "order:e", "x") + multibulk("NOSUCH", "a") + multibulk("INCR", "order:e") + multibulk("GET", "order:e"));
+    await client.expectReply(
+      "+OK\r\n-ERR unknown command 'NOSUCH'\r\n-ERR value is not an integer or out of range\r\n$1\r\nx\r\n",
+    );
+  });
+
+  test("a thousand pipelined writes from many clients each come back in order", async () => {
+    const count = 1000;
+    const writers = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    let index = 0;
+    for (const writer of writers) {
+      const id = index++;
+      let request = "";
+      for (let i = 0; i < count; i++) request += multibulk("SET", `order:many:${id}`, String(i)) + multibulk("GET", `order:many:${id}`);
+      writer.send(request);
+    }
+    index = 0;
+    for (const writer of writers) {
+      index++;
+      let expected = "";
+      for (let i = 0; i < count; i++) expected += `+OK\r\n$${String(i).length}\r\n${i}\r\n`;
+      await writer.expectReply(expected);
+    }
+  });
+
+  test("a request split across many tiny writes is answered once, whole", async () => {
+    const client = await connect();
+    const request = multibulk("SET", "split:k", "hello world") + multibulk("GET", "split:k");
+    for (const byte of request) {
+      client.send(byte);
+      await Bun.sleep(1);
+    }
+    await client.expectReply("+OK\r\n$11\r\nhello world\r\n");
+  });
+});
+
+describe("protocol", () => {
+  test("inline commands work as in redis-cli-less telnet sessions", async () => {
+    const client = await connect();
+    client.send('SET inline:k "a b"\r\nGET inline:k\r\nPING\n');
+    await client.expectReply("+OK\r\n$3\r\na b\r\n+PONG\r\n");
+  });
+
+  test("a protocol error answers the commands before it, then the error, then closes", async () => {
+    const client = await connect();
+    client.send(multibulk("PING") + "*1\r\n$x\r\n" + multibulk("PING"));
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe("+PONG\r\n-ERR Protocol error: invalid bulk length\r\n");
+  });
+
+  test("a protocol error behind a pending write still comes after the write's reply", async () => {
+    const client = await connect();
+    client.send(multibulk("SET", "perr:k", "v") + "*2\r\n$3\r\nGET\r\n!");
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe("+OK\r\n-ERR Protocol error: expected '$', got '!'\r\n");
+  });
+
+  test("a declared bulk past the limit is refused at once, without waiting for its bytes", async () => {
+    const client = await connect();
+    client.send("*2\r\n$3\r\nGET\r\n$2147483648\r\n");
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe("-ERR Protocol error: invalid bulk length\r\n");
+  });
+
+  test("garbage bytes get an error and a close, and other clients keep being served", async () => {
+    const other = await connect();
+    const bad = await connect();
+    bad.send(new Uint8Array([42, 255, 0, 13, 10, 1, 2, 3]));
+    await bad.until((_received, closed) => closed, "close");
+    expect(bad.text).toStartWith("-ERR Protocol error:");
+    other.send(multibulk("PING"));
+    await other.expectReply("+PONG\r\n");
+  });
+
+  test("an inline line past 64 KB without a newline is refused", async () => {
+    const client = await connect();
+    client.send("A".repeat(70 * 1024));
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe("-ERR Protocol error: too big inline request\r\n");
+  });
+
+  test("HELLO 3 switches to RESP3 replies, HELLO 2 back", async () => {
+    const client = await connect();
+    client.send(multibulk("HELLO", "3"));
+    await client.until((received) => received.includes("modules"), "HELLO reply");
+    expect(client.text).toStartWith("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n");
+    const before = client.text.length;
+    client.send(multibulk("GET", "resp3:none") + multibulk("CONFIG", "GET", "save"));
+    await client.until((received) => received.length >= before + 3 + 20, "RESP3 replies");
+    expect(client.text.slice(before)).toBe("_\r\n%1\r\n$4\r\nsave\r\n$0\r\n\r\n");
+    const again = client.text.length;
+    client.send(multibulk("HELLO", "2") + multibulk("GET", "resp3:none"));
+    await client.until((received) => received.endsWith("$-1\r\n"), "RESP2 null");
+    expect(client.text.slice(again)).toStartWith("*14\r\n");
+  });
+
+  test("HELLO with an unsupported version is refused with NOPROTO", async () => {
+    const client = await connect();
+    client.send(multibulk("HELLO", "4"));
+    await client.expectReply("-NOPROTO unsupported protocol version\r\n");
+  });
+
+  test("QUIT answers OK and closes", async () => {
+    const client = await connect();
+    client.send(multibulk("QUIT") + multibulk("PING"));
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe("+OK\r\n");
+  });
+
+  test("unknown commands echo the name as given, wrong arity uses the lower-case name", async () => {
+    const client = await connect();
+    client.send(multibulk("FooBar", "x") + multibulk("GET") + multibulk("ping", "a", "b"));
+    await client.expectReply(
+      "-ERR unknown command 'FooBar'\r\n-ERR wrong number of arguments for 'get' command\r\n-ERR wrong number of arguments for 'ping' command\r\n",
+    );
+  });
+
+  test("CR and LF in an echoed command name cannot break the reply frame", async () => {
+    const client = await connect();
+    client.send(multibulk("bad\r\nname"));
+    await client.expectReply("-ERR unknown command 'bad  name'\r\n");
+  });
+});
+
+describe("limits", () => {
+  test("a client that never reads is cut off at the output limit; others are served meanwhile", async () => {
+    const writer = await connect();
+    const value = "v".repeat(512 * 1024);
+    writer.send(multibulk("SET", "limit:big", value));
+    await writer.expectReply("+OK\r\n");
+    const reader = await connect({ read: false });
+    // 64 replies of 512 KB: 32 MB, far past the 4 MB limit of this node.
+    reader.send(multibulk("GET", "limit:big").repeat(64));
+    const other = await connect();
+    other.send(multibulk("PING"));
+    await other.expectReply("+PONG\r\n");
+    const deadline = Date.now() + 10000;
+    let list = "";
+    while (Date.now() < deadline) {
+      const probe = await connect();
+      probe.send(multibulk("INFO", "stats"));
+      list = await probe.until((received) => received.includes("client_output_buffer_limit_disconnections"), "INFO stats");
+      probe.close();
+      if (list.includes("client_output_buffer_limit_disconnections:1")) break;
+      await Bun.sleep(50);
+    }
+    expect(list).toContain("client_output_buffer_limit_disconnections:1");
+  });
+
+  test("a client that pipelines without reading is paused, its unsent output stays under the limit", async () => {
+    const flooder = await connect({ read: false });
+    const value = "w".repeat(8 * 1024);
+    const setter = await connect();
+    setter.send(multibulk("SET", "limit:w", value));
+    await setter.expectReply("+OK\r\n");
+    // Small batches that each fit the limit, sent until the socket stops taking them.
+    const batch = multibulk("GET", "limit:w").repeat(16);
+    for (let i = 0; i < 2000 && !flooder.isClosed; i++) {
+      if (flooder.send(batch) < batch.length) break;
+      if (i % 100 === 0) await Bun.sleep(1);
+    }
+    await Bun.sleep(200);
+    const probe = await connect();
+    probe.send(multibulk("CLIENT", "LIST"));
+    const list = await probe.until((received) => received.endsWith("\n\r\n"), "CLIENT LIST");
+    const omem = [...list.matchAll(/omem=(\d+)/g)].map((match) => Number(match[1]));
+    expect(omem.length).toBeGreaterThan(0);
+    for (const bytes of omem) expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(flooder.isClosed).toBe(false);
+  });
+});
