@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
-const buildScript = join(root, "build.ts");
+const buildScript = join(root, "src", "build.ts");
 /** A bare environment: no node_modules on PATH, no NODE_PATH, no BUN_* settings. */
 const bareEnvironment = { PATH: "/usr/bin:/bin" };
 

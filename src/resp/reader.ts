@@ -62,6 +62,19 @@ export class Command {
     return this.lowerName;
   }
 
+  /** Argument `index` (0 is the name), or an empty array when there is none. */
+  arg(index: number): Uint8Array {
+    return this.args[index] ?? empty;
+  }
+
+  /**
+   * Argument `index` as a binary-safe string key: one character per byte (latin1), so any bytes
+   * round-trip with `Buffer.from(key, "latin1")`.
+   */
+  key(index: number): string {
+    return latin1(this.args[index] ?? empty);
+  }
+
   /** The command as a RESP multibulk frame: the raw bytes, or an encoding of an inline command. */
   frame(): Uint8Array {
     return this.inline ? encodeCommand(this.args) : this.raw;

@@ -1,7 +1,7 @@
 /**
  * Builds one self-contained executable from a Bun entry point, `bun build --compile` style:
  *
- *     bun run build.ts [entry] [outfile]      (defaults: src/clone.ts, dist/finn-clone)
+ *     bun run src/build.ts [entry] [outfile]      (defaults: src/clone.ts, dist/finn-clone)
  *
  * A plain `bun build --compile` embeds lmdb's JavaScript but not its native addon: lmdb (and
  * msgpackr's optional accelerator, msgpackr-extract) find their `.node` file at run time with
@@ -269,7 +269,7 @@ function formatMegabytes(bytes: number): string {
 async function main(): Promise<number> {
   const [entry = defaultEntry, outfile = defaultOutfile, ...extra] = process.argv.slice(2);
   if (extra.length > 0) {
-    console.error("usage: bun run build.ts [entry] [outfile]");
+    console.error("usage: bun run src/build.ts [entry] [outfile]");
     return 2;
   }
   try {
