@@ -53,10 +53,6 @@ function parseInteger(bytes: Uint8Array): bigint | null {
   return value;
 }
 
-function keyOf(argument: Uint8Array | undefined): string {
-  return latin1(argument ?? new Uint8Array(0));
-}
-
 function keyBytes(key: string): Uint8Array {
   return Buffer.from(key, "latin1");
 }
@@ -98,15 +94,15 @@ export class Clone implements Machine, MachineExtras {
     const name = command.name;
     const known = specByName.get(name);
     if (known === undefined) return ErrUnknownCommand;
-    const args = command.args;
+    const count = command.argCount;
     const arity = known.arity;
-    if (arity >= 0 ? args.length !== arity : args.length < -arity) return ErrWrongNumberOfArguments;
+    if (arity >= 0 ? count !== arity : count < -arity) return ErrWrongNumberOfArguments;
     switch (name) {
       case "set":
         return this.set(applier, conn, command);
       case "get":
         return applier.apply(conn, command, null, () => {
-          const value = this.keys.get(keyOf(args[1]));
+          const value = this.keys.get(command.key(1));
           if (value === undefined) conn?.writeNull();
           else conn?.writeBulk(value);
         });
@@ -116,34 +112,34 @@ export class Clone implements Machine, MachineExtras {
           command,
           () => {
             let removed = 0;
-            for (let i = 1; i < args.length; i++) if (this.keys.delete(keyOf(args[i]))) removed++;
+            for (let i = 1; i < count; i++) if (this.keys.delete(command.key(i))) removed++;
             return removed;
           },
           (removed) => conn?.writeInt(removed),
         );
       case "keys":
-        return applier.apply(conn, command, null, () => this.writeKeys(conn, args[1] ?? new Uint8Array(0)));
+        return applier.apply(conn, command, null, () => this.writeKeys(conn, command.arg(1)));
       case "exists":
         return applier.apply(conn, command, null, () => {
           let found = 0;
-          for (let i = 1; i < args.length; i++) if (this.keys.has(keyOf(args[i]))) found++;
+          for (let i = 1; i < count; i++) if (this.keys.has(command.key(i))) found++;
           conn?.writeInt(found);
         });
       case "mset":
-        if (args.length % 2 !== 1) return ErrWrongNumberOfArguments;
+        if (count % 2 !== 1) return ErrWrongNumberOfArguments;
         return applier.apply(
           conn,
           command,
           () => {
-            for (let i = 1; i < args.length; i += 2) this.keys.set(keyOf(args[i]), (args[i + 1] ?? new Uint8Array(0)).slice());
+            for (let i = 1; i < count; i += 2) this.keys.set(command.key(i), command.copyArg(i + 1));
           },
           () => conn?.writeString("OK"),
         );
       case "mget":
         return applier.apply(conn, command, null, () => {
-          conn?.writeArray(args.length - 1);
-          for (let i = 1; i < args.length; i++) {
-            const value = this.keys.get(keyOf(args[i]));
+          conn?.writeArray(count - 1);
+          for (let i = 1; i < count; i++) {
+            const value = this.keys.get(command.key(i));
             if (value === undefined) conn?.writeNull();
             else conn?.writeBulk(value);
           }
@@ -154,7 +150,7 @@ export class Clone implements Machine, MachineExtras {
         return this.incrementBy(applier, conn, command, -1n);
       case "incrby":
       case "decrby": {
-        const amount = parseInteger(args[2] ?? new Uint8Array(0));
+        const amount = parseInteger(command.arg(2));
         if (amount === null) return errNotInteger;
         if (name === "decrby" && amount === int64Min) return new RespError("ERR decrement would overflow");
         return this.incrementBy(applier, conn, command, name === "decrby" ? -amount : amount);
@@ -164,8 +160,8 @@ export class Clone implements Machine, MachineExtras {
           conn,
           command,
           () => {
-            const key = keyOf(args[1]);
-            const addition = args[2] ?? new Uint8Array(0);
+            const key = command.key(1);
+            const addition = command.arg(2);
             const current = this.keys.get(key);
             const length = (current?.length ?? 0) + addition.length;
             if (length > valueBytesMax) throw new RespError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
@@ -178,12 +174,12 @@ export class Clone implements Machine, MachineExtras {
           (length) => conn?.writeInt(length),
         );
       case "strlen":
-        return applier.apply(conn, command, null, () => conn?.writeInt(this.keys.get(keyOf(args[1]))?.length ?? 0));
+        return applier.apply(conn, command, null, () => conn?.writeInt(this.keys.get(command.key(1))?.length ?? 0));
       case "dbsize":
         return applier.apply(conn, command, null, () => conn?.writeInt(this.keys.size));
       case "flushall": {
-        const mode = args[1] === undefined ? "" : keyOf(args[1]).toLowerCase();
-        if (args.length > 2 || (mode !== "" && mode !== "sync" && mode !== "async")) return errSyntax;
+        const mode = command.key(1).toLowerCase();
+        if (count > 2 || (mode !== "" && mode !== "sync" && mode !== "async")) return errSyntax;
         return applier.apply(
           conn,
           command,
@@ -199,22 +195,21 @@ export class Clone implements Machine, MachineExtras {
   }
 
   private set(applier: Applier, conn: Conn | null, command: Command): void | Error {
-    const args = command.args;
     // Finn's SET takes exactly a key and a value; options such as EX come with expiry support.
-    if (args.length !== 3) return errSyntax;
+    if (command.argCount !== 3) return errSyntax;
     return applier.apply(
       conn,
       command,
       () => {
         // The argument is a view of a log entry or a client's buffer: keep a copy of its own.
-        this.keys.set(keyOf(args[1]), (args[2] ?? new Uint8Array(0)).slice());
+        this.keys.set(command.key(1), command.copyArg(2));
       },
       () => conn?.writeString("OK"),
     );
   }
 
   private incrementBy(applier: Applier, conn: Conn | null, command: Command, amount: bigint): void {
-    const key = keyOf(command.args[1]);
+    const key = command.key(1);
     return applier.apply(
       conn,
       command,

@@ -13,7 +13,10 @@
  * continue afterwards.
  */
 import { assert } from "../assert.ts";
+import { Command, type Latin1Source, latin1Source } from "./command.ts";
 import { splitInlineArguments } from "./inline.ts";
+
+export { Command, encodeCommand, latin1 } from "./command.ts";
 
 /** Limits on what one client may send. Named with the unit last; see `defaultReaderLimits`. */
 export interface ReaderLimits {
@@ -34,152 +37,6 @@ export const defaultReaderLimits: ReaderLimits = {
   queryBufferBytesMax: 1024 * 1024 * 1024,
 };
 
-/**
- * One request: its arguments (the first is the command name) and its raw bytes, exactly as the
- * client sent them. Views into the client's bytes: do not write to them.
- */
-export class Command {
-  constructor(
-    /** Arguments, the command name first; views of the bytes as they arrived. */
-    readonly args: Uint8Array[],
-    private readonly source: Uint8Array,
-    private readonly start: number,
-    private readonly end: number,
-    /** True when the command came as an inline line rather than a multibulk frame. */
-    readonly inline: boolean,
-  ) {}
-
-  private lowerName: string | null = null;
-
-  /** The command's bytes exactly as they arrived (an inline command's line, or its RESP frame). */
-  get raw(): Uint8Array {
-    return this.source.subarray(this.start, this.end);
-  }
-
-  /** The command name in lower case (computed once). */
-  get name(): string {
-    if (this.lowerName === null) this.lowerName = lowerCaseName(this.args[0] ?? empty);
-    return this.lowerName;
-  }
-
-  /** Argument `index` (0 is the name), or an empty array when there is none. */
-  arg(index: number): Uint8Array {
-    return this.args[index] ?? empty;
-  }
-
-  /**
-   * Argument `index` as a binary-safe string key: one character per byte (latin1), so any bytes
-   * round-trip with `Buffer.from(key, "latin1")`.
-   */
-  key(index: number): string {
-    return latin1(this.args[index] ?? empty);
-  }
-
-  /** The command as a RESP multibulk frame: the raw bytes, or an encoding of an inline command. */
-  frame(): Uint8Array {
-    return this.inline ? encodeCommand(this.args) : this.raw;
-  }
-
-  /** Builds a command from arguments, encoded as a RESP multibulk frame. */
-  static of(args: readonly (Uint8Array | string)[]): Command {
-    const views = args.map((arg) => (typeof arg === "string" ? textEncoder.encode(arg) : arg));
-    const frame = encodeCommand(views);
-    return new RespReaderOnce(frame).command();
-  }
-}
-
-const empty = new Uint8Array(0);
-
-/** Names this long or shorter are interned; longer ones are decoded each time. */
-const internedNameBytesMax = 24;
-/** Bounds the intern table, so clients sending random names cannot grow it. */
-const internedNamesMax = 1024;
-const internedNames = new Map<number, { readonly bytes: Uint8Array; readonly name: string }>();
-
-/**
- * The lower-case name of a command. Every command needs it for dispatch, so the common names are
- * interned: a hash of the lower-cased bytes finds the string without decoding anything.
- */
-function lowerCaseName(bytes: Uint8Array): string {
-  const length = bytes.length;
-  if (length > internedNameBytesMax) return asciiLowerCase(bytes);
-  let hash = 2166136261;
-  for (let i = 0; i < length; i++) {
-    let byte = bytes[i] ?? 0;
-    if (byte >= 65 && byte <= 90) byte += 32;
-    hash = Math.imul(hash ^ byte, 16777619);
-  }
-  const found = internedNames.get(hash);
-  if (found !== undefined && sameLowerCase(found.bytes, bytes)) return found.name;
-  const name = asciiLowerCase(bytes);
-  if (found === undefined && internedNames.size < internedNamesMax) {
-    internedNames.set(hash, { bytes: Buffer.from(name, "latin1"), name });
-  }
-  return name;
-}
-
-/** Bytes as latin1 text with A-Z lowered, as Redis compares command names (ASCII only). */
-function asciiLowerCase(bytes: Uint8Array): string {
-  const lowered = Uint8Array.from(bytes, (byte) => (byte >= 65 && byte <= 90 ? byte + 32 : byte));
-  return latin1(lowered);
-}
-
-/** True when `bytes`, lower-cased, equal `lower`. */
-function sameLowerCase(lower: Uint8Array, bytes: Uint8Array): boolean {
-  if (lower.length !== bytes.length) return false;
-  for (let i = 0; i < bytes.length; i++) {
-    let byte = bytes[i] ?? 0;
-    if (byte >= 65 && byte <= 90) byte += 32;
-    if (byte !== lower[i]) return false;
-  }
-  return true;
-}
-const textEncoder = new TextEncoder();
-
-/** Bytes as a string with one character per byte: binary-safe and fast for keys and names. */
-export function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
-
-/** Encodes arguments as a RESP multibulk frame. */
-export function encodeCommand(args: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  const headers = args.map((arg) => {
-    const header = textEncoder.encode(`$${arg.length}\r\n`);
-    size += header.length + arg.length + 2;
-    return header;
-  });
-  const first = textEncoder.encode(`*${args.length}\r\n`);
-  const out = new Uint8Array(first.length + size);
-  out.set(first, 0);
-  let at = first.length;
-  for (let i = 0; i < args.length; i++) {
-    const header = headers[i] ?? empty;
-    const arg = args[i] ?? empty;
-    out.set(header, at);
-    at += header.length;
-    out.set(arg, at);
-    at += arg.length;
-    out[at++] = 13;
-    out[at++] = 10;
-  }
-  return out;
-}
-
-/** Parses exactly one complete frame (used to build commands from arguments). */
-class RespReaderOnce implements CommandSink {
-  private parsed: Command | null = null;
-  constructor(private readonly frame: Uint8Array) {}
-  onCommand(command: Command): boolean {
-    this.parsed = command;
-    return false;
-  }
-  command(): Command {
-    const status = new RespReader().feed(this.frame, this);
-    assert(status.kind !== "error" && this.parsed !== null, "an encoded command parses");
-    return this.parsed;
-  }
-}
 
 /** Receives each complete command; returning false stops parsing (the rest stays buffered). */
 export interface CommandSink {
@@ -238,6 +95,8 @@ function printableByte(byte: number): string {
 export class RespReader {
   /** Bytes being parsed: the caller's chunk, or the pending buffer after a split frame. */
   private buffer: Uint8Array = new Uint8Array(0);
+  /** The same bytes as `buffer`, as a Buffer (for decoding keys without copies). */
+  private text: Latin1Source = latin1Source(new Uint8Array(0));
   /** Parse position in `buffer`. */
   private position = 0;
   /** End of valid bytes in `buffer`. */
@@ -250,7 +109,7 @@ export class RespReader {
   /** Arguments the current multibulk frame declares. */
   private frameArguments = 0;
   /** Start and end offsets (in `buffer`) of the arguments of the current frame parsed so far. */
-  private readonly argumentOffsets: number[] = [];
+  private argumentOffsets: number[] = [];
   /** Length of the bulk argument being waited for, or -1 when its `$` header is next. */
   private bulkLength = -1;
 
@@ -276,6 +135,7 @@ export class RespReader {
       // Nothing pending: parse the chunk in place, zero-copy. Bun hands us a Buffer, whose
       // subarray goes through a species lookup; views of a plain Uint8Array are twice as cheap.
       this.buffer = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+      this.text = latin1Source(chunk);
       this.position = 0;
       this.end = chunk.length;
       this.owned = false;
@@ -311,6 +171,7 @@ export class RespReader {
   /** Drops every buffered byte. */
   private release(): void {
     this.buffer = new Uint8Array(0);
+    this.text = latin1Source(this.buffer);
     this.position = 0;
     this.end = 0;
     this.owned = false;
@@ -353,6 +214,7 @@ export class RespReader {
     this.position -= from;
     this.end -= from;
     this.buffer = target;
+    this.text = latin1Source(target);
     this.owned = true;
   }
 
@@ -434,17 +296,13 @@ export class RespReader {
     return null;
   }
 
-  /** Hands the completed frame to the sink. */
+  /** Hands the completed frame to the sink; the command takes the offsets array with it. */
   private emitFrame(sink: CommandSink): boolean {
-    const bytes = this.buffer;
     const offsets = this.argumentOffsets;
-    const args = new Array<Uint8Array>(this.frameArguments);
-    for (let i = 0; i < this.frameArguments; i++) {
-      args[i] = bytes.subarray(offsets[2 * i] ?? 0, offsets[2 * i + 1] ?? 0);
-    }
-    const command = new Command(args, bytes, this.frameStart, this.position, false);
+    assert(offsets.length === 2 * this.frameArguments, "every argument of the frame is parsed");
+    const command = new Command(this.buffer, this.text, offsets, null, this.frameStart, this.position, false);
+    this.argumentOffsets = [];
     this.frameStart = -1;
-    offsets.length = 0;
     return sink.onCommand(command);
   }
 
@@ -468,7 +326,7 @@ export class RespReader {
     if (args === null) return protocolError("unbalanced quotes in request");
     if (args.length === 0) return null;
     if (args.length > this.limits.argumentsMax) return protocolError("invalid multibulk length");
-    const command = new Command(args, this.buffer, start, newline + 1, true);
+    const command = new Command(this.buffer, this.text, null, args, start, newline + 1, true);
     return sink.onCommand(command) ? null : statusStopped;
   }
 

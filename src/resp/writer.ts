@@ -11,6 +11,9 @@ const encoder = new TextEncoder();
 const crlf0 = 13;
 const crlf1 = 10;
 
+/** Strings up to this many characters are written by hand when they are ASCII. */
+const shortTextMax = 64;
+
 /** The first size of a writer's buffer; it doubles as needed. */
 const writerBytesInitial = 16 * 1024;
 
@@ -87,18 +90,47 @@ export class RespWriter {
   private text(value: string): void {
     // A UTF-8 encoding takes at most three bytes per UTF-16 unit.
     this.reserve(value.length * 3);
+    if (value.length <= shortTextMax) {
+      // Short ASCII text is copied by hand: cheaper than making a view for encodeInto.
+      const buffer = this.buffer;
+      const start = this.length;
+      let i = 0;
+      for (; i < value.length; i++) {
+        const code = value.charCodeAt(i);
+        if (code > 127) break;
+        buffer[start + i] = code;
+      }
+      if (i === value.length) {
+        this.length += i;
+        return;
+      }
+    }
     const { written } = encoder.encodeInto(value, this.buffer.subarray(this.length));
     this.length += written;
   }
 
   /** Appends a decimal integer (safe integers and bigints). */
   private decimal(value: number | bigint): void {
-    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0 && value < 10) {
-      this.reserve(1);
-      this.byte(48 + value);
+    if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+      this.text(String(value));
       return;
     }
-    this.text(String(value));
+    this.reserve(20);
+    let remaining = value;
+    if (remaining < 0) {
+      this.byte(45);
+      remaining = -remaining;
+    }
+    if (remaining < 10) {
+      this.byte(48 + remaining);
+      return;
+    }
+    // Digits are written backwards into place.
+    let digits = 0;
+    for (let probe = remaining; probe > 0; probe = Math.floor(probe / 10)) digits++;
+    let at = this.length + digits - 1;
+    for (; remaining > 0; remaining = Math.floor(remaining / 10)) this.buffer[at--] = 48 + (remaining % 10);
+    this.length += digits;
   }
 
   /** Appends a header such as `$5\r\n` or `*3\r\n`. */

@@ -1,0 +1,199 @@
+/**
+ * One request: its arguments (the first is the command name) and its raw bytes, exactly as the
+ * client sent them.
+ *
+ * A command from a multibulk frame keeps only the offsets of its arguments in the bytes that
+ * arrived; argument views (`args`, `arg(i)`) are made when asked for. The hot paths never make
+ * them: dispatch needs only the name (interned, see `lowerCaseName`), a lookup needs `key(i)`
+ * (decoded straight from the bytes) and a stored value needs `copyArg(i)` (one copy). Creating a
+ * typed-array view costs as much as parsing the whole frame, so this matters.
+ */
+import { assert } from "../assert.ts";
+
+/** Buffer's native latin1 decoder, which the type declarations do not list. */
+export interface Latin1Source extends Uint8Array {
+  latin1Slice(start: number, end: number): string;
+}
+
+const empty = new Uint8Array(0);
+const textEncoder = new TextEncoder();
+
+/** A Buffer over the same memory as `bytes`, for its native latin1 decoder (no copy). */
+export function latin1Source(bytes: Uint8Array): Latin1Source {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as unknown as Latin1Source;
+}
+
+/** Bytes as a string with one character per byte: binary-safe, and fast for keys and names. */
+export function latin1(bytes: Uint8Array): string {
+  return latin1Source(bytes).latin1Slice(0, bytes.length);
+}
+
+export class Command {
+  private views: Uint8Array[] | null;
+  private lowerName: string | null = null;
+
+  /** @internal Made by the reader; use `Command.of` to build one. */
+  constructor(
+    /** The bytes the command arrived in (a plain Uint8Array). */
+    private readonly source: Uint8Array,
+    /** The same bytes as a Buffer, for latin1 decoding. */
+    private readonly text: Latin1Source,
+    /** Start and end offsets of each argument in `source`, or null when `views` are given. */
+    private readonly offsets: readonly number[] | null,
+    views: Uint8Array[] | null,
+    private readonly start: number,
+    private readonly end: number,
+    /** True when the command came as an inline line rather than a multibulk frame. */
+    readonly inline: boolean,
+  ) {
+    assert((offsets === null) !== (views === null), "a command has either offsets or views");
+    this.views = views;
+  }
+
+  /** Arguments, the command name first: views of the bytes as they arrived. Do not write to them. */
+  get args(): Uint8Array[] {
+    if (this.views === null) {
+      const offsets = this.offsets ?? [];
+      const views = new Array<Uint8Array>(offsets.length >> 1);
+      for (let i = 0; i < views.length; i++) views[i] = this.source.subarray(offsets[2 * i] ?? 0, offsets[2 * i + 1] ?? 0);
+      this.views = views;
+    }
+    return this.views;
+  }
+
+  /** The number of arguments, the name included. */
+  get argCount(): number {
+    return this.views !== null ? this.views.length : (this.offsets?.length ?? 0) >> 1;
+  }
+
+  /** The command's bytes exactly as they arrived (an inline command's line, or its RESP frame). */
+  get raw(): Uint8Array {
+    return this.source.subarray(this.start, this.end);
+  }
+
+  /** The command name in lower case (ASCII only, as Redis compares names), computed once. */
+  get name(): string {
+    if (this.lowerName === null) {
+      const offsets = this.offsets;
+      this.lowerName =
+        offsets !== null
+          ? lowerCaseName(this.source, offsets[0] ?? 0, offsets[1] ?? 0)
+          : lowerCaseName(this.views?.[0] ?? empty, 0, this.views?.[0]?.length ?? 0);
+    }
+    return this.lowerName;
+  }
+
+  /** Argument `index` (0 is the name) as a view, or an empty array when there is none. */
+  arg(index: number): Uint8Array {
+    const offsets = this.offsets;
+    if (offsets === null) return this.views?.[index] ?? empty;
+    if (index < 0 || 2 * index >= offsets.length) return empty;
+    return this.source.subarray(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+  }
+
+  /** A copy of argument `index`, safe to keep (a view would pin the client's whole buffer). */
+  copyArg(index: number): Uint8Array {
+    const offsets = this.offsets;
+    if (offsets === null) return (this.views?.[index] ?? empty).slice();
+    if (index < 0 || 2 * index >= offsets.length) return new Uint8Array(0);
+    return this.source.slice(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+  }
+
+  /**
+   * Argument `index` as a binary-safe string key: one character per byte (latin1), so any bytes
+   * round-trip with `Buffer.from(key, "latin1")`.
+   */
+  key(index: number): string {
+    const offsets = this.offsets;
+    if (offsets === null) return latin1(this.views?.[index] ?? empty);
+    if (index < 0 || 2 * index >= offsets.length) return "";
+    return this.text.latin1Slice(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+  }
+
+  /** The command as a RESP multibulk frame: the raw bytes, or an encoding of an inline command. */
+  frame(): Uint8Array {
+    return this.inline ? encodeCommand(this.args) : this.raw;
+  }
+
+  /** Builds a command from arguments, encoded as a RESP multibulk frame. */
+  static of(args: readonly (Uint8Array | string)[]): Command {
+    const views = args.map((arg) => (typeof arg === "string" ? textEncoder.encode(arg) : arg));
+    const frame = encodeCommand(views);
+    const offsets: number[] = [];
+    let at = 0;
+    for (const view of views) {
+      at = frame.indexOf(10, at) + 1; // past the `$<length>\r\n` header (the first pass skips `*<n>\r\n`)
+      if (offsets.length === 0) at = frame.indexOf(10, at) + 1;
+      offsets.push(at, at + view.length);
+      at += view.length + 2;
+    }
+    return new Command(frame, latin1Source(frame), offsets, null, 0, frame.length, false);
+  }
+}
+
+/** Names this long or shorter are interned; longer ones are decoded each time. */
+const internedNameBytesMax = 24;
+/** Bounds the intern table, so clients sending random names cannot grow it. */
+const internedNamesMax = 1024;
+const internedNames = new Map<number, { readonly bytes: Uint8Array; readonly name: string }>();
+
+function lowerByte(byte: number): number {
+  return byte >= 65 && byte <= 90 ? byte + 32 : byte;
+}
+
+/**
+ * The lower-case name in `bytes[start, end)`. Every command needs it for dispatch, so common names
+ * are interned: a hash of the lower-cased bytes finds the string without decoding anything.
+ */
+function lowerCaseName(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  if (length > internedNameBytesMax) return asciiLowerCase(bytes, start, end);
+  let hash = 2166136261;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ lowerByte(bytes[i] ?? 0), 16777619);
+  const found = internedNames.get(hash);
+  if (found !== undefined && sameLowerCase(found.bytes, bytes, start, end)) return found.name;
+  const name = asciiLowerCase(bytes, start, end);
+  if (found === undefined && internedNames.size < internedNamesMax) {
+    internedNames.set(hash, { bytes: Buffer.from(name, "latin1"), name });
+  }
+  return name;
+}
+
+/** Bytes as latin1 text with A-Z lowered, as Redis compares command names (ASCII only). */
+function asciiLowerCase(bytes: Uint8Array, start: number, end: number): string {
+  const lowered = new Uint8Array(end - start);
+  for (let i = start; i < end; i++) lowered[i - start] = lowerByte(bytes[i] ?? 0);
+  return latin1(lowered);
+}
+
+/** True when `bytes[start, end)`, lower-cased, equal `lower`. */
+function sameLowerCase(lower: Uint8Array, bytes: Uint8Array, start: number, end: number): boolean {
+  if (lower.length !== end - start) return false;
+  for (let i = start; i < end; i++) if (lowerByte(bytes[i] ?? 0) !== lower[i - start]) return false;
+  return true;
+}
+
+/** Encodes arguments as a RESP multibulk frame. */
+export function encodeCommand(args: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  const headers = args.map((arg) => {
+    const header = textEncoder.encode(`$${arg.length}\r\n`);
+    size += header.length + arg.length + 2;
+    return header;
+  });
+  const first = textEncoder.encode(`*${args.length}\r\n`);
+  const out = new Uint8Array(first.length + size);
+  out.set(first, 0);
+  let at = first.length;
+  for (let i = 0; i < args.length; i++) {
+    const header = headers[i] ?? empty;
+    const arg = args[i] ?? empty;
+    out.set(header, at);
+    at += header.length;
+    out.set(arg, at);
+    at += arg.length;
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  return out;
+}
