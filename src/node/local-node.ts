@@ -35,8 +35,8 @@ export interface NodeStatus {
 
 /** What the server needs from whatever decides the order of writes. */
 export interface Replicator {
-  /** Appends one command's RESP frame to the log; `ticket` hears when it has been applied. */
-  propose(frame: Uint8Array, ticket: Ticket | null): void;
+  /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */
+  propose(command: Command, ticket: Ticket | null): void;
   /** True when this node may accept writes now. */
   readonly isLeader: boolean;
   status(): NodeStatus;
@@ -44,7 +44,7 @@ export interface Replicator {
 }
 
 export class LocalNode implements Replicator {
-  private frames: Uint8Array[] = [];
+  private commands: Command[] = [];
   private tickets: (Ticket | null)[] = [];
   private scheduled = false;
   private closed = false;
@@ -65,9 +65,9 @@ export class LocalNode implements Replicator {
     return !this.closed;
   }
 
-  propose(frame: Uint8Array, ticket: Ticket | null): void {
+  propose(command: Command, ticket: Ticket | null): void {
     assert(!this.closed, "no proposals after close");
-    this.frames.push(frame);
+    this.commands.push(command);
     this.tickets.push(ticket);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -79,19 +79,19 @@ export class LocalNode implements Replicator {
   private run(): void {
     this.scheduled = false;
     if (this.closed) return;
-    const frames = this.frames;
+    const commands = this.commands;
     const tickets = this.tickets;
-    this.frames = [];
+    this.commands = [];
     this.tickets = [];
     let first = 0;
-    while (first < frames.length) {
+    while (first < commands.length) {
       let last = first;
-      let bytes = frames[first]?.length ?? 0;
-      while (last + 1 < frames.length && bytes + (frames[last + 1]?.length ?? 0) <= entryBytesMax) {
+      let bytes = commands[first]?.frameLength ?? 0;
+      while (last + 1 < commands.length && bytes + (commands[last + 1]?.frameLength ?? 0) <= entryBytesMax) {
         last++;
-        bytes += frames[last]?.length ?? 0;
+        bytes += commands[last]?.frameLength ?? 0;
       }
-      this.appendAndApply(concat(frames, first, last + 1, bytes), tickets.slice(first, last + 1));
+      this.appendAndApply(concat(commands, first, last + 1, bytes), tickets.slice(first, last + 1));
       first = last + 1;
     }
   }
@@ -122,30 +122,28 @@ export class LocalNode implements Replicator {
       lastLogTerm: this.lastIndex > 0 ? this.term : 0,
       lastSnapshotIndex: 0,
       lastSnapshotTerm: 0,
-      pendingProposals: this.frames.length,
+      pendingProposals: this.commands.length,
     };
   }
 
   close(): void {
     this.closed = true;
     for (const ticket of this.tickets) ticket?.settle(undefined, new Error("node is shutting down"));
-    this.frames = [];
+    this.commands = [];
     this.tickets = [];
   }
 }
 
-function concat(frames: readonly Uint8Array[], from: number, to: number, bytes: number): Uint8Array {
-  if (to - from === 1) {
-    // One frame: copy it, since it is a view of a client's buffer that the log must not share.
-    return (frames[from] ?? new Uint8Array(0)).slice();
-  }
+/** The frames of `commands[from, to)` copied into one entry (the log never shares a client's buffer). */
+function concat(commands: readonly Command[], from: number, to: number, bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
   let at = 0;
   for (let i = from; i < to; i++) {
-    const frame = frames[i];
-    assert(frame !== undefined, "frame in range");
-    out.set(frame, at);
-    at += frame.length;
+    const command = commands[i];
+    assert(command !== undefined, "command in range");
+    command.copyFrameInto(out, at);
+    at += command.frameLength;
   }
+  assert(at === bytes, "entry size matches its frames");
   return out;
 }

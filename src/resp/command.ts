@@ -10,22 +10,21 @@
  */
 import { assert } from "../assert.ts";
 
-/** Buffer's native latin1 decoder, which the type declarations do not list. */
-export interface Latin1Source extends Uint8Array {
-  latin1Slice(start: number, end: number): string;
-}
-
 const empty = new Uint8Array(0);
 const textEncoder = new TextEncoder();
 
-/** A Buffer over the same memory as `bytes`, for its native latin1 decoder (no copy). */
-export function latin1Source(bytes: Uint8Array): Latin1Source {
-  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)) as unknown as Latin1Source;
+/**
+ * `bytes` as a Buffer over the same memory (no copy), for its native latin1 decoding and copying.
+ * Bun hands socket data over as Buffers already; reading `.buffer` of one would make the engine
+ * materialise its backing store, which costs microseconds, so Buffers are used as they are.
+ */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Bytes as a string with one character per byte: binary-safe, and fast for keys and names. */
 export function latin1(bytes: Uint8Array): string {
-  return latin1Source(bytes).latin1Slice(0, bytes.length);
+  return asBuffer(bytes).toString("latin1");
 }
 
 export class Command {
@@ -34,10 +33,8 @@ export class Command {
 
   /** @internal Made by the reader; use `Command.of` to build one. */
   constructor(
-    /** The bytes the command arrived in (a plain Uint8Array). */
-    private readonly source: Uint8Array,
-    /** The same bytes as a Buffer, for latin1 decoding. */
-    private readonly text: Latin1Source,
+    /** The bytes the command arrived in. */
+    private readonly source: Buffer,
     /** Start and end offsets of each argument in `source`, or null when `views` are given. */
     private readonly offsets: readonly number[] | null,
     views: Uint8Array[] | null,
@@ -96,7 +93,12 @@ export class Command {
     const offsets = this.offsets;
     if (offsets === null) return (this.views?.[index] ?? empty).slice();
     if (index < 0 || 2 * index >= offsets.length) return new Uint8Array(0);
-    return this.source.slice(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+    const start = offsets[2 * index] ?? 0;
+    const end = offsets[2 * index + 1] ?? 0;
+    // Buffer's own slice would be a view: copy explicitly.
+    const copy = new Uint8Array(end - start);
+    this.source.copy(copy, 0, start, end);
+    return copy;
   }
 
   /**
@@ -107,12 +109,23 @@ export class Command {
     const offsets = this.offsets;
     if (offsets === null) return latin1(this.views?.[index] ?? empty);
     if (index < 0 || 2 * index >= offsets.length) return "";
-    return this.text.latin1Slice(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+    return this.source.toString("latin1", offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
   }
 
   /** The command as a RESP multibulk frame: the raw bytes, or an encoding of an inline command. */
   frame(): Uint8Array {
     return this.inline ? encodeCommand(this.args) : this.raw;
+  }
+
+  /** The length of `frame()`. */
+  get frameLength(): number {
+    return this.inline ? this.frame().length : this.end - this.start;
+  }
+
+  /** Copies `frame()` into `target` at `at` (without making a view of a multibulk frame). */
+  copyFrameInto(target: Uint8Array, at: number): void {
+    if (this.inline) target.set(this.frame(), at);
+    else this.source.copy(target, at, this.start, this.end);
   }
 
   /** Builds a command from arguments, encoded as a RESP multibulk frame. */
@@ -127,7 +140,7 @@ export class Command {
       offsets.push(at, at + view.length);
       at += view.length + 2;
     }
-    return new Command(frame, latin1Source(frame), offsets, null, 0, frame.length, false);
+    return new Command(asBuffer(frame), offsets, null, 0, frame.length, false);
   }
 }
 

@@ -1,18 +1,21 @@
 /**
- * Splits an inline command line into arguments the way Redis's `sdssplitargs` does: arguments are
- * separated by white space; "double quotes" understand `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a` and
- * `\<char>`; 'single quotes' understand `\'`; a closing quote must be followed by white space or
- * the end of the line.
+ * Splits an inline command line into arguments exactly as Redis's `sdssplitargs` (sds.c) does,
+ * which `processInlineBuffer` uses: white space separates arguments; a `"` or `'` anywhere in an
+ * argument opens a quoted part (so `a"b c"` is one argument, `ab c`); "double quotes" understand
+ * `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a` and `\<char>`; 'single quotes' understand `\'`; a closing
+ * quote must be followed by white space or the end of the line. Like the C code, which works on a
+ * NUL-terminated string, a NUL byte ends the line. Arguments without quotes are views of the line;
+ * quoted ones are copies (escapes change their bytes).
  */
 
-const space = 32;
+const nul = 0;
 const doubleQuote = 34;
 const singleQuote = 39;
 const backslash = 92;
 
+/** isspace(3) in the C locale: space, \t, \n, \v, \f, \r. */
 function isSpace(byte: number): boolean {
-  // isspace(3) in the C locale: space, \t, \n, \v, \f, \r.
-  return byte === space || (byte >= 9 && byte <= 13);
+  return byte === 32 || (byte >= 9 && byte <= 13);
 }
 
 function hexValue(byte: number): number {
@@ -30,61 +33,67 @@ const escapes: ReadonlyMap<number, number> = new Map([
   [97, 7], // \a
 ]);
 
-/**
- * Returns the arguments of `line[start, end)`, or null when quotes are unbalanced. Unquoted
- * arguments are views of `line`; quoted ones are fresh copies (escapes change their bytes).
- */
+/** Returns the arguments of `line[start, end)`, or null when quotes are unbalanced. */
 export function splitInlineArguments(line: Uint8Array, start: number, end: number): Uint8Array[] | null {
+  // The C string: everything up to the first NUL.
+  const nulAt = line.subarray(start, end).indexOf(nul);
+  const stop = nulAt >= 0 ? start + nulAt : end;
+  const at = (i: number): number => (i < stop ? (line[i] ?? 0) : nul);
   const args: Uint8Array[] = [];
-  let i = start;
+  let p = start;
   for (;;) {
-    while (i < end && isSpace(line[i] ?? 0)) i++;
-    if (i >= end) return args;
-    const first = line[i] ?? 0;
-    if (first !== doubleQuote && first !== singleQuote) {
-      const argumentStart = i;
-      while (i < end && !isSpace(line[i] ?? 0)) i++;
-      args.push(line.subarray(argumentStart, i));
-      continue;
+    while (p < stop && isSpace(at(p))) p++;
+    if (p >= stop) return args;
+    const current: number[] = [];
+    const tokenStart = p;
+    let quoted = false;
+    let inDouble = false;
+    let inSingle = false;
+    let done = false;
+    while (!done) {
+      const byte = at(p);
+      if (inDouble) {
+        if (byte === backslash && at(p + 1) === 120 && hexValue(at(p + 2)) >= 0 && hexValue(at(p + 3)) >= 0) {
+          current.push(hexValue(at(p + 2)) * 16 + hexValue(at(p + 3)));
+          p += 3;
+        } else if (byte === backslash && at(p + 1) !== nul) {
+          p++;
+          const escaped = at(p);
+          current.push(escapes.get(escaped) ?? escaped);
+        } else if (byte === doubleQuote) {
+          if (at(p + 1) !== nul && !isSpace(at(p + 1))) return null;
+          done = true;
+        } else if (byte === nul) {
+          return null;
+        } else {
+          current.push(byte);
+        }
+      } else if (inSingle) {
+        if (byte === backslash && at(p + 1) === singleQuote) {
+          p++;
+          current.push(singleQuote);
+        } else if (byte === singleQuote) {
+          if (at(p + 1) !== nul && !isSpace(at(p + 1))) return null;
+          done = true;
+        } else if (byte === nul) {
+          return null;
+        } else {
+          current.push(byte);
+        }
+      } else if (byte === 32 || byte === 10 || byte === 13 || byte === 9 || byte === nul) {
+        done = true;
+      } else if (byte === doubleQuote) {
+        inDouble = true;
+        quoted = true;
+      } else if (byte === singleQuote) {
+        inSingle = true;
+        quoted = true;
+      } else {
+        current.push(byte);
+      }
+      if (at(p) !== nul) p++;
     }
-    const bytes: number[] = [];
-    i++;
-    let closed = false;
-    while (i < end) {
-      const byte = line[i] ?? 0;
-      if (first === doubleQuote && byte === backslash && i + 3 < end && (line[i + 1] ?? 0) === 120) {
-        const high = hexValue(line[i + 2] ?? 0);
-        const low = hexValue(line[i + 3] ?? 0);
-        if (high >= 0 && low >= 0) {
-          bytes.push(high * 16 + low);
-          i += 4;
-          continue;
-        }
-      }
-      if (byte === backslash && i + 1 < end) {
-        const next = line[i + 1] ?? 0;
-        if (first === doubleQuote) {
-          bytes.push(escapes.get(next) ?? next);
-          i += 2;
-          continue;
-        }
-        if (next === singleQuote) {
-          bytes.push(singleQuote);
-          i += 2;
-          continue;
-        }
-      }
-      if (byte === first) {
-        // The closing quote must be followed by a space or nothing at all.
-        if (i + 1 < end && !isSpace(line[i + 1] ?? 0)) return null;
-        closed = true;
-        i++;
-        break;
-      }
-      bytes.push(byte);
-      i++;
-    }
-    if (!closed) return null;
-    args.push(Uint8Array.from(bytes));
+    // A token without quotes is its own bytes: a view, as multibulk arguments are.
+    args.push(quoted ? Uint8Array.from(current) : line.subarray(tokenStart, tokenStart + current.length));
   }
 }

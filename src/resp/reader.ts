@@ -13,7 +13,7 @@
  * continue afterwards.
  */
 import { assert } from "../assert.ts";
-import { Command, type Latin1Source, latin1Source } from "./command.ts";
+import { asBuffer, Command } from "./command.ts";
 import { splitInlineArguments } from "./inline.ts";
 
 export { Command, encodeCommand, latin1 } from "./command.ts";
@@ -94,9 +94,7 @@ function printableByte(byte: number): string {
  */
 export class RespReader {
   /** Bytes being parsed: the caller's chunk, or the pending buffer after a split frame. */
-  private buffer: Uint8Array = new Uint8Array(0);
-  /** The same bytes as `buffer`, as a Buffer (for decoding keys without copies). */
-  private text: Latin1Source = latin1Source(new Uint8Array(0));
+  private buffer: Buffer = Buffer.alloc(0);
   /** Parse position in `buffer`. */
   private position = 0;
   /** End of valid bytes in `buffer`. */
@@ -132,10 +130,8 @@ export class RespReader {
     if (this.failure !== null) return { kind: "error", message: this.failure };
     if (chunk.length === 0) return this.resume(sink);
     if (this.position === this.end && this.frameStart < 0) {
-      // Nothing pending: parse the chunk in place, zero-copy. Bun hands us a Buffer, whose
-      // subarray goes through a species lookup; views of a plain Uint8Array are twice as cheap.
-      this.buffer = chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
-      this.text = latin1Source(chunk);
+      // Nothing pending: parse the chunk in place, zero-copy.
+      this.buffer = asBuffer(chunk);
       this.position = 0;
       this.end = chunk.length;
       this.owned = false;
@@ -170,8 +166,7 @@ export class RespReader {
 
   /** Drops every buffered byte. */
   private release(): void {
-    this.buffer = new Uint8Array(0);
-    this.text = latin1Source(this.buffer);
+    this.buffer = Buffer.alloc(0);
     this.position = 0;
     this.end = 0;
     this.owned = false;
@@ -188,7 +183,7 @@ export class RespReader {
 
   /** Copies the unparsed remainder of a caller's chunk into a pending buffer of our own. */
   private adopt(): void {
-    this.moveTo(new Uint8Array(Math.max(pendingBytesMin, 2 * (this.end - this.keepFrom()))));
+    this.moveTo(Buffer.allocUnsafe(Math.max(pendingBytesMin, 2 * (this.end - this.keepFrom()))));
   }
 
   /** Appends a chunk to the pending buffer, growing it by doubling when it is full. */
@@ -197,16 +192,16 @@ export class RespReader {
     if (this.end + chunk.length > this.buffer.length) {
       // Never compact in place: commands already handed out may still view the old bytes.
       const kept = this.end - this.keepFrom();
-      this.moveTo(new Uint8Array(Math.max(pendingBytesMin, 2 * (kept + chunk.length))));
+      this.moveTo(Buffer.allocUnsafe(Math.max(pendingBytesMin, 2 * (kept + chunk.length))));
     }
     this.buffer.set(chunk, this.end);
     this.end += chunk.length;
   }
 
   /** Moves the bytes still needed into `target` and rebases every offset. */
-  private moveTo(target: Uint8Array): void {
+  private moveTo(target: Buffer): void {
     const from = this.keepFrom();
-    target.set(this.buffer.subarray(from, this.end), 0);
+    this.buffer.copy(target, 0, from, this.end);
     const offsets = this.argumentOffsets;
     for (let i = 0; i < offsets.length; i++) offsets[i] = (offsets[i] ?? 0) - from;
     if (this.frameStart >= 0) this.frameStart -= from;
@@ -214,7 +209,6 @@ export class RespReader {
     this.position -= from;
     this.end -= from;
     this.buffer = target;
-    this.text = latin1Source(target);
     this.owned = true;
   }
 
@@ -241,11 +235,8 @@ export class RespReader {
   private parseMultibulkHeader(): ReadStatus | null {
     const start = this.position;
     const lineEnd = this.findLineEnd(start + 1);
-    if (lineEnd < 0) {
-      if (this.end - start > this.limits.inlineBytesMax) return protocolError("too big mbulk count string");
-      return statusOk;
-    }
     if (lineEnd === -2) return protocolError("invalid multibulk length");
+    if (lineEnd < 0) return statusOk;
     const count = parseLength(this.buffer, start + 1, lineEnd);
     if (Number.isNaN(count) || count > this.limits.argumentsMax) return protocolError("invalid multibulk length");
     this.position = lineEnd + 2;
@@ -267,11 +258,8 @@ export class RespReader {
         const marker = bytes[this.position] ?? 0;
         if (marker !== asciiDollar) return protocolError(`expected '$', got '${printableByte(marker)}'`);
         const lineEnd = this.findLineEnd(this.position + 1);
-        if (lineEnd < 0) {
-          if (this.end - this.position > this.limits.inlineBytesMax) return protocolError("too big bulk count string");
-          return statusOk;
-        }
         if (lineEnd === -2) return protocolError("invalid bulk length");
+        if (lineEnd < 0) return statusOk;
         const length = parseLength(bytes, this.position + 1, lineEnd);
         if (Number.isNaN(length) || length < 0 || length > this.limits.bulkBytesMax) {
           return protocolError("invalid bulk length");
@@ -300,7 +288,7 @@ export class RespReader {
   private emitFrame(sink: CommandSink): boolean {
     const offsets = this.argumentOffsets;
     assert(offsets.length === 2 * this.frameArguments, "every argument of the frame is parsed");
-    const command = new Command(this.buffer, this.text, offsets, null, this.frameStart, this.position, false);
+    const command = new Command(this.buffer, offsets, null, this.frameStart, this.position, false);
     this.argumentOffsets = [];
     this.frameStart = -1;
     return sink.onCommand(command);
@@ -326,7 +314,7 @@ export class RespReader {
     if (args === null) return protocolError("unbalanced quotes in request");
     if (args.length === 0) return null;
     if (args.length > this.limits.argumentsMax) return protocolError("invalid multibulk length");
-    const command = new Command(this.buffer, this.text, null, args, start, newline + 1, true);
+    const command = new Command(this.buffer, null, args, start, newline + 1, true);
     return sink.onCommand(command) ? null : statusStopped;
   }
 

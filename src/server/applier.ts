@@ -26,11 +26,11 @@ export class ClientApplier implements Applier {
     }
     if (!this.node.isLeader) throw new RespError("CLUSTERDOWN No leader is known; the write was not applied");
     if (conn === null) {
-      this.node.propose(command.frame(), null);
+      this.node.propose(command, null);
       return;
     }
     const slot = new Slot(SlotKind.Write, command.name, null, reply, conn);
     conn.enqueue(slot);
-    this.node.propose(command.frame(), slot);
+    this.node.propose(command, slot);
   }
 }
