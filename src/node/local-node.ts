@@ -136,7 +136,8 @@ export class LocalNode implements Replicator {
 
 /** The frames of `commands[from, to)` copied into one entry (the log never shares a client's buffer). */
 function concat(commands: readonly Command[], from: number, to: number, bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
+  // A Buffer, so that readers of the entry never need its `.buffer` (slow to materialise).
+  const out = Buffer.allocUnsafe(bytes);
   let at = 0;
   for (let i = from; i < to; i++) {
     const command = commands[i];
