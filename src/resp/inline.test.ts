@@ -51,6 +51,22 @@ describe("splitInlineArguments", () => {
     expect(split('"abc\\')).toBeNull();
   });
 
+  // sdssplitargs works on a C string, so a NUL ends the line. (redis-server 7.0.15 itself never gets
+  // that far: processInlineBuffer finds the newline with strchr, which stops at the NUL too, so such
+  // a line waits until the inline limit. The port's reading is the sane one.)
+  test("a NUL byte ends the line", () => {
+    expect(split("ECHO a\x00b c")).toEqual(["ECHO", "a"]);
+    expect(split("\x00GET a")).toEqual([]);
+    expect(split('ECHO "a\x00b"')).toBeNull();
+    expect(split("ECHO 'a\x00'")).toBeNull();
+  });
+
+  test("only space, tab, CR and LF end an unquoted argument; \\v and \\f separate only between arguments", () => {
+    expect(split("a\vb")).toEqual(["a\vb"]); // redis-server 7.0.15: ECHO a\vb -> "a\vb"
+    expect(split("a\fb")).toEqual(["a\fb"]);
+    expect(split("\va \fb\v")).toEqual(["a", "b\v"]);
+  });
+
   test("quoted arguments are copies, unquoted ones views", () => {
     const line = bytesOf('plain "quoted"');
     const args = splitInlineArguments(line, 0, line.length) ?? [];

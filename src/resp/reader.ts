@@ -75,6 +75,8 @@ function parseLength(bytes: Uint8Array, start: number, end: number): number {
     i++;
   }
   if (i === end || end - i > lengthDigitsMax) return Number.NaN;
+  // As Redis's string2ll: no leading zeros, and no "-0".
+  if (bytes[i] === asciiZero && (end - i > 1 || negative)) return Number.NaN;
   let value = 0;
   for (; i < end; i++) {
     const digit = (bytes[i] ?? 0) - asciiZero;

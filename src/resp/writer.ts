@@ -162,6 +162,7 @@ export class RespWriter {
 
   /** `:n`: an integer reply. */
   integer(value: number | bigint): void {
+    assert(typeof value === "bigint" || Number.isInteger(value), `an integer reply needs an integer, not ${value}`);
     this.header(58, value);
   }
 
@@ -223,7 +224,15 @@ export class RespWriter {
 
   /** `,d`: a double (a bulk string in RESP2, as Redis does). */
   double(value: number): void {
-    const text = Number.isNaN(value) ? "nan" : value === Infinity ? "inf" : value === -Infinity ? "-inf" : String(value);
+    const text = Number.isNaN(value)
+      ? "nan"
+      : value === Infinity
+        ? "inf"
+        : value === -Infinity
+          ? "-inf"
+          : Object.is(value, -0)
+            ? "-0"
+            : String(value);
     if (this.protocol === 3) {
       this.reserve(3);
       this.byte(44);
