@@ -59,21 +59,21 @@ function keyBytes(key: string): Uint8Array {
 
 /** The clone's commands, for COMMAND and redis-cli's hints. */
 const commands: readonly CommandSpec[] = [
-  spec("set", -3, "write denyoom", [1, 1, 1], "string", "Sets the string value of a key."),
-  spec("get", 2, "readonly fast", [1, 1, 1], "string", "Returns the string value of a key."),
-  spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys."),
-  spec("keys", 2, "readonly", [0, 0, 0], "generic", "Returns all key names that match a pattern."),
-  spec("exists", -2, "readonly fast", [1, -1, 1], "generic", "Counts how many of the given keys exist."),
-  spec("mset", -3, "write denyoom", [1, -1, 2], "string", "Sets the string values of one or more keys."),
-  spec("mget", -2, "readonly fast", [1, -1, 1], "string", "Returns the values of one or more keys."),
-  spec("incr", 2, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by one."),
-  spec("incrby", 3, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by a number."),
-  spec("decr", 2, "write denyoom fast", [1, 1, 1], "string", "Decrements the integer value of a key by one."),
-  spec("decrby", 3, "write denyoom fast", [1, 1, 1], "string", "Decrements a number from the integer value of a key."),
-  spec("append", 3, "write denyoom fast", [1, 1, 1], "string", "Appends a string to the value of a key."),
-  spec("strlen", 2, "readonly fast", [1, 1, 1], "string", "Returns the length of a string value."),
+  spec("set", -3, "write denyoom", [1, 1, 1], "string", "Sets the string value of a key.", "key value"),
+  spec("get", 2, "readonly fast", [1, 1, 1], "string", "Returns the string value of a key.", "key"),
+  spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys.", "key ..."),
+  spec("keys", 2, "readonly", [0, 0, 0], "generic", "Returns all key names that match a pattern.", "pattern:pattern"),
+  spec("exists", -2, "readonly fast", [1, -1, 1], "generic", "Counts how many of the given keys exist.", "key ..."),
+  spec("mset", -3, "write denyoom", [1, -1, 2], "string", "Sets the string values of one or more keys.", "(key value:string)..."),
+  spec("mget", -2, "readonly fast", [1, -1, 1], "string", "Returns the values of one or more keys.", "key ..."),
+  spec("incr", 2, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by one.", "key"),
+  spec("incrby", 3, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by a number.", "key increment:integer"),
+  spec("decr", 2, "write denyoom fast", [1, 1, 1], "string", "Decrements the integer value of a key by one.", "key"),
+  spec("decrby", 3, "write denyoom fast", [1, 1, 1], "string", "Decrements a number from the integer value of a key.", "key decrement:integer"),
+  spec("append", 3, "write denyoom fast", [1, 1, 1], "string", "Appends a string to the value of a key.", "key value"),
+  spec("strlen", 2, "readonly fast", [1, 1, 1], "string", "Returns the length of a string value.", "key"),
   spec("dbsize", 1, "readonly fast", [0, 0, 0], "server", "Returns the number of keys."),
-  spec("flushall", -1, "write", [0, 0, 0], "server", "Removes all keys."),
+  spec("flushall", -1, "write", [0, 0, 0], "server", "Removes all keys.", "[ASYNC|SYNC]"),
 ];
 const specByName = new Map(commands.map((one) => [one.name, one]));
 

@@ -17,6 +17,59 @@ export interface CommandSpec {
   readonly summary: string;
   /** `COMMAND DOCS` group: `string`, `generic`, `connection`, `server`, `cluster`... */
   readonly group: string;
+  /** The arguments after the name, for `COMMAND DOCS` (redis-cli shows them as hints while typing). */
+  readonly arguments: readonly ArgumentDoc[];
+}
+
+/** One argument in `COMMAND DOCS`, as Redis 7 describes it. */
+export interface ArgumentDoc {
+  readonly name: string;
+  readonly type: "key" | "string" | "integer" | "double" | "pattern" | "pure-token" | "block" | "oneof";
+  readonly token?: string;
+  readonly optional?: boolean;
+  readonly multiple?: boolean;
+  readonly arguments?: readonly ArgumentDoc[];
+}
+
+/**
+ * Parses a compact argument syntax into `ArgumentDoc`s: `key` (a key), `name:type`, `[...]` for
+ * optional, a trailing `...` for multiple, `(a b)` for a block, `A|B` for a choice of tokens.
+ * For example `key (key:key value:string)...` or `[pattern:pattern]`.
+ */
+export function parseArguments(syntax: string): ArgumentDoc[] {
+  const tokens = syntax.match(/\[|\]|\(|\)|\.\.\.|[^\s[\]()]+/g) ?? [];
+  let at = 0;
+  const parseList = (closing: string | null): ArgumentDoc[] => {
+    const list: ArgumentDoc[] = [];
+    while (at < tokens.length) {
+      const token = tokens[at++] ?? "";
+      if (token === closing) return list;
+      let doc: ArgumentDoc;
+      if (token === "[") {
+        const inner = parseList("]");
+        const only = inner[0];
+        doc = inner.length === 1 && only !== undefined ? { ...only, optional: true } : { name: "args", type: "block", optional: true, arguments: inner };
+      } else if (token === "(") {
+        doc = { name: "data", type: "block", arguments: parseList(")") };
+      } else if (token.includes("|")) {
+        doc = {
+          name: token.toLowerCase().replace(/\|/g, "_"),
+          type: "oneof",
+          arguments: token.split("|").map((choice) => ({ name: choice.toLowerCase(), type: "pure-token", token: choice })),
+        };
+      } else {
+        const [name = token, type = name === "key" ? "key" : "string"] = token.split(":");
+        doc = { name, type: type as ArgumentDoc["type"] };
+      }
+      if (tokens[at] === "...") {
+        at++;
+        doc = { ...doc, multiple: true };
+      }
+      list.push(doc);
+    }
+    return list;
+  };
+  return parseList(null);
 }
 
 /** A compact way to write a spec. */
@@ -27,8 +80,10 @@ export function spec(
   keys: readonly [number, number, number],
   group: string,
   summary: string,
+  syntax = "",
 ): CommandSpec {
   return {
+    arguments: parseArguments(syntax),
     name,
     arity,
     flags: flags === "" ? [] : flags.split(" "),

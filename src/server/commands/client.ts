@@ -71,7 +71,7 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
 }
 
 export const client: Builtin = {
-  spec: spec("client", -2, "admin noscript loading stale", [0, 0, 0], "connection", "A container for client connection commands."),
+  spec: spec("client", -2, "admin noscript loading stale", [0, 0, 0], "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL [args ...]"),
   run(context, connection, command) {
     const args = command.args;
     const sub = keyword(args[1]);

@@ -2,7 +2,7 @@
 import { RespError } from "../../errors.ts";
 import type { RespWriter } from "../../resp/writer.ts";
 import { type Builtin, keyword, text } from "../builtin.ts";
-import { type CommandSpec, spec } from "../command-spec.ts";
+import { type ArgumentDoc, type CommandSpec, spec } from "../command-spec.ts";
 
 /** Redis 7's ten-element command description. */
 function writeInfo(writer: RespWriter, command: CommandSpec): void {
@@ -20,15 +20,44 @@ function writeInfo(writer: RespWriter, command: CommandSpec): void {
   writer.array(0); // subcommands
 }
 
+function writeArgument(writer: RespWriter, argument: ArgumentDoc): void {
+  const flags = [...(argument.optional === true ? ["optional"] : []), ...(argument.multiple === true ? ["multiple"] : [])];
+  const fields = 2 + (argument.token === undefined ? 0 : 1) + (flags.length > 0 ? 1 : 0) + (argument.arguments === undefined ? 0 : 1);
+  writer.map(fields);
+  writer.bulk("name");
+  writer.bulk(argument.name);
+  writer.bulk("type");
+  writer.bulk(argument.type);
+  if (argument.token !== undefined) {
+    writer.bulk("token");
+    writer.bulk(argument.token);
+  }
+  if (flags.length > 0) {
+    writer.bulk("flags");
+    writer.set(flags.length);
+    for (const flag of flags) writer.simple(flag);
+  }
+  if (argument.arguments !== undefined) {
+    writer.bulk("arguments");
+    writer.array(argument.arguments.length);
+    for (const inner of argument.arguments) writeArgument(writer, inner);
+  }
+}
+
 function writeDocs(writer: RespWriter, command: CommandSpec): void {
   writer.bulk(command.name);
-  writer.map(3);
+  writer.map(command.arguments.length > 0 ? 4 : 3);
   writer.bulk("summary");
   writer.bulk(command.summary);
   writer.bulk("since");
   writer.bulk("1.0.0");
   writer.bulk("group");
   writer.bulk(command.group);
+  if (command.arguments.length > 0) {
+    writer.bulk("arguments");
+    writer.array(command.arguments.length);
+    for (const argument of command.arguments) writeArgument(writer, argument);
+  }
 }
 
 export const command: Builtin = {

@@ -28,7 +28,7 @@ function parameters(context: BuiltinContext): [string, string][] {
 }
 
 export const config: Builtin = {
-  spec: spec("config", -2, "admin noscript loading stale", [0, 0, 0], "server", "A container for server configuration commands."),
+  spec: spec("config", -2, "admin noscript loading stale", [0, 0, 0], "server", "A container for server configuration commands.", "GET|SET|RESETSTAT parameter:pattern ..."),
   run(context, connection, command) {
     const args = command.args;
     switch (keyword(args[1])) {

@@ -6,7 +6,7 @@ import { spec } from "../command-spec.ts";
 const noKeys = [0, 0, 0] as const;
 
 export const ping: Builtin = {
-  spec: spec("ping", -1, "fast stale loading", noKeys, "connection", "Returns the server's liveliness response."),
+  spec: spec("ping", -1, "fast stale loading", noKeys, "connection", "Returns the server's liveliness response.", "[message]"),
   run(_context, connection, command) {
     if (command.args.length > 2) throw new RespError("ERR wrong number of arguments for 'ping' command");
     const message = command.args[1];
@@ -16,7 +16,7 @@ export const ping: Builtin = {
 };
 
 export const echo: Builtin = {
-  spec: spec("echo", 2, "fast stale loading", noKeys, "connection", "Returns the given string."),
+  spec: spec("echo", 2, "fast stale loading", noKeys, "connection", "Returns the given string.", "message"),
   run(_context, connection, command) {
     connection.writeBulk(command.args[1] ?? new Uint8Array(0));
   },
@@ -31,7 +31,7 @@ export const quit: Builtin = {
 };
 
 export const select: Builtin = {
-  spec: spec("select", 2, "fast stale loading", noKeys, "connection", "Changes the selected database (only 0 exists)."),
+  spec: spec("select", 2, "fast stale loading", noKeys, "connection", "Changes the selected database (only 0 exists).", "index:integer"),
   run(_context, connection, command) {
     const index = text(command.args[1]);
     if (!/^-?\d+$/.test(index)) throw new RespError("ERR value is not an integer or out of range");
@@ -50,7 +50,7 @@ function checkAuth(args: readonly Uint8Array[]): void {
 }
 
 export const auth: Builtin = {
-  spec: spec("auth", -2, "noscript loading stale fast no-auth", noKeys, "connection", "Authenticates the connection."),
+  spec: spec("auth", -2, "noscript loading stale fast no-auth", noKeys, "connection", "Authenticates the connection.", "[username] password"),
   run(_context, connection, command) {
     if (command.args.length > 3) throw new RespError("ERR syntax error");
     checkAuth(command.args.slice(1));
@@ -59,7 +59,7 @@ export const auth: Builtin = {
 };
 
 export const hello: Builtin = {
-  spec: spec("hello", -1, "noscript loading stale fast no-auth", noKeys, "connection", "Handshakes with the server."),
+  spec: spec("hello", -1, "noscript loading stale fast no-auth", noKeys, "connection", "Handshakes with the server.", "[protover:integer]"),
   run(context, connection, command) {
     const args = command.args;
     let protocol = connection.protocol;

@@ -110,7 +110,7 @@ export function renderInfo(context: BuiltinContext, requested: readonly string[]
 }
 
 export const info: Builtin = {
-  spec: spec("info", -1, "loading stale", [0, 0, 0], "server", "Returns information and statistics about the server."),
+  spec: spec("info", -1, "loading stale", [0, 0, 0], "server", "Returns information and statistics about the server.", "[section ...]"),
   run(context, connection, command) {
     const requested = command.args.slice(1).map((argument) => keyword(argument));
     context.server.writerFor(connection).verbatim(renderInfo(context, requested));
