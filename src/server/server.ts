@@ -82,9 +82,20 @@ export class Server {
     return this.listener.port;
   }
 
+  /** Starts listening; throws an error that names the address and the reason when it cannot. */
   listen(): void {
     assert(this.listener === null, "listen once");
-    this.listener = Bun.listen<Connection>({
+    try {
+      this.listener = this.bind();
+    } catch (error) {
+      const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+      const reason = code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : String(error);
+      throw new Error(`cannot listen on ${this.options.hostname}:${this.options.port}: ${reason}`);
+    }
+  }
+
+  private bind(): TCPSocketListener<Connection> {
+    return Bun.listen<Connection>({
       hostname: this.options.hostname,
       port: this.options.port,
       socket: {
