@@ -20,6 +20,7 @@ import type { CommandSpec } from "./server/command-spec.ts";
 import { builtins } from "./server/commands/index.ts";
 import { createDispatcher } from "./server/dispatch.ts";
 import { defaultServerLimits, Server, type ServerLimits } from "./server/server.ts";
+import { Transport } from "./transport/transport.ts";
 import type { Machine } from "./api.ts";
 
 export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
@@ -59,6 +60,10 @@ export interface Options {
   readonly advertise?: string;
   /** Limits on clients; any not given keep their defaults. */
   readonly limits?: Partial<ServerLimits>;
+  /** The cluster's name: a node refuses peers of another cluster. Default "finn". */
+  readonly cluster?: string;
+  /** The cluster secret peers prove they know (never sent). Default "": the handshake is still required. */
+  readonly secret?: string;
 }
 
 /** A running node. */
@@ -117,7 +122,12 @@ export async function open(
   const server = new Server({ hostname: host, port, limits, logger });
   const executor = new Executor(machine, logger);
   let advertise = options.advertise ?? "";
-  const node = new LocalNode(executor, () => advertise);
+  const node = new LocalNode(executor, () => advertise, logger);
+  const transport = new Transport(
+    { id: identity.nodeId, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
+    logger,
+    (messages) => node.receive(messages),
+  );
   const settings: NodeSettings = {
     get port() {
       return server.port;
@@ -138,6 +148,7 @@ export async function open(
   const context: BuiltinContext = {
     server,
     node,
+    transport,
     settings,
     startedAt: Date.now(),
     commandSpecs: () => allSpecs,
@@ -165,6 +176,7 @@ export async function open(
       if (closed) return;
       closed = true;
       node.close();
+      transport.close();
       server.stop();
       await environment.close();
       logger.notice("Node closed");

@@ -9,6 +9,8 @@
  */
 import { assert } from "../assert.ts";
 import type { ApplyResult, Executor } from "./executor.ts";
+import type { Logger } from "../log.ts";
+import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
 
 /** Told what became of a proposed command. */
@@ -39,6 +41,8 @@ export interface Replicator {
   propose(command: Command, ticket: Ticket | null): void;
   /** True when this node may accept writes now. */
   readonly isLeader: boolean;
+  /** Raft messages from authenticated peers. */
+  receive(messages: readonly Message[]): void;
   status(): NodeStatus;
   close(): void;
 }
@@ -59,7 +63,13 @@ export class LocalNode implements Replicator {
   constructor(
     private readonly executor: Executor,
     private readonly address: () => string,
+    private readonly logger: Logger,
   ) {}
+
+  /** A single node belongs to no cluster: Raft traffic for it is noted and ignored. */
+  receive(messages: readonly Message[]): void {
+    this.logger.verbose(`Ignored ${messages.length} Raft messages: this node runs alone`);
+  }
 
   get isLeader(): boolean {
     return !this.closed;

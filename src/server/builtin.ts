@@ -4,6 +4,7 @@
  */
 import type { Command } from "../resp/reader.ts";
 import type { Replicator } from "../node/local-node.ts";
+import type { Transport } from "../transport/transport.ts";
 import type { CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
 import type { Server } from "./server.ts";
@@ -27,6 +28,8 @@ export type InfoSections = Readonly<Record<string, Readonly<Record<string, strin
 export interface BuiltinContext {
   readonly server: Server;
   readonly node: Replicator;
+  /** Raft traffic to and from peers, or null when this node takes no peers. */
+  readonly transport: Transport | null;
   readonly settings: NodeSettings;
   readonly startedAt: number;
   /** Every command the node knows: built-ins and the machine's. */

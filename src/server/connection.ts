@@ -14,6 +14,7 @@ import { assert } from "../assert.ts";
 import { errorReplyText } from "../errors.ts";
 import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
 import type { Protocol } from "../resp/writer.ts";
+import type { PeerSession } from "../transport/transport.ts";
 import type { Server } from "./server.ts";
 
 /** What a queued reply waits for. */
@@ -116,6 +117,9 @@ export class Connection implements Conn, CommandSink {
     }
     return !this.closeAfterReply && !this.closed;
   }
+
+  /** The peer handshake's state when this connection is (becoming) a link from another node. */
+  peerSession: PeerSession | null = null;
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;

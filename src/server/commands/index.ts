@@ -5,10 +5,14 @@ import { command } from "./command.ts";
 import { config } from "./config.ts";
 import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
 import { info } from "./info.ts";
+import { raftAuth, raftHello, raftMessage } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
-  [ping, echo, quit, select, auth, hello, client, info, command, config, raftLeader, raftState, raftStats].map(
+  [
+    ...[ping, echo, quit, select, auth, hello, client, info, command, config],
+    ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage],
+  ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),
 );

@@ -1,0 +1,58 @@
+/**
+ * The peer commands: RAFTHELLO and RAFTAUTH (the handshake) and RAFTMSG (a batch of Raft
+ * messages, never answered). See src/transport/handshake.ts for the protocol.
+ */
+import type { PeerReply } from "../../transport/transport.ts";
+import { type Builtin } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+import type { Connection } from "../connection.ts";
+
+const noKeys = [0, 0, 0] as const;
+
+function answer(connection: Connection, reply: PeerReply): void {
+  switch (reply.kind) {
+    case "none":
+      return;
+    case "reply":
+      if (typeof reply.values === "string") connection.writeString(reply.values);
+      else {
+        connection.writeArray(reply.values.length);
+        for (const value of reply.values) connection.writeBulk(value);
+      }
+      return;
+    case "refuse":
+      connection.writeError(reply.error);
+      if (reply.close) connection.closeAfterReply = true;
+      return;
+  }
+}
+
+function transportMissing(connection: Connection): void {
+  connection.writeError("ERR this node does not accept peers");
+}
+
+export const raftHello: Builtin = {
+  spec: spec("rafthello", 5, "noscript loading stale fast", noKeys, "cluster", "Opens a peer link (internal).", "version cluster id nonce"),
+  run(context, connection, command) {
+    if (context.transport === null) return transportMissing(connection);
+    const { reply, session } = context.transport.acceptHello(connection.peerSession, command);
+    connection.peerSession = session;
+    answer(connection, reply);
+  },
+};
+
+export const raftAuth: Builtin = {
+  spec: spec("raftauth", 2, "noscript loading stale fast", noKeys, "cluster", "Authenticates a peer link (internal).", "proof"),
+  run(context, connection, command) {
+    if (context.transport === null) return transportMissing(connection);
+    answer(connection, context.transport.acceptAuth(connection.peerSession, command));
+  },
+};
+
+export const raftMessage: Builtin = {
+  spec: spec("raftmsg", 2, "noscript loading stale fast", noKeys, "cluster", "Delivers Raft messages from a peer (internal).", "batch"),
+  run(context, connection, command) {
+    if (context.transport === null) return transportMissing(connection);
+    answer(connection, context.transport.acceptMessages(connection.peerSession, command));
+  },
+};

@@ -1,0 +1,202 @@
+/**
+ * Raft messages on the wire: a batch of messages is one msgpack array, carried as the argument of
+ * one `RAFTMSG` command. Whatever arrives from the network is checked field by field before it
+ * reaches the core: a truncated, corrupted or hostile payload is rejected as a value (an error
+ * string), never trusted and never able to crash the node.
+ */
+import { Packr, Unpackr } from "msgpackr";
+import {
+  asIndex,
+  asNodeId,
+  asTerm,
+  type Entry,
+  type EntryType,
+  type Membership,
+  type Message,
+  type Snapshot,
+} from "../raft/types.ts";
+
+// Records off: plain maps and arrays, so the format is simple msgpack that any tool can read.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes a batch of messages. */
+export function encodeMessages(messages: readonly Message[]): Uint8Array {
+  return packr.pack(messages);
+}
+
+/** A decoding failure: what was wrong, for the log line that reports the peer. */
+export class DecodeError extends Error {
+  override name = "DecodeError";
+}
+
+type Fields = Record<string, unknown>;
+
+function fail(why: string): never {
+  throw new DecodeError(why);
+}
+
+function object(value: unknown, what: string): Fields {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) fail(`${what} is not a map`);
+  return value as Fields;
+}
+
+function natural(fields: Fields, name: string): number {
+  const value = fields[name];
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) fail(`${name} is not a natural number`);
+  return value;
+}
+
+function text(fields: Fields, name: string, bytesMax = 4096): string {
+  const value = fields[name];
+  if (typeof value !== "string" || value.length > bytesMax) fail(`${name} is not a short string`);
+  return value;
+}
+
+function flag(fields: Fields, name: string): boolean {
+  const value = fields[name];
+  if (typeof value !== "boolean") fail(`${name} is not a boolean`);
+  return value;
+}
+
+function bytes(fields: Fields, name: string): Uint8Array {
+  const value = fields[name];
+  if (!(value instanceof Uint8Array)) fail(`${name} is not binary`);
+  return value;
+}
+
+const entryTypes: ReadonlySet<string> = new Set<EntryType>(["normal", "noop", "config"]);
+
+function entry(value: unknown): Entry {
+  const fields = object(value, "entry");
+  const type = text(fields, "type");
+  if (!entryTypes.has(type)) fail(`entry type '${type}' is unknown`);
+  return {
+    term: asTerm(natural(fields, "term")),
+    index: asIndex(natural(fields, "index")),
+    type: type as EntryType,
+    data: bytes(fields, "data"),
+  };
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) fail(`${what} is not a list of strings`);
+  return value as string[];
+}
+
+function membership(value: unknown): Membership {
+  const fields = object(value, "membership");
+  const addresses = object(fields["addresses"], "addresses");
+  const checked: Record<string, string> = {};
+  for (const [id, address] of Object.entries(addresses)) {
+    if (typeof address !== "string") fail("an address is not a string");
+    checked[id] = address;
+  }
+  return {
+    voters: stringList(fields["voters"], "voters").map(asNodeId),
+    learners: stringList(fields["learners"], "learners").map(asNodeId),
+    addresses: checked,
+  };
+}
+
+function snapshot(value: unknown): Snapshot {
+  const fields = object(value, "snapshot");
+  const metadata = object(fields["metadata"], "snapshot metadata");
+  return {
+    metadata: {
+      index: asIndex(natural(metadata, "index")),
+      term: asTerm(natural(metadata, "term")),
+      membership: membership(metadata["membership"]),
+    },
+    data: bytes(fields, "data"),
+  };
+}
+
+/** Checks one decoded value and returns it as a Message, or throws DecodeError. */
+function message(value: unknown): Message {
+  const fields = object(value, "message");
+  const base = {
+    from: asNodeId(text(fields, "from")),
+    to: asNodeId(text(fields, "to")),
+    term: asTerm(natural(fields, "term")),
+  };
+  const type = fields["type"];
+  switch (type) {
+    case "append": {
+      const entries = fields["entries"];
+      if (!Array.isArray(entries)) fail("entries is not a list");
+      return {
+        ...base,
+        type,
+        prevIndex: asIndex(natural(fields, "prevIndex")),
+        prevTerm: asTerm(natural(fields, "prevTerm")),
+        entries: entries.map(entry),
+        commit: asIndex(natural(fields, "commit")),
+      };
+    }
+    case "appendResponse":
+      return {
+        ...base,
+        type,
+        reject: flag(fields, "reject"),
+        index: asIndex(natural(fields, "index")),
+        hintIndex: asIndex(natural(fields, "hintIndex")),
+        hintTerm: asTerm(natural(fields, "hintTerm")),
+      };
+    case "heartbeat":
+      return {
+        ...base,
+        type,
+        commit: asIndex(natural(fields, "commit")),
+        round: natural(fields, "round"),
+        sentIndex: asIndex(natural(fields, "sentIndex")),
+        sentTerm: asTerm(natural(fields, "sentTerm")),
+      };
+    case "heartbeatResponse":
+      return {
+        ...base,
+        type,
+        round: natural(fields, "round"),
+        sentIndex: asIndex(natural(fields, "sentIndex")),
+        holdsSent: flag(fields, "holdsSent"),
+      };
+    case "vote":
+      return {
+        ...base,
+        type,
+        pre: flag(fields, "pre"),
+        lastIndex: asIndex(natural(fields, "lastIndex")),
+        lastTerm: asTerm(natural(fields, "lastTerm")),
+        transfer: flag(fields, "transfer"),
+      };
+    case "voteResponse":
+      return { ...base, type, pre: flag(fields, "pre"), reject: flag(fields, "reject") };
+    case "snapshot":
+      return { ...base, type, snapshot: snapshot(fields["snapshot"]) };
+    case "timeoutNow":
+      return { ...base, type };
+    default:
+      return fail(`message type '${String(type)}' is unknown`);
+  }
+}
+
+/**
+ * Decodes a batch; returns the messages, or an error string saying what was wrong with the
+ * payload (the whole batch is refused then: a peer that sends garbage is not half-believed).
+ */
+export function decodeMessages(payload: Uint8Array, messagesMax: number): Message[] | string {
+  let value: unknown;
+  try {
+    value = unpackr.unpack(payload);
+  } catch (error) {
+    return `undecodable payload: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (!Array.isArray(value)) return "payload is not a list of messages";
+  if (value.length > messagesMax) return `payload holds ${value.length} messages, more than ${messagesMax}`;
+  try {
+    return value.map(message);
+  } catch (error) {
+    if (error instanceof DecodeError) return error.message;
+    throw error;
+  }
+}

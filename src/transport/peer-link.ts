@@ -1,0 +1,278 @@
+/**
+ * One outgoing link to a peer: a persistent TCP connection over which this node sends Raft
+ * messages, pipelined (nothing waits for a reply), many messages coalesced into one `RAFTMSG`
+ * frame and one socket write per turn. Bounded: at most `queuedMessagesMax` messages wait while
+ * the link is down or slow, and at most `unsentBytesMax` bytes wait in the socket's place; beyond
+ * that new messages are dropped, which Raft tolerates (the leader resends what a follower lacks).
+ * A lost connection is retried with bounded exponential backoff and jitter.
+ */
+import type { Socket } from "bun";
+import { assert } from "../assert.ts";
+import type { Logger } from "../log.ts";
+import type { Message } from "../raft/types.ts";
+import { type Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
+import { encodeMessages } from "./codec.ts";
+import { nonce, openerProof, peerProof, peerProtocolVersion, proofMatches } from "./handshake.ts";
+
+/** Limits of one link; see `defaultLinkLimits`. */
+export interface LinkLimits {
+  /** Messages waiting to be sent; more are dropped. */
+  readonly queuedMessagesMax: number;
+  /** Bytes the socket has not taken yet; while past it, new messages are dropped. */
+  readonly unsentBytesMax: number;
+  /** Largest payload of one RAFTMSG frame; a bigger batch is split. */
+  readonly frameBytesMax: number;
+  /** First and longest wait before reconnecting. */
+  readonly backoffMinMs: number;
+  readonly backoffMaxMs: number;
+  /** A handshake that has not finished by then is abandoned. */
+  readonly handshakeTimeoutMs: number;
+}
+
+export const defaultLinkLimits: LinkLimits = {
+  queuedMessagesMax: 4096,
+  unsentBytesMax: 64 * 1024 * 1024,
+  frameBytesMax: 16 * 1024 * 1024,
+  backoffMinMs: 50,
+  backoffMaxMs: 2000,
+  handshakeTimeoutMs: 5000,
+};
+
+/** Who this node is, for the handshake. */
+export interface LinkIdentity {
+  readonly id: string;
+  readonly cluster: string;
+  readonly secret: string;
+}
+
+type LinkState = "idle" | "connecting" | "hello" | "auth" | "ready" | "closed";
+
+const encoder = new TextEncoder();
+const raftmsg = encoder.encode("RAFTMSG");
+
+export class PeerLink implements CommandSink {
+  private state: LinkState = "idle";
+  private socket: Socket<undefined> | null = null;
+  private readonly queue: Message[] = [];
+  private unsent: Uint8Array[] = [];
+  private unsentBytes = 0;
+  private flushScheduled = false;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private handshakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private failures = 0;
+  private reader = new RespReader();
+  private openerNonce = "";
+  /** Counters, for INFO and tests. */
+  readonly stats = { sentMessages: 0, droppedMessages: 0, connects: 0, handshakeFailures: 0 };
+
+  constructor(
+    private readonly identity: LinkIdentity,
+    /** The peer's id: the handshake fails if someone else answers at the address. */
+    readonly peerId: string,
+    private address: string,
+    private readonly logger: Logger,
+    private readonly limits: LinkLimits = defaultLinkLimits,
+  ) {}
+
+  get isReady(): boolean {
+    return this.state === "ready";
+  }
+
+  /** Points the link at a new address (the peer moved); reconnects. */
+  retarget(address: string): void {
+    if (address === this.address) return;
+    this.address = address;
+    this.drop("the peer's address changed");
+  }
+
+  /** Queues a message; it leaves with the next flush. */
+  send(message: Message): void {
+    if (this.state === "closed") return;
+    if (this.queue.length >= this.limits.queuedMessagesMax || this.unsentBytes > this.limits.unsentBytesMax) {
+      this.stats.droppedMessages++;
+      return;
+    }
+    this.queue.push(message);
+    if (this.state === "idle") this.connect();
+    else if (this.state === "ready") this.scheduleFlush();
+  }
+
+  close(): void {
+    this.state = "closed";
+    this.clearTimers();
+    this.queue.length = 0;
+    this.socket?.terminate();
+    this.socket = null;
+  }
+
+  private clearTimers(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+    this.retryTimer = null;
+    this.handshakeTimer = null;
+  }
+
+  private connect(): void {
+    assert(this.state === "idle", "connect from idle");
+    this.state = "connecting";
+    this.stats.connects++;
+    const colon = this.address.lastIndexOf(":");
+    const hostname = this.address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
+    const port = Number(this.address.slice(colon + 1));
+    this.handshakeTimer = setTimeout(() => this.drop("the handshake timed out"), this.limits.handshakeTimeoutMs);
+    this.handshakeTimer.unref?.();
+    Bun.connect({
+      hostname,
+      port,
+      socket: {
+        open: (socket) => {
+          if (this.state !== "connecting") {
+            socket.terminate();
+            return;
+          }
+          this.socket = socket;
+          this.state = "hello";
+          this.reader = new RespReader();
+          this.openerNonce = nonce();
+          this.writeNow(encodeCommand(["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce].map((part) => encoder.encode(part))));
+        },
+        data: (_socket, chunk) => {
+          const status = this.reader.feed(chunk, this);
+          if (status.kind === "error") this.drop(`unreadable reply from the peer: ${status.message}`);
+        },
+        drain: () => this.sendUnsent(),
+        close: () => this.drop("the connection closed"),
+        error: (_socket, error) => this.drop(`socket error: ${error.message}`),
+      },
+    }).catch((error: unknown) => this.drop(`cannot connect: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  /** Replies from the peer during the handshake (parsed with the request reader: arrays of bulks or `+OK` lines). */
+  onCommand(command: Command): boolean {
+    const first = command.key(0);
+    if (first.startsWith("-")) {
+      this.stats.handshakeFailures++;
+      this.drop(`the peer refused the handshake: ${command.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" ")}`);
+      return false;
+    }
+    if (this.state === "hello" && command.argCount === 3) {
+      const peerId = command.key(0);
+      const parties = {
+        secret: this.identity.secret,
+        cluster: this.identity.cluster,
+        openerId: this.identity.id,
+        openerNonce: this.openerNonce,
+        peerId,
+        peerNonce: command.key(1),
+      };
+      if (peerId !== this.peerId) {
+        this.stats.handshakeFailures++;
+        this.drop(`${this.address} is node ${peerId.slice(0, 12)}, not the expected ${this.peerId.slice(0, 12)}`);
+        return false;
+      }
+      if (!proofMatches(command.key(2), peerProof(parties))) {
+        this.stats.handshakeFailures++;
+        this.drop("the peer's proof is wrong (is the cluster secret the same on every node?)");
+        return false;
+      }
+      this.state = "auth";
+      this.writeNow(encodeCommand([encoder.encode("RAFTAUTH"), encoder.encode(openerProof(parties))]));
+      return true;
+    }
+    if (this.state === "auth" && first === "+OK") {
+      this.state = "ready";
+      this.failures = 0;
+      if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+      this.logger.verbose(`Peer link to ${this.peerId.slice(0, 12)} at ${this.address} is up`);
+      this.scheduleFlush();
+      return true;
+    }
+    this.drop(`unexpected reply from the peer in state ${this.state}`);
+    return false;
+  }
+
+  /** Abandons the connection and schedules a reconnect with backoff (messages queued are kept). */
+  private drop(why: string): void {
+    if (this.state === "closed" || this.state === "idle") return;
+    const wasReady = this.state === "ready";
+    this.logger.verbose(`Peer link to ${this.peerId.slice(0, 12)} at ${this.address} down: ${why}`);
+    this.clearTimers();
+    this.socket?.terminate();
+    this.socket = null;
+    this.unsent = [];
+    this.unsentBytes = 0;
+    this.state = "idle";
+    if (!wasReady) this.failures++;
+    // Messages queued for a link that is down go stale quickly; Raft resends what matters.
+    this.queue.length = 0;
+    const backoff = Math.min(this.limits.backoffMaxMs, this.limits.backoffMinMs * 2 ** Math.min(this.failures, 10));
+    const delay = backoff / 2 + Math.random() * (backoff / 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.state === "idle") this.connect();
+    }, delay);
+    this.retryTimer.unref?.();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Encodes everything queued into RAFTMSG frames and writes them. */
+  private flush(): void {
+    if (this.state !== "ready" || this.queue.length === 0) return;
+    const messages = this.queue.splice(0);
+    let from = 0;
+    while (from < messages.length) {
+      // Halve a batch until its frame fits the limit (a single huge message goes alone).
+      let to = messages.length;
+      let payload = encodeMessages(messages.slice(from, to));
+      while (payload.length > this.limits.frameBytesMax && to - from > 1) {
+        to = from + Math.ceil((to - from) / 2);
+        payload = encodeMessages(messages.slice(from, to));
+      }
+      this.writeNow(encodeCommand([raftmsg, payload]));
+      this.stats.sentMessages += to - from;
+      from = to;
+    }
+  }
+
+  private writeNow(frame: Uint8Array): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    if (this.unsentBytes > 0) {
+      this.unsent.push(frame);
+      this.unsentBytes += frame.length;
+      return;
+    }
+    const written = socket.write(frame);
+    if (written < 0) return;
+    if (written < frame.length) {
+      const rest = frame.subarray(written);
+      this.unsent.push(rest);
+      this.unsentBytes += rest.length;
+    }
+  }
+
+  private sendUnsent(): void {
+    const socket = this.socket;
+    while (socket !== null && this.unsent.length > 0) {
+      const frame = this.unsent[0];
+      assert(frame !== undefined, "unsent is not empty");
+      const written = socket.write(frame);
+      if (written < 0) return;
+      this.unsentBytes -= Math.max(0, written);
+      if (written < frame.length) {
+        this.unsent[0] = frame.subarray(written);
+        return;
+      }
+      this.unsent.shift();
+    }
+  }
+}

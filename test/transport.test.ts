@@ -1,0 +1,227 @@
+/**
+ * Peer links over real sockets: the handshake, batching, delivery, and every way a connection
+ * that has not proven it knows the cluster secret is kept from injecting Raft traffic.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { Logger } from "../src/log.ts";
+import type { Replicator } from "../src/node/local-node.ts";
+import { asIndex, asNodeId, asTerm, type Message } from "../src/raft/types.ts";
+import { encodeCommand } from "../src/resp/reader.ts";
+import type { BuiltinContext } from "../src/server/builtin.ts";
+import { builtins } from "../src/server/commands/index.ts";
+import { createDispatcher } from "../src/server/dispatch.ts";
+import { defaultServerLimits, Server } from "../src/server/server.ts";
+import { ClientApplier } from "../src/server/applier.ts";
+import { encodeMessages } from "../src/transport/codec.ts";
+import { nonce, openerProof, peerProtocolVersion } from "../src/transport/handshake.ts";
+import { Transport } from "../src/transport/transport.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+interface PeerNode {
+  readonly id: string;
+  readonly server: Server;
+  readonly transport: Transport;
+  readonly received: Message[];
+  readonly address: string;
+}
+
+const started: PeerNode[] = [];
+const logger = new Logger("quiet");
+
+/** A server that takes peers and records what they deliver (no Raft node behind it). */
+function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
+  const received: Message[] = [];
+  const server = new Server({ hostname: "127.0.0.1", port: 0, limits: defaultServerLimits, logger });
+  const transport = new Transport({ id, cluster, secret }, logger, (messages) => received.push(...messages), {
+    queuedMessagesMax: 4096,
+    unsentBytesMax: 64 << 20,
+    frameBytesMax: 1 << 20,
+    backoffMinMs: 10,
+    backoffMaxMs: 100,
+    handshakeTimeoutMs: 2000,
+  });
+  const node: Replicator = {
+    isLeader: true,
+    propose: () => {},
+    receive: () => {},
+    status: () => {
+      throw new Error("not used");
+    },
+    close: () => {},
+  };
+  const context: BuiltinContext = {
+    server,
+    node,
+    transport,
+    settings: { port: 0, bind: "127.0.0.1", advertise: "", dir: "", durability: "low", consistency: "low", backend: "memory", version: "7.2.0", nodeId: id },
+    startedAt: Date.now(),
+    commandSpecs: () => [],
+    machineInfo: () => ({}),
+  };
+  server.dispatcher = createDispatcher(builtins, context, { command: () => new Error("no machine"), snapshot: () => {}, restore: () => {} }, new ClientApplier(node));
+  server.listen();
+  const peer = { id, server, transport, received, address: `127.0.0.1:${server.port}` };
+  started.push(peer);
+  return peer;
+}
+
+afterEach(() => {
+  for (const peer of started.splice(0)) {
+    peer.transport.close();
+    peer.server.stop();
+  }
+});
+
+function heartbeat(from: string, to: string, round: number): Message {
+  return { type: "heartbeat", from: asNodeId(from), to: asNodeId(to), term: asTerm(3), commit: asIndex(7), round, sentIndex: asIndex(7), sentTerm: asTerm(3) };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+describe("peer links", () => {
+  test("messages reach the peer in order, entries byte-exact, many per frame", async () => {
+    const a = startPeer("node-a", "s3cret");
+    const b = startPeer("node-b", "s3cret");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    const data = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const messages: Message[] = [];
+    for (let i = 0; i < 500; i++) messages.push(heartbeat("node-a", "node-b", i));
+    messages.push({
+      type: "append",
+      from: asNodeId("node-a"),
+      to: asNodeId("node-b"),
+      term: asTerm(3),
+      prevIndex: asIndex(6),
+      prevTerm: asTerm(2),
+      entries: [{ term: asTerm(3), index: asIndex(7), type: "normal", data }],
+      commit: asIndex(6),
+    });
+    a.transport.send(messages);
+    await until(() => b.received.length === messages.length, "every message");
+    expect(b.received.slice(0, 500).map((message) => (message.type === "heartbeat" ? message.round : -1))).toEqual(
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+    const append = b.received[500];
+    expect(append?.type).toBe("append");
+    if (append?.type === "append") expect([...(append.entries[0]?.data ?? [])]).toEqual([...data]);
+  });
+
+  test("a peer with another secret is refused, and nothing is delivered", async () => {
+    const a = startPeer("node-a", "one secret");
+    const b = startPeer("node-b", "another secret");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await Bun.sleep(300);
+    a.transport.send([heartbeat("node-a", "node-b", 2)]);
+    await Bun.sleep(300);
+    expect(b.received).toEqual([]);
+    expect(a.transport.linkReady("node-b")).toBe(false);
+  });
+
+  test("a link refuses a different node answering at the peer's address", async () => {
+    const a = startPeer("node-a", "s");
+    const impostor = startPeer("node-x", "s");
+    a.transport.setPeers(new Map([["node-b", impostor.address]]));
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await Bun.sleep(300);
+    expect(impostor.received).toEqual([]);
+    expect(a.transport.linkReady("node-b")).toBe(false);
+  });
+
+  test("a link comes back after the peer restarts", async () => {
+    const a = startPeer("node-a", "s");
+    const b = startPeer("node-b", "s");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await until(() => b.received.length === 1, "the first message");
+    const port = b.server.port;
+    b.server.stop();
+    const again = startPeerOnPort("node-b", "s", port);
+    for (let round = 2; again.received.length === 0; round++) {
+      a.transport.send([heartbeat("node-a", "node-b", round)]);
+      await Bun.sleep(20);
+      if (round > 500) throw new Error("the link never came back");
+    }
+    expect(again.received[0]?.type).toBe("heartbeat");
+  });
+});
+
+/** Like startPeer, on a given port (to restart a peer where it was). */
+function startPeerOnPort(id: string, secret: string, port: number): PeerNode {
+  const peer = startPeer(id, secret);
+  // Rebind: stop the server on its random port and listen again where the old one was.
+  peer.server.stop();
+  const server = new Server({ hostname: "127.0.0.1", port, limits: defaultServerLimits, logger });
+  server.dispatcher = peer.server.dispatcher;
+  server.listen();
+  const moved = { ...peer, server };
+  started.push(moved);
+  return moved;
+}
+
+describe("injection", () => {
+  function rawFrame(batch: readonly Message[]): Uint8Array {
+    return encodeCommand([Buffer.from("RAFTMSG"), encodeMessages(batch)]);
+  }
+
+  test("a plain client cannot send Raft messages without the handshake", async () => {
+    const b = startPeer("node-b", "s");
+    const client = await RespConnection.connect(b.server.port);
+    try {
+      client.send(rawFrame([heartbeat("node-a", "node-b", 1)]));
+      const reply = plain(await client.read());
+      expect(JSON.stringify(reply)).toContain("NOAUTH");
+      expect(b.received).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("a client that guesses the handshake without the secret is refused and closed", async () => {
+    const b = startPeer("node-b", "s");
+    const client = await RespConnection.connect(b.server.port);
+    try {
+      const mine = nonce();
+      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine].map((part) => Buffer.from(part))));
+      const hello = plain(await client.read());
+      expect(Array.isArray(hello)).toBe(true);
+      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
+      const forged = openerProof({ secret: "guess", cluster: "test", openerId: "node-a", openerNonce: mine, peerId: "node-b", peerNonce });
+      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(forged)]));
+      expect(JSON.stringify(plain(await client.read()))).toContain("authentication failed");
+      await client.waitClosed();
+      expect(b.received).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("an authenticated peer cannot speak for another node, and garbage closes its link", async () => {
+    const b = startPeer("node-b", "s");
+    const client = await RespConnection.connect(b.server.port);
+    try {
+      const mine = nonce();
+      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine].map((part) => Buffer.from(part))));
+      const hello = plain(await client.read());
+      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
+      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, peerId: "node-b", peerNonce });
+      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
+      expect(plain(await client.read())).toBe("OK");
+      client.send(rawFrame([heartbeat("node-c", "node-b", 1), heartbeat("node-a", "node-x", 2), heartbeat("node-a", "node-b", 3)]));
+      await until(() => b.received.length === 1, "the one genuine message");
+      expect(b.received[0]?.type === "heartbeat" ? b.received[0].round : -1).toBe(3);
+      client.send(encodeCommand([Buffer.from("RAFTMSG"), Uint8Array.of(0xc1, 0xff, 0x00)]));
+      expect(JSON.stringify(plain(await client.read()))).toContain("bad Raft frame");
+      await client.waitClosed();
+      expect(b.received.length).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+});
