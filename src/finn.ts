@@ -155,6 +155,7 @@ export async function open(
     machineInfo: () => machine.info?.() ?? {},
   };
   server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(node));
+  server.propose = (command, ticket) => node.propose(command, ticket);
   try {
     server.listen();
   } catch (error) {

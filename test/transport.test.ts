@@ -42,6 +42,8 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
   });
   const node: Replicator = {
     isLeader: true,
+    read: () => "now",
+    leaderAddress: () => null,
     propose: () => {},
     receive: () => {},
     status: () => {

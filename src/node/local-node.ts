@@ -12,40 +12,9 @@ import type { ApplyResult, Executor } from "./executor.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
+import { entryBytesMax, type NodeStatus, type Replicator, type Ticket } from "./replicator.ts";
 
-/** Told what became of a proposed command. */
-export interface Ticket {
-  settle(value: unknown, error: unknown): void;
-}
-
-/** Entries larger than this are split (one command larger than it gets an entry of its own). */
-const entryBytesMax = 1024 * 1024;
-
-/** The consensus state, as INFO and the RAFT* commands report it. */
-export interface NodeStatus {
-  readonly state: "Leader" | "Follower" | "Candidate" | "Shutdown";
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastLogIndex: number;
-  readonly lastLogTerm: number;
-  readonly lastSnapshotIndex: number;
-  readonly lastSnapshotTerm: number;
-  readonly pendingProposals: number;
-}
-
-/** What the server needs from whatever decides the order of writes. */
-export interface Replicator {
-  /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */
-  propose(command: Command, ticket: Ticket | null): void;
-  /** True when this node may accept writes now. */
-  readonly isLeader: boolean;
-  /** Raft messages from authenticated peers. */
-  receive(messages: readonly Message[]): void;
-  status(): NodeStatus;
-  close(): void;
-}
+export type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
 export class LocalNode implements Replicator {
   private commands: Command[] = [];
@@ -73,6 +42,15 @@ export class LocalNode implements Replicator {
 
   get isLeader(): boolean {
     return !this.closed;
+  }
+
+  /** A single node is always current: reads go ahead at once. */
+  read(): "now" {
+    return "now";
+  }
+
+  leaderAddress(): string | null {
+    return this.closed ? null : this.address();
   }
 
   propose(command: Command, ticket: Ticket | null): void {

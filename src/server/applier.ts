@@ -20,17 +20,41 @@ export class ClientApplier implements Applier {
     const reply = respond as ((value: unknown) => void) | null;
     if (mutate === null) {
       if (conn === null || reply === null) return;
-      if (conn.queued === 0) conn.server.runRespond(conn, command.name, reply, undefined);
-      else conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
+      this.read(conn, command, reply);
       return;
     }
-    if (!this.node.isLeader) throw new RespError("CLUSTERDOWN No leader is known; the write was not applied");
+    if (!this.node.isLeader) throw redirect(this.node.leaderAddress());
     if (conn === null) {
       this.node.propose(command, null);
       return;
     }
     const slot = new Slot(SlotKind.Write, command.name, null, reply, conn);
     conn.enqueue(slot);
-    this.node.propose(command, slot);
+    conn.proposeInOrder(command, slot);
   }
+
+  /** A read: at once when the node allows and nothing is queued, else in its turn. */
+  private read(conn: Connection, command: Command, reply: (value: unknown) => void): void {
+    const slot = new Slot(SlotKind.Read, command.name, null, reply, conn, true);
+    const verdict = this.node.read(slot);
+    if (verdict instanceof Error) throw verdict;
+    if (verdict === "now") {
+      if (conn.queued === 0) conn.server.runRespond(conn, command.name, reply, undefined);
+      else conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
+      return;
+    }
+    conn.barrierAdded();
+    conn.enqueue(slot);
+  }
+}
+
+/**
+ * The error for a command this node cannot serve: `-MOVED 0 leader` (which redis-cli -c and
+ * cluster clients follow) when the leader is known, else `-CLUSTERDOWN`. Both mean the command
+ * was not applied.
+ */
+export function redirect(leader: string | null): RespError {
+  return leader === null
+    ? new RespError("CLUSTERDOWN No leader is known right now; the command was not applied, retry later")
+    : new RespError(`MOVED 0 ${leader}`);
 }

@@ -40,8 +40,10 @@ export class Slot {
     readonly bytes: Uint8Array | null,
     readonly respond: ((value: unknown) => void) | null,
     readonly connection: Connection,
+    /** A read that must wait for a barrier (ReadIndex or lease) before it may run. */
+    readonly barrier = false,
   ) {
-    this.done = kind !== SlotKind.Write;
+    this.done = kind !== SlotKind.Write && !barrier;
   }
 
   /**
@@ -55,6 +57,7 @@ export class Slot {
     this.done = true;
     this.value = value;
     this.error = error;
+    if (this.barrier) this.connection.barrierCleared();
     const server = this.connection.server;
     if (!this.connection.closed) server.drainQueue(this.connection);
     server.markReady(this.connection);
@@ -123,6 +126,32 @@ export class Connection implements Conn, CommandSink {
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
+  /** Reads in the queue still waiting for their barrier. */
+  private barriers = 0;
+  /**
+   * Writes held back behind a read that waits for its barrier: proposing them at once could let
+   * them apply before the read is served, and the read would see a write its client sent after it.
+   */
+  private readonly heldWrites: { readonly command: Command; readonly slot: Slot }[] = [];
+
+  /** Notes a queued read that waits for a barrier. */
+  barrierAdded(): void {
+    this.barriers++;
+  }
+
+  /** A read's barrier cleared: once none is left, the writes held behind them are proposed. */
+  barrierCleared(): void {
+    assert(this.barriers > 0, "a barrier clears once");
+    this.barriers--;
+    if (this.barriers > 0) return;
+    for (const held of this.heldWrites.splice(0)) this.server.propose(held.command, held.slot);
+  }
+
+  /** Proposes a write now, or holds it while a read before it waits for its barrier. */
+  proposeInOrder(command: Command, slot: Slot): void {
+    if (this.barriers > 0) this.heldWrites.push({ command, slot });
+    else this.server.propose(command, slot);
+  }
 
   /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */
   enqueue(slot: Slot): void {

@@ -69,6 +69,10 @@ export class Server {
   /** Counters for INFO. */
   readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
   dispatcher: Dispatcher = () => {};
+  /** Appends a write to the log (set by the node that owns this server). */
+  propose: (command: Command, ticket: Slot) => void = () => {
+    throw new Error("no log to propose to");
+  };
 
   constructor(private readonly options: ServerOptions) {
     this.limits = options.limits;

@@ -1,0 +1,53 @@
+/**
+ * The contract between the server (connections, the applier) and whatever decides the order of
+ * writes: a single in-memory node, or a Raft node.
+ */
+import type { Message } from "../raft/types.ts";
+import type { Command } from "../resp/reader.ts";
+
+/** Told what became of a proposed command. */
+export interface Ticket {
+  settle(value: unknown, error: unknown): void;
+}
+
+/**
+ * Commands proposed in one turn are concatenated into log entries of up to this many bytes (one
+ * command larger than it gets an entry of its own): big enough to batch, small enough to keep one
+ * append message and one apply step short.
+ */
+export const entryBytesMax = 1024 * 1024;
+
+/** The consensus state, as INFO and the RAFT* commands report it. */
+export interface NodeStatus {
+  readonly state: "Leader" | "Follower" | "Candidate" | "Shutdown";
+  readonly term: number;
+  readonly leader: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  readonly lastSnapshotIndex: number;
+  readonly lastSnapshotTerm: number;
+  readonly pendingProposals: number;
+}
+
+/** What the server needs from whatever decides the order of writes. */
+export interface Replicator {
+  /**
+   * Asks to serve a read at the node's consistency level: "now" when it may be served at once;
+   * "wait" when it must wait for a barrier (the ticket settles, possibly with an error, once the
+   * read may go ahead); or an error to answer with at once (such as a redirect to the leader).
+   */
+  read(ticket: Ticket): "now" | "wait" | Error;
+  /** The leader's client address, when one is known. */
+  leaderAddress(): string | null;
+  /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */
+  propose(command: Command, ticket: Ticket | null): void;
+  /** True when this node may accept writes now. */
+  readonly isLeader: boolean;
+  /** Raft messages from authenticated peers. */
+  receive(messages: readonly Message[]): void;
+  status(): NodeStatus;
+  close(): void;
+}
+
