@@ -13,7 +13,12 @@ import { RespError } from "./errors.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { loadIdentity } from "./node/identity.ts";
-import { LocalNode, type NodeStatus } from "./node/local-node.ts";
+import type { NodeStatus } from "./node/replicator.ts";
+import { RaftNode } from "./node/raft-node.ts";
+import { ClusterControl } from "./node/cluster.ts";
+import { openLogStore } from "./log/store.ts";
+import { bootstrapEntry } from "./raft/config-change.ts";
+import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
 import { ClientApplier } from "./server/applier.ts";
 import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builtin.ts";
 import type { CommandSpec } from "./server/command-spec.ts";
@@ -41,6 +46,9 @@ export const High: Level = "high";
 
 /** Where the log lives: LMDB (embedded, the default) or memory with an append-only file. */
 export type Backend = "lmdb" | "memory";
+
+/** How long start-up waits for the log to be replayed and, in a cluster of one, to lead. */
+const startupLeaderWaitMilliseconds = 5000;
 
 /** The version of Redis whose protocol and replies this server follows, for HELLO and INFO. */
 export const redisCompatibleVersion = "7.2.0";
@@ -111,35 +119,68 @@ export async function open(
   machine: Machine & MachineExtras,
   options: Options = {},
 ): Promise<FinnNode> {
-  const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
-  if (join !== "") {
-    throw new Error("joining a cluster needs the peer transport, which is not built yet; start a single node with join = \"\"");
-  }
+  const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
+  const durability = options.durability ?? "medium";
+  const consistency = options.consistency ?? "medium";
+  const backend = options.backend ?? "lmdb";
   const { host, port } = parseAddress(addr);
   const { identity, environment } = await loadIdentity(dir);
+  const store = await openLogStore(dir, { backend, durability, logger }).catch(async (error: unknown) => {
+    await environment.close();
+    throw error;
+  });
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   const server = new Server({ hostname: host, port, limits, logger });
-  const executor = new Executor(machine, logger);
-  let advertise = options.advertise ?? "";
-  const node = new LocalNode(executor, () => advertise, logger);
+  // Until the node is ready, clients are told it is loading, as Redis does while it loads data.
+  server.dispatcher = (connection) => connection.writeError("LOADING Finn is starting");
+  try {
+    server.listen();
+  } catch (error) {
+    await store.close();
+    await environment.close();
+    throw error;
+  }
+  const advertise = options.advertise ?? `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
+  const nodeId = asNodeId(identity.nodeId);
+  const fresh = store.lastIndex() === 0 && store.hardState().term === 0;
+  if (fresh && join === "") {
+    // A new cluster of one: its first entry, committed, names this node the only voter.
+    await store.save({
+      hardState: { term: asTerm(1), vote: null, commit: asIndex(1) },
+      entries: [bootstrapEntry([nodeId], { [nodeId]: advertise })],
+      snapshot: null,
+    });
+    logger.notice(`Started a new cluster with node ${identity.nodeId.slice(0, 12)} at ${advertise}`);
+  }
+  let node: RaftNode | null = null;
   const transport = new Transport(
     { id: identity.nodeId, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
     logger,
-    (messages) => node.receive(messages),
+    (messages) => node?.receive(messages),
   );
+  const raftNode = new RaftNode({
+    id: nodeId,
+    store,
+    transport,
+    executor: new Executor(machine, logger),
+    logger,
+    durability,
+    consistency,
+    onRoleChange: (state) => {
+      logger.role = state === "Leader" ? "M" : state === "Candidate" ? "C" : "S";
+    },
+  });
+  node = raftNode;
+  const cluster = new ClusterControl(raftNode, logger);
   const settings: NodeSettings = {
-    get port() {
-      return server.port;
-    },
+    port: server.port,
     bind: host,
-    get advertise() {
-      return advertise;
-    },
+    advertise,
     dir,
-    durability: options.durability ?? "medium",
-    consistency: options.consistency ?? "medium",
-    backend: options.backend ?? "lmdb",
+    durability,
+    consistency,
+    backend,
     version: redisCompatibleVersion,
     nodeId: identity.nodeId,
   };
@@ -147,38 +188,38 @@ export async function open(
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
   const context: BuiltinContext = {
     server,
-    node,
+    node: raftNode,
     transport,
+    cluster,
     settings,
     startedAt: Date.now(),
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
   };
-  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(node));
-  server.propose = (command, ticket) => node.propose(command, ticket);
-  try {
-    server.listen();
-  } catch (error) {
-    environment.close();
-    throw error;
-  }
-  if (advertise === "") advertise = `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
-  logger.role = "M";
+  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode));
+  server.propose = (command, ticket) => raftNode.propose(command, ticket);
+  // Replay the log, and let a cluster of one elect itself before serving, so that the first
+  // commands are not refused.
+  await raftNode.start(startupLeaderWaitMilliseconds);
   logger.notice(`Node ${identity.nodeId.slice(0, 12)} ready to accept connections on ${host}:${server.port}`);
   let closed = false;
+  if (fresh && join !== "") {
+    void cluster.join(join, advertise, () => !closed);
+  } else if (join !== "") {
+    logger.notice(`Already a member of a cluster: -join ${join} is ignored`);
+  }
   return {
-    get address() {
-      return advertise;
-    },
+    address: advertise,
     port: server.port,
     id: identity.nodeId,
-    status: () => node.status(),
+    status: () => raftNode.status(),
     async close() {
       if (closed) return;
       closed = true;
-      node.close();
+      raftNode.close();
       transport.close();
       server.stop();
+      await store.close();
       await environment.close();
       logger.notice("Node closed");
     },

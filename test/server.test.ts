@@ -28,6 +28,7 @@ class RawClient {
           client.received += Buffer.from(data).toString("latin1");
           client.wake();
         },
+        drain: () => client.drain(),
         close: () => {
           client.closed = true;
           client.wake();
@@ -46,9 +47,32 @@ class RawClient {
     for (const waiter of this.waiters.splice(0)) waiter();
   }
 
+  private unsent: Uint8Array[] = [];
+
+  /** Writes bytes, keeping what the socket does not take for its next `drain`; returns the bytes taken now. */
   send(bytes: string | Uint8Array): number {
     if (this.socket === null) throw new Error("not connected");
-    return this.socket.write(bytes);
+    const data = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
+    if (this.unsent.length > 0) {
+      this.unsent.push(data);
+      return 0;
+    }
+    const written = Math.max(0, this.socket.write(data));
+    if (written < data.length) this.unsent.push(data.subarray(written));
+    return written;
+  }
+
+  private drain(): void {
+    while (this.socket !== null && this.unsent.length > 0) {
+      const data = this.unsent[0];
+      if (data === undefined) return;
+      const written = Math.max(0, this.socket.write(data));
+      if (written < data.length) {
+        this.unsent[0] = data.subarray(written);
+        return;
+      }
+      this.unsent.shift();
+    }
   }
 
   get isClosed(): boolean {
@@ -258,28 +282,47 @@ describe("protocol", () => {
 });
 
 describe("limits", () => {
-  test("a client that never reads is cut off at the output limit; others are served meanwhile", async () => {
+  test("a single reply larger than the output limit cuts the client off, with a count in INFO; others are served", async () => {
     const writer = await connect();
-    const value = "v".repeat(512 * 1024);
-    writer.send(multibulk("SET", "limit:big", value));
-    await writer.expectReply("+OK\r\n");
+    // Appends of 1 MB (the bulk limit of this node) make a 24 MB value: far past its 4 MB output
+    // limit, even after the kernel's socket buffers on both ends have taken their share.
+    const part = "v".repeat(1024 * 1024);
+    writer.send(multibulk("APPEND", "limit:big", part).repeat(24));
+    await writer.until((received) => received.split("\r\n").length > 24, "the APPEND replies");
+    expect(writer.text).toEndWith(`:${24 * 1024 * 1024}\r\n`);
     const reader = await connect({ read: false });
-    // 64 replies of 512 KB: 32 MB, far past the 4 MB limit of this node.
-    reader.send(multibulk("GET", "limit:big").repeat(64));
+    reader.send(multibulk("GET", "limit:big"));
     const other = await connect();
     other.send(multibulk("PING"));
     await other.expectReply("+PONG\r\n");
     const deadline = Date.now() + 10000;
-    let list = "";
+    let stats = "";
     while (Date.now() < deadline) {
       const probe = await connect();
       probe.send(multibulk("INFO", "stats"));
-      list = await probe.until((received) => received.includes("client_output_buffer_limit_disconnections"), "INFO stats");
+      stats = await probe.until((received) => received.includes("client_output_buffer_limit_disconnections"), "INFO stats");
       probe.close();
-      if (list.includes("client_output_buffer_limit_disconnections:1")) break;
+      if (stats.includes("client_output_buffer_limit_disconnections:1")) break;
       await Bun.sleep(50);
     }
-    expect(list).toContain("client_output_buffer_limit_disconnections:1");
+    expect(stats).toContain("client_output_buffer_limit_disconnections:1");
+  });
+
+  test("a client that never reads holds back the work of its replies, not their bytes; others are served", async () => {
+    const writer = await connect();
+    writer.send(multibulk("SET", "limit:half", "h".repeat(512 * 1024)));
+    await writer.expectReply("+OK\r\n");
+    const reader = await connect({ read: false });
+    // 64 replies of 512 KB would be 32 MB, far past the 4 MB limit: they are produced as it reads.
+    reader.send(multibulk("GET", "limit:half").repeat(64));
+    await Bun.sleep(300);
+    const other = await connect();
+    other.send(multibulk("CLIENT", "LIST"));
+    const list = await other.until((received) => received.endsWith("\n\r\n"), "CLIENT LIST");
+    const omem = [...list.matchAll(/omem=(\d+)/g)].map((match) => Number(match[1]));
+    expect(omem.length).toBeGreaterThan(1);
+    for (const bytes of omem) expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(reader.isClosed).toBe(false);
   });
 
   test("a client that pipelines without reading is paused, its unsent output stays under the limit", async () => {

@@ -12,7 +12,8 @@ import type { ApplyResult, Executor } from "./executor.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
-import { entryBytesMax, type NodeStatus, type Replicator, type Ticket } from "./replicator.ts";
+import { batchEntries } from "./batch.ts";
+import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
 export type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
@@ -71,17 +72,8 @@ export class LocalNode implements Replicator {
     const tickets = this.tickets;
     this.commands = [];
     this.tickets = [];
-    let first = 0;
-    while (first < commands.length) {
-      let last = first;
-      let bytes = commands[first]?.frameLength ?? 0;
-      while (last + 1 < commands.length && bytes + (commands[last + 1]?.frameLength ?? 0) <= entryBytesMax) {
-        last++;
-        bytes += commands[last]?.frameLength ?? 0;
-      }
-      this.appendAndApply(concat(commands, first, last + 1, bytes), tickets.slice(first, last + 1));
-      first = last + 1;
-    }
+    const batch = batchEntries(commands, tickets);
+    for (let i = 0; i < batch.entries.length; i++) this.appendAndApply(batch.entries[i] ?? new Uint8Array(0), batch.tickets[i] ?? []);
   }
 
   private appendAndApply(data: Uint8Array, tickets: (Ticket | null)[]): void {
@@ -120,19 +112,4 @@ export class LocalNode implements Replicator {
     this.commands = [];
     this.tickets = [];
   }
-}
-
-/** The frames of `commands[from, to)` copied into one entry (the log never shares a client's buffer). */
-function concat(commands: readonly Command[], from: number, to: number, bytes: number): Uint8Array {
-  // A Buffer, so that readers of the entry never need its `.buffer` (slow to materialise).
-  const out = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (let i = from; i < to; i++) {
-    const command = commands[i];
-    assert(command !== undefined, "command in range");
-    command.copyFrameInto(out, at);
-    at += command.frameLength;
-  }
-  assert(at === bytes, "entry size matches its frames");
-  return out;
 }

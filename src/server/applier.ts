@@ -4,7 +4,7 @@
  * reads its own writes. A write is proposed to the log and answered once it has been applied.
  */
 import type { Applier, Conn } from "../api.ts";
-import { RespError } from "../errors.ts";
+import { redirect } from "../errors.ts";
 import type { Replicator } from "../node/local-node.ts";
 import type { Command } from "../resp/reader.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
@@ -43,18 +43,6 @@ export class ClientApplier implements Applier {
       else conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
       return;
     }
-    conn.barrierAdded();
     conn.enqueue(slot);
   }
-}
-
-/**
- * The error for a command this node cannot serve: `-MOVED 0 leader` (which redis-cli -c and
- * cluster clients follow) when the leader is known, else `-CLUSTERDOWN`. Both mean the command
- * was not applied.
- */
-export function redirect(leader: string | null): RespError {
-  return leader === null
-    ? new RespError("CLUSTERDOWN No leader is known right now; the command was not applied, retry later")
-    : new RespError(`MOVED 0 ${leader}`);
 }

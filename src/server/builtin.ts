@@ -4,6 +4,7 @@
  */
 import type { Command } from "../resp/reader.ts";
 import type { Replicator } from "../node/local-node.ts";
+import type { ClusterControl } from "../node/cluster.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
@@ -30,6 +31,8 @@ export interface BuiltinContext {
   readonly node: Replicator;
   /** Raft traffic to and from peers, or null when this node takes no peers. */
   readonly transport: Transport | null;
+  /** Cluster administration, or null when this node does not run Raft. */
+  readonly cluster: ClusterControl | null;
   readonly settings: NodeSettings;
   readonly startedAt: number;
   /** Every command the node knows: built-ins and the machine's. */

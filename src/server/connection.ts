@@ -57,7 +57,6 @@ export class Slot {
     this.done = true;
     this.value = value;
     this.error = error;
-    if (this.barrier) this.connection.barrierCleared();
     const server = this.connection.server;
     if (!this.connection.closed) server.drainQueue(this.connection);
     server.markReady(this.connection);
@@ -126,36 +125,42 @@ export class Connection implements Conn, CommandSink {
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
-  /** Reads in the queue still waiting for their barrier. */
-  private barriers = 0;
+  /** Reads ever queued on this connection, and how many of them have run (they run in order). */
+  private readsQueued = 0;
+  private readsRun = 0;
   /**
-   * Writes held back behind a read that waits for its barrier: proposing them at once could let
-   * them apply before the read is served, and the read would see a write its client sent after it.
+   * Writes held back behind a read that has not run yet: proposing them at once could let them
+   * apply before the read runs, and the read would see a write its client sent after it. Each
+   * waits until the reads queued before it (`readsBefore`) have run.
    */
-  private readonly heldWrites: { readonly command: Command; readonly slot: Slot }[] = [];
+  private readonly heldWrites: { readonly command: Command; readonly slot: Slot; readonly readsBefore: number }[] = [];
 
-  /** Notes a queued read that waits for a barrier. */
-  barrierAdded(): void {
-    this.barriers++;
-  }
-
-  /** A read's barrier cleared: once none is left, the writes held behind them are proposed. */
-  barrierCleared(): void {
-    assert(this.barriers > 0, "a barrier clears once");
-    this.barriers--;
-    if (this.barriers > 0) return;
-    for (const held of this.heldWrites.splice(0)) this.server.propose(held.command, held.slot);
-  }
-
-  /** Proposes a write now, or holds it while a read before it waits for its barrier. */
+  /** Proposes a write now, or holds it while a read queued before it has not run. */
   proposeInOrder(command: Command, slot: Slot): void {
-    if (this.barriers > 0) this.heldWrites.push({ command, slot });
-    else this.server.propose(command, slot);
+    if (this.readsRun < this.readsQueued || this.heldWrites.length > 0) {
+      this.heldWrites.push({ command, slot, readsBefore: this.readsQueued });
+    } else {
+      this.server.propose(command, slot);
+    }
+  }
+
+  /** A queued read ran: the writes held behind the reads that have now all run are proposed. */
+  private readRan(): void {
+    this.readsRun++;
+    assert(this.readsRun <= this.readsQueued, "a read runs once");
+    while (this.heldWrites.length > 0) {
+      const held = this.heldWrites[0];
+      assert(held !== undefined, "held writes are not empty");
+      if (held.readsBefore > this.readsRun) return;
+      this.heldWrites.shift();
+      this.server.propose(held.command, held.slot);
+    }
   }
 
   /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */
   enqueue(slot: Slot): void {
     this.server.cutCaptured(this);
+    if (slot.kind === SlotKind.Read) this.readsQueued++;
     this.pushSlot(slot);
     // Whatever the command writes after this must wait behind the slot.
     if (this.dispatching) this.captureMark = this.server.outputMark(this);
@@ -190,6 +195,7 @@ export class Connection implements Conn, CommandSink {
       if (slot.bytes !== null) this.writeRaw(slot.bytes);
       return;
     }
+    if (slot.kind === SlotKind.Read) this.readRan();
     if (slot.error !== undefined) {
       this.writeError(errorReplyText(slot.error, slot.name));
       return;

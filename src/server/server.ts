@@ -164,6 +164,11 @@ export class Server {
     const connection = socket.data;
     if (connection.closed) return;
     this.sendUnsent(connection);
+    if (connection.unsentBytes <= this.limits.outputSoftBytesMax / 2 && connection.queued > 0) {
+      // Replies held back while the client was not reading run now that it reads again.
+      this.drainQueue(connection);
+      this.flush();
+    }
     this.maybeResume(connection);
     this.maybeClose(connection);
   }
@@ -348,14 +353,29 @@ export class Server {
     }
   }
 
-  /** Runs the slots at the head of a connection's queue that are ready. */
+  /**
+   * Runs the slots at the head of a connection's queue that are ready, until the client's unsent
+   * output passes the soft limit: the rest run as the client reads (on `drain`), so a client that
+   * pipelines without reading holds its replies' work back instead of its replies' bytes. (Writes
+   * behind a read that has not run are held too, so running it later cannot show it a write its
+   * client sent after it.)
+   */
   drainQueue(connection: Connection): void {
     for (;;) {
       const slot = connection.head();
       if (slot === undefined || !slot.done) return;
+      if (this.outputBacklog(connection) > this.limits.outputSoftBytesMax) {
+        this.flush();
+        if (connection.unsentBytes > this.limits.outputSoftBytesMax) return;
+      }
       connection.shift();
       connection.runSlot(slot);
     }
+  }
+
+  /** Bytes produced for a connection and not yet taken by its socket. */
+  private outputBacklog(connection: Connection): number {
+    return connection.unsentBytes + (this.target === connection ? this.writer.size : 0);
   }
 }
 

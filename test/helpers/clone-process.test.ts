@@ -94,3 +94,13 @@ describe("CloneProcess", () => {
     expect(String(error)).toContain("bogus");
   });
 });
+describe("the clone, restarted through the harness", () => {
+  test("an acknowledged write survives a graceful restart (default backend, LMDB)", async () => {
+    const clone = await CloneProcess.start();
+    started.push(clone);
+    expect(await call(clone, "SET", "restart:k", "v")).toBe("OK");
+    expect(await clone.stop()).toBe(0);
+    await clone.restart();
+    expect({ value: await call(clone, "GET", "restart:k"), log: clone.log() }).toMatchObject({ value: "v" });
+  });
+});

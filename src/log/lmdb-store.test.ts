@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open } from "lmdb";
+import { asIndex, asTerm, emptyMembership, type Entry } from "../raft/types.ts";
+import { LmdbLogStore } from "./lmdb-store.ts";
+import { registerStoreContract } from "./store-contract.ts";
+import { lmdbLogFileName, StorageCorruptionError, type Durability } from "./store.ts";
+import { expectedData, expectedEntry } from "./testing/expected-entries.ts";
+
+registerStoreContract("lmdb", async (dir, durability) => {
+  const store = LmdbLogStore.open(dir, { backend: "lmdb", durability });
+  return { store, syncCount: () => store.syncCount() };
+});
+
+function entriesFrom(low: number, high: number, term = 1): Entry[] {
+  const entries: Entry[] = [];
+  for (let index = low; index <= high; index++) entries.push(expectedEntry(index, term));
+  return entries;
+}
+const noChange = { hardState: null, entries: [], snapshot: null } as const;
+
+describe("lmdb log store", () => {
+  const dirs: string[] = [];
+  const stores: LmdbLogStore[] = [];
+  function openStore(dir: string, durability: Durability = "high", tailCacheBytesMax?: number): LmdbLogStore {
+    const options = tailCacheBytesMax === undefined ? {} : { tailCacheBytesMax };
+    const store = LmdbLogStore.open(dir, { backend: "lmdb", durability, ...options });
+    stores.push(store);
+    return store;
+  }
+  function freshDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), "finn-lmdb-"));
+    dirs.push(dir);
+    return dir;
+  }
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the saves of one event-loop turn, thousands of writes, commit as one transaction", async () => {
+    const store = openStore(freshDir());
+    const before = store.commitCount;
+    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 3000) })];
+    saves.push(store.save({ ...noChange, entries: entriesFrom(1001, 1500, 2) })); // truncates 1501..3000
+    saves.push(store.save({ ...noChange, hardState: { term: asTerm(2), vote: null, commit: asIndex(10) } }));
+    await Promise.all(saves);
+    expect(store.commitCount - before).toBe(1);
+    expect(store.lastIndex()).toBe(asIndex(1500));
+  });
+
+  test("high: save() resolves after its transaction is flushed, not merely committed", async () => {
+    const store = openStore(freshDir(), "high");
+    for (let round = 0; round < 20; round++) {
+      await store.save({ ...noChange, entries: entriesFrom(round * 10 + 1, round * 10 + 10) });
+      // Nothing may be left to flush: `flushed` settles within a few microtasks, not after an fsync.
+      let flushed = false;
+      void store.environment.flushed.then(() => {
+        flushed = true;
+      });
+      for (let tick = 0; tick < 5; tick++) await Promise.resolve();
+      expect(flushed).toBe(true);
+    }
+  });
+
+  test("reads below the cached tail come from LMDB, byte-exact, and truncation reaches them", async () => {
+    const dir = freshDir();
+    const store = openStore(dir, "high", 4096);
+    await store.save({ ...noChange, entries: entriesFrom(1, 500) });
+    await store.flush();
+    await Bun.sleep(10);
+    const cache = store.cacheStatus();
+    expect(cache.from).toBeGreaterThan(asIndex(400));
+    expect(cache.bytes).toBeLessThanOrEqual(4096 + 200);
+    const early = store.entries(asIndex(1), asIndex(101), Infinity);
+    for (const entry of early) expect(Buffer.from(entry.data).equals(Buffer.from(expectedData(entry.index)))).toBe(true);
+    expect(store.term(asIndex(7))).toBe(asTerm(1));
+    // A conflict far below the cache: the stored suffix goes, the new entries are cached.
+    await store.save({ ...noChange, entries: entriesFrom(50, 60, 2) });
+    expect(store.lastIndex()).toBe(asIndex(60));
+    expect(store.term(asIndex(49))).toBe(asTerm(1));
+    expect(store.term(asIndex(50))).toBe(asTerm(2));
+    await store.close();
+    const reopened = openStore(dir, "high", 4096);
+    expect(reopened.lastIndex()).toBe(asIndex(60));
+    expect(reopened.entries(asIndex(45), asIndex(61), Infinity).map((entry) => entry.term)).toEqual(
+      [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2].map(asTerm),
+    );
+  });
+
+  test("a corrupt entry or meta record is a clear error naming the file", async () => {
+    const dir = freshDir();
+    const store = openStore(dir);
+    await store.save({ ...noChange, entries: entriesFrom(1, 10), hardState: { term: asTerm(1), vote: null, commit: asIndex(1) } });
+    await store.close();
+    const path = join(dir, lmdbLogFileName);
+    const raw = open({ path, compression: false });
+    const entries = raw.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" });
+    const bad = Uint8Array.from(await entries.get(3)!);
+    bad[30] = bad[30]! ^ 0xff;
+    await entries.put(3, bad);
+    await raw.close();
+    const damaged = openStore(dir, "high", 1);
+    await Bun.sleep(0);
+    expect(() => damaged.entries(asIndex(1), asIndex(11), Infinity)).toThrow(StorageCorruptionError);
+    expect(() => damaged.term(asIndex(3))).toThrow(path);
+    await damaged.close();
+    stores.splice(stores.indexOf(damaged), 1);
+
+    const raw2 = open({ path, compression: false });
+    const meta = raw2.openDB<Uint8Array, string>({ name: "meta", encoding: "binary" });
+    await meta.put("hardState", new Uint8Array([1, 2, 3, 4, 5]));
+    await raw2.close();
+    expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(
+      /log store .*log\.mdb is corrupt: the 'hardState' record fails its checksum/,
+    );
+  });
+
+  test("compaction frees pages that LMDB reuses: disk use stays bounded", async () => {
+    const store = openStore(freshDir(), "low");
+    const sizes: number[] = [];
+    let next = 1;
+    for (let round = 0; round < 12; round++) {
+      await Promise.all([store.save({ ...noChange, entries: entriesFrom(next, next + 4999) }), store.flush()]);
+      next += 5000;
+      const last = asIndex(next - 1);
+      store.recordSnapshot({ index: last, term: asTerm(1), membership: emptyMembership });
+      store.compact(last);
+      await store.flush();
+      sizes.push(store.diskBytes());
+    }
+    expect(sizes[11]!).toBeLessThanOrEqual(sizes[3]! * 1.5);
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * The LMDB backend (the default): one environment file, `log.mdb`, in the data directory, with
+ * two named databases.
+ * - `entries`: key = the entry's index (an lmdb-js ordered-binary number, so that range scans
+ *   run in index order), value = `codec.encodeEntry` (24-byte header with a CRC32, then the data
+ *   bytes exactly as given), stored with lmdb-js's `binary` encoding (no msgpack on the data).
+ * - `meta`: `hardState`, `snapshot` and `compaction` (the compaction point), each
+ *   `codec.encodeChecked` JSON with its own CRC32.
+ *
+ * Writes: `save()` and `compact()` enqueue lmdb-js asynchronous puts and removes. lmdb-js batches
+ * every write of one event-loop turn into one transaction (`eventTurnBatching`, the default;
+ * `lmdb-store.test.ts` checks it), so a save is atomic and the saves of one turn share a commit.
+ *
+ * Durability (docs/storage.md):
+ * - High: the environment uses lmdb-js's `overlappingSync`: a transaction commits (visible), then
+ *   the writer thread fsyncs it outside the write lock; `save()` resolves on `flushed`, which
+ *   resolves once that fsync returned. Each transaction is one fsync; the transactions that
+ *   queue behind a running fsync commit together.
+ * - Low and Medium: the environment is `noSync`: commits never fsync. `flush()` (and Medium's
+ *   one-second timer) waits for the pending commits and then forces `mdb_env_sync(env, 1)`
+ *   through lmdb-js's `sync(callback)`, which fsyncs even a `noSync` environment, on a worker
+ *   thread. A batch that changes the term or vote is synced at once (`changesTermOrVote`).
+ *
+ * Reads: a byte-bounded tail of recent entries stays in memory (`LogState`), so reads see
+ * uncommitted saves; older entries are read from LMDB synchronously (lmdb-js `get` is sync).
+ * An entry leaves the cache only after the transaction that wrote it committed.
+ */
+import { mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { open, type Database, type RootDatabase } from "lmdb";
+import { assert } from "../assert.ts";
+import type { Entry, Index, Snapshot, SnapshotMetadata, Term, HardState } from "../raft/types.ts";
+import { asIndex, asTerm, emptyMembership } from "../raft/types.ts";
+import {
+  decodeChecked,
+  decodeEntry,
+  encodeChecked,
+  encodeEntry,
+  parseCompactionPoint,
+  parseHardState,
+  parseSnapshotMetadata,
+  type CompactionPoint,
+} from "./codec.ts";
+import { GroupSync } from "./group-sync.ts";
+import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
+import {
+  changesTermOrVote,
+  corruptLogAdvice,
+  lmdbLogFileName,
+  mediumSyncIntervalMilliseconds,
+  StorageCorruptionError,
+  type Durability,
+  type LogStore,
+  type LogStoreOptions,
+  type SaveBatch,
+} from "./store.ts";
+
+/**
+ * Default bytes of recent entries kept in memory in front of LMDB: enough that followers a few
+ * seconds behind are served without touching LMDB, small enough for a 2 GB machine.
+ */
+export const tailCacheBytesMaxDefault = 64 * 1024 * 1024;
+
+const hardStateKey = "hardState";
+const snapshotKey = "snapshot";
+const compactionKey = "compaction";
+
+/** lmdb-js's root database has `sync(callback)` (mdb_env_sync with force), untyped in index.d.ts. */
+interface SyncableEnvironment {
+  sync(callback: (error?: unknown) => void): void;
+}
+
+function isSyncable(value: object): value is SyncableEnvironment {
+  return typeof (value as { sync?: unknown }).sync === "function";
+}
+
+export class LmdbLogStore implements LogStore {
+  private readonly state: LogState;
+  /** The lowest index each uncommitted save wrote (in save order; commits resolve in order). */
+  private readonly uncommittedLows: number[] = [];
+  /** The promise of the last enqueued write (its transaction's commit). */
+  private lastWrite: Promise<boolean> = Promise.resolve(true);
+  /** Low and Medium: syncs the `noSync` environment on demand. Null at High. */
+  private readonly group: GroupSync | null;
+  private readonly timer: ReturnType<typeof setInterval> | null;
+  /** Transactions committed (counted by lmdb-js's `aftercommit`), for tests and the benchmark. */
+  commitCount = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly path: string,
+    /** The LMDB environment (for tests and stats; the store owns every write). */
+    readonly environment: RootDatabase,
+    private readonly entryDatabase: Database<Uint8Array, number>,
+    private readonly metaDatabase: Database<Uint8Array, string>,
+    readonly durability: Durability,
+    private readonly snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
+    tailCacheBytesMax: number,
+  ) {
+    this.state = new LogState(tailCacheBytesMax, (index) => this.readStored(index));
+    environment.on("aftercommit", (event: unknown) => {
+      // lmdb-js also reports a resolution with transaction id 0 once after opening: not a commit.
+      const id = (event as { txnId?: unknown }).txnId;
+      if (typeof id === "number" && id > 0) this.commitCount++;
+    });
+    if (durability === "high") {
+      this.group = null;
+      this.timer = null;
+    } else {
+      assert(isSyncable(environment), "lmdb-js root database has sync(callback)");
+      const syncable = environment;
+      this.group = new GroupSync(async () => {
+        await this.lastWrite;
+        await new Promise<void>((resolve, reject) => {
+          syncable.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
+        });
+      });
+      this.timer =
+        durability === "medium"
+          ? setInterval(() => {
+              if (this.group?.hasPending() === true) void this.group.flush();
+            }, mediumSyncIntervalMilliseconds)
+          : null;
+      this.timer?.unref();
+    }
+  }
+
+  /** Opens (creating if needed) `log.mdb` in `dir` and recovers the log's state from it. */
+  static open(dir: string, options: LogStoreOptions): LmdbLogStore {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, lmdbLogFileName);
+    const high = options.durability === "high";
+    const environment = open({
+      path,
+      compression: false,
+      // High: fsync every transaction, outside the write lock. Low/Medium: fsync on demand only.
+      overlappingSync: high,
+      noSync: !high,
+    });
+    const entryDatabase = environment.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" });
+    const metaDatabase = environment.openDB<Uint8Array, string>({ name: "meta", encoding: "binary" });
+    const store = new LmdbLogStore(
+      path,
+      environment,
+      entryDatabase,
+      metaDatabase,
+      options.durability,
+      options.snapshotData ?? (() => new Uint8Array(0)),
+      options.tailCacheBytesMax ?? tailCacheBytesMaxDefault,
+    );
+    try {
+      store.recover();
+    } catch (error) {
+      if (store.timer !== null) clearInterval(store.timer);
+      void environment.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** Reads the meta records and the bounds of the stored entries, checking they agree. */
+  private recover(): void {
+    const hardState = this.readMeta(hardStateKey, parseHardState) ?? {
+      term: asTerm(0),
+      vote: null,
+      commit: asIndex(0),
+    };
+    const snapshot = this.readMeta(snapshotKey, parseSnapshotMetadata) ?? {
+      index: asIndex(0),
+      term: asTerm(0),
+      membership: emptyMembership,
+    };
+    const compaction: CompactionPoint = this.readMeta(compactionKey, parseCompactionPoint) ?? {
+      index: asIndex(0),
+      term: asTerm(0),
+    };
+    let last = compaction.index;
+    for (const key of this.entryDatabase.getKeys({ reverse: true, limit: 1 })) last = asIndex(key);
+    let first: number = last + 1;
+    for (const key of this.entryDatabase.getKeys({ limit: 1 })) first = key;
+    const count = this.entryCount();
+    const dense = first === compaction.index + 1 && count === last - compaction.index;
+    if (!dense || compaction.index > snapshot.index) {
+      throw this.corruption(
+        `the stored log is not a dense range after the compaction point ${compaction.index} ` +
+          `(first ${first}, last ${last}, ${count} entries, snapshot at ${snapshot.index})`,
+      );
+    }
+    this.state.restore({ compactIndex: compaction.index, compactTerm: compaction.term, hardState, snapshot, last });
+    // Reading the last entry checks its checksum and index now rather than on first use.
+    if (last > compaction.index) this.state.entry(last);
+  }
+
+  private entryCount(): number {
+    const stats: unknown = this.entryDatabase.getStats();
+    const count = (stats as { entryCount?: unknown }).entryCount;
+    assert(typeof count === "number", "lmdb-js stats carry entryCount");
+    return count;
+  }
+
+  private readMeta<T>(key: string, parse: (value: unknown) => T | null): T | null {
+    const bytes = this.metaDatabase.get(key);
+    if (bytes === undefined) return null;
+    const value = parse(decodeChecked(bytes));
+    if (value === null) throw this.corruption(`the '${key}' record fails its checksum or format`);
+    return value;
+  }
+
+  private readStored(index: Index): Entry {
+    const bytes = this.entryDatabase.get(index);
+    assert(bytes !== undefined, "a held entry is stored");
+    // lmdb-js `get` with binary encoding returns a fresh copy (a Buffer), so the entry may keep a
+    // view of it; a plain Uint8Array view keeps entries of one type whichever path they came by.
+    const entry = decodeEntry(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (entry === null || entry.index !== index) {
+      throw this.corruption(`entry ${index} fails its checksum or format`);
+    }
+    return entry;
+  }
+
+  private corruption(what: string): StorageCorruptionError {
+    return new StorageCorruptionError(
+      this.path,
+      null,
+      `log store ${this.path} is corrupt: ${what}. ${corruptLogAdvice(dirname(this.path))}`,
+    );
+  }
+
+  hardState(): HardState {
+    return this.state.hardState();
+  }
+  snapshotMetadata(): SnapshotMetadata {
+    return this.state.snapshotMetadata();
+  }
+  snapshot(): Snapshot {
+    const metadata = this.state.snapshotMetadata();
+    return { metadata, data: this.snapshotData(metadata) };
+  }
+  firstIndex(): Index {
+    return this.state.firstIndex();
+  }
+  lastIndex(): Index {
+    return this.state.lastIndex();
+  }
+  term(index: Index): Term {
+    return this.state.term(index);
+  }
+  entries(low: Index, high: Index, maxBytes: number): Entry[] {
+    return this.state.entries(low, high, maxBytes);
+  }
+
+  save(batch: SaveBatch): Promise<void> {
+    assert(!this.closed, "save after close");
+    const before = this.state.held();
+    const urgent = changesTermOrVote(this.state.hardState(), batch.hardState);
+    if (batch.snapshot !== null) this.state.applySnapshot(batch.snapshot);
+    const appended = this.state.append(batch.entries);
+    if (batch.hardState !== null) this.state.setHardState(batch.hardState);
+    const dropped = droppedRanges(before, this.state.held());
+    if (batch.snapshot === null && appended.length === 0 && batch.hardState === null && dropped.length === 0) {
+      // Nothing to write: durable once what came before is, without forcing a sync.
+      return this.group !== null ? this.group.settled() : this.flush();
+    }
+    // All of this runs in one event-loop turn, hence in one lmdb-js transaction.
+    this.removeRanges(dropped);
+    for (const entry of appended) this.write(this.entryDatabase.put(entry.index, encodeEntry(entry)));
+    if (batch.snapshot !== null) {
+      this.write(this.metaDatabase.put(snapshotKey, encodeChecked(batch.snapshot)));
+      const compaction: CompactionPoint = { index: batch.snapshot.index, term: batch.snapshot.term };
+      this.write(this.metaDatabase.put(compactionKey, encodeChecked(compaction)));
+    }
+    if (batch.hardState !== null) this.write(this.metaDatabase.put(hardStateKey, encodeChecked(batch.hardState)));
+    this.trackCommit(appended.length > 0 ? appended[0]!.index : Infinity);
+    const durable = this.durable();
+    // Term and vote are acted on only once durable (Raft §5.1, Figure 2): sync at once, at any level.
+    if (urgent) this.group?.syncSoon();
+    return durable;
+  }
+
+  compact(index: Index): void {
+    assert(!this.closed, "compact after close");
+    const before = this.state.held();
+    if (!this.state.compact(index)) return;
+    // One transaction: the new compaction point and the removal of the prefix it covers.
+    this.write(this.metaDatabase.put(compactionKey, encodeChecked(this.state.compactionPoint())));
+    this.removeRanges(droppedRanges(before, this.state.held()));
+    this.trackCommit(Infinity);
+  }
+
+  recordSnapshot(metadata: SnapshotMetadata): void {
+    assert(!this.closed, "recordSnapshot after close");
+    this.state.recordSnapshot(metadata);
+    this.write(this.metaDatabase.put(snapshotKey, encodeChecked(metadata)));
+    this.trackCommit(Infinity);
+  }
+
+  flush(): Promise<void> {
+    if (this.group !== null) return this.group.flush();
+    const committed = this.lastWrite;
+    const flushed = this.environment.flushed;
+    return Promise.all([committed, flushed]).then(() => undefined);
+  }
+
+  /** Syncs performed: explicit ones at Low/Medium, one per committed transaction at High. */
+  syncCount(): number {
+    return this.group === null ? this.commitCount : this.group.syncCount;
+  }
+
+  /** The promise that the last save resolves with, per durability level. */
+  private durable(): Promise<void> {
+    if (this.group !== null) return this.group.written();
+    // Captured in the same turn as the writes: `flushed` then covers their transaction.
+    return Promise.all([this.lastWrite, this.environment.flushed]).then(() => undefined);
+  }
+
+  private write(result: Promise<boolean>): void {
+    this.lastWrite = result;
+  }
+
+  private removeRanges(ranges: readonly IndexRange[]): void {
+    for (const range of ranges) {
+      for (let index = range.low; index <= range.high; index++) this.write(this.entryDatabase.remove(index));
+    }
+  }
+
+  /** Keeps entries written by this save cached until its transaction commits. */
+  private trackCommit(lowestWritten: number): void {
+    this.uncommittedLows.push(lowestWritten);
+    this.lastWrite.then(
+      () => {
+        this.uncommittedLows.shift();
+        this.evict();
+      },
+      // The rejection reaches the caller through save()'s or flush()'s promise.
+      () => undefined,
+    );
+    this.evict();
+  }
+
+  private evict(): void {
+    let keepFrom = this.state.lastIndex() + 1;
+    for (const low of this.uncommittedLows) keepFrom = Math.min(keepFrom, low);
+    this.state.evict(asIndex(keepFrom));
+  }
+
+  /** The first index served from the in-memory tail, and its bytes (for tests and stats). */
+  cacheStatus(): { readonly from: Index; readonly bytes: number } {
+    return { from: this.state.cachedFrom(), bytes: this.state.cachedBytes() };
+  }
+
+  diskBytes(): number {
+    return statSync(this.path).size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.flush();
+    await this.lastWrite;
+    await this.environment.close();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Cluster administration on top of the Raft node: adding and removing members by address (as
+ * Finn's RAFTADDPEER and RAFTREMOVEPEER do), listing them, handing leadership over, and joining an
+ * existing cluster at start.
+ *
+ * A member is known by its stable node id (kept in its data directory) and reached at its
+ * advertised address. Adding by address asks the server there for its id first (`RAFTNODEID`),
+ * so a node that lost its data and came back at the same address is a new member with a new id,
+ * never mistaken for the old one.
+ */
+import { RespError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { asNodeId, type NodeId } from "../raft/types.ts";
+import { type Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
+import type { RaftNode } from "./raft-node.ts";
+
+/** One exchange with another node must finish within this long. */
+const requestTimeoutMilliseconds = 5000;
+/** Redirects a join follows before giving up on this attempt. */
+const redirectsMax = 5;
+
+/** Sends one command to `address` and returns its reply as text (errors start with `-`). */
+export async function requestReply(address: string, args: readonly string[]): Promise<string> {
+  const colon = address.lastIndexOf(":");
+  const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
+  const port = Number(address.slice(colon + 1));
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new RespError(`ERR invalid address '${address}'`);
+  const { promise, resolve, reject } = Promise.withResolvers<string>();
+  const reader = new RespReader();
+  const sink: CommandSink = {
+    onCommand(reply: Command): boolean {
+      // Replies are parsed with the request reader: a status or error line arrives as one inline
+      // "command", an array of bulks as a multibulk frame.
+      resolve(reply.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" "));
+      return false;
+    },
+  };
+  const timer = setTimeout(() => reject(new RespError(`ERR ${address} did not answer in time`)), requestTimeoutMilliseconds);
+  try {
+    const socket = await Bun.connect({
+      hostname,
+      port,
+      socket: {
+        data: (_socket, chunk) => {
+          const status = reader.feed(chunk, sink);
+          if (status.kind === "error") reject(new RespError(`ERR unreadable reply from ${address}`));
+        },
+        close: () => reject(new RespError(`ERR ${address} closed the connection`)),
+        error: (_socket, error) => reject(new RespError(`ERR ${address}: ${error.message}`)),
+      },
+    });
+    socket.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
+    try {
+      return await promise;
+    } finally {
+      socket.end();
+    }
+  } catch (error) {
+    if (error instanceof RespError) throw error;
+    throw new RespError(`ERR cannot reach ${address}: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export class ClusterControl {
+  constructor(
+    private readonly node: RaftNode,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Members as `[address, state]`, sorted by address (RAFTPEERS). */
+  peers(): [string, string][] {
+    const membership = this.node.membershipNow();
+    const leader = this.node.status().leader;
+    const rows: [string, string][] = [];
+    for (const id of membership.voters) {
+      const address = membership.addresses[id] ?? id;
+      rows.push([address, address === leader ? "Leader" : "Voter"]);
+    }
+    for (const id of membership.learners) rows.push([membership.addresses[id] ?? id, "Learner"]);
+    return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  /** The member at `address`, if any. */
+  private memberAt(address: string): NodeId | null {
+    const membership = this.node.membershipNow();
+    for (const id of [...membership.voters, ...membership.learners]) if (membership.addresses[id] === address) return id;
+    return null;
+  }
+
+  private requireLeader(): void {
+    if (!this.node.isLeader) {
+      const leader = this.node.leaderAddress();
+      throw new RespError(leader === null ? "CLUSTERDOWN No leader is known right now" : `MOVED 0 ${leader}`);
+    }
+  }
+
+  /** Adds the node at `address` as a learner (promoted once it has caught up). */
+  async addPeer(address: string, knownId: string | null): Promise<void> {
+    this.requireLeader();
+    if (this.memberAt(address) !== null) throw new RespError(`ERR ${address} is already a member`);
+    let id = knownId;
+    if (id === null) {
+      const reply = await requestReply(address, ["RAFTNODEID"]);
+      const found = /^\+([0-9a-f]{16,64})$/.exec(reply)?.[1];
+      if (found === undefined) throw new RespError(`ERR ${address} did not tell its node id: ${reply}`);
+      id = found;
+    }
+    const membership = this.node.membershipNow();
+    if (membership.voters.includes(asNodeId(id)) || membership.learners.includes(asNodeId(id))) {
+      throw new RespError(`ERR node ${id.slice(0, 12)} is already a member`);
+    }
+    this.logger.notice(`Adding node ${id.slice(0, 12)} at ${address} as a learner`);
+    await this.node.changeMembership({ kind: "addLearner", node: asNodeId(id), address });
+  }
+
+  /** Removes the member at `address` (the leader too: it hands over and steps down). */
+  async removePeer(address: string): Promise<void> {
+    this.requireLeader();
+    const id = this.memberAt(address);
+    if (id === null) throw new RespError(`ERR ${address} is not a member`);
+    this.logger.notice(`Removing node ${id.slice(0, 12)} at ${address}`);
+    await this.node.changeMembership({ kind: "remove", node: id });
+  }
+
+  /** Hands leadership to the voter at `address`, or to any caught-up voter when `address` is null. */
+  transfer(address: string | null): void {
+    this.requireLeader();
+    const membership = this.node.membershipNow();
+    const candidates = membership.voters.filter((id) => id !== this.node.id && (address === null || membership.addresses[id] === address));
+    const target = candidates[0];
+    if (target === undefined) throw new RespError(address === null ? "ERR there is no other voter to hand over to" : `ERR ${address} is not a voter`);
+    if (!this.node.transferLeadership(target)) throw new RespError("ERR leadership transfer could not start");
+  }
+
+  /**
+   * Asks the cluster at `address` to add this node, following MOVED redirects to the leader, and
+   * retrying with backoff until it is accepted or this node is closed.
+   */
+  async join(address: string, selfAddress: string, stillRunning: () => boolean): Promise<void> {
+    let delay = 200;
+    while (stillRunning()) {
+      let target = address;
+      for (let hop = 0; hop <= redirectsMax && stillRunning(); hop++) {
+        let reply: string;
+        try {
+          reply = await requestReply(target, ["RAFTJOIN", this.node.id, selfAddress]);
+        } catch (error) {
+          reply = `-${error instanceof Error ? error.message : String(error)}`;
+        }
+        if (reply === "+OK" || reply.includes("already a member")) {
+          this.logger.notice(`Joined the cluster through ${target}`);
+          return;
+        }
+        const moved = /^-MOVED \d+ (\S+)/.exec(reply);
+        if (moved?.[1] !== undefined) {
+          target = moved[1];
+          continue;
+        }
+        this.logger.warning(`Joining through ${target} failed: ${reply.slice(1)}; retrying`);
+        break;
+      }
+      await Bun.sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}

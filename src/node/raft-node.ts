@@ -1,0 +1,484 @@
+/**
+ * The node loop: drives the pure Raft core with real time, a durable log and the peer transport,
+ * and applies committed entries to the machine.
+ *
+ * One loop owns IO ordering (the contract on `Ready` in src/raft/types.ts): send `messages` at
+ * once (the leader writes its log in parallel, Raft thesis §10.2.1); persist the batch with one
+ * `save()` (one transaction, at most one fsync); wait for it to be on disk when the durability
+ * level is High or when the term or vote changed (at every level: a vote or a term is never acted
+ * on before it is durable); only then send `messagesAfterPersist` (votes and append
+ * acknowledgements); apply committed entries in order, settling the tickets of the commands this
+ * node proposed; release confirmed reads; `advance()`.
+ *
+ * It runs at its own pace: commands proposed while a batch is being persisted wait and go into the
+ * next one, so a slow disk makes bigger batches rather than more of them (group commit).
+ *
+ * Time: the core counts ticks. The timer may fire late (a busy loop, a paused process), so each
+ * time it fires the node ticks as many times as wall-clock time says, and it catches up the same
+ * way before serving a lease read: a leader paused past its lease resumes knowing its lease is
+ * gone, instead of answering from stale state.
+ */
+import { assert } from "../assert.ts";
+import { redirect, RespError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { changesTermOrVote, type Durability, type LogStore } from "../log/store.ts";
+import { Raft, type ProposeResult } from "../raft/raft.ts";
+import { SeededRandom } from "../raft/random.ts";
+import type { Entry, HardState, Membership, Message, NodeId, Ready } from "../raft/types.ts";
+import type { Command } from "../resp/reader.ts";
+import type { Transport } from "../transport/transport.ts";
+import type { ApplyResult, Executor } from "./executor.ts";
+import { batchEntries } from "./batch.ts";
+import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
+
+/** How reads are served: by any node, by the leader under its lease, or after a ReadIndex round. */
+export type Consistency = "low" | "medium" | "high";
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly store: LogStore;
+  readonly transport: Transport;
+  readonly executor: Executor;
+  readonly logger: Logger;
+  readonly durability: Durability;
+  readonly consistency: Consistency;
+  /** Milliseconds per tick of the core's clock. */
+  readonly tickMilliseconds?: number;
+  /** The minimum election timeout, in ticks (the timeout is drawn from [n, 2n)). */
+  readonly electionTicks?: number;
+  /** A proposal whose fate is still unknown after this long is answered as unknown. */
+  readonly proposalTimeoutMilliseconds?: number;
+  /** Told when the role changes (for the log's role character). */
+  readonly onRoleChange?: (state: NodeStatus["state"]) => void;
+}
+
+/** 50 ms ticks, elections after 0.5 to 1 s of silence: fail-over well under Finn's 3 s. */
+const tickMillisecondsDefault = 50;
+const electionTicksDefault = 10;
+const proposalTimeoutMillisecondsDefault = 10_000;
+/** After a long pause the clock catches up at most this many ticks at once (a bound on the loop). */
+const catchUpTicksMax = 1000;
+
+/** The tickets of the commands in one proposed entry. */
+interface PendingEntry {
+  readonly term: number;
+  readonly tickets: readonly (Ticket | null)[];
+  readonly proposedAt: number;
+}
+
+/** Errors whose meaning is part of the contract (see the README's list of errors). */
+export const notAppliedError = (why: string): RespError => new RespError(`TRYAGAIN ${why}; the write was not applied`);
+export const unknownOutcomeError = (): RespError =>
+  new RespError("UNCERTAIN The write's outcome is unknown: it was proposed, but whether it committed could not be learned in time");
+
+export class RaftNode implements Replicator {
+  private readonly raft: Raft;
+  private readonly store: LogStore;
+  private readonly transport: Transport;
+  private readonly executor: Executor;
+  private readonly logger: Logger;
+  private readonly durability: Durability;
+  private readonly consistency: Consistency;
+  private readonly tickMilliseconds: number;
+  private readonly proposalTimeoutMilliseconds: number;
+  private readonly onRoleChange: (state: NodeStatus["state"]) => void;
+
+  private queuedCommands: Command[] = [];
+  private queuedTickets: (Ticket | null)[] = [];
+  private readonly pending = new Map<number, PendingEntry>();
+  /** Reads that arrived this turn: they share one ReadIndex request. */
+  private turnReads: Ticket[] = [];
+  private readonly readWaiters = new Map<number, Ticket[]>();
+  private nextReadContext = 1;
+
+  /** Tickets of the entry being applied, in command order. */
+  private applying: readonly (Ticket | null)[] = [];
+  private applyingAt = 0;
+
+  private persistedHardState: HardState;
+  private membership: Membership | null = null;
+  private lastState: NodeStatus["state"] = "Follower";
+  private running = false;
+  private rerun = false;
+  private scheduled = false;
+  private closed = false;
+  private failure: Error | null = null;
+  private readonly timer: ReturnType<typeof setInterval>;
+  private lastTickAt: number;
+
+  constructor(options: RaftNodeOptions) {
+    this.store = options.store;
+    this.transport = options.transport;
+    this.executor = options.executor;
+    this.logger = options.logger;
+    this.durability = options.durability;
+    this.consistency = options.consistency;
+    this.tickMilliseconds = options.tickMilliseconds ?? tickMillisecondsDefault;
+    this.proposalTimeoutMilliseconds = options.proposalTimeoutMilliseconds ?? proposalTimeoutMillisecondsDefault;
+    this.onRoleChange = options.onRoleChange ?? (() => {});
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
+    this.raft = new Raft({
+      id: options.id,
+      storage: options.store,
+      random: new SeededRandom(seed),
+      electionTicks: options.electionTicks ?? electionTicksDefault,
+      heartbeatTicks: 1,
+    });
+    this.persistedHardState = options.store.hardState();
+    this.updatePeers();
+
+    this.lastTickAt = performance.now();
+    this.timer = setInterval(() => this.onTimer(), this.tickMilliseconds);
+    this.schedule();
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  get isLeader(): boolean {
+    return !this.closed && this.failure === null && this.raft.status().role === "leader";
+  }
+
+  /** The client address of the leader, from the membership's addresses. */
+  leaderAddress(): string | null {
+    const status = this.raft.status();
+    if (status.leader === null) return null;
+    return status.membership.addresses[status.leader] ?? null;
+  }
+
+  /** True when this node is the only voter of its cluster. */
+  get soleVoter(): boolean {
+    const voters = this.raft.status().membership.voters;
+    return voters.length === 1 && voters[0] === this.raft.id;
+  }
+
+  /**
+   * Finishes starting: waits until the committed log found on disk has been applied again (the
+   * machine's state is rebuilt from it), then, if this node is its cluster's only voter, elects
+   * itself at once (nobody else could lead) and waits to lead. Bounded by `timeoutMilliseconds`.
+   */
+  async start(timeoutMilliseconds: number): Promise<void> {
+    const deadline = performance.now() + timeoutMilliseconds;
+    const committed = this.store.hardState().commit;
+    while (!this.closed && this.raft.status().applied < committed && performance.now() < deadline) await Bun.sleep(1);
+    if (!this.soleVoter) return;
+    this.raft.campaign();
+    this.schedule();
+    while (!this.closed && !this.isLeader && performance.now() < deadline) await Bun.sleep(1);
+  }
+
+  /** The membership as of the last applied entry. */
+  membershipNow(): Membership {
+    return this.raft.status().membership;
+  }
+
+  propose(command: Command, ticket: Ticket | null): void {
+    if (this.closed || this.failure !== null) {
+      ticket?.settle(undefined, notAppliedError("the node is shutting down"));
+      return;
+    }
+    this.queuedCommands.push(command);
+    this.queuedTickets.push(ticket);
+    this.schedule();
+  }
+
+  read(ticket: Ticket): "now" | "wait" | Error {
+    if (this.consistency === "low") return "now";
+    if (this.closed || this.failure !== null) return notAppliedError("the node is shutting down");
+    // A lease must be judged on the current time: catch up ticks a late timer did not deliver.
+    this.catchUpTicks();
+    if (this.raft.status().role !== "leader") return redirect(this.leaderAddress());
+    this.turnReads.push(ticket);
+    this.schedule();
+    return "wait";
+  }
+
+  receive(messages: readonly Message[]): void {
+    if (this.closed || this.failure !== null) return;
+    for (const message of messages) this.raft.step(message);
+    this.schedule();
+  }
+
+  /** Proposes a membership change; the promise settles once it is applied (or refused). */
+  changeMembership(change: Parameters<Raft["proposeConfigChange"]>[0]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const result = this.raft.proposeConfigChange(change);
+      if (!result.ok) {
+        reject(refusalError(result.reason, this.leaderAddress()));
+        return;
+      }
+      this.pending.set(result.lastIndex, {
+        term: result.term,
+        tickets: [{ settle: (_value, error) => (error === undefined ? resolve() : reject(error)) }],
+        proposedAt: performance.now(),
+      });
+      this.schedule();
+    });
+  }
+
+  /** Hands leadership to `to`. */
+  transferLeadership(to: NodeId): boolean {
+    const started = this.raft.transferLeadership(to);
+    this.schedule();
+    return started;
+  }
+
+  status(): NodeStatus {
+    const status = this.raft.status();
+    const lastTerm = this.raft.termAt(status.lastIndex) ?? 0;
+    const snapshot = this.store.snapshotMetadata();
+    return {
+      state: this.closed || this.failure !== null ? "Shutdown" : stateName(status.role),
+      term: status.term,
+      leader: this.leaderAddress(),
+      commitIndex: status.commit,
+      appliedIndex: status.applied,
+      lastLogIndex: status.lastIndex,
+      lastLogTerm: lastTerm,
+      lastSnapshotIndex: snapshot.index,
+      lastSnapshotTerm: snapshot.term,
+      pendingProposals: this.queuedCommands.length + this.pending.size,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    const error = notAppliedError("the node is shutting down");
+    for (const ticket of this.queuedTickets) ticket?.settle(undefined, error);
+    this.queuedCommands = [];
+    this.queuedTickets = [];
+    // Proposed entries may still commit elsewhere: their fate is unknown to this node now.
+    for (const entry of this.pending.values()) for (const ticket of entry.tickets) ticket?.settle(undefined, unknownOutcomeError());
+    this.pending.clear();
+    this.failReads(notAppliedError("the node is shutting down"));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private onTimer(): void {
+    if (this.closed) return;
+    this.catchUpTicks();
+    this.expireProposals();
+    this.schedule();
+  }
+
+  /** Ticks the core once per tick period of wall-clock time since the last tick. */
+  private catchUpTicks(): void {
+    const now = performance.now();
+    let due = Math.floor((now - this.lastTickAt) / this.tickMilliseconds);
+    if (due <= 0) return;
+    this.lastTickAt += due * this.tickMilliseconds;
+    if (due > catchUpTicksMax) {
+      this.lastTickAt = now;
+      due = catchUpTicksMax;
+    }
+    for (let i = 0; i < due; i++) this.raft.tick();
+  }
+
+  private expireProposals(): void {
+    const deadline = performance.now() - this.proposalTimeoutMilliseconds;
+    for (const [index, entry] of this.pending) {
+      if (entry.proposedAt > deadline) continue;
+      this.pending.delete(index);
+      for (const ticket of entry.tickets) ticket?.settle(undefined, unknownOutcomeError());
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  /** Processes everything the core has to hand out, one Ready at a time. */
+  private async run(): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.rerun = false;
+        this.proposeQueued();
+        this.requestReads();
+        while (!this.closed && this.raft.hasReady()) {
+          const ready = this.raft.ready();
+          await this.handleReady(ready);
+          this.raft.advance();
+          this.afterAdvance();
+          // Commands queued while persisting go into the next batch right away.
+          this.proposeQueued();
+          this.requestReads();
+        }
+      } while (!this.closed && (this.rerun || this.queuedCommands.length > 0 || this.turnReads.length > 0));
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private proposeQueued(): void {
+    if (this.queuedCommands.length === 0) return;
+    const commands = this.queuedCommands;
+    const tickets = this.queuedTickets;
+    this.queuedCommands = [];
+    this.queuedTickets = [];
+    const { entries, tickets: entryTickets } = batchEntries(commands, tickets);
+    const result: ProposeResult = this.raft.propose(entries);
+    if (!result.ok) {
+      const error = refusalError(result.reason, this.leaderAddress());
+      for (const ticket of tickets) ticket?.settle(undefined, error);
+      return;
+    }
+    assert(result.lastIndex - result.firstIndex + 1 === entries.length, "one index per proposed entry");
+    const now = performance.now();
+    for (let i = 0; i < entries.length; i++) {
+      this.pending.set(result.firstIndex + i, { term: result.term, tickets: entryTickets[i] ?? [], proposedAt: now });
+    }
+  }
+
+  private requestReads(): void {
+    if (this.turnReads.length === 0) return;
+    const tickets = this.turnReads;
+    this.turnReads = [];
+    const context = this.nextReadContext++;
+    const result = this.raft.readIndex(context, this.consistency === "medium" ? "lease" : "quorum");
+    if (!result.ok) {
+      const error = result.reason === "notLeader" ? redirect(this.leaderAddress()) : notAppliedError("leadership is being transferred");
+      for (const ticket of tickets) ticket.settle(undefined, error);
+      return;
+    }
+    this.readWaiters.set(context, tickets);
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    this.transport.send(ready.messages);
+    if (ready.snapshot !== null) {
+      throw new Error("installing snapshots from the leader is not supported yet");
+    }
+    if (ready.hardState !== null || ready.entries.length > 0) {
+      const mustWait = this.durability === "high" || changesTermOrVote(this.persistedHardState, ready.hardState);
+      const saved = this.store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: null });
+      if (ready.hardState !== null) this.persistedHardState = ready.hardState;
+      if (mustWait) await saved;
+      else saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+    }
+    this.transport.send(ready.messagesAfterPersist);
+    for (const entry of ready.committedEntries) this.applyEntry(entry);
+    for (const read of ready.readStates) this.releaseReads(read.ctx, undefined);
+    for (const context of ready.droppedReads) this.releaseReads(context, redirect(this.leaderAddress()));
+  }
+
+  private applyEntry(entry: Entry): void {
+    const pending = this.pending.get(entry.index);
+    if (pending !== undefined) this.pending.delete(entry.index);
+    let tickets: readonly (Ticket | null)[] = [];
+    if (pending !== undefined) {
+      if (pending.term === entry.term) tickets = pending.tickets;
+      else {
+        // Another leader's entry took this index: ours was never committed and never will be.
+        const error = notAppliedError("leadership changed before the write committed");
+        for (const ticket of pending.tickets) ticket?.settle(undefined, error);
+      }
+    }
+    switch (entry.type) {
+      case "normal":
+        this.applying = tickets;
+        this.applyingAt = 0;
+        this.executor.applyEntry(entry.data, this.onApplied);
+        this.applying = [];
+        return;
+      case "noop":
+        return;
+      case "config":
+        // The core applies the change itself at advance(); the proposer hears of it then.
+        for (const ticket of tickets) ticket?.settle(undefined, undefined);
+        return;
+    }
+  }
+
+  private readonly onApplied = (_command: Command, result: ApplyResult): void => {
+    const ticket = this.applying[this.applyingAt++];
+    ticket?.settle(result.value, result.error);
+  };
+
+  private releaseReads(context: number, error: unknown): void {
+    const tickets = this.readWaiters.get(context);
+    if (tickets === undefined) return;
+    this.readWaiters.delete(context);
+    for (const ticket of tickets) ticket.settle(undefined, error);
+  }
+
+  private failReads(error: unknown): void {
+    for (const ticket of this.turnReads) ticket.settle(undefined, error);
+    this.turnReads = [];
+    for (const context of [...this.readWaiters.keys()]) this.releaseReads(context, error);
+  }
+
+  private afterAdvance(): void {
+    this.updatePeers();
+    const state = stateName(this.raft.status().role);
+    if (state !== this.lastState) {
+      this.lastState = state;
+      this.logger.notice(`Raft state is now ${state} (term ${this.raft.status().term})`);
+      this.onRoleChange(state);
+      if (state !== "Leader") this.failReads(redirect(this.leaderAddress()));
+    }
+  }
+
+  /** Points the transport at the members of the current membership. */
+  private updatePeers(): void {
+    const membership = this.raft.status().membership;
+    if (membership === this.membership) return;
+    this.membership = membership;
+    const peers = new Map<string, string>();
+    for (const id of [...membership.voters, ...membership.learners]) {
+      const address = membership.addresses[id];
+      if (address !== undefined && id !== this.raft.id) peers.set(id, address);
+    }
+    this.transport.setPeers(peers);
+  }
+
+  /** A failure the node cannot continue from (the disk refused a write): stop taking part. */
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.logger.warning(`Raft node stopped: ${error.message}`);
+    this.close();
+  }
+}
+
+function stateName(role: string): NodeStatus["state"] {
+  switch (role) {
+    case "leader":
+      return "Leader";
+    case "candidate":
+    case "preCandidate":
+      return "Candidate";
+    default:
+      return "Follower";
+  }
+}
+
+function refusalError(reason: string, leader: string | null): RespError {
+  switch (reason) {
+    case "notLeader":
+      return redirect(leader);
+    case "transferring":
+      return notAppliedError("leadership is being transferred");
+    case "uncommittedLimit":
+      return notAppliedError("too many writes are waiting to commit");
+    case "configPending":
+      return new RespError("ERR another membership change is in progress; retry when it is done");
+    default:
+      return new RespError(`ERR the change was refused (${reason})`);
+  }
+}

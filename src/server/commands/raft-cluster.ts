@@ -1,0 +1,77 @@
+/**
+ * Cluster administration: RAFTADDPEER, RAFTREMOVEPEER, RAFTPEERS (Finn's reply shapes), RAFTJOIN
+ * (what `-join` sends), RAFTNODEID and RAFTTRANSFER (leadership transfer). Changes are answered
+ * once they are applied, keeping the connection's replies in order.
+ */
+import { RespError } from "../../errors.ts";
+import type { ClusterControl } from "../../node/cluster.ts";
+import { type Builtin, type BuiltinContext, text } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+import { type Connection, Slot, SlotKind } from "../connection.ts";
+
+const noKeys = [0, 0, 0] as const;
+
+function control(context: BuiltinContext): ClusterControl {
+  if (context.cluster === null) throw new RespError("ERR this node does not run Raft");
+  return context.cluster;
+}
+
+/** Answers `+OK` when `change` completes, or its error; in order with the connection's other replies. */
+function answerWhenDone(connection: Connection, name: string, change: Promise<void>): void {
+  const slot = new Slot(SlotKind.Write, name, null, () => connection.writeString("OK"), connection);
+  connection.enqueue(slot);
+  change.then(
+    () => slot.settle(undefined, undefined),
+    (error: unknown) => slot.settle(undefined, error instanceof Error ? error : new Error(String(error))),
+  );
+}
+
+export const raftAddPeer: Builtin = {
+  spec: spec("raftaddpeer", -2, "admin noscript", noKeys, "cluster", "Adds a new member to the Raft cluster.", "address [id]"),
+  run(context, connection, command) {
+    if (command.argCount > 3) throw new RespError("ERR wrong number of arguments for 'raftaddpeer' command");
+    const id = command.argCount === 3 ? text(command.args[2]) : null;
+    answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[1]), id));
+  },
+};
+
+export const raftRemovePeer: Builtin = {
+  spec: spec("raftremovepeer", 2, "admin noscript", noKeys, "cluster", "Removes an existing member.", "address"),
+  run(context, connection, command) {
+    answerWhenDone(connection, command.name, control(context).removePeer(text(command.args[1])));
+  },
+};
+
+export const raftJoin: Builtin = {
+  spec: spec("raftjoin", 3, "admin noscript", noKeys, "cluster", "Asks the cluster to add the calling node (sent by -join).", "id address"),
+  run(context, connection, command) {
+    answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[2]), text(command.args[1])));
+  },
+};
+
+export const raftPeers: Builtin = {
+  spec: spec("raftpeers", -1, "loading stale", noKeys, "cluster", "Lists known peers and their status.", "[address]"),
+  run(context, connection) {
+    const rows = control(context).peers();
+    connection.writeArray(rows.length * 2);
+    for (const [address, state] of rows) {
+      connection.writeBulk(address);
+      connection.writeBulk(state);
+    }
+  },
+};
+
+export const raftNodeId: Builtin = {
+  spec: spec("raftnodeid", 1, "loading stale fast", noKeys, "cluster", "Returns this node's stable id."),
+  run(context, connection) {
+    connection.writeString(context.settings.nodeId);
+  },
+};
+
+export const raftTransfer: Builtin = {
+  spec: spec("rafttransfer", -1, "admin noscript", noKeys, "cluster", "Hands leadership to another voter.", "[address]"),
+  run(context, connection, command) {
+    control(context).transfer(command.argCount > 1 ? text(command.args[1]) : null);
+    connection.writeString("OK");
+  },
+};
