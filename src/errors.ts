@@ -34,3 +34,14 @@ export function errorReplyText(error: unknown, name: string, given: string = nam
   if (error instanceof Error) return `ERR ${error.message}`;
   return `ERR ${String(error)}`;
 }
+
+/**
+ * The error for a command this node cannot serve: `-MOVED 0 leader` (which redis-cli -c and
+ * cluster clients follow) when the leader is known, else `-CLUSTERDOWN`. Both mean the command
+ * was not applied.
+ */
+export function redirect(leader: string | null): RespError {
+  return leader === null
+    ? new RespError("CLUSTERDOWN No leader is known right now; the command was not applied, retry later")
+    : new RespError(`MOVED 0 ${leader}`);
+}

@@ -155,7 +155,7 @@ export async function open(
   }
   let node: RaftNode | null = null;
   const transport = new Transport(
-    { id: identity.nodeId, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
+    { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
     logger,
     (messages) => node?.receive(messages),
   );

@@ -32,7 +32,9 @@ const logger = new Logger("quiet");
 function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
   const received: Message[] = [];
   const server = new Server({ hostname: "127.0.0.1", port: 0, limits: defaultServerLimits, logger });
-  const transport = new Transport({ id, cluster, secret }, logger, (messages) => received.push(...messages), {
+  server.listen();
+  const address = `127.0.0.1:${server.port}`;
+  const transport = new Transport({ id, address, cluster, secret }, logger, (messages) => received.push(...messages), {
     queuedMessagesMax: 4096,
     unsentBytesMax: 64 << 20,
     frameBytesMax: 1 << 20,
@@ -55,14 +57,14 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
     server,
     node,
     transport,
+    cluster: null,
     settings: { port: 0, bind: "127.0.0.1", advertise: "", dir: "", durability: "low", consistency: "low", backend: "memory", version: "7.2.0", nodeId: id },
     startedAt: Date.now(),
     commandSpecs: () => [],
     machineInfo: () => ({}),
   };
   server.dispatcher = createDispatcher(builtins, context, { command: () => new Error("no machine"), snapshot: () => {}, restore: () => {} }, new ClientApplier(node));
-  server.listen();
-  const peer = { id, server, transport, received, address: `127.0.0.1:${server.port}` };
+  const peer = { id, server, transport, received, address };
   started.push(peer);
   return peer;
 }
@@ -190,11 +192,11 @@ describe("injection", () => {
     const client = await RespConnection.connect(b.server.port);
     try {
       const mine = nonce();
-      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine].map((part) => Buffer.from(part))));
+      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
       const hello = plain(await client.read());
       expect(Array.isArray(hello)).toBe(true);
       const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-      const forged = openerProof({ secret: "guess", cluster: "test", openerId: "node-a", openerNonce: mine, peerId: "node-b", peerNonce });
+      const forged = openerProof({ secret: "guess", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
       client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(forged)]));
       expect(JSON.stringify(plain(await client.read()))).toContain("authentication failed");
       await client.waitClosed();
@@ -209,10 +211,10 @@ describe("injection", () => {
     const client = await RespConnection.connect(b.server.port);
     try {
       const mine = nonce();
-      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine].map((part) => Buffer.from(part))));
+      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
       const hello = plain(await client.read());
       const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, peerId: "node-b", peerNonce });
+      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
       client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
       expect(plain(await client.read())).toBe("OK");
       client.send(rawFrame([heartbeat("node-c", "node-b", 1), heartbeat("node-a", "node-x", 2), heartbeat("node-a", "node-b", 3)]));

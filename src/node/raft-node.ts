@@ -127,6 +127,7 @@ export class RaftNode implements Replicator {
     this.persistedHardState = options.store.hardState();
     this.updatePeers();
 
+    this.onRoleChange(this.lastState);
     this.lastTickAt = performance.now();
     this.timer = setInterval(() => this.onTimer(), this.tickMilliseconds);
     this.schedule();

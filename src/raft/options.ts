@@ -20,7 +20,7 @@ export interface RaftTestBugs {
   readonly readWithoutQuorum?: boolean;
   /** Acknowledge appends before they are durable (violates Raft Figure 2, persistent state). */
   readonly ackBeforePersist?: boolean;
-  /** Apply each committed config entry twice (the second time as an inverse-less re-apply). */
+  /** Hand each committed config entry to the driver twice, so that it is applied twice. */
   readonly applyConfigTwice?: boolean;
 }
 

@@ -22,6 +22,7 @@ import {
 import { leaseTicks, resolveOptions, type RaftOptions, type ResolvedRaftOptions } from "./options.ts";
 import { Progress } from "./progress.ts";
 import { RaftLog } from "./raft-log.ts";
+import { ReadQueue } from "./read-queue.ts";
 import { entryBytes } from "./storage.ts";
 import {
   asIndex,
@@ -37,7 +38,6 @@ import {
   type Membership,
   type Message,
   type NodeId,
-  type ReadState,
   type Ready,
   type Role,
   type Snapshot,
@@ -74,13 +74,6 @@ export interface RaftStatus {
   readonly lastIndex: Index;
   readonly membership: Membership;
   readonly leadTransferee: NodeId | null;
-}
-
-/** A read round: reads recorded at `index`, confirmed once a quorum acknowledged round `round`. */
-interface ReadRound {
-  readonly round: number;
-  readonly index: Index;
-  readonly contexts: number[];
 }
 
 /** What the last `ready()` handed out, so that `advance()` knows what became durable and applied. */
@@ -126,6 +119,10 @@ export class Raft {
   private leadTransferee: NodeId | null = null;
   /** Whether this leader sent TimeoutNow in its term: then its lease is void for good. */
   private timeoutNowSent = false;
+  /** Test bug `applyConfigTwice`: the config entry already handed out twice. */
+  private reappliedConfigIndex: Index = asIndex(0);
+  /** Set when TimeoutNow arrived before a committed config change was applied. */
+  private campaignAfterApply = false;
   /** Set when this leader applied its own removal: it hands over and steps down. */
   private removedLeader = false;
   /** The index of the latest config entry proposed; a new one waits until it is applied. */
@@ -138,18 +135,10 @@ export class Raft {
   /** Appends to send at the next `ready()`: proposals and commit news are coalesced. */
   private broadcastPending = false;
 
-  /** Read requests waiting for this leader's first commit. */
-  private readsAwaitingCommit: number[] = [];
-  /** Read requests to put in the next round. */
-  private readsAwaitingRound: number[] = [];
-  /** Rounds sent, waiting for a quorum of acknowledgements, oldest first. */
-  private readRounds: ReadRound[] = [];
-  /** The latest heartbeat round sent, and when (leader ticks), for ReadIndex and leases. */
-  private roundSequence = 0;
-  private roundSentTicks = new Map<number, number>();
-  /** Confirmed reads waiting until their index is applied. */
-  private readsConfirmed: ReadState[] = [];
-  private readsDropped: number[] = [];
+  /** Reads from request to release, and the heartbeat rounds that confirm them. */
+  private readonly reads = new ReadQueue();
+  /** The latest heartbeat round this leader sent. */
+  private readRoundSent = 0;
 
   private messages: Message[] = [];
   private messagesAfterPersist: Message[] = [];
@@ -223,24 +212,20 @@ export class Raft {
   readIndex(ctx: number, mode: ReadMode = "quorum"): ReadResult {
     if (this.role !== "leader") return { ok: false, reason: "notLeader" };
     if (this.options.testBugs.readWithoutQuorum === true) {
-      this.readsConfirmed.push({ ctx, index: this.log.committed });
+      this.reads.confirm(ctx, this.log.committed);
       return { ok: true };
     }
     if (!this.committedInTerm()) {
       // Raft thesis §6.4 step 1: the leader's commit index is only known current once an entry
       // of its own term is committed.
-      this.readsAwaitingCommit.push(ctx);
+      this.reads.awaitCommit(ctx);
       return { ok: true };
     }
-    if (mode === "lease" && this.leaseValid()) {
-      this.readsConfirmed.push({ ctx, index: this.log.committed });
+    if ((mode === "lease" && this.leaseValid()) || (this.voterCount() === 1 && this.isVoter(this.id))) {
+      this.reads.confirm(ctx, this.log.committed);
       return { ok: true };
     }
-    if (this.voterCount() === 1 && this.isVoter(this.id)) {
-      this.readsConfirmed.push({ ctx, index: this.log.committed });
-      return { ok: true };
-    }
-    this.readsAwaitingRound.push(ctx);
+    this.reads.awaitRound(ctx);
     return { ok: true };
   }
 
@@ -312,20 +297,19 @@ export class Raft {
   hasReady(): boolean {
     if (this.inFlight !== null) return false;
     if (this.broadcastPending || this.messages.length > 0 || this.messagesAfterPersist.length > 0) return true;
-    if (this.readsAwaitingRound.length > 0 || this.readsDropped.length > 0) return true;
+    if (this.reads.roundWanted() || this.reads.hasOutput(this.log.applied)) return true;
     if (this.log.unstableEntries().length > 0 || this.log.pendingSnapshot() !== null) return true;
     if (this.log.hasNextCommittedEntries()) return true;
-    if (!this.sameHardState(this.hardState(), this.persistedHardState)) return true;
-    const firstRead = this.readsConfirmed[0];
-    return firstRead !== undefined && firstRead.index <= this.log.applied;
+    return !this.sameHardState(this.hardState(), this.persistedHardState);
   }
 
   /** Hands out the next batch of work; see `Ready` for what the driver must do with it. */
   ready(): Ready {
     assert(this.inFlight === null, "ready() again before advance()");
+    this.checkInvariants();
     if (this.role === "leader") {
       if (this.broadcastPending) this.broadcastAppend();
-      if (this.readsAwaitingRound.length > 0) this.startReadRound();
+      if (this.reads.roundWanted()) this.startReadRound();
     }
     this.broadcastPending = false;
     const hardState = this.hardState();
@@ -335,12 +319,7 @@ export class Raft {
     const committedEntries = this.log.nextCommittedEntries(this.options.applyBytesMax);
     const lastCommitted = committedEntries[committedEntries.length - 1];
     const appliedAfter = lastCommitted === undefined ? this.log.applied : lastCommitted.index;
-    let released = 0;
-    while (released < this.readsConfirmed.length && this.readsConfirmed[released]!.index <= appliedAfter) {
-      released++;
-    }
-    const readStates = this.readsConfirmed.slice(0, released);
-    this.readsConfirmed = this.readsConfirmed.slice(released);
+    const readStates = this.reads.release(appliedAfter);
     const ready: Ready = {
       hardState: changed ? hardState : null,
       snapshot,
@@ -349,11 +328,10 @@ export class Raft {
       messagesAfterPersist: this.messagesAfterPersist,
       committedEntries,
       readStates,
-      droppedReads: this.readsDropped,
+      droppedReads: this.reads.takeDropped(),
     };
     this.messages = [];
     this.messagesAfterPersist = [];
-    this.readsDropped = [];
     this.inFlight = {
       lastEntry: entries[entries.length - 1] ?? null,
       snapshotIndex: snapshot === null ? null : snapshot.metadata.index,
@@ -378,14 +356,40 @@ export class Raft {
       for (const entry of done.committedEntries) {
         if (entry.type !== "config" || entry.index <= from) continue;
         this.applyConfigEntry(entry);
-        if (this.options.testBugs.applyConfigTwice === true) this.applyConfigEntry(entry);
+        if (this.options.testBugs.applyConfigTwice === true && this.reappliedConfigIndex !== entry.index) {
+          // Test bug: hand the config entry out to be applied a second time.
+          this.reappliedConfigIndex = entry.index;
+          this.log.applied = asIndex(entry.index - 1);
+          break;
+        }
       }
+    }
+    if (this.campaignAfterApply && !this.hasUnappliedConfig()) {
+      this.campaignAfterApply = false;
+      this.hup(true);
     }
     if (this.role === "leader") {
       const self = this.progress.get(this.id);
       // Thesis §10.2.1: the leader counts itself towards a quorum only for what it has persisted.
       if (self !== undefined && self.maybeUpdate(this.log.stableLastIndex())) this.maybeCommit();
       this.maybePromoteLearner();
+    }
+    this.checkInvariants();
+  }
+
+  /** Invariants that hold between inputs; cheap enough to check on every Ready. */
+  private checkInvariants(): void {
+    const lastIndex = this.log.lastIndex();
+    assert(this.log.applied <= this.log.committed, `applied ${this.log.applied} > commit ${this.log.committed}`);
+    assert(this.log.committed <= lastIndex, `commit ${this.log.committed} > last index ${lastIndex}`);
+    assert(this.term >= this.persistedHardState.term, "the term never decreases");
+    assert((this.role === "leader") === (this.lead === this.id), "a server leads exactly when it is its own leader");
+    assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
+    assert(this.role === "leader" || this.progress.size === 0, "only a leader tracks progress");
+    if (this.role === "leader") {
+      const self = this.progress.get(this.id);
+      assert(self === undefined || self.match <= lastIndex, "the leader's own match is within its log");
+      assert(this.uncommittedBytes >= 0, "uncommitted bytes are never negative");
     }
   }
 
@@ -447,6 +451,7 @@ export class Raft {
       this.vote = null;
     }
     this.lead = null;
+    this.campaignAfterApply = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTicks = this.options.electionTicks + this.options.random.nextInt(this.options.electionTicks);
@@ -458,12 +463,7 @@ export class Raft {
     this.uncommittedBatches = [];
     this.uncommittedBytes = 0;
     this.broadcastPending = false;
-    this.readRounds.forEach((round) => this.readsDropped.push(...round.contexts));
-    this.readsDropped.push(...this.readsAwaitingCommit, ...this.readsAwaitingRound);
-    this.readRounds = [];
-    this.readsAwaitingCommit = [];
-    this.readsAwaitingRound = [];
-    this.roundSentTicks.clear();
+    this.reads.dropUnconfirmed();
   }
 
   private becomeFollower(term: Term, lead: NodeId | null): void {
@@ -703,8 +703,10 @@ export class Raft {
         this.handleSnapshot(message);
         return;
       case "timeoutNow":
-        // Thesis §3.10: the leader asks this server to campaign at once, skipping pre-vote.
-        this.hup(true);
+        // Thesis §3.10: the leader asks this server to campaign at once, skipping pre-vote. If a
+        // committed config change is still to be applied, campaign right after applying it.
+        if (this.hasUnappliedConfig()) this.campaignAfterApply = true;
+        else this.hup(true);
         return;
       case "appendResponse":
       case "heartbeatResponse":
@@ -753,6 +755,9 @@ export class Raft {
   }
 
   private handleHeartbeat(message: HeartbeatMessage): void {
+    // The leader sends at most the match index it knows, so this never passes the log unless this
+    // server lost entries it acknowledged (its disk lied, or it acknowledged before persisting):
+    // then commitTo's assertion stops it rather than let it apply a log that may have diverged.
     this.log.commitTo(message.commit);
     const response: HeartbeatResponseMessage = {
       type: "heartbeatResponse",
@@ -760,6 +765,8 @@ export class Raft {
       to: message.from,
       term: this.term,
       round: message.round,
+      sentIndex: message.sentIndex,
+      holdsSent: this.log.matchTerm(message.sentIndex, message.sentTerm),
     };
     this.messages.push(response);
   }
@@ -898,7 +905,9 @@ export class Raft {
     if (progress.next <= this.log.lastIndex()) this.sendAppends(message.from, false);
     if (message.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
       this.sendTimeoutNow(message.from);
+      return;
     }
+    if (this.membership.learners.includes(message.from)) this.maybePromoteLearner();
   }
 
   private handleHeartbeatResponse(message: HeartbeatResponseMessage): void {
@@ -908,10 +917,14 @@ export class Raft {
     progress.probeSent = false;
     if (message.round > progress.readRound) {
       progress.readRound = message.round;
-      const sent = this.roundSentTicks.get(message.round);
+      const sent = this.reads.sentTick(message.round);
       if (sent !== undefined && sent > progress.leaseTick) progress.leaseTick = sent;
     }
-    if (progress.state === "replicate" && progress.inflights.full()) progress.inflights.freeFirst();
+    if (progress.state === "replicate" && !message.holdsSent && message.sentIndex > progress.match) {
+      // Appends sent before this heartbeat never arrived (the transport is FIFO; in a network
+      // that reorders this may be early, which costs a resend but nothing else).
+      progress.becomeProbe();
+    }
     if (progress.match < this.log.lastIndex()) this.sendAppends(message.from, progress.state !== "replicate");
     this.confirmReadRounds();
   }
@@ -944,10 +957,8 @@ export class Raft {
       this.uncommittedBytes -= this.uncommittedBatches.shift()!.bytes;
     }
     if (this.uncommittedBatches.length === 0) this.uncommittedBytes = 0;
-    if (this.readsAwaitingCommit.length > 0 && this.committedInTerm()) {
-      const waiting = this.readsAwaitingCommit;
-      this.readsAwaitingCommit = [];
-      for (const ctx of waiting) this.readIndex(ctx);
+    if (this.committedInTerm()) {
+      for (const ctx of this.reads.takeAwaitingCommit()) this.readIndex(ctx);
     }
   }
 
@@ -1034,8 +1045,10 @@ export class Raft {
 
   private broadcastHeartbeat(): void {
     const round = this.nextRound();
+    this.readRoundSent = round;
     for (const [id, progress] of this.progress) {
       if (id === this.id) continue;
+      const sentIndex = asIndex(progress.next - 1);
       this.messages.push({
         type: "heartbeat",
         from: this.id,
@@ -1043,41 +1056,32 @@ export class Raft {
         term: this.term,
         commit: asIndex(Math.min(progress.match, this.log.committed)),
         round,
+        sentIndex,
+        sentTerm: this.log.term(sentIndex) ?? asTerm(0),
       });
     }
   }
 
   private nextRound(): number {
-    this.roundSequence++;
-    this.roundSentTicks.set(this.roundSequence, this.ticks);
-    // Rounds older than two election timeouts can no longer extend a lease; forget them.
-    for (const [round, sent] of this.roundSentTicks) {
-      if (sent >= this.ticks - 2 * this.options.electionTicks) break;
-      this.roundSentTicks.delete(round);
-    }
-    return this.roundSequence;
+    // Rounds older than two election timeouts can no longer extend a lease.
+    return this.reads.nextRound(this.ticks, this.ticks - 2 * this.options.electionTicks);
   }
 
   /** Thesis §6.4: record the commit index, then confirm leadership with one heartbeat round. */
   private startReadRound(): void {
-    const contexts = this.readsAwaitingRound;
-    this.readsAwaitingRound = [];
     this.broadcastHeartbeat();
-    this.readRounds.push({ round: this.roundSequence, index: this.log.committed, contexts });
+    this.reads.openRound(this.readRoundSent, this.log.committed);
     this.confirmReadRounds();
   }
 
   private confirmReadRounds(): void {
-    while (this.readRounds.length > 0) {
-      const round = this.readRounds[0]!;
+    this.reads.confirmRounds((round) => {
       let acks = 0;
       for (const id of this.membership.voters) {
-        if (id === this.id || (this.progress.get(id)?.readRound ?? 0) >= round.round) acks++;
+        if (id === this.id || (this.progress.get(id)?.readRound ?? 0) >= round) acks++;
       }
-      if (acks < this.quorum()) return;
-      this.readRounds.shift();
-      for (const ctx of round.contexts) this.readsConfirmed.push({ ctx, index: round.index });
-    }
+      return acks >= this.quorum();
+    });
   }
 
   private startTransfer(to: NodeId): void {
@@ -1094,6 +1098,8 @@ export class Raft {
     // transfer is aborted, and voters grant it inside their lease: this term's lease is over.
     this.timeoutNowSent = true;
     this.messages.push({ type: "timeoutNow", from: this.id, to, term: this.term });
+    // A removed leader's job is done once it handed over; it must not linger as leader.
+    if (this.removedLeader) this.becomeFollower(this.term, null);
   }
 
   private maybePromoteLearner(): void {
@@ -1120,7 +1126,12 @@ export class Raft {
     this.membership = next;
     if (this.role !== "leader") return;
     const nextIndex = asIndex(this.log.lastIndex() + 1);
-    for (const id of [...next.voters, ...next.learners]) this.addProgress(id, nextIndex);
+    for (const id of [...next.voters, ...next.learners]) {
+      if (this.progress.has(id)) continue;
+      this.addProgress(id, nextIndex);
+      // Start probing a new member at once rather than at the next heartbeat.
+      this.sendAppends(id);
+    }
     for (const id of [...this.progress.keys()]) {
       if (id !== this.id && !isMember(next, id)) this.progress.delete(id);
     }
@@ -1138,6 +1149,7 @@ export class Raft {
         }
       }
       if (best !== null) this.startTransfer(best);
+      if (this.role !== "leader") return;
     }
     this.maybeCommit();
     this.confirmReadRounds();

@@ -119,17 +119,23 @@ export interface AppendResponseMessage extends MessageBase {
 /**
  * Leader heartbeat. `commit` is at most what the follower is known to hold. `round` is the
  * latest read round the leader has opened; the response echoes it (ReadIndex, thesis §6.4).
+ * (`sentIndex`, `sentTerm`) is the last entry the leader has sent the follower: if the follower
+ * does not hold it, appends were lost and the leader resends them without waiting for a timeout.
  */
 export interface HeartbeatMessage extends MessageBase {
   readonly type: "heartbeat";
   readonly commit: Index;
   readonly round: number;
+  readonly sentIndex: Index;
+  readonly sentTerm: Term;
 }
 
-/** Heartbeat response, echoing the read round it answers. */
+/** Heartbeat response, echoing the read round it answers and whether the last sent entry arrived. */
 export interface HeartbeatResponseMessage extends MessageBase {
   readonly type: "heartbeatResponse";
   readonly round: number;
+  readonly sentIndex: Index;
+  readonly holdsSent: boolean;
 }
 
 /**

@@ -4,13 +4,14 @@
  * the wire. With no secret configured the proofs use an empty key: the handshake still has to be
  * completed, so an ordinary client that just sends `RAFTMSG` is refused.
  *
- *   opener → `RAFTHELLO <version> <cluster> <openerId> <openerNonce>`
+ *   opener → `RAFTHELLO <version> <cluster> <openerId> <openerNonce> <openerAddress>`
  *   peer   → `*3 <peerId> <peerNonce> <peerProof>`     peerProof = HMAC(secret, "peer"|…)
  *   opener → `RAFTAUTH <openerProof>`                    openerProof = HMAC(secret, "opener"|…)
  *   peer   → `+OK`, and from then on the connection carries `RAFTMSG <batch>`, never answered.
  *
- * Both proofs bind both nonces and both ids, so neither can be replayed on another connection or
- * reflected back to its sender.
+ * Both proofs bind both nonces, both ids and the opener's address, so neither can be replayed on
+ * another connection or reflected back to its sender. The peer answers the opener at that address
+ * (a node that just joined knows no members yet, only who is talking to it).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
@@ -22,9 +23,9 @@ export function nonce(): string {
   return randomBytes(16).toString("hex");
 }
 
-function proof(secret: string, role: "peer" | "opener", cluster: string, openerId: string, openerNonce: string, peerId: string, peerNonce: string): string {
-  return createHmac("sha256", secret)
-    .update([role, cluster, openerId, openerNonce, peerId, peerNonce].join("\n"))
+function proof(role: "peer" | "opener", parties: HandshakeParties): string {
+  return createHmac("sha256", parties.secret)
+    .update([role, parties.cluster, parties.openerId, parties.openerNonce, parties.openerAddress, parties.peerId, parties.peerNonce].join("\n"))
     .digest("hex");
 }
 
@@ -33,18 +34,19 @@ export interface HandshakeParties {
   readonly cluster: string;
   readonly openerId: string;
   readonly openerNonce: string;
+  readonly openerAddress: string;
   readonly peerId: string;
   readonly peerNonce: string;
 }
 
 /** The proof the accepting peer sends. */
 export function peerProof(parties: HandshakeParties): string {
-  return proof(parties.secret, "peer", parties.cluster, parties.openerId, parties.openerNonce, parties.peerId, parties.peerNonce);
+  return proof("peer", parties);
 }
 
 /** The proof the opener sends. */
 export function openerProof(parties: HandshakeParties): string {
-  return proof(parties.secret, "opener", parties.cluster, parties.openerId, parties.openerNonce, parties.peerId, parties.peerNonce);
+  return proof("opener", parties);
 }
 
 /** Compares a received proof with the expected one in constant time. */

@@ -41,6 +41,8 @@ export const defaultLinkLimits: LinkLimits = {
 /** Who this node is, for the handshake. */
 export interface LinkIdentity {
   readonly id: string;
+  /** The address this node advertises, where peers answer it. */
+  readonly address: string;
   readonly cluster: string;
   readonly secret: string;
 }
@@ -134,7 +136,8 @@ export class PeerLink implements CommandSink {
           this.state = "hello";
           this.reader = new RespReader();
           this.openerNonce = nonce();
-          this.writeNow(encodeCommand(["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce].map((part) => encoder.encode(part))));
+          const hello = ["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce, this.identity.address];
+          this.writeNow(encodeCommand(hello.map((part) => encoder.encode(part))));
         },
         data: (_socket, chunk) => {
           const status = this.reader.feed(chunk, this);
@@ -162,6 +165,7 @@ export class PeerLink implements CommandSink {
         cluster: this.identity.cluster,
         openerId: this.identity.id,
         openerNonce: this.openerNonce,
+        openerAddress: this.identity.address,
         peerId,
         peerNonce: command.key(1),
       };

@@ -19,6 +19,8 @@ export interface PeerSession {
   state: "hello" | "ready";
   readonly openerId: string;
   readonly openerNonce: string;
+  /** The address the opener advertises; this node answers it there. */
+  readonly openerAddress: string;
   readonly peerNonce: string;
 }
 
@@ -28,8 +30,18 @@ export type PeerReply =
   | { readonly kind: "none" }
   | { readonly kind: "refuse"; readonly error: string; readonly close: boolean };
 
+/** Addresses learned from peers' handshakes, kept for at most this many peers. */
+const learnedAddressesMax = 256;
+
 export class Transport {
   private readonly links = new Map<string, PeerLink>();
+  /** The members' addresses, as the membership gives them. */
+  private peers: ReadonlyMap<string, string> = new Map();
+  /**
+   * Addresses of peers that opened authenticated links to this node, as they advertised them. A
+   * node that joined and has no membership yet answers its leader through these.
+   */
+  private readonly learned = new Map<string, string>();
   /** Counters, for INFO and tests. */
   readonly stats = { receivedMessages: 0, refusedFrames: 0 };
 
@@ -41,25 +53,36 @@ export class Transport {
     private readonly limits: LinkLimits = defaultLinkLimits,
   ) {}
 
-  /** Sets the peers (id to address); links to peers no longer listed are closed. */
+  /** Sets the members (id to address); links to nodes no longer known are closed. */
   setPeers(peers: ReadonlyMap<string, string>): void {
+    this.peers = peers;
     for (const [id, link] of this.links) {
-      if (!peers.has(id)) {
+      const address = this.addressOf(id);
+      if (address === undefined) {
         link.close();
         this.links.delete(id);
+      } else {
+        link.retarget(address);
       }
-    }
-    for (const [id, address] of peers) {
-      if (id === this.identity.id) continue;
-      const link = this.links.get(id);
-      if (link === undefined) this.links.set(id, new PeerLink(this.identity, id, address, this.logger, this.limits));
-      else link.retarget(address);
     }
   }
 
-  /** Sends messages to their peers (messages to unknown peers are dropped). */
+  private addressOf(id: string): string | undefined {
+    return this.peers.get(id) ?? this.learned.get(id);
+  }
+
+  /** Sends messages to their peers (messages to nodes of unknown address are dropped). */
   send(messages: readonly Message[]): void {
-    for (const message of messages) this.links.get(message.to)?.send(message);
+    for (const message of messages) {
+      let link = this.links.get(message.to);
+      if (link === undefined) {
+        const address = this.addressOf(message.to);
+        if (address === undefined || message.to === this.identity.id) continue;
+        link = new PeerLink(this.identity, message.to, address, this.logger, this.limits);
+        this.links.set(message.to, link);
+      }
+      link.send(message);
+    }
   }
 
   /** Link state by peer, for RAFTPEERS and INFO. */
@@ -72,17 +95,23 @@ export class Transport {
     this.links.clear();
   }
 
-  /** `RAFTHELLO <version> <cluster> <openerId> <openerNonce>` on a new connection. */
+  /** `RAFTHELLO <version> <cluster> <openerId> <openerNonce> <openerAddress>` on a new connection. */
   acceptHello(session: PeerSession | null, command: Command): { reply: PeerReply; session: PeerSession | null } {
     if (session !== null) return { reply: refuse("ERR peer handshake already started", true), session };
-    if (command.argCount !== 5) return { reply: refuse("ERR wrong number of arguments for 'rafthello' command", false), session: null };
+    if (command.argCount !== 6) return { reply: refuse("ERR wrong number of arguments for 'rafthello' command", false), session: null };
     if (command.key(1) !== peerProtocolVersion) {
       return { reply: refuse(`ERR peer protocol version ${command.key(1)} is not ${peerProtocolVersion}`, true), session: null };
     }
     if (command.key(2) !== this.identity.cluster) {
       return { reply: refuse(`ERR this node belongs to cluster '${this.identity.cluster}', not '${command.key(2)}'`, true), session: null };
     }
-    const next: PeerSession = { state: "hello", openerId: command.key(3), openerNonce: command.key(4), peerNonce: nonce() };
+    const next: PeerSession = {
+      state: "hello",
+      openerId: command.key(3),
+      openerNonce: command.key(4),
+      openerAddress: command.key(5),
+      peerNonce: nonce(),
+    };
     const proof = peerProof(this.parties(next));
     return { reply: { kind: "reply", values: [this.identity.id, next.peerNonce, proof] }, session: next };
   }
@@ -95,6 +124,11 @@ export class Transport {
       return refuse("ERR peer authentication failed", true);
     }
     session.state = "ready";
+    if (!this.learned.has(session.openerId) && this.learned.size >= learnedAddressesMax) {
+      const oldest = this.learned.keys().next().value;
+      if (oldest !== undefined) this.learned.delete(oldest);
+    }
+    this.learned.set(session.openerId, session.openerAddress);
     return { kind: "reply", values: "OK" };
   }
 
@@ -124,6 +158,7 @@ export class Transport {
       cluster: this.identity.cluster,
       openerId: session.openerId,
       openerNonce: session.openerNonce,
+      openerAddress: session.openerAddress,
       peerId: this.identity.id,
       peerNonce: session.peerNonce,
     };

@@ -77,6 +77,7 @@ export class TestCluster {
     node.raft = this.makeRaft(id, node.storage);
     node.applied.length = 0;
     this.network = this.network.filter((message) => message.to !== id && message.from !== id);
+    this.process(id);
   }
 
   node(id: NodeId): TestNode {
