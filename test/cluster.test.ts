@@ -1,0 +1,160 @@
+/**
+ * Real clusters of clone processes on 127.0.0.1, formed with `-join` exactly as the README shows:
+ * replication, redirects, fail-over with no acknowledged write lost, a restarted node catching up,
+ * membership changes and leadership transfer, and redis-cli -c following MOVED.
+ */
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { CloneProcess, cleanupAll } from "./helpers/clone-process.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(120_000);
+
+const started: CloneProcess[] = [];
+
+afterAll(async () => {
+  await cleanupAll(started);
+});
+
+async function call(clone: CloneProcess, ...args: string[]): Promise<unknown> {
+  const connection = await RespConnection.connect(clone.port, clone.host);
+  try {
+    return plain(await connection.call(...args));
+  } finally {
+    connection.close();
+  }
+}
+
+/** Polls `probe` until it returns a value `accept` likes; fails after `timeoutMs` with the last value. */
+async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | string = "nothing yet";
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      last = value;
+      if (accept(value)) return value;
+    } catch (error) {
+      last = String(error);
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
+async function startNode(name: string, join: CloneProcess | null, extra: string[] = []): Promise<CloneProcess> {
+  const clone = await CloneProcess.start({
+    name,
+    ...(join === null ? {} : { join: `:${join.port}` }),
+    extraArguments: ["-consistency", "high", "-durability", "high", ...extra],
+  });
+  started.push(clone);
+  return clone;
+}
+
+/** Starts a cluster of `size` nodes: the first bootstraps, the others join it. */
+async function startCluster(size: number): Promise<CloneProcess[]> {
+  const first = await startNode("node-1", null);
+  const nodes = [first];
+  for (let i = 2; i <= size; i++) nodes.push(await startNode(`node-${i}`, first));
+  await eventually(
+    "every node to be a voter",
+    () => call(first, "RAFTPEERS"),
+    (peers) => Array.isArray(peers) && peers.length === size * 2 && !peers.includes("Learner"),
+  );
+  return nodes;
+}
+
+async function leaderOf(nodes: readonly CloneProcess[]): Promise<CloneProcess> {
+  return eventually(
+    "a leader",
+    async () => {
+      for (const node of nodes) {
+        if (!node.running) continue;
+        if ((await call(node, "RAFTSTATE")) === "Leader") return node;
+      }
+      return null;
+    },
+    (leader) => leader !== null,
+  ) as Promise<CloneProcess>;
+}
+
+describe("a 3-node cluster", () => {
+  let nodes: CloneProcess[] = [];
+
+  test("forms with -join: one leader, two voters that follow it", async () => {
+    nodes = await startCluster(3);
+    const leader = await leaderOf(nodes);
+    for (const node of nodes) {
+      expect(await eventually("the leader to be known", () => call(node, "RAFTLEADER"), (value) => value === leader.address)).toBe(leader.address);
+    }
+  });
+
+  test("a write on the leader is replicated; followers redirect writes and (at high consistency) reads with MOVED", async () => {
+    const leader = await leaderOf(nodes);
+    expect(await call(leader, "SET", "replicated", "yes")).toBe("OK");
+    for (const node of nodes) {
+      if (node === leader) continue;
+      expect(await call(node, "SET", "x", "y")).toEqual({ error: `MOVED 0 ${leader.address}` });
+      expect(await call(node, "GET", "replicated")).toEqual({ error: `MOVED 0 ${leader.address}` });
+      await eventually("the write to be applied", () => call(node, "RAFTSTATS"), (stats) => {
+        if (!Array.isArray(stats)) return false;
+        const applied = Number(stats[stats.indexOf("applied_index") + 1]);
+        const commit = Number(stats[stats.indexOf("commit_index") + 1]);
+        return applied >= 4 && applied === commit;
+      });
+    }
+  });
+
+  test("redis-cli -c against a follower follows the redirect", async () => {
+    const leader = await leaderOf(nodes);
+    const follower = nodes.find((node) => node !== leader);
+    if (follower === undefined) throw new Error("no follower");
+    const run = Bun.spawnSync(["redis-cli", "-c", "-p", String(follower.port), "SET", "via-cli", "ok"]);
+    expect(run.stdout.toString().trim()).toBe("OK");
+    const get = Bun.spawnSync(["redis-cli", "-c", "-p", String(follower.port), "GET", "via-cli"]);
+    expect(get.stdout.toString().trim()).toBe("ok");
+  });
+
+  test("killing the leader: a new one serves writes, no acknowledged write is lost, the old one catches up", async () => {
+    const leader = await leaderOf(nodes);
+    const acknowledged: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      if ((await call(leader, "INCR", "counter")) === i + 1) acknowledged.push(i + 1);
+    }
+    expect(acknowledged.length).toBe(50);
+    leader.kill("SIGKILL");
+    await leader.exited();
+    const survivors = nodes.filter((node) => node !== leader);
+    const next = await leaderOf(survivors);
+    expect(next).not.toBe(leader);
+    expect(await eventually("a write on the new leader", () => call(next, "INCR", "counter"), (value) => value === 51)).toBe(51);
+    await leader.restart();
+    await eventually(
+      "the old leader to follow and catch up",
+      async () => [await call(leader, "RAFTSTATE"), await call(leader, "RAFTLEADER")],
+      (value) => Array.isArray(value) && value[0] === "Follower" && value[1] === next.address,
+    );
+    const transfer = await call(next, "RAFTTRANSFER", leader.address);
+    expect(transfer).toBe("OK");
+    const back = await eventually("leadership to move to the old leader", () => call(leader, "RAFTSTATE"), (state) => state === "Leader");
+    expect(back).toBe("Leader");
+    expect(await call(leader, "GET", "counter")).toBe("51");
+  });
+
+  test("removing a member and adding a fresh one", async () => {
+    const leader = await leaderOf(nodes);
+    const removed = nodes.find((node) => node !== leader);
+    if (removed === undefined) throw new Error("no follower");
+    expect(await call(leader, "RAFTREMOVEPEER", removed.address)).toBe("OK");
+    const peers = await call(leader, "RAFTPEERS");
+    expect(Array.isArray(peers) && peers.includes(removed.address)).toBe(false);
+    const fresh = await startNode("node-4", leader);
+    await eventually(
+      "the new node to be a voter",
+      () => call(leader, "RAFTPEERS"),
+      (value) => Array.isArray(value) && value.includes(fresh.address) && value[value.indexOf(fresh.address) + 1] === "Voter",
+    );
+    expect(await call(leader, "SET", "after-change", "1")).toBe("OK");
+    nodes = [...nodes.filter((node) => node !== removed), fresh];
+  });
+});
