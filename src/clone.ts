@@ -31,11 +31,14 @@ Flags (each also as --flag, and as -flag=value):
                          high: the leader, after confirming leadership with a quorum
   -backend NAME        lmdb | memory (default lmdb): where the Raft log lives
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
+  -snapshot-entries N  take a snapshot after N applied entries (default 100000)
+  -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
   -h, -help            print this help
 
 Commands: SET GET DEL KEYS EXISTS MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN DBSIZE FLUSHALL,
 the connection commands every client needs (PING ECHO QUIT HELLO CLIENT SELECT INFO COMMAND
-CONFIG GET) and RAFTLEADER RAFTSTATE RAFTSTATS.
+CONFIG GET) and the Raft commands RAFTLEADER RAFTSTATE RAFTSTATS RAFTPEERS RAFTADDPEER
+RAFTREMOVEPEER RAFTSNAPSHOT RAFTTRANSFER.
 `;
 
 interface CloneFlags {
@@ -48,6 +51,8 @@ interface CloneFlags {
   consistency: Level;
   backend: Backend;
   logLevel: LogLevel;
+  snapshotEntries: number | null;
+  snapshotTrail: number | null;
 }
 
 class UsageError extends Error {}
@@ -69,6 +74,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     consistency: "medium",
     backend: "lmdb",
     logLevel: "notice",
+    snapshotEntries: null,
+    snapshotTrail: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i] ?? "";
@@ -122,6 +129,14 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         if (!isLogLevel(value)) throw new UsageError(`invalid value '${value}' for -loglevel: expected quiet, warning, notice, verbose or debug`);
         flags.logLevel = value;
         break;
+      case "snapshot-entries":
+      case "snapshot-trail": {
+        const count = Number(value);
+        if (!/^\d+$/.test(value) || (name === "snapshot-entries" && count < 1)) throw new UsageError(`invalid count '${value}' for -${name}`);
+        if (name === "snapshot-entries") flags.snapshotEntries = count;
+        else flags.snapshotTrail = count;
+        break;
+      }
       default:
         throw new UsageError(`unknown flag '${argument}'`);
     }
@@ -148,6 +163,8 @@ async function main(): Promise<void> {
     backend: flags.backend,
     logLevel: flags.logLevel,
     ...(flags.advertise === "" ? {} : { advertise: flags.advertise }),
+    ...(flags.snapshotEntries === null ? {} : { snapshotEntries: flags.snapshotEntries }),
+    ...(flags.snapshotTrail === null ? {} : { snapshotTrailEntries: flags.snapshotTrail }),
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
   const node = await open(flags.dir, `${host}:${flags.port}`, flags.join, new Clone(), options);

@@ -14,9 +14,10 @@ import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { loadIdentity } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
-import { RaftNode } from "./node/raft-node.ts";
+import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
+import { SnapshotStore } from "./log/snapshot-store.ts";
 import { ClusterControl } from "./node/cluster.ts";
-import { openLogStore } from "./log/store.ts";
+import { type LogStore, openLogStore } from "./log/store.ts";
 import { bootstrapEntry } from "./raft/config-change.ts";
 import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
 import { ClientApplier } from "./server/applier.ts";
@@ -72,6 +73,50 @@ export interface Options {
   readonly cluster?: string;
   /** The cluster secret peers prove they know (never sent). Default "": the handshake is still required. */
   readonly secret?: string;
+  /** Take a snapshot after this many applied entries (default 100,000). */
+  readonly snapshotEntries?: number;
+  /** Entries kept in the log behind a snapshot for slow followers (default 10,000). */
+  readonly snapshotTrailEntries?: number;
+}
+
+/**
+ * Rebuilds the machine's state from the newest snapshot file, and makes the log store's record of
+ * its snapshot agree with the files: a crash between writing a snapshot file and recording it
+ * leaves a newer file, which is used when the log still holds its index. Returns the data.
+ */
+async function restoreLatestSnapshot(store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
+  const recorded = store.snapshotMetadata();
+  const latest = await snapshots.latest();
+  if (latest === null) {
+    if (recorded.index > 0) {
+      throw new Error(
+        `the log says a snapshot at index ${recorded.index} exists, but ${snapshots.dir} holds none: ` +
+          "restore the snapshot file, or move the data directory away and add this node to its cluster again",
+      );
+    }
+    return new Uint8Array(0);
+  }
+  const metadata = latest.metadata;
+  if (metadata.index < recorded.index) {
+    throw new Error(
+      `the newest snapshot file (${latest.path}, index ${metadata.index}) is older than the one the log records (index ${recorded.index})`,
+    );
+  }
+  if (metadata.index > recorded.index) {
+    const held = metadata.index <= store.lastIndex() && metadata.index >= store.firstIndex() - 1;
+    if (!held || store.term(metadata.index) !== metadata.term) {
+      throw new Error(
+        `the newest snapshot file (${latest.path}, index ${metadata.index}) does not match the log ` +
+          `(which records a snapshot at index ${recorded.index}): move that file away to use the previous one`,
+      );
+    }
+    store.recordSnapshot(metadata);
+  }
+  const data = await latest.readAll();
+  const restored = await machine.restore(snapshotReaderOf(data));
+  if (restored instanceof Error) throw restored;
+  logger.notice(`Loaded the snapshot at index ${metadata.index} (${data.byteLength} bytes)`);
+  return data;
 }
 
 /** A running node. */
@@ -126,10 +171,25 @@ export async function open(
   const backend = options.backend ?? "lmdb";
   const { host, port } = parseAddress(addr);
   const { identity, environment } = await loadIdentity(dir);
-  const store = await openLogStore(dir, { backend, durability, logger }).catch(async (error: unknown) => {
+  let node: RaftNode | null = null;
+  const store = await openLogStore(dir, {
+    backend,
+    durability,
+    logger,
+    snapshotData: (metadata) => node?.snapshotDataFor(metadata) ?? new Uint8Array(0),
+  }).catch(async (error: unknown) => {
     await environment.close();
     throw error;
   });
+  const snapshots = SnapshotStore.open(dir);
+  let snapshotData: Uint8Array = new Uint8Array(0);
+  try {
+    snapshotData = await restoreLatestSnapshot(store, snapshots, machine, logger);
+  } catch (error) {
+    await store.close();
+    await environment.close();
+    throw error;
+  }
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   const server = new Server({ hostname: host, port, limits, logger });
   // Until the node is ready, clients are told it is loading, as Redis does while it loads data.
@@ -153,7 +213,6 @@ export async function open(
     });
     logger.notice(`Started a new cluster with node ${identity.nodeId.slice(0, 12)} at ${advertise}`);
   }
-  let node: RaftNode | null = null;
   const transport = new Transport(
     { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
     logger,
@@ -170,6 +229,11 @@ export async function open(
     onRoleChange: (state) => {
       logger.role = state === "Leader" ? "M" : state === "Candidate" ? "C" : "S";
     },
+    machine,
+    snapshots,
+    snapshotData,
+    ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
+    ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
   });
   node = raftNode;
   const cluster = new ClusterControl(raftNode, logger);

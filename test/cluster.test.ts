@@ -45,7 +45,8 @@ async function startNode(name: string, join: CloneProcess | null, extra: string[
   const clone = await CloneProcess.start({
     name,
     ...(join === null ? {} : { join: `:${join.port}` }),
-    extraArguments: ["-consistency", "high", "-durability", "high", ...extra],
+    // A short trail behind snapshots, so that a new member must be brought up by one.
+    extraArguments: ["-consistency", "high", "-durability", "high", "-snapshot-trail", "5", ...extra],
   });
   started.push(clone);
   return clone;
@@ -148,6 +149,8 @@ describe("a 3-node cluster", () => {
     expect(await call(leader, "RAFTREMOVEPEER", removed.address)).toBe("OK");
     const peers = await call(leader, "RAFTPEERS");
     expect(Array.isArray(peers) && peers.includes(removed.address)).toBe(false);
+    for (let i = 0; i < 100; i++) expect(await call(leader, "SET", `bulk:${i}`, String(i))).toBe("OK");
+    expect(await call(leader, "RAFTSNAPSHOT")).toBe("OK");
     const fresh = await startNode("node-4", leader);
     await eventually(
       "the new node to be a voter",
@@ -155,6 +158,13 @@ describe("a 3-node cluster", () => {
       (value) => Array.isArray(value) && value.includes(fresh.address) && value[value.indexOf(fresh.address) + 1] === "Voter",
     );
     expect(await call(leader, "SET", "after-change", "1")).toBe("OK");
+    // The log behind the snapshot was compacted: the new member was brought up by the snapshot.
+    expect(fresh.log()).toContain("Installed a snapshot from the leader");
     nodes = [...nodes.filter((node) => node !== removed), fresh];
+    // Leadership moves to the new member, which then serves what the snapshot carried.
+    expect(await call(leader, "RAFTTRANSFER", fresh.address)).toBe("OK");
+    await eventually("the new member to lead", () => call(fresh, "RAFTSTATE"), (state) => state === "Leader");
+    expect(await call(fresh, "GET", "bulk:42")).toBe("42");
+    expect(await call(fresh, "GET", "counter")).toBe("51");
   });
 });

@@ -124,6 +124,11 @@ export class ClusterControl {
     await this.node.changeMembership({ kind: "remove", node: id });
   }
 
+  /** Takes a snapshot now and compacts the log behind it (RAFTSNAPSHOT). */
+  snapshot(): Promise<void> {
+    return this.node.snapshot();
+  }
+
   /** Hands leadership to the voter at `address`, or to any caught-up voter when `address` is null. */
   transfer(address: string | null): void {
     this.requireLeader();

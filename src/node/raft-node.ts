@@ -19,14 +19,16 @@
  * gone, instead of answering from stale state.
  */
 import { assert } from "../assert.ts";
-import { redirect, RespError } from "../errors.ts";
+import { ErrDisabled, redirect, RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { changesTermOrVote, type Durability, type LogStore } from "../log/store.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
-import type { Entry, HardState, Membership, Message, NodeId, Ready } from "../raft/types.ts";
+import type { Entry, HardState, Index, Membership, Message, NodeId, Ready, SnapshotMetadata } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
 import type { Transport } from "../transport/transport.ts";
+import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts";
+import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyResult, Executor } from "./executor.ts";
 import { batchEntries } from "./batch.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
@@ -50,6 +52,31 @@ export interface RaftNodeOptions {
   readonly proposalTimeoutMilliseconds?: number;
   /** Told when the role changes (for the log's role character). */
   readonly onRoleChange?: (state: NodeStatus["state"]) => void;
+  /** The user's machine, for snapshots and restores. */
+  readonly machine: Machine;
+  /** Snapshot files. */
+  readonly snapshots: SnapshotStore;
+  /** The data of the snapshot the store records, loaded at start (empty when there is none). */
+  readonly snapshotData: Uint8Array;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEntries?: number;
+  /** Entries kept behind a snapshot, so that a follower a little behind needs no snapshot. */
+  readonly snapshotTrailEntries?: number;
+}
+
+/** Snapshots after 100,000 entries by default (at most ~100 MB of log at 1 KB an entry). */
+const snapshotEntriesDefault = 100_000;
+/** The log keeps 10,000 entries behind a snapshot by default, for followers a little behind. */
+const snapshotTrailEntriesDefault = 10_000;
+
+/** A snapshot's bytes as the machine's `restore` reads them. */
+export function snapshotReaderOf(data: Uint8Array): MachineSnapshotReader {
+  return {
+    readAll: async () => data,
+    chunks: async function* () {
+      yield data;
+    },
+  };
 }
 
 /** 50 ms ticks, elections after 0.5 to 1 s of silence: fail-over well under Finn's 3 s. */
@@ -105,6 +132,18 @@ export class RaftNode implements Replicator {
   private failure: Error | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastTickAt: number;
+  private readonly machine: Machine;
+  private readonly snapshots: SnapshotStore;
+  private readonly snapshotEntries: number;
+  private readonly snapshotTrailEntries: number;
+  /** The data of the latest snapshot, for followers that need it; its metadata index. */
+  private snapshotData: Uint8Array;
+  private snapshotDataIndex: number;
+  /** A local snapshot in progress, and who waits for it. */
+  private snapshotting: Promise<void> | null = null;
+  private snapshotsDisabled = false;
+  /** The longest time applying stood still while the machine captured a snapshot (ms). */
+  snapshotStallMillisecondsMax = 0;
 
   constructor(options: RaftNodeOptions) {
     this.store = options.store;
@@ -116,6 +155,12 @@ export class RaftNode implements Replicator {
     this.tickMilliseconds = options.tickMilliseconds ?? tickMillisecondsDefault;
     this.proposalTimeoutMilliseconds = options.proposalTimeoutMilliseconds ?? proposalTimeoutMillisecondsDefault;
     this.onRoleChange = options.onRoleChange ?? (() => {});
+    this.machine = options.machine;
+    this.snapshots = options.snapshots;
+    this.snapshotEntries = options.snapshotEntries ?? snapshotEntriesDefault;
+    this.snapshotTrailEntries = options.snapshotTrailEntries ?? snapshotTrailEntriesDefault;
+    this.snapshotData = options.snapshotData;
+    this.snapshotDataIndex = options.store.snapshotMetadata().index;
     const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
     this.raft = new Raft({
       id: options.id,
@@ -362,12 +407,11 @@ export class RaftNode implements Replicator {
 
   private async handleReady(ready: Ready): Promise<void> {
     this.transport.send(ready.messages);
-    if (ready.snapshot !== null) {
-      throw new Error("installing snapshots from the leader is not supported yet");
-    }
-    if (ready.hardState !== null || ready.entries.length > 0) {
-      const mustWait = this.durability === "high" || changesTermOrVote(this.persistedHardState, ready.hardState);
-      const saved = this.store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: null });
+    if (ready.snapshot !== null) await this.installSnapshot(ready.snapshot.metadata, ready.snapshot.data);
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      const mustWait =
+        this.durability === "high" || ready.snapshot !== null || changesTermOrVote(this.persistedHardState, ready.hardState);
+      const saved = this.store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot?.metadata ?? null });
       if (ready.hardState !== null) this.persistedHardState = ready.hardState;
       if (mustWait) await saved;
       else saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
@@ -424,7 +468,94 @@ export class RaftNode implements Replicator {
     for (const context of [...this.readWaiters.keys()]) this.releaseReads(context, error);
   }
 
+  /**
+   * A snapshot from the leader (Raft §7): its file is made durable first, then the machine's state
+   * is replaced, then (by the caller, in the same save as the rest of the Ready) the log is reset.
+   */
+  private async installSnapshot(metadata: SnapshotMetadata, data: Uint8Array): Promise<void> {
+    const writer = await this.snapshots.create(metadata);
+    try {
+      await writer.write(data);
+      await writer.finish();
+    } catch (error) {
+      await writer.abort().catch(() => {});
+      throw error;
+    }
+    const restored = await this.machine.restore(snapshotReaderOf(data));
+    if (restored instanceof Error) throw restored;
+    this.snapshotData = data;
+    this.snapshotDataIndex = metadata.index;
+    this.logger.notice(`Installed a snapshot from the leader at index ${metadata.index} (${data.byteLength} bytes)`);
+  }
+
+  /** The data of the snapshot at `metadata`, for the core to send to a follower. */
+  snapshotDataFor(metadata: SnapshotMetadata): Uint8Array {
+    return metadata.index === this.snapshotDataIndex ? this.snapshotData : new Uint8Array(0);
+  }
+
+  /**
+   * Takes a snapshot of the machine at the current applied index, writes it to a file, records
+   * it, and compacts the log behind it, keeping `snapshotTrailEntries`. The machine captures its
+   * state synchronously inside `snapshot()` (before its first await), at exactly this index:
+   * nothing is applied until `snapshot()` returns, so no later write can leak in.
+   */
+  snapshot(): Promise<void> {
+    if (this.snapshotting !== null) return this.snapshotting;
+    if (this.snapshotsDisabled) return Promise.reject(new RespError("ERR snapshots are disabled by the machine"));
+    const status = this.raft.status();
+    const index = status.applied;
+    const term = this.raft.termAt(index);
+    if (index <= this.store.snapshotMetadata().index || term === null) return Promise.resolve();
+    const metadata: SnapshotMetadata = { index, term, membership: status.membership };
+    const chunks: Uint8Array[] = [];
+    const started = performance.now();
+    let result: ReturnType<Machine["snapshot"]>;
+    try {
+      // Chunks are copied: a machine may reuse its buffers between writes.
+      result = this.machine.snapshot({ write: (chunk) => void chunks.push(chunk.slice()) });
+    } catch (error) {
+      result = error instanceof Error ? error : new Error(String(error));
+    }
+    this.snapshotStallMillisecondsMax = Math.max(this.snapshotStallMillisecondsMax, performance.now() - started);
+    this.snapshotting = (async () => {
+      const outcome = await result;
+      if (outcome === ErrDisabled) {
+        this.snapshotsDisabled = true;
+        this.logger.notice("The machine disabled snapshots (ErrDisabled): the log is not compacted");
+        throw new RespError("ERR snapshots are disabled by the machine");
+      }
+      if (outcome instanceof Error) throw outcome;
+      const data = Buffer.concat(chunks);
+      const writer = await this.snapshots.create(metadata);
+      try {
+        await writer.write(data);
+        await writer.finish();
+      } catch (error) {
+        await writer.abort().catch(() => {});
+        throw error;
+      }
+      this.store.recordSnapshot(metadata);
+      this.snapshotData = data;
+      this.snapshotDataIndex = index;
+      const compactTo = index - this.snapshotTrailEntries;
+      if (compactTo >= this.store.firstIndex()) this.store.compact(compactTo as Index);
+      this.logger.notice(`Snapshot at index ${index} written (${data.byteLength} bytes); log compacted to ${Math.max(0, compactTo)}`);
+    })().finally(() => {
+      this.snapshotting = null;
+    });
+    return this.snapshotting;
+  }
+
+  private maybeSnapshot(): void {
+    if (this.snapshotting !== null || this.snapshotsDisabled) return;
+    if (this.raft.status().applied - this.store.snapshotMetadata().index < this.snapshotEntries) return;
+    this.snapshot().catch((error: unknown) => {
+      if (!this.snapshotsDisabled) this.logger.warning(`Snapshot failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
+
   private afterAdvance(): void {
+    this.maybeSnapshot();
     this.updatePeers();
     const state = stateName(this.raft.status().role);
     if (state !== this.lastState) {

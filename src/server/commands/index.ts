@@ -5,7 +5,7 @@ import { command } from "./command.ts";
 import { config } from "./config.ts";
 import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
 import { info } from "./info.ts";
-import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftTransfer } from "./raft-cluster.ts";
+import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
 import { raftAuth, raftHello, raftMessage } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
 
@@ -13,7 +13,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
   [
     ...[ping, echo, quit, select, auth, hello, client, info, command, config],
     ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage],
-    ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer],
+    ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),

@@ -75,3 +75,10 @@ export const raftTransfer: Builtin = {
     connection.writeString("OK");
   },
 };
+
+export const raftSnapshot: Builtin = {
+  spec: spec("raftsnapshot", 1, "admin noscript", noKeys, "cluster", "Triggers a snapshot operation."),
+  run(context, connection, command) {
+    answerWhenDone(connection, command.name, control(context).snapshot());
+  },
+};
