@@ -9,7 +9,7 @@
  * `-flag value` or `-flag=value`.
  */
 import { Clone } from "./clone/machine.ts";
-import { type Backend, type Level, open, type Options } from "./finn.ts";
+import { type Backend, type Level, open, type Options, type RedirectMode } from "./finn.ts";
 import { isLogLevel, type LogLevel } from "./log.ts";
 
 const usage = `Usage: finn-clone [flags]
@@ -30,6 +30,11 @@ Flags (each also as --flag, and as -flag=value):
                          low: any node answers reads; medium: the leader, under its lease;
                          high: the leader, after confirming leadership with a quorum
   -backend NAME        lmdb | memory (default lmdb): where the Raft log lives
+  -redirect MODE       moved | try | proxy (default moved): what a follower does with a command
+                         only the leader may serve: answer -MOVED 0 leader (redis-cli -c and
+                         cluster clients follow it), answer Finn's -TRY leader, or forward it
+  -cluster NAME        the cluster's name; nodes refuse peers of another cluster (default finn)
+  -secret SECRET       the cluster secret peers must prove they know (never sent over the wire)
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
@@ -53,6 +58,9 @@ interface CloneFlags {
   logLevel: LogLevel;
   snapshotEntries: number | null;
   snapshotTrail: number | null;
+  redirect: RedirectMode;
+  cluster: string;
+  secret: string;
 }
 
 class UsageError extends Error {}
@@ -76,6 +84,9 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     logLevel: "notice",
     snapshotEntries: null,
     snapshotTrail: null,
+    redirect: "moved",
+    cluster: "finn",
+    secret: "",
   };
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i] ?? "";
@@ -129,6 +140,19 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         if (!isLogLevel(value)) throw new UsageError(`invalid value '${value}' for -loglevel: expected quiet, warning, notice, verbose or debug`);
         flags.logLevel = value;
         break;
+      case "redirect":
+        if (value !== "moved" && value !== "try" && value !== "proxy") {
+          throw new UsageError(`invalid value '${value}' for -redirect: expected moved, try or proxy`);
+        }
+        flags.redirect = value;
+        break;
+      case "cluster":
+        if (value === "") throw new UsageError("-cluster must not be empty");
+        flags.cluster = value;
+        break;
+      case "secret":
+        flags.secret = value;
+        break;
       case "snapshot-entries":
       case "snapshot-trail": {
         const count = Number(value);
@@ -165,6 +189,9 @@ async function main(): Promise<void> {
     ...(flags.advertise === "" ? {} : { advertise: flags.advertise }),
     ...(flags.snapshotEntries === null ? {} : { snapshotEntries: flags.snapshotEntries }),
     ...(flags.snapshotTrail === null ? {} : { snapshotTrailEntries: flags.snapshotTrail }),
+    redirect: flags.redirect,
+    cluster: flags.cluster,
+    secret: flags.secret,
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
   const node = await open(flags.dir, `${host}:${flags.port}`, flags.join, new Clone(), options);

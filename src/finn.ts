@@ -20,7 +20,8 @@ import { ClusterControl } from "./node/cluster.ts";
 import { type LogStore, openLogStore } from "./log/store.ts";
 import { bootstrapEntry } from "./raft/config-change.ts";
 import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
-import { ClientApplier } from "./server/applier.ts";
+import { ClientApplier, type RedirectMode } from "./server/applier.ts";
+import { LeaderProxy } from "./server/proxy.ts";
 import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builtin.ts";
 import type { CommandSpec } from "./server/command-spec.ts";
 import { builtins } from "./server/commands/index.ts";
@@ -38,6 +39,7 @@ export { spec as commandSpec } from "./server/command-spec.ts";
 export type { InfoSections } from "./server/builtin.ts";
 export type { LogLevel } from "./log.ts";
 export type { ServerLimits } from "./server/server.ts";
+export type { RedirectMode } from "./server/applier.ts";
 
 /** Finn's three levels, for durability and for read consistency. */
 export type Level = "low" | "medium" | "high";
@@ -73,6 +75,12 @@ export interface Options {
   readonly cluster?: string;
   /** The cluster secret peers prove they know (never sent). Default "": the handshake is still required. */
   readonly secret?: string;
+  /**
+   * What a follower does with a command only the leader may serve: `moved` (default) answers
+   * `-MOVED 0 leader`, which cluster clients and redis-cli -c follow; `try` answers Finn's
+   * `-TRY leader`; `proxy` forwards the command to the leader and relays its reply.
+   */
+  readonly redirect?: RedirectMode;
   /** Take a snapshot after this many applied entries (default 100,000). */
   readonly snapshotEntries?: number;
   /** Entries kept in the log behind a snapshot for slow followers (default 10,000). */
@@ -260,7 +268,8 @@ export async function open(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
   };
-  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode));
+  const proxy = new LeaderProxy(logger);
+  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode, options.redirect ?? "moved", proxy));
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first
   // commands are not refused.
@@ -281,6 +290,7 @@ export async function open(
       if (closed) return;
       closed = true;
       raftNode.close();
+      proxy.close();
       transport.close();
       server.stop();
       await store.close();

@@ -69,6 +69,22 @@ export class ClusterControl {
     private readonly logger: Logger,
   ) {}
 
+  /** This node's id. */
+  get selfId(): string {
+    return this.node.id;
+  }
+
+  /** Every member with its address and role, the leader first. */
+  members(): { readonly id: string; readonly address: string; readonly role: "leader" | "voter" | "learner" }[] {
+    const membership = this.node.membershipNow();
+    const leader = this.node.status().leader;
+    const rows = [
+      ...membership.voters.map((id) => ({ id, address: membership.addresses[id] ?? "", role: "voter" as const })),
+      ...membership.learners.map((id) => ({ id, address: membership.addresses[id] ?? "", role: "learner" as const })),
+    ].map((row) => (row.address === leader && row.role === "voter" ? { ...row, role: "leader" as const } : row));
+    return rows.sort((a, b) => (a.role === "leader" ? -1 : b.role === "leader" ? 1 : 0));
+  }
+
   /** Members as `[address, state]`, sorted by address (RAFTPEERS). */
   peers(): [string, string][] {
     const membership = this.node.membershipNow();

@@ -229,12 +229,12 @@ export class RaftNode implements Replicator {
     this.schedule();
   }
 
-  read(ticket: Ticket): "now" | "wait" | Error {
+  read(ticket: Ticket): "now" | "wait" | "notLeader" | Error {
     if (this.consistency === "low") return "now";
     if (this.closed || this.failure !== null) return notAppliedError("the node is shutting down");
     // A lease must be judged on the current time: catch up ticks a late timer did not deliver.
     this.catchUpTicks();
-    if (this.raft.status().role !== "leader") return redirect(this.leaderAddress());
+    if (this.raft.status().role !== "leader") return "notLeader";
     this.turnReads.push(ticket);
     this.schedule();
     return "wait";

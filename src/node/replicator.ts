@@ -36,9 +36,9 @@ export interface Replicator {
   /**
    * Asks to serve a read at the node's consistency level: "now" when it may be served at once;
    * "wait" when it must wait for a barrier (the ticket settles, possibly with an error, once the
-   * read may go ahead); or an error to answer with at once (such as a redirect to the leader).
+   * read may go ahead); "notLeader" when only the leader may serve it; or an error to answer with.
    */
-  read(ticket: Ticket): "now" | "wait" | Error;
+  read(ticket: Ticket): "now" | "wait" | "notLeader" | Error;
   /** The leader's client address, when one is known. */
   leaderAddress(): string | null;
   /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */

@@ -4,13 +4,26 @@
  * reads its own writes. A write is proposed to the log and answered once it has been applied.
  */
 import type { Applier, Conn } from "../api.ts";
-import { redirect } from "../errors.ts";
+import { assert } from "../assert.ts";
+import { redirect, RespError } from "../errors.ts";
 import type { Replicator } from "../node/local-node.ts";
 import type { Command } from "../resp/reader.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
+import type { LeaderProxy } from "./proxy.ts";
+
+/**
+ * What a node that is not the leader does with a command only the leader may serve: answer
+ * `-MOVED 0 leader` (cluster clients and redis-cli -c follow it), answer Finn's `-TRY leader`, or
+ * forward it to the leader and relay the reply. With no leader known: `-CLUSTERDOWN`.
+ */
+export type RedirectMode = "moved" | "try" | "proxy";
 
 export class ClientApplier implements Applier {
-  constructor(private readonly node: Replicator) {}
+  constructor(
+    private readonly node: Replicator,
+    private readonly mode: RedirectMode = "moved",
+    private readonly proxy: LeaderProxy | null = null,
+  ) {}
 
   apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
     if (conn !== null && !(conn instanceof Connection)) {
@@ -23,7 +36,10 @@ export class ClientApplier implements Applier {
       this.read(conn, command, reply);
       return;
     }
-    if (!this.node.isLeader) throw redirect(this.node.leaderAddress());
+    if (!this.node.isLeader) {
+      this.notLeader(conn, command);
+      return;
+    }
     if (conn === null) {
       this.node.propose(command, null);
       return;
@@ -36,13 +52,31 @@ export class ClientApplier implements Applier {
   /** A read: at once when the node allows and nothing is queued, else in its turn. */
   private read(conn: Connection, command: Command, reply: (value: unknown) => void): void {
     const slot = new Slot(SlotKind.Read, command.name, null, reply, conn, true);
-    const verdict = this.node.read(slot);
+    // In proxy mode a connection that wrote through the leader reads there too: this node may not
+    // have applied its write yet, and a connection always reads its own writes.
+    const verdict = conn.readsAtLeader && !this.node.isLeader ? "notLeader" : this.node.read(slot);
     if (verdict instanceof Error) throw verdict;
+    if (verdict === "notLeader") {
+      this.notLeader(conn, command);
+      return;
+    }
     if (verdict === "now") {
       if (conn.queued === 0) conn.server.runRespond(conn, command.name, reply, undefined);
       else conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
       return;
     }
     conn.enqueue(slot);
+  }
+
+  /** Redirects, or forwards to the leader in proxy mode (the leader's reply is relayed as is). */
+  private notLeader(conn: Connection | null, command: Command): void {
+    const leader = this.node.leaderAddress();
+    if (leader === null || conn === null || this.mode === "moved") throw redirect(leader);
+    if (this.mode === "try") throw new RespError(`TRY ${leader}`);
+    assert(this.proxy !== null, "proxy mode has a proxy");
+    const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    conn.enqueue(slot);
+    conn.readsAtLeader = true;
+    this.proxy.forward(leader, conn.protocol, command.frame(), slot);
   }
 }

@@ -123,6 +123,9 @@ export class Connection implements Conn, CommandSink {
   /** The peer handshake's state when this connection is (becoming) a link from another node. */
   peerSession: PeerSession | null = null;
 
+  /** Set once this connection's commands were forwarded to the leader (proxy mode): its reads go there too. */
+  readsAtLeader = false;
+
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
   /** Reads ever queued on this connection, and how many of them have run (they run in order). */

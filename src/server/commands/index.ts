@@ -5,6 +5,7 @@ import { command } from "./command.ts";
 import { config } from "./config.ts";
 import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
 import { info } from "./info.ts";
+import { asking, cluster, readOnly, readWrite } from "./cluster.ts";
 import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
 import { raftAuth, raftHello, raftMessage } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
@@ -14,6 +15,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
     ...[ping, echo, quit, select, auth, hello, client, info, command, config],
     ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage],
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
+    ...[cluster, readOnly, readWrite, asking],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),

@@ -1,0 +1,142 @@
+/**
+ * CLUSTER SLOTS, SHARDS, NODES, INFO, MYID and KEYSLOT, and READONLY/READWRITE/ASKING: enough of
+ * Redis Cluster for cluster-aware clients (ioredis Cluster, node-redis cluster, redis-cli -c) to
+ * talk to a Finn cluster. The whole key space (slots 0-16383) is one shard: the leader is its
+ * master and the other members its replicas, so clients send everything to the leader and follow
+ * `-MOVED 0 leader` after a fail-over.
+ */
+import { RespError } from "../../errors.ts";
+import type { ClusterControl } from "../../node/cluster.ts";
+import { crc16 } from "../../resp/crc16.ts";
+import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
+import { spec } from "../command-spec.ts";
+
+const noKeys = [0, 0, 0] as const;
+const slotsMax = 16383;
+
+function control(context: BuiltinContext): ClusterControl {
+  if (context.cluster === null) throw new RespError("ERR This instance has cluster support disabled");
+  return context.cluster;
+}
+
+function hostPort(address: string): [string, number] {
+  const colon = address.lastIndexOf(":");
+  return [address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1", Number(address.slice(colon + 1))];
+}
+
+/** Redis's key slot: CRC16 of the key, or of the part inside the first non-empty `{...}`. */
+export function keySlot(key: Uint8Array): number {
+  const open = key.indexOf(123);
+  if (open >= 0) {
+    const close = key.indexOf(125, open + 1);
+    if (close > open + 1) return crc16(key.subarray(open + 1, close)) & slotsMax;
+  }
+  return crc16(key) & slotsMax;
+}
+
+export const cluster: Builtin = {
+  spec: spec("cluster", -2, "loading stale", noKeys, "cluster", "A container for Redis Cluster commands.", "SLOTS|SHARDS|NODES|INFO|MYID|KEYSLOT [args ...]"),
+  run(context, connection, command) {
+    const sub = keyword(command.args[1]);
+    const writer = context.server.writerFor(connection);
+    const members = control(context).members();
+    const leader = members.find((member) => member.role === "leader");
+    switch (sub) {
+      case "myid":
+        writer.bulk(control(context).selfId);
+        return;
+      case "keyslot":
+        if (command.argCount !== 3) throw new RespError("ERR wrong number of arguments for 'cluster|keyslot' command");
+        writer.integer(keySlot(command.arg(2)));
+        return;
+      case "slots": {
+        if (leader === undefined) {
+          writer.array(0);
+          return;
+        }
+        const replicas = members.filter((member) => member.role === "voter");
+        writer.array(1);
+        writer.array(3 + replicas.length);
+        writer.integer(0);
+        writer.integer(slotsMax);
+        for (const member of [leader, ...replicas]) {
+          const [host, port] = hostPort(member.address);
+          writer.array(3);
+          writer.bulk(host);
+          writer.integer(port);
+          writer.bulk(member.id);
+        }
+        return;
+      }
+      case "shards": {
+        writer.array(leader === undefined ? 0 : 1);
+        if (leader === undefined) return;
+        writer.map(2);
+        writer.bulk("slots");
+        writer.array(2);
+        writer.integer(0);
+        writer.integer(slotsMax);
+        writer.bulk("nodes");
+        const shard = members.filter((member) => member.role !== "learner");
+        writer.array(shard.length);
+        for (const member of shard) {
+          const [host, port] = hostPort(member.address);
+          writer.map(6);
+          writer.bulk("id");
+          writer.bulk(member.id);
+          writer.bulk("port");
+          writer.integer(port);
+          writer.bulk("ip");
+          writer.bulk(host);
+          writer.bulk("endpoint");
+          writer.bulk(host);
+          writer.bulk("role");
+          writer.bulk(member.role === "leader" ? "master" : "replica");
+          writer.bulk("health");
+          writer.bulk("online");
+        }
+        return;
+      }
+      case "nodes": {
+        const self = control(context).selfId;
+        let lines = "";
+        for (const member of members) {
+          const [host, port] = hostPort(member.address);
+          const flags = `${member.id === self ? "myself," : ""}${member.role === "leader" ? "master" : "slave"}`;
+          const master = member.role === "leader" ? "-" : (leader?.id ?? "-");
+          const slots = member.role === "leader" ? ` 0-${slotsMax}` : "";
+          lines += `${member.id} ${host}:${port}@${port} ${flags} ${master} 0 0 1 connected${slots}\n`;
+        }
+        writer.bulk(lines);
+        return;
+      }
+      case "info": {
+        const state = leader === undefined ? "fail" : "ok";
+        const assigned = leader === undefined ? 0 : slotsMax + 1;
+        writer.verbatim(
+          `cluster_enabled:1\r\ncluster_state:${state}\r\ncluster_slots_assigned:${assigned}\r\n` +
+            `cluster_slots_ok:${assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n` +
+            `cluster_known_nodes:${members.length}\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n` +
+            `cluster_my_epoch:1\r\n`,
+        );
+        return;
+      }
+      default:
+        throw new RespError(`ERR unknown subcommand '${text(command.args[1])}'. Try CLUSTER HELP.`);
+    }
+  },
+};
+
+/** READONLY, READWRITE and ASKING: accepted (replica reads follow the node's consistency level). */
+function accepted(name: string, summary: string): Builtin {
+  return {
+    spec: spec(name, 1, "fast loading stale", noKeys, "cluster", summary),
+    run(_context, connection) {
+      connection.writeString("OK");
+    },
+  };
+}
+
+export const readOnly = accepted("readonly", "Enables read-only queries for a connection to a replica.");
+export const readWrite = accepted("readwrite", "Enables read-write queries for a connection to a replica.");
+export const asking = accepted("asking", "Signals that a cluster client is following an -ASK redirect.");

@@ -1,0 +1,190 @@
+/**
+ * Proxy mode (`-redirect proxy`): a follower forwards the commands only the leader may serve and
+ * relays the leader's replies, byte for byte, into each client's ordered reply queue. One
+ * pipelined connection per leader address and protocol version (2, or 3 after `HELLO 3`), shared
+ * by every client of this node; replies come back in the order the commands were sent, so each is
+ * matched to its slot by a FIFO.
+ *
+ * If the connection to the leader fails, the commands in flight may or may not have been applied:
+ * they are answered with the distinct "outcome unknown" error, never with a plain failure.
+ */
+import type { Socket } from "bun";
+import { assert } from "../assert.ts";
+import { RespError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { scanReply } from "../resp/reply-scanner.ts";
+import type { Slot } from "./connection.ts";
+
+/** Commands in flight on one proxy link; more are refused (the leader is not keeping up). */
+const inflightCommandsMax = 65_536;
+/** A reply larger than this from the leader closes the link (the bulk limit plus headroom). */
+const replyBytesMax = 600 * 1024 * 1024;
+
+const uncertain = (): RespError =>
+  new RespError("UNCERTAIN The connection to the leader was lost: the command may or may not have been applied");
+
+type LinkState = "connecting" | "hello" | "ready" | "closed";
+
+class ProxyLink {
+  private state: LinkState = "connecting";
+  private socket: Socket<undefined> | null = null;
+  private readonly inflight: Slot[] = [];
+  /** Frames waiting for the connection to open, or for the socket to take them. */
+  private waiting: Uint8Array[] = [];
+  private waitingBytes = 0;
+  private buffer: Buffer = Buffer.alloc(0);
+  private bufferEnd = 0;
+
+  constructor(
+    private readonly address: string,
+    private readonly protocol: 2 | 3,
+    private readonly logger: Logger,
+    private readonly onClosed: (link: ProxyLink) => void,
+  ) {
+    const colon = address.lastIndexOf(":");
+    const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
+    const port = Number(address.slice(colon + 1));
+    Bun.connect({
+      hostname,
+      port,
+      socket: {
+        open: (socket) => this.opened(socket),
+        data: (_socket, chunk) => this.received(chunk),
+        drain: () => this.writeWaiting(),
+        close: () => this.close("the leader closed the connection"),
+        error: (_socket, error) => this.close(error.message),
+      },
+    }).catch((error: unknown) => this.close(error instanceof Error ? error.message : String(error)));
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** Sends a command's frame; `slot` is settled with the leader's reply bytes. */
+  forward(frame: Uint8Array, slot: Slot): void {
+    if (this.state === "closed") {
+      slot.settle(undefined, uncertain());
+      return;
+    }
+    if (this.inflight.length >= inflightCommandsMax) {
+      slot.settle(undefined, new RespError("TRYAGAIN The leader is not keeping up; the command was not forwarded"));
+      return;
+    }
+    this.inflight.push(slot);
+    this.write(frame.slice());
+  }
+
+  private opened(socket: Socket<undefined>): void {
+    this.socket = socket;
+    if (this.protocol === 3) {
+      // The leader must answer this client's commands in RESP3 too; the HELLO reply is skipped.
+      this.state = "hello";
+      socket.write("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+    } else {
+      this.state = "ready";
+    }
+    this.writeWaiting();
+  }
+
+  private write(frame: Uint8Array): void {
+    if (this.socket === null || this.waiting.length > 0) {
+      this.waiting.push(frame);
+      this.waitingBytes += frame.length;
+      return;
+    }
+    const written = Math.max(0, this.socket.write(frame));
+    if (written < frame.length) {
+      this.waiting.push(frame.subarray(written));
+      this.waitingBytes += frame.length - written;
+    }
+  }
+
+  private writeWaiting(): void {
+    const socket = this.socket;
+    while (socket !== null && this.waiting.length > 0) {
+      const frame = this.waiting[0];
+      assert(frame !== undefined, "waiting is not empty");
+      const written = Math.max(0, socket.write(frame));
+      this.waitingBytes -= written;
+      if (written < frame.length) {
+        this.waiting[0] = frame.subarray(written);
+        return;
+      }
+      this.waiting.shift();
+    }
+  }
+
+  private received(chunk: Uint8Array): void {
+    if (this.bufferEnd + chunk.length > this.buffer.length) {
+      const next = Buffer.allocUnsafe(Math.max(16 * 1024, 2 * (this.bufferEnd + chunk.length)));
+      this.buffer.copy(next, 0, 0, this.bufferEnd);
+      this.buffer = next;
+    }
+    this.buffer.set(chunk, this.bufferEnd);
+    this.bufferEnd += chunk.length;
+    let start = 0;
+    for (;;) {
+      const end = scanReply(this.buffer, start, this.bufferEnd);
+      if (end === "incomplete") break;
+      if (typeof end !== "number") {
+        this.close(`unreadable reply from the leader: ${end.error}`);
+        return;
+      }
+      const reply = this.buffer.subarray(start, end);
+      start = end;
+      if (this.state === "hello") {
+        this.state = "ready";
+        continue;
+      }
+      const slot = this.inflight.shift();
+      if (slot === undefined) {
+        this.close("the leader sent a reply nobody asked for");
+        return;
+      }
+      // Copied: the buffer is reused for the replies that follow.
+      slot.settle(Uint8Array.from(reply), undefined);
+    }
+    if (start > 0) {
+      this.buffer.copy(this.buffer, 0, start, this.bufferEnd);
+      this.bufferEnd -= start;
+    }
+    if (this.bufferEnd > replyBytesMax) this.close("a reply from the leader is too large");
+  }
+
+  close(why: string): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.logger.verbose(`Proxy link to the leader at ${this.address} closed: ${why}`);
+    this.socket?.terminate();
+    this.socket = null;
+    this.waiting = [];
+    this.waitingBytes = 0;
+    for (const slot of this.inflight.splice(0)) slot.settle(undefined, uncertain());
+    this.onClosed(this);
+  }
+}
+
+export class LeaderProxy {
+  private readonly links = new Map<string, ProxyLink>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Forwards a command's frame to the leader at `address`; `slot` gets the reply bytes. */
+  forward(address: string, protocol: 2 | 3, frame: Uint8Array, slot: Slot): void {
+    const key = `${protocol}|${address}`;
+    let link = this.links.get(key);
+    if (link === undefined || link.closed) {
+      link = new ProxyLink(address, protocol, this.logger, (closed) => {
+        if (this.links.get(key) === closed) this.links.delete(key);
+      });
+      this.links.set(key, link);
+    }
+    link.forward(frame, slot);
+  }
+
+  close(): void {
+    for (const link of this.links.values()) link.close("the node is closing");
+    this.links.clear();
+  }
+}
