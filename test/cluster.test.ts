@@ -168,3 +168,68 @@ describe("a 3-node cluster", () => {
     expect(await call(fresh, "GET", "counter")).toBe("51");
   });
 });
+
+describe("redirect modes and cluster clients", () => {
+  let leader: CloneProcess;
+  let tryNode: CloneProcess;
+  let proxyNode: CloneProcess;
+
+  test("a cluster whose followers answer -TRY and proxy", async () => {
+    leader = await startNode("moved-1", null);
+    tryNode = await startNode("try-2", leader, ["-redirect", "try"]);
+    proxyNode = await startNode("proxy-3", leader, ["-redirect", "proxy"]);
+    await eventually("every node to be a voter", () => call(leader, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    expect(await call(tryNode, "SET", "k", "v")).toEqual({ error: `TRY ${leader.address}` });
+  });
+
+  test("a follower in proxy mode forwards writes and reads, in order, with the leader's replies", async () => {
+    const connection = await RespConnection.connect(proxyNode.port);
+    try {
+      for (let i = 0; i < 200; i++) {
+        connection.command("SET", "proxied", String(i));
+        connection.command("GET", "proxied");
+        connection.command("INCR", "proxied-counter");
+      }
+      const replies = (await connection.readMany(600)).map(plain);
+      for (let i = 0; i < 200; i++) {
+        expect(replies[3 * i]).toBe("OK");
+        expect(replies[3 * i + 1]).toBe(String(i));
+        expect(replies[3 * i + 2]).toBe(i + 1);
+      }
+    } finally {
+      connection.close();
+    }
+    expect(await call(leader, "GET", "proxied")).toBe("199");
+  });
+
+  test("redis-benchmark against a follower in proxy mode completes with no errors", async () => {
+    const run = Bun.spawnSync(["redis-benchmark", "-p", String(proxyNode.port), "-t", "set,get", "-n", "5000", "-c", "20", "--csv"]);
+    const output = `${run.stdout.toString()}${run.stderr.toString()}`;
+    expect(run.exitCode).toBe(0);
+    expect(output).not.toMatch(/error|ERR|MOVED|TRY/i);
+    expect(output).toContain('"SET"');
+    expect(output).toContain('"GET"');
+  });
+
+  test("CLUSTER SLOTS names the leader as the master of every slot", async () => {
+    const slots = await call(tryNode, "CLUSTER", "SLOTS");
+    expect(Array.isArray(slots)).toBe(true);
+    const [range] = slots as unknown[][];
+    expect(range?.slice(0, 2)).toEqual([0, 16383]);
+    expect((range?.[2] as unknown[])?.slice(0, 2)).toEqual(["127.0.0.1", leader.port]);
+    expect(await call(leader, "CLUSTER", "MYID")).toBe(await call(leader, "RAFTNODEID"));
+  });
+
+  test("ioredis in cluster mode works against the cluster, starting from a follower", async () => {
+    const { Cluster } = await import("ioredis");
+    const client = new Cluster([{ host: "127.0.0.1", port: tryNode.port }], { lazyConnect: true, enableReadyCheck: true });
+    try {
+      await client.connect();
+      expect(await client.set("ioredis-cluster", "works")).toBe("OK");
+      expect(await client.get("ioredis-cluster")).toBe("works");
+      expect(await client.incr("ioredis-cluster-counter")).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -43,12 +43,17 @@ class ApplyModeApplier implements Applier {
   }
 }
 
-/** Receives each command of an entry with what applying it produced. */
-export type ApplyListener = (command: Command, result: ApplyResult) => void;
+/** Hears about each command of an entry: just before it is applied, and what applying it produced. */
+export interface ApplyListener {
+  before(command: Command): void;
+  after(command: Command, result: ApplyResult): void;
+}
+
+const ignore: ApplyListener = { before: () => {}, after: () => {} };
 
 export class Executor implements CommandSink {
   private readonly applier = new ApplyModeApplier();
-  private listener: ApplyListener = () => {};
+  private listener: ApplyListener = ignore;
   private readonly result: ApplyResult = { value: undefined, error: undefined };
 
   constructor(
@@ -56,7 +61,7 @@ export class Executor implements CommandSink {
     private readonly logger: Logger,
   ) {}
 
-  /** Applies every command in `data`, in order, calling `listener` after each. */
+  /** Applies every command in `data`, in order, telling `listener` before and after each. */
   applyEntry(data: Uint8Array, listener: ApplyListener): void {
     this.listener = listener;
     // The entry holds complete frames written by the framework; a fresh reader sees them all.
@@ -65,6 +70,7 @@ export class Executor implements CommandSink {
   }
 
   onCommand(command: Command): boolean {
+    this.listener.before(command);
     const applier = this.applier;
     applier.reset();
     const result = this.result;
@@ -80,7 +86,7 @@ export class Executor implements CommandSink {
     if (result.error !== undefined && this.logger.enabled("debug")) {
       this.logger.debug(`Applying '${command.name}' failed: ${String(result.error)}`);
     }
-    this.listener(command, result);
+    this.listener.after(command, result);
     return true;
   }
 }

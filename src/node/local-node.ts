@@ -8,7 +8,7 @@
  * settled with its command's result.
  */
 import { assert } from "../assert.ts";
-import type { ApplyResult, Executor } from "./executor.ts";
+import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
@@ -86,9 +86,12 @@ export class LocalNode implements Replicator {
     this.appliedIndex = this.commitIndex;
   }
 
-  private readonly onApplied = (_command: Command, result: ApplyResult): void => {
-    const ticket = this.applying[this.applyingAt++];
-    ticket?.settle(result.value, result.error);
+  private readonly onApplied: ApplyListener = {
+    before: () => this.applying[this.applyingAt]?.beforeApply?.(),
+    after: (_command: Command, result: ApplyResult) => {
+      const ticket = this.applying[this.applyingAt++];
+      ticket?.settle(result.value, result.error);
+    },
   };
 
   status(): NodeStatus {

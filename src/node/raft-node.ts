@@ -29,7 +29,7 @@ import type { Command } from "../resp/reader.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts";
 import type { SnapshotStore } from "../log/snapshot-store.ts";
-import type { ApplyResult, Executor } from "./executor.ts";
+import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
 import { batchEntries } from "./batch.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
@@ -450,9 +450,12 @@ export class RaftNode implements Replicator {
     }
   }
 
-  private readonly onApplied = (_command: Command, result: ApplyResult): void => {
-    const ticket = this.applying[this.applyingAt++];
-    ticket?.settle(result.value, result.error);
+  private readonly onApplied: ApplyListener = {
+    before: () => this.applying[this.applyingAt]?.beforeApply?.(),
+    after: (_command: Command, result: ApplyResult) => {
+      const ticket = this.applying[this.applyingAt++];
+      ticket?.settle(result.value, result.error);
+    },
   };
 
   private releaseReads(context: number, error: unknown): void {

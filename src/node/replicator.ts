@@ -7,6 +7,8 @@ import type { Command } from "../resp/reader.ts";
 
 /** Told what became of a proposed command. */
 export interface Ticket {
+  /** Just before the command is applied (on the node that proposed it). */
+  beforeApply?(): void;
   settle(value: unknown, error: unknown): void;
 }
 

@@ -49,12 +49,22 @@ export class ClientApplier implements Applier {
     conn.proposeInOrder(command, slot);
   }
 
-  /** A read: at once when the node allows and nothing is queued, else in its turn. */
+  /**
+   * A read: at once when the node allows and nothing is queued, else in its turn. A read behind a
+   * pending write of its connection needs no barrier: it runs right after that write applies, on
+   * a state that was not yet reached when the read arrived, so it sees every write completed
+   * before it (linearizable) and its own connection's writes before it, none after.
+   */
   private read(conn: Connection, command: Command, reply: (value: unknown) => void): void {
-    const slot = new Slot(SlotKind.Read, command.name, null, reply, conn, true);
     // In proxy mode a connection that wrote through the leader reads there too: this node may not
     // have applied its write yet, and a connection always reads its own writes.
-    const verdict = conn.readsAtLeader && !this.node.isLeader ? "notLeader" : this.node.read(slot);
+    const forward = conn.readsAtLeader && !this.node.isLeader;
+    if (!forward && conn.hasPendingWrite) {
+      conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
+      return;
+    }
+    const slot = new Slot(SlotKind.Read, command.name, null, reply, conn, true);
+    const verdict = forward ? "notLeader" : this.node.read(slot);
     if (verdict instanceof Error) throw verdict;
     if (verdict === "notLeader") {
       this.notLeader(conn, command);

@@ -47,6 +47,14 @@ export class Slot {
   }
 
   /**
+   * Called by the node just before this write is applied: the reads queued before it on its
+   * connection run now, whatever the client's output backlog, so none can see this write.
+   */
+  beforeApply(): void {
+    if (!this.connection.closed) this.connection.server.drainQueue(this.connection, true);
+  }
+
+  /**
    * Called by the node right after the write has been applied (or has failed), before the next
    * command in the log is applied. The connection's queue is drained now, not later: reads queued
    * behind this write must see the state just after it, and not a later write of this same
@@ -57,6 +65,7 @@ export class Slot {
     this.done = true;
     this.value = value;
     this.error = error;
+    if (this.barrier) this.connection.barrierResolved();
     const server = this.connection.server;
     if (!this.connection.closed) server.drainQueue(this.connection);
     server.markReady(this.connection);
@@ -128,42 +137,43 @@ export class Connection implements Conn, CommandSink {
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
-  /** Reads ever queued on this connection, and how many of them have run (they run in order). */
-  private readsQueued = 0;
-  private readsRun = 0;
+  /** Writes queued on this connection whose replies have not been written yet. */
+  private pendingWrites = 0;
+  /** Reads in the queue still waiting for their barrier (ReadIndex or lease). */
+  private unresolvedBarriers = 0;
   /**
-   * Writes held back behind a read that has not run yet: proposing them at once could let them
-   * apply before the read runs, and the read would see a write its client sent after it. Each
-   * waits until the reads queued before it (`readsBefore`) have run.
+   * Writes held back behind a read that waits for its barrier: if they were proposed at once, they
+   * could apply before the read may run, and the read would see a write its client sent after it.
+   * (A read that does not wait is run before any later write of its connection applies: see
+   * `Slot.beforeApply`.)
    */
-  private readonly heldWrites: { readonly command: Command; readonly slot: Slot; readonly readsBefore: number }[] = [];
+  private readonly heldWrites: { readonly command: Command; readonly slot: Slot }[] = [];
 
-  /** Proposes a write now, or holds it while a read queued before it has not run. */
-  proposeInOrder(command: Command, slot: Slot): void {
-    if (this.readsRun < this.readsQueued || this.heldWrites.length > 0) {
-      this.heldWrites.push({ command, slot, readsBefore: this.readsQueued });
-    } else {
-      this.server.propose(command, slot);
-    }
+  /** True while a write of this connection is queued: a read behind it is served right after it. */
+  get hasPendingWrite(): boolean {
+    return this.pendingWrites > 0;
   }
 
-  /** A queued read ran: the writes held behind the reads that have now all run are proposed. */
-  private readRan(): void {
-    this.readsRun++;
-    assert(this.readsRun <= this.readsQueued, "a read runs once");
-    while (this.heldWrites.length > 0) {
-      const held = this.heldWrites[0];
-      assert(held !== undefined, "held writes are not empty");
-      if (held.readsBefore > this.readsRun) return;
-      this.heldWrites.shift();
-      this.server.propose(held.command, held.slot);
-    }
+  /** Proposes a write now, or holds it while a read before it waits for its barrier. */
+  proposeInOrder(command: Command, slot: Slot): void {
+    if (this.unresolvedBarriers > 0 || this.heldWrites.length > 0) this.heldWrites.push({ command, slot });
+    else this.server.propose(command, slot);
+  }
+
+  /** A read's barrier resolved: once none is left, the writes held behind them are proposed. */
+  barrierResolved(): void {
+    assert(this.unresolvedBarriers > 0, "a barrier resolves once");
+    this.unresolvedBarriers--;
+    if (this.unresolvedBarriers > 0) return;
+    // Barrier reads are never queued behind a pending write, so every held write is behind them.
+    for (const held of this.heldWrites.splice(0)) this.server.propose(held.command, held.slot);
   }
 
   /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */
   enqueue(slot: Slot): void {
     this.server.cutCaptured(this);
-    if (slot.kind === SlotKind.Read) this.readsQueued++;
+    if (slot.kind === SlotKind.Write) this.pendingWrites++;
+    if (slot.barrier) this.unresolvedBarriers++;
     this.pushSlot(slot);
     // Whatever the command writes after this must wait behind the slot.
     if (this.dispatching) this.captureMark = this.server.outputMark(this);
@@ -198,7 +208,7 @@ export class Connection implements Conn, CommandSink {
       if (slot.bytes !== null) this.writeRaw(slot.bytes);
       return;
     }
-    if (slot.kind === SlotKind.Read) this.readRan();
+    if (slot.kind === SlotKind.Write) this.pendingWrites--;
     if (slot.error !== undefined) {
       this.writeError(errorReplyText(slot.error, slot.name));
       return;

@@ -356,15 +356,15 @@ export class Server {
   /**
    * Runs the slots at the head of a connection's queue that are ready, until the client's unsent
    * output passes the soft limit: the rest run as the client reads (on `drain`), so a client that
-   * pipelines without reading holds its replies' work back instead of its replies' bytes. (Writes
-   * behind a read that has not run are held too, so running it later cannot show it a write its
-   * client sent after it.)
+   * pipelines without reading holds its replies' work back instead of its replies' bytes. (Before a
+   * later write of the connection applies, `force` runs the reads ahead of it regardless, so that
+   * none of them can see it.)
    */
-  drainQueue(connection: Connection): void {
+  drainQueue(connection: Connection, force = false): void {
     for (;;) {
       const slot = connection.head();
       if (slot === undefined || !slot.done) return;
-      if (this.outputBacklog(connection) > this.limits.outputSoftBytesMax) {
+      if (!force && this.outputBacklog(connection) > this.limits.outputSoftBytesMax) {
         this.flush();
         if (connection.unsentBytes > this.limits.outputSoftBytesMax) return;
       }
