@@ -149,6 +149,10 @@ describe("a 3-node cluster", () => {
     expect(await call(leader, "RAFTREMOVEPEER", removed.address)).toBe("OK");
     const peers = await call(leader, "RAFTPEERS");
     expect(Array.isArray(peers) && peers.includes(removed.address)).toBe(false);
+    // The removed node says so, and serves nothing.
+    await eventually("the removed node to stop", () => call(removed, "RAFTSTATE"), (state) => state === "Shutdown");
+    expect(JSON.stringify(await call(removed, "GET", "counter"))).toContain("removed from the cluster");
+    expect(removed.log()).toContain("This node was removed from the cluster");
     for (let i = 0; i < 100; i++) expect(await call(leader, "SET", `bulk:${i}`, String(i))).toBe("OK");
     expect(await call(leader, "RAFTSNAPSHOT")).toBe("OK");
     const fresh = await startNode("node-4", leader);

@@ -45,6 +45,7 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
   const node: Replicator = {
     isLeader: true,
     read: () => "now",
+    stopped: () => null,
     leaderAddress: () => null,
     propose: () => {},
     receive: () => {},

@@ -45,6 +45,10 @@ export class LocalNode implements Replicator {
     return !this.closed;
   }
 
+  stopped(): Error | null {
+    return null;
+  }
+
   /** A single node is always current: reads go ahead at once. */
   read(): "now" {
     return "now";

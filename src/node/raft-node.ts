@@ -130,6 +130,9 @@ export class RaftNode implements Replicator {
   private scheduled = false;
   private closed = false;
   private failure: Error | null = null;
+  /** Whether this node has been a member of its cluster, and whether it has been removed since. */
+  private everMember = false;
+  private removed = false;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastTickAt: number;
   private readonly machine: Machine;
@@ -221,7 +224,7 @@ export class RaftNode implements Replicator {
 
   propose(command: Command, ticket: Ticket | null): void {
     if (this.closed || this.failure !== null) {
-      ticket?.settle(undefined, notAppliedError("the node is shutting down"));
+      ticket?.settle(undefined, this.stoppedError());
       return;
     }
     this.queuedCommands.push(command);
@@ -230,11 +233,17 @@ export class RaftNode implements Replicator {
   }
 
   read(ticket: Ticket): "now" | "wait" | "notLeader" | Error {
+    if (this.closed || this.failure !== null) return this.stoppedError();
     if (this.consistency === "low") return "now";
-    if (this.closed || this.failure !== null) return notAppliedError("the node is shutting down");
     // A lease must be judged on the current time: catch up ticks a late timer did not deliver.
     this.catchUpTicks();
-    if (this.raft.status().role !== "leader") return "notLeader";
+    const status = this.raft.status();
+    if (status.role !== "leader") return "notLeader";
+    if (status.applied === status.commit && this.soleVoter) {
+      // The only voter leads until it applies a change that adds another: no one else can have
+      // committed anything, so its applied state is current (what ReadIndex would confirm).
+      return "now";
+    }
     this.turnReads.push(ticket);
     this.schedule();
     return "wait";
@@ -560,6 +569,7 @@ export class RaftNode implements Replicator {
   private afterAdvance(): void {
     this.maybeSnapshot();
     this.updatePeers();
+    this.noticeRemoval();
     const state = stateName(this.raft.status().role);
     if (state !== this.lastState) {
       this.lastState = state;
@@ -567,6 +577,24 @@ export class RaftNode implements Replicator {
       this.onRoleChange(state);
       if (state !== "Leader") this.failReads(redirect(this.leaderAddress()));
     }
+  }
+
+  /**
+   * Once this node has been a member and a membership without it has been applied, it was
+   * removed: it says so and stops taking part (a removed server must not disrupt the cluster,
+   * and its clients must not be served from a state that no longer advances).
+   */
+  private noticeRemoval(): void {
+    const membership = this.raft.status().membership;
+    const member = membership.voters.includes(this.raft.id) || membership.learners.includes(this.raft.id);
+    if (member) {
+      this.everMember = true;
+      return;
+    }
+    if (!this.everMember || this.removed || membership.voters.length === 0) return;
+    this.removed = true;
+    this.logger.warning("This node was removed from the cluster: it no longer takes part. Move its data directory away to add it again as a new member.");
+    this.fail(new Error("this node was removed from the cluster"));
   }
 
   /** Points the transport at the members of the current membership. */
@@ -580,6 +608,17 @@ export class RaftNode implements Replicator {
       if (address !== undefined && id !== this.raft.id) peers.set(id, address);
     }
     this.transport.setPeers(peers);
+  }
+
+  stopped(): Error | null {
+    return this.failure === null ? null : this.stoppedError();
+  }
+
+  /** Why this node serves nothing any more. */
+  private stoppedError(): RespError {
+    if (this.removed) return new RespError("ERR this node was removed from the cluster; it serves nothing");
+    if (this.failure !== null) return new RespError(`ERR this node stopped: ${this.failure.message}`);
+    return notAppliedError("the node is shutting down");
   }
 
   /** A failure the node cannot continue from (the disk refused a write): stop taking part. */

@@ -47,6 +47,8 @@ export interface Replicator {
   propose(command: Command, ticket: Ticket | null): void;
   /** True when this node may accept writes now. */
   readonly isLeader: boolean;
+  /** Why this node serves nothing at all any more (removed from its cluster, a failed disk), or null. */
+  stopped(): Error | null;
   /** Raft messages from authenticated peers. */
   receive(messages: readonly Message[]): void;
   status(): NodeStatus;

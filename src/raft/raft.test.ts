@@ -411,6 +411,50 @@ describe("thesis extensions", () => {
     expect(ticks - acknowledged).toBe(8);
   });
 
+  test("lease: a leader that sent TimeoutNow gives up its lease for the rest of its term (thesis §6.4.1)", () => {
+    const cluster = new TestCluster([n1, n2, n3], { electionTicks: 10, heartbeatTicks: 1 });
+    cluster.elect(n1);
+    cluster.tick(n1);
+    cluster.stabilize();
+    expect(cluster.raft(n1).leaseValid()).toBe(true);
+    cluster.raft(n1).transferLeadership(n3);
+    cluster.process(n1);
+    // The TimeoutNow is delayed, not lost: the transfer is aborted, but n3 may still campaign
+    // later, and voters grant a transfer's votes inside their lease.
+    const timeoutNow = cluster.drop((message) => message.type === "timeoutNow");
+    expect(timeoutNow).toHaveLength(1);
+    for (let tick = 0; tick < 12; tick++) {
+      cluster.tick(n1);
+      cluster.stabilize();
+    }
+    expect(cluster.raft(n1).status()).toMatchObject({ role: "leader", leadTransferee: null });
+    expect(cluster.raft(n1).leaseValid()).toBe(false);
+    cluster.raft(n1).readIndex(4, "lease");
+    cluster.process(n1);
+    expect(cluster.node(n1).readStates.map((read) => read.ctx)).toEqual([]);
+    cluster.stabilize();
+    expect(cluster.node(n1).readStates.map((read) => read.ctx)).toEqual([4]);
+  });
+
+  test("lease: a restarted server refuses votes for an election timeout (the promise survives a crash)", () => {
+    const cluster = new TestCluster([n1, n2, n3], { voteGuardAfterStart: true, preVote: false });
+    // Every server just started: let the guard run out before the first election.
+    for (const id of [n1, n2, n3]) cluster.tick(id, 10);
+    cluster.network = [];
+    cluster.elect(n1);
+    cluster.restart(n2);
+    const term = cluster.raft(n2).status().term;
+    const request: VoteMessage = {
+      type: "vote", from: n3, to: n2, term: asTerm(term + 1), pre: false, lastIndex: asIndex(9), lastTerm: asTerm(term), transfer: false,
+    };
+    cluster.raft(n2).step(request);
+    expect(cluster.raft(n2).status().term).toBe(term);
+    cluster.tick(n2, 10);
+    cluster.network = [];
+    cluster.raft(n2).step(request);
+    expect(cluster.raft(n2).status()).toMatchObject({ term: term + 1, vote: n3 });
+  });
+
   test("leadership transfer: the transferee campaigns at once and wins (thesis §3.10)", () => {
     const cluster = new TestCluster([n1, n2, n3]);
     cluster.elect(n1);

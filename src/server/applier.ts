@@ -29,6 +29,8 @@ export class ClientApplier implements Applier {
     if (conn !== null && !(conn instanceof Connection)) {
       throw new TypeError("apply: conn must be the connection the command came from");
     }
+    const stopped = this.node.stopped();
+    if (stopped !== null) throw stopped;
     // The slot keeps `respond` untyped; it is only ever called with this mutate's own result.
     const reply = respond as ((value: unknown) => void) | null;
     if (mutate === null) {
