@@ -237,3 +237,38 @@ describe("redirect modes and cluster clients", () => {
     }
   });
 });
+
+describe("a 5-node cluster", () => {
+  test("survives losing two members, then the leader, and real clients work against the leader", async () => {
+    const nodes = await startCluster(5);
+    const leader = await leaderOf(nodes);
+    const followers = nodes.filter((node) => node !== leader);
+    // A minority down: the other three still commit.
+    for (const node of followers.slice(0, 2)) node.kill("SIGKILL");
+    expect(await call(leader, "SET", "five", "still")).toBe("OK");
+    // And the leader too, once the two are back: a new leader among the rest.
+    for (const node of followers.slice(0, 2)) await node.restart();
+    leader.kill("SIGKILL");
+    const next = await leaderOf(followers);
+    expect(await eventually("a write on the new leader", () => call(next, "SET", "five", "again"), (value) => value === "OK")).toBe("OK");
+    expect(await call(next, "GET", "five")).toBe("again");
+
+    // node-redis and redis-py, against the new leader.
+    const { createClient } = await import("redis");
+    const nodeRedis = createClient({ socket: { host: "127.0.0.1", port: next.port } });
+    await nodeRedis.connect();
+    try {
+      expect(await nodeRedis.set("node-redis", "ok")).toBe("OK");
+      expect(await nodeRedis.get("node-redis")).toBe("ok");
+    } finally {
+      await nodeRedis.quit();
+    }
+    const script = [
+      "import redis, sys",
+      "c = redis.Redis(host='127.0.0.1', port=int(sys.argv[1]))",
+      "print(c.set('redis-py', 'ok'), c.get('redis-py').decode())",
+    ].join("\n");
+    const python = Bun.spawnSync(["/usr/bin/python3", "-c", script, String(next.port)]);
+    expect(python.stdout.toString().trim()).toBe("True ok");
+  });
+});
