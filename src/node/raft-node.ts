@@ -118,6 +118,8 @@ export class RaftNode implements Replicator {
   private readonly readWaiters = new Map<number, Ticket[]>();
   private nextReadContext = 1;
 
+  /** Proposers of config entries applied in the Ready being handled, told once it is advanced. */
+  private readonly appliedConfigTickets: (Ticket | null)[] = [];
   /** Tickets of the entry being applied, in command order. */
   private applying: readonly (Ticket | null)[] = [];
   private applyingAt = 0;
@@ -453,8 +455,9 @@ export class RaftNode implements Replicator {
       case "noop":
         return;
       case "config":
-        // The core applies the change itself at advance(); the proposer hears of it then.
-        for (const ticket of tickets) ticket?.settle(undefined, undefined);
+        // The core applies the change itself at advance(); the proposer hears of it after that,
+        // so that whoever is told "done" sees the new membership.
+        this.appliedConfigTickets.push(...tickets);
         return;
     }
   }
@@ -567,6 +570,7 @@ export class RaftNode implements Replicator {
   }
 
   private afterAdvance(): void {
+    for (const ticket of this.appliedConfigTickets.splice(0)) ticket?.settle(undefined, undefined);
     this.maybeSnapshot();
     this.updatePeers();
     this.noticeRemoval();
