@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { Logger } from "../src/log.ts";
-import type { Replicator } from "../src/node/local-node.ts";
+import type { Replicator } from "../src/node/replicator.ts";
 import { asIndex, asNodeId, asTerm, type Message } from "../src/raft/types.ts";
 import { encodeCommand } from "../src/resp/reader.ts";
 import type { BuiltinContext } from "../src/server/builtin.ts";

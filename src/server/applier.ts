@@ -6,7 +6,7 @@
 import type { Applier, Conn } from "../api.ts";
 import { assert } from "../assert.ts";
 import { redirect, RespError } from "../errors.ts";
-import type { Replicator } from "../node/local-node.ts";
+import type { Replicator } from "../node/replicator.ts";
 import type { Command } from "../resp/reader.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
 import type { LeaderProxy } from "./proxy.ts";

@@ -3,7 +3,7 @@
  * client sends on connecting (HELLO, CLIENT, INFO, COMMAND, CONFIG GET...) and the RAFT* commands.
  */
 import type { Command } from "../resp/reader.ts";
-import type { Replicator } from "../node/local-node.ts";
+import type { Replicator } from "../node/replicator.ts";
 import type { ClusterControl } from "../node/cluster.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { CommandSpec } from "./command-spec.ts";
