@@ -153,7 +153,8 @@ describe("a 3-node cluster", () => {
     await eventually("the removed node to stop", () => call(removed, "RAFTSTATE"), (state) => state === "Shutdown");
     expect(JSON.stringify(await call(removed, "GET", "counter"))).toContain("removed from the cluster");
     expect(removed.log()).toContain("This node was removed from the cluster");
-    for (let i = 0; i < 100; i++) expect(await call(leader, "SET", `bulk:${i}`, String(i))).toBe("OK");
+    // 100 values of 32 KB: a 3 MB snapshot, streamed to the new member in 1 MB chunks.
+    for (let i = 0; i < 100; i++) expect(await call(leader, "SET", `bulk:${i}`, String(i).padEnd(32 * 1024, "."))).toBe("OK");
     expect(await call(leader, "RAFTSNAPSHOT")).toBe("OK");
     const fresh = await startNode("node-4", leader);
     await eventually(
@@ -168,7 +169,7 @@ describe("a 3-node cluster", () => {
     // Leadership moves to the new member, which then serves what the snapshot carried.
     expect(await call(leader, "RAFTTRANSFER", fresh.address)).toBe("OK");
     await eventually("the new member to lead", () => call(fresh, "RAFTSTATE"), (state) => state === "Leader");
-    expect(await call(fresh, "GET", "bulk:42")).toBe("42");
+    expect(await call(fresh, "GET", "bulk:42")).toBe("42".padEnd(32 * 1024, "."));
     expect(await call(fresh, "GET", "counter")).toBe("51");
   });
 });

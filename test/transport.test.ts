@@ -38,6 +38,8 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
     queuedMessagesMax: 4096,
     unsentBytesMax: 64 << 20,
     frameBytesMax: 1 << 20,
+    snapshotChunkBytes: 64 * 1024,
+    snapshotWindowBytes: 256 * 1024,
     backoffMinMs: 10,
     backoffMaxMs: 100,
     handshakeTimeoutMs: 2000,
@@ -115,6 +117,38 @@ describe("peer links", () => {
     const append = b.received[500];
     expect(append?.type).toBe("append");
     if (append?.type === "append") expect([...(append.entries[0]?.data ?? [])]).toEqual([...data]);
+  });
+
+  test("a large snapshot is streamed in chunks, heartbeats interleaved, and arrives whole", async () => {
+    const a = startPeer("node-a", "s");
+    const b = startPeer("node-b", "s");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    const data = Uint8Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 31) & 255);
+    const snapshot: Message = {
+      type: "snapshot",
+      from: asNodeId("node-a"),
+      to: asNodeId("node-b"),
+      term: asTerm(4),
+      snapshot: { metadata: { index: asIndex(90), term: asTerm(4), membership: { voters: [asNodeId("node-a")], learners: [], addresses: {} } }, data },
+    };
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await until(() => b.received.length === 1, "the first heartbeat");
+    a.transport.send([snapshot, heartbeat("node-a", "node-b", 2)]);
+    // Heartbeats of later turns get between the windows of the snapshot.
+    await Bun.sleep(0);
+    a.transport.send([heartbeat("node-a", "node-b", 3)]);
+    await until(() => b.received.length === 4, "the snapshot and the heartbeats");
+    const arrived = b.received.find((message) => message.type === "snapshot");
+    expect(arrived?.type).toBe("snapshot");
+    if (arrived?.type === "snapshot") {
+      expect(arrived.snapshot.metadata.index).toBe(asIndex(90));
+      expect(Buffer.from(arrived.snapshot.data).equals(Buffer.from(data))).toBe(true);
+    }
+    // The heartbeats sent with and after the snapshot did not wait for all of it.
+    const snapshotAt = b.received.findIndex((message) => message.type === "snapshot");
+    for (const round of [2, 3]) {
+      expect(b.received.findIndex((message) => message.type === "heartbeat" && message.round === round)).toBeLessThan(snapshotAt);
+    }
   });
 
   test("a peer with another secret is refused, and nothing is delivered", async () => {
@@ -200,6 +234,34 @@ describe("injection", () => {
       const forged = openerProof({ secret: "guess", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
       client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(forged)]));
       expect(JSON.stringify(plain(await client.read()))).toContain("authentication failed");
+      await client.waitClosed();
+      expect(b.received).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
+  test("a snapshot stream out of order is refused and its link closed", async () => {
+    const b = startPeer("node-b", "s");
+    const client = await RespConnection.connect(b.server.port);
+    try {
+      const mine = nonce();
+      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
+      const hello = plain(await client.read());
+      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
+      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
+      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
+      expect(plain(await client.read())).toBe("OK");
+      const header: Message = {
+        type: "snapshot",
+        from: asNodeId("node-a"),
+        to: asNodeId("node-b"),
+        term: asTerm(2),
+        snapshot: { metadata: { index: asIndex(5), term: asTerm(2), membership: { voters: [], learners: [], addresses: {} } }, data: new Uint8Array(0) },
+      };
+      client.send(encodeCommand(["RAFTSNAP", "t1", "begin", "100", encodeMessages([header])].map((part) => (typeof part === "string" ? Buffer.from(part) : part))));
+      client.send(encodeCommand(["RAFTSNAP", "t1", "chunk", "50", "x".repeat(10)].map((part) => Buffer.from(part))));
+      expect(JSON.stringify(plain(await client.read()))).toContain("bad snapshot stream");
       await client.waitClosed();
       expect(b.received).toEqual([]);
     } finally {

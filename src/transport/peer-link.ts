@@ -22,6 +22,10 @@ export interface LinkLimits {
   readonly unsentBytesMax: number;
   /** Largest payload of one RAFTMSG frame; a bigger batch is split. */
   readonly frameBytesMax: number;
+  /** Snapshot data larger than this is streamed in chunks of this size (`RAFTSNAP`). */
+  readonly snapshotChunkBytes: number;
+  /** Bytes of snapshot chunks allowed in the socket's place at once, so heartbeats never wait long. */
+  readonly snapshotWindowBytes: number;
   /** First and longest wait before reconnecting. */
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
@@ -33,6 +37,8 @@ export const defaultLinkLimits: LinkLimits = {
   queuedMessagesMax: 4096,
   unsentBytesMax: 64 * 1024 * 1024,
   frameBytesMax: 16 * 1024 * 1024,
+  snapshotChunkBytes: 1024 * 1024,
+  snapshotWindowBytes: 4 * 1024 * 1024,
   backoffMinMs: 50,
   backoffMaxMs: 2000,
   handshakeTimeoutMs: 5000,
@@ -51,6 +57,16 @@ type LinkState = "idle" | "connecting" | "hello" | "auth" | "ready" | "closed";
 
 const encoder = new TextEncoder();
 const raftmsg = encoder.encode("RAFTMSG");
+const raftsnap = encoder.encode("RAFTSNAP");
+
+/** A snapshot being streamed to the peer in chunks. */
+interface SnapshotTransfer {
+  readonly id: string;
+  readonly data: Uint8Array;
+  offset: number;
+}
+
+let nextTransferId = 1;
 
 export class PeerLink implements CommandSink {
   private state: LinkState = "idle";
@@ -63,6 +79,7 @@ export class PeerLink implements CommandSink {
   private handshakeTimer: ReturnType<typeof setTimeout> | null = null;
   private failures = 0;
   private reader = new RespReader();
+  private transfer: SnapshotTransfer | null = null;
   private openerNonce = "";
   /** Counters, for INFO and tests. */
   readonly stats = { sentMessages: 0, droppedMessages: 0, connects: 0, handshakeFailures: 0 };
@@ -206,6 +223,7 @@ export class PeerLink implements CommandSink {
     this.socket = null;
     this.unsent = [];
     this.unsentBytes = 0;
+    this.transfer = null;
     this.state = "idle";
     if (!wasReady) this.failures++;
     // Messages queued for a link that is down go stale quickly; Raft resends what matters.
@@ -231,7 +249,12 @@ export class PeerLink implements CommandSink {
   /** Encodes everything queued into RAFTMSG frames and writes them. */
   private flush(): void {
     if (this.state !== "ready" || this.queue.length === 0) return;
-    const messages = this.queue.splice(0);
+    const messages: Message[] = [];
+    const snapshots: (Message & { type: "snapshot" })[] = [];
+    for (const message of this.queue.splice(0)) {
+      if (message.type === "snapshot" && message.snapshot.data.byteLength > this.limits.snapshotChunkBytes) snapshots.push(message);
+      else messages.push(message);
+    }
     let from = 0;
     while (from < messages.length) {
       // Halve a batch until its frame fits the limit (a single huge message goes alone).
@@ -245,6 +268,51 @@ export class PeerLink implements CommandSink {
       this.stats.sentMessages += to - from;
       from = to;
     }
+    // Small messages first; a snapshot then streams, a window per turn.
+    const newest = snapshots[snapshots.length - 1];
+    if (newest !== undefined) this.startTransfer(newest);
+  }
+
+  /**
+   * Starts streaming a snapshot: its message without the data goes first, then the data in
+   * chunks, never more than `snapshotWindowBytes` ahead of what the socket took, so the messages
+   * queued meanwhile (heartbeats) wait behind a few chunks at most. A newer snapshot replaces one
+   * still being sent.
+   */
+  private startTransfer(message: Message & { type: "snapshot" }): void {
+    const id = `${this.identity.id.slice(0, 8)}-${nextTransferId++}`;
+    const data = message.snapshot.data;
+    const header = { ...message, snapshot: { ...message.snapshot, data: new Uint8Array(0) } };
+    this.transfer = { id, data, offset: 0 };
+    this.writeNow(encodeCommand([raftsnap, encoder.encode(id), encoder.encode("begin"), encoder.encode(String(data.byteLength)), encodeMessages([header])]));
+    this.stats.sentMessages++;
+    this.pumpTransfer();
+  }
+
+  /**
+   * Sends the next window of the snapshot in flight, if the socket has taken what was sent before;
+   * the rest follows on a later turn (or on `drain`), so the messages of each turn get between.
+   */
+  private pumpTransfer(): void {
+    const transfer = this.transfer;
+    if (transfer === null || this.state !== "ready" || this.unsentBytes > 0) return;
+    const id = encoder.encode(transfer.id);
+    const windowEnd = Math.min(transfer.data.byteLength, transfer.offset + this.limits.snapshotWindowBytes);
+    while (transfer.offset < windowEnd) {
+      const end = Math.min(windowEnd, transfer.offset + this.limits.snapshotChunkBytes);
+      const chunk = transfer.data.subarray(transfer.offset, end);
+      this.writeNow(encodeCommand([raftsnap, id, encoder.encode("chunk"), encoder.encode(String(transfer.offset)), chunk]));
+      transfer.offset = end;
+    }
+    if (transfer.offset < transfer.data.byteLength) {
+      setImmediate(() => {
+        if (this.transfer === transfer) this.pumpTransfer();
+      });
+      return;
+    }
+    const crc = String(Bun.hash.crc32(transfer.data) >>> 0);
+    this.writeNow(encodeCommand([raftsnap, id, encoder.encode("end"), encoder.encode(crc), new Uint8Array(0)]));
+    this.transfer = null;
   }
 
   private writeNow(frame: Uint8Array): void {
@@ -278,5 +346,6 @@ export class PeerLink implements CommandSink {
       }
       this.unsent.shift();
     }
+    this.pumpTransfer();
   }
 }

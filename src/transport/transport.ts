@@ -22,6 +22,15 @@ export interface PeerSession {
   /** The address the opener advertises; this node answers it there. */
   readonly openerAddress: string;
   readonly peerNonce: string;
+  /** A snapshot being streamed in by this peer (`RAFTSNAP`). */
+  transfer?: IncomingSnapshot | null;
+}
+
+interface IncomingSnapshot {
+  readonly id: string;
+  readonly header: Message & { readonly type: "snapshot" };
+  readonly data: Uint8Array;
+  received: number;
 }
 
 /** What an incoming peer command produced: a reply to write, or nothing, or a reason to close. */
@@ -29,6 +38,9 @@ export type PeerReply =
   | { readonly kind: "reply"; readonly values: readonly string[] | string }
   | { readonly kind: "none" }
   | { readonly kind: "refuse"; readonly error: string; readonly close: boolean };
+
+/** The largest snapshot a peer may stream to this node (it is assembled in memory to be restored). */
+const snapshotBytesMax = 2 * 1024 * 1024 * 1024 - 1;
 
 /** Addresses learned from peers' handshakes, kept for at most this many peers. */
 const learnedAddressesMax = 256;
@@ -150,6 +162,63 @@ export class Transport {
     this.stats.receivedMessages += accepted.length;
     if (accepted.length > 0) this.deliver(accepted);
     return { kind: "none" };
+  }
+
+  /**
+   * `RAFTSNAP <id> begin <bytes> <message>`, `... chunk <offset> <bytes>`, `... end <crc32> ""`: a
+   * snapshot streamed in chunks. Chunks must arrive in order and fill it exactly, and the whole
+   * must match its CRC32; anything else refuses the transfer and closes the link.
+   */
+  acceptSnapshotChunk(session: PeerSession | null, command: Command): PeerReply {
+    if (session === null || session.state !== "ready") {
+      return refuse("NOAUTH Raft traffic is accepted only after the peer handshake", false);
+    }
+    if (command.argCount !== 5) return refuse("ERR wrong number of arguments for 'raftsnap' command", true);
+    const id = command.key(1);
+    const kind = command.key(2);
+    const number = Number(command.key(3));
+    const payload = command.arg(4);
+    const bad = (why: string): PeerReply => {
+      session.transfer = null;
+      this.stats.refusedFrames++;
+      this.logger.warning(`Closing the link from peer ${session.openerId.slice(0, 12)}: bad snapshot stream: ${why}`);
+      return refuse(`ERR bad snapshot stream: ${why}`, true);
+    };
+    if (!Number.isSafeInteger(number) || number < 0) return bad("a length or offset is not a natural number");
+    switch (kind) {
+      case "begin": {
+        if (number > snapshotBytesMax) return bad(`a snapshot of ${number} bytes is larger than ${snapshotBytesMax}`);
+        const decoded = decodeMessages(payload, 1);
+        const header = typeof decoded === "string" ? undefined : decoded[0];
+        if (header === undefined || header.type !== "snapshot") return bad("the header is not a snapshot message");
+        if (header.from !== session.openerId || header.to !== this.identity.id) return bad("the snapshot is not from this peer for this node");
+        session.transfer = { id, header, data: new Uint8Array(number), received: 0 };
+        return { kind: "none" };
+      }
+      case "chunk": {
+        const transfer = session.transfer;
+        if (transfer === null || transfer === undefined || transfer.id !== id) return bad("a chunk of an unknown transfer");
+        if (number !== transfer.received || number + payload.byteLength > transfer.data.byteLength) {
+          return bad("a chunk out of order or past the end");
+        }
+        transfer.data.set(payload, number);
+        transfer.received += payload.byteLength;
+        return { kind: "none" };
+      }
+      case "end": {
+        const transfer = session.transfer;
+        if (transfer === null || transfer === undefined || transfer.id !== id) return bad("the end of an unknown transfer");
+        if (transfer.received !== transfer.data.byteLength) return bad("the snapshot ended short");
+        if ((Bun.hash.crc32(transfer.data) >>> 0) !== number) return bad("the snapshot fails its checksum");
+        session.transfer = null;
+        const message = { ...transfer.header, snapshot: { ...transfer.header.snapshot, data: transfer.data } };
+        this.stats.receivedMessages++;
+        this.deliver([message]);
+        return { kind: "none" };
+      }
+      default:
+        return bad(`unknown part '${kind}'`);
+    }
   }
 
   private parties(session: PeerSession) {

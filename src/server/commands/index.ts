@@ -7,13 +7,13 @@ import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts"
 import { info } from "./info.ts";
 import { asking, cluster, readOnly, readWrite } from "./cluster.ts";
 import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
-import { raftAuth, raftHello, raftMessage } from "./raft-peer.ts";
+import { raftAuth, raftHello, raftMessage, raftSnapshotChunk } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
   [
     ...[ping, echo, quit, select, auth, hello, client, info, command, config],
-    ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage],
+    ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage, raftSnapshotChunk],
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
   ].map(

@@ -56,3 +56,11 @@ export const raftMessage: Builtin = {
     answer(connection, context.transport.acceptMessages(connection.peerSession, command));
   },
 };
+
+export const raftSnapshotChunk: Builtin = {
+  spec: spec("raftsnap", 5, "noscript loading stale", noKeys, "cluster", "Streams a snapshot from a peer (internal).", "id part number bytes"),
+  run(context, connection, command) {
+    if (context.transport === null) return transportMissing(connection);
+    answer(connection, context.transport.acceptSnapshotChunk(connection.peerSession, command));
+  },
+};
