@@ -204,6 +204,18 @@ function startPeerOnPort(id: string, secret: string, port: number): PeerNode {
   return moved;
 }
 
+/** Completes the peer handshake on a raw connection as node-a, knowing `secret`; returns the reply to RAFTAUTH. */
+async function handshake(client: RespConnection, secret: string): Promise<unknown> {
+  const mine = nonce();
+  client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
+  const hello = plain(await client.read());
+  expect(Array.isArray(hello)).toBe(true);
+  const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
+  const proof = openerProof({ secret, cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
+  client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
+  return plain(await client.read());
+}
+
 describe("injection", () => {
   function rawFrame(batch: readonly Message[]): Uint8Array {
     return encodeCommand([Buffer.from("RAFTMSG"), encodeMessages(batch)]);
@@ -226,14 +238,7 @@ describe("injection", () => {
     const b = startPeer("node-b", "s");
     const client = await RespConnection.connect(b.server.port);
     try {
-      const mine = nonce();
-      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
-      const hello = plain(await client.read());
-      expect(Array.isArray(hello)).toBe(true);
-      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-      const forged = openerProof({ secret: "guess", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
-      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(forged)]));
-      expect(JSON.stringify(plain(await client.read()))).toContain("authentication failed");
+      expect(JSON.stringify(await handshake(client, "guess"))).toContain("authentication failed");
       await client.waitClosed();
       expect(b.received).toEqual([]);
     } finally {
@@ -245,13 +250,7 @@ describe("injection", () => {
     const b = startPeer("node-b", "s");
     const client = await RespConnection.connect(b.server.port);
     try {
-      const mine = nonce();
-      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
-      const hello = plain(await client.read());
-      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
-      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
-      expect(plain(await client.read())).toBe("OK");
+      expect(await handshake(client, "s")).toBe("OK");
       const header: Message = {
         type: "snapshot",
         from: asNodeId("node-a"),
@@ -273,13 +272,7 @@ describe("injection", () => {
     const b = startPeer("node-b", "s");
     const client = await RespConnection.connect(b.server.port);
     try {
-      const mine = nonce();
-      client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
-      const hello = plain(await client.read());
-      const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-      const proof = openerProof({ secret: "s", cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
-      client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
-      expect(plain(await client.read())).toBe("OK");
+      expect(await handshake(client, "s")).toBe("OK");
       client.send(rawFrame([heartbeat("node-c", "node-b", 1), heartbeat("node-a", "node-x", 2), heartbeat("node-a", "node-b", 3)]));
       await until(() => b.received.length === 1, "the one genuine message");
       expect(b.received[0]?.type === "heartbeat" ? b.received[0].round : -1).toBe(3);
