@@ -83,8 +83,7 @@ export function snapshotReaderOf(data: Uint8Array): MachineSnapshotReader {
 const tickMillisecondsDefault = 50;
 const electionTicksDefault = 10;
 const proposalTimeoutMillisecondsDefault = 10_000;
-/** After a long pause the clock catches up at most this many ticks at once (a bound on the loop). */
-const catchUpTicksMax = 1000;
+
 
 /** The tickets of the commands in one proposed entry. */
 interface PendingEntry {
@@ -107,6 +106,7 @@ export class RaftNode implements Replicator {
   private readonly durability: Durability;
   private readonly consistency: Consistency;
   private readonly tickMilliseconds: number;
+  private readonly electionTicks: number;
   private readonly proposalTimeoutMilliseconds: number;
   private readonly onRoleChange: (state: NodeStatus["state"]) => void;
 
@@ -158,6 +158,7 @@ export class RaftNode implements Replicator {
     this.durability = options.durability;
     this.consistency = options.consistency;
     this.tickMilliseconds = options.tickMilliseconds ?? tickMillisecondsDefault;
+    this.electionTicks = options.electionTicks ?? electionTicksDefault;
     this.proposalTimeoutMilliseconds = options.proposalTimeoutMilliseconds ?? proposalTimeoutMillisecondsDefault;
     this.onRoleChange = options.onRoleChange ?? (() => {});
     this.machine = options.machine;
@@ -171,7 +172,7 @@ export class RaftNode implements Replicator {
       id: options.id,
       storage: options.store,
       random: new SeededRandom(seed),
-      electionTicks: options.electionTicks ?? electionTicksDefault,
+      electionTicks: this.electionTicks,
       heartbeatTicks: 1,
     });
     this.persistedHardState = options.store.hardState();
@@ -328,6 +329,9 @@ export class RaftNode implements Replicator {
     let due = Math.floor((now - this.lastTickAt) / this.tickMilliseconds);
     if (due <= 0) return;
     this.lastTickAt += due * this.tickMilliseconds;
+    // After a long pause, two election timeouts of ticks already expire every lease and election
+    // timer (a lease is shorter than one); more would only make a burst of heartbeats.
+    const catchUpTicksMax = 2 * this.electionTicks + 2;
     if (due > catchUpTicksMax) {
       this.lastTickAt = now;
       due = catchUpTicksMax;
