@@ -235,19 +235,20 @@ export class RaftNode implements Replicator {
     this.schedule();
   }
 
-  read(ticket: Ticket): "now" | "wait" | "notLeader" | Error {
+  read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error {
     if (this.closed || this.failure !== null) return this.stoppedError();
     if (this.consistency === "low") return "now";
     // A lease must be judged on the current time: catch up ticks a late timer did not deliver.
     this.catchUpTicks();
     const status = this.raft.status();
     if (status.role !== "leader") return "notLeader";
-    if (status.applied === status.commit && this.soleVoter) {
+    const voters = status.membership.voters;
+    if (status.applied === status.commit && voters.length === 1 && voters[0] === status.id) {
       // The only voter leads until it applies a change that adds another: no one else can have
       // committed anything, so its applied state is current (what ReadIndex would confirm).
       return "now";
     }
-    this.turnReads.push(ticket);
+    this.turnReads.push(ticket());
     this.schedule();
     return "wait";
   }

@@ -37,10 +37,10 @@ export interface NodeStatus {
 export interface Replicator {
   /**
    * Asks to serve a read at the node's consistency level: "now" when it may be served at once;
-   * "wait" when it must wait for a barrier (the ticket settles, possibly with an error, once the
-   * read may go ahead); "notLeader" when only the leader may serve it; or an error to answer with.
+   * "wait" when it must wait for a barrier (then it makes the ticket, which settles, possibly with
+   * an error, once the read may go ahead); "notLeader" when only the leader may serve it; or an error to answer with.
    */
-  read(ticket: Ticket): "now" | "wait" | "notLeader" | Error;
+  read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error;
   /** The leader's client address, when one is known. */
   leaderAddress(): string | null;
   /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */

@@ -503,6 +503,28 @@ describe("membership (thesis §4)", () => {
     expect(normal(cluster.node(n2).applied)).toEqual(["after"]);
   });
 
+  test("a server that may not campaign still stops refusing votes once its leader is silent (thesis §4.2.3)", () => {
+    // A learner (or a server that does not know yet it was promoted) cannot campaign, but the
+    // voters may need its vote: its election timer must not restart as if it heard a leader.
+    const cluster = new TestCluster([n1, n2, n3], { preVote: false, autoPromote: false });
+    cluster.elect(n1);
+    cluster.addNode(n4);
+    cluster.raft(n1).proposeConfigChange({ kind: "addLearner", node: n4, address: "n4:1" });
+    cluster.stabilize();
+    expect(cluster.raft(n4).status().membership.learners).toEqual([n4]);
+    cluster.network = [];
+    cluster.tick(n4, 10);
+    // From now on n4 has not heard from n1 for an election timeout: it answers every pre-vote
+    // (which changes nothing on n4, so the same question can be asked at every tick).
+    const term = asTerm(cluster.raft(n4).status().term + 1);
+    for (let tick = 0; tick < 40; tick++) {
+      cluster.tick(n4);
+      cluster.raft(n4).step({ type: "vote", from: n2, to: n4, term, pre: true, lastIndex: asIndex(99), lastTerm: term, transfer: false });
+      cluster.process(n4);
+      expect(cluster.drop((message) => message.type === "voteResponse" && message.from === n4)).toHaveLength(1);
+    }
+  });
+
   test("the last voter cannot be removed", () => {
     const cluster = new TestCluster([n1]);
     cluster.elect(n1);

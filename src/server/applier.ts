@@ -65,8 +65,10 @@ export class ClientApplier implements Applier {
       conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
       return;
     }
-    const slot = new Slot(SlotKind.Read, command.name, null, reply, conn, true);
-    const verdict = forward ? "notLeader" : this.node.read(slot);
+    let barrier: Slot | null = null;
+    const verdict = forward
+      ? "notLeader"
+      : this.node.read(() => (barrier = new Slot(SlotKind.Read, command.name, null, reply, conn, true)));
     if (verdict instanceof Error) throw verdict;
     if (verdict === "notLeader") {
       this.notLeader(conn, command);
@@ -77,7 +79,8 @@ export class ClientApplier implements Applier {
       else conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
       return;
     }
-    conn.enqueue(slot);
+    assert(barrier !== null, "a read that waits has a slot");
+    conn.enqueue(barrier);
   }
 
   /** Redirects, or forwards to the leader in proxy mode (the leader's reply is relayed as is). */
