@@ -122,7 +122,9 @@ export class Connection implements Conn, CommandSink {
   onCommand(command: Command): boolean {
     if (this.closeAfterReply || this.closed) return false;
     this.server.dispatch(this, command);
-    if (this.queued >= this.server.limits.queuedRepliesMax) {
+    // Too many replies waiting, or too many bytes not yet taken by the client: parse no more
+    // until it catches up (the rest stays in the reader, and the socket is paused).
+    if (this.queued >= this.server.limits.queuedRepliesMax || this.server.outputBacklog(this) > this.server.limits.outputSoftBytesMax) {
       this.inputStopped = true;
       return false;
     }

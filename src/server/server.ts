@@ -141,6 +141,8 @@ export class Server {
     if (connection.closed) return;
     const status = connection.reader.feed(chunk, connection);
     this.afterRead(connection, status.kind === "error" ? status.message : null);
+    // Parsing may have stopped on output that the socket has taken already: go on at once.
+    if (connection.inputStopped) this.maybeResume(connection);
   }
 
   /** After parsing: answer a protocol error, apply input backpressure, send the batch. */
@@ -308,16 +310,17 @@ export class Server {
 
   /** Resumes reading once output has drained and the queue has room again. */
   private maybeResume(connection: Connection): void {
-    if (connection.closed || connection.closeAfterReply) return;
-    if (connection.unsentBytes > this.limits.outputSoftBytesMax / 2) return;
-    if (connection.queued > this.limits.queuedRepliesMax / 2) return;
-    if (connection.inputStopped) {
+    // Parse what was held back for as long as the client keeps up (each round's replies are sent
+    // before the next is parsed); the loop ends when the reader is empty or the client lags again.
+    while (!connection.closed && !connection.closeAfterReply) {
+      if (connection.unsentBytes > this.limits.outputSoftBytesMax / 2) return;
+      if (connection.queued > this.limits.queuedRepliesMax / 2) return;
+      if (!connection.inputStopped) break;
       connection.inputStopped = false;
       const status = connection.reader.resume(connection);
       this.afterRead(connection, status.kind === "error" ? status.message : null);
-      if (connection.inputStopped) return;
     }
-    if (connection.inputPaused) {
+    if (connection.inputPaused && !connection.inputStopped && !connection.closed) {
       connection.inputPaused = false;
       connection.socket.resume();
     }
@@ -374,7 +377,7 @@ export class Server {
   }
 
   /** Bytes produced for a connection and not yet taken by its socket. */
-  private outputBacklog(connection: Connection): number {
+  outputBacklog(connection: Connection): number {
     return connection.unsentBytes + (this.target === connection ? this.writer.size : 0);
   }
 }
