@@ -42,7 +42,7 @@ export interface SimulationOptions {
   readonly driverBugs?: { readonly tickOnceAfterPause?: boolean };
   /** Deliberate bugs in every core (teeth tests). */
   readonly bugs?: RaftTestBugs;
-  /** Servers in the founding cluster (drawn from the seed, 3 or 5, when absent). */
+  /** Servers in the founding cluster (drawn from the seed when absent: 1, 2, 3 or 5). */
   readonly nodeCount?: number;
   /** Whether the nemesis strikes new leaders and fresh commits (default true). */
   readonly nemesis?: boolean;
@@ -142,7 +142,8 @@ export class Simulation {
     const nemesis = options.nemesis ?? true;
     this.leaderNemesisRate = [0, 0.2, 0.6][this.random.nextInt(3)]! * (nemesis ? 1 : 0);
     this.commitNemesisRate = [0, 0.2, 0.6][this.random.nextInt(3)]! * (nemesis ? 1 : 0);
-    const drawnCount = this.random.nextFloat() < 0.5 ? 3 : 5;
+    // Mostly 3 or 5 founders; sometimes 1 or 2, which then grow through learners and promotions.
+    const drawnCount = [1, 2, 3, 3, 5, 5][this.random.nextInt(6)]!;
     const count = options.nodeCount ?? drawnCount;
     const ids: NodeId[] = [];
     for (let position = 0; position < count; position++) ids.push(this.newId());
