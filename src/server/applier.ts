@@ -47,6 +47,7 @@ export class ClientApplier implements Applier {
       return;
     }
     const slot = new Slot(SlotKind.Write, command.name, null, reply, conn);
+    if (conn.inExec) slot.readsBefore = conn.execReads.splice(0);
     conn.enqueue(slot);
     conn.proposeInOrder(command, slot);
   }
@@ -61,6 +62,15 @@ export class ClientApplier implements Applier {
     // In proxy mode a connection that wrote through the leader reads there too: this node may not
     // have applied its write yet, and a connection always reads its own writes.
     const forward = conn.readsAtLeader && !this.node.isLeader;
+    if (conn.inExec && !conn.hasPendingWrite) {
+      // A read of a transaction before its first write: it waits for that write (or for EXEC's
+      // own confirmation when there is none), so the transaction sees one state.
+      const slot = new Slot(SlotKind.Read, command.name, null, reply, conn);
+      slot.done = false;
+      conn.execReads.push(slot);
+      conn.enqueue(slot);
+      return;
+    }
     if (!forward && conn.hasPendingWrite) {
       conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
       return;

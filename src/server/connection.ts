@@ -51,8 +51,12 @@ export class Slot {
    * connection run now, whatever the client's output backlog, so none can see this write.
    */
   beforeApply(): void {
+    for (const read of this.readsBefore.splice(0)) read.settle(undefined, undefined);
     if (!this.connection.closed) this.connection.server.drainQueue(this.connection, true);
   }
+
+  /** Reads of a transaction that run just before this write (its first write) is applied. */
+  readsBefore: Slot[] = [];
 
   /**
    * Called by the node right after the write has been applied (or has failed), before the next
@@ -62,6 +66,8 @@ export class Slot {
    */
   settle(value: unknown, error: unknown): void {
     assert(!this.done, "a write is settled once");
+    // A write that failed before it was applied takes the transaction's reads waiting on it along.
+    for (const read of this.readsBefore.splice(0)) read.settle(undefined, error);
     this.done = true;
     this.value = value;
     this.error = error;
@@ -133,6 +139,16 @@ export class Connection implements Conn, CommandSink {
 
   /** The peer handshake's state when this connection is (becoming) a link from another node. */
   peerSession: PeerSession | null = null;
+
+  /** The commands queued since MULTI, and whether queueing one failed (EXEC then aborts), or null. */
+  transaction: { readonly commands: Command[]; failed: boolean } | null = null;
+  /** True while EXEC runs the queued commands. */
+  inExec = false;
+  /**
+   * Reads of the running EXEC that come before its first write: they run just before that write
+   * is applied, so the whole transaction sees one state (see `Slot.beforeApply`).
+   */
+  execReads: Slot[] = [];
 
   /** Set once this connection's commands were forwarded to the leader (proxy mode): its reads go there too. */
   readsAtLeader = false;

@@ -1,0 +1,152 @@
+/**
+ * MULTI / EXEC / DISCARD with Redis's replies, atomicity under concurrent writers, and the
+ * transactional pipelines of real clients (redis-py's default pipeline(), ioredis and node-redis
+ * multi()).
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Clone } from "../src/clone/machine.ts";
+import { type FinnNode, open } from "../src/finn.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(60_000);
+
+let node: FinnNode;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "finn-transactions-"));
+  node = await open(dir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet" });
+});
+
+afterAll(async () => {
+  await node.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function session(commands: string[][]): Promise<unknown[]> {
+  const connection = await RespConnection.connect(node.port);
+  try {
+    for (const command of commands) connection.command(...command);
+    return (await connection.readMany(commands.length)).map(plain);
+  } finally {
+    connection.close();
+  }
+}
+
+describe("MULTI / EXEC / DISCARD", () => {
+  test("commands are queued, then EXEC answers all of them in one array", async () => {
+    expect(await session([["MULTI"], ["SET", "t:a", "1"], ["INCR", "t:a"], ["GET", "t:a"], ["GET", "t:none"], ["EXEC"]])).toEqual([
+      "OK",
+      "QUEUED",
+      "QUEUED",
+      "QUEUED",
+      "QUEUED",
+      ["OK", 2, "2", null],
+    ]);
+  });
+
+  test("a command that cannot be queued aborts EXEC; nothing of it is applied", async () => {
+    expect(await session([["MULTI"], ["SET", "t:abort", "1"], ["NOSUCH"], ["SET", "t:x"], ["EXEC"], ["GET", "t:abort"]])).toEqual([
+      "OK",
+      "QUEUED",
+      { error: "ERR unknown command 'NOSUCH'" },
+      { error: "ERR wrong number of arguments for 'set' command" },
+      { error: "EXECABORT Transaction discarded because of previous errors." },
+      null,
+    ]);
+  });
+
+  test("a command that fails when run gets its error in the array; the others run", async () => {
+    expect(await session([["SET", "t:s", "text"], ["MULTI"], ["INCR", "t:s"], ["SET", "t:s2", "ok"], ["EXEC"]])).toEqual([
+      "OK",
+      "OK",
+      "QUEUED",
+      "QUEUED",
+      [{ error: "ERR value is not an integer or out of range" }, "OK"],
+    ]);
+  });
+
+  test("EXEC and DISCARD without MULTI, nested MULTI, DISCARD drops the queue", async () => {
+    expect(await session([["EXEC"], ["DISCARD"], ["MULTI"], ["MULTI"], ["SET", "t:d", "1"], ["DISCARD"], ["GET", "t:d"]])).toEqual([
+      { error: "ERR EXEC without MULTI" },
+      { error: "ERR DISCARD without MULTI" },
+      "OK",
+      { error: "ERR MULTI calls can not be nested" },
+      "QUEUED",
+      "OK",
+      null,
+    ]);
+  });
+
+  test("a transaction sees one state while other clients write the same key", async () => {
+    const writers = await Promise.all(Array.from({ length: 4 }, () => RespConnection.connect(node.port)));
+    let running = true;
+    const load = writers.map(async (writer) => {
+      while (running) {
+        for (let i = 0; i < 20; i++) writer.command("INCR", "t:shared");
+        await writer.readMany(20);
+      }
+    });
+    try {
+      for (let round = 0; round < 50; round++) {
+        const [, , , , , replies] = await session([["MULTI"], ["GET", "t:shared"], ["INCR", "t:shared"], ["INCR", "t:shared"], ["GET", "t:shared"], ["EXEC"]]);
+        if (!Array.isArray(replies)) throw new Error(`EXEC answered ${JSON.stringify(replies)}`);
+        const before = Number(replies[0] ?? 0);
+        expect(replies[1]).toBe(before + 1);
+        expect(replies[2]).toBe(before + 2);
+        expect(replies[3]).toBe(String(before + 2));
+      }
+    } finally {
+      running = false;
+      await Promise.all(load);
+      for (const writer of writers) writer.close();
+    }
+  });
+});
+
+describe("real clients' transactions", () => {
+  test("redis-py's default pipeline() (MULTI/EXEC)", async () => {
+    const script = [
+      "import redis, sys",
+      "c = redis.Redis(host='127.0.0.1', port=int(sys.argv[1]))",
+      "p = c.pipeline()",
+      "p.set('t:py', 1); p.incr('t:py'); p.get('t:py')",
+      "print(p.execute())",
+    ].join("\n");
+    // Not spawnSync: the server runs in this process and must keep serving meanwhile.
+    const run = Bun.spawn(["/usr/bin/python3", "-c", script, String(node.port)], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text()]);
+    await run.exited;
+    expect(stderr).toBe("");
+    expect(stdout.trim()).toBe("[True, 2, b'2']");
+  });
+
+  test("ioredis multi()", async () => {
+    const { default: Redis } = await import("ioredis");
+    const client = new Redis(node.port, "127.0.0.1");
+    try {
+      expect(await client.multi().set("t:io", "a").append("t:io", "b").get("t:io").exec()).toEqual([
+        [null, "OK"],
+        [null, 2],
+        [null, "ab"],
+      ]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  test("node-redis multi()", async () => {
+    const { createClient } = await import("redis");
+    const client = createClient({ socket: { host: "127.0.0.1", port: node.port } });
+    await client.connect();
+    try {
+      const replies: unknown = await client.multi().set("t:nr", "x").append("t:nr", "y").get("t:nr").exec();
+      expect(replies).toEqual(["OK", 2, "xy"]);
+    } finally {
+      await client.quit();
+    }
+  });
+});
