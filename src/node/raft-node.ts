@@ -298,6 +298,7 @@ export class RaftNode implements Replicator {
       lastSnapshotIndex: snapshot.index,
       lastSnapshotTerm: snapshot.term,
       pendingProposals: this.queuedCommands.length + this.pending.size,
+      snapshotStallMillisecondsMax: this.snapshotStallMillisecondsMax,
     };
   }
 
@@ -536,7 +537,8 @@ export class RaftNode implements Replicator {
     } catch (error) {
       result = error instanceof Error ? error : new Error(String(error));
     }
-    this.snapshotStallMillisecondsMax = Math.max(this.snapshotStallMillisecondsMax, performance.now() - started);
+    const stall = performance.now() - started;
+    this.snapshotStallMillisecondsMax = Math.max(this.snapshotStallMillisecondsMax, stall);
     this.snapshotting = (async () => {
       const outcome = await result;
       if (outcome === ErrDisabled) {
@@ -559,7 +561,10 @@ export class RaftNode implements Replicator {
       this.snapshotDataIndex = index;
       const compactTo = index - this.snapshotTrailEntries;
       if (compactTo >= this.store.firstIndex()) this.store.compact(compactTo as Index);
-      this.logger.notice(`Snapshot at index ${index} written (${data.byteLength} bytes); log compacted to ${Math.max(0, compactTo)}`);
+      this.logger.notice(
+        `Snapshot at index ${index} written (${data.byteLength} bytes, applying paused ${stall.toFixed(1)} ms, ` +
+          `${(performance.now() - started).toFixed(0)} ms in all); log compacted to ${Math.max(0, compactTo)}`,
+      );
     })().finally(() => {
       this.snapshotting = null;
     });

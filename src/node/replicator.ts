@@ -31,6 +31,8 @@ export interface NodeStatus {
   readonly lastSnapshotIndex: number;
   readonly lastSnapshotTerm: number;
   readonly pendingProposals: number;
+  /** The longest time applying stood still while the machine captured a snapshot (ms). */
+  readonly snapshotStallMillisecondsMax: number;
 }
 
 /** What the server needs from whatever decides the order of writes. */

@@ -83,6 +83,8 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       commit_index: status.commitIndex,
       applied_index: status.appliedIndex,
       last_log_index: status.lastLogIndex,
+      last_snapshot_index: status.lastSnapshotIndex,
+      snapshot_stall_ms_max: status.snapshotStallMillisecondsMax.toFixed(1),
       consistency: context.settings.consistency,
     },
   };

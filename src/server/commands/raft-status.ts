@@ -33,7 +33,8 @@ export const raftStats: Builtin = {
       last_log_term: String(status.lastLogTerm),
       last_snapshot_index: String(status.lastSnapshotIndex),
       last_snapshot_term: String(status.lastSnapshotTerm),
-      num_peers: "0",
+      num_peers: String(Math.max(0, (context.cluster?.peers().length ?? 1) - 1)),
+      snapshot_stall_ms_max: status.snapshotStallMillisecondsMax.toFixed(1),
       state: status.state,
       term: String(status.term),
     };
