@@ -35,6 +35,9 @@ Flags (each also as --flag, and as -flag=value):
                          cluster clients follow it), answer Finn's -TRY leader, or forward it
   -cluster NAME        the cluster's name; nodes refuse peers of another cluster (default finn)
   -secret SECRET       the cluster secret peers must prove they know (never sent over the wire)
+  -auth PASSWORD       clients must AUTH with this password (-NOAUTH otherwise)
+  -admin-auth PASSWORD cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER,
+                         RAFTSNAPSHOT, joins) needs AUTH admin PASSWORD
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
@@ -61,6 +64,8 @@ interface CloneFlags {
   redirect: RedirectMode;
   cluster: string;
   secret: string;
+  password: string;
+  adminPassword: string;
 }
 
 class UsageError extends Error {}
@@ -87,6 +92,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     redirect: "moved",
     cluster: "finn",
     secret: "",
+    password: "",
+    adminPassword: "",
   };
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i] ?? "";
@@ -153,6 +160,12 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       case "secret":
         flags.secret = value;
         break;
+      case "auth":
+        flags.password = value;
+        break;
+      case "admin-auth":
+        flags.adminPassword = value;
+        break;
       case "snapshot-entries":
       case "snapshot-trail": {
         const count = Number(value);
@@ -192,6 +205,8 @@ async function main(): Promise<void> {
     redirect: flags.redirect,
     cluster: flags.cluster,
     secret: flags.secret,
+    password: flags.password,
+    adminPassword: flags.adminPassword,
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
   const node = await open(flags.dir, `${host}:${flags.port}`, flags.join, new Clone(), options);

@@ -81,6 +81,13 @@ export interface Options {
    * `-TRY leader`; `proxy` forwards the command to the leader and relays its reply.
    */
   readonly redirect?: RedirectMode;
+  /** Clients must `AUTH` with this password before any other command (`-NOAUTH` otherwise). */
+  readonly password?: string;
+  /**
+   * When set, cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTJOIN, RAFTTRANSFER,
+   * RAFTSNAPSHOT) needs `AUTH admin <adminPassword>`; a joining node sends it.
+   */
+  readonly adminPassword?: string;
   /** Take a snapshot after this many applied entries (default 100,000). */
   readonly snapshotEntries?: number;
   /** Entries kept in the log behind a snapshot for slow followers (default 10,000). */
@@ -200,6 +207,7 @@ export async function open(
   }
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   const server = new Server({ hostname: host, port, limits, logger });
+  server.access = { passwordRequired: (options.password ?? "") !== "", adminPasswordSet: (options.adminPassword ?? "") !== "" };
   // Until the node is ready, clients are told it is loading, as Redis does while it loads data.
   server.dispatcher = (connection) => connection.writeError("LOADING Finn is starting");
   try {
@@ -244,7 +252,9 @@ export async function open(
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
   });
   node = raftNode;
-  const cluster = new ClusterControl(raftNode, logger);
+  const credentials =
+    (options.adminPassword ?? "") !== "" ? ["admin", options.adminPassword ?? ""] : (options.password ?? "") !== "" ? [options.password ?? ""] : [];
+  const cluster = new ClusterControl(raftNode, logger, credentials);
   const settings: NodeSettings = {
     port: server.port,
     bind: host,
@@ -255,6 +265,7 @@ export async function open(
     backend,
     version: redisCompatibleVersion,
     nodeId: identity.nodeId,
+    passwords: { client: options.password ?? "", admin: options.adminPassword ?? "" },
   };
   const machineSpecs = machine.commands ?? [];
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
@@ -268,7 +279,7 @@ export async function open(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
   };
-  const proxy = new LeaderProxy(logger);
+  const proxy = new LeaderProxy(logger, options.password ?? "");
   server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode, options.redirect ?? "moved", proxy));
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first

@@ -19,20 +19,30 @@ const requestTimeoutMilliseconds = 5000;
 /** Redirects a join follows before giving up on this attempt. */
 const redirectsMax = 5;
 
-/** Sends one command to `address` and returns its reply as text (errors start with `-`). */
-export async function requestReply(address: string, args: readonly string[]): Promise<string> {
+/**
+ * Sends commands to `address` and returns the reply to the last one as text (errors start with
+ * `-`); the replies to the ones before it (such as AUTH) must be `+OK`.
+ */
+export async function requestReply(address: string, ...commands: readonly (readonly string[])[]): Promise<string> {
   const colon = address.lastIndexOf(":");
   const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
   const port = Number(address.slice(colon + 1));
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new RespError(`ERR invalid address '${address}'`);
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   const reader = new RespReader();
+  let expected = commands.length;
   const sink: CommandSink = {
     onCommand(reply: Command): boolean {
       // Replies are parsed with the request reader: a status or error line arrives as one inline
       // "command", an array of bulks as a multibulk frame.
-      resolve(reply.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" "));
-      return false;
+      const text = reply.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" ");
+      expected--;
+      if (expected > 0 && text !== "+OK") {
+        resolve(text);
+        return false;
+      }
+      if (expected === 0) resolve(text);
+      return expected > 0;
     },
   };
   const timer = setTimeout(() => reject(new RespError(`ERR ${address} did not answer in time`)), requestTimeoutMilliseconds);
@@ -49,7 +59,7 @@ export async function requestReply(address: string, args: readonly string[]): Pr
         error: (_socket, error) => reject(new RespError(`ERR ${address}: ${error.message}`)),
       },
     });
-    socket.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
+    for (const args of commands) socket.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
     try {
       return await promise;
     } finally {
@@ -67,6 +77,8 @@ export class ClusterControl {
   constructor(
     private readonly node: RaftNode,
     private readonly logger: Logger,
+    /** What this node sends to authenticate to another member before administering: AUTH's arguments, or none. */
+    private readonly credentials: readonly string[] = [],
   ) {}
 
   /** This node's id. */
@@ -166,7 +178,8 @@ export class ClusterControl {
       for (let hop = 0; hop <= redirectsMax && stillRunning(); hop++) {
         let reply: string;
         try {
-          reply = await requestReply(target, ["RAFTJOIN", this.node.id, selfAddress]);
+          const join = ["RAFTJOIN", this.node.id, selfAddress];
+          reply = await (this.credentials.length > 0 ? requestReply(target, ["AUTH", ...this.credentials], join) : requestReply(target, join));
         } catch (error) {
           reply = `-${error instanceof Error ? error.message : String(error)}`;
         }

@@ -64,8 +64,13 @@ export interface RaftNodeOptions {
   readonly snapshotTrailEntries?: number;
 }
 
-/** Snapshots after 100,000 entries by default (at most ~100 MB of log at 1 KB an entry). */
+/** Snapshots after 100,000 entries by default... */
 const snapshotEntriesDefault = 100_000;
+/**
+ * ...or after this many bytes of entries, whichever comes first: an entry can hold many batched
+ * commands (up to 1 MB), so a count alone would not bound the disk.
+ */
+const snapshotBytesDefault = 64 * 1024 * 1024;
 /** The log keeps 10,000 entries behind a snapshot by default, for followers a little behind. */
 const snapshotTrailEntriesDefault = 10_000;
 
@@ -147,6 +152,8 @@ export class RaftNode implements Replicator {
   /** A local snapshot in progress, and who waits for it. */
   private snapshotting: Promise<void> | null = null;
   private snapshotsDisabled = false;
+  /** Bytes of entries applied since the last snapshot started (a snapshot is due past a bound). */
+  private appliedBytesSinceSnapshot = 0;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   snapshotStallMillisecondsMax = 0;
 
@@ -243,9 +250,15 @@ export class RaftNode implements Replicator {
     const status = this.raft.status();
     if (status.role !== "leader") return "notLeader";
     const voters = status.membership.voters;
-    if (status.applied === status.commit && voters.length === 1 && voters[0] === status.id) {
+    if (
+      status.applied === status.commit &&
+      voters.length === 1 &&
+      voters[0] === status.id &&
+      this.raft.termAt(status.commit) === status.term
+    ) {
       // The only voter leads until it applies a change that adds another: no one else can have
-      // committed anything, so its applied state is current (what ReadIndex would confirm).
+      // committed anything. Once an entry of its own term is committed (Raft thesis §6.4: until
+      // then entries of the previous term may be committed later), its applied state is current.
       return "now";
     }
     this.turnReads.push(ticket());
@@ -440,6 +453,7 @@ export class RaftNode implements Replicator {
   }
 
   private applyEntry(entry: Entry): void {
+    this.appliedBytesSinceSnapshot += entry.data.byteLength;
     const pending = this.pending.get(entry.index);
     if (pending !== undefined) this.pending.delete(entry.index);
     let tickets: readonly (Ticket | null)[] = [];
@@ -573,7 +587,9 @@ export class RaftNode implements Replicator {
 
   private maybeSnapshot(): void {
     if (this.snapshotting !== null || this.snapshotsDisabled) return;
-    if (this.raft.status().applied - this.store.snapshotMetadata().index < this.snapshotEntries) return;
+    const entries = this.raft.status().applied - this.store.snapshotMetadata().index;
+    if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < snapshotBytesDefault) return;
+    this.appliedBytesSinceSnapshot = 0;
     this.snapshot().catch((error: unknown) => {
       if (!this.snapshotsDisabled) this.logger.warning(`Snapshot failed: ${error instanceof Error ? error.message : String(error)}`);
     });

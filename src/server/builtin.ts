@@ -21,6 +21,8 @@ export interface NodeSettings {
   readonly backend: string;
   readonly version: string;
   readonly nodeId: string;
+  /** The client password (`AUTH`) and the admin password (`AUTH admin ...`); "" when not set. */
+  readonly passwords: { readonly client: string; readonly admin: string };
 }
 
 /** INFO sections a machine adds: section name to field name to value. */
@@ -43,6 +45,8 @@ export interface BuiltinContext {
 
 export interface Builtin {
   readonly spec: CommandSpec;
+  /** Cluster administration: with an admin password set, only the admin user may run it. */
+  readonly adminOnly?: boolean;
   run(context: BuiltinContext, connection: Connection, command: Command): void;
 }
 

@@ -140,6 +140,11 @@ export class Connection implements Conn, CommandSink {
   /** The peer handshake's state when this connection is (becoming) a link from another node. */
   peerSession: PeerSession | null = null;
 
+  /** Whether the client has authenticated (true from the start when no password is set). */
+  authenticated = true;
+  /** Whether the client authenticated as the admin user (needed for cluster administration when an admin password is set). */
+  admin = true;
+
   /** The commands queued since MULTI, and whether queueing one failed (EXEC then aborts), or null. */
   transaction: { readonly commands: Command[]; failed: boolean } | null = null;
   /** True while EXEC runs the queued commands. */

@@ -13,6 +13,12 @@ import type { Dispatcher } from "./server.ts";
 /** Commands queued in one MULTI: a bound on what one client can make the node hold. */
 const transactionCommandsMax = 100_000;
 
+/**
+ * What a client may send before it authenticates: the handshake, and the peer commands (peers
+ * prove the cluster secret in their own handshake).
+ */
+const beforeAuthentication: ReadonlySet<string> = new Set(["auth", "hello", "quit", "rafthello", "raftauth", "raftmsg", "raftsnap", "raftnodeid"]);
+
 /** Commands that act on a transaction instead of being queued in it. */
 const transactionControl: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "unwatch", "quit", "reset"]);
 
@@ -25,6 +31,15 @@ export function createDispatcher(
   const machineSpecs = new Map((machine.commands ?? []).map((spec) => [spec.name, spec]));
   return (connection: Connection, command: Command): void => {
     const name = command.name;
+    if (!connection.authenticated && !beforeAuthentication.has(name)) {
+      connection.writeError("NOAUTH Authentication required.");
+      return;
+    }
+    const builtin = builtins.get(name);
+    if (builtin !== undefined && !connection.admin && builtin.adminOnly === true) {
+      connection.writeError("NOPERM this command needs the admin user: AUTH admin <password>");
+      return;
+    }
     const transaction = connection.transaction;
     if (transaction !== null && !transactionControl.has(name)) {
       // Inside MULTI: check what can be checked now (Redis answers these errors at once and
@@ -49,7 +64,6 @@ export function createDispatcher(
       connection.writeString("QUEUED");
       return;
     }
-    const builtin = builtins.get(name);
     if (builtin !== undefined) {
       if (!arityAllows(builtin.spec.arity, command.args.length)) {
         connection.writeError(`ERR wrong number of arguments for '${name}' command`);

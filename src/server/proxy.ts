@@ -12,6 +12,7 @@ import type { Socket } from "bun";
 import { assert } from "../assert.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { encodeCommand } from "../resp/reader.ts";
 import { scanReply } from "../resp/reply-scanner.ts";
 import type { Slot } from "./connection.ts";
 
@@ -35,9 +36,13 @@ class ProxyLink {
   private buffer: Buffer = Buffer.alloc(0);
   private bufferEnd = 0;
 
+  /** Replies to skip before the relayed ones (AUTH, HELLO 3). */
+  private handshakeReplies = 0;
+
   constructor(
     private readonly address: string,
     private readonly protocol: 2 | 3,
+    private readonly password: string,
     private readonly logger: Logger,
     private readonly onClosed: (link: ProxyLink) => void,
   ) {
@@ -77,13 +82,17 @@ class ProxyLink {
 
   private opened(socket: Socket<undefined>): void {
     this.socket = socket;
-    if (this.protocol === 3) {
-      // The leader must answer this client's commands in RESP3 too; the HELLO reply is skipped.
-      this.state = "hello";
-      socket.write("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
-    } else {
-      this.state = "ready";
+    // The leader wants the same password, and must answer in RESP3 for RESP3 clients: the
+    // replies to AUTH and HELLO are skipped.
+    if (this.password !== "") {
+      socket.write(encodeCommand([Buffer.from("AUTH"), Buffer.from(this.password)]));
+      this.handshakeReplies++;
     }
+    if (this.protocol === 3) {
+      socket.write("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+      this.handshakeReplies++;
+    }
+    this.state = this.handshakeReplies > 0 ? "hello" : "ready";
     this.writeWaiting();
   }
 
@@ -134,7 +143,12 @@ class ProxyLink {
       const reply = this.buffer.subarray(start, end);
       start = end;
       if (this.state === "hello") {
-        this.state = "ready";
+        this.handshakeReplies--;
+        if (reply[0] === 45) {
+          this.close(`the leader refused the proxy's handshake: ${Buffer.from(reply).toString("latin1").trim()}`);
+          return;
+        }
+        if (this.handshakeReplies === 0) this.state = "ready";
         continue;
       }
       const slot = this.inflight.shift();
@@ -168,14 +182,18 @@ class ProxyLink {
 export class LeaderProxy {
   private readonly links = new Map<string, ProxyLink>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The client password the leader wants (the same on every node), or "". */
+    private readonly password = "",
+  ) {}
 
   /** Forwards a command's frame to the leader at `address`; `slot` gets the reply bytes. */
   forward(address: string, protocol: 2 | 3, frame: Uint8Array, slot: Slot): void {
     const key = `${protocol}|${address}`;
     let link = this.links.get(key);
     if (link === undefined || link.closed) {
-      link = new ProxyLink(address, protocol, this.logger, (closed) => {
+      link = new ProxyLink(address, protocol, this.password, this.logger, (closed) => {
         if (this.links.get(key) === closed) this.links.delete(key);
       });
       this.links.set(key, link);

@@ -69,6 +69,8 @@ export class Server {
   /** Counters for INFO. */
   readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
   dispatcher: Dispatcher = () => {};
+  /** Whether clients must authenticate, and whether administration needs the admin user. */
+  access = { passwordRequired: false, adminPasswordSet: false };
   /** Appends a write to the log (set by the node that owns this server). */
   propose: (command: Command, ticket: Slot) => void = () => {
     throw new Error("no log to propose to");
@@ -124,6 +126,8 @@ export class Server {
 
   private onOpen(socket: Socket<Connection>): void {
     const connection = new Connection(this, socket, this.nextId++);
+    connection.authenticated = !this.access.passwordRequired;
+    connection.admin = !this.access.adminPasswordSet;
     socket.data = connection;
     this.stats.connectionsReceived++;
     if (this.connections.size >= this.limits.clientsMax) {

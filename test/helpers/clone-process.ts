@@ -338,6 +338,13 @@ export class CloneProcess {
     }
   }
 
+  /** The value of `-auth` among the extra arguments, if any. */
+  private passwordArgument(): string | null {
+    const extra = this.options.extraArguments ?? [];
+    const at = extra.findIndex((argument) => argument === "-auth" || argument === "--auth");
+    return at >= 0 ? (extra[at + 1] ?? null) : null;
+  }
+
   /** Polls until a TCP connection succeeds and PING is answered with PONG, or fails clearly. */
   private async waitReady(timeoutMilliseconds: number): Promise<void> {
     const deadline = Date.now() + timeoutMilliseconds;
@@ -354,6 +361,12 @@ export class CloneProcess {
       try {
         const connection = await RespConnection.connect(this.port, this.host, { timeoutMilliseconds: attemptMilliseconds });
         try {
+          // A node started with -auth wants the password first.
+          const password = this.passwordArgument();
+          if (password !== null) {
+            connection.command("AUTH", password);
+            await connection.read(attemptMilliseconds);
+          }
           connection.command("PING");
           const reply = await connection.read(attemptMilliseconds);
           if (reply.type === "simple" && reply.value === "PONG") {

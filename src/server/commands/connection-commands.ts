@@ -1,6 +1,8 @@
 /** PING, ECHO, QUIT, SELECT, AUTH and HELLO: the connection commands every client sends. */
 import { RespError } from "../../errors.ts";
-import { type Builtin, keyword, text } from "../builtin.ts";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
+import type { Connection } from "../connection.ts";
 import { spec } from "../command-spec.ts";
 
 const noKeys = [0, 0, 0] as const;
@@ -40,20 +42,48 @@ export const select: Builtin = {
   },
 };
 
-/** Until authentication exists (a later issue), AUTH answers as Redis does with no password set. */
-function checkAuth(args: readonly Uint8Array[]): void {
-  if (args.length === 1) {
-    throw new RespError(
-      "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-    );
+/**
+ * Checks `[user] password` and marks the connection authenticated (and admin, for the `admin`
+ * user). With no password configured, AUTH answers as Redis does for a user without one.
+ */
+function authenticate(context: BuiltinContext, connection: Connection, args: readonly Uint8Array[]): void {
+  const passwords = context.settings.passwords;
+  const [first, second] = args;
+  const user = second === undefined ? "default" : text(first);
+  const password = text(second ?? first);
+  if (passwords.client === "" && passwords.admin === "") {
+    if (second === undefined) {
+      throw new RespError(
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+      );
+    }
+    return;
   }
+  if (user === "default" && passwords.client === "") {
+    // The default user has no password (only an admin one is set): any password will do, as in Redis.
+    connection.authenticated = true;
+    return;
+  }
+  const expected = user === "admin" ? passwords.admin : user === "default" ? passwords.client : "";
+  if (expected === "" || !secretEquals(password, expected)) {
+    throw new RespError("WRONGPASS invalid username-password pair or user is disabled.");
+  }
+  connection.authenticated = true;
+  if (user === "admin") connection.admin = true;
+}
+
+/** Compares secrets in time independent of where they differ. */
+function secretEquals(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 export const auth: Builtin = {
   spec: spec("auth", -2, "noscript loading stale fast no-auth", noKeys, "connection", "Authenticates the connection.", "[username] password"),
-  run(_context, connection, command) {
+  run(context, connection, command) {
     if (command.args.length > 3) throw new RespError("ERR syntax error");
-    checkAuth(command.args.slice(1));
+    authenticate(context, connection, command.args.slice(1));
     connection.writeString("OK");
   },
 };
@@ -76,7 +106,7 @@ export const hello: Builtin = {
     for (; at < args.length; at++) {
       const option = keyword(args[at]);
       if (option === "auth" && at + 2 < args.length) {
-        checkAuth(args.slice(at + 1, at + 3));
+        authenticate(context, connection, args.slice(at + 1, at + 3));
         at += 2;
       } else if (option === "setname" && at + 1 < args.length) {
         name = text(args[at + 1]);

@@ -27,6 +27,7 @@ function answerWhenDone(connection: Connection, name: string, change: Promise<vo
 }
 
 export const raftAddPeer: Builtin = {
+  adminOnly: true,
   spec: spec("raftaddpeer", -2, "admin noscript", noKeys, "cluster", "Adds a new member to the Raft cluster.", "address [id]"),
   run(context, connection, command) {
     if (command.argCount > 3) throw new RespError("ERR wrong number of arguments for 'raftaddpeer' command");
@@ -36,6 +37,7 @@ export const raftAddPeer: Builtin = {
 };
 
 export const raftRemovePeer: Builtin = {
+  adminOnly: true,
   spec: spec("raftremovepeer", 2, "admin noscript", noKeys, "cluster", "Removes an existing member.", "address"),
   run(context, connection, command) {
     answerWhenDone(connection, command.name, control(context).removePeer(text(command.args[1])));
@@ -43,6 +45,7 @@ export const raftRemovePeer: Builtin = {
 };
 
 export const raftJoin: Builtin = {
+  adminOnly: true,
   spec: spec("raftjoin", 3, "admin noscript", noKeys, "cluster", "Asks the cluster to add the calling node (sent by -join).", "id address"),
   run(context, connection, command) {
     answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[2]), text(command.args[1])));
@@ -69,6 +72,7 @@ export const raftNodeId: Builtin = {
 };
 
 export const raftTransfer: Builtin = {
+  adminOnly: true,
   spec: spec("rafttransfer", -1, "admin noscript", noKeys, "cluster", "Hands leadership to another voter.", "[address]"),
   run(context, connection, command) {
     control(context).transfer(command.argCount > 1 ? text(command.args[1]) : null);
@@ -77,6 +81,7 @@ export const raftTransfer: Builtin = {
 };
 
 export const raftSnapshot: Builtin = {
+  adminOnly: true,
   spec: spec("raftsnapshot", 1, "admin noscript", noKeys, "cluster", "Triggers a snapshot operation."),
   run(context, connection, command) {
     answerWhenDone(connection, command.name, control(context).snapshot());

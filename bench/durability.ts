@@ -1,0 +1,191 @@
+/**
+ * SET through the real log: the single-node clone against redis-server with an append-only file,
+ * at matching durability, in the same run with redis-benchmark (`-t set -c 50`):
+ *
+ * - clone `-durability medium` (fsync at least once a second) vs `--appendonly yes --appendfsync everysec`
+ * - clone `-durability high` (fsync before the reply) vs `--appendonly yes --appendfsync always`
+ *
+ * Each pairing gets fresh servers on fresh directories; repetitions alternate the two servers so
+ * that drift in the machine's load hits both alike. Prints medians and ratios as a markdown table.
+ *
+ *   bun run bench/durability.ts [--reps 3] [--requests 100000] [--clients 50] [--pipelines 1,16]
+ *                               [--backends lmdb,memory] [--json out.json]
+ *
+ * At pipeline P > 1 each run sends 4 × requests, so that it lasts about as long as P1.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+interface Settings {
+  reps: number;
+  requests: number;
+  clients: number;
+  pipelines: number[];
+  backends: string[];
+  json: string;
+}
+
+function parseSettings(argv: readonly string[]): Settings {
+  const settings: Settings = { reps: 3, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], json: "" };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i] ?? "";
+    const value = argv[i + 1] ?? "";
+    switch (flag) {
+      case "--reps":
+        settings.reps = Number(value);
+        break;
+      case "--requests":
+        settings.requests = Number(value);
+        break;
+      case "--clients":
+        settings.clients = Number(value);
+        break;
+      case "--pipelines":
+        settings.pipelines = value.split(",").map(Number);
+        break;
+      case "--backends":
+        settings.backends = value.split(",");
+        break;
+      case "--json":
+        settings.json = value;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}`);
+    }
+  }
+  return settings;
+}
+
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+async function waitForPing(port: number, timeoutMilliseconds = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMilliseconds;
+  while (Date.now() < deadline) {
+    const probe = Bun.spawnSync(["redis-cli", "-p", String(port), "PING"]);
+    if (probe.stdout.toString().trim() === "PONG") return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`server on port ${port} did not answer PING`);
+}
+
+/** One redis-benchmark run of SET; returns requests per second. */
+function benchmarkSet(port: number, requests: number, clients: number, pipeline: number): number {
+  const result = Bun.spawnSync([
+    "redis-benchmark", "-p", String(port), "-t", "set", "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv",
+  ]);
+  if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
+  for (const line of result.stdout.toString().split("\n")) {
+    const cells = line.split(",").map((cell) => cell.replace(/"/g, ""));
+    if (cells[0] === "SET") return Number(cells[1]);
+  }
+  throw new Error(`no SET row in redis-benchmark output: ${result.stdout.toString()}`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+interface Pairing {
+  readonly level: "medium" | "high";
+  readonly appendfsync: "everysec" | "always";
+}
+
+const pairings: readonly Pairing[] = [
+  { level: "medium", appendfsync: "everysec" },
+  { level: "high", appendfsync: "always" },
+];
+
+interface Row {
+  backend: string;
+  clone: string;
+  redis: string;
+  pipeline: number;
+  cloneRps: number[];
+  redisRps: number[];
+}
+
+async function runPairing(settings: Settings, backend: string, pairing: Pairing, rows: Row[]): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "finn-bench-durability-"));
+  const processes: Subprocess[] = [];
+  try {
+    const redisPort = await freePort();
+    processes.push(Bun.spawn(
+      ["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
+        "--appendonly", "yes", "--appendfsync", pairing.appendfsync],
+      { stdout: "ignore", stderr: "ignore" },
+    ));
+    const clonePort = await freePort();
+    processes.push(Bun.spawn(
+      [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"),
+        "-loglevel", "warning", "-backend", backend, "-durability", pairing.level],
+      { stdout: "ignore", stderr: "inherit" },
+    ));
+    await waitForPing(redisPort);
+    await waitForPing(clonePort);
+    const pairRows = settings.pipelines.map((pipeline): Row => ({
+      backend,
+      clone: `-durability ${pairing.level}`,
+      redis: `appendfsync ${pairing.appendfsync}`,
+      pipeline,
+      cloneRps: [],
+      redisRps: [],
+    }));
+    for (let rep = 0; rep < settings.reps; rep++) {
+      for (const row of pairRows) {
+        const requests = settings.requests * (row.pipeline > 1 ? 4 : 1);
+        // Alternate which server goes first, so that a trend in the machine's load is shared.
+        const order = rep % 2 === 0 ? (["redis", "clone"] as const) : (["clone", "redis"] as const);
+        for (const server of order) {
+          const rps = benchmarkSet(server === "redis" ? redisPort : clonePort, requests, settings.clients, row.pipeline);
+          (server === "redis" ? row.redisRps : row.cloneRps).push(rps);
+        }
+      }
+      process.stderr.write(`${backend} ${pairing.level}/${pairing.appendfsync}: repetition ${rep + 1}/${settings.reps} done\n`);
+    }
+    rows.push(...pairRows);
+  } finally {
+    for (const child of processes) child.kill();
+    await Promise.all(processes.map((child) => child.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const rows: Row[] = [];
+  const loadBefore = loadavg()[0] ?? 0;
+  for (const backend of settings.backends) {
+    for (const pairing of pairings) await runPairing(settings, backend, pairing, rows);
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Bun ${Bun.version}`;
+  console.log(`\nredis-benchmark -t set -c ${settings.clients}, -n ${settings.requests} (×4 when pipelined), medians of ${settings.reps} runs`);
+  console.log(`${machine}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
+  console.log("| backend | clone | redis-server (--appendonly yes) | pipeline | clone SET/s | redis SET/s | clone / redis | clone runs | redis runs |");
+  console.log("|---|---|---|---:|---:|---:|---:|---|---|");
+  const report: Record<string, unknown>[] = [];
+  for (const row of rows) {
+    const cloneMedian = median(row.cloneRps);
+    const redisMedian = median(row.redisRps);
+    const ratio = redisMedian > 0 ? cloneMedian / redisMedian : 0;
+    const runs = (values: readonly number[]): string => values.map((value) => Math.round(value / 1000) + "k").join(", ");
+    console.log(
+      `| ${row.backend} | ${row.clone} | ${row.redis} | ${row.pipeline} | ${Math.round(cloneMedian).toLocaleString("en")} | ` +
+        `${Math.round(redisMedian).toLocaleString("en")} | ${ratio.toFixed(2)} | ${runs(row.cloneRps)} | ${runs(row.redisRps)} |`,
+    );
+    report.push({ ...row, cloneMedian, redisMedian, ratio });
+  }
+  if (settings.json !== "") writeFileSync(settings.json, JSON.stringify({ machine, settings, report }, null, 2));
+}
+
+await main();
+export {};

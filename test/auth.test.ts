@@ -1,0 +1,84 @@
+/**
+ * Passwords: clients AUTH before anything else (AUTH, AUTH default, HELLO ... AUTH), cluster
+ * administration needs the admin user when an admin password is set, and a node with both
+ * passwords still joins its cluster and proxies to its leader.
+ */
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { CloneProcess, cleanupAll } from "./helpers/clone-process.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(120_000);
+
+const started: CloneProcess[] = [];
+afterAll(async () => {
+  await cleanupAll(started);
+});
+
+const secured = ["-auth", "client-pass", "-admin-auth", "admin-pass"];
+
+async function session(clone: CloneProcess, commands: string[][]): Promise<unknown[]> {
+  const connection = await RespConnection.connect(clone.port);
+  try {
+    for (const command of commands) connection.command(...command);
+    return (await connection.readMany(commands.length)).map(plain);
+  } finally {
+    connection.close();
+  }
+}
+
+describe("passwords", () => {
+  let first: CloneProcess;
+
+  test("nothing but the handshake before AUTH; a wrong password is refused", async () => {
+    first = await CloneProcess.start({ name: "auth-1", extraArguments: secured });
+    started.push(first);
+    expect(
+      await session(first, [["PING"], ["SET", "k", "v"], ["AUTH", "wrong"], ["AUTH", "default", "wrong"], ["GET", "k"], ["AUTH", "client-pass"], ["SET", "k", "v"], ["GET", "k"]]),
+    ).toEqual([
+      { error: "NOAUTH Authentication required." },
+      { error: "NOAUTH Authentication required." },
+      { error: "WRONGPASS invalid username-password pair or user is disabled." },
+      { error: "WRONGPASS invalid username-password pair or user is disabled." },
+      { error: "NOAUTH Authentication required." },
+      "OK",
+      "OK",
+      "v",
+    ]);
+  });
+
+  test("HELLO 3 AUTH default <password> authenticates in the handshake", async () => {
+    const [hello, get] = await session(first, [["HELLO", "3", "AUTH", "default", "client-pass"], ["GET", "k"]]);
+    expect(hello instanceof Map && hello.get("proto")).toBe(3);
+    expect(get).toBe("v");
+    const [refused] = await session(first, [["HELLO", "3", "AUTH", "default", "nope"]]);
+    expect(refused).toEqual({ error: "WRONGPASS invalid username-password pair or user is disabled." });
+  });
+
+  test("administration needs the admin user", async () => {
+    expect(await session(first, [["AUTH", "client-pass"], ["RAFTSNAPSHOT"], ["AUTH", "admin", "admin-pass"], ["RAFTSNAPSHOT"]])).toEqual([
+      "OK",
+      { error: "NOPERM this command needs the admin user: AUTH admin <password>" },
+      "OK",
+      "OK",
+    ]);
+  });
+
+  test("a node with the same passwords joins, and as a proxy forwards with the password", async () => {
+    const second = await CloneProcess.start({ name: "auth-2", join: `:${first.port}`, extraArguments: [...secured, "-redirect", "proxy"] });
+    started.push(second);
+    const deadline = Date.now() + 20_000;
+    let peers: unknown = null;
+    while (Date.now() < deadline) {
+      [, peers] = await session(first, [["AUTH", "client-pass"], ["RAFTPEERS"]]);
+      if (Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner")) break;
+      await Bun.sleep(50);
+    }
+    expect(Array.isArray(peers) && peers.length === 4).toBe(true);
+    expect(await session(second, [["AUTH", "client-pass"], ["SET", "via-proxy", "1"], ["GET", "via-proxy"]])).toEqual(["OK", "OK", "1"]);
+  });
+
+  test("redis-cli -a authenticates", () => {
+    const run = Bun.spawnSync(["redis-cli", "-p", String(first.port), "-a", "client-pass", "--no-auth-warning", "GET", "k"]);
+    expect(run.stdout.toString().trim()).toBe("v");
+  });
+});
