@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort, median, runBenchmark, waitForPing } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -58,40 +59,11 @@ function parseSettings(argv: readonly string[]): Settings {
   return settings;
 }
 
-async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
-
-async function waitForPing(port: number, timeoutMilliseconds = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  while (Date.now() < deadline) {
-    const probe = Bun.spawnSync(["redis-cli", "-p", String(port), "PING"]);
-    if (probe.stdout.toString().trim() === "PONG") return;
-    await Bun.sleep(50);
-  }
-  throw new Error(`server on port ${port} did not answer PING`);
-}
-
 /** One redis-benchmark run of SET; returns requests per second. */
 function benchmarkSet(port: number, requests: number, clients: number, pipeline: number): number {
-  const result = Bun.spawnSync([
-    "redis-benchmark", "-p", String(port), "-t", "set", "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv",
-  ]);
-  if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
-  for (const line of result.stdout.toString().split("\n")) {
-    const cells = line.split(",").map((cell) => cell.replace(/"/g, ""));
-    if (cells[0] === "SET") return Number(cells[1]);
-  }
-  throw new Error(`no SET row in redis-benchmark output: ${result.stdout.toString()}`);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+  const row = runBenchmark(port, ["set"], requests, clients, pipeline).get("SET");
+  if (row === undefined) throw new Error("no SET row in redis-benchmark's output");
+  return row.rps;
 }
 
 interface Pairing {

@@ -9,9 +9,10 @@
  *                                  [--clone-args "-durability medium"] [--json out.json]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -70,56 +71,6 @@ function parseSettings(argv: readonly string[]): Settings {
   return settings;
 }
 
-async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
-
-async function waitForPing(port: number, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const probe = Bun.spawnSync(["redis-cli", "-p", String(port), "PING"]);
-    if (probe.stdout.toString().trim() === "PONG") return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`server on port ${port} did not answer PING`);
-}
-
-/** One redis-benchmark run; returns requests per second and p50/p99 latency per test name. */
-function runBenchmark(port: number, tests: string[], requests: number, clients: number, pipeline: number) {
-  const result = Bun.spawnSync([
-    "redis-benchmark",
-    "-p",
-    String(port),
-    "-t",
-    tests.join(","),
-    "-c",
-    String(clients),
-    "-n",
-    String(requests),
-    "-P",
-    String(pipeline),
-    "--csv",
-  ]);
-  const out = result.stdout.toString();
-  if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
-  const rows = new Map<string, { rps: number; p50: number; p99: number }>();
-  for (const line of out.split("\n")) {
-    const cells = line.split(",").map((cell) => cell.replace(/"/g, ""));
-    if (cells.length < 7 || cells[0] === "test") continue;
-    rows.set(cells[0] ?? "", { rps: Number(cells[1]), p50: Number(cells[4]), p99: Number(cells[6]) });
-  }
-  return rows;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), "finn-bench-"));
@@ -163,7 +114,7 @@ async function main(): Promise<void> {
       process.stderr.write(`repetition ${rep + 1}/${settings.reps} done\n`);
     }
 
-    const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Bun ${Bun.version}`;
+    const machine = machineDescription();
     console.log(`\nredis-benchmark -c ${settings.clients}, medians of ${settings.reps} runs, ${machine}`);
     console.log(`redis-server ${settings.redisArgs.join(" ") || "(no persistence)"}; clone ${settings.cloneArgs.join(" ") || "(defaults)"}\n`);
     console.log("| test | pipeline | redis rps | clone rps | ratio | redis p50/p99 ms | clone p50/p99 ms |");

@@ -17,6 +17,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { freePort, median } from "./lib.ts";
 
 interface Settings {
   writes: number;
@@ -82,12 +83,6 @@ function parseSettings(argv: readonly string[]): Settings {
   return settings;
 }
 
-async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
-}
 
 function redisCli(port: number, ...args: string[]): string {
   const result = Bun.spawnSync(["redis-cli", "-p", String(port), ...args]);
@@ -189,11 +184,6 @@ function pingOnce(port: number): Promise<boolean> {
   });
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
 
 /** Bytes of every file under `path`: apparent (file sizes) and allocated (disk blocks). */
 function directoryBytes(path: string): { apparent: number; allocated: number; files: Record<string, number> } {

@@ -1,0 +1,128 @@
+/**
+ * A 3-node cluster on this machine (the cluster and the load generator share its cores), driven
+ * through its leader with redis-benchmark (`-t set,get -c 50`, pipeline 1 and 16), next to
+ * redis-server in the same run, and against the figures the original Go Finn reached on machines
+ * like ours with 3 local nodes (SET 34k/s and 48k/s, GET 94k/s and 952k/s at pipeline 1 and 16).
+ *
+ *   bun run bench/cluster-compare.ts [--reps 3] [--requests 100000] [--nodes 3]
+ *                                    [--clone-args "-durability medium -consistency medium"]
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
+
+/** Finn (Go, HEAD e430290), 3 local nodes on our 2-core machines: shared/REFERENCE.md. */
+const finn: Readonly<Record<string, Readonly<Record<number, number>>>> = {
+  SET: { 1: 34_000, 16: 48_000 },
+  GET: { 1: 94_000, 16: 952_000 },
+};
+
+interface Settings {
+  reps: number;
+  requests: number;
+  nodes: number;
+  cloneArgs: string[];
+}
+
+function parseSettings(argv: readonly string[]): Settings {
+  const settings: Settings = { reps: 3, requests: 100_000, nodes: 3, cloneArgs: [] };
+  for (let i = 0; i < argv.length; i += 2) {
+    const value = argv[i + 1] ?? "";
+    switch (argv[i]) {
+      case "--reps":
+        settings.reps = Number(value);
+        break;
+      case "--requests":
+        settings.requests = Number(value);
+        break;
+      case "--nodes":
+        settings.nodes = Number(value);
+        break;
+      case "--clone-args":
+        settings.cloneArgs = value.split(" ").filter((part) => part !== "");
+        break;
+      default:
+        throw new Error(`unknown flag ${argv[i]}`);
+    }
+  }
+  return settings;
+}
+
+async function leaderPort(ports: readonly number[]): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    for (const port of ports) {
+      if (Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTSTATE"]).stdout.toString().trim() === "Leader") {
+        const peers = Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTPEERS"]).stdout.toString();
+        if (!peers.includes("Learner") && peers.split("\n").filter((line) => line.includes(":")).length === ports.length) return port;
+      }
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error("no leader with every node a voter");
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), "finn-bench-cluster-"));
+  const processes: Subprocess[] = [];
+  try {
+    const redisPort = await freePort();
+    processes.push(Bun.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdout: "ignore", stderr: "ignore" }));
+    const ports: number[] = [];
+    for (let i = 0; i < settings.nodes; i++) {
+      const port = await freePort();
+      const join_ = i === 0 ? [] : ["-join", `:${ports[0]}`];
+      processes.push(
+        Bun.spawn(
+          [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(port), "-dir", join(dir, `node-${i}`), "-loglevel", "warning", ...join_, ...settings.cloneArgs],
+          { stdout: "ignore", stderr: "inherit" },
+        ),
+      );
+      await waitForPing(port);
+      ports.push(port);
+    }
+    await waitForPing(redisPort);
+    const leader = await leaderPort(ports);
+    const samples = new Map<string, number[]>();
+    const add = (key: string, value: number): void => {
+      samples.set(key, [...(samples.get(key) ?? []), value]);
+    };
+    for (let rep = 0; rep < settings.reps; rep++) {
+      for (const pipeline of [1, 16]) {
+        for (const [server, port] of [["redis", redisPort], ["cluster", leader]] as const) {
+          const rows = runBenchmark(port, ["set", "get"], settings.requests * (pipeline > 1 ? 4 : 1), 50, pipeline);
+          for (const [test, row] of rows) {
+            add(`${server}|${test}|${pipeline}|rps`, row.rps);
+            add(`${server}|${test}|${pipeline}|p99`, row.p99);
+          }
+        }
+      }
+      process.stderr.write(`repetition ${rep + 1}/${settings.reps} done\n`);
+    }
+    console.log(`\n${settings.nodes}-node cluster through its leader, redis-benchmark -c 50, medians of ${settings.reps} runs; ${machineDescription()}`);
+    console.log(`clone flags: ${settings.cloneArgs.join(" ") || "(defaults: -durability medium -consistency medium)"}\n`);
+    console.log("| test | pipeline | cluster rps | cluster p99 ms | redis-server rps | cluster / redis | Finn rps | cluster / Finn |");
+    console.log("|---|---|---|---|---|---|---|---|");
+    for (const test of ["SET", "GET"]) {
+      for (const pipeline of [1, 16]) {
+        const get = (server: string, what: string): number => median(samples.get(`${server}|${test}|${pipeline}|${what}`) ?? []);
+        const cluster = get("cluster", "rps");
+        const redis = get("redis", "rps");
+        const original = finn[test]?.[pipeline] ?? 0;
+        console.log(
+          `| ${test} | ${pipeline} | ${Math.round(cluster)} | ${get("cluster", "p99").toFixed(2)} | ${Math.round(redis)} | ` +
+            `${(cluster / redis).toFixed(2)}x | ${original} | ${(cluster / original).toFixed(2)}x |`,
+        );
+      }
+    }
+  } finally {
+    for (const child of processes) child.kill();
+    await Promise.all(processes.map((child) => child.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

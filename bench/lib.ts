@@ -1,0 +1,66 @@
+/**
+ * What the benchmark scripts share: free ports, waiting for a server, one redis-benchmark run,
+ * medians and a description of the machine.
+ */
+import { cpus, loadavg, release, totalmem } from "node:os";
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
+/** Waits until `redis-cli PING` (with a password when given) answers PONG. */
+export async function waitForPing(port: number, timeoutMilliseconds = 30_000, password = ""): Promise<void> {
+  const deadline = Date.now() + timeoutMilliseconds;
+  const auth = password === "" ? [] : ["-a", password, "--no-auth-warning"];
+  while (Date.now() < deadline) {
+    const probe = Bun.spawnSync(["redis-cli", "-p", String(port), ...auth, "PING"]);
+    if (probe.stdout.toString().trim() === "PONG") return;
+    await Bun.sleep(50);
+  }
+  throw new Error(`server on port ${port} did not answer PING`);
+}
+
+export interface BenchmarkRow {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** One redis-benchmark run; returns requests per second and p50/p99 latency (ms) per test. */
+export function runBenchmark(
+  port: number,
+  tests: readonly string[],
+  requests: number,
+  clients: number,
+  pipeline: number,
+  extra: readonly string[] = [],
+): Map<string, BenchmarkRow> {
+  const result = Bun.spawnSync([
+    "redis-benchmark", "-p", String(port), "-t", tests.join(","), "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv", ...extra,
+  ]);
+  if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
+  const rows = new Map<string, BenchmarkRow>();
+  for (const line of result.stdout.toString().split("\n")) {
+    const cells = line.split(",").map((cell) => cell.replace(/"/g, ""));
+    if (cells.length < 7 || cells[0] === "test") continue;
+    rows.set(cells[0] ?? "", { rps: Number(cells[1]), p50: Number(cells[4]), p99: Number(cells[6]) });
+  }
+  return rows;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+/** The machine, for the figures' captions. */
+export function machineDescription(): string {
+  const [one = 0] = loadavg();
+  return `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Bun ${Bun.version}, load average ${one.toFixed(2)}`;
+}
