@@ -130,6 +130,8 @@ export class RaftNode implements Replicator {
   private applyingAt = 0;
 
   private persistedHardState: HardState;
+  /** When a leader last sent this node something (for RAFTSTATS' last_contact). */
+  private lastLeaderContactAt: number | null = null;
   private membership: Membership | null = null;
   private lastState: NodeStatus["state"] = "Follower";
   private running = false;
@@ -268,7 +270,10 @@ export class RaftNode implements Replicator {
 
   receive(messages: readonly Message[]): void {
     if (this.closed || this.failure !== null) return;
-    for (const message of messages) this.raft.step(message);
+    for (const message of messages) {
+      if (message.type === "append" || message.type === "heartbeat" || message.type === "snapshot") this.lastLeaderContactAt = performance.now();
+      this.raft.step(message);
+    }
     this.schedule();
   }
 
@@ -312,6 +317,8 @@ export class RaftNode implements Replicator {
       lastSnapshotTerm: snapshot.term,
       pendingProposals: this.queuedCommands.length + this.pending.size,
       snapshotStallMillisecondsMax: this.snapshotStallMillisecondsMax,
+      lastContactMilliseconds:
+        status.role === "leader" ? 0 : this.lastLeaderContactAt === null ? null : performance.now() - this.lastLeaderContactAt,
     };
   }
 

@@ -31,6 +31,8 @@ export interface NodeStatus {
   readonly lastSnapshotIndex: number;
   readonly lastSnapshotTerm: number;
   readonly pendingProposals: number;
+  /** Milliseconds since a leader last sent this node anything (0 on the leader, null if never). */
+  readonly lastContactMilliseconds: number | null;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   readonly snapshotStallMillisecondsMax: number;
 }

@@ -28,7 +28,8 @@ export const raftStats: Builtin = {
       applied_index: String(status.appliedIndex),
       commit_index: String(status.commitIndex),
       fsm_pending: String(status.pendingProposals),
-      last_contact: status.state === "Leader" ? "0" : "never",
+      last_contact:
+        status.lastContactMilliseconds === null ? "never" : status.lastContactMilliseconds === 0 ? "0" : `${status.lastContactMilliseconds.toFixed(1)}ms`,
       last_log_index: String(status.lastLogIndex),
       last_log_term: String(status.lastLogTerm),
       last_snapshot_index: String(status.lastSnapshotIndex),
