@@ -130,6 +130,11 @@ export class RaftNode implements Replicator {
   private applyingAt = 0;
 
   private persistedHardState: HardState;
+  /**
+   * Set after each advance when reads may be served at once without looking further (see
+   * `soleVoterCurrent`); cleared by anything that could change that before the next advance.
+   */
+  private fastReads = false;
   /** When a leader last sent this node something (for RAFTSTATS' last_contact). */
   private lastLeaderContactAt: number | null = null;
   private membership: Membership | null = null;
@@ -154,6 +159,10 @@ export class RaftNode implements Replicator {
   /** A local snapshot in progress, and who waits for it. */
   private snapshotting: Promise<void> | null = null;
   private snapshotsDisabled = false;
+  /** The index of the last entry the machine applied (or of the snapshot it was restored from). */
+  private machineApplied: Index;
+  /** True while a snapshot from the leader is being written and restored. */
+  private installing = false;
   /** Bytes of entries applied since the last snapshot started (a snapshot is due past a bound). */
   private appliedBytesSinceSnapshot = 0;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
@@ -176,6 +185,7 @@ export class RaftNode implements Replicator {
     this.snapshotTrailEntries = options.snapshotTrailEntries ?? snapshotTrailEntriesDefault;
     this.snapshotData = options.snapshotData;
     this.snapshotDataIndex = options.store.snapshotMetadata().index;
+    this.machineApplied = options.store.snapshotMetadata().index;
     const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
     this.raft = new Raft({
       id: options.id,
@@ -245,24 +255,14 @@ export class RaftNode implements Replicator {
   }
 
   read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error {
+    if (this.fastReads) return "now";
     if (this.closed || this.failure !== null) return this.stoppedError();
     if (this.consistency === "low") return "now";
     // A lease must be judged on the current time: catch up ticks a late timer did not deliver.
     this.catchUpTicks();
     const status = this.raft.status();
     if (status.role !== "leader") return "notLeader";
-    const voters = status.membership.voters;
-    if (
-      status.applied === status.commit &&
-      voters.length === 1 &&
-      voters[0] === status.id &&
-      this.raft.termAt(status.commit) === status.term
-    ) {
-      // The only voter leads until it applies a change that adds another: no one else can have
-      // committed anything. Once an entry of its own term is committed (Raft thesis §6.4: until
-      // then entries of the previous term may be committed later), its applied state is current.
-      return "now";
-    }
+    if (this.soleVoterCurrent()) return "now";
     this.turnReads.push(ticket());
     this.schedule();
     return "wait";
@@ -270,6 +270,7 @@ export class RaftNode implements Replicator {
 
   receive(messages: readonly Message[]): void {
     if (this.closed || this.failure !== null) return;
+    this.fastReads = false;
     for (const message of messages) {
       if (message.type === "append" || message.type === "heartbeat" || message.type === "snapshot") this.lastLeaderContactAt = performance.now();
       this.raft.step(message);
@@ -325,6 +326,7 @@ export class RaftNode implements Replicator {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.fastReads = false;
     clearInterval(this.timer);
     const error = notAppliedError("the node is shutting down");
     for (const ticket of this.queuedTickets) ticket?.settle(undefined, error);
@@ -410,6 +412,7 @@ export class RaftNode implements Replicator {
 
   private proposeQueued(): void {
     if (this.queuedCommands.length === 0) return;
+    this.fastReads = false;
     const commands = this.queuedCommands;
     const tickets = this.queuedTickets;
     this.queuedCommands = [];
@@ -444,7 +447,14 @@ export class RaftNode implements Replicator {
 
   private async handleReady(ready: Ready): Promise<void> {
     this.transport.send(ready.messages);
-    if (ready.snapshot !== null) await this.installSnapshot(ready.snapshot.metadata, ready.snapshot.data);
+    if (ready.snapshot !== null) {
+      this.installing = true;
+      try {
+        await this.installSnapshot(ready.snapshot.metadata, ready.snapshot.data);
+      } finally {
+        this.installing = false;
+      }
+    }
     if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       const mustWait =
         this.durability === "high" || ready.snapshot !== null || changesTermOrVote(this.persistedHardState, ready.hardState);
@@ -461,6 +471,7 @@ export class RaftNode implements Replicator {
 
   private applyEntry(entry: Entry): void {
     this.appliedBytesSinceSnapshot += entry.data.byteLength;
+    this.machineApplied = entry.index;
     const pending = this.pending.get(entry.index);
     if (pending !== undefined) this.pending.delete(entry.index);
     let tickets: readonly (Ticket | null)[] = [];
@@ -515,6 +526,8 @@ export class RaftNode implements Replicator {
    * is replaced, then (by the caller, in the same save as the rest of the Ready) the log is reset.
    */
   private async installSnapshot(metadata: SnapshotMetadata, data: Uint8Array): Promise<void> {
+    // One snapshot writer at a time: a local snapshot still being written finishes first.
+    await this.snapshotting?.catch(() => {});
     const writer = await this.snapshots.create(metadata);
     try {
       await writer.write(data);
@@ -527,6 +540,7 @@ export class RaftNode implements Replicator {
     if (restored instanceof Error) throw restored;
     this.snapshotData = data;
     this.snapshotDataIndex = metadata.index;
+    this.machineApplied = metadata.index;
     this.logger.notice(`Installed a snapshot from the leader at index ${metadata.index} (${data.byteLength} bytes)`);
   }
 
@@ -544,8 +558,11 @@ export class RaftNode implements Replicator {
   snapshot(): Promise<void> {
     if (this.snapshotting !== null) return this.snapshotting;
     if (this.snapshotsDisabled) return Promise.reject(new RespError("ERR snapshots are disabled by the machine"));
+    // The machine's own applied index, not the core's: when a snapshot from the leader is being
+    // installed, the core already counts it applied while the machine still holds its old state.
     const status = this.raft.status();
-    const index = status.applied;
+    const index = this.machineApplied;
+    if (this.installing || index !== status.applied) return Promise.resolve();
     const term = this.raft.termAt(index);
     if (index <= this.store.snapshotMetadata().index || term === null) return Promise.resolve();
     const metadata: SnapshotMetadata = { index, term, membership: status.membership };
@@ -593,7 +610,7 @@ export class RaftNode implements Replicator {
   }
 
   private maybeSnapshot(): void {
-    if (this.snapshotting !== null || this.snapshotsDisabled) return;
+    if (this.snapshotting !== null || this.snapshotsDisabled || this.installing) return;
     const entries = this.raft.status().applied - this.store.snapshotMetadata().index;
     if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < snapshotBytesDefault) return;
     this.appliedBytesSinceSnapshot = 0;
@@ -602,7 +619,29 @@ export class RaftNode implements Replicator {
     });
   }
 
+  /**
+   * True when this node is the only voter, leads, has committed an entry of its own term and
+   * applied everything committed. The only voter leads until it applies a change that adds
+   * another, so no one else can have committed anything; once an entry of its own term is
+   * committed (Raft thesis §6.4: until then entries of the previous term may commit later), its
+   * applied state is current, which is what ReadIndex would confirm.
+   */
+  private soleVoterCurrent(): boolean {
+    if (this.closed || this.failure !== null) return false;
+    const status = this.raft.status();
+    const voters = status.membership.voters;
+    return (
+      status.role === "leader" &&
+      status.applied === status.commit &&
+      voters.length === 1 &&
+      voters[0] === status.id &&
+      this.raft.termAt(status.commit) === status.term
+    );
+  }
+
   private afterAdvance(): void {
+    // Between two advances nothing a read depends on changes, unless a message arrives.
+    this.fastReads = this.consistency !== "low" && this.soleVoterCurrent();
     for (const ticket of this.appliedConfigTickets.splice(0)) ticket?.settle(undefined, undefined);
     this.maybeSnapshot();
     this.updatePeers();

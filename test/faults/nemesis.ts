@@ -1,0 +1,176 @@
+/**
+ * The nemesis of the fault harness: a seeded plan of steps (kill -9 and restart, SIGSTOP and
+ * SIGCONT, RAFTSNAPSHOT; on the leader or on a random node) and the loop that carries it out
+ * against a `FaultCluster`, one fault at a time, each ending by the run's deadline.
+ */
+import { type FaultCluster, probe, probeTimeoutMilliseconds, replyText, restartTimeoutMilliseconds, sleep, withTimeout } from "./cluster.ts";
+import type { Random } from "./random.ts";
+
+export type NemesisAction = "kill-leader" | "kill-random" | "pause-leader" | "pause-random" | "snapshot";
+
+/** Relative weights of the nemesis actions; absent means never. */
+export type NemesisMix = Partial<Record<NemesisAction, number>>;
+
+/** One planned nemesis step: wait `gapMs`, then act on `target` for `durationMs`. */
+export interface NemesisStep {
+  gapMs: number;
+  action: NemesisAction;
+  /** "leader" is resolved when the step runs; a number is a node index (0-based). */
+  target: "leader" | "random" | number;
+  /** How long the node stays down or paused. */
+  durationMs: number;
+}
+
+/** One executed nemesis step, as saved in schedule.json. */
+export interface NemesisEvent extends NemesisStep {
+  /** The node acted on (0-based index), or null when none could be chosen. */
+  node: number | null;
+  nodeName: string | null;
+  startedAt: number;
+  endedAt: number;
+  note: string;
+}
+
+/** What a plan depends on. */
+export interface NemesisPlanOptions {
+  nodes: number;
+  durationMs: number;
+  mix: NemesisMix;
+  /** Milliseconds between two steps, drawn uniformly from [min, max]. */
+  gapMs: [number, number];
+  /** How long a killed node stays down or a paused node stays paused, from [min, max]. */
+  faultMs: [number, number];
+}
+
+/**
+ * The seeded plan of nemesis steps for a run of `durationMs`. Actions are dealt from a shuffled
+ * deck holding each action as many times as its weight, so that every action of the mix shows up
+ * in a short run (independent draws often leave one out).
+ */
+export function planNemesis(options: NemesisPlanOptions, random: Random): NemesisStep[] {
+  const fullDeck: NemesisAction[] = [];
+  for (const [action, weight] of Object.entries(options.mix) as [NemesisAction, number][]) {
+    for (let i = 0; i < weight; i++) fullDeck.push(action);
+  }
+  const steps: NemesisStep[] = [];
+  if (fullDeck.length === 0) return steps;
+  let deck: NemesisAction[] = [];
+  let elapsed = 0;
+  // Bounded: each step takes at least the minimum gap, and the plan never exceeds the duration.
+  const stepsMax = Math.ceil(options.durationMs / Math.max(1, options.gapMs[0])) + 1;
+  while (steps.length < stepsMax) {
+    if (deck.length === 0) deck = shuffle(fullDeck, random);
+    const action = deck.pop() ?? "snapshot";
+    const gapMs = random.int(options.gapMs[0], options.gapMs[1]);
+    const durationMs = random.int(options.faultMs[0], options.faultMs[1]);
+    const targetIndex = random.int(0, options.nodes - 1);
+    const target = action.endsWith("-leader") ? "leader" : targetIndex;
+    elapsed += gapMs + (action === "snapshot" ? 0 : durationMs);
+    if (elapsed > options.durationMs) break;
+    steps.push({ gapMs, action, target, durationMs });
+  }
+  return steps;
+}
+
+/** A shuffled copy (Fisher–Yates). */
+function shuffle<T>(items: readonly T[], random: Random): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = random.int(0, i);
+    const item = copy[i] as T;
+    copy[i] = copy[j] as T;
+    copy[j] = item;
+  }
+  return copy;
+}
+
+export class Nemesis {
+  readonly events: NemesisEvent[] = [];
+
+  constructor(
+    private readonly cluster: FaultCluster,
+    private readonly steps: readonly NemesisStep[],
+    private readonly start: number,
+    private readonly random: Random,
+  ) {}
+
+  async run(deadline: number): Promise<void> {
+    for (const step of this.steps) {
+      await sleep(Math.min(step.gapMs, deadline - performance.now()));
+      if (performance.now() >= deadline) return;
+      await this.act(step, deadline);
+    }
+  }
+
+  private async act(step: NemesisStep, deadline: number): Promise<void> {
+    const startedAt = performance.now() - this.start;
+    let node: number | null = null;
+    let note = "";
+    if (typeof step.target === "number") {
+      node = step.target;
+    } else if (step.target === "leader") {
+      node = await this.cluster.findLeader(probeTimeoutMilliseconds);
+      if (node === null) note = "no leader found; ";
+    } else {
+      node = this.random.int(0, this.cluster.nodes.length - 1);
+    }
+    const clone = node === null ? undefined : this.cluster.nodes[node];
+    if (clone === undefined || node === null) {
+      this.record(step, null, startedAt, `${note}skipped`);
+      return;
+    }
+    if (!this.cluster.reachable(node)) {
+      this.record(step, node, startedAt, `${note}skipped: ${clone.name} is down or paused`);
+      return;
+    }
+    // A fault ends by the run's deadline at the latest, so that healing starts on time.
+    const faultMs = Math.max(0, Math.min(step.durationMs, deadline - performance.now()));
+    switch (step.action) {
+      case "kill-leader":
+      case "kill-random": {
+        clone.kill("SIGKILL");
+        await withTimeout(clone.exited(), 5_000, `${clone.name} to exit after SIGKILL`).catch((error: unknown) => {
+          note += `${String(error)}; `;
+        });
+        await sleep(faultMs);
+        try {
+          await withTimeout(clone.restart(), restartTimeoutMilliseconds, `restart of ${clone.name}`);
+          note += `killed for ${faultMs} ms, restarted`;
+        } catch (error) {
+          note += `killed for ${faultMs} ms; restart failed: ${String(error)}`;
+        }
+        break;
+      }
+      case "pause-leader":
+      case "pause-random": {
+        this.cluster.paused.add(node);
+        clone.kill("SIGSTOP");
+        await sleep(faultMs);
+        clone.kill("SIGCONT");
+        this.cluster.paused.delete(node);
+        note += `paused for ${faultMs} ms`;
+        break;
+      }
+      case "snapshot": {
+        try {
+          note += `RAFTSNAPSHOT -> ${replyText(await probe(clone.port, 5_000, "RAFTSNAPSHOT"))}`;
+        } catch (error) {
+          note += `RAFTSNAPSHOT failed: ${String(error)}`;
+        }
+        break;
+      }
+    }
+    this.record(step, node, startedAt, note);
+  }
+
+  private record(step: NemesisStep, node: number | null, startedAt: number, note: string): void {
+    this.events.push({
+      ...step,
+      node,
+      nodeName: node === null ? null : (this.cluster.nodes[node]?.name ?? null),
+      startedAt: Math.round(startedAt),
+      endedAt: Math.round(performance.now() - this.start),
+      note,
+    });
+  }
+}

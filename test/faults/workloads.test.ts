@@ -1,0 +1,115 @@
+/**
+ * The fault harness's checks have teeth: hand-made histories with a lost write, a double apply,
+ * a phantom failed write and stale reads are caught; correct ones pass.
+ */
+import { describe, expect, test } from "bun:test";
+import type { Outcome } from "../sim/linearizability.ts";
+import { appendWorkload, counterWorkload, type HistoryEntry, registerWorkload, type WorkloadName } from "./workloads.ts";
+
+let nextIndex = 0;
+
+function entry(
+  workload: WorkloadName,
+  kind: "read" | "write",
+  key: string,
+  value: string | null,
+  invoke: number,
+  complete: number | null,
+  outcome: Outcome,
+  integer: number | null = null,
+): HistoryEntry {
+  return {
+    index: nextIndex++,
+    client: 0,
+    workload,
+    node: "node-1",
+    command: [],
+    key,
+    kind,
+    value,
+    reply: "",
+    integer,
+    invoke,
+    complete,
+    outcome,
+  };
+}
+
+const counterKey = "counter:0";
+const incr = (invoke: number, complete: number | null, outcome: Outcome, reply: number | null = null): HistoryEntry =>
+  entry("counter", "write", counterKey, null, invoke, complete, outcome, reply);
+const counterRead = (invoke: number, complete: number, value: string | null): HistoryEntry =>
+  entry("counter", "read", counterKey, value, invoke, complete, "ok");
+
+function counterViolations(history: HistoryEntry[], final: string | null): string[] {
+  const workload = counterWorkload(1);
+  return workload.check(history, new Map([[counterKey, final]])).violations;
+}
+
+describe("counter check", () => {
+  test("a correct history passes, unknown increments applied or not", () => {
+    const history = [incr(0, 1, "ok", 1), incr(2, null, "unknown"), incr(3, 4, "failed"), counterRead(5, 6, "1"), incr(7, 8, "ok", 2)];
+    expect(counterViolations(history, "2")).toEqual([]);
+    expect(counterViolations([...history.slice(0, 4), incr(7, 8, "ok", 3)], "3")).toEqual([]);
+  });
+  test("a lost acknowledged increment is caught", () => {
+    expect(counterViolations([incr(0, 1, "ok", 1), incr(2, 3, "ok", 2)], "1").length).toBeGreaterThan(0);
+  });
+  test("an increment applied twice (or a failed one applied) is caught", () => {
+    expect(counterViolations([incr(0, 1, "ok", 1), incr(2, 3, "failed")], "2").length).toBeGreaterThan(0);
+  });
+  test("two INCRs returning the same value are caught", () => {
+    expect(counterViolations([incr(0, 1, "ok", 1), incr(0, 1, "ok", 1), incr(2, null, "unknown")], "2").length).toBeGreaterThan(0);
+  });
+  test("a stale read is caught", () => {
+    expect(counterViolations([incr(0, 1, "ok", 1), counterRead(2, 3, null)], "1").length).toBeGreaterThan(0);
+  });
+  test("a read from the future is caught", () => {
+    expect(counterViolations([counterRead(0, 1, "1"), incr(2, 3, "ok", 1)], "1").length).toBeGreaterThan(0);
+  });
+});
+
+const appendKey = "append:0";
+const append = (token: string, invoke: number, complete: number | null, outcome: Outcome, length: number | null = null): HistoryEntry =>
+  entry("append", "write", appendKey, token, invoke, complete, outcome, length);
+const appendRead = (invoke: number, complete: number, value: string | null): HistoryEntry =>
+  entry("append", "read", appendKey, value, invoke, complete, "ok");
+
+function appendViolations(history: HistoryEntry[], final: string | null): string[] {
+  return appendWorkload(1).check(history, new Map([[appendKey, final]])).violations;
+}
+
+describe("append check", () => {
+  test("a correct history passes", () => {
+    const history = [append("a", 0, 1, "ok", 2), appendRead(2, 3, "a;"), append("b", 4, null, "unknown"), append("c", 5, 6, "ok", 6), appendRead(7, 8, "a;b;c;")];
+    expect(appendViolations(history, "a;b;c;")).toEqual([]);
+  });
+  test("a lost acknowledged token is caught", () => {
+    expect(appendViolations([append("a", 0, 1, "ok", 2), append("b", 2, 3, "ok", 4)], "a;").length).toBeGreaterThan(0);
+  });
+  test("a failed token that appears is caught", () => {
+    expect(appendViolations([append("a", 0, 1, "failed")], "a;").length).toBeGreaterThan(0);
+  });
+  test("a token applied twice is caught", () => {
+    expect(appendViolations([append("a", 0, null, "unknown")], "a;a;").length).toBeGreaterThan(0);
+  });
+  test("a read that is not a prefix of the final value is caught", () => {
+    expect(appendViolations([append("a", 0, 1, "ok", 2), append("b", 0, 1, "ok", 4), appendRead(2, 3, "b;")], "a;b;").length).toBeGreaterThan(0);
+  });
+  test("a stale read is caught", () => {
+    expect(appendViolations([append("a", 0, 1, "ok", 2), appendRead(2, 3, null)], "a;").length).toBeGreaterThan(0);
+  });
+  test("a reply length that disagrees with the final order is caught", () => {
+    expect(appendViolations([append("a", 0, 1, "ok", 4), append("b", 0, 1, "ok", 2)], "a;b;").length).toBeGreaterThan(0);
+  });
+});
+
+describe("register check", () => {
+  test("a stale read is caught, a fresh one passes", () => {
+    const key = "register:0";
+    const write = entry("register", "write", key, "x", 0, 1, "ok");
+    const workload = registerWorkload(1, 5_000);
+    expect(workload.check([write, entry("register", "read", key, null, 2, 3, "ok")], new Map()).violations.length).toBe(1);
+    expect(workload.check([write, entry("register", "read", key, "x", 2, 3, "ok")], new Map()).violations).toEqual([]);
+  });
+});
