@@ -65,7 +65,7 @@ export function createDispatcher(
       return;
     }
     if (builtin !== undefined) {
-      if (!arityAllows(builtin.spec.arity, command.args.length)) {
+      if (!arityAllows(builtin.spec.arity, command.argCount)) {
         connection.writeError(`ERR wrong number of arguments for '${name}' command`);
         return;
       }

@@ -69,6 +69,8 @@ export class Server {
   /** Counters for INFO. */
   readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
   dispatcher: Dispatcher = () => {};
+  /** Wall-clock time of the chunk being handled (ms). */
+  private now = Date.now();
   /** Whether clients must authenticate, and whether administration needs the admin user. */
   access = { passwordRequired: false, adminPasswordSet: false };
   /** Appends a write to the log (set by the node that owns this server). */
@@ -143,6 +145,8 @@ export class Server {
   private onData(socket: Socket<Connection>, chunk: Uint8Array): void {
     const connection = socket.data;
     if (connection.closed) return;
+    // One clock reading per chunk, not per command: CLIENT LIST's idle time needs no more.
+    this.now = Date.now();
     const status = connection.reader.feed(chunk, connection);
     this.afterRead(connection, status.kind === "error" ? status.message : null);
     // Parsing may have stopped on output that the socket has taken already: go on at once.
@@ -196,7 +200,7 @@ export class Server {
   dispatch(connection: Connection, command: Command): void {
     this.stats.commandsProcessed++;
     connection.commandsProcessed++;
-    connection.lastCommandAt = Date.now();
+    connection.lastCommandAt = this.now;
     connection.lastCommand = command.name;
     connection.dispatching = true;
     // With replies already queued, whatever this command writes at once must wait behind them.

@@ -6,21 +6,21 @@ import type { Connection } from "../connection.ts";
 import { spec } from "../command-spec.ts";
 
 const noKeys = [0, 0, 0] as const;
+const pong = new TextEncoder().encode("+PONG\r\n");
 
 export const ping: Builtin = {
   spec: spec("ping", -1, "fast stale loading", noKeys, "connection", "Returns the server's liveliness response.", "[message]"),
   run(_context, connection, command) {
-    if (command.args.length > 2) throw new RespError("ERR wrong number of arguments for 'ping' command");
-    const message = command.args[1];
-    if (message === undefined) connection.writeString("PONG");
-    else connection.writeBulk(message);
+    if (command.argCount > 2) throw new RespError("ERR wrong number of arguments for 'ping' command");
+    if (command.argCount === 1) connection.writeRaw(pong);
+    else connection.writeBulk(command.arg(1));
   },
 };
 
 export const echo: Builtin = {
   spec: spec("echo", 2, "fast stale loading", noKeys, "connection", "Returns the given string.", "message"),
   run(_context, connection, command) {
-    connection.writeBulk(command.args[1] ?? new Uint8Array(0));
+    connection.writeBulk(command.arg(1));
   },
 };
 
