@@ -34,7 +34,7 @@ import {
 import { join } from "node:path";
 import { assert } from "../assert.ts";
 import { Logger } from "../log.ts";
-import type { Entry, HardState, Index, Snapshot, SnapshotMetadata, Term } from "../raft/types.ts";
+import type { Index, SnapshotMetadata } from "../raft/types.ts";
 import { asIndex } from "../raft/types.ts";
 import {
   decodeChecked,
@@ -57,6 +57,7 @@ import {
 } from "./file-records.ts";
 import { fdatasyncAsync, syncDirectory } from "./file-sync.ts";
 import { GroupSync } from "./group-sync.ts";
+import { StateBackedStore } from "./state-backed-store.ts";
 import { LogState } from "./log-state.ts";
 import {
   changesTermOrVote,
@@ -82,8 +83,7 @@ export interface FileSyncHooks {
   readonly sync?: (fd: number) => Promise<void>;
 }
 
-export class FileLogStore implements LogStore {
-  private readonly state = new LogState(Infinity, null);
+export class FileLogStore extends StateBackedStore implements LogStore {
   private fd: number;
   /** Bytes in the file. */
   private fileBytes = 0;
@@ -101,10 +101,11 @@ export class FileLogStore implements LogStore {
     private readonly path: string,
     readonly durability: Durability,
     private readonly logger: Logger,
-    private readonly snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
+    snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
     private readonly rewriteGarbageBytesMin: number,
     hooks: FileSyncHooks,
   ) {
+    super(new LogState(Infinity, null), snapshotData);
     const sync = hooks.sync ?? fdatasyncAsync;
     this.fd = -1;
     this.group = new GroupSync(async () => {
@@ -275,29 +276,6 @@ export class FileLogStore implements LogStore {
       default:
         throw bad(`unknown record kind ${kind}`);
     }
-  }
-
-  hardState(): HardState {
-    return this.state.hardState();
-  }
-  snapshotMetadata(): SnapshotMetadata {
-    return this.state.snapshotMetadata();
-  }
-  snapshot(): Snapshot {
-    const metadata = this.state.snapshotMetadata();
-    return { metadata, data: this.snapshotData(metadata) };
-  }
-  firstIndex(): Index {
-    return this.state.firstIndex();
-  }
-  lastIndex(): Index {
-    return this.state.lastIndex();
-  }
-  term(index: Index): Term {
-    return this.state.term(index);
-  }
-  entries(low: Index, high: Index, maxBytes: number): Entry[] {
-    return this.state.entries(low, high, maxBytes);
   }
 
   save(batch: SaveBatch): Promise<void> {

@@ -28,8 +28,8 @@
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
-import { assert } from "../assert.ts";
-import type { Entry, Index, Snapshot, SnapshotMetadata, Term, HardState } from "../raft/types.ts";
+import { AssertionError, assert } from "../assert.ts";
+import type { Entry, Index, SnapshotMetadata } from "../raft/types.ts";
 import { asIndex, asTerm, emptyMembership } from "../raft/types.ts";
 import {
   decodeChecked,
@@ -43,6 +43,7 @@ import {
 } from "./codec.ts";
 import { GroupSync } from "./group-sync.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
+import { StateBackedStore } from "./state-backed-store.ts";
 import {
   changesTermOrVote,
   corruptLogAdvice,
@@ -74,8 +75,7 @@ function isSyncable(value: object): value is SyncableEnvironment {
   return typeof (value as { sync?: unknown }).sync === "function";
 }
 
-export class LmdbLogStore implements LogStore {
-  private readonly state: LogState;
+export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** The lowest index each uncommitted save wrote (in save order; commits resolve in order). */
   private readonly uncommittedLows: number[] = [];
   /** The promise of the last enqueued write (its transaction's commit). */
@@ -94,10 +94,17 @@ export class LmdbLogStore implements LogStore {
     private readonly entryDatabase: Database<Uint8Array, number>,
     private readonly metaDatabase: Database<Uint8Array, string>,
     readonly durability: Durability,
-    private readonly snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
+    snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
     tailCacheBytesMax: number,
   ) {
-    this.state = new LogState(tailCacheBytesMax, (index) => this.readStored(index));
+    // Older entries are read back from LMDB; the reader needs the database, set up just below.
+    const reader: { read: (index: Index) => Entry } = {
+      read: () => {
+        throw new AssertionError("read before the store is built");
+      },
+    };
+    super(new LogState(tailCacheBytesMax, (index) => reader.read(index)), snapshotData);
+    reader.read = (index) => this.readStored(index);
     environment.on("aftercommit", (event: unknown) => {
       // lmdb-js also reports a resolution with transaction id 0 once after opening: not a commit.
       const id = (event as { txnId?: unknown }).txnId;
@@ -224,29 +231,6 @@ export class LmdbLogStore implements LogStore {
       null,
       `log store ${this.path} is corrupt: ${what}. ${corruptLogAdvice(dirname(this.path))}`,
     );
-  }
-
-  hardState(): HardState {
-    return this.state.hardState();
-  }
-  snapshotMetadata(): SnapshotMetadata {
-    return this.state.snapshotMetadata();
-  }
-  snapshot(): Snapshot {
-    const metadata = this.state.snapshotMetadata();
-    return { metadata, data: this.snapshotData(metadata) };
-  }
-  firstIndex(): Index {
-    return this.state.firstIndex();
-  }
-  lastIndex(): Index {
-    return this.state.lastIndex();
-  }
-  term(index: Index): Term {
-    return this.state.term(index);
-  }
-  entries(low: Index, high: Index, maxBytes: number): Entry[] {
-    return this.state.entries(low, high, maxBytes);
   }
 
   save(batch: SaveBatch): Promise<void> {
