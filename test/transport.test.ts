@@ -47,6 +47,7 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
   const node: Replicator = {
     isLeader: true,
     read: () => "now",
+    canReadNow: () => true,
     stopped: () => null,
     leaderAddress: () => null,
     propose: () => {},

@@ -208,7 +208,12 @@ export class RaftNode implements Replicator {
   }
 
   get isLeader(): boolean {
-    return !this.closed && this.failure === null && this.raft.status().role === "leader";
+    return !this.closed && this.failure === null && this.raft.isLeader();
+  }
+
+  /** True when a read may be served at once, with nothing more to check (see `soleVoterCurrent`). */
+  canReadNow(): boolean {
+    return this.fastReads;
   }
 
   /** The client address of the leader, from the membership's addresses. */

@@ -45,6 +45,8 @@ export interface Replicator {
    * an error, once the read may go ahead); "notLeader" when only the leader may serve it; or an error to answer with.
    */
   read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error;
+  /** A cheap first check: true when a read may be served at once (then `read` would say "now"). */
+  canReadNow(): boolean;
   /** The leader's client address, when one is known. */
   leaderAddress(): string | null;
   /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */

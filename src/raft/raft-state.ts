@@ -119,6 +119,11 @@ export abstract class RaftState {
   }
 
   /** The current state, for status commands and checkers. */
+  /** Whether this server is the leader now (what `status().role` says, without building it). */
+  isLeader(): boolean {
+    return this.role === "leader";
+  }
+
   status(): RaftStatus {
     return {
       id: this.id,

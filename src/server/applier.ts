@@ -61,6 +61,11 @@ export class ClientApplier implements Applier {
   private read(conn: Connection, command: Command, reply: (value: unknown) => void): void {
     // In proxy mode a connection that wrote through the leader reads there too: this node may not
     // have applied its write yet, and a connection always reads its own writes.
+    if (conn.queued === 0 && !conn.inExec && !conn.readsAtLeader && this.node.canReadNow()) {
+      // The common case, answered without allocating anything.
+      conn.server.runRespond(conn, command.name, reply, undefined);
+      return;
+    }
     const forward = conn.readsAtLeader && !this.node.isLeader;
     if (conn.inExec && !conn.hasPendingWrite) {
       // A read of a transaction before its first write: it waits for that write (or for EXEC's
