@@ -14,7 +14,7 @@ import { isLogLevel, type LogLevel } from "./log.ts";
 
 const usage = `Usage: finn-clone [flags]
 
-A Redis clone replicated with Raft: any Redis client can talk to it.
+A Redis clone replicated with Raft: every Redis client can talk to it.
 
 Flags (each also as --flag, and as -flag=value):
   -p PORT              port for clients and peers (default 7481)
@@ -27,7 +27,7 @@ Flags (each also as --flag, and as -flag=value):
                          low: the OS decides when to flush; medium: flushed every second;
                          high: flushed before a write is acknowledged
   -consistency LEVEL   low | medium | high (default medium)
-                         low: any node answers reads; medium: the leader, under its lease;
+                         low: every node answers reads; medium: the leader, under its lease;
                          high: the leader, after confirming leadership with a quorum
   -backend NAME        lmdb | memory (default lmdb): where the Raft log lives
   -redirect MODE       moved | try | proxy (default moved): what a follower does with a command

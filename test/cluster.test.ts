@@ -4,7 +4,8 @@
  * membership changes and leadership transfer, and redis-cli -c following MOVED.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { CloneProcess, cleanupAll } from "./helpers/clone-process.ts";
+import { call, CloneProcess, cleanupAll } from "./helpers/clone-process.ts";
+import { eventually } from "./helpers/eventually.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
@@ -15,31 +16,7 @@ afterAll(async () => {
   await cleanupAll(started);
 });
 
-async function call(clone: CloneProcess, ...args: string[]): Promise<unknown> {
-  const connection = await RespConnection.connect(clone.port, clone.host);
-  try {
-    return plain(await connection.call(...args));
-  } finally {
-    connection.close();
-  }
-}
 
-/** Polls `probe` until it returns a value `accept` likes; fails after `timeoutMs` with the last value. */
-async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | string = "nothing yet";
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      last = value;
-      if (accept(value)) return value;
-    } catch (error) {
-      last = String(error);
-    }
-    await Bun.sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 async function startNode(name: string, join: CloneProcess | null, extra: string[] = []): Promise<CloneProcess> {
   const clone = await CloneProcess.start({

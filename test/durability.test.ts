@@ -16,11 +16,11 @@
  * CI runs a few rounds per case; `DURABILITY_ROUNDS=N` runs N rounds per case for long runs.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { eventually } from "./helpers/eventually.ts";
 import { CloneProcess, cleanupAll } from "./helpers/clone-process.ts";
 import {
   call,
   counterValue,
-  eventually,
   getMany,
   pipelinedSets,
   pollUntil,

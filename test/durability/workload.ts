@@ -42,28 +42,6 @@ export function statNumber(stats: Record<string, number | string>, key: string):
   return value;
 }
 
-/** Polls `probe` until `accept` likes its value; fails after `timeoutMilliseconds` with the last value seen. */
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  accept: (value: T) => boolean,
-  timeoutMilliseconds = 20_000,
-  pollMilliseconds = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  let last: T | string = "nothing yet";
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      last = value;
-      if (accept(value)) return value;
-    } catch (error) {
-      last = String(error);
-    }
-    await Bun.sleep(pollMilliseconds);
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 /** What one INCR client saw: its counter's value before the round, what it sent and what was acknowledged. */
 export interface CounterRecord {

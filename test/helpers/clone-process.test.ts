@@ -4,8 +4,8 @@
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { CloneProcess, freePort } from "./clone-process.ts";
-import { plain, RespConnection } from "./resp-client.ts";
+import { call, CloneProcess, freePort } from "./clone-process.ts";
+import { RespConnection } from "./resp-client.ts";
 
 // Real processes on a loaded 2-core machine.
 setDefaultTimeout(90_000);
@@ -16,14 +16,6 @@ afterAll(async () => {
   for (const clone of started) await clone.cleanup();
 });
 
-async function call(clone: CloneProcess, ...args: string[]): Promise<unknown> {
-  const connection = await RespConnection.connect(clone.port, clone.host);
-  try {
-    return plain(await connection.call(...args));
-  } finally {
-    connection.close();
-  }
-}
 
 /** True when nothing accepts connections on the port any more. */
 async function refusesConnections(port: number): Promise<boolean> {

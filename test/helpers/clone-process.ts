@@ -400,3 +400,13 @@ export async function cleanupAll(clones: Iterable<CloneProcess | undefined>): Pr
   const failures = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
   if (failures.length > 0) throw new AggregateError(failures.map((failure) => failure.reason), "cleanup failed");
 }
+
+/** Sends one command to a clone on a fresh connection and returns its reply as a plain value. */
+export async function call(clone: CloneProcess, ...args: string[]): Promise<unknown> {
+  const connection = await RespConnection.connect(clone.port, clone.host);
+  try {
+    return plain(await connection.call(...args));
+  } finally {
+    connection.close();
+  }
+}

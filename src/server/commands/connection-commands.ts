@@ -60,7 +60,7 @@ function authenticate(context: BuiltinContext, connection: Connection, args: rea
     return;
   }
   if (user === "default" && passwords.client === "") {
-    // The default user has no password (only an admin one is set): any password will do, as in Redis.
+    // The default user has no password (only an admin one is set): every password is accepted, as in Redis.
     connection.authenticated = true;
     return;
   }
