@@ -30,6 +30,32 @@ export interface BenchmarkRow {
   readonly p99: number;
 }
 
+/**
+ * Where the processes of a side-by-side run go: the server under test alone on the last core,
+ * redis-benchmark on the others (`taskset` prefixes). Redis is single-threaded and the clone runs
+ * its node on one thread, so each gets one core, as in production, and neither competes with the
+ * client for it. Without pinning the kernel moves all three around and figures swing by a third
+ * from run to run on a 2-core machine. Empty prefixes when disabled, on one core, or without taskset.
+ */
+export interface CpuPlan {
+  readonly server: readonly string[];
+  readonly client: readonly string[];
+  readonly description: string;
+}
+
+export function cpuPlan(enabled: boolean): CpuPlan {
+  const count = cpus().length;
+  const taskset = Bun.which("taskset") !== null;
+  if (!enabled || count < 2 || !taskset) return { server: [], client: [], description: "processes not pinned" };
+  const last = count - 1;
+  const clientCpus = last === 1 ? "0" : `0-${last - 1}`;
+  return {
+    server: ["taskset", "-c", String(last)],
+    client: ["taskset", "-c", clientCpus],
+    description: `server pinned to CPU ${last}, redis-benchmark to CPU ${clientCpus}`,
+  };
+}
+
 /** One redis-benchmark run; returns requests per second and p50/p99 latency (ms) per test. */
 export function runBenchmark(
   port: number,
@@ -38,8 +64,10 @@ export function runBenchmark(
   clients: number,
   pipeline: number,
   extra: readonly string[] = [],
+  prefix: readonly string[] = [],
 ): Map<string, BenchmarkRow> {
   const result = Bun.spawnSync([
+    ...prefix,
     "redis-benchmark", "-p", String(port), "-t", tests.join(","), "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv", ...extra,
   ]);
   if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);

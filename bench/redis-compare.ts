@@ -3,7 +3,14 @@
  * machine, and prints requests per second (medians of several repetitions, alternating the two
  * servers so that drift in the machine's load hits both alike) and the ratio to Redis.
  *
- *   bun run bench/redis-compare.ts [--reps 5] [--requests 200000] [--clients 50]
+ * Before the timed repetitions, each server gets one untimed pass of every test (`--warmup 1`):
+ * the clone runs on a JIT compiler, whose first hundred thousand requests or so run slower code,
+ * and a long-running server is measured as it runs most of its life. Redis gets the same pass.
+ *
+ * Each server runs alone on one core and redis-benchmark on the others (see `cpuPlan`; `--pin no`
+ * turns that off).
+ *
+ *   bun run bench/redis-compare.ts [--reps 5] [--warmup 1] [--pin yes] [--requests 200000] [--clients 50]
  *                                  [--pipelines 1,16] [--tests ping,set,get]
  *                                  [--redis-args "--appendonly yes --appendfsync everysec"]
  *                                  [--clone-args "-durability medium"] [--json out.json]
@@ -12,10 +19,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
+import { cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
 
 interface Settings {
   reps: number;
+  warmup: number;
+  pin: boolean;
   requests: number;
   clients: number;
   pipelines: number[];
@@ -28,6 +37,8 @@ interface Settings {
 function parseSettings(argv: readonly string[]): Settings {
   const settings: Settings = {
     reps: 5,
+    warmup: 1,
+    pin: true,
     requests: 200000,
     clients: 50,
     pipelines: [1, 16],
@@ -42,6 +53,12 @@ function parseSettings(argv: readonly string[]): Settings {
     switch (flag) {
       case "--reps":
         settings.reps = Number(value);
+        break;
+      case "--warmup":
+        settings.warmup = Number(value);
+        break;
+      case "--pin":
+        settings.pin = value !== "no";
         break;
       case "--requests":
         settings.requests = Number(value);
@@ -75,16 +92,17 @@ async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), "finn-bench-"));
   const processes: Subprocess[] = [];
+  const cpu = cpuPlan(settings.pin);
   try {
     const redisPort = await freePort();
     const redis = Bun.spawn(
-      ["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...settings.redisArgs],
+      [...cpu.server, "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...settings.redisArgs],
       { stdout: "ignore", stderr: "ignore" },
     );
     processes.push(redis);
     const clonePort = await freePort();
     const clone = Bun.spawn(
-      [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"), "-loglevel", "warning", ...settings.cloneArgs],
+      [...cpu.server, process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"), "-loglevel", "warning", ...settings.cloneArgs],
       { stdout: "ignore", stderr: "inherit" },
     );
     processes.push(clone);
@@ -97,13 +115,18 @@ async function main(): Promise<void> {
       list.push(value);
       samples.set(key, list);
     };
+    for (let pass = 0; pass < settings.warmup; pass++) {
+      for (const port of [redisPort, clonePort]) {
+        for (const pipeline of settings.pipelines) runBenchmark(port, settings.tests, settings.requests, settings.clients, pipeline, [], cpu.client);
+      }
+    }
     for (let rep = 0; rep < settings.reps; rep++) {
       for (const pipeline of settings.pipelines) {
         for (const [server, port] of [
           ["redis", redisPort],
           ["clone", clonePort],
         ] as const) {
-          const rows = runBenchmark(port, settings.tests, settings.requests * (pipeline > 1 ? 4 : 1), settings.clients, pipeline);
+          const rows = runBenchmark(port, settings.tests, settings.requests * (pipeline > 1 ? 4 : 1), settings.clients, pipeline, [], cpu.client);
           for (const [test, row] of rows) {
             add(`${server}|${test}|${pipeline}|rps`, row.rps);
             add(`${server}|${test}|${pipeline}|p50`, row.p50);
@@ -115,7 +138,7 @@ async function main(): Promise<void> {
     }
 
     const machine = machineDescription();
-    console.log(`\nredis-benchmark -c ${settings.clients}, medians of ${settings.reps} runs, ${machine}`);
+    console.log(`\nredis-benchmark -c ${settings.clients}, medians of ${settings.reps} runs after ${settings.warmup} untimed, ${machine}, ${cpu.description}`);
     console.log(`redis-server ${settings.redisArgs.join(" ") || "(no persistence)"}; clone ${settings.cloneArgs.join(" ") || "(defaults)"}\n`);
     console.log("| test | pipeline | redis rps | clone rps | ratio | redis p50/p99 ms | clone p50/p99 ms |");
     console.log("|---|---|---|---|---|---|---|");

@@ -173,7 +173,7 @@ export class LogState {
     while (skip < entries.length && entries[skip]!.index <= this.compactIndex) skip++;
     if (skip === entries.length) return [];
     const first = entries[skip]!;
-    assert(first.index <= this.last + 1, `append at ${first.index} leaves a gap after ${this.last}`);
+    if (!(first.index <= this.last + 1)) assert(false, `append at ${first.index} leaves a gap after ${this.last}`);
     if (first.index <= this.last) this.truncateFrom(first.index);
     for (let position = skip; position < entries.length; position++) {
       const entry = entries[position]!;
@@ -188,7 +188,7 @@ export class LogState {
 
   /** Drops every held entry at or after `index` (`index` in `[first, last + 1]`). */
   truncateFrom(index: Index): void {
-    assert(index > this.compactIndex && index <= this.last + 1, `truncate at ${index} outside the log`);
+    if (!(index > this.compactIndex && index <= this.last + 1)) assert(false, `truncate at ${index} outside the log`);
     if (index >= this.tailStart) {
       const keep = this.tailHead + index - this.tailStart;
       for (let position = keep; position < this.tail.length; position++) {

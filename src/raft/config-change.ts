@@ -61,7 +61,7 @@ export function decodeConfigChange(data: Uint8Array): ConfigChange {
     }
     case "promote":
     case "remove":
-      assert(typeof node === "string", `bad ${kind}`);
+      if (!(typeof node === "string")) assert(false, `bad ${kind}`);
       return { kind, node: asNodeId(node) };
     default:
       throw new AssertionError(`unknown config change kind ${String(kind)}`);

@@ -86,7 +86,7 @@ export class RaftLog {
   append(entries: readonly Entry[]): Index {
     if (entries.length === 0) return this.lastIndex();
     const first = entries[0]!;
-    assert(first.index > this.committed, `append at ${first.index} would overwrite committed entries`);
+    if (!(first.index > this.committed)) assert(false, `append at ${first.index} would overwrite committed entries`);
     assert(first.index <= this.lastIndex() + 1, "append leaves a gap");
     const keep = first.index - this.unstableOffset;
     if (keep === this.unstable.length) {
@@ -140,7 +140,7 @@ export class RaftLog {
     } else if (entries.length > 0) {
       const conflict = this.findConflict(entries);
       if (conflict !== 0) {
-        assert(conflict > this.committed, `conflict at ${conflict} with committed ${this.committed}`);
+        if (!(conflict > this.committed)) assert(false, `conflict at ${conflict} with committed ${this.committed}`);
         this.append(entries.slice(conflict - prevIndex - 1));
       }
     }
@@ -151,7 +151,7 @@ export class RaftLog {
   /** Raises the commit index; it never decreases and never passes the last entry. */
   commitTo(commit: Index): void {
     if (commit <= this.committed) return;
-    assert(commit <= this.lastIndex(), `commit ${commit} beyond last index ${this.lastIndex()}`);
+    if (!(commit <= this.lastIndex())) assert(false, `commit ${commit} beyond last index ${this.lastIndex()}`);
     this.committed = commit;
   }
 
@@ -167,7 +167,7 @@ export class RaftLog {
   /** Records that the driver was handed entries up to `index` to apply. */
   appliedTo(index: Index): void {
     if (index === 0) return;
-    assert(index <= this.committed, `applied ${index} beyond commit ${this.committed}`);
+    if (!(index <= this.committed)) assert(false, `applied ${index} beyond commit ${this.committed}`);
     assert(index >= this.applied, "applied must not go backwards");
     this.applied = index;
   }
@@ -185,7 +185,7 @@ export class RaftLog {
 
   /** Entries in `[low, high)` up to about `maxBytes` (at least one), from storage and memory. */
   slice(low: Index, high: Index, maxBytes: number): Entry[] {
-    assert(low >= this.firstIndex() && high <= this.lastIndex() + 1, `slice [${low}, ${high}) outside the log`);
+    if (!(low >= this.firstIndex() && high <= this.lastIndex() + 1)) assert(false, `slice [${low}, ${high}) outside the log`);
     if (low >= high) return [];
     let result: Entry[] = [];
     let bytes = 0;

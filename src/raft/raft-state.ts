@@ -158,8 +158,8 @@ export abstract class RaftState {
   /** Invariants that hold between inputs; cheap enough to check on every Ready. */
   protected checkInvariants(): void {
     const lastIndex = this.log.lastIndex();
-    assert(this.log.applied <= this.log.committed, `applied ${this.log.applied} > commit ${this.log.committed}`);
-    assert(this.log.committed <= lastIndex, `commit ${this.log.committed} > last index ${lastIndex}`);
+    if (!(this.log.applied <= this.log.committed)) assert(false, `applied ${this.log.applied} > commit ${this.log.committed}`);
+    if (!(this.log.committed <= lastIndex)) assert(false, `commit ${this.log.committed} > last index ${lastIndex}`);
     assert(this.term >= this.persistedHardState.term, "the term never decreases");
     assert((this.role === "leader") === (this.lead === this.id), "a server leads exactly when it is its own leader");
     assert(this.role !== "candidate" || this.vote === this.id, "a candidate votes for itself");
@@ -172,7 +172,7 @@ export abstract class RaftState {
   }
 
   protected reset(term: Term): void {
-    assert(term >= this.term, `term must not decrease (${this.term} -> ${term})`);
+    if (!(term >= this.term)) assert(false, `term must not decrease (${this.term} -> ${term})`);
     if (term !== this.term) {
       this.term = term;
       this.vote = null;

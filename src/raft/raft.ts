@@ -57,7 +57,7 @@ export class Raft extends RaftLeader {
 
   /** Processes one message from a peer. */
   step(message: Message): void {
-    assert(message.to === this.id, `message for ${message.to} delivered to ${this.id}`);
+    if (!(message.to === this.id)) assert(false, `message for ${message.to} delivered to ${this.id}`);
     assert(message.from !== this.id, "a server never messages itself");
     if (message.term > this.term) {
       if (message.type === "vote" && !message.transfer && this.inLease()) {

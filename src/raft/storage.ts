@@ -91,7 +91,7 @@ export class MemoryStorage implements LogStorage {
   term(index: Index): Term {
     if (index === this.compactIndex) return this.compactTerm;
     const entry = this.held[index - this.compactIndex - 1];
-    assert(entry !== undefined, `term(${index}) outside [${this.compactIndex}, ${this.lastIndex()}]`);
+    if (!(entry !== undefined)) assert(false, `term(${index}) outside [${this.compactIndex}, ${this.lastIndex()}]`);
     return entry.term;
   }
 
@@ -127,7 +127,7 @@ export class MemoryStorage implements LogStorage {
     while (skip < entries.length && entries[skip]!.index <= this.compactIndex) skip++;
     if (skip === entries.length) return;
     const first = entries[skip]!;
-    assert(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap`);
+    if (!(first.index <= this.lastIndex() + 1)) assert(false, `append at ${first.index} leaves a gap`);
     const keep = first.index - this.compactIndex - 1;
     if (keep < this.held.length) this.held.length = keep;
     for (let position = skip; position < entries.length; position++) {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { splitInlineArguments } from "./inline.ts";
+import fc from "fast-check";
+import { splitInlineArguments, splitQuoted } from "./inline.ts";
 import { latin1 } from "./reader.ts";
 import { bytesOf } from "./testing/chunks.ts";
 
@@ -85,5 +86,19 @@ describe("splitInlineArguments", () => {
     expect(split('a"b c"')).toEqual(["ab c"]);
     expect(split("x'y z' w")).toEqual(["xy z", "w"]);
     expect(split('a"b')).toBeNull();
+  });
+
+  test("the fast path for lines without quotes splits as the full rules do", () => {
+    const lineBytes = fc.uint8Array({ maxLength: 40 }).map((bytes) =>
+      bytes.map((byte) => [97, 98, 32, 9, 10, 11, 12, 13, 200][byte % 9] ?? 97),
+    );
+    fc.assert(
+      fc.property(lineBytes, (line) => {
+        const fast = splitInlineArguments(line, 0, line.length)?.map(latin1);
+        const full = splitQuoted(line, 0, line.length)?.map(latin1);
+        expect(fast).toEqual(full);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

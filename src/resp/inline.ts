@@ -18,6 +18,11 @@ function isSpace(byte: number): boolean {
   return byte === 32 || (byte >= 9 && byte <= 13);
 }
 
+/** The bytes that end an argument without quotes in sdssplitargs. */
+function endsToken(byte: number): boolean {
+  return byte === 32 || byte === 10 || byte === 13 || byte === 9;
+}
+
 function hexValue(byte: number): number {
   if (byte >= 48 && byte <= 57) return byte - 48;
   if (byte >= 97 && byte <= 102) return byte - 87;
@@ -35,6 +40,38 @@ const escapes: ReadonlyMap<number, number> = new Map([
 
 /** Returns the arguments of `line[start, end)`, or null when quotes are unbalanced. */
 export function splitInlineArguments(line: Uint8Array, start: number, end: number): Uint8Array[] | null {
+  const offsets = splitPlainOffsets(line, start, end);
+  if (offsets === null) return splitQuoted(line, start, end);
+  const args: Uint8Array[] = [];
+  for (let i = 0; i < offsets.length; i += 2) args.push(line.subarray(offsets[i] ?? 0, offsets[i + 1] ?? 0));
+  return args;
+}
+
+/**
+ * The common case, a line without quotes or NUL bytes: the start and end offsets of each argument
+ * in `line`, which are then views of it. As in sdssplitargs, any isspace byte is skipped between
+ * arguments but only space, \t, \n and \r end one (`a\vb` is one argument). Returns null when the
+ * line needs the full rules (`splitQuoted`).
+ */
+export function splitPlainOffsets(line: Uint8Array, start: number, end: number): number[] | null {
+  const offsets: number[] = [];
+  let tokenStart = -1;
+  for (let p = start; p < end; p++) {
+    const byte = line[p] ?? nul;
+    if (byte === doubleQuote || byte === singleQuote || byte === nul) return null;
+    if (tokenStart < 0) {
+      if (!isSpace(byte)) tokenStart = p;
+    } else if (endsToken(byte)) {
+      offsets.push(tokenStart, p);
+      tokenStart = -1;
+    }
+  }
+  if (tokenStart >= 0) offsets.push(tokenStart, end);
+  return offsets;
+}
+
+/** The full sdssplitargs rules (quotes, escapes, NUL); exported for the tests that compare the paths. */
+export function splitQuoted(line: Uint8Array, start: number, end: number): Uint8Array[] | null {
   // The C string: everything up to the first NUL.
   const nulAt = line.subarray(start, end).indexOf(nul);
   const stop = nulAt >= 0 ? start + nulAt : end;
@@ -80,7 +117,7 @@ export function splitInlineArguments(line: Uint8Array, start: number, end: numbe
         } else {
           current.push(byte);
         }
-      } else if (byte === 32 || byte === 10 || byte === 13 || byte === 9 || byte === nul) {
+      } else if (endsToken(byte) || byte === nul) {
         done = true;
       } else if (byte === doubleQuote) {
         inDouble = true;

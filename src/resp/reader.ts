@@ -14,7 +14,7 @@
  */
 import { assert } from "../assert.ts";
 import { asBuffer, Command } from "./command.ts";
-import { splitInlineArguments } from "./inline.ts";
+import { splitPlainOffsets, splitQuoted } from "./inline.ts";
 
 export { Command, encodeCommand, latin1 } from "./command.ts";
 
@@ -94,9 +94,12 @@ function printableByte(byte: number): string {
 /**
  * The incremental request reader of one connection. Not shared between connections.
  */
+/** The buffer of a reader with nothing pending (shared: it is never written to). */
+const noBytes = Buffer.alloc(0);
+
 export class RespReader {
   /** Bytes being parsed: the caller's chunk, or the pending buffer after a split frame. */
-  private buffer: Buffer = Buffer.alloc(0);
+  private buffer: Buffer = noBytes;
   /** Parse position in `buffer`. */
   private position = 0;
   /** End of valid bytes in `buffer`. */
@@ -168,7 +171,7 @@ export class RespReader {
 
   /** Drops every buffered byte. */
   private release(): void {
-    this.buffer = Buffer.alloc(0);
+    this.buffer = noBytes;
     this.position = 0;
     this.end = 0;
     this.owned = false;
@@ -300,23 +303,31 @@ export class RespReader {
   private parseInline(sink: CommandSink): ReadStatus | null {
     const start = this.position;
     const searchFrom = Math.max(start, this.inlineSearchFrom);
-    const found = this.buffer.subarray(searchFrom, this.end).indexOf(asciiNewline);
-    if (found < 0) {
+    // A loop, not indexOf on a subarray: lines are short, and a view per command costs more.
+    const bytes = this.buffer;
+    // No line is longer than the limit, so the scan need not go further than that.
+    const end = Math.min(this.end, start + this.limits.inlineBytesMax + 1);
+    let newline = searchFrom;
+    while (newline < end && bytes[newline] !== asciiNewline) newline++;
+    if (newline === end) {
       if (this.end - start > this.limits.inlineBytesMax) return protocolError("too big inline request");
       this.inlineSearchFrom = this.end;
       return statusOk;
     }
-    const newline = searchFrom + found;
     this.inlineSearchFrom = 0;
     if (newline - start > this.limits.inlineBytesMax) return protocolError("too big inline request");
     let lineEnd = newline;
     if (lineEnd > start && this.buffer[lineEnd - 1] === asciiCarriageReturn) lineEnd--;
     this.position = newline + 1;
-    const args = splitInlineArguments(this.buffer, start, lineEnd);
-    if (args === null) return protocolError("unbalanced quotes in request");
-    if (args.length === 0) return null;
-    if (args.length > this.limits.argumentsMax) return protocolError("invalid multibulk length");
-    const command = new Command(this.buffer, null, args, start, newline + 1, true);
+    // A plain line's arguments stay offsets into the bytes, as a multibulk frame's do; only a line
+    // with quotes needs argument copies.
+    const offsets = splitPlainOffsets(this.buffer, start, lineEnd);
+    const args = offsets === null ? splitQuoted(this.buffer, start, lineEnd) : null;
+    if (offsets === null && args === null) return protocolError("unbalanced quotes in request");
+    const count = offsets !== null ? offsets.length >> 1 : (args?.length ?? 0);
+    if (count === 0) return null;
+    if (count > this.limits.argumentsMax) return protocolError("invalid multibulk length");
+    const command = new Command(this.buffer, offsets, args, start, newline + 1, true);
     return sink.onCommand(command) ? null : statusStopped;
   }
 

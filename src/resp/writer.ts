@@ -14,6 +14,9 @@ const crlf1 = 10;
 /** Strings up to this many characters are written by hand when they are ASCII. */
 const shortTextMax = 64;
 
+/** Raw byte strings up to this long are copied by hand. */
+const shortRawMax = 16;
+
 /** The first size of a writer's buffer; it doubles as needed. */
 const writerBytesInitial = 16 * 1024;
 
@@ -81,9 +84,18 @@ export class RespWriter {
 
   /** Appends raw bytes, already encoded. */
   raw(bytes: Uint8Array): void {
-    this.reserve(bytes.length);
+    const length = bytes.length;
+    this.reserve(length);
+    if (length <= shortRawMax) {
+      // A few bytes (a canned reply) are cheaper to copy by hand than through a native call.
+      const buffer = this.buffer;
+      let at = this.length;
+      for (let i = 0; i < length; i++) buffer[at++] = bytes[i] ?? 0;
+      this.length = at;
+      return;
+    }
     this.buffer.set(bytes, this.length);
-    this.length += bytes.length;
+    this.length += length;
   }
 
   /** Appends a string's UTF-8 bytes. */
@@ -162,7 +174,7 @@ export class RespWriter {
 
   /** `:n`: an integer reply. */
   integer(value: number | bigint): void {
-    assert(typeof value === "bigint" || Number.isInteger(value), `an integer reply needs an integer, not ${value}`);
+    if (!(typeof value === "bigint" || Number.isInteger(value))) assert(false, `an integer reply needs an integer, not ${value}`);
     this.header(58, value);
   }
 

@@ -40,6 +40,9 @@ export const defaultServerLimits: ServerLimits = {
   clientsMax: 10000,
 };
 
+/** How often the server's clock is read. */
+const clockMilliseconds = 100;
+
 /** The shared writer's buffer is shrunk back after a batch that grew it past this. */
 const writerBytesKept = 4 * 1024 * 1024;
 
@@ -69,8 +72,12 @@ export class Server {
   /** Counters for INFO. */
   readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
   dispatcher: Dispatcher = () => {};
-  /** Wall-clock time of the chunk being handled (ms). */
+  /**
+   * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:
+   * CLIENT LIST's idle time needs no more, and a clock reading per chunk is measurable.
+   */
   private now = Date.now();
+  private clock: ReturnType<typeof setInterval> | null = null;
   /** Whether clients must authenticate, and whether administration needs the admin user. */
   access = { passwordRequired: false, adminPasswordSet: false };
   /** Appends a write to the log (set by the node that owns this server). */
@@ -95,6 +102,10 @@ export class Server {
     assert(this.listener === null, "listen once");
     try {
       this.listener = this.bind();
+      this.clock = setInterval(() => {
+        this.now = Date.now();
+      }, clockMilliseconds);
+      this.clock.unref();
     } catch (error) {
       const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
       const reason = code === "EADDRINUSE" ? "the address is already in use" : code === "EACCES" ? "permission denied" : String(error);
@@ -122,6 +133,8 @@ export class Server {
   stop(): void {
     this.listener?.stop(true);
     this.listener = null;
+    if (this.clock !== null) clearInterval(this.clock);
+    this.clock = null;
     for (const connection of this.connections) connection.socket.terminate();
     this.connections.clear();
   }
@@ -145,8 +158,6 @@ export class Server {
   private onData(socket: Socket<Connection>, chunk: Uint8Array): void {
     const connection = socket.data;
     if (connection.closed) return;
-    // One clock reading per chunk, not per command: CLIENT LIST's idle time needs no more.
-    this.now = Date.now();
     const status = connection.reader.feed(chunk, connection);
     this.afterRead(connection, status.kind === "error" ? status.message : null);
     // Parsing may have stopped on output that the socket has taken already: go on at once.
