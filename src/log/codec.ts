@@ -56,8 +56,9 @@ export function crc32(bytes: Uint8Array): number {
 
 /** Encodes an entry as header plus data, in one new buffer. */
 export function encodeEntry(entry: Entry): Uint8Array {
-  const bytes = new Uint8Array(entryHeaderBytes + entry.data.byteLength);
-  encodeEntryInto(bytes, new DataView(bytes.buffer), 0, entry);
+  // Every byte is written, so the buffer need not be zeroed first.
+  const bytes = Buffer.allocUnsafe(entryHeaderBytes + entry.data.byteLength);
+  encodeEntryInto(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, entry);
   return bytes;
 }
 
@@ -66,9 +67,9 @@ export function encodedEntryBytes(entry: Entry): number {
   return entryHeaderBytes + entry.data.byteLength;
 }
 
-/** Encodes an entry at `offset` of `bytes` (`view` spans all of `bytes.buffer`). */
+/** Encodes an entry at `offset` of `bytes` (`view` spans exactly the bytes of `bytes`). */
 export function encodeEntryInto(bytes: Uint8Array, view: DataView, offset: number, entry: Entry): void {
-  assert(bytes.byteOffset === 0 && view.buffer === bytes.buffer, "view spans the buffer");
+  assert(view.byteOffset === bytes.byteOffset && view.byteLength === bytes.byteLength && view.buffer === bytes.buffer, "view spans the bytes");
   view.setUint8(offset + 4, entryFormatVersion);
   view.setUint8(offset + 5, entryTypeCodes[entry.type]);
   view.setUint16(offset + 6, 0);

@@ -5,7 +5,7 @@
  * log, the disk and the network move batches instead of commands.
  */
 import { assert } from "../assert.ts";
-import type { Command } from "../resp/reader.ts";
+import { Command } from "../resp/reader.ts";
 import { entryBytesMax, type Ticket } from "./replicator.ts";
 
 export interface EntryBatch {
@@ -39,13 +39,7 @@ export function batchEntries(commands: readonly Command[], tickets: readonly (Ti
  */
 function concatFrames(commands: readonly Command[], from: number, to: number, bytes: number): Uint8Array {
   const out = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (let i = from; i < to; i++) {
-    const command = commands[i];
-    assert(command !== undefined, "command in range");
-    command.copyFrameInto(out, at);
-    at += command.frameLength;
-  }
-  assert(at === bytes, "entry size matches its frames");
+  const end = Command.copyFrames(commands, from, to, out, 0);
+  assert(end === bytes, "entry size matches its frames");
   return out;
 }

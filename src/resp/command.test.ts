@@ -88,3 +88,28 @@ describe("Command", () => {
     }
   });
 });
+
+describe("Command.copyFrames", () => {
+  test("copies every frame in order, whether runs are back to back, split across chunks, inline or built", () => {
+    const commands = [
+      ...parse("*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$2\r\nxy\r\n"),
+      ...parse("SET c 1\r\n*2\r\n$3\r\nGET\r\n$1\r\nc\r\n"),
+      ...parse("*2\r\n$4\r\nECHO\r\n$3\r\nab", "c\r\n*1\r\n$4\r\nPING\r\n"),
+      Command.of(["SET", "d", binary]),
+      ...parse("*1\r\n$4\r\nPING\r\n"),
+    ];
+    // Every sub-range, so that runs start and end everywhere.
+    for (let from = 0; from < commands.length; from++) {
+      for (let to = from; to <= commands.length; to++) {
+        const size = commands.slice(from, to).reduce((sum, command) => sum + command.frameLength, 0);
+        const target = Buffer.alloc(size + 3, 0xee);
+        const end = Command.copyFrames(commands, from, to, target, 2);
+        expect(end).toBe(2 + size);
+        const want = Buffer.concat(commands.slice(from, to).map((command) => command.frame()));
+        expect(target.subarray(2, end).equals(want)).toBe(true);
+        expect(target[0]).toBe(0xee);
+        expect(target[end]).toBe(0xee);
+      }
+    }
+  });
+});

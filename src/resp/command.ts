@@ -128,6 +128,38 @@ export class Command {
     else this.source.copy(target, at, this.start, this.end);
   }
 
+  /**
+   * Copies the frames of `commands[from, to)` into `target` at `at`, one after the other; returns
+   * where the last one ends. Frames that lie back to back in the same client buffer (a pipeline's
+   * commands from one chunk) are copied with a single call.
+   */
+  static copyFrames(commands: readonly Command[], from: number, to: number, target: Uint8Array, at: number): number {
+    let runSource: Buffer | null = null;
+    let runStart = 0;
+    let runEnd = 0;
+    let written = at;
+    for (let i = from; i < to; i++) {
+      const command = commands[i];
+      assert(command !== undefined, "command in range");
+      if (!command.inline && command.source === runSource && command.start === runEnd) {
+        runEnd = command.end;
+        continue;
+      }
+      if (runSource !== null) written += runSource.copy(target, written, runStart, runEnd);
+      runSource = null;
+      if (command.inline) {
+        command.copyFrameInto(target, written);
+        written += command.frameLength;
+        continue;
+      }
+      runSource = command.source;
+      runStart = command.start;
+      runEnd = command.end;
+    }
+    if (runSource !== null) written += runSource.copy(target, written, runStart, runEnd);
+    return written;
+  }
+
   /** Builds a command from arguments, encoded as a RESP multibulk frame. */
   static of(args: readonly (Uint8Array | string)[]): Command {
     const views = args.map((arg) => (typeof arg === "string" ? textEncoder.encode(arg) : arg));

@@ -51,12 +51,19 @@ export class Slot {
    * connection run now, whatever the client's output backlog, so none can see this write.
    */
   beforeApply(): void {
-    for (const read of this.readsBefore.splice(0)) read.settle(undefined, undefined);
+    this.settleReadsBefore(undefined);
     if (!this.connection.closed) this.connection.server.drainQueue(this.connection, true);
   }
 
-  /** Reads of a transaction that run just before this write (its first write) is applied. */
-  readsBefore: Slot[] = [];
+  /** Reads of a transaction that run just before this write (its first write) is applied, if any. */
+  readsBefore: Slot[] | null = null;
+
+  private settleReadsBefore(error: unknown): void {
+    const reads = this.readsBefore;
+    if (reads === null) return;
+    this.readsBefore = null;
+    for (const read of reads) read.settle(undefined, error);
+  }
 
   /**
    * Called by the node right after the write has been applied (or has failed), before the next
@@ -67,7 +74,7 @@ export class Slot {
   settle(value: unknown, error: unknown): void {
     assert(!this.done, "a write is settled once");
     // A write that failed before it was applied takes the transaction's reads waiting on it along.
-    for (const read of this.readsBefore.splice(0)) read.settle(undefined, error);
+    this.settleReadsBefore(error);
     this.done = true;
     this.value = value;
     this.error = error;
