@@ -36,6 +36,8 @@ Flags (each also as --flag, and as -flag=value):
   -cluster NAME        the cluster's name; nodes refuse peers of another cluster (default finn)
   -secret SECRET       the cluster secret peers must prove they know (never sent over the wire)
   -auth PASSWORD       clients must AUTH with this password (-NOAUTH otherwise)
+  -protected-mode yes|no  with no -auth, serve only clients on the loopback interface; others
+                         get -DENIED (default yes; peers elsewhere get in when -secret is set)
   -admin-auth PASSWORD cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER,
                          RAFTSNAPSHOT, joins) needs AUTH admin PASSWORD
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
@@ -65,6 +67,7 @@ interface CloneFlags {
   cluster: string;
   secret: string;
   password: string;
+  protectedMode: boolean;
   adminPassword: string;
 }
 
@@ -93,6 +96,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     cluster: "finn",
     secret: "",
     password: "",
+    protectedMode: true,
     adminPassword: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -163,6 +167,10 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       case "auth":
         flags.password = value;
         break;
+      case "protected-mode":
+        if (value !== "yes" && value !== "no") throw new UsageError(`invalid value '${value}' for -protected-mode: expected yes or no`);
+        flags.protectedMode = value === "yes";
+        break;
       case "admin-auth":
         flags.adminPassword = value;
         break;
@@ -206,6 +214,7 @@ async function main(): Promise<void> {
     cluster: flags.cluster,
     secret: flags.secret,
     password: flags.password,
+    protectedMode: flags.protectedMode,
     adminPassword: flags.adminPassword,
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;

@@ -26,7 +26,7 @@ import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builti
 import type { CommandSpec } from "./server/command-spec.ts";
 import { builtins } from "./server/commands/index.ts";
 import { createDispatcher } from "./server/dispatch.ts";
-import { defaultServerLimits, Server, type ServerLimits } from "./server/server.ts";
+import { defaultServerLimits, isLoopbackAddress, Server, type ServerLimits } from "./server/server.ts";
 import { Transport } from "./transport/transport.ts";
 import type { Machine } from "./api.ts";
 
@@ -83,6 +83,13 @@ export interface Options {
   readonly redirect?: RedirectMode;
   /** Clients must `AUTH` with this password before any other command (`-NOAUTH` otherwise). */
   readonly password?: string;
+  /**
+   * Protected mode, as in Redis (default true): with no `password`, only clients on the loopback
+   * interface are served; others get `-DENIED` and are disconnected. Peers on other hosts get in
+   * when the cluster has a `secret` (their handshake proves it). Turn it off only for a node that
+   * is not reachable from untrusted networks.
+   */
+  readonly protectedMode?: boolean;
   /**
    * When set, cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTJOIN, RAFTTRANSFER,
    * RAFTSNAPSHOT) needs `AUTH admin <adminPassword>`; a joining node sends it.
@@ -207,7 +214,15 @@ export async function open(
   }
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   const server = new Server({ hostname: host, port, limits, logger });
-  server.access = { passwordRequired: (options.password ?? "") !== "", adminPasswordSet: (options.adminPassword ?? "") !== "" };
+  server.access = {
+    passwordRequired: (options.password ?? "") !== "",
+    adminPasswordSet: (options.adminPassword ?? "") !== "",
+    protectedMode: options.protectedMode !== false && (options.password ?? "") === "",
+    peersProveSecret: (options.secret ?? "") !== "",
+  };
+  if (server.access.protectedMode && !isLoopbackAddress(host.replace(/^\[|\]$/g, "")) && host !== "localhost") {
+    logger.warning("Protected mode is on and no client password is set (-auth): only clients on the loopback interface will be served.");
+  }
   // Until the node is ready, clients are told it is loading, as Redis does while it loads data.
   server.dispatcher = (connection) => connection.writeError("LOADING Finn is starting");
   try {

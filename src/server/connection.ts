@@ -147,6 +147,8 @@ export class Connection implements Conn, CommandSink {
   /** The peer handshake's state when this connection is (becoming) a link from another node. */
   peerSession: PeerSession | null = null;
 
+  /** Whether the client connected over the loopback interface (protected mode serves only those). */
+  local = true;
   /** Whether the client has authenticated (true from the start when no password is set). */
   authenticated = true;
   /** Whether the client authenticated as the admin user (needed for cluster administration when an admin password is set). */

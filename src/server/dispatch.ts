@@ -8,7 +8,7 @@ import { type Command, latin1 } from "../resp/reader.ts";
 import type { Builtin, BuiltinContext } from "./builtin.ts";
 import { arityAllows, type CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
-import type { Dispatcher } from "./server.ts";
+import type { Access, Dispatcher } from "./server.ts";
 
 /** Commands queued in one MULTI: a bound on what one client can make the node hold. */
 const transactionCommandsMax = 100_000;
@@ -18,6 +18,29 @@ const transactionCommandsMax = 100_000;
  * prove the cluster secret in their own handshake).
  */
 const beforeAuthentication: ReadonlySet<string> = new Set(["auth", "hello", "quit", "rafthello", "raftauth", "raftmsg", "raftsnap", "raftnodeid"]);
+
+/** The commands of a peer connection: its handshake proves the cluster secret before any other. */
+const peerHandshake: ReadonlySet<string> = new Set(["rafthello", "raftauth", "raftmsg", "raftsnap"]);
+
+/** Redis's DENIED reply, with this server's flags. */
+export const protectedModeDenial =
+  "DENIED Finn is running in protected mode because protected mode is enabled and no password is set for clients. " +
+  "In this mode connections are only accepted from the loopback interface. If you want to connect from other computers, " +
+  "either 1) set a password with -auth PASSWORD (the open() option `password`), or " +
+  "2) if the node is not reachable from the internet, disable protected mode with -protected-mode no (the open() option `protectedMode: false`). " +
+  "In protected mode, peers on other hosts are accepted when the cluster has a secret (-secret), " +
+  "and nodes on other hosts join by authenticating as the admin user (-admin-auth).";
+
+/**
+ * What protected mode lets a connection from another host do: a peer's handshake when the cluster
+ * has a secret (the handshake proves it), and, when an admin password is set, authenticating as
+ * the admin user and then anything (that is how a node on another host joins).
+ */
+function remoteAllowed(access: Access, connection: Connection, name: string): boolean {
+  if (access.peersProveSecret && peerHandshake.has(name)) return true;
+  if (!access.adminPasswordSet) return false;
+  return connection.admin || name === "auth" || name === "hello" || name === "quit";
+}
 
 /** Commands that act on a transaction instead of being queued in it. */
 const transactionControl: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "unwatch", "quit", "reset"]);
@@ -29,8 +52,15 @@ export function createDispatcher(
   applier: Applier,
 ): Dispatcher {
   const machineSpecs = new Map((machine.commands ?? []).map((spec) => [spec.name, spec]));
+  const server = context.server;
   return (connection: Connection, command: Command): void => {
     const name = command.name;
+    const access = server.access;
+    if (!connection.local && access.protectedMode && !remoteAllowed(access, connection, name)) {
+      connection.writeError(protectedModeDenial);
+      connection.closeAfterReply = true;
+      return;
+    }
     if (!connection.authenticated && !beforeAuthentication.has(name)) {
       connection.writeError("NOAUTH Authentication required.");
       return;

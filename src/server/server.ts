@@ -40,6 +40,27 @@ export const defaultServerLimits: ServerLimits = {
   clientsMax: 10000,
 };
 
+/** Who may do what on the server's connections. */
+export interface Access {
+  /** Clients must AUTH first. */
+  readonly passwordRequired: boolean;
+  /** Cluster administration needs the admin user. */
+  readonly adminPasswordSet: boolean;
+  /**
+   * Protected mode is in force (on, and no client password): only loopback clients are served;
+   * connections from elsewhere are refused with `-DENIED`, except peers when `peersProveSecret`.
+   */
+  readonly protectedMode: boolean;
+  /** A cluster secret is set, so a remote peer proves it in the handshake before anything else. */
+  readonly peersProveSecret: boolean;
+}
+
+/** True for an address of the loopback interface (127.0.0.0/8, ::1, and 127.x mapped into IPv6). */
+export function isLoopbackAddress(address: string): boolean {
+  const plain = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return plain === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(plain);
+}
+
 /** How often the server's clock is read. */
 const clockMilliseconds = 100;
 
@@ -79,7 +100,7 @@ export class Server {
   private now = Date.now();
   private clock: ReturnType<typeof setInterval> | null = null;
   /** Whether clients must authenticate, and whether administration needs the admin user. */
-  access = { passwordRequired: false, adminPasswordSet: false };
+  access: Access = { passwordRequired: false, adminPasswordSet: false, protectedMode: false, peersProveSecret: false };
   /** Appends a write to the log (set by the node that owns this server). */
   propose: (command: Command, ticket: Slot) => void = () => {
     throw new Error("no log to propose to");
@@ -143,6 +164,7 @@ export class Server {
     const connection = new Connection(this, socket, this.nextId++);
     connection.authenticated = !this.access.passwordRequired;
     connection.admin = !this.access.adminPasswordSet;
+    connection.local = isLoopbackAddress(socket.remoteAddress);
     socket.data = connection;
     this.stats.connectionsReceived++;
     if (this.connections.size >= this.limits.clientsMax) {
