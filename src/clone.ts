@@ -41,6 +41,9 @@ Flags (each also as --flag, and as -flag=value):
   -admin-auth PASSWORD cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER,
                          RAFTSNAPSHOT, joins) needs AUTH admin PASSWORD
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
+  -maxclients N        most connected clients; more get -ERR max number of clients reached
+                         (default 10000)
+  -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
   -h, -help            print this help
@@ -68,6 +71,8 @@ interface CloneFlags {
   secret: string;
   password: string;
   protectedMode: boolean;
+  clientsMax: number | null;
+  idleTimeoutSeconds: number | null;
   adminPassword: string;
 }
 
@@ -97,6 +102,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     secret: "",
     password: "",
     protectedMode: true,
+    clientsMax: null,
+    idleTimeoutSeconds: null,
     adminPassword: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -174,6 +181,14 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       case "admin-auth":
         flags.adminPassword = value;
         break;
+      case "maxclients":
+        if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`invalid count '${value}' for -maxclients`);
+        flags.clientsMax = Number(value);
+        break;
+      case "timeout":
+        if (!/^\d+$/.test(value)) throw new UsageError(`invalid seconds '${value}' for -timeout`);
+        flags.idleTimeoutSeconds = Number(value);
+        break;
       case "snapshot-entries":
       case "snapshot-trail": {
         const count = Number(value);
@@ -202,6 +217,9 @@ async function main(): Promise<void> {
     process.stdout.write(usage);
     return;
   }
+  // The data directory and every file in it are the owner's alone, even in a directory that
+  // already existed with wider permissions.
+  process.umask(0o077);
   const options: Options = {
     durability: flags.durability,
     consistency: flags.consistency,
@@ -215,6 +233,10 @@ async function main(): Promise<void> {
     secret: flags.secret,
     password: flags.password,
     protectedMode: flags.protectedMode,
+    limits: {
+      ...(flags.clientsMax === null ? {} : { clientsMax: flags.clientsMax }),
+      ...(flags.idleTimeoutSeconds === null ? {} : { idleTimeoutSeconds: flags.idleTimeoutSeconds }),
+    },
     adminPassword: flags.adminPassword,
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;

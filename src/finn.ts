@@ -27,6 +27,7 @@ import type { CommandSpec } from "./server/command-spec.ts";
 import { builtins } from "./server/commands/index.ts";
 import { createDispatcher } from "./server/dispatch.ts";
 import { defaultServerLimits, isLoopbackAddress, Server, type ServerLimits } from "./server/server.ts";
+import { defaultLinkLimits, type LinkLimits } from "./transport/peer-link.ts";
 import { Transport } from "./transport/transport.ts";
 import type { Machine } from "./api.ts";
 
@@ -39,6 +40,7 @@ export { spec as commandSpec } from "./server/command-spec.ts";
 export type { InfoSections } from "./server/builtin.ts";
 export type { LogLevel } from "./log.ts";
 export type { ServerLimits } from "./server/server.ts";
+export { defaultLinkLimits, type LinkLimits } from "./transport/peer-link.ts";
 export type { RedirectMode } from "./server/applier.ts";
 
 /** Finn's three levels, for durability and for read consistency. */
@@ -71,6 +73,11 @@ export interface Options {
   readonly advertise?: string;
   /** Limits on clients; any not given keep their defaults. */
   readonly limits?: Partial<ServerLimits>;
+  /**
+   * Limits of the links to peers (messages queued, unsent bytes, RAFTMSG frame size, snapshot
+   * chunk size, ...); any not given keep their defaults (`defaultLinkLimits`).
+   */
+  readonly peerLimits?: Partial<LinkLimits>;
   /** The cluster's name: a node refuses peers of another cluster. Default "finn". */
   readonly cluster?: string;
   /** The cluster secret peers prove they know (never sent). Default "": the handshake is still required. */
@@ -248,6 +255,7 @@ export async function open(
     { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
     logger,
     (messages) => node?.receive(messages),
+    { ...defaultLinkLimits, ...options.peerLimits },
   );
   const raftNode = new RaftNode({
     id: nodeId,

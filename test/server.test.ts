@@ -282,6 +282,31 @@ describe("protocol", () => {
 });
 
 describe("limits", () => {
+  test("the idle timeout disconnects a client that sends nothing, not one that keeps talking", async () => {
+    const idleDir = mkdtempSync(join(tmpdir(), "finn-idle-test-"));
+    const idleNode = await open(idleDir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet", limits: { idleTimeoutSeconds: 1 } });
+    try {
+      const idle = await RawClient.connect(idleNode.port);
+      const busy = await RawClient.connect(idleNode.port);
+      clients.push(idle, busy);
+      busy.send(multibulk("CONFIG", "GET", "timeout"));
+      await busy.expectReply("*2\r\n$7\r\ntimeout\r\n$1\r\n1\r\n");
+      // The busy client sends a command every 200 ms while the idle one sends nothing.
+      let pings = 0;
+      while (!idle.isClosed && pings < 50) {
+        busy.send(multibulk("PING"));
+        pings++;
+        await Bun.sleep(200);
+      }
+      expect(idle.isClosed).toBe(true);
+      expect(busy.isClosed).toBe(false);
+      await busy.until((received) => received.split("+PONG").length - 1 === pings, "every PONG");
+    } finally {
+      await idleNode.close();
+      rmSync(idleDir, { recursive: true, force: true });
+    }
+  });
+
   test("a single reply larger than the output limit cuts the client off, with a count in INFO; others are served", async () => {
     const writer = await connect();
     // Appends of 1 MB (the bulk limit of this node) make a 24 MB value: far past its 4 MB output

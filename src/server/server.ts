@@ -26,6 +26,11 @@ export interface ServerLimits extends ReaderLimits {
   readonly queuedRepliesMax: number;
   /** Most connected clients; more are refused with `-ERR max number of clients reached`. */
   readonly clientsMax: number;
+  /**
+   * Seconds without a command after which a client is disconnected (Redis's `timeout`); 0, the
+   * default, never. Peer links and clients waiting for replies are not idle.
+   */
+  readonly idleTimeoutSeconds: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -38,6 +43,8 @@ export const defaultServerLimits: ServerLimits = {
   queuedRepliesMax: 64 * 1024,
   // Redis's default maxclients.
   clientsMax: 10000,
+  // Redis's default timeout.
+  idleTimeoutSeconds: 0,
 };
 
 /** Who may do what on the server's connections. */
@@ -63,6 +70,8 @@ export function isLoopbackAddress(address: string): boolean {
 
 /** How often the server's clock is read. */
 const clockMilliseconds = 100;
+/** How often clients are checked against the idle timeout. */
+const idleCheckMilliseconds = 1000;
 
 /** The shared writer's buffer is shrunk back after a batch that grew it past this. */
 const writerBytesKept = 4 * 1024 * 1024;
@@ -91,7 +100,7 @@ export class Server {
   private nextId = 1;
   readonly connections = new Set<Connection>();
   /** Counters for INFO. */
-  readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0 };
+  readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0, idleDisconnections: 0 };
   dispatcher: Dispatcher = () => {};
   /**
    * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:
@@ -99,6 +108,7 @@ export class Server {
    */
   private now = Date.now();
   private clock: ReturnType<typeof setInterval> | null = null;
+  private nextIdleCheckAt = 0;
   /** Whether clients must authenticate, and whether administration needs the admin user. */
   access: Access = { passwordRequired: false, adminPasswordSet: false, protectedMode: false, peersProveSecret: false };
   /** Appends a write to the log (set by the node that owns this server). */
@@ -125,6 +135,10 @@ export class Server {
       this.listener = this.bind();
       this.clock = setInterval(() => {
         this.now = Date.now();
+        if (this.limits.idleTimeoutSeconds > 0 && this.now >= this.nextIdleCheckAt) {
+          this.nextIdleCheckAt = this.now + idleCheckMilliseconds;
+          this.closeIdleClients();
+        }
       }, clockMilliseconds);
       this.clock.unref();
     } catch (error) {
@@ -158,6 +172,20 @@ export class Server {
     this.clock = null;
     for (const connection of this.connections) connection.socket.terminate();
     this.connections.clear();
+  }
+
+  /** Disconnects clients idle for longer than the idle timeout, with a log line each. */
+  private closeIdleClients(): void {
+    const limitMilliseconds = this.limits.idleTimeoutSeconds * 1000;
+    for (const connection of this.connections) {
+      if (connection.closed || connection.peerSession !== null || connection.queued > 0) continue;
+      if (this.now - connection.lastCommandAt <= limitMilliseconds) continue;
+      this.logger.verbose(`Closing idle client id=${connection.id} addr=${connection.remoteAddress} (no command for ${this.limits.idleTimeoutSeconds} s)`);
+      this.stats.idleDisconnections++;
+      connection.closed = true;
+      this.connections.delete(connection);
+      connection.socket.end();
+    }
   }
 
   private onOpen(socket: Socket<Connection>): void {

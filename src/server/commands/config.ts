@@ -21,9 +21,9 @@ function parameters(context: BuiltinContext): [string, string][] {
     ["maxmemory-policy", "noeviction"],
     ["port", String(settings.port)],
     ["proto-max-bulk-len", String(limits.bulkBytesMax)],
-    ["protected-mode", "no"],
+    ["protected-mode", context.server.access.protectedMode ? "yes" : "no"],
     ["save", ""],
-    ["timeout", "0"],
+    ["timeout", String(limits.idleTimeoutSeconds)],
   ];
 }
 
