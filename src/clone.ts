@@ -44,6 +44,8 @@ Flags (each also as --flag, and as -flag=value):
   -maxclients N        most connected clients; more get -ERR max number of clients reached
                          (default 10000)
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
+  -proto-max-bulk-len BYTES         largest bulk argument a client may send (default 512 MB)
+  -client-query-buffer-limit BYTES  largest command, all arguments together (default 1 GB)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
   -h, -help            print this help
@@ -73,6 +75,8 @@ interface CloneFlags {
   protectedMode: boolean;
   clientsMax: number | null;
   idleTimeoutSeconds: number | null;
+  bulkBytesMax: number | null;
+  queryBufferBytesMax: number | null;
   adminPassword: string;
 }
 
@@ -104,6 +108,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     protectedMode: true,
     clientsMax: null,
     idleTimeoutSeconds: null,
+    bulkBytesMax: null,
+    queryBufferBytesMax: null,
     adminPassword: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -185,6 +191,13 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`invalid count '${value}' for -maxclients`);
         flags.clientsMax = Number(value);
         break;
+      case "proto-max-bulk-len":
+      case "client-query-buffer-limit": {
+        if (!/^\d+$/.test(value) || Number(value) < 1024) throw new UsageError(`invalid size '${value}' for -${name}: at least 1024 bytes`);
+        if (name === "proto-max-bulk-len") flags.bulkBytesMax = Number(value);
+        else flags.queryBufferBytesMax = Number(value);
+        break;
+      }
       case "timeout":
         if (!/^\d+$/.test(value)) throw new UsageError(`invalid seconds '${value}' for -timeout`);
         flags.idleTimeoutSeconds = Number(value);
@@ -236,6 +249,8 @@ async function main(): Promise<void> {
     limits: {
       ...(flags.clientsMax === null ? {} : { clientsMax: flags.clientsMax }),
       ...(flags.idleTimeoutSeconds === null ? {} : { idleTimeoutSeconds: flags.idleTimeoutSeconds }),
+      ...(flags.bulkBytesMax === null ? {} : { bulkBytesMax: flags.bulkBytesMax }),
+      ...(flags.queryBufferBytesMax === null ? {} : { queryBufferBytesMax: flags.queryBufferBytesMax }),
     },
     adminPassword: flags.adminPassword,
   };

@@ -151,6 +151,30 @@ describe("a 3-node cluster", () => {
   });
 });
 
+describe("large values", () => {
+  test("a value as large as a client may send is replicated, though its Raft frame is larger than any client bulk", async () => {
+    // 1 MB bulks for clients: the leader's RAFTMSG frame carrying such a SET is past 1 MB.
+    const limits = ["-proto-max-bulk-len", String(1024 * 1024)];
+    const first = await startNode("big-1", null, limits);
+    const nodes = [first, await startNode("big-2", first, limits), await startNode("big-3", first, limits)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    const value = "b".repeat(1024 * 1024);
+    expect(await call(leader, "SET", "big", value)).toBe("OK");
+    // Two of them in one command: a frame of 2 MB.
+    expect(await call(leader, "MSET", "big:1", value, "big:2", value)).toBe("OK");
+    const appliedIndex = async (node: CloneProcess): Promise<number> => {
+      const stats = (await call(node, "RAFTSTATS")) as string[];
+      return Number(stats[stats.indexOf("applied_index") + 1]);
+    };
+    const target = await appliedIndex(leader);
+    for (const node of nodes) await eventually(`${node.name} to apply the large writes`, () => appliedIndex(node), (index) => index >= target);
+    expect(await call(leader, "STRLEN", "big:2")).toBe(1024 * 1024);
+    // A client bulk past the limit is still refused.
+    expect(await call(leader, "SET", "bigger", `${value}x`)).toEqual({ error: "ERR Protocol error: invalid bulk length" });
+  });
+});
+
 describe("redirect modes and cluster clients", () => {
   let leader: CloneProcess;
   let tryNode: CloneProcess;

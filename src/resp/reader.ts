@@ -121,8 +121,14 @@ export class RespReader {
 
   private failure: string | null = null;
 
-  constructor(private readonly limits: ReaderLimits = defaultReaderLimits) {
+  constructor(private limits: ReaderLimits = defaultReaderLimits) {
     assert(limits.bulkBytesMax >= 0 && limits.argumentsMax >= 1, "reader limits must be positive");
+  }
+
+  /** Changes the limits for what is read from now on (a peer link, once authenticated, gets wider ones). */
+  setLimits(limits: ReaderLimits): void {
+    assert(limits.bulkBytesMax >= 0 && limits.argumentsMax >= 1, "reader limits must be positive");
+    this.limits = limits;
   }
 
   /** Bytes received but not yet handed out as commands. */

@@ -4,6 +4,7 @@
  */
 import type { PeerReply } from "../../transport/transport.ts";
 import { type Builtin } from "../builtin.ts";
+import type { ReaderLimits } from "../../resp/reader.ts";
 import { spec } from "../command-spec.ts";
 import type { Connection } from "../connection.ts";
 
@@ -46,8 +47,23 @@ export const raftAuth: Builtin = {
   run(context, connection, command) {
     if (context.transport === null) return transportMissing(connection);
     answer(connection, context.transport.acceptAuth(connection.peerSession, command));
+    if (connection.peerSession?.state === "ready") connection.reader.setLimits(peerReaderLimits(context.server.readerLimits));
   },
 };
+
+/** Room for the framing around the largest entry in one RAFTMSG: msgpack, the message's fields. */
+const peerFrameOverheadBytes = 64 * 1024 * 1024;
+
+/**
+ * What an authenticated peer may send in one frame. One log entry holds at most one client command
+ * larger than the batching size, and a client command is at most the query buffer limit, so a
+ * RAFTMSG carrying it is larger than any client bulk: with the client limits, a follower would
+ * refuse the leader's frame and a single large SET would stall replication for good.
+ */
+export function peerReaderLimits(client: ReaderLimits): ReaderLimits {
+  const frameBytesMax = client.queryBufferBytesMax + peerFrameOverheadBytes;
+  return { ...client, bulkBytesMax: frameBytesMax, queryBufferBytesMax: frameBytesMax + peerFrameOverheadBytes };
+}
 
 export const raftMessage: Builtin = {
   spec: spec("raftmsg", 2, "noscript loading stale fast", noKeys, "cluster", "Delivers Raft messages from a peer (internal).", "batch"),
