@@ -62,8 +62,9 @@ export class ClientApplier implements Applier {
     // In proxy mode a connection that wrote through the leader reads there too: this node may not
     // have applied its write yet, and a connection always reads its own writes.
     if (conn.queued === 0 && !conn.inExec && !conn.readsAtLeader && this.node.canReadNow()) {
-      // The common case, answered without allocating anything.
-      conn.server.runRespond(conn, command.name, reply, undefined);
+      // The common case, answered at once without allocating anything. (What `respond` throws
+      // here becomes the command's error reply in the server's dispatch, as it would in runRespond.)
+      reply(undefined);
       return;
     }
     const forward = conn.readsAtLeader && !this.node.isLeader;
