@@ -8,6 +8,7 @@
 import type { Applier, Conn, Machine } from "../api.ts";
 import { assert } from "../assert.ts";
 import type { Logger } from "../log.ts";
+import { enterLogPosition, leaveLogPosition } from "../replicated.ts";
 import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
 
 /** What applying one command produced: `mutate`'s value, or the error it (or `command`) raised. */
@@ -61,9 +62,15 @@ export class Executor implements CommandSink {
     private readonly logger: Logger,
   ) {}
 
-  /** Applies every command in `data`, in order, telling `listener` before and after each. */
-  applyEntry(data: Uint8Array, listener: ApplyListener): void {
+  /** The index of the entry being applied, and the place in it of the next command. */
+  private entryIndex = 0;
+  private commandPosition = 0;
+
+  /** Applies every command in `data` (the entry at `index`), in order, telling `listener` before and after each. */
+  applyEntry(index: number, data: Uint8Array, listener: ApplyListener): void {
     this.listener = listener;
+    this.entryIndex = index;
+    this.commandPosition = 0;
     // The entry holds complete frames written by the framework; a fresh reader sees them all.
     const status = new RespReader().feed(data, this);
     assert(status.kind === "ok", "a committed entry holds only complete RESP commands");
@@ -75,6 +82,7 @@ export class Executor implements CommandSink {
     applier.reset();
     const result = this.result;
     try {
+      enterLogPosition(this.entryIndex, this.commandPosition++);
       const returned = this.machine.command(applier, null, command);
       result.value = applier.value;
       result.error = returned instanceof Error ? returned : applier.error;
@@ -82,6 +90,8 @@ export class Executor implements CommandSink {
       result.value = undefined;
       result.error = error;
       if (error instanceof Error && error.name === "AssertionError") throw error;
+    } finally {
+      leaveLogPosition();
     }
     if (result.error !== undefined && this.logger.enabled("debug")) {
       this.logger.debug(`Applying '${command.name}' failed: ${String(result.error)}`);

@@ -492,7 +492,7 @@ export class RaftNode implements Replicator {
       case "normal":
         this.applying = tickets;
         this.applyingAt = 0;
-        this.executor.applyEntry(entry.data, this.onApplied);
+        this.executor.applyEntry(entry.index, entry.data, this.onApplied);
         this.applying = [];
         return;
       case "noop":
