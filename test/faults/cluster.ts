@@ -1,11 +1,13 @@
 /**
  * A cluster of clone processes for the fault harness: formed with `-join`, with the bookkeeping
- * a nemesis needs (which nodes are paused), leader discovery, healing and cleanup; and the small
- * RESP helpers the harness shares (a bounded one-shot probe, reply classification).
+ * a nemesis needs (which nodes are paused; optionally every node behind a partition proxy, so
+ * that links between nodes can be cut), leader discovery, healing and cleanup; and the small RESP
+ * helpers the harness shares (a bounded one-shot probe, reply classification).
  */
-import { CloneProcess, cleanupAll } from "../helpers/clone-process.ts";
+import { CloneProcess, cleanupAll, freePort } from "../helpers/clone-process.ts";
 import { plain, RespConnection, type RespValue } from "../helpers/resp-client.ts";
 import type { Outcome } from "../sim/linearizability.ts";
+import { describeLinks, type Link, PartitionNetwork } from "./partition-proxy.ts";
 
 /** How long a probe (RAFTSTATE, RAFTPEERS, ...) waits for its reply. */
 export const probeTimeoutMilliseconds = 1_000;
@@ -72,29 +74,70 @@ export async function destroyAllClusters(): Promise<void> {
   await Promise.allSettled([...liveClusters].map((cluster) => cluster.destroy()));
 }
 
+/** How many fresh ports a node behind a proxy is tried on (another process may take a free port first). */
+const portAttemptsMax = 5;
+
+export interface FaultClusterOptions {
+  /**
+   * Start every node behind a partition proxy (`partition-proxy.ts`) and advertise the proxy's
+   * address, so that the nemesis can cut links between nodes. Clients keep using the real ports.
+   */
+  partitions?: boolean;
+}
+
 /** A cluster of clone processes with the bookkeeping the nemesis needs (which are paused). */
 export class FaultCluster {
   readonly nodes: CloneProcess[] = [];
   /** Indexes of nodes that are SIGSTOPped right now. */
   readonly paused = new Set<number>();
+  /** The partition proxies, when the cluster was started with `partitions`. */
+  network: PartitionNetwork | null = null;
 
   private constructor(private readonly arguments_: string[]) {}
 
-  static async start(size: number, extraArguments: string[]): Promise<FaultCluster> {
+  static async start(size: number, extraArguments: string[], options: FaultClusterOptions = {}): Promise<FaultCluster> {
     const cluster = new FaultCluster(extraArguments);
     liveClusters.add(cluster);
     try {
-      const first = await CloneProcess.start({ name: "node-1", extraArguments });
-      cluster.nodes.push(first);
-      for (let i = 2; i <= size; i++) {
-        cluster.nodes.push(await CloneProcess.start({ name: `node-${i}`, join: `:${first.port}`, extraArguments }));
-      }
+      if (options.partitions === true) cluster.network = await PartitionNetwork.start(size);
+      const first = await cluster.startNode(0, undefined);
+      for (let i = 1; i < size; i++) await cluster.startNode(i, `:${first.port}`);
       await cluster.waitFormed(size);
       return cluster;
     } catch (error) {
       await cluster.destroy();
       throw error;
     }
+  }
+
+  /** Starts node `index` (behind its proxy when there is a network) and adds it to `nodes`. */
+  private async startNode(index: number, join: string | undefined): Promise<CloneProcess> {
+    const name = `node-${index + 1}`;
+    const network = this.network;
+    let node: CloneProcess;
+    if (network === null) {
+      node = await CloneProcess.start({ name, ...(join === undefined ? {} : { join }), extraArguments: this.arguments_ });
+    } else {
+      // The proxy must know the real port before the node advertises the proxy (peers connect to
+      // it as soon as the node joins), so the port is chosen here, and a fresh one tried if taken.
+      const extraArguments = [...this.arguments_, "-advertise", network.proxy(index).address];
+      let started: CloneProcess | null = null;
+      let lastError: unknown;
+      for (let attempt = 0; attempt < portAttemptsMax && started === null; attempt++) {
+        const port = await freePort();
+        network.setTarget(index, port);
+        try {
+          started = await CloneProcess.start({ name, port, ...(join === undefined ? {} : { join }), extraArguments });
+        } catch (error) {
+          lastError = error;
+          if (!/EADDRINUSE|address is already in use/i.test(String(error))) break;
+        }
+      }
+      if (started === null) throw lastError;
+      node = started;
+    }
+    this.nodes.push(node);
+    return node;
   }
 
   get extraArguments(): readonly string[] {
@@ -120,9 +163,27 @@ export class FaultCluster {
     throw new Error(`the cluster did not form within ${formTimeoutMilliseconds} ms; RAFTPEERS: ${last}`);
   }
 
+  /** The node at `port`: its real port, or its proxy's (the address it advertises, which MOVED names). */
   indexOfPort(port: number): number | null {
     const index = this.nodes.findIndex((node) => node.port === port);
-    return index < 0 ? null : index;
+    if (index >= 0) return index;
+    return this.network?.nodeOfProxyPort(port) ?? null;
+  }
+
+  /** Cuts the given directed links (node indexes); throws when the cluster has no partition proxies. */
+  cut(links: readonly Link[]): void {
+    if (this.network === null) throw new Error("this cluster was started without partition proxies");
+    this.network.cut(links);
+  }
+
+  /** Heals every partition; returns a note, or null when nothing was cut. */
+  healPartitions(): string | null {
+    const network = this.network;
+    if (network === null) return null;
+    const links = network.cutLinks();
+    const reset = network.heal();
+    if (links.length === 0 && reset === 0) return null;
+    return `healed the network (${describeLinks(links, (index) => this.nodes[index]?.name ?? String(index)) || "no links"} cut; ${reset} black-holed connections reset)`;
   }
 
   /** True when the node runs and is not paused. */
@@ -156,9 +217,11 @@ export class FaultCluster {
     throw new Error(`no leader within ${timeoutMs} ms`);
   }
 
-  /** SIGCONT every paused node and restart every dead one. */
+  /** Heal every partition, SIGCONT every paused node and restart every dead one. */
   async heal(): Promise<string[]> {
     const notes: string[] = [];
+    const healed = this.healPartitions();
+    if (healed !== null) notes.push(healed);
     for (const index of [...this.paused]) {
       this.nodes[index]?.kill("SIGCONT");
       this.paused.delete(index);
@@ -181,7 +244,12 @@ export class FaultCluster {
     liveClusters.delete(this);
     for (const node of this.nodes) node.kill("SIGCONT");
     this.paused.clear();
-    await cleanupAll(this.nodes);
+    const network = this.network;
+    try {
+      await cleanupAll(this.nodes);
+    } finally {
+      await network?.close();
+    }
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * Jepsen-style fault tests against real 3-node clusters (issue 6, first part): concurrent clients
- * over raw RESP run register, counter and append workloads while a nemesis kills, pauses and
- * snapshots nodes; the histories are checked for linearizability (registers) and for lost,
+ * Jepsen-style fault tests against real 3-node clusters (issue 6): concurrent clients over raw
+ * RESP run register, counter and append workloads while a nemesis kills, pauses, snapshots and
+ * partitions nodes; the histories are checked for linearizability (registers) and for lost,
  * duplicated or phantom writes and stale reads (counters, appends). See docs/faults.md.
  *
- * CI mode: four scenarios of about 20 s of faults each. Long runs:
+ * CI mode: six scenarios of about 20 s of faults each. Long runs:
  *   FAULT_MINUTES=10 FAULT_RUNS=3 bun test test/faults/faults.test.ts
  * Replay: FAULT_SEED=<seed> (the plan), plus FAULT_SCHEDULE=<dir>/schedule.json (the exact steps).
  * FAULT_KEEP=1 saves the artifacts of passing runs too; FAULT_RESULTS=<file> appends one JSON line
@@ -93,6 +93,26 @@ const scenarios: Record<string, ScenarioShape> = {
     workloads: ["register", "append", "counter"],
     mix: { "pause-leader": 1 },
     gapMs: [1_000, 2_500],
+    faultMs: [1_000, 3_000],
+  },
+  // Nodes behind partition proxies (partition-proxy.ts): isolate a random node or the leader,
+  // split majority/minority, cut one link one way (or every link out of the leader); with a kill
+  // and a pause in the deck. Partitions last long enough for an election (0.5–1 s) to happen.
+  "partitions, kills and pauses (high/high)": {
+    ...highHigh,
+    workloads: [...highHigh.workloads],
+    mix: { "partition-random": 1, "partition-leader": 1, "partition-halves": 1, "partition-oneway": 1, "kill-leader": 1, "pause-random": 1 },
+    gapMs: [800, 2_000],
+    faultMs: [1_000, 2_500],
+  },
+  "partition and pause the leader at medium consistency: no stale lease reads": {
+    nodes: 3,
+    clients: 9,
+    consistency: "medium",
+    durability: "high",
+    workloads: ["register", "append", "counter"],
+    mix: { "partition-leader": 2, "partition-oneway": 1, "pause-leader": 1 },
+    gapMs: [1_000, 2_000],
     faultMs: [1_000, 3_000],
   },
 };

@@ -3,7 +3,8 @@
  *
  * It starts a cluster of 3 (or 5) nodes formed with `-join`, runs concurrent clients over raw
  * RESP connections, and meanwhile a nemesis kills (SIGKILL) and restarts nodes, pauses them
- * (SIGSTOP, then SIGCONT after 1–3 s) and triggers RAFTSNAPSHOT. At the end it heals everything,
+ * (SIGSTOP, then SIGCONT after 1–3 s), triggers RAFTSNAPSHOT and partitions the network (nodes
+ * behind fault-injecting proxies, `partition-proxy.ts`). At the end it heals everything,
  * waits for a leader, reads every key through it and checks the history with each workload's
  * checker (see `workloads.ts`).
  *
@@ -35,7 +36,7 @@ import {
   replyText,
   sleep,
 } from "./cluster.ts";
-import { Nemesis, type NemesisEvent, type NemesisMix, type NemesisStep, planNemesis } from "./nemesis.ts";
+import { isPartitionAction, Nemesis, type NemesisAction, type NemesisEvent, type NemesisMix, type NemesisStep, planNemesis } from "./nemesis.ts";
 import { Random } from "./random.ts";
 import { type CheckReport, type HistoryEntry, makeWorkload, type Workload, type WorkloadName } from "./workloads.ts";
 
@@ -77,11 +78,16 @@ export interface ScenarioOptions {
   mix: NemesisMix;
   /** Milliseconds between two nemesis steps, drawn uniformly from [min, max]. */
   gapMs: [number, number];
-  /** How long a killed node stays down or a paused node stays paused, from [min, max]. */
+  /** How long a killed node stays down, a paused node stays paused or a partition lasts, from [min, max]. */
   faultMs: [number, number];
   replyTimeoutMs?: number;
   /** A saved schedule to replay instead of the seeded plan. */
   schedule?: NemesisStep[];
+  /**
+   * Start the nodes behind partition proxies (`partition-proxy.ts`); on by default when the mix
+   * (or the replayed schedule) holds a partition action.
+   */
+  partitions?: boolean;
   /** Write the artifacts even when there is no violation. */
   keepArtifacts?: boolean;
 }
@@ -300,6 +306,8 @@ export function scheduleFromEnvironment(): NemesisStep[] | undefined {
     action: event.action,
     target: event.node ?? event.target,
     durationMs: event.durationMs,
+    // The links a partition cut, with the leader resolved: the same cut on the same nodes.
+    ...(event.links === undefined ? {} : { links: event.links }),
   }));
 }
 
@@ -315,7 +323,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     "-durability", options.durability,
     ...(options.extraArguments ?? []),
   ];
-  const cluster = await FaultCluster.start(options.nodes, extraArguments);
+  const mixed = (Object.entries(options.mix) as [NemesisAction, number][]).filter(([, weight]) => weight > 0).map(([action]) => action);
+  const partitions = options.partitions ?? [...mixed, ...steps.map((step) => step.action)].some(isPartitionAction);
+  const cluster = await FaultCluster.start(options.nodes, extraArguments, { partitions });
   const history = new History();
   const notes: string[] = [];
   let schedule: NemesisEvent[] = [];

@@ -1,12 +1,29 @@
 /**
  * The nemesis of the fault harness: a seeded plan of steps (kill -9 and restart, SIGSTOP and
- * SIGCONT, RAFTSNAPSHOT; on the leader or on a random node) and the loop that carries it out
- * against a `FaultCluster`, one fault at a time, each ending by the run's deadline.
+ * SIGCONT, RAFTSNAPSHOT, network partitions; on the leader or on a random node) and the loop that
+ * carries it out against a `FaultCluster`, one fault at a time, each ending by the run's deadline.
  */
 import { type FaultCluster, probe, probeTimeoutMilliseconds, replyText, restartTimeoutMilliseconds, sleep, withTimeout } from "./cluster.ts";
+import { describeLinks, isolateLinks, type Link, outgoingLinks, splitLinks } from "./partition-proxy.ts";
 import type { Random } from "./random.ts";
 
-export type NemesisAction = "kill-leader" | "kill-random" | "pause-leader" | "pause-random" | "snapshot";
+export type NemesisAction =
+  | "kill-leader"
+  | "kill-random"
+  | "pause-leader"
+  | "pause-random"
+  | "snapshot"
+  | "partition-random"
+  | "partition-leader"
+  | "partition-halves"
+  | "partition-oneway";
+
+/** The actions that cut links (they need a cluster started with partition proxies). */
+export const partitionActions: readonly NemesisAction[] = ["partition-random", "partition-leader", "partition-halves", "partition-oneway"];
+
+export function isPartitionAction(action: NemesisAction): boolean {
+  return partitionActions.includes(action);
+}
 
 /** Relative weights of the nemesis actions; absent means never. */
 export type NemesisMix = Partial<Record<NemesisAction, number>>;
@@ -17,8 +34,14 @@ export interface NemesisStep {
   action: NemesisAction;
   /** "leader" is resolved when the step runs; a number is a node index (0-based). */
   target: "leader" | "random" | number;
-  /** How long the node stays down or paused. */
+  /** How long the node stays down or paused, or the partition lasts. */
   durationMs: number;
+  /**
+   * For partitions, the directed links cut (`[from, to]`, node indexes), when known in advance:
+   * planned for halves and for a one-way cut of a random link, resolved when the step runs for
+   * the others (and then saved in the schedule, so that a replay cuts the same links).
+   */
+  links?: Link[];
 }
 
 /** One executed nemesis step, as saved in schedule.json. */
@@ -38,7 +61,7 @@ export interface NemesisPlanOptions {
   mix: NemesisMix;
   /** Milliseconds between two steps, drawn uniformly from [min, max]. */
   gapMs: [number, number];
-  /** How long a killed node stays down or a paused node stays paused, from [min, max]. */
+  /** How long a killed node stays down, a paused node stays paused or a partition lasts, from [min, max]. */
   faultMs: [number, number];
 }
 
@@ -64,10 +87,25 @@ export function planNemesis(options: NemesisPlanOptions, random: Random): Nemesi
     const gapMs = random.int(options.gapMs[0], options.gapMs[1]);
     const durationMs = random.int(options.faultMs[0], options.faultMs[1]);
     const targetIndex = random.int(0, options.nodes - 1);
-    const target = action.endsWith("-leader") ? "leader" : targetIndex;
+    let target: NemesisStep["target"] = action.endsWith("-leader") ? "leader" : targetIndex;
+    // Partition shapes drawn now; the draws happen only for partition actions, so the plans of
+    // mixes without them are what they were before partitions existed.
+    let links: Link[] | undefined;
+    if (action === "partition-halves") {
+      const minority = shuffle(Array.from({ length: options.nodes }, (_, i) => i), random).slice(0, Math.floor(options.nodes / 2));
+      links = splitLinks(minority, options.nodes);
+      target = minority[0] ?? targetIndex;
+    } else if (action === "partition-oneway") {
+      if (random.chance(0.5)) {
+        target = "leader"; // every link out of the leader, resolved when the step runs
+      } else {
+        const to = (targetIndex + random.int(1, options.nodes - 1)) % options.nodes;
+        links = [[targetIndex, to]];
+      }
+    }
     elapsed += gapMs + (action === "snapshot" ? 0 : durationMs);
     if (elapsed > options.durationMs) break;
-    steps.push({ gapMs, action, target, durationMs });
+    steps.push({ gapMs, action, target, durationMs, ...(links === undefined ? {} : { links }) });
   }
   return steps;
 }
@@ -119,6 +157,10 @@ export class Nemesis {
       this.record(step, null, startedAt, `${note}skipped`);
       return;
     }
+    if (isPartitionAction(step.action)) {
+      await this.partition(step, node, deadline, startedAt, note);
+      return;
+    }
     if (!this.cluster.reachable(node)) {
       this.record(step, node, startedAt, `${note}skipped: ${clone.name} is down or paused`);
       return;
@@ -161,6 +203,29 @@ export class Nemesis {
       }
     }
     this.record(step, node, startedAt, note);
+  }
+
+  /**
+   * Cuts the step's links (planned, or computed from `node`: every link to and from it, or every
+   * link out of it for a one-way cut of the leader), waits the fault time, heals.
+   */
+  private async partition(step: NemesisStep, node: number, deadline: number, startedAt: number, note: string): Promise<void> {
+    const network = this.cluster.network;
+    if (network === null) {
+      this.record(step, node, startedAt, `${note}skipped: the cluster has no partition proxies`);
+      return;
+    }
+    const size = this.cluster.nodes.length;
+    const links = step.links ?? (step.action === "partition-oneway" ? outgoingLinks(node, size) : isolateLinks(node, size));
+    const faultMs = Math.max(0, Math.min(step.durationMs, deadline - performance.now()));
+    const before = network.totals();
+    this.cluster.cut(links);
+    await sleep(faultMs);
+    const reset = network.heal();
+    const after = network.totals();
+    const names = (index: number): string => this.cluster.nodes[index]?.name ?? String(index);
+    note += `cut ${describeLinks(links, names)} for ${faultMs} ms: ${after.blackholedConnections - before.blackholedConnections} connections black-holed, ${after.droppedBytes - before.droppedBytes} bytes dropped, ${reset} reset on heal`;
+    this.record({ ...step, links }, node, startedAt, note);
   }
 
   private record(step: NemesisStep, node: number | null, startedAt: number, note: string): void {

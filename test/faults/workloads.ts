@@ -99,17 +99,7 @@ export function registerWorkload(keyCount = 4, checkTimeoutMs = 60_000): Workloa
       return { kind: "read", key, command: ["GET", key], value: null };
     },
     check(history) {
-      const operations: Operation[] = history
-        .filter((entry) => entry.workload === "register")
-        .map((entry) => ({
-          client: entry.client,
-          key: entry.key,
-          kind: entry.kind,
-          value: entry.value,
-          invoke: entry.invoke,
-          complete: entry.complete ?? Infinity,
-          outcome: entry.outcome,
-        }));
+      const operations = registerOperations(history.filter((entry) => entry.workload === "register"));
       const result = checkRegisterHistory(operations, { timeoutMs: checkTimeoutMs });
       const violations: string[] = [];
       const notes: string[] = [];
@@ -358,4 +348,17 @@ export function makeWorkload(name: WorkloadName): Workload {
     case "append":
       return appendWorkload();
   }
+}
+
+/** History entries as the register checker's operations (an operation never completed ends at infinity). */
+export function registerOperations(history: readonly HistoryEntry[]): Operation[] {
+  return history.map((entry) => ({
+    client: entry.client,
+    key: entry.key,
+    kind: entry.kind,
+    value: entry.value,
+    invoke: entry.invoke,
+    complete: entry.complete ?? Infinity,
+    outcome: entry.outcome,
+  }));
 }
