@@ -34,7 +34,7 @@ import type { Machine } from "./api.ts";
 export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
 export { Command as RespCommand, latin1 } from "./resp/reader.ts";
 export { globMatch } from "./glob.ts";
-export { logPosition, replicatedRandom } from "./replicated.ts";
+export { logPosition, replicatedRandom, replicatedTime } from "./replicated.ts";
 export { ErrDisabled, ErrUnknownCommand, ErrWrongNumberOfArguments, RespError } from "./errors.ts";
 export type { CommandSpec } from "./server/command-spec.ts";
 export { spec as commandSpec } from "./server/command-spec.ts";

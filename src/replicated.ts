@@ -12,13 +12,16 @@
  */
 
 /** Where the executor is in the log: the entry's index and the command's place in the entry. */
-const position = { applying: false, index: 0, command: 0, random: null as (() => number) | null };
+const position = { applying: false, index: 0, command: 0, time: 0, random: null as (() => number) | null };
+/** The latest entry time this process has applied (the executor reports it). */
+let lastAppliedTime = 0;
 
 /** @internal The executor is about to apply the command at `command` of the entry at `index`. */
-export function enterLogPosition(index: number, command: number): void {
+export function enterLogPosition(index: number, command: number, time = 0): void {
   position.applying = true;
   position.index = index;
   position.command = command;
+  position.time = time;
   position.random = null;
 }
 
@@ -38,6 +41,23 @@ export function replicatedRandom(): () => number {
   if (!position.applying) throw new Error("replicatedRandom() is available only inside mutate, while a command is applied");
   if (position.random === null) position.random = splitMix32(seedOf(position.index, position.command));
   return position.random;
+}
+
+/** @internal The executor applied an entry stamped `time`. */
+export function noteAppliedTime(time: number): void {
+  if (time > lastAppliedTime) lastAppliedTime = time;
+}
+
+/**
+ * Milliseconds since the epoch. Inside `mutate`: the time the leader stamped on the command's log
+ * entry, the same on every replica, so a decision such as "this key has expired" is the same
+ * everywhere at the same log position. Elsewhere (a read, a reply): this node's clock, but never
+ * earlier than the latest time it has applied, so a read never sees as alive what applying has
+ * already treated as expired.
+ */
+export function replicatedTime(): number {
+  if (position.applying) return position.time;
+  return Math.max(Date.now(), lastAppliedTime);
 }
 
 /** The log position of the command being applied, or null outside `mutate`. */

@@ -8,7 +8,8 @@
 import type { Applier, Conn, Machine } from "../api.ts";
 import { assert } from "../assert.ts";
 import type { Logger } from "../log.ts";
-import { enterLogPosition, leaveLogPosition } from "../replicated.ts";
+import { enterLogPosition, leaveLogPosition, noteAppliedTime } from "../replicated.ts";
+import { clockCommandName } from "./batch.ts";
 import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
 
 /** What applying one command produced: `mutate`'s value, or the error it (or `command`) raised. */
@@ -65,24 +66,45 @@ export class Executor implements CommandSink {
   /** The index of the entry being applied, and the place in it of the next command. */
   private entryIndex = 0;
   private commandPosition = 0;
+  /** The time the entry being applied carries, and the latest time of any entry applied. */
+  private entryTime = 0;
+  private lastTime = 0;
+
+  /** The latest time of the entries applied so far (0 before the first). */
+  get lastAppliedTime(): number {
+    return this.lastTime;
+  }
 
   /** Applies every command in `data` (the entry at `index`), in order, telling `listener` before and after each. */
   applyEntry(index: number, data: Uint8Array, listener: ApplyListener): void {
     this.listener = listener;
     this.entryIndex = index;
     this.commandPosition = 0;
+    // An entry written before entries carried a clock applies at the last time seen.
+    this.entryTime = this.lastTime;
     // The entry holds complete frames written by the framework; a fresh reader sees them all.
     const status = new RespReader().feed(data, this);
     assert(status.kind === "ok", "a committed entry holds only complete RESP commands");
   }
 
   onCommand(command: Command): boolean {
+    if (this.commandPosition === 0 && command.name === clockCommandName && command.argCount === 2) {
+      // The entry's clock frame: the time its commands apply at, not a command of the machine.
+      const time = Number(command.key(1));
+      if (Number.isSafeInteger(time) && time >= 0) {
+        this.entryTime = time;
+        this.lastTime = Math.max(this.lastTime, time);
+        noteAppliedTime(this.lastTime);
+      }
+      this.commandPosition++;
+      return true;
+    }
     this.listener.before(command);
     const applier = this.applier;
     applier.reset();
     const result = this.result;
     try {
-      enterLogPosition(this.entryIndex, this.commandPosition++);
+      enterLogPosition(this.entryIndex, this.commandPosition++, this.entryTime);
       const returned = this.machine.command(applier, null, command);
       result.value = applier.value;
       result.error = returned instanceof Error ? returned : applier.error;

@@ -30,7 +30,7 @@ import type { Transport } from "../transport/transport.ts";
 import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts";
 import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
-import { batchEntries } from "./batch.ts";
+import { batchEntries, entryTime } from "./batch.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
 /** How reads are served: by any node, by the leader under its lease, or after a ReadIndex round. */
@@ -135,6 +135,8 @@ export class RaftNode implements Replicator {
    * `soleVoterCurrent`); cleared by anything that could change that before the next advance.
    */
   private fastReads = false;
+  /** The latest clock time in any entry this node has appended (see batch.ts). */
+  private highestTime = 0;
   /** When a leader last sent this node something (for RAFTSTATS' last_contact). */
   private lastLeaderContactAt: number | null = null;
   private membership: Membership | null = null;
@@ -422,7 +424,11 @@ export class RaftNode implements Replicator {
     const tickets = this.queuedTickets;
     this.queuedCommands = [];
     this.queuedTickets = [];
-    const { entries, tickets: entryTickets } = batchEntries(commands, tickets);
+    // The entries' clock: this node's time, but never earlier than a time already in the log, so
+    // that time does not go back when leadership moves to a node whose clock is behind.
+    const time = Math.max(Date.now(), this.highestTime, this.executor.lastAppliedTime);
+    this.highestTime = time;
+    const { entries, tickets: entryTickets } = batchEntries(commands, tickets, time);
     const result: ProposeResult = this.raft.propose(entries);
     if (!result.ok) {
       const error = refusalError(result.reason, this.leaderAddress());
@@ -459,6 +465,11 @@ export class RaftNode implements Replicator {
       } finally {
         this.installing = false;
       }
+    }
+    for (const entry of ready.entries) {
+      if (entry.type !== "normal") continue;
+      const time = entryTime(entry.data);
+      if (time !== null && time > this.highestTime) this.highestTime = time;
     }
     if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
       const mustWait =

@@ -1,0 +1,84 @@
+/**
+ * Replicated time and randomness: every replica applies a write at the time its leader stamped on
+ * the log entry and draws the same random numbers for it, so a machine that decides by time
+ * (expiry) or by chance (SPOP) makes the same decision on every node, across a leader change.
+ */
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Applier, type Conn, type FinnNode, type Machine, open, replicatedRandom, replicatedTime, type RespCommand } from "../src/finn.ts";
+import { eventually } from "./helpers/eventually.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(120_000);
+
+/** `STAMP key` records (time, a random draw) for the key, in mutate; `SEEN key` reads them back. */
+class Stamper implements Machine {
+  readonly stamps = new Map<string, [number, number]>();
+  command(applier: Applier, conn: Conn | null, command: RespCommand): void | Error {
+    const key = command.key(1);
+    if (command.name === "stamp") {
+      applier.apply(conn, command, () => {
+        this.stamps.set(key, [replicatedTime(), replicatedRandom()()]);
+      }, () => conn?.writeString("OK"));
+      return;
+    }
+    applier.apply(conn, command, null, () => conn?.writeBulk(JSON.stringify(this.stamps.get(key) ?? null)));
+  }
+  snapshot(): void {}
+  restore(): void {}
+}
+
+const directories: string[] = [];
+const nodes: FinnNode[] = [];
+afterAll(async () => {
+  for (const node of nodes) await node.close();
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+async function call(port: number, ...args: string[]): Promise<unknown> {
+  const connection = await RespConnection.connect(port);
+  try {
+    return plain(await connection.call(...args));
+  } finally {
+    connection.close();
+  }
+}
+
+test("three replicas record the same time and the same random draw for every write, across a leader change", async () => {
+  const machines = [new Stamper(), new Stamper(), new Stamper()];
+  const start = async (machine: Stamper, joinAddress: string): Promise<FinnNode> => {
+    const directory = mkdtempSync(join(tmpdir(), "finn-time-"));
+    directories.push(directory);
+    const node = await open(directory, "127.0.0.1:0", joinAddress, machine, { logLevel: "warning", consistency: "high" });
+    nodes.push(node);
+    return node;
+  };
+  const first = await start(machines[0]!, "");
+  await start(machines[1]!, first.address);
+  await start(machines[2]!, first.address);
+  await eventually("three voters", () => call(first.port, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"), 30_000);
+
+  const before = Date.now();
+  for (let i = 0; i < 20; i++) expect(await call(first.port, "STAMP", `k${i}`)).toBe("OK");
+  const after = Date.now();
+  // Hand leadership over, and write through the new leader.
+  expect(await call(first.port, "RAFTTRANSFER")).toBe("OK");
+  const leader = await eventually("a new leader", () => nodes.find((node) => node !== first && node.status().state === "Leader") ?? null, (node) => node !== null, 30_000);
+  for (let i = 20; i < 30; i++) expect(await call(leader!.port, "STAMP", `k${i}`)).toBe("OK");
+
+  await eventually("every replica to apply every write", () => machines.map((machine) => machine.stamps.size), (sizes) => sizes.every((size) => size === 30), 30_000);
+  const reference = [...machines[0]!.stamps.entries()];
+  for (const machine of machines.slice(1)) expect([...machine.stamps.entries()]).toEqual(reference);
+  // The first writes were stamped with the first leader's clock while they were sent.
+  for (let i = 0; i < 20; i++) {
+    const [time] = machines[0]!.stamps.get(`k${i}`) ?? [0];
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(after);
+  }
+  // Time never goes back along the log, and the draws differ from write to write.
+  const times = Array.from({ length: 30 }, (_, i) => machines[0]!.stamps.get(`k${i}`)?.[0] ?? 0);
+  for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
+  expect(new Set(reference.map(([, [, draw]]) => draw)).size).toBe(30);
+});
