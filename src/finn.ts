@@ -258,6 +258,8 @@ export async function open(
     (messages) => node?.receive(messages),
     { ...defaultLinkLimits, ...options.peerLimits },
   );
+  // Only the machine's commands enter the log; their specs say which keys a write touches (WATCH).
+  const machineSpecByName = new Map((machine.commands ?? []).map((one) => [one.name, one]));
   const raftNode = new RaftNode({
     id: nodeId,
     store,
@@ -274,6 +276,7 @@ export async function open(
     snapshotData,
     ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
+    specOf: (name) => machineSpecByName.get(name),
   });
   node = raftNode;
   const credentials =

@@ -151,6 +151,44 @@ describe("a 3-node cluster", () => {
   });
 });
 
+describe("WATCH through a 3-node cluster", () => {
+  test("redis-py's optimistic-locking loop (watch, get, multi, set, execute) loses no increment", async () => {
+    const first = await startNode("watch-1", null);
+    const nodes = [first, await startNode("watch-2", first), await startNode("watch-3", first)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    const script = [
+      "import redis, sys, threading",
+      "port = int(sys.argv[1])",
+      "conflicts = [0]",
+      "def worker():",
+      "    c = redis.Redis(host='127.0.0.1', port=port)",
+      "    for _ in range(25):",
+      "        while True:",
+      "            with c.pipeline() as p:",
+      "                try:",
+      "                    p.watch('watch:counter')",
+      "                    value = int(p.get('watch:counter') or 0)",
+      "                    p.multi()",
+      "                    p.set('watch:counter', value + 1)",
+      "                    p.execute()",
+      "                    break",
+      "                except redis.WatchError:",
+      "                    conflicts[0] += 1",
+      "threads = [threading.Thread(target=worker) for _ in range(4)]",
+      "[t.start() for t in threads]",
+      "[t.join() for t in threads]",
+      "print(redis.Redis(host='127.0.0.1', port=port).get('watch:counter').decode(), conflicts[0])",
+    ].join("\n");
+    const run = Bun.spawn(["/usr/bin/python3", "-c", script, String(leader.port)], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text()]);
+    expect(await run.exited).toBe(0);
+    expect(stderr).toBe("");
+    const [value] = stdout.trim().split(" ");
+    expect(value).toBe("100");
+  });
+});
+
 describe("large values", () => {
   test("a value as large as a client may send is replicated, though its Raft frame is larger than any client bulk", async () => {
     // 1 MB bulks for clients: the leader's RAFTMSG frame carrying such a SET is past 1 MB.

@@ -107,6 +107,106 @@ describe("MULTI / EXEC / DISCARD", () => {
   });
 });
 
+describe("WATCH", () => {
+  test("EXEC answers null and applies nothing when a watched key was written by another client", async () => {
+    const watcher = await RespConnection.connect(node.port);
+    try {
+      expect(plain(await watcher.call("WATCH", "w:a", "w:b"))).toBe("OK");
+      await session([["SET", "w:b", "other"]]);
+      watcher.command("MULTI");
+      watcher.command("SET", "w:a", "mine");
+      watcher.command("EXEC");
+      expect((await watcher.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", null]);
+      expect(await session([["GET", "w:a"], ["GET", "w:b"]])).toEqual([null, "other"]);
+      // EXEC forgot the watch: the next transaction runs.
+      watcher.command("MULTI");
+      watcher.command("SET", "w:a", "mine");
+      watcher.command("EXEC");
+      expect((await watcher.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", ["OK"]]);
+    } finally {
+      watcher.close();
+    }
+  });
+
+  test("EXEC runs when watched keys are untouched, or only other keys changed, or after UNWATCH", async () => {
+    expect(await session([["WATCH", "w:c"], ["SET", "w:other", "1"], ["MULTI"], ["INCR", "w:c"], ["EXEC"]])).toEqual(["OK", "OK", "OK", "QUEUED", [1]]);
+    const watcher = await RespConnection.connect(node.port);
+    try {
+      expect(plain(await watcher.call("WATCH", "w:d"))).toBe("OK");
+      expect(plain(await watcher.call("UNWATCH"))).toBe("OK");
+      await session([["SET", "w:d", "changed"]]);
+      watcher.command("MULTI");
+      watcher.command("APPEND", "w:d", "!");
+      watcher.command("EXEC");
+      expect((await watcher.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", [8]]);
+    } finally {
+      watcher.close();
+    }
+  });
+
+  test("a FLUSHALL counts as a change to every key; DISCARD forgets the watch", async () => {
+    const watcher = await RespConnection.connect(node.port);
+    try {
+      expect(plain(await watcher.call("WATCH", "w:e"))).toBe("OK");
+      await session([["FLUSHALL"]]);
+      watcher.command("MULTI");
+      watcher.command("SET", "w:e", "1");
+      watcher.command("EXEC");
+      expect((await watcher.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", null]);
+      expect(plain(await watcher.call("WATCH", "w:e"))).toBe("OK");
+      watcher.command("MULTI");
+      watcher.command("DISCARD");
+      expect((await watcher.readMany(2)).map(plain)).toEqual(["OK", "OK"]);
+      await session([["SET", "w:e", "2"]]);
+      watcher.command("MULTI");
+      watcher.command("SET", "w:e", "3");
+      watcher.command("EXEC");
+      expect((await watcher.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", ["OK"]]);
+    } finally {
+      watcher.close();
+    }
+  });
+
+  test("WATCH inside MULTI is refused and the transaction aborts", async () => {
+    expect(await session([["MULTI"], ["WATCH", "w:f"], ["SET", "w:f", "1"], ["EXEC"], ["GET", "w:f"]])).toEqual([
+      "OK",
+      { error: "ERR WATCH inside MULTI is not allowed" },
+      "QUEUED",
+      { error: "EXECABORT Transaction discarded because of previous errors." },
+      null,
+    ]);
+  });
+
+  test("optimistic increments with WATCH/GET/MULTI/SET/EXEC lose no update under contention", async () => {
+    const clients = await Promise.all(Array.from({ length: 6 }, () => RespConnection.connect(node.port)));
+    let committed = 0;
+    try {
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let done = 0; done < 15; ) {
+            expect(plain(await client.call("WATCH", "w:counter"))).toBe("OK");
+            const value = Number(plain(await client.call("GET", "w:counter")) ?? 0);
+            client.command("MULTI");
+            client.command("SET", "w:counter", String(value + 1));
+            client.command("EXEC");
+            const [, , result] = (await client.readMany(3)).map(plain);
+            if (result !== null) {
+              committed++;
+              done++;
+            }
+          }
+        }),
+      );
+    } finally {
+      for (const client of clients) client.close();
+    }
+    expect(committed).toBe(90);
+    // Every committed increment is in the value: none was lost to a concurrent one (aborted
+    // attempts were retried).
+    expect(await session([["GET", "w:counter"]])).toEqual(["90"]);
+  });
+});
+
 describe("real clients' transactions", () => {
   test("redis-py's default pipeline() (MULTI/EXEC)", async () => {
     const script = [

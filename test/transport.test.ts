@@ -49,6 +49,8 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
     read: () => "now",
     canReadNow: () => true,
     stopped: () => null,
+    appliedIndex: 0,
+    watchedKeysChanged: () => false,
     leaderAddress: () => null,
     propose: () => {},
     receive: () => {},

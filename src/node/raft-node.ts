@@ -24,13 +24,15 @@ import type { Logger } from "../log.ts";
 import { changesTermOrVote, type Durability, type LogStore } from "../log/store.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
-import type { Entry, HardState, Index, Membership, Message, NodeId, Ready, SnapshotMetadata } from "../raft/types.ts";
-import type { Command } from "../resp/reader.ts";
+import { asIndex, type Entry, type HardState, type Index, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
+import { type Command, RespReader } from "../resp/reader.ts";
+import type { CommandSpec } from "../server/command-spec.ts";
 import type { Transport } from "../transport/transport.ts";
 import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts";
 import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
-import { batchEntries, entryTime } from "./batch.ts";
+import { batchEntries, clockCommandName, entryTime } from "./batch.ts";
+import { WriteTracker } from "./write-tracker.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
 /** How reads are served: by any node, by the leader under its lease, or after a ReadIndex round. */
@@ -60,6 +62,8 @@ export interface RaftNodeOptions {
   readonly snapshotData: Uint8Array;
   /** Take a snapshot once this many entries were applied since the last one. */
   readonly snapshotEntries?: number;
+  /** The command specs, to know which keys a write touches (for WATCH). */
+  readonly specOf?: (name: string) => CommandSpec | undefined;
   /** Entries kept behind a snapshot, so that a follower a little behind needs no snapshot. */
   readonly snapshotTrailEntries?: number;
 }
@@ -135,6 +139,8 @@ export class RaftNode implements Replicator {
    * `soleVoterCurrent`); cleared by anything that could change that before the next advance.
    */
   private fastReads = false;
+  /** The last applied write of each key, for WATCH. */
+  private readonly writes: WriteTracker;
   /** The latest clock time in any entry this node has appended (see batch.ts). */
   private highestTime = 0;
   /** When a leader last sent this node something (for RAFTSTATS' last_contact). */
@@ -188,6 +194,9 @@ export class RaftNode implements Replicator {
     this.snapshotData = options.snapshotData;
     this.snapshotDataIndex = options.store.snapshotMetadata().index;
     this.machineApplied = options.store.snapshotMetadata().index;
+    this.writes = new WriteTracker(options.specOf ?? (() => undefined));
+    // What was written before the snapshot the machine starts from is not known key by key.
+    this.writes.forgetUpTo(this.machineApplied);
     const seed = crypto.getRandomValues(new Uint32Array(1))[0] ?? 1;
     this.raft = new Raft({
       id: options.id,
@@ -214,6 +223,35 @@ export class RaftNode implements Replicator {
   }
 
   /** True when a read may be served at once, with nothing more to check (see `soleVoterCurrent`). */
+  /** The index of the last entry the machine has applied. */
+  get appliedIndex(): number {
+    return this.machineApplied;
+  }
+
+  /**
+   * True when one of `keys` may have been written after the machine applied log index `since`:
+   * by a write applied since, or by one in the log or the proposal queue and not applied yet.
+   * What EXEC appends goes after all of those, so on the leader this tells exactly whether a
+   * watched key changed before the transaction.
+   */
+  watchedKeysChanged(keys: readonly string[], since: number): boolean {
+    if (this.writes.changedSince(keys, since)) return true;
+    const keySet = new Set(keys);
+    const last = this.raft.status().lastIndex;
+    if (last > this.machineApplied) {
+      const sink = { found: false, onCommand: (command: Command) => {
+        if (command.name !== clockCommandName && this.writes.writes(command, keySet)) sink.found = true;
+        return !sink.found;
+      } };
+      for (const entry of this.raft.entriesBetween(asIndex(this.machineApplied + 1), asIndex(last + 1))) {
+        if (entry.type !== "normal") continue;
+        new RespReader().feed(entry.data, sink);
+        if (sink.found) return true;
+      }
+    }
+    return this.queuedCommands.some((command) => this.writes.writes(command, keySet));
+  }
+
   canReadNow(): boolean {
     return this.fastReads;
   }
@@ -350,6 +388,8 @@ export class RaftNode implements Replicator {
   private onTimer(): void {
     if (this.closed) return;
     this.catchUpTicks();
+    // A removed leader that stepped down on its election timer has no Ready to notice it by.
+    if (!this.running) this.noticeRemoval();
     this.expireProposals();
     this.schedule();
   }
@@ -518,7 +558,8 @@ export class RaftNode implements Replicator {
 
   private readonly onApplied: ApplyListener = {
     before: () => this.applying[this.applyingAt]?.beforeApply?.(),
-    after: (_command: Command, result: ApplyResult) => {
+    after: (command: Command, result: ApplyResult) => {
+      if (result.error === undefined) this.writes.applied(command, this.machineApplied);
       const ticket = this.applying[this.applyingAt++];
       ticket?.settle(result.value, result.error);
     },
@@ -557,6 +598,7 @@ export class RaftNode implements Replicator {
     this.snapshotData = data;
     this.snapshotDataIndex = metadata.index;
     this.machineApplied = metadata.index;
+    this.writes.forgetUpTo(metadata.index);
     this.logger.notice(`Installed a snapshot from the leader at index ${metadata.index} (${data.byteLength} bytes)`);
   }
 
@@ -684,6 +726,11 @@ export class RaftNode implements Replicator {
       return;
     }
     if (!this.everMember || this.removed || membership.voters.length === 0) return;
+    // A removed leader hands over first (Raft thesis §4.2.2): the core sends TimeoutNow to the
+    // most up-to-date voter and steps down (or steps down after an election timeout). Stopping
+    // before that message has left would leave the cluster leaderless until an election timer
+    // runs out, so stop once this node no longer leads and has nothing left to send.
+    if (this.raft.isLeader() || this.raft.hasReady()) return;
     this.removed = true;
     this.logger.warning("This node was removed from the cluster: it no longer takes part. Move its data directory away to add it again as a new member.");
     this.fail(new Error("this node was removed from the cluster"));

@@ -55,6 +55,10 @@ export interface Replicator {
   readonly isLeader: boolean;
   /** Why this node serves nothing at all any more (removed from its cluster, a failed disk), or null. */
   stopped(): Error | null;
+  /** The index of the last entry the machine has applied (WATCH remembers it). */
+  readonly appliedIndex: number;
+  /** Whether one of `keys` may have been written after applied index `since` (EXEC after WATCH). */
+  watchedKeysChanged(keys: readonly string[], since: number): boolean;
   /** Raft messages from authenticated peers. */
   receive(messages: readonly Message[]): void;
   status(): NodeStatus;

@@ -156,6 +156,8 @@ export class Connection implements Conn, CommandSink {
 
   /** The commands queued since MULTI, and whether queueing one failed (EXEC then aborts), or null. */
   transaction: { readonly commands: Command[]; failed: boolean } | null = null;
+  /** The keys WATCHed since the last EXEC, DISCARD or UNWATCH, and the applied index when the first was, or null. */
+  watch: { readonly keys: Set<string>; readonly since: number } | null = null;
   /** True while EXEC runs the queued commands. */
   inExec = false;
   /**

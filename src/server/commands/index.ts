@@ -6,7 +6,7 @@ import { config } from "./config.ts";
 import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
 import { info } from "./info.ts";
 import { asking, cluster, readOnly, readWrite } from "./cluster.ts";
-import { discard, exec, multi } from "./transaction.ts";
+import { discard, exec, multi, unwatch, watch } from "./transaction.ts";
 import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
 import { raftAuth, raftHello, raftMessage, raftSnapshotChunk } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
@@ -17,7 +17,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
     ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage, raftSnapshotChunk],
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
-    ...[multi, exec, discard],
+    ...[multi, exec, discard, watch, unwatch],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),

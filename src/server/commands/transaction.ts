@@ -1,6 +1,14 @@
 /**
- * MULTI, EXEC and DISCARD, with Redis's replies: `+QUEUED` while queueing, `-EXECABORT` when a
- * command could not be queued, and EXEC's array of every command's reply.
+ * MULTI, EXEC, DISCARD, WATCH and UNWATCH, with Redis's replies: `+QUEUED` while queueing,
+ * `-EXECABORT` when a command could not be queued, EXEC's array of every command's reply, and a
+ * null reply from EXEC when a WATCHed key changed.
+ *
+ * WATCH remembers the keys and the index the machine had applied. EXEC, on the leader, checks in
+ * the same synchronous step in which it queues the transaction's writes: a watched key changed if
+ * a write to it was applied after that index, or sits in the log or the proposal queue not yet
+ * applied. The transaction's entry goes after all of those, so the check covers exactly the writes
+ * ordered between WATCH and EXEC. The outcome is in the log itself: an aborted transaction appends
+ * nothing, so every replica applies the same.
  *
  * A transaction is atomic: its writes are proposed together, so they are consecutive in the log
  * and applied in one go on every node; its reads run at one point of that order too: a read
@@ -31,6 +39,29 @@ export const discard: Builtin = {
   run(_context, connection) {
     if (connection.transaction === null) throw new RespError("ERR DISCARD without MULTI");
     connection.transaction = null;
+    connection.watch = null;
+    connection.writeString("OK");
+  },
+};
+
+export const watch: Builtin = {
+  spec: spec("watch", -2, "noscript loading stale fast", [1, -1, 1], "transactions", "Monitors changes to keys to determine the execution of a transaction.", "key ..."),
+  run(context, connection, command) {
+    if (connection.transaction !== null) {
+      connection.transaction.failed = true;
+      throw new RespError("ERR WATCH inside MULTI is not allowed");
+    }
+    const watched = connection.watch ?? { keys: new Set<string>(), since: context.node.appliedIndex };
+    for (let i = 1; i < command.argCount; i++) watched.keys.add(command.key(i));
+    connection.watch = watched;
+    connection.writeString("OK");
+  },
+};
+
+export const unwatch: Builtin = {
+  spec: spec("unwatch", 1, "noscript loading stale fast", noKeys, "transactions", "Forgets about watched keys of a transaction."),
+  run(_context, connection) {
+    connection.watch = null;
     connection.writeString("OK");
   },
 };
@@ -41,10 +72,17 @@ export const exec: Builtin = {
     const transaction = connection.transaction;
     if (transaction === null) throw new RespError("ERR EXEC without MULTI");
     connection.transaction = null;
+    // EXEC forgets the watched keys whatever happens next, as in Redis.
+    const watched = connection.watch;
+    connection.watch = null;
     if (transaction.failed) throw new RespError("EXECABORT Transaction discarded because of previous errors.");
     const stopped = context.node.stopped();
     if (stopped !== null) throw stopped;
     if (!context.node.isLeader) throw redirect(context.node.leaderAddress());
+    if (watched !== null && context.node.watchedKeysChanged([...watched.keys], watched.since)) {
+      context.server.writerFor(connection).nullArray();
+      return;
+    }
     connection.writeArray(transaction.commands.length);
     connection.inExec = true;
     try {

@@ -1,0 +1,58 @@
+import { describe, expect, test } from "bun:test";
+import { Command } from "../resp/reader.ts";
+import { spec } from "../server/command-spec.ts";
+import { WriteTracker } from "./write-tracker.ts";
+
+const specs = new Map(
+  [
+    spec("set", -3, "write", [1, 1, 1], "string", "", "key value"),
+    spec("mset", -3, "write", [1, -1, 2], "string", "", "(key value)..."),
+    spec("del", -2, "write", [1, -1, 1], "generic", "", "key ..."),
+    spec("flushall", -1, "write", [0, 0, 0], "server", ""),
+  ].map((one) => [one.name, one]),
+);
+
+function tracker(keysMax?: number): WriteTracker {
+  return new WriteTracker((name) => specs.get(name), keysMax);
+}
+
+describe("WriteTracker", () => {
+  test("a write's keys come from its spec: one key, every other argument, every argument", () => {
+    const writes = tracker();
+    writes.applied(Command.of(["SET", "a", "1"]), 5);
+    writes.applied(Command.of(["MSET", "b", "1", "c", "2"]), 6);
+    writes.applied(Command.of(["DEL", "d", "e"]), 7);
+    expect(writes.changedSince(["a"], 4)).toBe(true);
+    expect(writes.changedSince(["a"], 5)).toBe(false);
+    expect(writes.changedSince(["b", "c"], 5)).toBe(true);
+    // MSET's values are not keys.
+    expect(writes.changedSince(["1", "2"], 0)).toBe(false);
+    expect(writes.changedSince(["e"], 6)).toBe(true);
+    expect(writes.changedSince(["zzz"], 0)).toBe(false);
+    expect(writes.writes(Command.of(["MSET", "x", "1", "y", "2"]), new Set(["y"]))).toBe(true);
+    expect(writes.writes(Command.of(["MSET", "x", "1", "y", "2"]), new Set(["1"]))).toBe(false);
+  });
+
+  test("a write without key positions, or without a spec, changes every key", () => {
+    const writes = tracker();
+    writes.applied(Command.of(["FLUSHALL"]), 9);
+    expect(writes.changedSince(["anything"], 8)).toBe(true);
+    expect(writes.changedSince(["anything"], 9)).toBe(false);
+    writes.applied(Command.of(["MYCOMMAND", "k"]), 10);
+    expect(writes.changedSince(["other"], 9)).toBe(true);
+    expect(writes.writes(Command.of(["MYCOMMAND", "k"]), new Set(["other"]))).toBe(true);
+  });
+
+  test("past its bound, or after a snapshot, it forgets keys and counts older watches as changed", () => {
+    const writes = tracker(2);
+    writes.applied(Command.of(["SET", "a", "1"]), 1);
+    writes.applied(Command.of(["SET", "b", "1"]), 2);
+    expect(writes.changedSince(["c"], 2)).toBe(false);
+    writes.applied(Command.of(["SET", "c", "1"]), 3);
+    expect(writes.changedSince(["zzz"], 2)).toBe(true);
+    expect(writes.changedSince(["zzz"], 3)).toBe(false);
+    writes.forgetUpTo(10);
+    expect(writes.changedSince(["zzz"], 9)).toBe(true);
+    expect(writes.changedSince(["zzz"], 10)).toBe(false);
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * What WATCH needs: for each key, the log index of the last applied write to it, so that EXEC can
+ * tell whether a watched key may have changed since WATCH.
+ *
+ * Every command in the log is a write (reads never enter it). Its keys come from its command spec
+ * (`firstKey`, `lastKey`, `step`, as Redis's key specs); a write without key positions (FLUSHALL,
+ * or a machine that lists no specs) counts as writing every key. Bounded: past `keysMax` keys the
+ * map is cleared, and a watch older than that moment counts as changed (a spurious abort, which
+ * clients retry; never a missed change).
+ */
+import type { Command } from "../resp/reader.ts";
+import type { CommandSpec } from "../server/command-spec.ts";
+
+/** Keys remembered before the map is cleared. */
+const keysMaxDefault = 1_000_000;
+
+export class WriteTracker {
+  private readonly lastWrite = new Map<string, number>();
+  /** The last index at which every key counts as written. */
+  private everythingAt = 0;
+
+  constructor(
+    private readonly specOf: (name: string) => CommandSpec | undefined,
+    private readonly keysMax = keysMaxDefault,
+  ) {}
+
+  /** The write `command` was applied at log `index` (it did not fail). */
+  applied(command: Command, index: number): void {
+    const keys = this.keysOf(command);
+    if (keys === null) {
+      this.everythingAt = index;
+      return;
+    }
+    for (const key of keys) this.lastWrite.set(key, index);
+    if (this.lastWrite.size > this.keysMax) {
+      this.lastWrite.clear();
+      this.everythingAt = index;
+    }
+  }
+
+  /** Writes up to `index` are unknown (the state came from a snapshot): they all count as changes. */
+  forgetUpTo(index: number): void {
+    this.lastWrite.clear();
+    this.everythingAt = Math.max(this.everythingAt, index);
+  }
+
+  /** True when one of `keys` was written by a command applied after log index `since`. */
+  changedSince(keys: readonly string[], since: number): boolean {
+    if (this.everythingAt > since) return true;
+    for (const key of keys) if ((this.lastWrite.get(key) ?? 0) > since) return true;
+    return false;
+  }
+
+  /** True when the write `command` (not applied yet) writes one of `keys`. */
+  writes(command: Command, keys: ReadonlySet<string>): boolean {
+    const written = this.keysOf(command);
+    if (written === null) return true;
+    for (const key of written) if (keys.has(key)) return true;
+    return false;
+  }
+
+  /** The keys a write names, from its spec; null when it has no key positions (it writes everything). */
+  private keysOf(command: Command): string[] | null {
+    const spec = this.specOf(command.name);
+    if (spec === undefined || spec.firstKey <= 0) return null;
+    const count = command.argCount;
+    const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);
+    const step = Math.max(1, spec.step);
+    const keys: string[] = [];
+    for (let i = spec.firstKey; i <= last; i += step) keys.push(command.key(i));
+    return keys;
+  }
+}
