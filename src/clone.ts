@@ -41,6 +41,10 @@ Flags (each also as --flag, and as -flag=value):
   -admin-auth PASSWORD cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER,
                          RAFTSNAPSHOT, joins) needs AUTH admin PASSWORD
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
+  -tls-cert FILE, -tls-key FILE      serve TLS only (clients and peers) with this certificate
+                         and key (PEM); connections to other nodes are TLS too
+  -tls-ca FILE         the CA other nodes' certificates are verified against (default: the
+                         system's roots)
   -maxclients N        most connected clients; more get -ERR max number of clients reached
                          (default 10000)
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
@@ -74,6 +78,9 @@ interface CloneFlags {
   password: string;
   protectedMode: boolean;
   clientsMax: number | null;
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
   idleTimeoutSeconds: number | null;
   bulkBytesMax: number | null;
   queryBufferBytesMax: number | null;
@@ -107,6 +114,9 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     password: "",
     protectedMode: true,
     clientsMax: null,
+    tlsCert: "",
+    tlsKey: "",
+    tlsCa: "",
     idleTimeoutSeconds: null,
     bulkBytesMax: null,
     queryBufferBytesMax: null,
@@ -187,6 +197,15 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       case "admin-auth":
         flags.adminPassword = value;
         break;
+      case "tls-cert":
+        flags.tlsCert = value;
+        break;
+      case "tls-key":
+        flags.tlsKey = value;
+        break;
+      case "tls-ca":
+        flags.tlsCa = value;
+        break;
       case "maxclients":
         if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`invalid count '${value}' for -maxclients`);
         flags.clientsMax = Number(value);
@@ -214,6 +233,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         throw new UsageError(`unknown flag '${argument}'`);
     }
   }
+  if ((flags.tlsCert === "") !== (flags.tlsKey === "")) throw new UsageError("-tls-cert and -tls-key go together");
+  if (flags.tlsCa !== "" && flags.tlsCert === "") throw new UsageError("-tls-ca needs -tls-cert and -tls-key");
   return flags;
 }
 
@@ -246,6 +267,7 @@ async function main(): Promise<void> {
     secret: flags.secret,
     password: flags.password,
     protectedMode: flags.protectedMode,
+    ...(flags.tlsCert === "" ? {} : { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey, ...(flags.tlsCa === "" ? {} : { caFile: flags.tlsCa }) } }),
     limits: {
       ...(flags.clientsMax === null ? {} : { clientsMax: flags.clientsMax }),
       ...(flags.idleTimeoutSeconds === null ? {} : { idleTimeoutSeconds: flags.idleTimeoutSeconds }),

@@ -29,6 +29,7 @@ import { createDispatcher } from "./server/dispatch.ts";
 import { defaultServerLimits, isLoopbackAddress, Server, type ServerLimits } from "./server/server.ts";
 import { defaultLinkLimits, type LinkLimits } from "./transport/peer-link.ts";
 import { Transport } from "./transport/transport.ts";
+import { loadTls, type TlsFiles } from "./tls.ts";
 import type { Machine } from "./api.ts";
 
 export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
@@ -41,6 +42,7 @@ export { spec as commandSpec } from "./server/command-spec.ts";
 export type { InfoSections } from "./server/builtin.ts";
 export type { LogLevel } from "./log.ts";
 export type { ServerLimits } from "./server/server.ts";
+export type { TlsFiles } from "./tls.ts";
 export { defaultLinkLimits, type LinkLimits } from "./transport/peer-link.ts";
 export type { RedirectMode } from "./server/applier.ts";
 
@@ -79,6 +81,11 @@ export interface Options {
    * chunk size, ...); any not given keep their defaults (`defaultLinkLimits`).
    */
   readonly peerLimits?: Partial<LinkLimits>;
+  /**
+   * Serve TLS only, for clients and peers, with this certificate and key (PEM files); connections
+   * to other nodes verify them against `caFile` (the system's roots when absent).
+   */
+  readonly tls?: TlsFiles;
   /** The cluster's name: a node refuses peers of another cluster. Default "finn". */
   readonly cluster?: string;
   /** The cluster secret peers prove they know (never sent). Default "": the handshake is still required. */
@@ -221,7 +228,8 @@ export async function open(
     throw error;
   }
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
-  const server = new Server({ hostname: host, port, limits, logger });
+  const tls = options.tls === undefined ? null : loadTls(options.tls);
+  const server = new Server({ hostname: host, port, limits, logger, tls });
   server.access = {
     passwordRequired: (options.password ?? "") !== "",
     adminPasswordSet: (options.adminPassword ?? "") !== "",
@@ -257,6 +265,7 @@ export async function open(
     logger,
     (messages) => node?.receive(messages),
     { ...defaultLinkLimits, ...options.peerLimits },
+    tls,
   );
   // Only the machine's commands enter the log; their specs say which keys a write touches (WATCH).
   const machineSpecByName = new Map((machine.commands ?? []).map((one) => [one.name, one]));
@@ -281,7 +290,7 @@ export async function open(
   node = raftNode;
   const credentials =
     (options.adminPassword ?? "") !== "" ? ["admin", options.adminPassword ?? ""] : (options.password ?? "") !== "" ? [options.password ?? ""] : [];
-  const cluster = new ClusterControl(raftNode, logger, credentials);
+  const cluster = new ClusterControl(raftNode, logger, credentials, tls);
   const settings: NodeSettings = {
     port: server.port,
     bind: host,
@@ -306,7 +315,7 @@ export async function open(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
   };
-  const proxy = new LeaderProxy(logger, options.password ?? "");
+  const proxy = new LeaderProxy(logger, options.password ?? "", tls);
   server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode, options.redirect ?? "moved", proxy));
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first

@@ -8,6 +8,7 @@
  * so a node that lost its data and came back at the same address is a new member with a new id,
  * never mistaken for the old one.
  */
+import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
@@ -23,7 +24,7 @@ const redirectsMax = 5;
  * Sends commands to `address` and returns the reply to the last one as text (errors start with
  * `-`); the replies to the ones before it (such as AUTH) must be `+OK`.
  */
-export async function requestReply(address: string, ...commands: readonly (readonly string[])[]): Promise<string> {
+export async function requestReply(address: string, tls: TlsConfig | null, ...commands: readonly (readonly string[])[]): Promise<string> {
   const colon = address.lastIndexOf(":");
   const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
   const port = Number(address.slice(colon + 1));
@@ -50,7 +51,15 @@ export async function requestReply(address: string, ...commands: readonly (reado
     const socket = await Bun.connect({
       hostname,
       port,
+      ...(tls === null ? {} : { tls: connectTls(tls) }),
       socket: {
+        ...whenReady(
+          tls,
+          (ready) => {
+            for (const args of commands) ready.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
+          },
+          (why) => reject(new RespError(`ERR ${address}: ${why}`)),
+        ),
         data: (_socket, chunk) => {
           const status = reader.feed(chunk, sink);
           if (status.kind === "error") reject(new RespError(`ERR unreadable reply from ${address}`));
@@ -59,7 +68,6 @@ export async function requestReply(address: string, ...commands: readonly (reado
         error: (_socket, error) => reject(new RespError(`ERR ${address}: ${error.message}`)),
       },
     });
-    for (const args of commands) socket.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
     try {
       return await promise;
     } finally {
@@ -79,6 +87,8 @@ export class ClusterControl {
     private readonly logger: Logger,
     /** What this node sends to authenticate to another member before administering: AUTH's arguments, or none. */
     private readonly credentials: readonly string[] = [],
+    /** TLS for connections to other members, or null. */
+    private readonly tls: TlsConfig | null = null,
   ) {}
 
   /** This node's id. */
@@ -130,7 +140,7 @@ export class ClusterControl {
     if (this.memberAt(address) !== null) throw new RespError(`ERR ${address} is already a member`);
     let id = knownId;
     if (id === null) {
-      const reply = await requestReply(address, ["RAFTNODEID"]);
+      const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
       const found = /^\+([0-9a-f]{16,64})$/.exec(reply)?.[1];
       if (found === undefined) throw new RespError(`ERR ${address} did not tell its node id: ${reply}`);
       id = found;
@@ -179,7 +189,7 @@ export class ClusterControl {
         let reply: string;
         try {
           const join = ["RAFTJOIN", this.node.id, selfAddress];
-          reply = await (this.credentials.length > 0 ? requestReply(target, ["AUTH", ...this.credentials], join) : requestReply(target, join));
+          reply = await (this.credentials.length > 0 ? requestReply(target, this.tls, ["AUTH", ...this.credentials], join) : requestReply(target, this.tls, join));
         } catch (error) {
           reply = `-${error instanceof Error ? error.message : String(error)}`;
         }

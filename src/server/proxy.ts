@@ -14,6 +14,7 @@ import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { encodeCommand } from "../resp/reader.ts";
 import { scanReply } from "../resp/reply-scanner.ts";
+import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import type { Slot } from "./connection.ts";
 
 /** Commands in flight on one proxy link; more are refused (the leader is not keeping up). */
@@ -45,6 +46,7 @@ class ProxyLink {
     private readonly password: string,
     private readonly logger: Logger,
     private readonly onClosed: (link: ProxyLink) => void,
+    tls: TlsConfig | null,
   ) {
     const colon = address.lastIndexOf(":");
     const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
@@ -52,8 +54,13 @@ class ProxyLink {
     Bun.connect({
       hostname,
       port,
+      ...(tls === null ? {} : { tls: connectTls(tls) }),
       socket: {
-        open: (socket) => this.opened(socket),
+        ...whenReady(
+          tls,
+          (socket) => this.opened(socket),
+          (why) => this.close(why),
+        ),
         data: (_socket, chunk) => this.received(chunk),
         drain: () => this.writeWaiting(),
         close: () => this.close("the leader closed the connection"),
@@ -186,6 +193,8 @@ export class LeaderProxy {
     private readonly logger: Logger,
     /** The client password the leader wants (the same on every node), or "". */
     private readonly password = "",
+    /** TLS for connections to the leader, or null. */
+    private readonly tls: TlsConfig | null = null,
   ) {}
 
   /** Forwards a command's frame to the leader at `address`; `slot` gets the reply bytes. */
@@ -193,9 +202,16 @@ export class LeaderProxy {
     const key = `${protocol}|${address}`;
     let link = this.links.get(key);
     if (link === undefined || link.closed) {
-      link = new ProxyLink(address, protocol, this.password, this.logger, (closed) => {
-        if (this.links.get(key) === closed) this.links.delete(key);
-      });
+      link = new ProxyLink(
+        address,
+        protocol,
+        this.password,
+        this.logger,
+        (closed) => {
+          if (this.links.get(key) === closed) this.links.delete(key);
+        },
+        this.tls,
+      );
       this.links.set(key, link);
     }
     link.forward(frame, slot);

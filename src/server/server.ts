@@ -14,6 +14,7 @@ import { errorReplyText } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Command, defaultReaderLimits, latin1, type ReaderLimits } from "../resp/reader.ts";
 import { RespWriter } from "../resp/writer.ts";
+import { listenTls, type TlsConfig } from "../tls.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
 
 /** Limits on each client, beyond the request reader's. */
@@ -82,6 +83,8 @@ export type Dispatcher = (connection: Connection, command: Command) => void;
 export interface ServerOptions {
   readonly hostname: string;
   readonly port: number;
+  /** Serve TLS only, with this certificate (null: plain TCP). */
+  readonly tls?: TlsConfig | null;
   readonly limits: ServerLimits;
   readonly logger: Logger;
 }
@@ -149,16 +152,31 @@ export class Server {
   }
 
   private bind(): TCPSocketListener<Connection> {
+    const tls = this.options.tls ?? null;
     return Bun.listen<Connection>({
       hostname: this.options.hostname,
       port: this.options.port,
+      ...(tls === null ? {} : { tls: listenTls(tls) }),
+      // With TLS, a socket can fail or close before `open` ran (a failed handshake: a plain-text
+      // client, one that does not trust the certificate), when it has no connection yet: every
+      // handler checks, since an exception here would take the whole node down.
       socket: {
         open: (socket) => this.onOpen(socket),
-        data: (socket, chunk) => this.onData(socket, chunk),
-        drain: (socket) => this.onDrain(socket),
-        close: (socket) => this.onClose(socket),
+        data: (socket, chunk) => {
+          if (socket.data !== undefined) this.onData(socket, chunk);
+        },
+        drain: (socket) => {
+          if (socket.data !== undefined) this.onDrain(socket);
+        },
+        close: (socket) => {
+          if (socket.data !== undefined) this.onClose(socket);
+        },
         error: (socket, error) => {
-          this.logger.verbose(`Client ${socket.data.remoteAddress} socket error: ${error.message}`);
+          const address = (socket.data as Connection | undefined)?.remoteAddress ?? socket.remoteAddress;
+          this.logger.verbose(`Client ${address} socket error: ${error.message}`);
+        },
+        handshake: (socket, success, authorizationError) => {
+          if (!success) this.logger.verbose(`Client ${socket.remoteAddress} failed the TLS handshake: ${authorizationError?.message ?? "refused"}`);
         },
       },
     });

@@ -6,6 +6,7 @@
  * that new messages are dropped, which Raft tolerates (the leader resends what a follower lacks).
  * A lost connection is retried with bounded exponential backoff and jitter.
  */
+import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import type { Socket } from "bun";
 import { assert } from "../assert.ts";
 import type { Logger } from "../log.ts";
@@ -91,6 +92,7 @@ export class PeerLink implements CommandSink {
     private address: string,
     private readonly logger: Logger,
     private readonly limits: LinkLimits = defaultLinkLimits,
+    private readonly tls: TlsConfig | null = null,
   ) {}
 
   get isReady(): boolean {
@@ -143,19 +145,9 @@ export class PeerLink implements CommandSink {
     Bun.connect({
       hostname,
       port,
+      ...(this.tls === null ? {} : { tls: connectTls(this.tls) }),
       socket: {
-        open: (socket) => {
-          if (this.state !== "connecting") {
-            socket.terminate();
-            return;
-          }
-          this.socket = socket;
-          this.state = "hello";
-          this.reader = new RespReader();
-          this.openerNonce = nonce();
-          const hello = ["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce, this.identity.address];
-          this.writeNow(encodeCommand(hello.map((part) => encoder.encode(part))));
-        },
+        ...whenReady(this.tls, (socket) => this.opened(socket), (why) => this.drop(why)),
         data: (_socket, chunk) => {
           const status = this.reader.feed(chunk, this);
           if (status.kind === "error") this.drop(`unreadable reply from the peer: ${status.message}`);
@@ -165,6 +157,20 @@ export class PeerLink implements CommandSink {
         error: (_socket, error) => this.drop(`socket error: ${error.message}`),
       },
     }).catch((error: unknown) => this.drop(`cannot connect: ${error instanceof Error ? error.message : String(error)}`));
+  }
+
+  /** The connection can carry data: start the handshake. */
+  private opened(socket: Socket<undefined>): void {
+    if (this.state !== "connecting") {
+      socket.terminate();
+      return;
+    }
+    this.socket = socket;
+    this.state = "hello";
+    this.reader = new RespReader();
+    this.openerNonce = nonce();
+    const hello = ["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce, this.identity.address];
+    this.writeNow(encodeCommand(hello.map((part) => encoder.encode(part))));
   }
 
   /** Replies from the peer during the handshake (parsed with the request reader: arrays of bulks or `+OK` lines). */

@@ -4,6 +4,7 @@
  * connection to `accept*` here; only a connection that completed the handshake may deliver
  * messages, and only messages from the node it authenticated as, addressed to this node.
  */
+import type { TlsConfig } from "../tls.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
@@ -63,6 +64,8 @@ export class Transport {
     /** Receives every authenticated message addressed to this node. */
     private readonly deliver: (messages: readonly Message[]) => void,
     private readonly limits: LinkLimits = defaultLinkLimits,
+    /** TLS for the links this node opens, or null. */
+    private readonly tls: TlsConfig | null = null,
   ) {}
 
   /** Sets the members (id to address); links to nodes no longer known are closed. */
@@ -90,7 +93,7 @@ export class Transport {
       if (link === undefined) {
         const address = this.addressOf(message.to);
         if (address === undefined || message.to === this.identity.id) continue;
-        link = new PeerLink(this.identity, message.to, address, this.logger, this.limits);
+        link = new PeerLink(this.identity, message.to, address, this.logger, this.limits, this.tls);
         this.links.set(message.to, link);
       }
       link.send(message);
@@ -116,6 +119,10 @@ export class Transport {
     }
     if (command.key(2) !== this.identity.cluster) {
       return { reply: refuse(`ERR this node belongs to cluster '${this.identity.cluster}', not '${command.key(2)}'`, true), session: null };
+    }
+    if (command.key(3) === this.identity.id) {
+      // No node opens a link to itself; messages "from" this node would reach the core's assertions.
+      return { reply: refuse("ERR a peer cannot claim this node's own id", true), session: null };
     }
     const next: PeerSession = {
       state: "hello",
