@@ -150,6 +150,7 @@ export class RaftNode implements Replicator {
   private running = false;
   private rerun = false;
   private scheduled = false;
+  private soonScheduled = false;
   private closed = false;
   private failure: Error | null = null;
   /** Whether this node has been a member of its cluster, and whether it has been removed since. */
@@ -320,7 +321,7 @@ export class RaftNode implements Replicator {
       if (message.type === "append" || message.type === "heartbeat" || message.type === "snapshot") this.lastLeaderContactAt = performance.now();
       this.raft.step(message);
     }
-    this.schedule();
+    this.scheduleSoon();
   }
 
   /** Proposes a membership change; the promise settles once it is applied (or refused). */
@@ -417,6 +418,20 @@ export class RaftNode implements Replicator {
       this.pending.delete(index);
       for (const ticket of entry.tickets) ticket?.settle(undefined, unknownOutcomeError());
     }
+  }
+
+  /**
+   * Runs the loop as soon as the current callback ends (a microtask), not on the next turn of the
+   * event loop: for messages from peers, whose answers gate commits and so every write's latency.
+   * Client proposals keep `schedule`, which gathers a whole turn's commands into one batch.
+   */
+  private scheduleSoon(): void {
+    if (this.soonScheduled || this.closed) return;
+    this.soonScheduled = true;
+    queueMicrotask(() => {
+      this.soonScheduled = false;
+      void this.run();
+    });
   }
 
   private schedule(): void {
