@@ -56,7 +56,10 @@ export function cpuPlan(enabled: boolean): CpuPlan {
   };
 }
 
-/** One redis-benchmark run; returns requests per second and p50/p99 latency (ms) per test. */
+/**
+ * One redis-benchmark run; returns requests per second and p50/p99 latency (ms) per test. An empty
+ * `tests` list passes no `-t`: redis-benchmark's whole default suite (or the command in `extra`).
+ */
 export function runBenchmark(
   port: number,
   tests: readonly string[],
@@ -68,7 +71,7 @@ export function runBenchmark(
 ): Map<string, BenchmarkRow> {
   const result = Bun.spawnSync([
     ...prefix,
-    "redis-benchmark", "-p", String(port), "-t", tests.join(","), "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv", ...extra,
+    "redis-benchmark", "-p", String(port), ...(tests.length > 0 ? ["-t", tests.join(",")] : []), "-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv", ...extra,
   ]);
   if (result.exitCode !== 0) throw new Error(`redis-benchmark failed: ${result.stderr.toString()}`);
   const rows = new Map<string, BenchmarkRow>();

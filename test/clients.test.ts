@@ -5,7 +5,7 @@
  * connect through a recording proxy so that errors a client swallows during its handshake are
  * still seen.
  *
- * MULTI/EXEC does not exist yet, so every pipeline here is non-transactional.
+ * MULTI/EXEC are in test/transactions.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { RedisClient } from "bun";

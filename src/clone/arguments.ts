@@ -1,0 +1,192 @@
+/**
+ * Parsing arguments as Redis does (`string2ll`, `string2d`, `strtod` in `zslParseRange`), and the
+ * error replies the clone shares between its commands, with Redis's texts.
+ */
+import { RespError } from "../errors.ts";
+import { latin1 } from "../resp/reader.ts";
+
+export const errWrongType = new RespError("WRONGTYPE Operation against a key holding the wrong kind of value");
+export const errNotInteger = new RespError("ERR value is not an integer or out of range");
+export const errNotFloat = new RespError("ERR value is not a valid float");
+export const errSyntax = new RespError("ERR syntax error");
+export const errOverflow = new RespError("ERR increment or decrement would overflow");
+export const errNotPositive = new RespError("ERR value is out of range, must be positive");
+export const errNoSuchKey = new RespError("ERR no such key");
+export const errMinMaxNotFloat = new RespError("ERR min or max is not a float");
+export const errNotLexRange = new RespError("ERR min or max not valid string range item");
+export const errHashNotInteger = new RespError("ERR hash value is not an integer");
+export const errIndexOutOfRange = new RespError("ERR index out of range");
+
+export const int64Max = (1n << 63n) - 1n;
+export const int64Min = -(1n << 63n);
+
+/**
+ * An integer as Redis's `string2ll` reads it: an optional `-`, digits, no leading zeros, no
+ * spaces, no `+`, within int64. Null otherwise.
+ */
+export function parseInteger(bytes: Uint8Array): bigint | null {
+  if (!isIntegerText(bytes)) return null;
+  const value = BigInt(latin1(bytes));
+  if (value > int64Max || value < int64Min) return null;
+  return value;
+}
+
+/** The syntax `string2ll` accepts (the int64 range is checked by the caller). */
+function isIntegerText(bytes: Uint8Array): boolean {
+  const length = bytes.length;
+  if (length === 0 || length > 20) return false;
+  let i = 0;
+  if (bytes[0] === 45) {
+    if (length === 1) return false;
+    i = 1;
+  }
+  // Redis refuses leading zeros ("01") and "-0", but accepts "0".
+  if (bytes[i] === 48 && (length > i + 1 || i === 1)) return false;
+  for (let j = i; j < length; j++) {
+    const byte = bytes[j] ?? 0;
+    if (byte < 48 || byte > 57) return false;
+  }
+  return true;
+}
+
+/**
+ * An int64 as a JavaScript number, for indices and counts (exact up to 2^53; beyond that, values
+ * act the same in every range computation the clone does). Null when it is not an integer.
+ */
+export function parseLong(bytes: Uint8Array): number | null {
+  // Short ones (the common case: counts, indices) without a BigInt.
+  if (bytes.length <= 15) return isIntegerText(bytes) ? Number(latin1(bytes)) : null;
+  const value = parseInteger(bytes);
+  return value === null ? null : Number(value);
+}
+
+/** Redis's `getPositiveLongFromObjectOrReply`: a non-negative integer, or "must be positive". */
+export function parsePositiveCount(bytes: Uint8Array): number {
+  const value = parseLong(bytes);
+  if (value === null || value < 0) throw errNotPositive;
+  return value;
+}
+
+/** Decimal floats as strtod reads them (no hex), and inf/infinity in any case. */
+const decimalFloat = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const infinity = /^([+-]?)(?:inf|infinity)$/i;
+
+/**
+ * What `strtod` makes of the whole of `text`, or null when it does not take all of it. Overflow
+ * gives an infinity and underflow zero (strtod's values; callers that refuse them check).
+ */
+function strtodWhole(text: string): number | null {
+  if (decimalFloat.test(text)) return Number(text);
+  const infinite = infinity.exec(text);
+  if (infinite !== null) return infinite[1] === "-" ? -Infinity : Infinity;
+  return null;
+}
+
+/** True when a decimal literal has a non-zero digit in its mantissa. */
+function hasNonZeroDigit(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 101 || code === 69) return false; // the exponent starts
+    if (code >= 49 && code <= 57) return true;
+  }
+  return false;
+}
+
+/**
+ * A double as Redis's `string2d` reads it (`getDoubleFromObject`): the whole argument, no leading
+ * space, not NaN, and no overflow or underflow to zero. Null otherwise. Hexadecimal floats, which
+ * strtod also takes, are not accepted.
+ */
+export function parseDouble(bytes: Uint8Array): number | null {
+  if (bytes.length === 0 || bytes.length > 400) return null;
+  const text = latin1(bytes);
+  const value = strtodWhole(text);
+  if (value === null) return null;
+  if (value === Infinity || value === -Infinity) {
+    // A literal infinity is fine; a finite literal that overflowed is ERANGE.
+    return infinity.test(text) ? value : null;
+  }
+  if (value === 0 && hasNonZeroDigit(text)) return null; // underflow
+  return value;
+}
+
+/** True for the bytes C's `isspace` accepts. */
+function isSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13);
+}
+
+/**
+ * A bound as `zslParseRange` reads it: `(` for exclusive, then what `strtod` reads, which must
+ * be all of the rest (strtod skips leading spaces; an empty rest reads as 0). NaN is refused.
+ */
+export interface ScoreRange {
+  min: number;
+  max: number;
+  minExclusive: boolean;
+  maxExclusive: boolean;
+}
+
+function parseBound(bytes: Uint8Array): { value: number; exclusive: boolean } | null {
+  let text = latin1(bytes);
+  let exclusive = false;
+  if (text.startsWith("(")) {
+    exclusive = true;
+    text = text.slice(1);
+  }
+  if (text.length === 0) return { value: 0, exclusive };
+  let start = 0;
+  while (start < text.length && isSpace(text.charCodeAt(start))) start++;
+  const value = strtodWhole(text.slice(start));
+  if (value === null || Number.isNaN(value)) return null;
+  return { value, exclusive };
+}
+
+export function parseScoreRange(minBytes: Uint8Array, maxBytes: Uint8Array): ScoreRange {
+  const min = parseBound(minBytes);
+  const max = parseBound(maxBytes);
+  if (min === null || max === null) throw errMinMaxNotFloat;
+  return { min: min.value, max: max.value, minExclusive: min.exclusive, maxExclusive: max.exclusive };
+}
+
+/** One end of a lexicographic range: `-`, `+`, or a member with `[` (inclusive) or `(` (exclusive). */
+export interface LexBound {
+  readonly kind: "min" | "max" | "value";
+  readonly value: string;
+  readonly exclusive: boolean;
+}
+
+export interface LexRange {
+  min: LexBound;
+  max: LexBound;
+}
+
+function parseLexBound(bytes: Uint8Array): LexBound | null {
+  const text = latin1(bytes);
+  if (text === "-") return { kind: "min", value: "", exclusive: false };
+  if (text === "+") return { kind: "max", value: "", exclusive: false };
+  if (text.startsWith("[")) return { kind: "value", value: text.slice(1), exclusive: false };
+  if (text.startsWith("(")) return { kind: "value", value: text.slice(1), exclusive: true };
+  return null;
+}
+
+export function parseLexRange(minBytes: Uint8Array, maxBytes: Uint8Array): LexRange {
+  const min = parseLexBound(minBytes);
+  const max = parseLexBound(maxBytes);
+  if (min === null || max === null) throw errNotLexRange;
+  return { min, max };
+}
+
+/** An argument as lower-case text, for options (`WITHSCORES`, `NX`...). Only short ones. */
+export function option(bytes: Uint8Array): string {
+  return bytes.length > 16 ? "" : latin1(bytes).toLowerCase();
+}
+
+/** Redis's rule for start/stop indices (LRANGE, ZRANGE): negative counts from the end, then clamp. */
+export function clampRange(start: number, stop: number, length: number): [number, number] | null {
+  if (start < 0) start = length + start;
+  if (stop < 0) stop = length + stop;
+  if (start < 0) start = 0;
+  if (start > stop || start >= length) return null;
+  if (stop >= length) stop = length - 1;
+  return [start, stop];
+}

@@ -1,0 +1,49 @@
+/**
+ * What every clone command module shares: the shape of a command (its spec and its handler) and
+ * reply helpers for the RESP3 types Redis uses.
+ *
+ * A handler checks everything that depends only on the arguments before `applier.apply`, so a bad
+ * command never reaches the log; what depends on the state is checked inside `mutate` (every
+ * replica throws the same error there) before anything is changed, since `mutate` is not undone
+ * when it throws.
+ */
+import type { Applier, Conn } from "../api.ts";
+import type { Command } from "../resp/reader.ts";
+import type { CommandSpec } from "../server/command-spec.ts";
+import type { Keyspace } from "./keyspace.ts";
+
+export type Handler = (db: Keyspace, applier: Applier, conn: Conn | null, command: Command) => void | Error;
+
+export interface CloneCommand {
+  readonly spec: CommandSpec;
+  readonly run: Handler;
+}
+
+const encoder = new TextEncoder();
+const setHeaders: Uint8Array[] = [];
+
+/** A set reply (`~n` in RESP3, an array in RESP2), as SMEMBERS and SPOP with a count send. */
+export function writeSetHeader(conn: Conn, count: number): void {
+  if (conn.protocol !== 3) {
+    conn.writeArray(count);
+    return;
+  }
+  let header = count < 64 ? setHeaders[count] : undefined;
+  if (header === undefined) {
+    header = encoder.encode(`~${count}\r\n`);
+    if (count < 64) setHeaders[count] = header;
+  }
+  conn.writeRaw(header);
+}
+
+/** A null array (`*-1` in RESP2, `_` in RESP3): LPOP with a count on a missing key. */
+export function writeNullArray(conn: Conn): void {
+  if (conn.protocol === 3) conn.writeNull();
+  else conn.writeRaw(nullArray);
+}
+const nullArray = encoder.encode("*-1\r\n");
+
+/** Bytes of a latin1 key or member, for a reply. */
+export function bytesOf(text: string): Buffer {
+  return Buffer.from(text, "latin1");
+}

@@ -1,0 +1,286 @@
+/**
+ * The clone's snapshot format: msgpack records written one after the other.
+ *
+ * Format 2 (written now): a header `{ format: 2, keys, nextSeq }`, then records that are arrays of
+ * items `[key, type, seq, data]`, about `recordElements` elements per record. A big aggregate is
+ * split over several items with the same key, type and seq, which are appended to each other on
+ * restore, so no record grows with the size of one value (a single string is one item).
+ *
+ *   type 0 string  data: bytes
+ *   type 1 list    data: [element bytes...] in order
+ *   type 2 set     data: [member bytes...] in the set's order
+ *   type 3 hash    data: [field, value, field, value...]
+ *   type 4 zset    data: [[member bytes...], scores as little-endian float64s (8 bytes each)]
+ *   type 5 stream  data: [last id, [[id, [field, value...]]...]] (ids as "ms-seq" text)
+ *
+ * `seq` is the key's SCAN sequence number and `nextSeq` the next one to give (see keyspace.ts),
+ * so a restored node continues the cursors of the node it came from.
+ *
+ * Format 1 (still read): a header `{ format: 1, keys }`, then records `[key, value, key, value...]`
+ * of strings only.
+ */
+import { Packr, Unpackr } from "msgpackr";
+import type { SnapshotReader, SnapshotWriter } from "../api.ts";
+import { latin1 } from "../resp/reader.ts";
+import { bytesOf } from "./command.ts";
+import { HashValue } from "./hash.ts";
+import { type Captured, Keyspace, type Value } from "./keyspace.ts";
+import { ListValue } from "./list.ts";
+import { SetValue } from "./set.ts";
+import { parseStreamId, type StreamId, StreamValue } from "./stream.ts";
+import { ZSetValue } from "./zset.ts";
+
+export const snapshotFormat = 2;
+/** Elements per record: big enough to be cheap, small enough to stream. */
+const recordElements = 4096;
+
+const enum Type {
+  String = 0,
+  List = 1,
+  Set = 2,
+  Hash = 3,
+  ZSet = 4,
+  Stream = 5,
+}
+
+type Item = [Uint8Array, Type, number, unknown];
+
+/** Items for one value, each with at most `recordElements` elements. */
+function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item: Item; elements: number }> {
+  if (value instanceof Uint8Array) {
+    yield { item: [key, Type.String, seq, value], elements: 1 };
+    return;
+  }
+  switch (value.type) {
+    case "list":
+      for (let at = 0; at < value.size || at === 0; at += recordElements) {
+        const to = Math.min(value.size, at + recordElements);
+        yield { item: [key, Type.List, seq, value.slice(at, to)], elements: to - at };
+      }
+      return;
+    case "set":
+      for (let at = 0; at < value.size || at === 0; at += recordElements) {
+        const members = value.members.slice(at, at + recordElements).map(bytesOf);
+        yield { item: [key, Type.Set, seq, members], elements: members.length };
+      }
+      return;
+    case "hash": {
+      let flat: Uint8Array[] = [];
+      for (const [field, fieldValue] of value.fields) {
+        flat.push(bytesOf(field), fieldValue);
+        if (flat.length >= 2 * recordElements) {
+          yield { item: [key, Type.Hash, seq, flat], elements: flat.length / 2 };
+          flat = [];
+        }
+      }
+      if (flat.length > 0 || value.size === 0) yield { item: [key, Type.Hash, seq, flat], elements: flat.length / 2 };
+      return;
+    }
+    case "zset": {
+      let members: Uint8Array[] = [];
+      let scores: number[] = [];
+      const flush = (): { item: Item; elements: number } => {
+        const packed = Buffer.alloc(scores.length * 8);
+        scores.forEach((score, i) => packed.writeDoubleLE(score, i * 8));
+        const item: Item = [key, Type.ZSet, seq, [members, packed]];
+        const elements = members.length;
+        members = [];
+        scores = [];
+        return { item, elements };
+      };
+      for (const [member, score] of value.entries()) {
+        members.push(bytesOf(member));
+        scores.push(score);
+        if (members.length >= recordElements) yield flush();
+      }
+      if (members.length > 0 || value.size === 0) yield flush();
+      return;
+    }
+    case "stream": {
+      const lastId = `${value.lastId.ms}-${value.lastId.seq}`;
+      for (let at = 0; at < value.size || at === 0; at += recordElements) {
+        const entries: Array<[string, Uint8Array[]]> = [];
+        for (let i = at; i < Math.min(value.size, at + recordElements); i++) {
+          const entry = value.at(i);
+          entries.push([`${entry.id.ms}-${entry.id.seq}`, entry.fields.slice()]);
+        }
+        yield { item: [key, Type.Stream, seq, [lastId, entries]], elements: Math.max(1, entries.length) };
+      }
+      return;
+    }
+  }
+}
+
+/** Writes what `captured` holds, then releases it. */
+export async function writeSnapshot(captured: Captured, writer: SnapshotWriter): Promise<void> {
+  try {
+    const packr = new Packr({ useRecords: false });
+    await writer.write(packr.pack({ format: snapshotFormat, keys: captured.keys.length, nextSeq: captured.nextSeq }));
+    let record: Item[] = [];
+    let elements = 0;
+    for (let i = 0; i < captured.keys.length; i++) {
+      const key = bytesOf(captured.keys[i] as string);
+      for (const part of itemsOf(key, captured.values[i] as Value, captured.seqs[i] as number)) {
+        record.push(part.item);
+        elements += part.elements;
+        if (elements >= recordElements) {
+          await writer.write(packr.pack(record));
+          record = [];
+          elements = 0;
+        }
+      }
+    }
+    if (record.length > 0) await writer.write(packr.pack(record));
+  } finally {
+    captured.release();
+  }
+}
+
+class Malformed extends Error {
+  constructor(what: string) {
+    super(`snapshot is malformed: ${what}`);
+  }
+}
+
+function bytesList(data: unknown, what: string): Uint8Array[] {
+  if (!Array.isArray(data) || !data.every((one) => one instanceof Uint8Array)) throw new Malformed(`${what} is not a list of byte strings`);
+  return data as Uint8Array[];
+}
+
+function streamId(text: unknown): StreamId {
+  const id = typeof text === "string" ? parseStreamId(text, 0n, { minMax: false, autoSeq: false }) : null;
+  if (id === null || id.seq === null || !String(text).includes("-")) throw new Malformed(`bad stream id ${String(text)}`);
+  return { ms: id.ms, seq: id.seq };
+}
+
+/** Adds the data of one item to `value` (a fresh value of the item's type, or one being continued). */
+function fill(value: Value, data: unknown): Value {
+  if (value instanceof Uint8Array) {
+    if (!(data instanceof Uint8Array)) throw new Malformed("a string is not bytes");
+    return Uint8Array.from(data);
+  }
+  switch (value.type) {
+    case "list":
+      for (const element of bytesList(data, "a list")) value.pushBack(Uint8Array.from(element));
+      return value;
+    case "set":
+      for (const member of bytesList(data, "a set")) if (!value.add(latin1(member))) throw new Malformed("a set member repeats");
+      return value;
+    case "hash": {
+      const flat = bytesList(data, "a hash");
+      if (flat.length % 2 !== 0) throw new Malformed("a hash has a field without a value");
+      for (let i = 0; i < flat.length; i += 2) {
+        const field = latin1(flat[i] as Uint8Array);
+        if (value.fields.has(field)) throw new Malformed("a hash field repeats");
+        value.fields.set(field, Uint8Array.from(flat[i + 1] as Uint8Array));
+      }
+      return value;
+    }
+    case "zset": {
+      if (!Array.isArray(data) || data.length !== 2 || !(data[1] instanceof Uint8Array)) throw new Malformed("a sorted set is not [members, scores]");
+      const members = bytesList(data[0], "sorted set members");
+      const scores = Buffer.from(data[1].buffer, data[1].byteOffset, data[1].byteLength);
+      if (scores.length !== members.length * 8) throw new Malformed("a sorted set has not one score per member");
+      members.forEach((member, i) => {
+        const name = latin1(member);
+        const score = scores.readDoubleLE(i * 8);
+        if (value.scores.has(name) || Number.isNaN(score)) throw new Malformed("a sorted set member repeats or has no score");
+        value.set(name, score);
+      });
+      return value;
+    }
+    case "stream": {
+      if (!Array.isArray(data) || data.length !== 2 || !Array.isArray(data[1])) throw new Malformed("a stream is not [last id, entries]");
+      for (const entry of data[1] as unknown[]) {
+        if (!Array.isArray(entry) || entry.length !== 2) throw new Malformed("a stream entry is not [id, fields]");
+        const id = streamId(entry[0]);
+        const fields = bytesList(entry[1], "stream fields").map((field) => Uint8Array.from(field));
+        if (value.size > 0 && compare(value.at(value.size - 1).id, id) >= 0) throw new Malformed("stream ids are not increasing");
+        value.append({ id, fields });
+      }
+      value.lastId = streamId(data[0]);
+      return value;
+    }
+  }
+}
+
+function compare(a: StreamId, b: StreamId): number {
+  return a.ms === b.ms ? (a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1) : a.ms < b.ms ? -1 : 1;
+}
+
+function fresh(type: unknown, epoch: number): Value {
+  switch (type) {
+    case Type.String:
+      return new Uint8Array(0);
+    case Type.List:
+      return new ListValue(epoch);
+    case Type.Set:
+      return new SetValue(epoch);
+    case Type.Hash:
+      return new HashValue(epoch);
+    case Type.ZSet:
+      return new ZSetValue(epoch);
+    case Type.Stream:
+      return new StreamValue(epoch);
+    default:
+      throw new Malformed(`unknown type ${String(type)}`);
+  }
+}
+
+/** Reads a snapshot of format 1 or 2 into a new keyspace. */
+export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
+  const bytes = await reader.readAll();
+  const records = new Unpackr({ useRecords: false }).unpackMultiple(bytes) as unknown[];
+  const header = records[0] as { format?: unknown; keys?: unknown; nextSeq?: unknown } | undefined;
+  if (header === undefined || typeof header !== "object" || typeof header.keys !== "number") {
+    throw new Error("snapshot is not a clone snapshot of a known format");
+  }
+  const db = new Keyspace();
+  if (header.format === 1) {
+    let seq = 1;
+    for (const record of records.slice(1)) {
+      if (!Array.isArray(record) || record.length % 2 !== 0) throw new Malformed("a record is not key/value pairs");
+      for (let i = 0; i < record.length; i += 2) {
+        const key: unknown = record[i];
+        const value: unknown = record[i + 1];
+        if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) throw new Malformed("an entry is not bytes");
+        if (!db.restoreEntry(latin1(key), Uint8Array.from(value), seq++)) throw new Malformed("a key repeats");
+      }
+    }
+  } else if (header.format === snapshotFormat) {
+    if (typeof header.nextSeq !== "number") throw new Malformed("no nextSeq in the header");
+    let currentKey: string | null = null;
+    let current: { value: Value; type: unknown; seq: number } | null = null;
+    const finish = (): void => {
+      if (currentKey === null || current === null) return;
+      if (!db.restoreEntry(currentKey, current.value, current.seq)) throw new Malformed("keys repeat or are out of order");
+    };
+    for (const record of records.slice(1)) {
+      if (!Array.isArray(record)) throw new Malformed("a record is not a list of items");
+      for (const item of record as unknown[]) {
+        if (!Array.isArray(item) || item.length !== 4 || !(item[0] instanceof Uint8Array) || typeof item[2] !== "number") {
+          throw new Malformed("an item is not [key, type, seq, data]");
+        }
+        const key = latin1(item[0]);
+        if (current !== null && key === currentKey) {
+          if (item[1] !== current.type || item[2] !== current.seq || item[1] === Type.String) throw new Malformed("a continued value changes type");
+          current.value = fill(current.value, item[3]);
+          continue;
+        }
+        finish();
+        currentKey = key;
+        current = { value: fill(fresh(item[1], db.epoch), item[3]), type: item[1], seq: item[2] };
+      }
+    }
+    finish();
+    db.restoreNextSeq(header.nextSeq);
+  } else {
+    throw new Error(`snapshot format ${String(header.format)} is not one this clone knows (1 or ${snapshotFormat})`);
+  }
+  if (db.size !== header.keys) throw new Error(`snapshot holds ${db.size} keys, its header says ${String(header.keys)}`);
+  for (const key of db.keys()) {
+    const value = db.get(key) as Value;
+    if (!(value instanceof Uint8Array) && value.type !== "stream" && value.size === 0) throw new Malformed(`key holds an empty ${value.type}`);
+  }
+  return db;
+}

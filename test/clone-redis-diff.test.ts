@@ -1,0 +1,238 @@
+/**
+ * The clone against the real redis-server installed on this machine, reply for reply: the same
+ * command sequence goes to both, in RESP2 and in RESP3, and the typed replies (simple string,
+ * bulk, integer, null, array, set, map, double and its exact text, error text) must be equal.
+ *
+ * What legitimately differs is compared loosely and said so: KEYS and set members (order is the
+ * server's own; compared sorted), and random picks (compared by size). Scores are chosen so that
+ * Redis 7.0's `%.17g` and the shortest round-trip form (Redis 7.2+, and the clone) print the same.
+ * Stream ids are given explicitly (`*` uses each server's clock).
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Clone } from "../src/clone/machine.ts";
+import { type FinnNode, open } from "../src/finn.ts";
+import { freePort } from "./helpers/clone-process.ts";
+import { RespConnection, type RespValue } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(120_000);
+
+let node: FinnNode;
+let redis: Subprocess;
+let redisPort: number;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "finn-diff-"));
+  redisPort = await freePort();
+  redis = Bun.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  node = await open(join(dir, "clone"), "127.0.0.1:0", "", new Clone(), { logLevel: "quiet" });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const probe = await RespConnection.connect(redisPort);
+      await probe.call("PING");
+      probe.close();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await Bun.sleep(50);
+    }
+  }
+});
+
+afterAll(async () => {
+  await node?.close();
+  redis?.kill();
+  await redis?.exited;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Compare = "exact" | "sorted" | "size";
+
+/** A RespValue with buffers as text, for comparing and printing. */
+function view(value: RespValue, compare: Compare = "exact"): unknown {
+  switch (value.type) {
+    case "bulk":
+      return value.value === null ? { bulk: null } : { bulk: value.value.toString("latin1") };
+    case "double":
+      return { double: value.text };
+    case "integer":
+    case "bignumber":
+      return { [value.type]: String(value.value) };
+    case "array":
+    case "set":
+    case "push": {
+      if (value.value === null) return { [value.type]: null };
+      const items = value.value.map((item) => view(item));
+      if (compare === "sorted") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      return { [value.type]: compare === "size" ? items.length : items };
+    }
+    case "map":
+    case "attribute":
+      return { [value.type]: value.value.map(([k, v]) => [view(k), view(v)]) };
+    case "verbatim":
+      return { verbatim: value.value.toString("latin1") };
+    case "null":
+      return { null: true };
+    default:
+      return value;
+  }
+}
+
+interface Case {
+  args: string[];
+  compare?: Compare;
+}
+
+const c = (...args: string[]): Case => ({ args });
+const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
+const size = (...args: string[]): Case => ({ args, compare: "size" });
+
+/** The script: every type's commands, edge cases and errors. */
+const script: Case[] = [
+  // strings and type errors
+  c("SET", "str", "hello"), c("GET", "str"), c("APPEND", "str", "!"), c("STRLEN", "str"), c("INCR", "str"), c("SET", "n", "10"),
+  c("INCRBY", "n", "5"), c("DECRBY", "n", "x"), c("MSET", "a", "1", "b"), c("MGET", "str", "nope"),
+  // lists
+  c("RPUSH", "l", "a", "b", "c"), c("LPUSH", "l", "x", "y"), c("LRANGE", "l", "0", "-1"), c("LRANGE", "l", "-2", "100"), c("LRANGE", "l", "3", "1"),
+  c("LRANGE", "l", "0", "x"), c("LRANGE", "nope", "0", "-1"), c("LLEN", "l"), c("LLEN", "nope"), c("LINDEX", "l", "-1"), c("LINDEX", "l", "9"),
+  c("LINDEX", "nope", "x"), c("LINDEX", "l", "x"), c("LPOP", "l"), c("RPOP", "l"), c("LPOP", "l", "2"), c("LPOP", "l", "0"), c("RPOP", "l", "9"),
+  c("EXISTS", "l"), c("LPOP", "l"), c("LPOP", "l", "2"), c("LPOP", "l", "-1"), c("LPOP", "l", "x"), c("LPOP", "l", "1", "2"), c("LPOP", "str"),
+  c("LPUSH", "str", "x"), c("GET", "l"), c("LPUSHX", "l", "a"), c("RPUSH", "l", "a", "b", "a", "c", "a"), c("RPUSHX", "l", "d"),
+  c("LSET", "l", "1", "B"), c("LSET", "l", "-1", "D"), c("LSET", "l", "10", "x"), c("LSET", "nope", "0", "x"), c("LREM", "l", "-1", "a"),
+  c("LRANGE", "l", "0", "-1"), c("LREM", "l", "0", "a"), c("LTRIM", "l", "1", "-1"), c("LRANGE", "l", "0", "-1"), c("LTRIM", "l", "5", "10"),
+  c("EXISTS", "l"), c("TYPE", "l"), c("LPUSH", "l"),
+  // sets
+  c("SADD", "s", "a", "b", "a", "c"), c("SADD", "s", "c", "d"), c("SCARD", "s"), c("SISMEMBER", "s", "a"), c("SISMEMBER", "s", "z"),
+  c("SMISMEMBER", "s", "a", "z"), sorted("SMEMBERS", "s"), sorted("SMEMBERS", "nope"), c("SREM", "s", "a", "z"), c("SPOP", "nope"),
+  c("SPOP", "nope", "2"), c("SPOP", "s", "-1"), c("SPOP", "s", "x"), c("SPOP", "s", "1", "2"), c("SPOP", "s", "0"), size("SPOP", "s", "2"),
+  c("SCARD", "s"), size("SPOP", "s", "10"), c("EXISTS", "s"), c("SADD", "s", "only"), c("SPOP", "s"), c("EXISTS", "s"), c("SADD", "str", "x"),
+  c("SADD", "s", "p", "q", "r"), size("SRANDMEMBER", "s", "2"), size("SRANDMEMBER", "s", "-5"), size("SRANDMEMBER", "s", "10"),
+  c("SRANDMEMBER", "nope"), c("SRANDMEMBER", "nope", "3"), c("SRANDMEMBER", "s", "x"), c("TYPE", "s"),
+  // hashes
+  c("HSET", "h", "a", "1", "b", "2"), c("HSET", "h", "a", "10", "c", "3"), c("HMSET", "h", "d", "4"), c("HSETNX", "h", "d", "x"), c("HSETNX", "h", "e", "five"),
+  c("HGET", "h", "a"), c("HGET", "h", "z"), c("HMGET", "h", "a", "z", "b"), c("HGETALL", "h"), c("HGETALL", "nope"), c("HLEN", "h"),
+  c("HEXISTS", "h", "a"), c("HKEYS", "h"), c("HVALS", "h"), c("HSTRLEN", "h", "e"), c("HSET", "h", "a"), c("HSET", "h", "a", "1", "b"),
+  c("HMSET", "h", "a", "1", "b"), c("HINCRBY", "h", "n", "5"), c("HINCRBY", "h", "n", "-7"), c("HINCRBY", "h", "n", "x"), c("HINCRBY", "h", "e", "1"),
+  c("HSET", "h", "big", "9223372036854775806"), c("HINCRBY", "h", "big", "1"), c("HINCRBY", "h", "big", "1"), c("HDEL", "h", "a", "z"),
+  c("HDEL", "h", "b", "c", "d", "e", "n", "big"), c("EXISTS", "h"), c("HGET", "str", "f"), c("TYPE", "h"),
+  // sorted sets
+  c("ZADD", "z", "1", "a", "2", "b", "3", "c"), c("ZADD", "z", "1.5", "a", "4", "d"), c("ZCARD", "z"), c("ZSCORE", "z", "a"), c("ZSCORE", "z", "zz"),
+  c("ZMSCORE", "z", "a", "zz"), c("ZRANGE", "z", "0", "-1"), c("ZRANGE", "z", "0", "1", "WITHSCORES"), c("ZRANGE", "z", "0", "-1", "REV", "WITHSCORES"),
+  c("ZREVRANGE", "z", "0", "1", "WITHSCORES"), c("ZRANGE", "z", "5", "10"), c("ZRANK", "z", "c"), c("ZREVRANK", "z", "c"), c("ZRANK", "z", "zz"),
+  c("ZADD", "z", "XX", "1", "new"), c("ZADD", "z", "NX", "5", "a", "3", "e"), c("ZADD", "z", "XX", "CH", "5", "a", "9", "new"),
+  c("ZADD", "z", "GT", "CH", "4", "a", "10", "b"), c("ZADD", "z", "LT", "CH", "4", "a", "20", "b"), c("ZADD", "z", "INCR", "2.5", "a"),
+  c("ZADD", "z", "NX", "INCR", "1", "a"), c("ZADD", "z", "XX", "INCR", "1", "nobody"), c("ZADD", "z", "GT", "INCR", "-1", "a"), c("ZINCRBY", "z", "10", "a"),
+  c("ZINCRBY", "z", "x", "a"), c("ZADD", "z", "NX", "XX", "1", "a"), c("ZADD", "z", "GT", "LT", "1", "a"), c("ZADD", "z", "NX", "GT", "1", "a"),
+  c("ZADD", "z", "INCR", "1", "a", "2", "b"), c("ZADD", "z", "1", "a", "2"), c("ZADD", "z", "NX"), c("ZADD", "z", "NX", "1"), c("ZADD", "z", "x", "a"),
+  c("ZADD", "z", "nan", "a"), c("ZADD", "z", "1e400", "a"), c("ZADD", "z", " 1", "a"), c("ZADD", "zx", "XX", "1", "a"), c("EXISTS", "zx"),
+  c("ZADD", "inf", "+inf", "m", "-inf", "n", "-0", "o"), c("ZINCRBY", "inf", "-inf", "m"), c("ZRANGE", "inf", "0", "-1", "WITHSCORES"),
+  c("DEL", "z"), c("ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"),
+  c("ZRANGEBYSCORE", "z", "2", "4"), c("ZRANGEBYSCORE", "z", "(2", "(4"), c("ZRANGEBYSCORE", "z", "-inf", "+inf", "WITHSCORES"),
+  c("ZRANGEBYSCORE", "z", "(1", "inf", "WITHSCORES", "LIMIT", "1", "2"), c("ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "2", "-1"),
+  c("ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "-1", "2"), c("ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "5", "2"),
+  c("ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "0", "0"), c("ZRANGEBYSCORE", "z", "4", "2"), c("ZRANGEBYSCORE", "z", "(2", "2"),
+  c("ZREVRANGEBYSCORE", "z", "4", "(1", "LIMIT", "1", "10"), c("ZRANGE", "z", "(4", "2", "BYSCORE", "REV"),
+  c("ZRANGE", "z", "2", "+inf", "BYSCORE", "LIMIT", "1", "1", "WITHSCORES"), c("ZCOUNT", "z", "(1", "4"), c("ZCOUNT", "z", "6", "+inf"),
+  c("ZCOUNT", "z", "x", "1"), c("ZRANGEBYSCORE", "z", "x", "4"), c("ZRANGEBYSCORE", "z", "(", "4"), c("ZRANGEBYSCORE", "z", "1", "nan"),
+  c("ZRANGEBYSCORE", "z", "1", "2", "LIMIT", "1"), c("ZRANGEBYSCORE", "z", "1", "2", "LIMIT", "x", "1"), c("ZRANGEBYSCORE", "z", "1", "2", "REV"),
+  c("ZRANGE", "z", "0", "1", "LIMIT", "0", "1"), c("ZRANGE", "z", "0", "1", "BYSCORE", "BYLEX"), c("ZRANGE", "z", "x", "1"),
+  c("ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d"), c("ZRANGEBYLEX", "lex", "-", "+"), c("ZRANGEBYLEX", "lex", "[b", "(d"),
+  c("ZRANGEBYLEX", "lex", "(a", "+", "LIMIT", "1", "1"), c("ZREVRANGEBYLEX", "lex", "+", "[b"), c("ZRANGE", "lex", "[c", "-", "BYLEX", "REV"),
+  c("ZRANGEBYLEX", "lex", "b", "+"), c("ZRANGE", "lex", "-", "+", "BYLEX", "WITHSCORES"),
+  c("ZPOPMIN", "z"), c("ZPOPMAX", "z", "1"), c("ZPOPMAX", "z", "2"), c("ZPOPMIN", "z", "5"), c("EXISTS", "z"), c("ZPOPMIN", "z"), c("ZPOPMIN", "z", "0"),
+  c("ZPOPMIN", "z", "-1"), c("ZPOPMIN", "z", "1", "2"), c("ZPOPMIN", "str", "0"), c("ZPOPMIN", "str"), c("ZREM", "lex", "a", "zz"), c("TYPE", "lex"),
+  // streams (explicit ids)
+  c("XADD", "st", "1000-0", "f", "v"), c("XADD", "st", "1000-*", "f", "v2"), c("XADD", "st", "2000", "f", "v3"), c("XADD", "st", "2000-0", "f", "x"),
+  c("XADD", "st", "0-0", "f", "x"), c("XADD", "st", "bad", "f", "x"), c("XADD", "st", "3000-0", "f"), c("XLEN", "st"), c("XRANGE", "st", "-", "+"),
+  c("XRANGE", "st", "-", "+", "COUNT", "2"), c("XRANGE", "st", "(1000-0", "+"), c("XREVRANGE", "st", "+", "-", "COUNT", "1"), c("XRANGE", "st", "1000", "1000"),
+  c("XRANGE", "st", "-", "+", "COUNT", "0"), c("XRANGE", "nope", "-", "+"), c("XADD", "st", "MAXLEN", "2", "4000-0", "f", "v4"), c("XLEN", "st"),
+  c("XADD", "nope", "NOMKSTREAM", "5-0", "f", "v"), c("EXISTS", "nope"), c("XADD", "st", "MAXLEN", "1", "LIMIT", "5", "5000-0", "f", "v"),
+  c("XADD", "st", "MAXLEN", "~", "1", "5000-0", "f", "v"), c("XLEN", "st"), c("XADD", "st", "MINID", "5000-0", "6000-0", "f", "v"), c("XLEN", "st"),
+  c("XADD", "st", "MAXLEN", "-1", "7000-0", "f", "v"), c("XADD", "str", "8000-0", "f", "v"), c("XLEN", "str"), c("XRANGE", "st", "x", "+"), c("TYPE", "st"),
+  // keyspace over every type
+  c("DBSIZE"), c("EXISTS", "str", "lex", "st", "inf", "nope", "str"), c("TYPE", "nope"), c("RENAME", "lex", "lex2"), c("RENAME", "nope", "x"),
+  c("RENAME", "lex2", "str"), c("TYPE", "str"), c("RENAME", "str", "str"), c("RENAMENX", "st", "inf"), c("RENAMENX", "st", "st2"), c("RENAMENX", "nope", "x"),
+  sorted("KEYS", "*"), sorted("KEYS", "st*"), c("SCAN", "x"), c("SCAN", "0", "COUNT", "0"), c("SCAN", "0", "COUNT", "x"), c("SCAN", "0", "MATCH"),
+  c("SCAN", "0", "FOO", "bar"), c("DEL", "str", "st2", "nope"), c("DBSIZE"), c("FLUSHALL", "x"), c("FLUSHALL"), c("DBSIZE"),
+];
+
+/**
+ * Runs the script on one connection: one command at a time, or all of it pipelined (then reads
+ * wait behind writes on the server, and a read's WRONGTYPE is raised from a queued reply).
+ */
+async function runScript(port: number, protocol: 2 | 3, pipelined = false): Promise<unknown[]> {
+  const connection = await RespConnection.connect(port);
+  try {
+    if (protocol === 3) await connection.call("HELLO", "3");
+    await connection.call("FLUSHALL");
+    if (pipelined) {
+      for (const one of script) connection.command(...one.args);
+      return (await connection.readMany(script.length, 30_000)).map((reply, i) => view(reply, script[i]?.compare));
+    }
+    const replies: unknown[] = [];
+    for (const one of script) replies.push(view(await connection.call(...one.args), one.compare));
+    return replies;
+  } finally {
+    connection.close();
+  }
+}
+
+describe("the clone answers as redis-server does", () => {
+  for (const [protocol, pipelined] of [[2, false], [3, false], [2, true], [3, true]] as const) {
+    test(`RESP${protocol}${pipelined ? ", pipelined" : ""}: ${script.length} commands over every type`, async () => {
+      const expected = await runScript(redisPort, protocol, pipelined);
+      const actual = await runScript(node.port, protocol, pipelined);
+      const differences: string[] = [];
+      script.forEach((one, i) => {
+        if (JSON.stringify(expected[i]) !== JSON.stringify(actual[i])) {
+          differences.push(`${one.args.join(" ")}\n  redis: ${JSON.stringify(expected[i])}\n  clone: ${JSON.stringify(actual[i])}`);
+        }
+      });
+      expect(differences.join("\n")).toBe("");
+    });
+  }
+
+  test("SCAN with MATCH, COUNT and TYPE returns the same keys as redis-server over a whole iteration", async () => {
+    const collect = async (port: number, options: string[]): Promise<string[]> => {
+      const connection = await RespConnection.connect(port);
+      try {
+        const found: string[] = [];
+        let cursor = "0";
+        let steps = 0;
+        do {
+          const reply = await connection.call("SCAN", cursor, ...options);
+          if (reply.type !== "array" || reply.value === null) throw new Error(`SCAN answered ${JSON.stringify(reply)}`);
+          const [next, keys] = reply.value;
+          if (next?.type !== "bulk" || keys?.type !== "array") throw new Error("SCAN reply shape");
+          cursor = next.value?.toString() ?? "0";
+          for (const key of keys.value ?? []) if (key.type === "bulk") found.push(key.value?.toString() ?? "");
+          steps++;
+        } while (cursor !== "0" && steps < 10_000);
+        return found.sort();
+      } finally {
+        connection.close();
+      }
+    };
+    for (const port of [redisPort, node.port]) {
+      const connection = await RespConnection.connect(port);
+      await connection.call("FLUSHALL");
+      for (let i = 0; i < 200; i++) await connection.call("SET", `key:${i}`, "v");
+      for (let i = 0; i < 30; i++) await connection.call("SADD", `set:${i}`, "m");
+      await connection.call("RPUSH", "key:list", "a");
+      connection.close();
+    }
+    for (const options of [[], ["COUNT", "7"], ["MATCH", "key:1*", "COUNT", "3"], ["TYPE", "set"], ["TYPE", "list", "MATCH", "key:*"], ["TYPE", "string", "COUNT", "1000"]]) {
+      const expected = await collect(redisPort, options);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(await collect(node.port, options)).toEqual(expected);
+    }
+  });
+});
