@@ -123,7 +123,7 @@ export class Connection implements Conn, CommandSink {
     readonly socket: Socket<Connection>,
     readonly id: number,
   ) {
-    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     this.reader = new RespReader(server.readerLimits);
   }
 

@@ -210,7 +210,8 @@ export class Server {
     const connection = new Connection(this, socket, this.nextId++);
     connection.authenticated = !this.access.passwordRequired;
     connection.admin = !this.access.adminPasswordSet;
-    connection.local = isLoopbackAddress(socket.remoteAddress);
+    // A socket reset before it was accepted has no address any more: it counts as remote.
+    connection.local = isLoopbackAddress(socket.remoteAddress ?? "");
     socket.data = connection;
     this.stats.connectionsReceived++;
     if (this.connections.size >= this.limits.clientsMax) {

@@ -41,9 +41,18 @@ function object(value: unknown, what: string): Fields {
   return value as Fields;
 }
 
+/**
+ * The largest term, index or counter accepted from a peer: 2^52, beyond any real value (an index a
+ * million times a second for over a century) and far enough below 2^53 for a node to go on
+ * counting from it. Without it, one message with term 2^53 - 1 (a safe integer) made the node
+ * adopt that term durably, and its next election overflowed what the log can store: the node
+ * stopped, and stopped again after every restart.
+ */
+const naturalMax = 2 ** 52;
+
 function natural(fields: Fields, name: string): number {
   const value = fields[name];
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) fail(`${name} is not a natural number`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > naturalMax) fail(`${name} is not a natural number`);
   return value;
 }
 
