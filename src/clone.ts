@@ -54,7 +54,8 @@ Flags (each also as --flag, and as -flag=value):
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
   -h, -help            print this help
 
-Commands: strings (SET GET MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN), lists (LPUSH RPUSH
+Commands: strings (SET GET MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN SETEX SETNX GETEX
+GETDEL ...), expiry (EXPIRE PEXPIRE EXPIREAT TTL PTTL EXPIRETIME PERSIST ...), lists (LPUSH RPUSH
 LPOP RPOP LRANGE LLEN LINDEX LSET LTRIM LREM ...), sets (SADD SREM SMEMBERS SISMEMBER SCARD SPOP
 SRANDMEMBER ...), hashes (HSET HGET HMGET HGETALL HDEL HINCRBY HLEN ...), sorted sets (ZADD ZREM
 ZSCORE ZRANGE ZRANGEBYSCORE ZCARD ZPOPMIN ...), streams (XADD XLEN XRANGE), the keyspace (DEL

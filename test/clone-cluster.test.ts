@@ -244,3 +244,113 @@ describe("a 3-node cluster under a mix of every type's commands", () => {
     expect(scanned.sort()).toEqual((perNode[0] as string[]).map((line) => line.split(" ")[0] as string));
   });
 });
+
+describe("a 3-node cluster with keys that expire", () => {
+  test("across a leader kill, every node agrees (DEBUG DIGEST, expiry times included) and no read returns an expired key", async () => {
+    const first = await startNode("ttl-1", null);
+    const nodes = [first, await startNode("ttl-2", first), await startNode("ttl-3", first)];
+    await eventually(
+      "every node to be a voter",
+      () => call(first, "RAFTPEERS"),
+      (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"),
+      30_000,
+    );
+    const random = generator(7);
+    let writing = true;
+    let reads = 0;
+    let hits = 0;
+    const violations: string[] = [];
+
+    // Readers on every node (each answers from its own state, -consistency low). A value is the
+    // key's absolute deadline (SET ... PXAT): a reply sent after `before` that holds a value
+    // proves the node read it at a time >= before, so the deadline must be later than `before`.
+    const readers = nodes.map(async (node) => {
+      while (writing) {
+        if (!node.running) {
+          await Bun.sleep(50);
+          continue;
+        }
+        try {
+          const key = `at:${Math.floor(random() * 40)}`;
+          const before = Date.now();
+          const value = await call(node, "GET", key);
+          reads++;
+          if (typeof value === "string") {
+            hits++;
+            if (Number(value) <= before) violations.push(`${node.name} read ${key}=${value} at or after ${before}`);
+          }
+        } catch {
+          await Bun.sleep(50);
+        }
+      }
+    });
+
+    const writes = async (count: number, alive: readonly CloneProcess[]): Promise<void> => {
+      let connection: RespConnection | null = null;
+      for (let done = 0; done < count; ) {
+        try {
+          if (connection === null) connection = await RespConnection.connect((await leaderOf(alive)).port);
+          const ttl = 300 + Math.floor(random() * 1200);
+          const i = Math.floor(random() * 40);
+          const pick = random();
+          const command =
+            pick < 0.5
+              ? ["SET", `at:${i}`, String(Date.now() + ttl), "PXAT", String(Date.now() + ttl)]
+              : pick < 0.7
+                ? ["SET", `px:${i}`, "v", "PX", String(ttl)]
+                : pick < 0.8
+                  ? ["PEXPIRE", `px:${i}`, String(ttl), "GT"]
+                  : pick < 0.9
+                    ? ["RPUSH", `list:${i % 5}`, "e"]
+                    : ["PEXPIRE", `list:${i % 5}`, String(ttl)];
+          const reply = plain(await connection.call(...command));
+          if (isRetryable(reply)) {
+            connection.close();
+            connection = null;
+            await Bun.sleep(50);
+            continue;
+          }
+          done++;
+        } catch {
+          connection?.close(true);
+          connection = null;
+          await Bun.sleep(100);
+        }
+      }
+      connection?.close();
+    };
+
+    await writes(300, nodes);
+    const oldLeader = await leaderOf(nodes);
+    const during = writes(300, nodes);
+    await Bun.sleep(300);
+    oldLeader.kill("SIGKILL");
+    await oldLeader.exited();
+    await during;
+    const survivors = nodes.filter((node) => node !== oldLeader);
+    await writes(200, survivors);
+    await oldLeader.restart();
+    await writes(200, nodes);
+    writing = false;
+    await Promise.all(readers);
+
+    const leader = await leaderOf(nodes);
+    const target = await appliedIndex(leader);
+    for (const node of nodes) await eventually(`${node.name} to apply everything`, () => appliedIndex(node), (index) => index >= target, 60_000);
+    const digests = await Promise.all(nodes.map((node) => call(node, "DEBUG", "DIGEST")));
+    expect(new Set(digests).size).toBe(1);
+    expect(violations).toEqual([]);
+    expect(reads).toBeGreaterThan(0);
+    expect(hits).toBeGreaterThan(0);
+
+    // Once every TTL has run out, no node shows any of those keys, though they may still be held
+    // (nothing is reclaimed without a write); one write reclaims up to 20 on every node alike.
+    await Bun.sleep(1600);
+    for (const node of nodes) expect(await call(node, "KEYS", "at:*")).toEqual([]);
+    expect(await call(leader, "SET", "tick", "1")).toBe("OK");
+    const after = await appliedIndex(leader);
+    for (const node of nodes) await eventually(`${node.name} to apply the tick`, () => appliedIndex(node), (index) => index >= after, 60_000);
+    const digestsAfter = await Promise.all(nodes.map((node) => call(node, "DEBUG", "DIGEST")));
+    expect(new Set(digestsAfter).size).toBe(1);
+  });
+});

@@ -54,7 +54,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Compare = "exact" | "sorted" | "size";
+type Compare = "exact" | "sorted" | "size" | "positive";
 
 /** A RespValue with buffers as text, for comparing and printing. */
 function view(value: RespValue, compare: Compare = "exact"): unknown {
@@ -65,6 +65,8 @@ function view(value: RespValue, compare: Compare = "exact"): unknown {
       return { double: value.text };
     case "integer":
     case "bignumber":
+      // A TTL counted from each server's clock: only whether it is positive is compared.
+      if (compare === "positive") return { [value.type]: Number(value.value) > 0 ? "positive" : String(value.value) };
       return { [value.type]: String(value.value) };
     case "array":
     case "set":
@@ -94,6 +96,9 @@ interface Case {
 const c = (...args: string[]): Case => ({ args });
 const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
 const size = (...args: string[]): Case => ({ args, compare: "size" });
+const positive = (...args: string[]): Case => ({ args, compare: "positive" });
+/** 2100-01-01: absolute expiry times make EXPIRETIME's replies the same on both servers. */
+const y2100 = "4102444800";
 
 /** The script: every type's commands, edge cases and errors. */
 const script: Case[] = [
@@ -157,6 +162,28 @@ const script: Case[] = [
   c("XADD", "nope", "NOMKSTREAM", "5-0", "f", "v"), c("EXISTS", "nope"), c("XADD", "st", "MAXLEN", "1", "LIMIT", "5", "5000-0", "f", "v"),
   c("XADD", "st", "MAXLEN", "~", "1", "5000-0", "f", "v"), c("XLEN", "st"), c("XADD", "st", "MINID", "5000-0", "6000-0", "f", "v"), c("XLEN", "st"),
   c("XADD", "st", "MAXLEN", "-1", "7000-0", "f", "v"), c("XADD", "str", "8000-0", "f", "v"), c("XLEN", "str"), c("XRANGE", "st", "x", "+"), c("TYPE", "st"),
+  // expiry (absolute times where replies are compared exactly; relative TTLs compared as positive)
+  c("SET", "t1", "v", "EXAT", y2100), c("EXPIRETIME", "t1"), c("PEXPIRETIME", "t1"), c("SET", "t1", "w", "KEEPTTL"), c("EXPIRETIME", "t1"),
+  c("SET", "t1", "x"), c("TTL", "t1"), c("PTTL", "t1"), c("TTL", "nope"), c("PTTL", "nope"), c("EXPIRETIME", "nope"), c("SET", "t1", "v", "PXAT", `${y2100}123`),
+  c("PEXPIRETIME", "t1"), c("EXPIRETIME", "t1"), positive("TTL", "t1"), positive("PTTL", "t1"), c("SET", "t2", "v", "NX", "GET"),
+  c("SET", "t2", "w", "NX", "GET"), c("SET", "t2", "w", "XX"), c("SET", "t3", "w", "XX"), c("SET", "t2", "z", "GET"), c("SET", "t2", "y", "XX", "GET", "PX", "100000"),
+  positive("PTTL", "t2"), c("SET", "l", "v", "GET"), c("SET", "k", "v", "EX", "0"), c("SET", "k", "v", "PX", "-1"), c("SET", "k", "v", "EX", "x"),
+  c("SET", "k", "v", "NX", "XX"), c("SET", "k", "v", "EX", "1", "KEEPTTL"), c("SET", "k", "v", "EX", "1", "PX", "1"),
+  c("SET", "k", "v", "EX", "9223372036854775807"), c("SET", "k", "v", "EX"), c("SET", "k", "v", "FOO"), c("SET", "t7", "v", "EXAT", "1"), c("EXISTS", "t7"),
+  c("SETEX", "t4", "100", "v"), positive("TTL", "t4"), c("SETEX", "t4", "0", "v"), c("SETEX", "t4", "x", "v"), c("PSETEX", "t4", "-1", "v"),
+  c("PSETEX", "t4", "100000", "w"), c("GET", "t4"), c("SETNX", "t4", "x"), c("SETNX", "t5", "x"),
+  c("EXPIRE", "t5", "100", "XX"), c("EXPIRE", "t5", "100", "GT"), c("EXPIREAT", "t5", y2100, "LT"), c("EXPIRETIME", "t5"),
+  c("EXPIREAT", "t5", "4102444801", "GT"), c("EXPIREAT", "t5", "4102444700", "GT"), c("EXPIRETIME", "t5"), c("EXPIREAT", "t5", "4102444700", "LT"),
+  c("EXPIRETIME", "t5"), c("EXPIREAT", "t5", "4102444801", "NX"), c("PEXPIREAT", "t5", `${y2100}000`, "XX"), c("PEXPIRETIME", "t5"),
+  c("EXPIRE", "t5", "1", "NX", "XX"), c("EXPIRE", "t5", "1", "GT", "LT"), c("EXPIRE", "t5", "1", "foo"), c("EXPIRE", "t5", "x"),
+  c("EXPIRE", "t5", "9223372036854775807"), c("PEXPIRE", "t5", "9223372036854775807"), c("PERSIST", "t5"), c("PERSIST", "t5"), c("PERSIST", "nope"),
+  c("TTL", "t5"), c("EXPIRE", "t5", "-1"), c("EXISTS", "t5"), c("EXPIRE", "nope", "10"), c("PEXPIREAT", "t4", "1"), c("EXISTS", "t4"),
+  c("SET", "g", "v"), c("GETEX", "g"), c("GETEX", "g", "EXAT", y2100), c("EXPIRETIME", "g"), c("GETEX", "g", "PERSIST"), c("TTL", "g"),
+  c("GETEX", "g", "PX", "100000"), positive("PTTL", "g"), c("GETEX", "g", "EX", "0"), c("GETEX", "g", "EX", "1", "PERSIST"), c("GETEX", "g", "NX"),
+  c("GETEX", "nope", "EX", "10"), c("RPUSH", "gl", "a"), c("GETEX", "gl", "EX", "10"), c("GETDEL", "gl"), c("GETDEL", "g"), c("GETDEL", "g"),
+  c("SET", "t6", "v", "EXAT", y2100), c("APPEND", "t6", "x"), c("INCR", "t6"), c("EXPIRETIME", "t6"), c("RENAME", "t6", "t6b"), c("EXPIRETIME", "t6b"),
+  c("RPUSH", "tl", "a"), c("EXPIREAT", "tl", y2100), c("RPUSH", "tl", "b"), c("EXPIRETIME", "tl"), c("RENAMENX", "tl", "tl2"), c("EXPIRETIME", "tl2"),
+  c("MSET", "t6b", "m"), c("EXPIRETIME", "t6b"), c("GETEX", "g", "PXAT", "1"),
   // keyspace over every type
   c("DBSIZE"), c("EXISTS", "str", "lex", "st", "inf", "nope", "str"), c("TYPE", "nope"), c("RENAME", "lex", "lex2"), c("RENAME", "nope", "x"),
   c("RENAME", "lex2", "str"), c("TYPE", "str"), c("RENAME", "str", "str"), c("RENAMENX", "st", "inf"), c("RENAMENX", "st", "st2"), c("RENAMENX", "nope", "x"),

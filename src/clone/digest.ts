@@ -1,6 +1,10 @@
 /**
  * DEBUG DIGEST and DEBUG DIGEST-VALUE: a SHA-1 of the whole keyspace (or of one value) that is
- * the same on two nodes exactly when they hold the same keys with the same types and values.
+ * the same on two nodes exactly when they hold the same keys with the same types, values and
+ * expiry times. DEBUG DIGEST covers every key held, expired ones not reclaimed yet included:
+ * reclaiming happens only while applying, identically on every replica, so nodes that applied
+ * the same log hold the same keys whatever their clocks say (a key without a TTL digests as it
+ * did before TTLs existed).
  * Sets and hashes are hashed in sorted order, so their internal order does not matter; lists,
  * sorted sets and streams in their own order. As in Redis, an empty keyspace (or a missing key)
  * digests to forty zeros. The digest is not Redis's (Redis mixes its own encodings); only equality
@@ -95,9 +99,14 @@ export function valueDigest(value: Value | undefined): string {
 export function keyspaceDigest(db: Keyspace): string {
   if (db.size === 0) return emptyDigest;
   const hash = createHash("sha1");
-  for (const key of sorted(db.keys())) {
-    text(hash, key);
-    hashValue(hash, db.get(key) as Value);
+  const entries = [...db.held()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const entry of entries) {
+    text(hash, entry.key);
+    hashValue(hash, entry.value);
+    if (entry.expiresAt !== 0) {
+      hash.update("e");
+      score(hash, entry.expiresAt);
+    }
   }
   return hash.digest("hex");
 }

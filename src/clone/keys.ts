@@ -71,6 +71,7 @@ export const keyCommands: readonly CloneCommand[] = [
     },
   },
   {
+    // As Redis's, the count includes keys that have expired but are not reclaimed yet.
     spec: spec("dbsize", 1, "readonly fast", [0, 0, 0], "server", "Returns the number of keys."),
     run(db, applier, conn, command) {
       return applier.apply(conn, command, null, () => conn?.writeInt(db.size));
@@ -110,10 +111,12 @@ export const keyCommands: readonly CloneCommand[] = [
           const value = db.get(from);
           if (value === undefined) throw errNoSuchKey;
           if (from === to) return;
-          // The new name is a new key (a new SCAN sequence number), as in Redis.
+          const expiresAt = db.expiryOf(from) ?? 0;
+          // The new name is a new key (a new SCAN sequence number), as in Redis; the TTL goes along.
           db.delete(to);
           db.delete(from);
           db.set(to, value);
+          db.setExpiry(to, expiresAt);
         },
         () => conn?.writeString("OK"),
       );
@@ -131,8 +134,10 @@ export const keyCommands: readonly CloneCommand[] = [
           const value = db.get(from);
           if (value === undefined) throw errNoSuchKey;
           if (from === to || db.has(to)) return 0;
+          const expiresAt = db.expiryOf(from) ?? 0;
           db.delete(from);
           db.set(to, value);
+          db.setExpiry(to, expiresAt);
           return 1;
         },
         (renamed) => conn?.writeInt(renamed),
@@ -194,7 +199,7 @@ export const keyCommands: readonly CloneCommand[] = [
       "admin noscript loading stale",
       [0, 0, 0],
       "server",
-      "DIGEST: a digest of every key, type and value (equal on nodes that hold the same data); DIGEST-VALUE key...: one per key.",
+      "DIGEST: a digest of every key, type, value and expiry time (equal on nodes that hold the same data); DIGEST-VALUE key...: one per key.",
       "DIGEST|DIGEST-VALUE [key ...]",
     ),
     run(db, applier, conn, command) {

@@ -19,8 +19,27 @@
  * meanwhile; a key added during the scan may or may not be returned, as in Redis. The numbers are
  * part of the replicated state (assigned in log order, carried by snapshots), so a cursor given by
  * one node continues on another.
+ *
+ * **Expiry.** Every entry has an expiry time, `expiresAt` (ms since the epoch, 0 for none). A key
+ * is expired when `expiresAt !== 0 && expiresAt <= replicatedTime()`. Inside `mutate` (a log
+ * position is set) that is the time stamped on the log entry, the same on every replica: an
+ * expired key found on access is deleted there and then, and treated as absent. Outside `mutate`
+ * (a read, a reply) it is this node's clock: an expired key is treated as absent but stays, since
+ * reads never change state (followers do not run them). Every access (`get`, `has`, `lookup`,
+ * `lookupString`, `modify`, `set`, `keys`, `scan`) goes through that rule; `size` counts keys not
+ * reclaimed yet, as Redis's DBSIZE does.
+ *
+ * Active expiry is deterministic: keys with a TTL are also kept in a min-heap ordered by
+ * (expiresAt, seq), and `reclaimExpired` (called before every command's `mutate`, see
+ * machine.ts) deletes up to `reclaimPerCommand` of the earliest keys whose time has come. Heap
+ * items whose entry died or got another expiry are skipped without counting (each is pushed once
+ * and popped once), so the keys reclaimed depend only on the live entries, which every replica
+ * (and every node restored from a snapshot, which rebuilds the heap) has alike. Nothing is
+ * reclaimed outside `mutate`: an idle cluster keeps expired keys in memory until the next write,
+ * though no read ever sees them.
  */
 import { errWrongType } from "./arguments.ts";
+import { logPosition, replicatedTime } from "../replicated.ts";
 import type { HashValue } from "./hash.ts";
 import type { ListValue } from "./list.ts";
 import type { SetValue } from "./set.ts";
@@ -35,9 +54,10 @@ export function typeOf(value: Value): TypeName {
   return value instanceof Uint8Array ? "string" : value.type;
 }
 
-/** A key's slot: its value and its sequence number. */
+/** A key's slot: its value, its sequence number and its expiry time (0: none). */
 export class Entry {
   dead = false;
+  expiresAt = 0;
   constructor(
     readonly key: string,
     public value: Value,
@@ -50,6 +70,8 @@ export interface Captured {
   readonly keys: string[];
   readonly values: Value[];
   readonly seqs: number[];
+  /** Expiry times (0: none), one per key. */
+  readonly expiries: number[];
   readonly nextSeq: number;
   /** Call once the snapshot has written everything (lets `modify` stop copying). */
   release(): void;
@@ -57,6 +79,24 @@ export interface Captured {
 
 /** Dead entries tolerated in `order` before it is compacted: at least this many, and half of it. */
 const deadEntriesCompactMin = 1024;
+/** Keys active expiry reclaims at most before one command (Redis samples 20 per cycle). */
+export const reclaimPerCommand = 20;
+
+/** An entry in the expiry heap: stale once `entry` died or its `expiresAt` changed. */
+interface Due {
+  readonly at: number;
+  readonly seq: number;
+  readonly entry: Entry;
+}
+
+function before(a: Due, b: Due): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** True while a command is applied (inside `mutate`). */
+function applying(): boolean {
+  return logPosition() !== null;
+}
 
 export class Keyspace {
   private readonly entries = new Map<string, Entry>();
@@ -69,23 +109,136 @@ export class Keyspace {
   /** Aggregates made before this epoch may be read by a running snapshot (0: none runs). */
   private sharedBefore = 0;
   private capturesRunning = 0;
+  /** Keys with a TTL, earliest first (with stale items; see the file comment). */
+  private heap: Due[] = [];
+  /** Live entries with a TTL (expired ones not reclaimed yet included). */
+  private withTtl = 0;
 
+  /** Every key held, expired ones not reclaimed yet included (as Redis's DBSIZE). */
   get size(): number {
     return this.entries.size;
   }
 
+  /** Keys with a TTL held, expired ones not reclaimed yet included (INFO's `expires=`). */
+  get expiresCount(): number {
+    return this.withTtl;
+  }
+
+  /**
+   * The entry at `key` unless it has expired; an expired one is deleted when a command is being
+   * applied, and left alone otherwise.
+   */
+  private find(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > replicatedTime()) return entry;
+    if (applying()) this.delete(key);
+    return undefined;
+  }
+
+  /** True when `entry` has expired (at `now`). */
+  private static expired(entry: Entry, now: number): boolean {
+    return entry.expiresAt !== 0 && entry.expiresAt <= now;
+  }
+
   /** The value at `key`, whatever its type (read-only for aggregates). */
   get(key: string): Value | undefined {
-    return this.entries.get(key)?.value;
+    return this.find(key)?.value;
   }
 
   has(key: string): boolean {
-    return this.entries.has(key);
+    return this.find(key) !== undefined;
+  }
+
+  /** The expiry time of `key` (0: none), or undefined when there is no such key. */
+  expiryOf(key: string): number | undefined {
+    return this.find(key)?.expiresAt;
+  }
+
+  /**
+   * Sets the expiry time of `key`, which must exist (0 removes it). A time that has come deletes
+   * the key. Only inside `mutate`.
+   */
+  setExpiry(key: string, at: number): void {
+    const entry = this.find(key);
+    if (entry === undefined) return;
+    if (at !== 0 && at <= replicatedTime()) {
+      this.delete(key);
+      return;
+    }
+    this.expireEntry(entry, at);
+  }
+
+  private expireEntry(entry: Entry, at: number): void {
+    if (entry.expiresAt === at) return;
+    if (entry.expiresAt === 0) this.withTtl++;
+    else if (at === 0) this.withTtl--;
+    entry.expiresAt = at;
+    if (at !== 0) this.push({ at, seq: entry.seq, entry });
+  }
+
+  /**
+   * Active expiry: deletes up to `limit` keys whose time has come, earliest first. Only inside
+   * `mutate` (it does nothing elsewhere). Returns how many it deleted.
+   */
+  reclaimExpired(limit = reclaimPerCommand): number {
+    if (!applying() || this.heap.length === 0) return 0;
+    const now = replicatedTime();
+    let reclaimed = 0;
+    while (reclaimed < limit) {
+      const top = this.heap[0];
+      if (top === undefined || top.at > now) break;
+      this.pop();
+      if (top.entry.dead || top.entry.expiresAt !== top.at) continue;
+      this.delete(top.entry.key);
+      reclaimed++;
+    }
+    return reclaimed;
+  }
+
+  private push(due: Due): void {
+    const heap = this.heap;
+    // Stale items pile up when TTLs change often: rebuild from the live entries now and then.
+    if (heap.length >= 1024 && heap.length > 4 * this.withTtl) this.rebuildHeap();
+    heap.push(due);
+    let at = heap.length - 1;
+    while (at > 0) {
+      const parent = (at - 1) >>> 1;
+      if (!before(due, heap[parent] as Due)) break;
+      heap[at] = heap[parent] as Due;
+      at = parent;
+    }
+    heap[at] = due;
+  }
+
+  private pop(): void {
+    const heap = this.heap;
+    const last = heap.pop() as Due;
+    if (heap.length === 0) return;
+    let at = 0;
+    for (;;) {
+      const left = 2 * at + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child = right < heap.length && before(heap[right] as Due, heap[left] as Due) ? right : left;
+      if (!before(heap[child] as Due, last)) break;
+      heap[at] = heap[child] as Due;
+      at = child;
+    }
+    heap[at] = last;
+  }
+
+  /** The heap from the live entries only (after a restore, or when stale items pile up). */
+  private rebuildHeap(): void {
+    const live: Due[] = [];
+    for (const entry of this.entries.values()) if (entry.expiresAt !== 0) live.push({ at: entry.expiresAt, seq: entry.seq, entry });
+    live.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    // A sorted array is a heap.
+    this.heap = live;
   }
 
   /** The aggregate of type `type` at `key`, to read; WRONGTYPE when the key holds another type. */
   lookup<T extends Aggregate>(key: string, type: T["type"]): T | undefined {
-    const value = this.entries.get(key)?.value;
+    const value = this.find(key)?.value;
     if (value === undefined) return undefined;
     if (value instanceof Uint8Array || value.type !== type) throw errWrongType;
     return value as T;
@@ -93,7 +246,7 @@ export class Keyspace {
 
   /** The string at `key`; WRONGTYPE when the key holds another type. */
   lookupString(key: string): Uint8Array | undefined {
-    const value = this.entries.get(key)?.value;
+    const value = this.find(key)?.value;
     if (value === undefined || value instanceof Uint8Array) return value;
     throw errWrongType;
   }
@@ -103,7 +256,7 @@ export class Keyspace {
    * WRONGTYPE when the key holds another type.
    */
   modify<T extends Aggregate>(key: string, type: T["type"]): T | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.find(key);
     if (entry === undefined) return undefined;
     const value = entry.value;
     if (value instanceof Uint8Array || value.type !== type) throw errWrongType;
@@ -115,11 +268,15 @@ export class Keyspace {
     return value as T;
   }
 
-  /** Sets `key` to `value` (any type), keeping the key's sequence number if it exists. */
-  set(key: string, value: Value): void {
-    const entry = this.entries.get(key);
+  /**
+   * Sets `key` to `value` (any type), keeping the key's sequence number if it exists. Its TTL is
+   * cleared, as Redis's SET does, unless `keepTtl` (a change in place: APPEND, INCR, KEEPTTL).
+   */
+  set(key: string, value: Value, keepTtl = false): void {
+    const entry = this.find(key);
     if (entry !== undefined) {
       entry.value = value;
+      if (!keepTtl) this.expireEntry(entry, 0);
       return;
     }
     const created = new Entry(key, value, this.nextSeq++);
@@ -133,6 +290,7 @@ export class Keyspace {
     if (entry === undefined) return false;
     this.entries.delete(key);
     entry.dead = true;
+    if (entry.expiresAt !== 0) this.withTtl--;
     this.deadInOrder++;
     if (this.deadInOrder >= deadEntriesCompactMin && this.deadInOrder * 2 >= this.order.length) {
       this.order = this.order.filter((one) => !one.dead);
@@ -152,16 +310,25 @@ export class Keyspace {
     for (const entry of this.order) entry.dead = true;
     this.order = [];
     this.deadInOrder = 0;
+    this.heap = [];
+    this.withTtl = 0;
   }
 
-  /** Every key (any order). */
-  keys(): IterableIterator<string> {
-    return this.entries.keys();
+  /** Every key that has not expired (any order). */
+  *keys(): IterableIterator<string> {
+    const now = replicatedTime();
+    for (const entry of this.entries.values()) if (!Keyspace.expired(entry, now)) yield entry.key;
   }
 
-  /** Every live entry, in sequence order. */
+  /** Every entry held, expired ones not reclaimed yet included (any order): digests, checks. */
+  held(): IterableIterator<Entry> {
+    return this.entries.values();
+  }
+
+  /** Every live entry that has not expired, in sequence order. */
   *live(): IterableIterator<Entry> {
-    for (const entry of this.order) if (!entry.dead) yield entry;
+    const now = replicatedTime();
+    for (const entry of this.order) if (!entry.dead && !Keyspace.expired(entry, now)) yield entry;
   }
 
   /**
@@ -180,11 +347,12 @@ export class Keyspace {
       }
     }
     let visited = 0;
-    // Dead entries are skipped but bounded too, so one step does bounded work.
+    const now = replicatedTime();
+    // Dead (and expired) entries are skipped but bounded too, so one step does bounded work.
     let budget = count * 10 + 100;
     for (; at < order.length && visited < count && budget > 0; at++, budget--) {
       const entry = order[at] as Entry;
-      if (entry.dead) continue;
+      if (entry.dead || Keyspace.expired(entry, now)) continue;
       visit(entry);
       visited++;
     }
@@ -200,11 +368,13 @@ export class Keyspace {
     const keys: string[] = [];
     const values: Value[] = [];
     const seqs: number[] = [];
+    const expiries: number[] = [];
     for (const entry of this.order) {
       if (entry.dead) continue;
       keys.push(entry.key);
       values.push(entry.value);
       seqs.push(entry.seq);
+      expiries.push(entry.expiresAt);
     }
     this.epoch++;
     this.sharedBefore = this.epoch;
@@ -214,6 +384,7 @@ export class Keyspace {
       keys,
       values,
       seqs,
+      expiries,
       nextSeq: this.nextSeq,
       release: () => {
         if (released) return;
@@ -228,11 +399,13 @@ export class Keyspace {
    * Adds an entry while restoring a snapshot, which lists keys in increasing sequence order.
    * Returns false when the key is already there or the order is broken.
    */
-  restoreEntry(key: string, value: Value, seq: number): boolean {
+  restoreEntry(key: string, value: Value, seq: number, expiresAt = 0): boolean {
     if (this.entries.has(key)) return false;
     const last = this.order[this.order.length - 1];
     if (last !== undefined && last.seq >= seq) return false;
     const entry = new Entry(key, value, seq);
+    entry.expiresAt = expiresAt;
+    if (expiresAt !== 0) this.withTtl++;
     this.entries.set(key, entry);
     this.order.push(entry);
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
@@ -242,5 +415,6 @@ export class Keyspace {
   /** After a restore: sequence numbers go on from the snapshot's. */
   restoreNextSeq(nextSeq: number): void {
     if (nextSeq > this.nextSeq) this.nextSeq = nextSeq;
+    this.rebuildHeap();
   }
 }

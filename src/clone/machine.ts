@@ -14,6 +14,7 @@ import type { Command } from "../resp/reader.ts";
 import type { InfoSections } from "../server/builtin.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
 import type { CloneCommand } from "./command.ts";
+import { expiryCommands } from "./expiry.ts";
 import { hashCommands } from "./hashes.ts";
 import { keyCommands } from "./keys.ts";
 import { Keyspace } from "./keyspace.ts";
@@ -26,6 +27,7 @@ import { zsetCommands } from "./zsets.ts";
 
 const all: readonly CloneCommand[] = [
   ...stringCommands,
+  ...expiryCommands,
   ...keyCommands,
   ...listCommands,
   ...setCommands,
@@ -37,9 +39,43 @@ const byName = new Map(all.map((one) => [one.spec.name, one]));
 /** The clone's commands, for COMMAND and redis-cli's hints. */
 const commands: readonly CommandSpec[] = all.map((one) => one.spec);
 
+/**
+ * Passes commands to the framework's applier, with active expiry first in every `mutate`: before
+ * a command's own work, the keys whose time has come are reclaimed (deterministically, see
+ * keyspace.ts). One per machine, reused (`command` is synchronous).
+ */
+class ExpiringApplier implements Applier {
+  inner: Applier | null = null;
+  constructor(private readonly machine: { readonly keyspace: Keyspace }) {}
+
+  apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
+    const inner = this.inner as Applier;
+    if (mutate === null) {
+      inner.apply(conn, command, null, respond);
+      return;
+    }
+    const machine = this.machine;
+    inner.apply(
+      conn,
+      command,
+      () => {
+        machine.keyspace.reclaimExpired();
+        return mutate();
+      },
+      respond,
+    );
+  }
+}
+
 export class Clone implements Machine, MachineExtras {
   readonly commands = commands;
   private db = new Keyspace();
+  private readonly expiring = new ExpiringApplier(this);
+
+  /** @internal The keyspace (the applier wrapper and tests). */
+  get keyspace(): Keyspace {
+    return this.db;
+  }
 
   /** The number of keys (for tests and INFO). */
   get size(): number {
@@ -47,7 +83,8 @@ export class Clone implements Machine, MachineExtras {
   }
 
   info(): InfoSections {
-    return { keyspace: this.db.size > 0 ? { db0: `keys=${this.db.size},expires=0,avg_ttl=0` } : {} };
+    // avg_ttl is Redis's sampled estimate; the clone does not sample and says 0.
+    return { keyspace: this.db.size > 0 ? { db0: `keys=${this.db.size},expires=${this.db.expiresCount},avg_ttl=0` } : {} };
   }
 
   command(applier: Applier, conn: Conn | null, command: Command): void | Error {
@@ -56,7 +93,14 @@ export class Clone implements Machine, MachineExtras {
     const count = command.argCount;
     const arity = known.spec.arity;
     if (arity >= 0 ? count !== arity : count < -arity) return ErrWrongNumberOfArguments;
-    return known.run(this.db, applier, conn, command);
+    const expiring = this.expiring;
+    const outer = expiring.inner;
+    expiring.inner = applier;
+    try {
+      return known.run(this.db, expiring, conn, command);
+    } finally {
+      expiring.inner = outer;
+    }
   }
 
   /**

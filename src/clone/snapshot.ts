@@ -1,7 +1,12 @@
 /**
  * The clone's snapshot format: msgpack records written one after the other.
  *
- * Format 2 (written now): a header `{ format: 2, keys, nextSeq }`, then records that are arrays of
+ * Format 3 (written now): as format 2, except that the items of a key with a TTL carry its expiry
+ * time (ms since the epoch) as a fifth element, `[key, type, seq, data, expiresAt]`. Keys that
+ * have expired but were not reclaimed yet are written too (they are part of the replicated state;
+ * see keyspace.ts); restoring rebuilds the expiry heap.
+ *
+ * Format 2 (still read): a header `{ format: 2, keys, nextSeq }`, then records that are arrays of
  * items `[key, type, seq, data]`, about `recordElements` elements per record. A big aggregate is
  * split over several items with the same key, type and seq, which are appended to each other on
  * restore, so no record grows with the size of one value (a single string is one item).
@@ -30,7 +35,7 @@ import { SetValue } from "./set.ts";
 import { parseStreamId, type StreamId, StreamValue } from "./stream.ts";
 import { ZSetValue } from "./zset.ts";
 
-export const snapshotFormat = 2;
+export const snapshotFormat = 3;
 /** Elements per record: big enough to be cheap, small enough to stream. */
 const recordElements = 4096;
 
@@ -43,7 +48,7 @@ const enum Type {
   Stream = 5,
 }
 
-type Item = [Uint8Array, Type, number, unknown];
+type Item = [Uint8Array, Type, number, unknown] | [Uint8Array, Type, number, unknown, number];
 
 /** Items for one value, each with at most `recordElements` elements. */
 function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item: Item; elements: number }> {
@@ -120,8 +125,9 @@ export async function writeSnapshot(captured: Captured, writer: SnapshotWriter):
     let elements = 0;
     for (let i = 0; i < captured.keys.length; i++) {
       const key = bytesOf(captured.keys[i] as string);
+      const expiresAt = captured.expiries[i] as number;
       for (const part of itemsOf(key, captured.values[i] as Value, captured.seqs[i] as number)) {
-        record.push(part.item);
+        record.push(expiresAt === 0 ? part.item : [...(part.item as [Uint8Array, Type, number, unknown]), expiresAt]);
         elements += part.elements;
         if (elements >= recordElements) {
           await writer.write(packr.pack(record));
@@ -227,7 +233,7 @@ function fresh(type: unknown, epoch: number): Value {
   }
 }
 
-/** Reads a snapshot of format 1 or 2 into a new keyspace. */
+/** Reads a snapshot of format 1, 2 or 3 into a new keyspace. */
 export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
   const bytes = await reader.readAll();
   const records = new Unpackr({ useRecords: false }).unpackMultiple(bytes) as unknown[];
@@ -247,39 +253,47 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
         if (!db.restoreEntry(latin1(key), Uint8Array.from(value), seq++)) throw new Malformed("a key repeats");
       }
     }
-  } else if (header.format === snapshotFormat) {
+  } else if (header.format === 2 || header.format === snapshotFormat) {
     if (typeof header.nextSeq !== "number") throw new Malformed("no nextSeq in the header");
+    const withExpiry = header.format === snapshotFormat;
     let currentKey: string | null = null;
-    let current: { value: Value; type: unknown; seq: number } | null = null;
+    let current: { value: Value; type: unknown; seq: number; expiresAt: number } | null = null;
     const finish = (): void => {
       if (currentKey === null || current === null) return;
-      if (!db.restoreEntry(currentKey, current.value, current.seq)) throw new Malformed("keys repeat or are out of order");
+      if (!db.restoreEntry(currentKey, current.value, current.seq, current.expiresAt)) throw new Malformed("keys repeat or are out of order");
     };
     for (const record of records.slice(1)) {
       if (!Array.isArray(record)) throw new Malformed("a record is not a list of items");
       for (const item of record as unknown[]) {
-        if (!Array.isArray(item) || item.length !== 4 || !(item[0] instanceof Uint8Array) || typeof item[2] !== "number") {
-          throw new Malformed("an item is not [key, type, seq, data]");
+        if (
+          !Array.isArray(item) ||
+          !(item.length === 4 || (withExpiry && item.length === 5)) ||
+          !(item[0] instanceof Uint8Array) ||
+          typeof item[2] !== "number"
+        ) {
+          throw new Malformed("an item is not [key, type, seq, data] or [key, type, seq, data, expiresAt]");
         }
+        const expiresAt: unknown = item.length === 5 ? item[4] : 0;
+        if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt) || expiresAt < 0) throw new Malformed("an expiry time is not a number");
         const key = latin1(item[0]);
         if (current !== null && key === currentKey) {
           if (item[1] !== current.type || item[2] !== current.seq || item[1] === Type.String) throw new Malformed("a continued value changes type");
+          if (expiresAt !== current.expiresAt) throw new Malformed("a continued value changes its expiry time");
           current.value = fill(current.value, item[3]);
           continue;
         }
         finish();
         currentKey = key;
-        current = { value: fill(fresh(item[1], db.epoch), item[3]), type: item[1], seq: item[2] };
+        current = { value: fill(fresh(item[1], db.epoch), item[3]), type: item[1], seq: item[2], expiresAt };
       }
     }
     finish();
     db.restoreNextSeq(header.nextSeq);
   } else {
-    throw new Error(`snapshot format ${String(header.format)} is not one this clone knows (1 or ${snapshotFormat})`);
+    throw new Error(`snapshot format ${String(header.format)} is not one this clone knows (1 to ${snapshotFormat})`);
   }
   if (db.size !== header.keys) throw new Error(`snapshot holds ${db.size} keys, its header says ${String(header.keys)}`);
-  for (const key of db.keys()) {
-    const value = db.get(key) as Value;
+  for (const { value } of db.held()) {
     if (!(value instanceof Uint8Array) && value.type !== "stream" && value.size === 0) throw new Malformed(`key holds an empty ${value.type}`);
   }
   return db;

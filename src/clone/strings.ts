@@ -1,11 +1,12 @@
 /**
- * String commands: SET, GET, MSET, MGET, INCR, INCRBY, DECR, DECRBY, APPEND, STRLEN. A key of
- * another type answers WRONGTYPE, except where Redis overwrites it (SET, MSET) or skips it (MGET
- * answers null for it).
+ * String commands: GET, MSET, MGET, INCR, INCRBY, DECR, DECRBY, APPEND, STRLEN (SET and the other
+ * commands with expiry times are in expiry.ts). A key of another type answers WRONGTYPE, except
+ * where Redis overwrites it (MSET) or skips it (MGET answers null for it). MSET clears a key's TTL
+ * as SET does; INCR, APPEND and the like change a value in place and keep it, as in Redis.
  */
 import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import { spec } from "../server/command-spec.ts";
-import { errNotInteger, errOverflow, errSyntax, int64Max, int64Min, parseInteger } from "./arguments.ts";
+import { errNotInteger, errOverflow, int64Max, int64Min, parseInteger } from "./arguments.ts";
 import type { CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import type { Applier, Conn } from "../api.ts";
@@ -26,7 +27,7 @@ function incrementBy(db: Keyspace, applier: Applier, conn: Conn | null, command:
       if (value === null) throw errNotInteger;
       const next = value + amount;
       if (next > int64Max || next < int64Min) throw errOverflow;
-      db.set(key, encoder.encode(next.toString()));
+      db.set(key, encoder.encode(next.toString()), true);
       return next;
     },
     (next) => conn?.writeInt(next),
@@ -34,22 +35,6 @@ function incrementBy(db: Keyspace, applier: Applier, conn: Conn | null, command:
 }
 
 export const stringCommands: readonly CloneCommand[] = [
-  {
-    spec: spec("set", -3, "write denyoom", [1, 1, 1], "string", "Sets the string value of a key.", "key value"),
-    run(db, applier, conn, command) {
-      // Finn's SET takes exactly a key and a value; options such as EX come with expiry support.
-      if (command.argCount !== 3) return errSyntax;
-      return applier.apply(
-        conn,
-        command,
-        () => {
-          // The argument is a view of a log entry or a client's buffer: keep a copy of its own.
-          db.set(command.key(1), command.copyArg(2));
-        },
-        () => conn?.writeString("OK"),
-      );
-    },
-  },
   {
     spec: spec("get", 2, "readonly fast", [1, 1, 1], "string", "Returns the string value of a key.", "key"),
     run(db, applier, conn, command) {
@@ -129,7 +114,7 @@ export const stringCommands: readonly CloneCommand[] = [
           const next = new Uint8Array(length);
           if (current !== undefined) next.set(current, 0);
           next.set(addition, current?.length ?? 0);
-          db.set(key, next);
+          db.set(key, next, true);
           return length;
         },
         (length) => conn?.writeInt(length),
