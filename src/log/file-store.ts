@@ -305,6 +305,11 @@ export class FileLogStore extends StateBackedStore implements LogStore {
     return durable;
   }
 
+  committed(): Promise<void> {
+    // `save` writes its records with write(2) before it returns: already in the OS's hands.
+    return this.failure === null ? Promise.resolve() : Promise.reject(this.failure);
+  }
+
   compact(index: Index): void {
     this.checkUsable();
     if (!this.state.compact(index)) return;

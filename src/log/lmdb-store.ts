@@ -261,6 +261,11 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     return durable;
   }
 
+  committed(): Promise<void> {
+    // Every write of a turn is in one lmdb-js transaction; the last one resolves when it commits.
+    return this.lastWrite.then(() => undefined);
+  }
+
   compact(index: Index): void {
     assert(!this.closed, "compact after close");
     const before = this.state.held();

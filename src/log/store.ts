@@ -32,6 +32,13 @@ export interface LogStore extends LogStorage {
    */
   save(batch: SaveBatch): Promise<void>;
   /**
+   * Resolves once everything saved so far would survive a crash of this process: handed to the
+   * operating system, not necessarily flushed to the disk. A node acknowledges entries to the
+   * leader only after this, at every durability level (below High, `save` waits for a flush that
+   * may be a second or more away).
+   */
+  committed(): Promise<void>;
+  /**
    * Drops entries up to and including `index` (at most the latest snapshot's index). Crash-atomic:
    * after a crash the log starts either at the old or at the new first index. Not flushed on its
    * own: losing a compaction is harmless (the entries are simply still there).

@@ -531,8 +531,18 @@ export class RaftNode implements Replicator {
         this.durability === "high" || ready.snapshot !== null || changesTermOrVote(this.persistedHardState, ready.hardState);
       const saved = this.store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot?.metadata ?? null });
       if (ready.hardState !== null) this.persistedHardState = ready.hardState;
+      // Below High nothing syncs a save by itself (only term and vote changes are synced at
+      // once): a snapshot install, which must be durable before this node goes on, starts the
+      // sync it waits for, or it would wait until the next term change.
+      if (ready.snapshot !== null && this.durability !== "high") void this.store.flush().catch(() => {});
       if (mustWait) await saved;
-      else saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+      else {
+        saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+        // Below High nothing waits for the flush, but the entries must at least be in the OS's
+        // hands before this node acknowledges them (the messages after persist) or counts them as
+        // its own: a process crash must not lose what a majority was told is stored.
+        await this.store.committed();
+      }
     }
     this.transport.send(ready.messagesAfterPersist);
     for (const entry of ready.committedEntries) this.applyEntry(entry);

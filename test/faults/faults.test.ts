@@ -4,11 +4,12 @@
  * partitions nodes; the histories are checked for linearizability (registers) and for lost,
  * duplicated or phantom writes and stale reads (counters, appends). See docs/faults.md.
  *
- * CI mode: six scenarios of about 20 s of faults each. Long runs:
+ * CI mode: seven scenarios of about 20 s of faults each. Long runs:
  *   FAULT_MINUTES=10 FAULT_RUNS=3 bun test test/faults/faults.test.ts
  * Replay: FAULT_SEED=<seed> (the plan), plus FAULT_SCHEDULE=<dir>/schedule.json (the exact steps).
  * FAULT_KEEP=1 saves the artifacts of passing runs too; FAULT_RESULTS=<file> appends one JSON line
- * per run (for docs/faults.md's table).
+ * per run (for docs/faults.md's table); FAULT_DURABILITY=low|medium runs every scenario at that
+ * durability level instead of high.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { appendFileSync } from "node:fs";
@@ -37,6 +38,17 @@ const runs = (() => {
 })();
 /** Nodes per cluster: FAULT_NODES (3 or 5), else 3. */
 const nodeCount = process.env.FAULT_NODES === "5" ? 5 : 3;
+/**
+ * The durability level of every scenario: FAULT_DURABILITY (low, medium, high), else each
+ * scenario's own (high). The README promises that a process crash loses nothing acknowledged at
+ * every level, so the kill scenarios must pass at each.
+ */
+const durabilityOverride = (() => {
+  const level = process.env.FAULT_DURABILITY ?? "";
+  if (level === "") return undefined;
+  if (level !== "low" && level !== "medium" && level !== "high") throw new Error(`FAULT_DURABILITY must be low, medium or high, not ${JSON.stringify(level)}`);
+  return level;
+})();
 /** Start-up, healing, final reads and the checks take well under this per run (checks grow with the history). */
 const overheadPerRunMs = 90_000;
 
@@ -104,6 +116,19 @@ const scenarios: Record<string, ScenarioShape> = {
     mix: { "partition-random": 1, "partition-leader": 1, "partition-halves": 1, "partition-oneway": 1, "kill-leader": 1, "pause-random": 1 },
     gapMs: [800, 2_000],
     faultMs: [1_000, 2_500],
+  },
+  // Membership changes under load (nodes behind proxies): a random follower removed with
+  // RAFTREMOVEPEER, stopped, its data wiped and started fresh with -join at the same address; a
+  // member replaced by a brand-new node at a new address; the leader removed through itself (it
+  // hands over) and brought back fresh; with kills and partitions in the deck. Snapshots every
+  // 500 entries, so that a fresh member is often brought up by a snapshot install.
+  "membership changes, kills and partitions (high/high)": {
+    ...highHigh,
+    workloads: [...highHigh.workloads],
+    extraArguments: ["-snapshot-entries", "500", "-snapshot-trail", "50"],
+    mix: { "member-remove-add": 1, "member-replace": 1, "member-remove-leader": 1, "kill-leader": 1, "partition-leader": 1, "partition-halves": 1 },
+    gapMs: [800, 2_000],
+    faultMs: [500, 2_000],
   },
   "partition and pause the leader at medium consistency: no stale lease reads": {
     nodes: 3,
@@ -196,6 +221,7 @@ describe("faults against a real cluster", () => {
       for (let run = 0; run < runs; run++) {
         const options: ScenarioOptions = {
           ...shape,
+          ...(durabilityOverride === undefined ? {} : { durability: durabilityOverride }),
           nodes: nodeCount,
           name,
           seed: (baseSeed + run) >>> 0,
@@ -215,7 +241,8 @@ describe("faults against a real cluster", () => {
               seed: result.seed,
               durationMs,
               nodes: nodeCount,
-              consistency: shape.consistency,
+              consistency: options.consistency,
+              durability: options.durability,
               counts: result.counts,
               countsByWorkload: result.countsByWorkload,
               connectFailures: result.connectFailures,

@@ -25,6 +25,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { CloneProcess } from "../helpers/clone-process.ts";
 import { plain, RespConnection, type RespValue } from "../helpers/resp-client.ts";
 import {
   classifyError,
@@ -137,7 +138,8 @@ async function runClient(
 ): Promise<void> {
   let target = random.int(0, cluster.nodes.length - 1);
   let connection: RespConnection | null = null;
-  let connectionTarget = -1;
+  // The node the connection is to: a membership change may put a new node in the same slot.
+  let connectionNode: CloneProcess | null = null;
   let sequence = 0;
   const pickAny = (): void => {
     target = random.int(0, cluster.nodes.length - 1);
@@ -146,12 +148,12 @@ async function runClient(
     while (performance.now() < deadline) {
       const node = cluster.nodes[target];
       if (node === undefined) throw new Error(`client ${client}: no node ${target}`);
-      if (connection === null || connection.closed || connectionTarget !== target) {
+      if (connection === null || connection.closed || connectionNode !== node) {
         connection?.close(true);
         connection = null;
         try {
           connection = await RespConnection.connect(node.port, node.host, { timeoutMilliseconds: connectTimeoutMilliseconds });
-          connectionTarget = target;
+          connectionNode = node;
         } catch {
           // Nothing was sent: not an operation, just a node that is down.
           history.connectFailures++;
@@ -393,6 +395,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
 
 /** Log lines that mean a node broke, not merely that it was faulted. */
 const brokenNodePatterns = [/Raft node stopped/, /is corrupt/, /assertion/i, /uncaught/i, /panic/i];
+/** What a member removed on purpose logs (README: a removed node says so and serves nothing). */
+const removedNodePattern = /This node was removed from the cluster|Raft node stopped: this node was removed from the cluster/;
 
 /**
  * A node that cannot come back after a kill (or whose Raft node stopped on an internal error) is
@@ -405,9 +409,23 @@ function nodeFindings(cluster: FaultCluster, schedule: readonly NemesisEvent[], 
     if (event.note.includes("restart failed")) findings.push(`[node] ${event.nodeName ?? "?"} did not restart after ${event.action}: ${firstLines(event.note, 2)}`);
   }
   for (const note of notes) if (note.startsWith("could not restart")) findings.push(`[node] ${firstLines(note, 2)}`);
+  // A membership that does not come back whole: a fresh node that never joins or is never
+  // promoted, or a member that should be out and is not (README: "joins as a learner, promoted
+  // once caught up").
+  for (const note of notes) {
+    if (note.startsWith("membership did not converge") || note.startsWith("could not fill")) findings.push(`[membership] ${firstLines(note, 2)}`);
+  }
   for (const node of cluster.nodes) {
     const lines = node.log().split("\n").filter((line) => brokenNodePatterns.some((pattern) => pattern.test(line)));
     for (const line of lines.slice(0, 5)) findings.push(`[node] ${node.name} logged: ${line}`);
+  }
+  // Nodes removed on purpose: saying that they were removed is expected, anything else is not.
+  for (const node of cluster.retired) {
+    const lines = node
+      .log()
+      .split("\n")
+      .filter((line) => !removedNodePattern.test(line) && brokenNodePatterns.some((pattern) => pattern.test(line)));
+    for (const line of lines.slice(0, 5)) findings.push(`[node] ${node.name} (removed) logged: ${line}`);
   }
   return findings;
 }
@@ -419,7 +437,10 @@ function firstLines(text: string, count: number): string {
 /** The command line that replays a run's plan (and, with FAULT_SCHEDULE, its exact schedule). */
 export function replayCommand(result: ScenarioResult, schedulePath?: string): string {
   const schedule = schedulePath === undefined ? "" : ` FAULT_SCHEDULE=${schedulePath}`;
-  return `FAULT_SEED=${result.seed}${schedule} bun test test/faults/faults.test.ts -t ${JSON.stringify(result.name)}`;
+  // The environment that changed the scenario's shape, so that the replay runs the same cluster.
+  const nodes = result.options.nodes === 3 ? "" : ` FAULT_NODES=${result.options.nodes}`;
+  const durability = (process.env.FAULT_DURABILITY ?? "") === "" ? "" : ` FAULT_DURABILITY=${result.options.durability}`;
+  return `FAULT_SEED=${result.seed}${schedule}${nodes}${durability} bun test test/faults/faults.test.ts -t ${JSON.stringify(result.name)}`;
 }
 
 function saveArtifacts(result: ScenarioResult, cluster: FaultCluster): string {
@@ -430,9 +451,13 @@ function saveArtifacts(result: ScenarioResult, cluster: FaultCluster): string {
   writeFileSync(join(directory, "history.json"), JSON.stringify(result.history, null, 1));
   writeFileSync(schedulePath, JSON.stringify({ seed: result.seed, options: result.options, events: result.schedule }, null, 2));
   writeFileSync(join(directory, "finals.json"), JSON.stringify(result.finals, null, 2));
-  cluster.nodes.forEach((node) => {
+  for (const node of cluster.nodes) {
     writeFileSync(join(directory, `${node.name}.log`), `${node.name} port ${node.port} dir ${node.dir}\n${node.log()}`);
-  });
+  }
+  // Nodes that membership changes removed (their data directories were wiped with the change).
+  for (const node of cluster.retired) {
+    writeFileSync(join(directory, `${node.name}.log`), `${node.name} (removed from the cluster) port ${node.port} dir ${node.dir}\n${node.log()}`);
+  }
   if (result.violations.length > 0) {
     // The data directories too (LMDB files are sparse: copy them sparse), before cleanup removes them.
     for (const node of cluster.nodes) {
@@ -446,7 +471,7 @@ function saveArtifacts(result: ScenarioResult, cluster: FaultCluster): string {
     `replay the plan: ${replayCommand(result)}`,
     `replay the exact schedule: ${replayCommand(result, schedulePath)}`,
     `operations: ${JSON.stringify(result.counts)} (connect failures ${result.connectFailures})`,
-    `nodes: ${cluster.nodes.map((node) => `${node.name}=${node.port}`).join(" ")}`,
+    `nodes: ${cluster.nodes.map((node) => `${node.name}=${node.port}`).join(" ")}${cluster.retired.length === 0 ? "" : `; removed: ${cluster.retired.map((node) => `${node.name}=${node.port}`).join(" ")}`}`,
     "",
     "violations:",
     ...result.violations,

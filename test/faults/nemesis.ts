@@ -1,7 +1,9 @@
 /**
  * The nemesis of the fault harness: a seeded plan of steps (kill -9 and restart, SIGSTOP and
- * SIGCONT, RAFTSNAPSHOT, network partitions; on the leader or on a random node) and the loop that
- * carries it out against a `FaultCluster`, one fault at a time, each ending by the run's deadline.
+ * SIGCONT, RAFTSNAPSHOT, network partitions, membership changes; on the leader, a follower or a
+ * random node) and the loop that carries it out against a `FaultCluster`, one fault at a time,
+ * each ending by the run's deadline (a membership change finishes what it began: the fresh member
+ * is started and waited for, within `membershipTimeoutMilliseconds`).
  */
 import { type FaultCluster, probe, probeTimeoutMilliseconds, replyText, restartTimeoutMilliseconds, sleep, withTimeout } from "./cluster.ts";
 import { describeLinks, isolateLinks, type Link, outgoingLinks, splitLinks } from "./partition-proxy.ts";
@@ -16,7 +18,17 @@ export type NemesisAction =
   | "partition-random"
   | "partition-leader"
   | "partition-halves"
-  | "partition-oneway";
+  | "partition-oneway"
+  | "member-remove-add"
+  | "member-replace"
+  | "member-remove-leader";
+
+/** The membership changes: RAFTREMOVEPEER through the leader, then a fresh member with -join. */
+export const membershipActions: readonly NemesisAction[] = ["member-remove-add", "member-replace", "member-remove-leader"];
+
+export function isMembershipAction(action: NemesisAction): boolean {
+  return membershipActions.includes(action);
+}
 
 /** The actions that cut links (they need a cluster started with partition proxies). */
 export const partitionActions: readonly NemesisAction[] = ["partition-random", "partition-leader", "partition-halves", "partition-oneway"];
@@ -32,9 +44,15 @@ export type NemesisMix = Partial<Record<NemesisAction, number>>;
 export interface NemesisStep {
   gapMs: number;
   action: NemesisAction;
-  /** "leader" is resolved when the step runs; a number is a node index (0-based). */
-  target: "leader" | "random" | number;
-  /** How long the node stays down or paused, or the partition lasts. */
+  /**
+   * "leader" and "follower" (a random one) are resolved when the step runs; a number is a node
+   * index (0-based).
+   */
+  target: "leader" | "follower" | "random" | number;
+  /**
+   * How long the node stays down or paused, or the partition lasts; for a membership change, how
+   * long the slot stays empty between the removal and the fresh node's start.
+   */
   durationMs: number;
   /**
    * For partitions, the directed links cut (`[from, to]`, node indexes), when known in advance:
@@ -87,7 +105,7 @@ export function planNemesis(options: NemesisPlanOptions, random: Random): Nemesi
     const gapMs = random.int(options.gapMs[0], options.gapMs[1]);
     const durationMs = random.int(options.faultMs[0], options.faultMs[1]);
     const targetIndex = random.int(0, options.nodes - 1);
-    let target: NemesisStep["target"] = action.endsWith("-leader") ? "leader" : targetIndex;
+    let target: NemesisStep["target"] = action.endsWith("-leader") ? "leader" : action === "member-remove-add" ? "follower" : targetIndex;
     // Partition shapes drawn now; the draws happen only for partition actions, so the plans of
     // mixes without them are what they were before partitions existed.
     let links: Link[] | undefined;
@@ -149,6 +167,11 @@ export class Nemesis {
     } else if (step.target === "leader") {
       node = await this.cluster.findLeader(probeTimeoutMilliseconds);
       if (node === null) note = "no leader found; ";
+    } else if (step.target === "follower") {
+      const leader = await this.cluster.findLeader(probeTimeoutMilliseconds);
+      const followers = this.cluster.nodes.map((_, index) => index).filter((index) => index !== leader && this.cluster.reachable(index));
+      node = leader === null || followers.length === 0 ? null : this.random.pick(followers);
+      if (node === null) note = leader === null ? "no leader found; " : "no follower reachable; ";
     } else {
       node = this.random.int(0, this.cluster.nodes.length - 1);
     }
@@ -193,6 +216,15 @@ export class Nemesis {
         note += `paused for ${faultMs} ms`;
         break;
       }
+      case "member-remove-add":
+      case "member-replace":
+      case "member-remove-leader": {
+        // Not bounded by the run's deadline: a change that removed a member also brings a fresh
+        // one in (bounded by membershipTimeoutMilliseconds), so that healing starts from a whole
+        // cluster; only the time the slot stays empty is.
+        note += await this.cluster.replaceMember(node, { newAddress: step.action === "member-replace", downMs: faultMs });
+        break;
+      }
       case "snapshot": {
         try {
           note += `RAFTSNAPSHOT -> ${replyText(await probe(clone.port, 5_000, "RAFTSNAPSHOT"))}`;
@@ -202,7 +234,8 @@ export class Nemesis {
         break;
       }
     }
-    this.record(step, node, startedAt, note);
+    // The node acted on (a membership change put a fresh one in its slot since).
+    this.record(step, node, startedAt, note, clone.name);
   }
 
   /**
@@ -228,11 +261,11 @@ export class Nemesis {
     this.record({ ...step, links }, node, startedAt, note);
   }
 
-  private record(step: NemesisStep, node: number | null, startedAt: number, note: string): void {
+  private record(step: NemesisStep, node: number | null, startedAt: number, note: string, name?: string): void {
     this.events.push({
       ...step,
       node,
-      nodeName: node === null ? null : (this.cluster.nodes[node]?.name ?? null),
+      nodeName: name ?? (node === null ? null : (this.cluster.nodes[node]?.name ?? null)),
       startedAt: Math.round(startedAt),
       endedAt: Math.round(performance.now() - this.start),
       note,

@@ -370,6 +370,19 @@ export class PartitionNetwork {
     return proxy;
   }
 
+  /**
+   * Replaces node `index`'s proxy with a new one on a new port (a brand-new node in that slot
+   * gets a new address); the old proxy and its connections are closed. Cuts are by index, so a
+   * cut involving the slot applies to the new proxy too.
+   */
+  async renew(index: number): Promise<PartitionProxy> {
+    const old = this.proxy(index);
+    const fresh = await PartitionProxy.start(index, this);
+    this.proxies[index] = fresh;
+    await old.close();
+    return fresh;
+  }
+
   /** Points node `index`'s proxy at the node's real port. */
   setTarget(index: number, port: number): void {
     this.proxy(index).targetPort = port;
