@@ -4,12 +4,24 @@
  */
 import { cpus, loadavg, release, totalmem } from "node:os";
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/** Ports handed out by `freePort` in this process. */
+const handedOut = new Set<number>();
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, and never one handed out before in this
+ * process: a server started just before may not have bound its port yet, and the kernel would
+ * offer that same port again (the next server then fails to bind, and the benchmark would measure
+ * the first one twice).
+ */
 export async function freePort(): Promise<number> {
-  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
+  for (;;) {
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = listener.port;
+    listener.stop(true);
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /** Waits until `redis-cli PING` (with a password when given) answers PONG. */

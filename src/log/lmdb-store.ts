@@ -75,6 +75,17 @@ function isSyncable(value: object): value is SyncableEnvironment {
   return typeof (value as { sync?: unknown }).sync === "function";
 }
 
+/** The writes of one transaction. */
+interface Writes {
+  putEntry(index: number, bytes: Uint8Array): void;
+  removeEntry(index: number): void;
+  putMeta(key: string, bytes: Uint8Array): void;
+}
+
+function removeRanges(writes: Writes, ranges: readonly IndexRange[]): void {
+  for (const range of ranges) for (let index = range.low; index <= range.high; index++) writes.removeEntry(index);
+}
+
 export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** The lowest index each uncommitted save wrote (in save order; commits resolve in order). */
   private readonly uncommittedLows: number[] = [];
@@ -245,15 +256,16 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       // Nothing to write: durable once what came before is, without forcing a sync.
       return this.group !== null ? this.group.settled() : this.flush();
     }
-    // All of this runs in one event-loop turn, hence in one lmdb-js transaction.
-    this.removeRanges(dropped);
-    for (const entry of appended) this.write(this.entryDatabase.put(entry.index, encodeEntry(entry)));
-    if (batch.snapshot !== null) {
-      this.write(this.metaDatabase.put(snapshotKey, encodeChecked(batch.snapshot)));
-      const compaction: CompactionPoint = { index: batch.snapshot.index, term: batch.snapshot.term };
-      this.write(this.metaDatabase.put(compactionKey, encodeChecked(compaction)));
-    }
-    if (batch.hardState !== null) this.write(this.metaDatabase.put(hardStateKey, encodeChecked(batch.hardState)));
+    this.transact((writes) => {
+      removeRanges(writes, dropped);
+      for (const entry of appended) writes.putEntry(entry.index, encodeEntry(entry));
+      if (batch.snapshot !== null) {
+        writes.putMeta(snapshotKey, encodeChecked(batch.snapshot));
+        const compaction: CompactionPoint = { index: batch.snapshot.index, term: batch.snapshot.term };
+        writes.putMeta(compactionKey, encodeChecked(compaction));
+      }
+      if (batch.hardState !== null) writes.putMeta(hardStateKey, encodeChecked(batch.hardState));
+    });
     this.trackCommit(appended.length > 0 ? appended[0]!.index : Infinity);
     const durable = this.durable();
     // Term and vote are acted on only once durable (Raft §5.1, Figure 2): sync at once, at any level.
@@ -271,15 +283,17 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     const before = this.state.held();
     if (!this.state.compact(index)) return;
     // One transaction: the new compaction point and the removal of the prefix it covers.
-    this.write(this.metaDatabase.put(compactionKey, encodeChecked(this.state.compactionPoint())));
-    this.removeRanges(droppedRanges(before, this.state.held()));
+    this.transact((writes) => {
+      writes.putMeta(compactionKey, encodeChecked(this.state.compactionPoint()));
+      removeRanges(writes, droppedRanges(before, this.state.held()));
+    });
     this.trackCommit(Infinity);
   }
 
   recordSnapshot(metadata: SnapshotMetadata): void {
     assert(!this.closed, "recordSnapshot after close");
     this.state.recordSnapshot(metadata);
-    this.write(this.metaDatabase.put(snapshotKey, encodeChecked(metadata)));
+    this.transact((writes) => writes.putMeta(snapshotKey, encodeChecked(metadata)));
     this.trackCommit(Infinity);
   }
 
@@ -306,10 +320,32 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     this.lastWrite = result;
   }
 
-  private removeRanges(ranges: readonly IndexRange[]): void {
-    for (const range of ranges) {
-      for (let index = range.low; index <= range.high; index++) this.write(this.entryDatabase.remove(index));
+  /**
+   * Runs `body`'s writes as one transaction. At Low and Medium, a synchronous one: committed
+   * (without a sync; the group sync flushes later) before this returns, so what was saved is in
+   * the OS's hands at once, survives a crash of this process, and `committed()` need not wait for
+   * lmdb-js's write thread. At High, lmdb-js's asynchronous batch (every write of the turn in one
+   * transaction), flushed before its promise resolves. Every write of a store goes through here,
+   * so writes are never reordered between the two kinds.
+   */
+  private transact(body: (writes: Writes) => void): void {
+    if (this.group !== null) {
+      const entries = this.entryDatabase;
+      const meta = this.metaDatabase;
+      this.environment.transactionSync(() =>
+        body({
+          putEntry: (index, bytes) => entries.putSync(index, bytes),
+          removeEntry: (index) => entries.removeSync(index),
+          putMeta: (key, bytes) => meta.putSync(key, bytes),
+        }),
+      );
+      return;
     }
+    body({
+      putEntry: (index, bytes) => this.write(this.entryDatabase.put(index, bytes)),
+      removeEntry: (index) => this.write(this.entryDatabase.remove(index)),
+      putMeta: (key, bytes) => this.write(this.metaDatabase.put(key, bytes)),
+    });
   }
 
   /** Keeps entries written by this save cached until its transaction commits. */
