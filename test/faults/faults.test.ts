@@ -93,7 +93,7 @@ const scenarios: Record<string, ScenarioShape> = {
     // Snapshots every 300 entries with a trail of 20, so that a restarted node is often brought
     // up by a snapshot install rather than by log entries.
     extraArguments: ["-snapshot-entries", "300", "-snapshot-trail", "20"],
-    mix: { "kill-leader": 1, "kill-random": 1, "pause-leader": 1, "pause-random": 1, snapshot: 2 },
+    mix: { "kill-leader": 1, "kill-random": 1, "kill-minority": 1, "kill-all": 1, "pause-leader": 1, "pause-minority": 1, snapshot: 2 },
     gapMs: [1_000, 2_500],
     faultMs: [500, 2_500],
   },

@@ -12,6 +12,9 @@ import type { Random } from "./random.ts";
 export type NemesisAction =
   | "kill-leader"
   | "kill-random"
+  | "kill-minority"
+  | "kill-all"
+  | "pause-minority"
   | "pause-leader"
   | "pause-random"
   | "snapshot"
@@ -60,6 +63,8 @@ export interface NemesisStep {
    * the others (and then saved in the schedule, so that a replay cuts the same links).
    */
   links?: Link[];
+  /** For kill-minority, kill-all and pause-minority: the nodes acted on together (planned). */
+  group?: number[];
 }
 
 /** One executed nemesis step, as saved in schedule.json. */
@@ -121,9 +126,16 @@ export function planNemesis(options: NemesisPlanOptions, random: Random): Nemesi
         links = [[targetIndex, to]];
       }
     }
+    // Group shapes drawn now too, and only for group actions (earlier seeds keep their plans).
+    let group: number[] | undefined;
+    if (action === "kill-all") group = Array.from({ length: options.nodes }, (_, i) => i);
+    else if (action === "kill-minority" || action === "pause-minority") {
+      group = shuffle(Array.from({ length: options.nodes }, (_, i) => i), random).slice(0, Math.floor((options.nodes - 1) / 2));
+      target = group[0] ?? targetIndex;
+    }
     elapsed += gapMs + (action === "snapshot" ? 0 : durationMs);
     if (elapsed > options.durationMs) break;
-    steps.push({ gapMs, action, target, durationMs, ...(links === undefined ? {} : { links }) });
+    steps.push({ gapMs, action, target, durationMs, ...(links === undefined ? {} : { links }), ...(group === undefined ? {} : { group }) });
   }
   return steps;
 }
@@ -158,6 +170,39 @@ export class Nemesis {
     }
   }
 
+  /** Kills (and restarts) or pauses (and resumes) several nodes at once: a minority, or all. */
+  private async actOnGroup(step: NemesisStep, group: readonly number[], deadline: number, startedAt: number): Promise<void> {
+    const members = group.filter((index) => this.cluster.reachable(index));
+    const names = members.map((index) => this.cluster.nodes[index]?.name ?? String(index));
+    if (members.length === 0) {
+      this.record(step, null, startedAt, "skipped: every node of the group is down or paused");
+      return;
+    }
+    const faultMs = Math.max(0, Math.min(step.durationMs, deadline - performance.now()));
+    let note = "";
+    if (step.action === "pause-minority") {
+      for (const index of members) {
+        this.cluster.paused.add(index);
+        this.cluster.nodes[index]?.kill("SIGSTOP");
+      }
+      await sleep(faultMs);
+      for (const index of members) {
+        this.cluster.nodes[index]?.kill("SIGCONT");
+        this.cluster.paused.delete(index);
+      }
+      note = `paused ${names.join(", ")} for ${faultMs} ms`;
+    } else {
+      const clones = members.map((index) => this.cluster.nodes[index]).filter((clone) => clone !== undefined);
+      for (const clone of clones) clone.kill("SIGKILL");
+      await Promise.all(clones.map((clone) => withTimeout(clone.exited(), 5_000, `${clone.name} to exit after SIGKILL`).catch(() => {})));
+      await sleep(faultMs);
+      const restarts = await Promise.allSettled(clones.map((clone) => withTimeout(clone.restart(), restartTimeoutMilliseconds, `restart of ${clone.name}`)));
+      const failed = restarts.filter((result) => result.status === "rejected").length;
+      note = `killed ${names.join(", ")} for ${faultMs} ms, restarted${failed > 0 ? ` (${failed} restarts failed; healing retries)` : ""}`;
+    }
+    this.record(step, members[0] ?? null, startedAt, note);
+  }
+
   private async act(step: NemesisStep, deadline: number): Promise<void> {
     const startedAt = performance.now() - this.start;
     let node: number | null = null;
@@ -182,6 +227,10 @@ export class Nemesis {
     }
     if (isPartitionAction(step.action)) {
       await this.partition(step, node, deadline, startedAt, note);
+      return;
+    }
+    if (step.group !== undefined) {
+      await this.actOnGroup(step, step.group, deadline, startedAt);
       return;
     }
     if (!this.cluster.reachable(node)) {
