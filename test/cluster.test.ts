@@ -151,12 +151,14 @@ describe("a 3-node cluster", () => {
   });
 });
 
-describe("WATCH through a 3-node cluster", () => {
+describe("transactions and the default benchmark suite through a 3-node cluster", () => {
+  let leader: CloneProcess;
+
   test("redis-py's optimistic-locking loop (watch, get, multi, set, execute) loses no increment", async () => {
     const first = await startNode("watch-1", null);
     const nodes = [first, await startNode("watch-2", first), await startNode("watch-3", first)];
     await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
-    const leader = await leaderOf(nodes);
+    leader = await leaderOf(nodes);
     const script = [
       "import redis, sys, threading",
       "port = int(sys.argv[1])",
@@ -186,6 +188,41 @@ describe("WATCH through a 3-node cluster", () => {
     expect(stderr).toBe("");
     const [value] = stdout.trim().split(" ");
     expect(value).toBe("100");
+  });
+
+  test("ioredis multi() and node-redis multi() against the leader", async () => {
+    const { default: Redis } = await import("ioredis");
+    const ioredis = new Redis(leader.port, "127.0.0.1");
+    try {
+      expect(await ioredis.multi().set("tx3:io", "a").append("tx3:io", "b").get("tx3:io").exec()).toEqual([
+        [null, "OK"],
+        [null, 2],
+        [null, "ab"],
+      ]);
+    } finally {
+      ioredis.disconnect();
+    }
+    const { createClient } = await import("redis");
+    const nodeRedis = createClient({ socket: { host: "127.0.0.1", port: leader.port } });
+    await nodeRedis.connect();
+    try {
+      const replies: unknown = await nodeRedis.multi().set("tx3:nr", "x").append("tx3:nr", "y").get("tx3:nr").exec();
+      expect(replies).toEqual(["OK", 2, "xy"]);
+    } finally {
+      await nodeRedis.quit();
+    }
+  });
+
+  test("redis-benchmark's whole default suite (no -t) against the leader completes with no error", async () => {
+    // redis-benchmark 7 exits at the first error reply, so a clean exit means none.
+    const run = Bun.spawn(["redis-benchmark", "-h", "127.0.0.1", "-p", String(leader.port), "-c", "20", "-n", "2000", "--csv"], { stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text()]);
+    expect(await run.exited).toBe(0);
+    expect(`${stdout}\n${stderr}`).not.toMatch(/error|could not|unknown|WRONGTYPE|ERR/i);
+    const tests = stdout.trim().split("\n").slice(1).map((line) => line.split(",")[0]?.replace(/"/g, ""));
+    for (const name of ["PING_INLINE", "SET", "GET", "INCR", "LPUSH", "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN", "LRANGE_600 (first 600 elements)", "MSET (10 keys)"]) {
+      expect(tests).toContain(name);
+    }
   });
 });
 
