@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
+import { freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
 
 /** Finn (Go, HEAD e430290), 3 local nodes on our 2-core machines: shared/REFERENCE.md. */
 const finn: Readonly<Record<string, Readonly<Record<number, number>>>> = {
@@ -27,27 +27,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  const settings: Settings = { reps: 3, requests: 100_000, nodes: 3, cloneArgs: [] };
-  for (let i = 0; i < argv.length; i += 2) {
-    const value = argv[i + 1] ?? "";
-    switch (argv[i]) {
-      case "--reps":
-        settings.reps = Number(value);
-        break;
-      case "--requests":
-        settings.requests = Number(value);
-        break;
-      case "--nodes":
-        settings.nodes = Number(value);
-        break;
-      case "--clone-args":
-        settings.cloneArgs = value.split(" ").filter((part) => part !== "");
-        break;
-      default:
-        throw new Error(`unknown flag ${argv[i]}`);
-    }
-  }
-  return settings;
+  return parseFlags<Settings>(argv, { reps: 3, requests: 100_000, nodes: 3, cloneArgs: [] });
 }
 
 async function leaderPort(ports: readonly number[]): Promise<number> {

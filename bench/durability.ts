@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, median, runBenchmark, waitForPing } from "./lib.ts";
+import { freePort, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -29,34 +29,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  const settings: Settings = { reps: 3, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], json: "" };
-  for (let i = 0; i < argv.length; i += 2) {
-    const flag = argv[i] ?? "";
-    const value = argv[i + 1] ?? "";
-    switch (flag) {
-      case "--reps":
-        settings.reps = Number(value);
-        break;
-      case "--requests":
-        settings.requests = Number(value);
-        break;
-      case "--clients":
-        settings.clients = Number(value);
-        break;
-      case "--pipelines":
-        settings.pipelines = value.split(",").map(Number);
-        break;
-      case "--backends":
-        settings.backends = value.split(",");
-        break;
-      case "--json":
-        settings.json = value;
-        break;
-      default:
-        throw new Error(`unknown flag ${flag}`);
-    }
-  }
-  return settings;
+  return parseFlags<Settings>(argv, { reps: 3, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], json: "" });
 }
 
 /** One redis-benchmark run of SET; returns requests per second. */

@@ -107,3 +107,28 @@ export function machineDescription(): string {
   const [one = 0] = loadavg();
   return `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Bun ${Bun.version}, load average ${one.toFixed(2)}`;
 }
+
+type FlagValue = number | boolean | string | number[] | string[];
+
+/**
+ * Parses `--kebab-case value` pairs into a copy of `defaults`, whose keys are their camelCase
+ * names; each value is read as its default's type: a number, a boolean (`no` is false), a string,
+ * or a list (split on spaces for keys ending in `Args`, which hold command-line arguments, on
+ * commas otherwise; numbers when the default list holds numbers). An unknown flag throws.
+ */
+export function parseFlags<T extends { [K in keyof T]: FlagValue }>(argv: readonly string[], defaults: T): T {
+  const settings: Record<string, FlagValue> = { ...defaults };
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i] ?? "";
+    const value = argv[i + 1] ?? "";
+    const key = flag.replace(/^--/, "").replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    const current = settings[key];
+    if (!flag.startsWith("--") || current === undefined) throw new Error(`unknown flag ${flag}`);
+    if (typeof current === "number") settings[key] = Number(value);
+    else if (typeof current === "boolean") settings[key] = value !== "no";
+    else if (typeof current === "string") settings[key] = value;
+    else if (key.endsWith("Args")) settings[key] = value.split(" ").filter((part) => part !== "");
+    else settings[key] = typeof current[0] === "number" ? value.split(",").map(Number) : value.split(",");
+  }
+  return settings as T;
+}

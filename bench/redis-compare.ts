@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
+import { cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -35,7 +35,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  const settings: Settings = {
+  return parseFlags<Settings>(argv, {
     reps: 5,
     warmup: 1,
     pin: true,
@@ -46,46 +46,7 @@ function parseSettings(argv: readonly string[]): Settings {
     redisArgs: [],
     cloneArgs: [],
     json: "",
-  };
-  for (let i = 0; i < argv.length; i += 2) {
-    const flag = argv[i] ?? "";
-    const value = argv[i + 1] ?? "";
-    switch (flag) {
-      case "--reps":
-        settings.reps = Number(value);
-        break;
-      case "--warmup":
-        settings.warmup = Number(value);
-        break;
-      case "--pin":
-        settings.pin = value !== "no";
-        break;
-      case "--requests":
-        settings.requests = Number(value);
-        break;
-      case "--clients":
-        settings.clients = Number(value);
-        break;
-      case "--pipelines":
-        settings.pipelines = value.split(",").map(Number);
-        break;
-      case "--tests":
-        settings.tests = value.split(",");
-        break;
-      case "--redis-args":
-        settings.redisArgs = value.split(" ").filter((part) => part !== "");
-        break;
-      case "--clone-args":
-        settings.cloneArgs = value.split(" ").filter((part) => part !== "");
-        break;
-      case "--json":
-        settings.json = value;
-        break;
-      default:
-        throw new Error(`unknown flag ${flag}`);
-    }
-  }
-  return settings;
+  });
 }
 
 async function main(): Promise<void> {

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { type BenchmarkRow, cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing } from "./lib.ts";
+import { type BenchmarkRow, cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -30,40 +30,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  const settings: Settings = { reps: 3, warmup: 1, pin: true, requests: 100000, clients: 50, pipeline: 1, cloneArgs: [], json: "" };
-  for (let i = 0; i < argv.length; i += 2) {
-    const flag = argv[i] ?? "";
-    const value = argv[i + 1] ?? "";
-    switch (flag) {
-      case "--reps":
-        settings.reps = Number(value);
-        break;
-      case "--warmup":
-        settings.warmup = Number(value);
-        break;
-      case "--pin":
-        settings.pin = value !== "no";
-        break;
-      case "--requests":
-        settings.requests = Number(value);
-        break;
-      case "--clients":
-        settings.clients = Number(value);
-        break;
-      case "--pipeline":
-        settings.pipeline = Number(value);
-        break;
-      case "--clone-args":
-        settings.cloneArgs = value.split(" ").filter((part) => part !== "");
-        break;
-      case "--json":
-        settings.json = value;
-        break;
-      default:
-        throw new Error(`unknown flag ${flag}`);
-    }
-  }
-  return settings;
+  return parseFlags<Settings>(argv, { reps: 3, warmup: 1, pin: true, requests: 100000, clients: 50, pipeline: 1, cloneArgs: [], json: "" });
 }
 
 /** The installed redis-benchmark's version, e.g. "7.0.15". */

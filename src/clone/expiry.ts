@@ -47,10 +47,10 @@ function positiveTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: num
 }
 
 /**
- * An EXPIRE-family time (Redis's `expireGenericCommand`): any integer, negative included, with
+ * An EXPIRE-family time (Redis's `expireGenericCommand`): an integer of either sign, with
  * overflow refused once in milliseconds and added to `base` (0 for an absolute one).
  */
-function anyTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): bigint {
+function expireArgument(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): bigint {
   let value = parseInteger(bytes);
   if (value === null) throw errNotInteger;
   if (!unit.ms) {
@@ -64,7 +64,7 @@ function anyTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: number):
   return value;
 }
 
-/** A stored expiry time from an absolute one: any time already come (zero or less too) deletes. */
+/** A stored expiry time from an absolute one: a time already come (zero or less too) deletes. */
 function storedTime(at: bigint): number {
   return at <= 0n ? -1 : Number(at);
 }
@@ -188,14 +188,14 @@ function expireCommand(name: string, unit: TimeUnit, summary: string, argument: 
     run(db, applier, conn, command) {
       const flags = parseExpireFlags(command);
       if (flags instanceof Error) return flags;
-      const error = checkNow(() => anyTime(command.arg(2), unit, name, unit.absolute ? 0 : Date.now()));
+      const error = checkNow(() => expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : Date.now()));
       if (error !== null) return error;
       return applier.apply(
         conn,
         command,
         () => {
           const key = command.key(1);
-          const at = anyTime(command.arg(2), unit, name, unit.absolute ? 0 : replicatedTime());
+          const at = expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : replicatedTime());
           const current = db.expiryOf(key);
           if (current === undefined) return 0;
           // No TTL counts as an infinite one for GT and LT, as in Redis.
