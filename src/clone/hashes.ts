@@ -21,11 +21,7 @@ function setFields(db: Keyspace, applier: Applier, conn: Conn | null, command: C
     command,
     () => {
       const key = command.key(1);
-      let hash = db.modify<HashValue>(key, "hash");
-      if (hash === undefined) {
-        hash = new HashValue(db.epoch);
-        db.set(key, hash);
-      }
+      const hash = db.modifyOrCreate<HashValue>(key, "hash", (epoch) => new HashValue(epoch));
       const before = hash.size;
       for (let i = 2; i < command.argCount; i += 2) hash.fields.set(command.key(i), command.copyArg(i + 1));
       return hash.size - before;
@@ -54,11 +50,7 @@ export const hashCommands: readonly CloneCommand[] = [
         command,
         () => {
           const key = command.key(1);
-          let hash = db.modify<HashValue>(key, "hash");
-          if (hash === undefined) {
-            hash = new HashValue(db.epoch);
-            db.set(key, hash);
-          }
+          const hash = db.modifyOrCreate<HashValue>(key, "hash", (epoch) => new HashValue(epoch));
           const field = command.key(2);
           if (hash.fields.has(field)) return 0;
           hash.fields.set(field, command.copyArg(3));
@@ -142,11 +134,7 @@ export const hashCommands: readonly CloneCommand[] = [
           if (value === null) throw errHashNotInteger;
           const next = value + amount;
           if (next > int64Max || next < int64Min) throw errOverflow;
-          let hash = db.modify<HashValue>(key, "hash");
-          if (hash === undefined) {
-            hash = new HashValue(db.epoch);
-            db.set(key, hash);
-          }
+          const hash = db.modifyOrCreate<HashValue>(key, "hash", (epoch) => new HashValue(epoch));
           hash.fields.set(field, encoder.encode(next.toString()));
           return next;
         },

@@ -268,6 +268,15 @@ export class Keyspace {
     return value as T;
   }
 
+  /** The aggregate of type `type` at `key`, to change, made with `create` (and stored) when the key is absent. */
+  modifyOrCreate<T extends Aggregate>(key: string, type: T["type"], create: (epoch: number) => T): T {
+    const found = this.modify<T>(key, type);
+    if (found !== undefined) return found;
+    const made = create(this.epoch);
+    this.set(key, made);
+    return made;
+  }
+
   /**
    * Sets `key` to `value` (any type), keeping the key's sequence number if it exists. Its TTL is
    * cleared, as Redis's SET does, unless `keepTtl` (a change in place: APPEND, INCR, KEEPTTL).

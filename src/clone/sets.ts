@@ -23,11 +23,7 @@ export const setCommands: readonly CloneCommand[] = [
         command,
         () => {
           const key = command.key(1);
-          let set = db.modify<SetValue>(key, "set");
-          if (set === undefined) {
-            set = new SetValue(db.epoch);
-            db.set(key, set);
-          }
+          const set = db.modifyOrCreate<SetValue>(key, "set", (epoch) => new SetValue(epoch));
           let added = 0;
           for (let i = 2; i < command.argCount; i++) if (set.add(command.key(i))) added++;
           return added;
