@@ -8,8 +8,12 @@
  * Each pairing gets fresh servers on fresh directories; repetitions alternate the two servers so
  * that drift in the machine's load hits both alike. Prints medians and ratios as a markdown table.
  *
- *   bun run bench/durability.ts [--reps 3] [--requests 100000] [--clients 50] [--pipelines 1,16]
- *                               [--backends lmdb,memory] [--json out.json]
+ * Each server runs alone on one core and redis-benchmark on the others (`cpuPlan`; `--pin no` turns
+ * it off), and each gets `--warmup` untimed passes first (the clone's hot code is compiled by the
+ * JIT during its first ~100k requests).
+ *
+ *   bun run bench/durability.ts [--reps 3] [--warmup 1] [--pin yes] [--requests 100000] [--clients 50]
+ *                               [--pipelines 1,16] [--backends lmdb,memory] [--json out.json]
  *
  * At pipeline P > 1 each run sends 4 × requests, so that it lasts about as long as P1.
  */
@@ -17,10 +21,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
+import { cpuPlan, freePort, median, runBenchmark, waitForPing, parseFlags, type CpuPlan } from "./lib.ts";
 
 interface Settings {
   reps: number;
+  warmup: number;
+  pin: boolean;
   requests: number;
   clients: number;
   pipelines: number[];
@@ -29,12 +35,12 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  return parseFlags<Settings>(argv, { reps: 3, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], json: "" });
+  return parseFlags<Settings>(argv, { reps: 3, warmup: 1, pin: true, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], json: "" });
 }
 
 /** One redis-benchmark run of SET; returns requests per second. */
-function benchmarkSet(port: number, requests: number, clients: number, pipeline: number): number {
-  const row = runBenchmark(port, ["set"], requests, clients, pipeline).get("SET");
+function benchmarkSet(port: number, requests: number, clients: number, pipeline: number, cpu: CpuPlan): number {
+  const row = runBenchmark(port, ["set"], requests, clients, pipeline, [], cpu.client).get("SET");
   if (row === undefined) throw new Error("no SET row in redis-benchmark's output");
   return row.rps;
 }
@@ -58,19 +64,19 @@ interface Row {
   redisRps: number[];
 }
 
-async function runPairing(settings: Settings, backend: string, pairing: Pairing, rows: Row[]): Promise<void> {
+async function runPairing(settings: Settings, cpu: CpuPlan, backend: string, pairing: Pairing, rows: Row[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "finn-bench-durability-"));
   const processes: Subprocess[] = [];
   try {
     const redisPort = await freePort();
     processes.push(Bun.spawn(
-      ["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
+      [...cpu.server, "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
         "--appendonly", "yes", "--appendfsync", pairing.appendfsync],
       { stdout: "ignore", stderr: "ignore" },
     ));
     const clonePort = await freePort();
     processes.push(Bun.spawn(
-      [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"),
+      [...cpu.server, process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"),
         "-loglevel", "warning", "-backend", backend, "-durability", pairing.level],
       { stdout: "ignore", stderr: "inherit" },
     ));
@@ -84,13 +90,18 @@ async function runPairing(settings: Settings, backend: string, pairing: Pairing,
       cloneRps: [],
       redisRps: [],
     }));
+    for (let pass = 0; pass < settings.warmup; pass++) {
+      for (const row of pairRows) {
+        for (const port of [redisPort, clonePort]) benchmarkSet(port, settings.requests, settings.clients, row.pipeline, cpu);
+      }
+    }
     for (let rep = 0; rep < settings.reps; rep++) {
       for (const row of pairRows) {
         const requests = settings.requests * (row.pipeline > 1 ? 4 : 1);
         // Alternate which server goes first, so that a trend in the machine's load is shared.
         const order = rep % 2 === 0 ? (["redis", "clone"] as const) : (["clone", "redis"] as const);
         for (const server of order) {
-          const rps = benchmarkSet(server === "redis" ? redisPort : clonePort, requests, settings.clients, row.pipeline);
+          const rps = benchmarkSet(server === "redis" ? redisPort : clonePort, requests, settings.clients, row.pipeline, cpu);
           (server === "redis" ? row.redisRps : row.cloneRps).push(rps);
         }
       }
@@ -106,14 +117,15 @@ async function runPairing(settings: Settings, backend: string, pairing: Pairing,
 
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
+  const cpu = cpuPlan(settings.pin);
   const rows: Row[] = [];
   const loadBefore = loadavg()[0] ?? 0;
   for (const backend of settings.backends) {
-    for (const pairing of pairings) await runPairing(settings, backend, pairing, rows);
+    for (const pairing of pairings) await runPairing(settings, cpu, backend, pairing, rows);
   }
   const loadAfter = loadavg()[0] ?? 0;
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "unknown"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Bun ${Bun.version}`;
-  console.log(`\nredis-benchmark -t set -c ${settings.clients}, -n ${settings.requests} (×4 when pipelined), medians of ${settings.reps} runs`);
+  console.log(`\nredis-benchmark -t set -c ${settings.clients}, -n ${settings.requests} (×4 when pipelined), medians of ${settings.reps} runs after ${settings.warmup} untimed, ${cpu.description}`);
   console.log(`${machine}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
   console.log("| backend | clone | redis-server (--appendonly yes) | pipeline | clone SET/s | redis SET/s | clone / redis | clone runs | redis runs |");
   console.log("|---|---|---|---:|---:|---:|---:|---|---|");

@@ -51,6 +51,7 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
     stopped: () => null,
     appliedIndex: 0,
     watchedKeysChanged: () => false,
+    beginWatch: () => ({ since: 0, release: () => {} }),
     leaderAddress: () => null,
     propose: () => {},
     receive: () => {},

@@ -62,6 +62,31 @@ export function encodeEntry(entry: Entry): Uint8Array {
   return bytes;
 }
 
+/**
+ * Encodes entries into one reused buffer (grown when needed, shrunk back when a rare large entry
+ * left it big): for stores that copy the bytes before the next encode (a synchronous LMDB put).
+ * Saves an allocation of the whole entry per save, and with it much of the garbage collector's work.
+ */
+export class EntryScratch {
+  private buffer = Buffer.allocUnsafe(entryScratchBytes);
+  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+
+  /** `entry` encoded as `encodeEntry` would, in a view that is valid until the next call. */
+  encode(entry: Entry): Uint8Array {
+    const size = encodedEntryBytes(entry);
+    if (size > this.buffer.byteLength || (this.buffer.byteLength > entryScratchBytesMax && size <= entryScratchBytes)) {
+      this.buffer = Buffer.allocUnsafe(Math.max(size, entryScratchBytes));
+      this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+    }
+    encodeEntryInto(this.buffer, this.view, 0, entry);
+    return this.buffer.subarray(0, size);
+  }
+}
+
+/** The scratch buffer's usual size, and the size past which it is given back after use. */
+const entryScratchBytes = 256 * 1024;
+const entryScratchBytesMax = 4 * 1024 * 1024;
+
 /** Bytes `encodeEntry` produces for `entry`. */
 export function encodedEntryBytes(entry: Entry): number {
   return entryHeaderBytes + entry.data.byteLength;

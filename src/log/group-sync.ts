@@ -24,6 +24,11 @@ export class GroupSync {
   private running: Promise<void> | null = null;
   /** A sync is queued for the end of this event-loop turn. */
   private scheduled = false;
+  /**
+   * Someone asked for a sync while one was running: start the next one as soon as it ends. Writes
+   * alone never chain syncs (at Medium and Low they wait for the timer or an explicit flush).
+   */
+  private wanted = false;
   /** Syncs performed (for tests and the benchmark). */
   syncCount = 0;
   private closed = false;
@@ -73,6 +78,7 @@ export class GroupSync {
     const waiters = this.pending;
     if (waiters === null) return this.running ?? Promise.resolve();
     if (this.running === null) this.start();
+    else this.wanted = true;
     return waiters.promise;
   }
 
@@ -92,10 +98,13 @@ export class GroupSync {
       () => {
         this.running = null;
         waiters.resolve();
-        if (this.pending !== null) this.start();
+        const wanted = this.wanted;
+        this.wanted = false;
+        if (wanted && this.pending !== null) this.start();
       },
       (error: unknown) => {
         this.running = null;
+        this.wanted = false;
         waiters.reject(error);
         // Later writes are not known to be durable either: fail them too rather than retry an
         // fsync whose failure may have dropped dirty pages (the "fsyncgate" lesson).

@@ -36,6 +36,7 @@ import {
   decodeEntry,
   encodeChecked,
   encodeEntry,
+  EntryScratch,
   parseCompactionPoint,
   parseHardState,
   parseSnapshotMetadata,
@@ -77,7 +78,7 @@ function isSyncable(value: object): value is SyncableEnvironment {
 
 /** The writes of one transaction. */
 interface Writes {
-  putEntry(index: number, bytes: Uint8Array): void;
+  putEntry(entry: Entry): void;
   removeEntry(index: number): void;
   putMeta(key: string, bytes: Uint8Array): void;
 }
@@ -94,6 +95,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** Low and Medium: syncs the `noSync` environment on demand. Null at High. */
   private readonly group: GroupSync | null;
   private readonly timer: ReturnType<typeof setInterval> | null;
+  /** Where synchronous puts encode entries (reused: no allocation per save). */
+  private readonly scratch = new EntryScratch();
   /** Transactions committed (counted by lmdb-js's `aftercommit`), for tests and the benchmark. */
   commitCount = 0;
   private closed = false;
@@ -258,7 +261,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
     this.transact((writes) => {
       removeRanges(writes, dropped);
-      for (const entry of appended) writes.putEntry(entry.index, encodeEntry(entry));
+      for (const entry of appended) writes.putEntry(entry);
       if (batch.snapshot !== null) {
         writes.putMeta(snapshotKey, encodeChecked(batch.snapshot));
         const compaction: CompactionPoint = { index: batch.snapshot.index, term: batch.snapshot.term };
@@ -334,7 +337,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       const meta = this.metaDatabase;
       this.environment.transactionSync(() =>
         body({
-          putEntry: (index, bytes) => entries.putSync(index, bytes),
+          // LMDB copies the value during the call, so one scratch buffer serves every entry.
+          putEntry: (entry) => entries.putSync(entry.index, this.scratch.encode(entry)),
           removeEntry: (index) => entries.removeSync(index),
           putMeta: (key, bytes) => meta.putSync(key, bytes),
         }),
@@ -342,7 +346,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       return;
     }
     body({
-      putEntry: (index, bytes) => this.write(this.entryDatabase.put(index, bytes)),
+      // lmdb-js may hold the value until its writer thread commits: a buffer of its own.
+      putEntry: (entry) => this.write(this.entryDatabase.put(entry.index, encodeEntry(entry))),
       removeEntry: (index) => this.write(this.entryDatabase.remove(index)),
       putMeta: (key, bytes) => this.write(this.metaDatabase.put(key, bytes)),
     });

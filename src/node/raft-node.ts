@@ -32,7 +32,7 @@ import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts
 import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
 import { batchEntries, clockCommandName, entryTime } from "./batch.ts";
-import { WriteTracker } from "./write-tracker.ts";
+import { type WatchHandle, WriteTracker } from "./write-tracker.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
 /** How reads are served: by any node, by the leader under its lease, or after a ReadIndex round. */
@@ -227,6 +227,10 @@ export class RaftNode implements Replicator {
   /** The index of the last entry the machine has applied. */
   get appliedIndex(): number {
     return this.machineApplied;
+  }
+
+  beginWatch(): WatchHandle {
+    return this.writes.watch(this.machineApplied);
   }
 
   /**

@@ -2,6 +2,7 @@
  * The contract between the server (connections, the applier) and whatever decides the order of
  * writes: a single in-memory node, or a Raft node.
  */
+import type { WatchHandle } from "./write-tracker.ts";
 import type { Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
 
@@ -55,8 +56,13 @@ export interface Replicator {
   readonly isLeader: boolean;
   /** Why this node serves nothing at all any more (removed from its cluster, a failed disk), or null. */
   stopped(): Error | null;
-  /** The index of the last entry the machine has applied (WATCH remembers it). */
+  /** The index of the last entry the machine has applied. */
   readonly appliedIndex: number;
+  /**
+   * Opens a WATCH at the index applied now; writes after it are remembered key by key until the
+   * handle is released (EXEC, DISCARD, UNWATCH or the client's disconnection).
+   */
+  beginWatch(): WatchHandle;
   /** Whether one of `keys` may have been written after applied index `since` (EXEC after WATCH). */
   watchedKeysChanged(keys: readonly string[], since: number): boolean;
   /** Raft messages from authenticated peers. */

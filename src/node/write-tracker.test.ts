@@ -12,8 +12,11 @@ const specs = new Map(
   ].map((one) => [one.name, one]),
 );
 
+/** A tracker with one watch open from the start (writes are recorded only while one is). */
 function tracker(keysMax?: number): WriteTracker {
-  return new WriteTracker((name) => specs.get(name), keysMax);
+  const writes = new WriteTracker((name) => specs.get(name), keysMax);
+  writes.watch(0);
+  return writes;
 }
 
 describe("WriteTracker", () => {
@@ -54,5 +57,36 @@ describe("WriteTracker", () => {
     writes.forgetUpTo(10);
     expect(writes.changedSince(["zzz"], 9)).toBe(true);
     expect(writes.changedSince(["zzz"], 10)).toBe(false);
+  });
+
+  test("writes are recorded only while a watch is open; a watch asks only about writes after it opened", () => {
+    const writes = new WriteTracker((name) => specs.get(name));
+    expect(writes.tracking).toBe(false);
+    writes.applied(Command.of(["SET", "a", "1"]), 1);
+    const first = writes.watch(1);
+    expect(first.since).toBe(1);
+    expect(writes.tracking).toBe(true);
+    expect(writes.changedSince(["a"], first.since)).toBe(false);
+    // What came before the first watch is not known key by key: an older `since` counts as changed.
+    expect(writes.changedSince(["zzz"], 0)).toBe(true);
+    writes.applied(Command.of(["SET", "a", "2"]), 2);
+    const second = writes.watch(2);
+    writes.applied(Command.of(["SET", "b", "1"]), 3);
+    expect(writes.changedSince(["a"], first.since)).toBe(true);
+    expect(writes.changedSince(["a"], second.since)).toBe(false);
+    expect(writes.changedSince(["b"], second.since)).toBe(true);
+    first.release();
+    first.release(); // idempotent: the second watch stays open
+    expect(writes.tracking).toBe(true);
+    writes.applied(Command.of(["SET", "c", "1"]), 4);
+    expect(writes.changedSince(["c"], second.since)).toBe(true);
+    second.release();
+    expect(writes.tracking).toBe(false);
+    writes.applied(Command.of(["SET", "d", "1"]), 5);
+    // Reopened later: writes while nobody watched count as unknown for older indexes only.
+    const third = writes.watch(5);
+    expect(writes.changedSince(["d"], third.since)).toBe(false);
+    expect(writes.changedSince(["d"], 4)).toBe(true);
+    third.release();
   });
 });

@@ -7,6 +7,10 @@
  * or a machine that lists no specs) counts as writing every key. Bounded: past `keysMax` keys the
  * map is cleared, and a watch older than that moment counts as changed (a spurious abort, which
  * clients retry; never a missed change).
+ *
+ * Writes are recorded only while some client watches (`watch()` to `release`): without a WATCH
+ * open, nobody asks, and applying a write costs nothing here. When the first watch opens, every
+ * write up to the index applied then counts as unknown; a watch only asks about later ones.
  */
 import type { Command } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
@@ -14,18 +18,48 @@ import type { CommandSpec } from "../server/command-spec.ts";
 /** Keys remembered before the map is cleared. */
 const keysMaxDefault = 1_000_000;
 
+/** One open WATCH: the applied index it started at, and how to say it is over (idempotent). */
+export interface WatchHandle {
+  readonly since: number;
+  release(): void;
+}
+
 export class WriteTracker {
   private readonly lastWrite = new Map<string, number>();
   /** The last index at which every key counts as written. */
   private everythingAt = 0;
+  /** Open watches; writes are recorded only while there is one. */
+  private watchers = 0;
 
   constructor(
     private readonly specOf: (name: string) => CommandSpec | undefined,
     private readonly keysMax = keysMaxDefault,
   ) {}
 
+  /** Opens a watch at applied index `appliedIndex`; writes after it are recorded until it is released. */
+  watch(appliedIndex: number): WatchHandle {
+    if (this.watchers === 0) this.everythingAt = Math.max(this.everythingAt, appliedIndex);
+    this.watchers++;
+    let open = true;
+    return {
+      since: appliedIndex,
+      release: () => {
+        if (!open) return;
+        open = false;
+        this.watchers--;
+        if (this.watchers === 0) this.lastWrite.clear();
+      },
+    };
+  }
+
+  /** Whether writes are being recorded (some watch is open). */
+  get tracking(): boolean {
+    return this.watchers > 0;
+  }
+
   /** The write `command` was applied at log `index` (it did not fail). */
   applied(command: Command, index: number): void {
+    if (this.watchers === 0) return;
     const keys = this.keysOf(command);
     if (keys === null) {
       this.everythingAt = index;

@@ -8,6 +8,7 @@
  * their slot reaches the head (reads, so that a connection always reads its own writes) or kept as
  * bytes (replies that were ready at once).
  */
+import type { WatchHandle } from "../node/write-tracker.ts";
 import type { Socket } from "bun";
 import type { Conn } from "../api.ts";
 import { assert } from "../assert.ts";
@@ -156,8 +157,17 @@ export class Connection implements Conn, CommandSink {
 
   /** The commands queued since MULTI, and whether queueing one failed (EXEC then aborts), or null. */
   transaction: { readonly commands: Command[]; failed: boolean } | null = null;
-  /** The keys WATCHed since the last EXEC, DISCARD or UNWATCH, and the applied index when the first was, or null. */
-  watch: { readonly keys: Set<string>; readonly since: number } | null = null;
+  /**
+   * The keys WATCHed since the last EXEC, DISCARD or UNWATCH, and the node's handle on the watch
+   * (the applied index when the first was), or null.
+   */
+  watch: { readonly keys: Set<string>; readonly handle: WatchHandle } | null = null;
+
+  /** Forgets the watched keys, telling the node (UNWATCH, DISCARD, and when the client goes). */
+  forgetWatch(): void {
+    this.watch?.handle.release();
+    this.watch = null;
+  }
   /** True while EXEC runs the queued commands. */
   inExec = false;
   /**

@@ -266,6 +266,7 @@ export class Server {
   private onClose(socket: Socket<Connection>): void {
     const connection = socket.data;
     connection.closed = true;
+    connection.forgetWatch();
     this.connections.delete(connection);
     this.ready.delete(connection);
     if (this.target === connection) {

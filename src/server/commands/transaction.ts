@@ -39,7 +39,7 @@ export const discard: Builtin = {
   run(_context, connection) {
     if (connection.transaction === null) throw new RespError("ERR DISCARD without MULTI");
     connection.transaction = null;
-    connection.watch = null;
+    connection.forgetWatch();
     connection.writeString("OK");
   },
 };
@@ -51,7 +51,7 @@ export const watch: Builtin = {
       connection.transaction.failed = true;
       throw new RespError("ERR WATCH inside MULTI is not allowed");
     }
-    const watched = connection.watch ?? { keys: new Set<string>(), since: context.node.appliedIndex };
+    const watched = connection.watch ?? { keys: new Set<string>(), handle: context.node.beginWatch() };
     for (let i = 1; i < command.argCount; i++) watched.keys.add(command.key(i));
     connection.watch = watched;
     connection.writeString("OK");
@@ -61,7 +61,7 @@ export const watch: Builtin = {
 export const unwatch: Builtin = {
   spec: spec("unwatch", 1, "noscript loading stale fast", noKeys, "transactions", "Forgets about watched keys of a transaction."),
   run(_context, connection) {
-    connection.watch = null;
+    connection.forgetWatch();
     connection.writeString("OK");
   },
 };
@@ -72,16 +72,21 @@ export const exec: Builtin = {
     const transaction = connection.transaction;
     if (transaction === null) throw new RespError("ERR EXEC without MULTI");
     connection.transaction = null;
-    // EXEC forgets the watched keys whatever happens next, as in Redis.
+    // EXEC forgets the watched keys whatever happens next, as in Redis: released only after the
+    // check below, since the node stops remembering writes when the last watch is released.
     const watched = connection.watch;
     connection.watch = null;
-    if (transaction.failed) throw new RespError("EXECABORT Transaction discarded because of previous errors.");
-    const stopped = context.node.stopped();
-    if (stopped !== null) throw stopped;
-    if (!context.node.isLeader) throw redirect(context.node.leaderAddress());
-    if (watched !== null && context.node.watchedKeysChanged([...watched.keys], watched.since)) {
-      context.server.writerFor(connection).nullArray();
-      return;
+    try {
+      if (transaction.failed) throw new RespError("EXECABORT Transaction discarded because of previous errors.");
+      const stopped = context.node.stopped();
+      if (stopped !== null) throw stopped;
+      if (!context.node.isLeader) throw redirect(context.node.leaderAddress());
+      if (watched !== null && context.node.watchedKeysChanged([...watched.keys], watched.handle.since)) {
+        context.server.writerFor(connection).nullArray();
+        return;
+      }
+    } finally {
+      watched?.handle.release();
     }
     connection.writeArray(transaction.commands.length);
     connection.inExec = true;
@@ -110,3 +115,4 @@ export const exec: Builtin = {
     else if (verdict instanceof Error) all.settle(undefined, verdict);
   },
 };
+
