@@ -114,8 +114,15 @@ interface SetOptions {
   time: { unit: TimeUnit; bytes: Uint8Array } | null;
 }
 
+/** A plain SET's options (shared: never written to). */
+const noOptions: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, time: null };
+/** What SET's mutate returns when it had no old value to report (shared: the common case allocates nothing). */
+const wasSet = { done: true, old: undefined } as const;
+const notSet = { done: false, old: undefined } as const;
+
 /** SET's options after key and value (Redis's `parseExtendedStringArgumentsOrReply`). */
 function parseSetOptions(command: Command): SetOptions | Error {
+  if (command.argCount === 3) return noOptions;
   const options: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, time: null };
   for (let i = 3; i < command.argCount; i++) {
     const name = option(command.arg(i));
@@ -147,11 +154,11 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
       const at = time === null ? null : positiveTime(time.bytes, time.unit, name, replicatedTime());
       const old = options.get ? db.lookupString(key) : undefined;
       const exists = options.get ? old !== undefined : db.has(key);
-      if ((options.nx && exists) || (options.xx && !exists)) return { done: false, old };
+      if ((options.nx && exists) || (options.xx && !exists)) return old === undefined ? notSet : { done: false, old };
       // The argument is a view of a log entry or a client's buffer: keep a copy of its own.
       db.set(key, command.copyArg(valueAt), options.keepTtl);
       if (at !== null) expireKey(db, key, at);
-      return { done: true, old };
+      return old === undefined ? wasSet : { done: true, old };
     },
     (result) => {
       if (options.get) {
@@ -164,7 +171,6 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
   );
 }
 
-const noOptions: SetOptions = { nx: false, xx: false, get: false, keepTtl: false, time: null };
 
 /** EXPIRE's NX|XX|GT|LT (Redis's `parseExtendedExpireArgumentsOrReply`). */
 function parseExpireFlags(command: Command): { nx: boolean; xx: boolean; gt: boolean; lt: boolean } | Error {

@@ -176,6 +176,11 @@ export class Keyspace {
     if (at !== 0) this.push({ at, seq: entry.seq, entry });
   }
 
+  /** False when `reclaimExpired` has nothing it could delete (no key has ever had a pending TTL). */
+  get mayReclaim(): boolean {
+    return this.heap.length > 0;
+  }
+
   /**
    * Active expiry: deletes up to `limit` keys whose time has come, earliest first. Only inside
    * `mutate` (it does nothing elsewhere). Returns how many it deleted.

@@ -50,11 +50,13 @@ class ExpiringApplier implements Applier {
 
   apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
     const inner = this.inner as Applier;
-    if (mutate === null) {
-      inner.apply(conn, command, null, respond);
+    const machine = this.machine;
+    // With no TTL pending, reclaiming would do nothing: pass `mutate` as it is (no closure per
+    // write). The keyspace is the same on every replica at a given log position, so is the choice.
+    if (mutate === null || !machine.keyspace.mayReclaim) {
+      inner.apply(conn, command, mutate, respond);
       return;
     }
-    const machine = this.machine;
     inner.apply(
       conn,
       command,

@@ -61,7 +61,7 @@ import {
  * Default bytes of recent entries kept in memory in front of LMDB: enough that followers a few
  * seconds behind are served without touching LMDB, small enough for a 2 GB machine.
  */
-export const tailCacheBytesMaxDefault = 64 * 1024 * 1024;
+export const tailCacheBytesMaxDefault = 4 * 1024 * 1024;
 
 const hardStateKey = "hardState";
 const snapshotKey = "snapshot";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Applier, Conn, Machine } from "../api.ts";
 import { Logger } from "../log.ts";
-import { replicatedTime } from "../replicated.ts";
+import { logPosition, replicatedTime } from "../replicated.ts";
 import { Command, encodeCommand, latin1, RespReader } from "../resp/reader.ts";
 import { batchEntries, clockFrame, entryTime } from "./batch.ts";
 import { Executor } from "./executor.ts";
@@ -25,6 +25,15 @@ describe("batchEntries", () => {
     expect(framesOf(batch.entries[0]!)).toEqual([["RAFTTIME", "1764178800123"], ["SET", "a", "1"], ["INCR", "b"]]);
     expect(entryTime(batch.entries[0]!)).toBe(1_764_178_800_123);
     expect(batch.tickets).toEqual([[null, null]]);
+    expect(batch.commands[0]?.map((command) => command.args.map(latin1))).toEqual([["SET", "a", "1"], ["INCR", "b"]]);
+  });
+
+  test("an entry holding an inline command keeps no parsed commands (its frame is an encoding of the line)", () => {
+    const inline: Command[] = [];
+    new RespReader().feed(Buffer.from("SET a 1\r\n"), { onCommand: (command) => inline.push(command) > 0 });
+    const batch = batchEntries([...commands(["SET", "b", "2"]), ...inline], [null, null], 1);
+    expect(batch.commands).toEqual([null]);
+    expect(framesOf(batch.entries[0]!)).toEqual([["RAFTTIME", "1"], ["SET", "b", "2"], ["SET", "a", "1"]]);
   });
 
   test("entries split at the size limit each carry the clock and their own tickets", () => {
@@ -76,5 +85,27 @@ describe("the executor and the clock frame", () => {
     // An entry from before clocks applies at the latest time seen.
     executor.applyEntry(9, encodeCommand([Buffer.from("W"), Buffer.from("d")]), listener);
     expect(machine.seen.at(-1)).toEqual(["d", 2000]);
+  });
+
+  test("applying an entry from its parsed commands shows the machine what parsing its bytes shows", () => {
+    class Positions implements Machine {
+      readonly seen: string[] = [];
+      command(applier: Applier, conn: Conn | null, command: Command): void | Error {
+        applier.apply(conn, command, () => {
+          const position = logPosition();
+          this.seen.push(`${command.args.map(latin1).join(" ")} @${position?.index}.${position?.command} t${replicatedTime()}`);
+        }, null);
+      }
+      snapshot(): void {}
+      restore(): void {}
+    }
+    const batch = batchEntries(commands(["W", "a", "1"], ["W", "b"]), [null, null], 4242);
+    const fromBytes = new Positions();
+    const fromParsed = new Positions();
+    const ignore = { before: () => {}, after: () => {} };
+    new Executor(fromBytes, new Logger("quiet")).applyEntry(12, batch.entries[0]!, ignore);
+    new Executor(fromParsed, new Logger("quiet")).applyParsed(12, 4242, batch.commands[0]!, ignore);
+    expect(fromParsed.seen).toEqual(fromBytes.seen);
+    expect(fromBytes.seen).toEqual(["W a 1 @12.1 t4242", "W b @12.2 t4242"]);
   });
 });

@@ -19,11 +19,17 @@ export interface EntryBatch {
   readonly entries: Uint8Array[];
   /** The tickets of each entry's commands, in command order. */
   readonly tickets: (Ticket | null)[][];
+  /**
+   * Each entry's commands (the parsed form of its data after the clock frame), in order; null for
+   * an entry with an inline command, whose frame in the log is an encoding of it (its `raw` bytes
+   * differ from what a replica parsing the entry sees).
+   */
+  readonly commands: (Command[] | null)[];
 }
 
 export function batchEntries(commands: readonly Command[], tickets: readonly (Ticket | null)[], time: number): EntryBatch {
   assert(commands.length === tickets.length, "one ticket per command");
-  const batch: EntryBatch = { entries: [], tickets: [] };
+  const batch: EntryBatch = { entries: [], tickets: [], commands: [] };
   const clock = clockFrame(time);
   let first = 0;
   while (first < commands.length) {
@@ -35,6 +41,8 @@ export function batchEntries(commands: readonly Command[], tickets: readonly (Ti
     }
     batch.entries.push(concatFrames(clock, commands, first, last + 1, bytes));
     batch.tickets.push(tickets.slice(first, last + 1));
+    const entryCommands = commands.slice(first, last + 1);
+    batch.commands.push(entryCommands.some((command) => command.inline) ? null : entryCommands);
     first = last + 1;
   }
   return batch;

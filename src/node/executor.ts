@@ -87,18 +87,40 @@ export class Executor implements CommandSink {
     assert(status.kind === "ok", "a committed entry holds only complete RESP commands");
   }
 
+  /**
+   * Applies the entry at `index` from the commands it was built from (`batchEntries`) rather than
+   * its bytes: what the node that proposed it does, sparing a second parse. `commands` are the
+   * parsed form of the entry's frames after its clock frame, which carried `time`, so the machine
+   * sees the same arguments at the same log positions and time as any replica parsing the bytes.
+   */
+  applyParsed(index: number, time: number, commands: readonly Command[], listener: ApplyListener): void {
+    this.listener = listener;
+    this.entryIndex = index;
+    this.noteTime(time);
+    // Position 0 is the clock frame, as when parsed.
+    this.commandPosition = 1;
+    for (const command of commands) this.applyCommand(command);
+  }
+
   onCommand(command: Command): boolean {
     if (this.commandPosition === 0 && command.name === clockCommandName && command.argCount === 2) {
       // The entry's clock frame: the time its commands apply at, not a command of the machine.
       const time = Number(command.key(1));
-      if (Number.isSafeInteger(time) && time >= 0) {
-        this.entryTime = time;
-        this.lastTime = Math.max(this.lastTime, time);
-        noteAppliedTime(this.lastTime);
-      }
+      if (Number.isSafeInteger(time) && time >= 0) this.noteTime(time);
       this.commandPosition++;
       return true;
     }
+    this.applyCommand(command);
+    return true;
+  }
+
+  private noteTime(time: number): void {
+    this.entryTime = time;
+    this.lastTime = Math.max(this.lastTime, time);
+    noteAppliedTime(this.lastTime);
+  }
+
+  private applyCommand(command: Command): void {
     this.listener.before(command);
     const applier = this.applier;
     applier.reset();
@@ -119,6 +141,5 @@ export class Executor implements CommandSink {
       this.logger.debug(`Applying '${command.name}' failed: ${String(result.error)}`);
     }
     this.listener.after(command, result);
-    return true;
   }
 }

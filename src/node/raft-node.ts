@@ -99,6 +99,9 @@ interface PendingEntry {
   readonly term: number;
   readonly tickets: readonly (Ticket | null)[];
   readonly proposedAt: number;
+  /** The entry's commands as parsed when they arrived, and its clock time (null for a config entry). */
+  readonly commands: readonly Command[] | null;
+  readonly time: number;
 }
 
 /** Errors whose meaning is part of the contract (see the README's list of errors). */
@@ -340,6 +343,8 @@ export class RaftNode implements Replicator {
         term: result.term,
         tickets: [{ settle: (_value, error) => (error === undefined ? resolve() : reject(error)) }],
         proposedAt: performance.now(),
+        commands: null,
+        time: 0,
       });
       this.schedule();
     });
@@ -487,7 +492,7 @@ export class RaftNode implements Replicator {
     // that time does not go back when leadership moves to a node whose clock is behind.
     const time = Math.max(Date.now(), this.highestTime, this.executor.lastAppliedTime);
     this.highestTime = time;
-    const { entries, tickets: entryTickets } = batchEntries(commands, tickets, time);
+    const { entries, tickets: entryTickets, commands: entryCommands } = batchEntries(commands, tickets, time);
     const result: ProposeResult = this.raft.propose(entries);
     if (!result.ok) {
       const error = refusalError(result.reason, this.leaderAddress());
@@ -497,7 +502,13 @@ export class RaftNode implements Replicator {
     assert(result.lastIndex - result.firstIndex + 1 === entries.length, "one index per proposed entry");
     const now = performance.now();
     for (let i = 0; i < entries.length; i++) {
-      this.pending.set(result.firstIndex + i, { term: result.term, tickets: entryTickets[i] ?? [], proposedAt: now });
+      this.pending.set(result.firstIndex + i, {
+        term: result.term,
+        tickets: entryTickets[i] ?? [],
+        proposedAt: now,
+        commands: entryCommands[i] ?? null,
+        time,
+      });
     }
   }
 
@@ -560,9 +571,12 @@ export class RaftNode implements Replicator {
     const pending = this.pending.get(entry.index);
     if (pending !== undefined) this.pending.delete(entry.index);
     let tickets: readonly (Ticket | null)[] = [];
+    let parsed: PendingEntry | null = null;
     if (pending !== undefined) {
-      if (pending.term === entry.term) tickets = pending.tickets;
-      else {
+      if (pending.term === entry.term) {
+        tickets = pending.tickets;
+        parsed = pending;
+      } else {
         // Another leader's entry took this index: ours was never committed and never will be.
         const error = notAppliedError("leadership changed before the write committed");
         for (const ticket of pending.tickets) ticket?.settle(undefined, error);
@@ -572,7 +586,10 @@ export class RaftNode implements Replicator {
       case "normal":
         this.applying = tickets;
         this.applyingAt = 0;
-        this.executor.applyEntry(entry.index, entry.data, this.onApplied);
+        // This node built the entry (same index, same term: the same entry): apply the commands
+        // as parsed when they arrived rather than parsing its bytes again.
+        if (parsed?.commands != null) this.executor.applyParsed(entry.index, parsed.time, parsed.commands, this.onApplied);
+        else this.executor.applyEntry(entry.index, entry.data, this.onApplied);
         this.applying = [];
         return;
       case "noop":
