@@ -58,10 +58,13 @@ import {
 } from "./store.ts";
 
 /**
- * Default bytes of recent entries kept in memory in front of LMDB: enough that followers a few
- * seconds behind are served without touching LMDB, small enough for a 2 GB machine.
+ * Default bytes of recent entries kept in memory in front of LMDB: what followers need while they
+ * keep up (entries in flight), without LMDB reads. Kept small on purpose: entries held longer get
+ * promoted by the garbage collector, and every new entry then lands on fresh memory. Measured with
+ * 36 KB entries: holding 4 MB of them costs nothing per write, 18 MB about 15 ns, 72 MB about 50 ns.
+ * A follower further behind is served from LMDB (one synchronous read per entry).
  */
-export const tailCacheBytesMaxDefault = 4 * 1024 * 1024;
+export const tailCacheBytesMaxDefault = 8 * 1024 * 1024;
 
 const hardStateKey = "hardState";
 const snapshotKey = "snapshot";
