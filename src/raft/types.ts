@@ -199,6 +199,9 @@ export interface ReadState {
  * 3. only then send `messagesAfterPersist` (votes, vote requests and append acknowledgements,
  *    which promise that the state above survives a crash);
  * 4. apply `committedEntries` in order (and install `snapshot` into the state machine first);
+ *    those that an earlier Ready already made durable (index below `entries[0]`) may be applied
+ *    as soon as step 1 is done, while step 2 runs, but not past a config entry: the core applies
+ *    membership changes itself, at `advance()`;
  * 5. answer `readStates` (their indexes are at most the last applied entry after step 4);
  *    fail the reads in `droppedReads` (the leader lost its term before confirming them);
  * 6. call `advance()`.
