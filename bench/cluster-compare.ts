@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
+import { freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags, startCluster } from "./lib.ts";
 
 /** Finn (Go, HEAD e430290), 3 local nodes on our 2-core machines: shared/REFERENCE.md. */
 const finn: Readonly<Record<string, Readonly<Record<number, number>>>> = {
@@ -30,20 +30,6 @@ function parseSettings(argv: readonly string[]): Settings {
   return parseFlags<Settings>(argv, { reps: 3, requests: 100_000, nodes: 3, cloneArgs: [] });
 }
 
-async function leaderPort(ports: readonly number[]): Promise<number> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    for (const port of ports) {
-      if (Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTSTATE"]).stdout.toString().trim() === "Leader") {
-        const peers = Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTPEERS"]).stdout.toString();
-        if (!peers.includes("Learner") && peers.split("\n").filter((line) => line.includes(":")).length === ports.length) return port;
-      }
-    }
-    await Bun.sleep(100);
-  }
-  throw new Error("no leader with every node a voter");
-}
-
 async function main(): Promise<void> {
   const settings = parseSettings(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), "finn-bench-cluster-"));
@@ -51,21 +37,9 @@ async function main(): Promise<void> {
   try {
     const redisPort = await freePort();
     processes.push(Bun.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdout: "ignore", stderr: "ignore" }));
-    const ports: number[] = [];
-    for (let i = 0; i < settings.nodes; i++) {
-      const port = await freePort();
-      const join_ = i === 0 ? [] : ["-join", `:${ports[0]}`];
-      processes.push(
-        Bun.spawn(
-          [process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(port), "-dir", join(dir, `node-${i}`), "-loglevel", "warning", ...join_, ...settings.cloneArgs],
-          { stdout: "ignore", stderr: "inherit" },
-        ),
-      );
-      await waitForPing(port);
-      ports.push(port);
-    }
+    const { port: leader } = await startCluster(dir, settings.nodes, processes, settings.cloneArgs);
     await waitForPing(redisPort);
-    const leader = await leaderPort(ports);
+
     const samples = new Map<string, number[]>();
     const add = (key: string, value: number): void => {
       samples.set(key, [...(samples.get(key) ?? []), value]);

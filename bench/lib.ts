@@ -3,6 +3,7 @@
  * medians and a description of the machine.
  */
 import { cpus, loadavg, release, totalmem } from "node:os";
+import type { Subprocess } from "bun";
 
 /** Ports handed out by `freePort` in this process. */
 const handedOut = new Set<number>();
@@ -131,4 +132,51 @@ export function parseFlags<T extends { [K in keyof T]: FlagValue }>(argv: readon
     else settings[key] = typeof current[0] === "number" ? value.split(",").map(Number) : value.split(",");
   }
   return settings as T;
+}
+
+/** The clone's entry point, for the benchmarks that start it. */
+export const cloneScript = new URL("../src/clone.ts", import.meta.url).pathname;
+
+/** Starts one clone node (`prefix` pins it, e.g. with `cpuPlan`'s `server`) with its data in `dir`. */
+export function spawnClone(dir: string, port: number, args: readonly string[], prefix: readonly string[] = []): Subprocess {
+  return Bun.spawn([...prefix, process.execPath, "run", cloneScript, "-p", String(port), "-dir", dir, "-loglevel", "warning", ...args], {
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+}
+
+/** The port of the node that leads once every one of `ports` is a voter (none a learner). */
+export async function clusterLeader(ports: readonly number[], timeoutMilliseconds = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMilliseconds;
+  while (Date.now() < deadline) {
+    for (const port of ports) {
+      if (Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTSTATE"]).stdout.toString().trim() !== "Leader") continue;
+      const peers = Bun.spawnSync(["redis-cli", "-p", String(port), "RAFTPEERS"]).stdout.toString();
+      if (!peers.includes("Learner") && peers.split("\n").filter((line) => line.includes(":")).length === ports.length) return port;
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`no leader with all ${ports.length} nodes voters`);
+}
+
+/**
+ * Starts a cluster of `nodes` clone processes as the README shows (the first alone, the others
+ * with `-join`), each in `dir/node-<i>`, and waits until its leader has them all as voters. Every
+ * process is pushed onto `processes` as it starts (the caller stops them, also on failure).
+ * Returns the leader's port and the process ids, the leader's first.
+ */
+export async function startCluster(dir: string, nodes: number, processes: Subprocess[], args: readonly string[] = []): Promise<{ port: number; pids: number[] }> {
+  const ports: number[] = [];
+  const pids: number[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const port = await freePort();
+    const child = spawnClone(`${dir}/node-${i}`, port, [...(i === 0 ? [] : ["-join", `:${ports[0]}`]), ...args]);
+    processes.push(child);
+    pids.push(child.pid);
+    await waitForPing(port);
+    ports.push(port);
+  }
+  const port = await clusterLeader(ports);
+  const leaderAt = ports.indexOf(port);
+  return { port, pids: [pids[leaderAt] ?? 0, ...pids.filter((_, i) => i !== leaderAt)] };
 }

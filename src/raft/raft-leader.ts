@@ -110,8 +110,17 @@ export abstract class RaftLeader extends RaftState {
 
   /** Whether this leader may serve a read from its lease right now (thesis §6.4.1). */
   leaseValid(): boolean {
-    if (this.role !== "leader" || !this.options.checkQuorum || this.timeoutNowSent) return false;
-    if (this.leadTransferee !== null || !this.committedInTerm() || !this.isVoter(this.id)) return false;
+    return this.leaseTicksLeft() >= 0;
+  }
+
+  /**
+   * How many more ticks this leader's lease holds (0: it holds now but not after the next tick),
+   * or -1 when it may not serve reads from a lease now. The lease rests on the heartbeat round a
+   * quorum acknowledged most recently (thesis §6.4.1).
+   */
+  leaseTicksLeft(): number {
+    if (this.role !== "leader" || !this.options.checkQuorum || this.timeoutNowSent) return -1;
+    if (this.leadTransferee !== null || !this.committedInTerm() || !this.isVoter(this.id)) return -1;
     const stamps: number[] = [];
     for (const id of this.membership.voters) {
       if (id === this.id) stamps.push(this.ticks);
@@ -120,8 +129,10 @@ export abstract class RaftLeader extends RaftState {
     stamps.sort((a, b) => b - a);
     const quorumStamp = stamps[this.quorum() - 1];
     assert(quorumStamp !== undefined, "a quorum exists");
-    return this.ticks - quorumStamp <= leaseTicks(this.options);
+    const left = leaseTicks(this.options) - (this.ticks - quorumStamp);
+    return left >= 0 ? left : -1;
   }
+
 
   protected becomeLeader(): void {
     assert(this.role === "candidate", "only a candidate becomes leader");
