@@ -163,9 +163,14 @@ export async function clusterLeader(ports: readonly number[], timeoutMillisecond
  * Starts a cluster of `nodes` clone processes as the README shows (the first alone, the others
  * with `-join`), each in `dir/node-<i>`, and waits until its leader has them all as voters. Every
  * process is pushed onto `processes` as it starts (the caller stops them, also on failure).
- * Returns the leader's port and the process ids, the leader's first.
+ * Returns the leader's port, the process ids (the leader's first) and every node's port and pid.
  */
-export async function startCluster(dir: string, nodes: number, processes: Subprocess[], args: readonly string[] = []): Promise<{ port: number; pids: number[] }> {
+export async function startCluster(
+  dir: string,
+  nodes: number,
+  processes: Subprocess[],
+  args: readonly string[] = [],
+): Promise<{ port: number; pids: number[]; nodes: { port: number; pid: number }[] }> {
   const ports: number[] = [];
   const pids: number[] = [];
   for (let i = 0; i < nodes; i++) {
@@ -178,5 +183,9 @@ export async function startCluster(dir: string, nodes: number, processes: Subpro
   }
   const port = await clusterLeader(ports);
   const leaderAt = ports.indexOf(port);
-  return { port, pids: [pids[leaderAt] ?? 0, ...pids.filter((_, i) => i !== leaderAt)] };
+  return {
+    port,
+    pids: [pids[leaderAt] ?? 0, ...pids.filter((_, i) => i !== leaderAt)],
+    nodes: ports.map((nodePort, i) => ({ port: nodePort, pid: pids[i] ?? 0 })),
+  };
 }

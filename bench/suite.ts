@@ -13,7 +13,9 @@
  * markdown table, the raw figures (JSON) and a chart (SVG) to `--out` (bench/results).
  *
  * Single-process servers run alone on the last core and redis-benchmark on the others (see
- * `cpuPlan`); the cluster's three nodes and redis-benchmark share every core, unpinned.
+ * `cpuPlan`); the cluster's three nodes and redis-benchmark share every core, unpinned. While one
+ * server is measured, every other one is stopped (SIGSTOP), so that its timers and garbage
+ * collection do not run on the cores being measured.
  *
  *   bun run bench/suite.ts [--reps 3] [--warmup 1] [--requests 100000] [--clients 50]
  *                          [--pipelines 1,16] [--pin yes] [--out bench/results] [--only redis-none,clone-medium,...]
@@ -24,7 +26,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
+import { clusterLeader, cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
 import { barChart } from "./chart.ts";
 
 interface Settings {
@@ -48,6 +50,25 @@ interface Target {
   pids: number[];
   /** Whether the processes run pinned (single processes) or share every core (the cluster). */
   readonly pinned: boolean;
+  /** A cluster's nodes: after a pause the leader may have changed, and is looked up again. */
+  readonly nodes?: readonly { port: number; pid: number }[];
+}
+
+/**
+ * Stops every process of the servers not being measured (SIGSTOP) and resumes the one that is:
+ * an idle server still runs timers and, after a run, its garbage collector, on the core the next
+ * server is measured on. A resumed cluster may hold an election (its timers ran out while it was
+ * stopped), so its leader is looked up again.
+ */
+async function focus(targets: readonly Target[], on: Target): Promise<void> {
+  for (const target of targets) if (target !== on) for (const pid of target.pids) process.kill(pid, "SIGSTOP");
+  for (const pid of on.pids) process.kill(pid, "SIGCONT");
+  if (on.nodes !== undefined) {
+    on.port = await clusterLeader(on.nodes.map((node) => node.port));
+    const leaderPid = on.nodes.find((node) => node.port === on.port)?.pid ?? 0;
+    on.pids = [leaderPid, ...on.nodes.filter((node) => node.pid !== leaderPid).map((node) => node.pid)];
+  }
+  await waitForPing(on.port);
 }
 
 /** User + system CPU time of `pid` so far, in seconds (from /proc/<pid>/stat, 100 ticks a second). */
@@ -84,8 +105,8 @@ async function startClone(dir: string, cpu: CpuPlan, level: string, matches: str
 
 /** Three nodes joined as the README shows; the benchmark drives the leader. */
 async function startThreeNodes(dir: string, processes: Subprocess[]): Promise<Target> {
-  const { port, pids } = await startCluster(join(dir, "cluster"), 3, processes);
-  return { name: "cluster-3", matches: "redis-everysec", describe: "clone, 3 nodes, defaults (-durability medium -consistency medium), through the leader", port, pids, pinned: false };
+  const { port, pids, nodes } = await startCluster(join(dir, "cluster"), 3, processes);
+  return { name: "cluster-3", matches: "redis-everysec", describe: "clone, 3 nodes, defaults (-durability medium -consistency medium), through the leader", port, pids, pinned: false, nodes };
 }
 
 interface Sample {
@@ -141,11 +162,17 @@ async function main(): Promise<void> {
     };
     const tests = ["set", "get"];
     for (let pass = 0; pass < settings.warmup; pass++) {
-      for (const target of targets) for (const pipeline of settings.pipelines) for (const test of tests) run(target, test, pipeline, false);
+      for (const target of targets) {
+        await focus(targets, target);
+        for (const pipeline of settings.pipelines) for (const test of tests) run(target, test, pipeline, false);
+      }
     }
     for (let rep = 0; rep < settings.reps; rep++) {
       const order = rep % 2 === 0 ? targets : [...targets].reverse();
-      for (const target of order) for (const pipeline of settings.pipelines) for (const test of tests) run(target, test, pipeline, true);
+      for (const target of order) {
+        await focus(targets, target);
+        for (const pipeline of settings.pipelines) for (const test of tests) run(target, test, pipeline, true);
+      }
       process.stderr.write(`repetition ${rep + 1}/${settings.reps} done\n`);
     }
 
@@ -211,7 +238,11 @@ async function main(): Promise<void> {
     writeFileSync(join(settings.out, "suite.svg"), chart);
     process.stderr.write(`wrote ${join(settings.out, "suite.md")}, suite.json and suite.svg\n`);
   } finally {
-    for (const child of processes) child.kill();
+    for (const child of processes) {
+      child.kill();
+      // A stopped process holds its SIGTERM until it runs again.
+      if (child.exitCode === null) process.kill(child.pid, "SIGCONT");
+    }
     await Promise.all(processes.map((child) => child.exited));
     rmSync(dir, { recursive: true, force: true });
   }
