@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { fdatasync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { fdatasyncSync, fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "../log.ts";
@@ -53,29 +53,39 @@ describe("file log store", () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("high: save() resolves only after an fsync that began after the write; one fsync per turn", async () => {
+  test("high: save() fdatasyncs what it wrote before it returns, one fsync per save", async () => {
     const events: string[] = [];
     const hooks: FileSyncHooks = {
-      sync: (fd) =>
-        new Promise((resolve, reject) => {
-          events.push("sync start");
-          fdatasync(fd, (error) => {
-            events.push("sync end");
-            if (error === null) resolve();
-            else reject(error);
-          });
-        }),
+      syncNow: (fd) => {
+        events.push(`sync ${fstatSync(fd).size}`);
+        fdatasyncSync(fd);
+      },
     };
     const store = openStore(freshDir(), { hooks });
-    const saves = [1, 2, 3].map((index) =>
-      store.save({ ...noChange, entries: entriesFrom(index, index) }).then(() => {
-        events.push(`saved ${index}`);
-      }),
-    );
-    events.push("written");
-    await Promise.all(saves);
-    expect(events).toEqual(["written", "sync start", "sync end", "saved 1", "saved 2", "saved 3"]);
-    expect(store.syncCount()).toBe(1);
+    for (const index of [1, 2, 3]) {
+      const saved = store.save({ ...noChange, entries: entriesFrom(index, index) });
+      events.push(`returned ${store.diskBytes()}`);
+      await saved;
+    }
+    // Each sync saw the whole save already in the file (its size), and came before save() returned.
+    expect(events.length).toBe(6);
+    for (let i = 0; i < 6; i += 2) {
+      const size = events[i + 1]!.split(" ")[1];
+      expect(events[i]).toBe(`sync ${size}`);
+    }
+    expect(store.syncCount()).toBe(3);
+  });
+
+  test("high: a failed fsync fails the save and every later use of the store", async () => {
+    const store = openStore(freshDir(), {
+      hooks: {
+        syncNow: () => {
+          throw new Error("EIO: fsync failed");
+        },
+      },
+    });
+    await expect(store.save({ ...noChange, entries: entriesFrom(1, 1) })).rejects.toThrow("EIO");
+    expect(() => store.save({ ...noChange, entries: entriesFrom(2, 2) })).toThrow("EIO");
   });
 
   /** A store with entries 1..5 saved one by one and a hard state; returns the file bytes. */

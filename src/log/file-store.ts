@@ -23,6 +23,7 @@
  */
 import {
   closeSync,
+  fdatasyncSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -79,8 +80,10 @@ export const rewriteGarbageBytesMinDefault = 64 * 1024 * 1024;
 
 /** The file operations the store performs asynchronously; tests wrap them to observe fsyncs. */
 export interface FileSyncHooks {
-  /** Makes the file's written data durable (fdatasync). */
+  /** Makes the file's written data durable (fdatasync), off the loop's thread: Low and Medium. */
   readonly sync?: (fd: number) => Promise<void>;
+  /** The same, on the calling thread before `save()` returns: High. */
+  readonly syncNow?: (fd: number) => void;
 }
 
 export class FileLogStore extends StateBackedStore implements LogStore {
@@ -92,6 +95,10 @@ export class FileLogStore extends StateBackedStore implements LogStore {
   /** Descriptors replaced by a rewrite, closed once no sync uses them. */
   private retired: number[] = [];
   private failure: unknown = null;
+  /** High: fdatasync on the calling thread. */
+  private readonly syncNow: (fd: number) => void;
+  /** High: fdatasyncs done by `save()` (for tests and the benchmark). */
+  private inlineSyncs = 0;
   private closed = false;
   /** Rewrites performed (for tests). */
   rewriteCount = 0;
@@ -107,6 +114,7 @@ export class FileLogStore extends StateBackedStore implements LogStore {
   ) {
     super(new LogState(Infinity, null), snapshotData);
     const sync = hooks.sync ?? fdatasyncAsync;
+    this.syncNow = hooks.syncNow ?? fdatasyncSync;
     this.fd = -1;
     this.group = new GroupSync(async () => {
       await sync(this.fd);
@@ -296,11 +304,25 @@ export class FileLogStore extends StateBackedStore implements LogStore {
       writer.add(RecordKind.hardState, encodeChecked(batch.hardState));
     }
     // Nothing to write: durable once what came before is, without forcing a sync.
-    if (writer.bytes === 0) return this.group.settled();
+    if (writer.bytes === 0) return this.durability === "high" ? Promise.resolve() : this.group.settled();
     this.append(writer);
+    if (this.durability === "high") {
+      // As Redis's `appendfsync always`: on the loop's thread, before anyone hears of the save.
+      // Clients queue meanwhile, and the next save takes them all.
+      try {
+        this.syncNow(this.fd);
+        this.inlineSyncs++;
+      } catch (error) {
+        // Dirty pages may be gone after a failed fsync ("fsyncgate"): nothing after is trusted.
+        this.failure = error;
+        return Promise.reject(error);
+      }
+      this.maybeRewrite();
+      return Promise.resolve();
+    }
     const durable = this.group.written();
     // Term and vote are acted on only once durable (Raft §5.1, Figure 2): sync at once, at any level.
-    if (this.durability === "high" || urgent) this.group.syncSoon();
+    if (urgent) this.group.syncSoon();
     this.maybeRewrite();
     return durable;
   }
@@ -333,7 +355,7 @@ export class FileLogStore extends StateBackedStore implements LogStore {
 
   /** Syncs performed (for tests and the benchmark). */
   syncCount(): number {
-    return this.group.syncCount;
+    return this.group.syncCount + this.inlineSyncs;
   }
 
   diskBytes(): number {

@@ -40,22 +40,39 @@ describe("lmdb log store", () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("the saves of one event-loop turn, thousands of writes, commit as one transaction", async () => {
-    const store = openStore(freshDir());
-    const before = store.commitCount;
-    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 3000) })];
-    saves.push(store.save({ ...noChange, entries: entriesFrom(1001, 1500, 2) })); // truncates 1501..3000
-    saves.push(store.save({ ...noChange, hardState: { term: asTerm(2), vote: null, commit: asIndex(10) } }));
-    await Promise.all(saves);
-    expect(store.commitCount - before).toBe(1);
-    expect(store.lastIndex()).toBe(asIndex(1500));
+  test("each save, thousands of writes, is one transaction committed before save() returns", async () => {
+    for (const durability of ["low", "medium", "high"] as const) {
+      const dir = freshDir();
+      const store = openStore(dir, durability);
+      const before = store.commitCount;
+      const saves = [store.save({ ...noChange, entries: entriesFrom(1, 3000) })];
+      saves.push(store.save({ ...noChange, entries: entriesFrom(1001, 1500, 2) })); // truncates 1501..3000
+      saves.push(store.save({ ...noChange, hardState: { term: asTerm(2), vote: null, commit: asIndex(10) } }));
+      expect(store.commitCount - before).toBe(3);
+      // Committed: another reader of the file sees it at once, before any promise resolved.
+      const reader = open({ path: join(dir, lmdbLogFileName), readOnly: true });
+      const entries = reader.openDB({ name: "entries", encoding: "binary" });
+      expect(entries.getKeysCount()).toBe(1500);
+      await reader.close();
+      await store.flush();
+      await Promise.all(saves);
+      expect(store.lastIndex()).toBe(asIndex(1500));
+    }
   });
 
-  test("high: save() resolves after its transaction is flushed, not merely committed", async () => {
+  test("high: save() has made its transaction durable when it returns (LMDB's own synced commit)", async () => {
     const store = openStore(freshDir(), "high");
     for (let round = 0; round < 20; round++) {
-      await store.save({ ...noChange, entries: entriesFrom(round * 10 + 1, round * 10 + 10) });
-      // Nothing may be left to flush: `flushed` settles within a few microtasks, not after an fsync.
+      const before = store.syncCount();
+      let resolved = false;
+      void store.save({ ...noChange, entries: entriesFrom(round * 10 + 1, round * 10 + 10) }).then(() => {
+        resolved = true;
+      });
+      // One synced commit per save, done inside it: the promise is already settled.
+      expect(store.syncCount()).toBe(before + 1);
+      await Promise.resolve();
+      expect(resolved).toBe(true);
+      // And lmdb-js has nothing left to flush.
       let flushed = false;
       void store.environment.flushed.then(() => {
         flushed = true;

@@ -7,23 +7,23 @@
  * - `meta`: `hardState`, `snapshot` and `compaction` (the compaction point), each
  *   `codec.encodeChecked` JSON with its own CRC32.
  *
- * Writes: `save()` and `compact()` enqueue lmdb-js asynchronous puts and removes. lmdb-js batches
- * every write of one event-loop turn into one transaction (`eventTurnBatching`, the default;
- * `lmdb-store.test.ts` checks it), so a save is atomic and the saves of one turn share a commit.
+ * Writes: every `save()`, `compact()` and `recordSnapshot()` is one synchronous LMDB transaction
+ * (`transactionSync`), committed before it returns, so writes never reorder and entries are in the
+ * operating system's hands before the node acknowledges them. The node saves once per Ready, so a
+ * turn's writes share one transaction (group commit happens in the node's loop).
  *
  * Durability (docs/storage.md):
- * - High: the environment uses lmdb-js's `overlappingSync`: a transaction commits (visible), then
- *   the writer thread fsyncs it outside the write lock; `save()` resolves on `flushed`, which
- *   resolves once that fsync returned. Each transaction is one fsync; the transactions that
- *   queue behind a running fsync commit together.
+ * - High: the environment syncs: LMDB's own commit writes the pages, fdatasyncs the file, then
+ *   writes the meta page through its O_DSYNC descriptor, inside `transactionSync`, on the loop's
+ *   thread, as Redis's `appendfsync always` fsyncs on its one thread. What `save()` returned from
+ *   is on disk; clients queue meanwhile and the next transaction takes them all.
  * - Low and Medium: the environment is `noSync`: commits never fsync. `flush()` (and Medium's
- *   one-second timer) waits for the pending commits and then forces `mdb_env_sync(env, 1)`
- *   through lmdb-js's `sync(callback)`, which fsyncs even a `noSync` environment, on a worker
- *   thread. A batch that changes the term or vote is synced at once (`changesTermOrVote`).
+ *   one-second timer) forces `mdb_env_sync(env, 1)` through lmdb-js's `sync(callback)`, which
+ *   fsyncs even a `noSync` environment, on a worker thread. A batch that changes the term or vote
+ *   is synced at once (`changesTermOrVote`).
  *
  * Reads: a byte-bounded tail of recent entries stays in memory (`LogState`), so reads see
  * uncommitted saves; older entries are read from LMDB synchronously (lmdb-js `get` is sync).
- * An entry leaves the cache only after the transaction that wrote it committed.
  */
 import { mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -35,7 +35,6 @@ import {
   decodeChecked,
   decodeEntry,
   encodeChecked,
-  encodeEntry,
   EntryScratch,
   parseCompactionPoint,
   parseHardState,
@@ -90,17 +89,16 @@ function removeRanges(writes: Writes, ranges: readonly IndexRange[]): void {
   for (const range of ranges) for (let index = range.low; index <= range.high; index++) writes.removeEntry(index);
 }
 
+/** What a save at High returns: it is durable when `save()` returns. */
+const durableNow: Promise<void> = Promise.resolve();
+
 export class LmdbLogStore extends StateBackedStore implements LogStore {
-  /** The lowest index each uncommitted save wrote (in save order; commits resolve in order). */
-  private readonly uncommittedLows: number[] = [];
-  /** The promise of the last enqueued write (its transaction's commit). */
-  private lastWrite: Promise<boolean> = Promise.resolve(true);
   /** Low and Medium: syncs the `noSync` environment on demand. Null at High. */
   private readonly group: GroupSync | null;
   private readonly timer: ReturnType<typeof setInterval> | null;
-  /** Where synchronous puts encode entries (reused: no allocation per save). */
+  /** Where puts encode entries (reused: LMDB copies during the put, so no allocation per save). */
   private readonly scratch = new EntryScratch();
-  /** Transactions committed (counted by lmdb-js's `aftercommit`), for tests and the benchmark. */
+  /** Transactions committed, for tests and the benchmark. */
   commitCount = 0;
   private closed = false;
 
@@ -122,11 +120,6 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     };
     super(new LogState(tailCacheBytesMax, (index) => reader.read(index)), snapshotData);
     reader.read = (index) => this.readStored(index);
-    environment.on("aftercommit", (event: unknown) => {
-      // lmdb-js also reports a resolution with transaction id 0 once after opening: not a commit.
-      const id = (event as { txnId?: unknown }).txnId;
-      if (typeof id === "number" && id > 0) this.commitCount++;
-    });
     if (durability === "high") {
       this.group = null;
       this.timer = null;
@@ -134,7 +127,6 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       assert(isSyncable(environment), "lmdb-js root database has sync(callback)");
       const syncable = environment;
       this.group = new GroupSync(async () => {
-        await this.lastWrite;
         await new Promise<void>((resolve, reject) => {
           syncable.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
         });
@@ -157,9 +149,11 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     const environment = open({
       path,
       compression: false,
-      // High: fsync every transaction, outside the write lock. Low/Medium: fsync on demand only.
-      // (`useWritemap` was measured at Medium: page faults in the map cost more than the writes.)
-      overlappingSync: high,
+      // High: LMDB's own durable commit, inside transactionSync (lmdb-js's `overlappingSync`
+      // instead fsyncs on its writer thread; on one core that measured slower, see docs/storage.md).
+      // Low/Medium: fsync on demand only. (`useWritemap` was measured at Medium: page faults in
+      // the map cost more than the writes.)
+      overlappingSync: false,
       noSync: !high,
     });
     const entryDatabase = environment.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" });
@@ -261,7 +255,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     const dropped = droppedRanges(before, this.state.held());
     if (batch.snapshot === null && appended.length === 0 && batch.hardState === null && dropped.length === 0) {
       // Nothing to write: durable once what came before is, without forcing a sync.
-      return this.group !== null ? this.group.settled() : this.flush();
+      return this.group !== null ? this.group.settled() : durableNow;
     }
     this.transact((writes) => {
       removeRanges(writes, dropped);
@@ -273,16 +267,16 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       if (batch.hardState !== null) writes.putMeta(hardStateKey, encodeChecked(batch.hardState));
     });
-    this.trackCommit(appended.length > 0 ? appended[0]!.index : Infinity);
-    const durable = this.durable();
+    if (this.group === null) return durableNow;
+    const durable = this.group.written();
     // Term and vote are acted on only once durable (Raft §5.1, Figure 2): sync at once, at any level.
-    if (urgent) this.group?.syncSoon();
+    if (urgent) this.group.syncSoon();
     return durable;
   }
 
   committed(): Promise<void> {
-    // Every write of a turn is in one lmdb-js transaction; the last one resolves when it commits.
-    return this.lastWrite.then(() => undefined);
+    // Every write is a synchronous transaction: committed when save() returned.
+    return durableNow;
   }
 
   compact(index: Index): void {
@@ -294,21 +288,17 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       writes.putMeta(compactionKey, encodeChecked(this.state.compactionPoint()));
       removeRanges(writes, droppedRanges(before, this.state.held()));
     });
-    this.trackCommit(Infinity);
   }
 
   recordSnapshot(metadata: SnapshotMetadata): void {
     assert(!this.closed, "recordSnapshot after close");
     this.state.recordSnapshot(metadata);
     this.transact((writes) => writes.putMeta(snapshotKey, encodeChecked(metadata)));
-    this.trackCommit(Infinity);
   }
 
   flush(): Promise<void> {
-    if (this.group !== null) return this.group.flush();
-    const committed = this.lastWrite;
-    const flushed = this.environment.flushed;
-    return Promise.all([committed, flushed]).then(() => undefined);
+    // At High every committed transaction is already on disk.
+    return this.group !== null ? this.group.flush() : durableNow;
   }
 
   /** Syncs performed: explicit ones at Low/Medium, one per committed transaction at High. */
@@ -316,65 +306,24 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     return this.group === null ? this.commitCount : this.group.syncCount;
   }
 
-  /** The promise that the last save resolves with, per durability level. */
-  private durable(): Promise<void> {
-    if (this.group !== null) return this.group.written();
-    // Captured in the same turn as the writes: `flushed` then covers their transaction.
-    return Promise.all([this.lastWrite, this.environment.flushed]).then(() => undefined);
-  }
-
-  private write(result: Promise<boolean>): void {
-    this.lastWrite = result;
-  }
-
   /**
-   * Runs `body`'s writes as one transaction. At Low and Medium, a synchronous one: committed
-   * (without a sync; the group sync flushes later) before this returns, so what was saved is in
-   * the OS's hands at once, survives a crash of this process, and `committed()` need not wait for
-   * lmdb-js's write thread. At High, lmdb-js's asynchronous batch (every write of the turn in one
-   * transaction), flushed before its promise resolves. Every write of a store goes through here,
-   * so writes are never reordered between the two kinds.
+   * Runs `body`'s writes as one synchronous transaction, committed when this returns: at High
+   * durably (LMDB fsyncs), below High without a sync (the group sync flushes later). Entries may
+   * then leave the in-memory tail, which reads find in LMDB from now on.
    */
   private transact(body: (writes: Writes) => void): void {
-    if (this.group !== null) {
-      const entries = this.entryDatabase;
-      const meta = this.metaDatabase;
-      this.environment.transactionSync(() =>
-        body({
-          // LMDB copies the value during the call, so one scratch buffer serves every entry.
-          putEntry: (entry) => entries.putSync(entry.index, this.scratch.encode(entry)),
-          removeEntry: (index) => entries.removeSync(index),
-          putMeta: (key, bytes) => meta.putSync(key, bytes),
-        }),
-      );
-      return;
-    }
-    body({
-      // lmdb-js may hold the value until its writer thread commits: a buffer of its own.
-      putEntry: (entry) => this.write(this.entryDatabase.put(entry.index, encodeEntry(entry))),
-      removeEntry: (index) => this.write(this.entryDatabase.remove(index)),
-      putMeta: (key, bytes) => this.write(this.metaDatabase.put(key, bytes)),
-    });
-  }
-
-  /** Keeps entries written by this save cached until its transaction commits. */
-  private trackCommit(lowestWritten: number): void {
-    this.uncommittedLows.push(lowestWritten);
-    this.lastWrite.then(
-      () => {
-        this.uncommittedLows.shift();
-        this.evict();
-      },
-      // The rejection reaches the caller through save()'s or flush()'s promise.
-      () => undefined,
+    const entries = this.entryDatabase;
+    const meta = this.metaDatabase;
+    this.environment.transactionSync(() =>
+      body({
+        // LMDB copies the value during the call, so one scratch buffer serves every entry.
+        putEntry: (entry) => entries.putSync(entry.index, this.scratch.encode(entry)),
+        removeEntry: (index) => entries.removeSync(index),
+        putMeta: (key, bytes) => meta.putSync(key, bytes),
+      }),
     );
-    this.evict();
-  }
-
-  private evict(): void {
-    let keepFrom = this.state.lastIndex() + 1;
-    for (const low of this.uncommittedLows) keepFrom = Math.min(keepFrom, low);
-    this.state.evict(asIndex(keepFrom));
+    this.commitCount++;
+    this.state.evict(asIndex(this.state.lastIndex() + 1));
   }
 
   /** The first index served from the in-memory tail, and its bytes (for tests and stats). */
@@ -391,7 +340,6 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     await this.flush();
-    await this.lastWrite;
     await this.environment.close();
   }
 }

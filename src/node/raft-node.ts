@@ -171,6 +171,8 @@ export class RaftNode implements Replicator {
   /** The data of the latest snapshot, for followers that need it; its metadata index. */
   private snapshotData: Uint8Array;
   private snapshotDataIndex: number;
+  /** The save promise whose failure this node watches (below High, see handleReady). */
+  private watchedSave: Promise<void> | null = null;
   /** A local snapshot in progress, and who waits for it. */
   private snapshotting: Promise<void> | null = null;
   private snapshotsDisabled = false;
@@ -571,7 +573,13 @@ export class RaftNode implements Replicator {
       if (ready.snapshot !== null && this.durability !== "high") void this.store.flush().catch(() => {});
       if (mustWait) await saved;
       else {
-        saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+        // Below High the store hands every save between two syncs the same promise (at Low one
+        // for ever, if nothing flushes): watch each promise once, not once per save, or its list
+        // of reactions would grow without bound.
+        if (saved !== this.watchedSave) {
+          this.watchedSave = saved;
+          saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+        }
         // Below High nothing waits for the flush, but the entries must at least be in the OS's
         // hands before this node acknowledges them (the messages after persist) or counts them as
         // its own: a process crash must not lose what a majority was told is stored.
