@@ -534,7 +534,9 @@ export class RaftNode implements Replicator {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
-    this.transport.send(ready.messages);
+    // On the wire before this node's own disk write, which may hold the loop (High's fsync): the
+    // leader writes its log in parallel with its followers (Raft thesis §10.2.1).
+    this.transport.sendNow(ready.messages);
     if (ready.snapshot !== null) {
       this.installing = true;
       try {

@@ -252,6 +252,11 @@ export class PeerLink implements CommandSink {
     });
   }
 
+  /** Writes what is queued now rather than at the end of the task (see `Transport.sendNow`). */
+  flushNow(): void {
+    this.flush();
+  }
+
   /** Encodes everything queued into RAFTMSG frames and writes them. */
   private flush(): void {
     if (this.state !== "ready" || this.queue.length === 0) return;

@@ -87,6 +87,10 @@ export class Transport {
   }
 
   /** Sends messages to their peers (messages to nodes of unknown address are dropped). */
+  /**
+   * Queues `messages` to their peers; each link writes its queue at the end of the current task,
+   * coalescing every message sent until then into one write. `sendNow` writes at once instead.
+   */
   send(messages: readonly Message[]): void {
     for (const message of messages) {
       let link = this.links.get(message.to);
@@ -98,6 +102,16 @@ export class Transport {
       }
       link.send(message);
     }
+  }
+
+  /**
+   * Sends `messages` and writes every link's queue now: for a node that is about to block its
+   * loop (a synchronous disk commit), so that the messages are on the wire meanwhile.
+   */
+  sendNow(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    this.send(messages);
+    for (const link of this.links.values()) link.flushNow();
   }
 
   /** Link state by peer, for RAFTPEERS and INFO. */
