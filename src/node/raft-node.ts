@@ -28,7 +28,7 @@ import { asIndex, type Entry, type HardState, type Index, type Membership, type 
 import { type Command, RespReader } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
 import type { Transport } from "../transport/transport.ts";
-import type { Machine, SnapshotReader as MachineSnapshotReader } from "../api.ts";
+import type { Machine, SnapshotReader as MachineSnapshotReader, SnapshotWriter as MachineSnapshotWriter } from "../api.ts";
 import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
 import { batchEntries, clockCommandName, entryTime } from "./batch.ts";
@@ -92,6 +92,8 @@ export function snapshotReaderOf(data: Uint8Array): MachineSnapshotReader {
 const tickMillisecondsDefault = 50;
 const electionTicksDefault = 10;
 const proposalTimeoutMillisecondsDefault = 10_000;
+/** A machine writing a snapshot gives the event loop a turn after this much work. */
+const snapshotSliceMilliseconds = 5;
 
 
 /** The tickets of the commands in one proposed entry. */
@@ -703,15 +705,36 @@ export class RaftNode implements Replicator {
     const metadata: SnapshotMetadata = { index, term, membership: status.membership };
     const chunks: Uint8Array[] = [];
     const started = performance.now();
+    // The machine captured its state when `snapshot` was called and writes it while the node goes
+    // on. Its writes only collect the chunks, so a machine that awaits them would run to the end
+    // in microtasks, the event loop standing still meanwhile (1,000,000 keys: seconds, long enough
+    // to lose leadership). So every few milliseconds of work a write answers with a promise that
+    // resolves on the next turn of the loop: heartbeats, acknowledgements and clients get through.
+    let sliceStart = started;
+    let longestSlice = 0;
+    const writer: MachineSnapshotWriter = {
+      write: (chunk) => {
+        // Copied: a machine may reuse its buffers between writes.
+        chunks.push(chunk.slice());
+        const now = performance.now();
+        if (now - sliceStart < snapshotSliceMilliseconds) return undefined;
+        longestSlice = Math.max(longestSlice, now - sliceStart);
+        return new Promise<void>((resolve) =>
+          setImmediate(() => {
+            sliceStart = performance.now();
+            resolve();
+          }),
+        );
+      },
+    };
     let result: ReturnType<Machine["snapshot"]>;
     try {
-      // Chunks are copied: a machine may reuse its buffers between writes.
-      result = this.machine.snapshot({ write: (chunk) => void chunks.push(chunk.slice()) });
+      result = this.machine.snapshot(writer);
     } catch (error) {
       result = error instanceof Error ? error : new Error(String(error));
     }
+    // Applying stands still only while the machine captures its state (it returns at its first await).
     const stall = performance.now() - started;
-    this.snapshotStallMillisecondsMax = Math.max(this.snapshotStallMillisecondsMax, stall);
     this.snapshotting = (async () => {
       const outcome = await result;
       if (outcome === ErrDisabled) {
@@ -720,6 +743,9 @@ export class RaftNode implements Replicator {
         throw new RespError("ERR snapshots are disabled by the machine");
       }
       if (outcome instanceof Error) throw outcome;
+      longestSlice = Math.max(longestSlice, performance.now() - sliceStart);
+      // The longest the event loop stood still for this snapshot: the capture, or a slice of writing.
+      this.snapshotStallMillisecondsMax = Math.max(this.snapshotStallMillisecondsMax, stall, longestSlice);
       const data = Buffer.concat(chunks);
       const writer = await this.snapshots.create(metadata);
       try {
@@ -736,6 +762,7 @@ export class RaftNode implements Replicator {
       if (compactTo >= this.store.firstIndex()) this.store.compact(compactTo as Index);
       this.logger.notice(
         `Snapshot at index ${index} written (${data.byteLength} bytes, applying paused ${stall.toFixed(1)} ms, ` +
+          `the loop held at most ${Math.max(stall, longestSlice).toFixed(1)} ms, ` +
           `${(performance.now() - started).toFixed(0)} ms in all); log compacted to ${Math.max(0, compactTo)}`,
       );
     })().finally(() => {
