@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
+import { clusterLeader, cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -44,6 +44,8 @@ interface Running {
   readonly port: number;
   readonly pids: readonly number[];
   readonly pinned: boolean;
+  /** A cluster's node ports (its leader may change). */
+  readonly nodePorts?: readonly number[];
 }
 
 /**
@@ -54,6 +56,8 @@ async function fill(port: number, keys: number, valueBytes: number): Promise<voi
   const value = "x".repeat(valueBytes);
   const window = 2000;
   let replies = 0;
+  let errors = 0;
+  let firstError = "";
   let waiting: (() => void) | null = null;
   let drained: (() => void) | null = null;
   const socket = await Bun.connect({
@@ -61,8 +65,18 @@ async function fill(port: number, keys: number, valueBytes: number): Promise<voi
     port,
     socket: {
       data(_socket, data) {
-        // Every reply to SET is +OK\r\n (or an error line): count line ends.
-        for (const byte of data) if (byte === 10) replies++;
+        // Every reply to SET is +OK\r\n or an error line (-MOVED ... when leadership moved): count
+        // line ends, and the errors.
+        let lineStart = 0;
+        for (let i = 0; i < data.length; i++) {
+          if (data[i] !== 10) continue;
+          replies++;
+          if (data[lineStart] === 45) {
+            errors++;
+            if (firstError === "") firstError = Buffer.from(data.subarray(lineStart, i - 1)).toString("latin1");
+          }
+          lineStart = i + 1;
+        }
         waiting?.();
       },
       drain() {
@@ -89,8 +103,26 @@ async function fill(port: number, keys: number, valueBytes: number): Promise<voi
     }
     await writeAll(Buffer.from(batch, "latin1"));
     while (replies < to) await new Promise<void>((resolve) => (waiting = resolve));
+    if (errors > 0) {
+      socket.end();
+      throw new Error(`filling port ${port}: ${errors} errors, the first: ${firstError}`);
+    }
   }
   socket.end();
+}
+
+/** Fills a cluster through its leader, finding the leader again if leadership moves meanwhile. */
+async function fillCluster(ports: readonly number[], keys: number, valueBytes: number): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fill(await clusterLeader(ports), keys, valueBytes);
+      return;
+    } catch (error) {
+      // SET is idempotent: filling again from the start is safe.
+      if (attempt >= 3) throw error;
+      console.error(`${String(error)}; finding the leader again`);
+    }
+  }
 }
 
 class Servers {
@@ -121,8 +153,8 @@ class Servers {
 
   /** `nodes` clone processes joined into one cluster; the leader's port once all are voters. */
   async cluster(nodes: number): Promise<Running> {
-    const { port, pids } = await startCluster(mkdtempSync(join(this.dir, "cluster-")), nodes, this.processes);
-    return { port, pids, pinned: false };
+    const { port, pids, nodes: members } = await startCluster(mkdtempSync(join(this.dir, "cluster-")), nodes, this.processes);
+    return { port, pids, pinned: false, nodePorts: members.map((member) => member.port) };
   }
 
   async stopAll(): Promise<void> {
@@ -268,9 +300,11 @@ async function main(): Promise<void> {
       const clusterRss = (): string => cluster.pids.map((pid) => rssMiB(pid).toFixed(0)).join(" / ");
       const idle = [rssMiB(redis.pids[0] ?? 0), rssMiB(clone.pids[0] ?? 0)];
       say(`| idle, just started | ${idle[0]?.toFixed(0)} | ${idle[1]?.toFixed(0)} | ${clusterRss()} |`);
-      for (const server of [redis, clone, cluster]) await fill(server.port, 1_000_000, 100);
+      for (const server of [redis, clone]) await fill(server.port, 1_000_000, 100);
+      await fillCluster(cluster.nodePorts ?? [cluster.port], 1_000_000, 100);
       await Bun.sleep(2000);
-      const dbsize = [redis, clone, cluster].map((server) => Bun.spawnSync(["redis-cli", "-p", String(server.port), "DBSIZE"]).stdout.toString().trim());
+      const clusterPort = await clusterLeader(cluster.nodePorts ?? [cluster.port]);
+      const dbsize = [redis.port, clone.port, clusterPort].map((port) => Bun.spawnSync(["redis-cli", "-p", String(port), "DBSIZE"]).stdout.toString().trim());
       const full = [rssMiB(redis.pids[0] ?? 0), rssMiB(clone.pids[0] ?? 0)];
       say(`| 1,000,000 values of 100 bytes (DBSIZE ${dbsize.join(" / ")}) | ${full[0]?.toFixed(0)} | ${full[1]?.toFixed(0)} | ${clusterRss()} |`);
       report.memory = { idle, full, dbsize };
