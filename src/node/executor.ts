@@ -91,7 +91,8 @@ export class Executor implements CommandSink {
    * Applies the entry at `index` from the commands it was built from (`batchEntries`) rather than
    * its bytes: what the node that proposed it does, sparing a second parse. `commands` are the
    * parsed form of the entry's frames after its clock frame, which carried `time`, so the machine
-   * sees the same arguments at the same log positions and time as every other replica, which parses the bytes.
+   * sees the same arguments at the same log positions and time as every other replica, which
+   * parses the bytes.
    */
   applyParsed(index: number, time: number, commands: readonly Command[], listener: ApplyListener): void {
     this.listener = listener;
