@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags, startCluster } from "./lib.ts";
+import { freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags, spawnRedis, startCluster } from "./lib.ts";
 
 /** Finn (Go, HEAD e430290), 3 local nodes on our 2-core machines: shared/REFERENCE.md. */
 const finn: Readonly<Record<string, Readonly<Record<number, number>>>> = {
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const processes: Subprocess[] = [];
   try {
     const redisPort = await freePort();
-    processes.push(Bun.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdout: "ignore", stderr: "ignore" }));
+    processes.push(spawnRedis(dir, redisPort, ["--appendonly", "no"]));
     const { port: leader } = await startCluster(dir, settings.nodes, processes, settings.cloneArgs);
     await waitForPing(redisPort);
 

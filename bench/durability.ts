@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuPlan, freePort, median, runBenchmark, waitForPing, parseFlags, type CpuPlan } from "./lib.ts";
+import { cpuPlan, freePort, median, runBenchmark, waitForPing, parseFlags, spawnClone, spawnRedis, type CpuPlan } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -70,17 +70,9 @@ async function runPairing(settings: Settings, cpu: CpuPlan, backend: string, pai
   const processes: Subprocess[] = [];
   try {
     const redisPort = await freePort();
-    processes.push(Bun.spawn(
-      [...cpu.server, "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
-        "--appendonly", "yes", "--appendfsync", pairing.appendfsync],
-      { stdout: "ignore", stderr: "ignore" },
-    ));
+    processes.push(spawnRedis(dir, redisPort, ["--appendonly", "yes", "--appendfsync", pairing.appendfsync], cpu.server));
     const clonePort = await freePort();
-    processes.push(Bun.spawn(
-      [...cpu.server, process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"),
-        "-loglevel", "warning", "-backend", backend, "-durability", pairing.level],
-      { stdout: "ignore", stderr: "inherit" },
-    ));
+    processes.push(spawnClone(join(dir, "clone"), clonePort, ["-backend", backend, "-durability", pairing.level], cpu.server));
     await waitForPing(redisPort);
     await waitForPing(clonePort);
     const pairRows = settings.pipelines.map((pipeline): Row => ({

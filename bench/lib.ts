@@ -3,6 +3,7 @@
  * medians and a description of the machine.
  */
 import { cpus, loadavg, release, totalmem } from "node:os";
+import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 /** Ports handed out by `freePort` in this process. */
@@ -132,6 +133,23 @@ export function parseFlags<T extends { [K in keyof T]: FlagValue }>(argv: readon
     else settings[key] = typeof current[0] === "number" ? value.split(",").map(Number) : value.split(",");
   }
   return settings as T;
+}
+
+/**
+ * Starts redis-server on 127.0.0.1:`port` with its files in `dir`, RDB snapshots off, and
+ * `args` (persistence settings); `prefix` pins it (`cpuPlan`'s `server`).
+ */
+export function spawnRedis(dir: string, port: number, args: readonly string[], prefix: readonly string[] = []): Subprocess {
+  return Bun.spawn([...prefix, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, ...args], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+}
+
+/** A memory figure of process `pid` from /proc/<pid>/status (VmRSS: now, VmHWM: peak), in MiB. */
+export function memoryMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "latin1"));
+  return match === null ? 0 : Number(match[1]) / 1024;
 }
 
 /** The clone's entry point, for the benchmarks that start it. */

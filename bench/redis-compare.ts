@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags } from "./lib.ts";
+import { cpuPlan, freePort, machineDescription, median, runBenchmark, waitForPing, parseFlags, spawnClone, spawnRedis } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -56,16 +56,10 @@ async function main(): Promise<void> {
   const cpu = cpuPlan(settings.pin);
   try {
     const redisPort = await freePort();
-    const redis = Bun.spawn(
-      [...cpu.server, "redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...settings.redisArgs],
-      { stdout: "ignore", stderr: "ignore" },
-    );
+    const redis = spawnRedis(dir, redisPort, ["--appendonly", "no", ...settings.redisArgs], cpu.server);
     processes.push(redis);
     const clonePort = await freePort();
-    const clone = Bun.spawn(
-      [...cpu.server, process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", String(clonePort), "-dir", join(dir, "clone"), "-loglevel", "warning", ...settings.cloneArgs],
-      { stdout: "ignore", stderr: "inherit" },
-    );
+    const clone = spawnClone(join(dir, "clone"), clonePort, settings.cloneArgs, cpu.server);
     processes.push(clone);
     await waitForPing(redisPort);
     await waitForPing(clonePort);

@@ -17,11 +17,11 @@
  *   bun run bench/scale.ts [--reps 3] [--sections values,clients,keys,nodes,memory]
  *                          [--key-counts 1,1000000,10000000] [--out bench/results]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { clusterLeader, cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
+import { clusterLeader, cpuPlan, freePort, machineDescription, median, memoryMiB, parseFlags, runBenchmark, spawnClone, spawnRedis, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
 
 interface Settings {
   reps: number;
@@ -34,10 +34,7 @@ interface Settings {
   out: string;
 }
 
-function rssMiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
-  return match === null ? 0 : Number(match[1]) / 1024;
-}
+const rssMiB = (pid: number): number => memoryMiB(pid, "VmRSS");
 
 /** A running server (or cluster): the port to drive and the processes to measure. */
 interface Running {
@@ -134,10 +131,7 @@ class Servers {
 
   async redis(): Promise<Running> {
     const port = await freePort();
-    const child = Bun.spawn(
-      [...this.cpu.server, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", mkdtempSync(join(this.dir, "redis-")), "--appendonly", "yes", "--appendfsync", "everysec"],
-      { stdout: "ignore", stderr: "ignore" },
-    );
+    const child = spawnRedis(mkdtempSync(join(this.dir, "redis-")), port, ["--appendonly", "yes", "--appendfsync", "everysec"], this.cpu.server);
     this.processes.push(child);
     await waitForPing(port);
     return { port, pids: [child.pid], pinned: this.cpu.server.length > 0 };

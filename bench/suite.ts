@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { clusterLeader, cpuPlan, freePort, machineDescription, median, parseFlags, runBenchmark, spawnClone, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
+import { clusterLeader, cpuPlan, freePort, machineDescription, median, memoryMiB, parseFlags, runBenchmark, spawnClone, spawnRedis, startCluster, waitForPing, type CpuPlan } from "./lib.ts";
 import { barChart } from "./chart.ts";
 
 interface Settings {
@@ -79,19 +79,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Peak resident memory of `pid` so far, in MiB (VmHWM). */
-function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "latin1");
-  const match = /VmHWM:\s+(\d+) kB/.exec(status);
-  return match === null ? 0 : Number(match[1]) / 1024;
-}
 
 async function startRedis(dir: string, cpu: CpuPlan, name: string, persistence: readonly string[], describe: string, processes: Subprocess[]): Promise<Target> {
   const port = await freePort();
-  const child = Bun.spawn(
-    [...cpu.server, "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", mkdtempSync(join(dir, `${name}-`)), ...persistence],
-    { stdout: "ignore", stderr: "ignore" },
-  );
+  const child = spawnRedis(mkdtempSync(join(dir, `${name}-`)), port, persistence, cpu.server);
   processes.push(child);
   return { name, matches: "", describe, port, pids: [child.pid], pinned: cpu.server.length > 0 };
 }
@@ -177,7 +168,7 @@ async function main(): Promise<void> {
     }
 
     const machine = machineDescription();
-    const peak = new Map(targets.map((target) => [target.name, target.pids.map(peakRssMiB)]));
+    const peak = new Map(targets.map((target) => [target.name, target.pids.map((pid) => memoryMiB(pid, "VmHWM"))]));
     const rows: Record<string, unknown>[] = [];
     const lines: string[] = [];
     lines.push(`redis-benchmark -c ${settings.clients} -n ${settings.requests} (×4 at pipeline > 1), medians of ${settings.reps} runs after ${settings.warmup} untimed`);

@@ -54,14 +54,6 @@ export function crc32(bytes: Uint8Array): number {
   return Bun.hash.crc32(bytes) >>> 0;
 }
 
-/** Encodes an entry as header plus data, in one new buffer. */
-export function encodeEntry(entry: Entry): Uint8Array {
-  // Every byte is written, so the buffer need not be zeroed first.
-  const bytes = Buffer.allocUnsafe(entryHeaderBytes + entry.data.byteLength);
-  encodeEntryInto(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, entry);
-  return bytes;
-}
-
 /**
  * Encodes entries into one reused buffer (grown when needed, shrunk back when a rare large entry
  * left it big): for stores that copy the bytes before the next encode (a synchronous LMDB put).
@@ -71,7 +63,7 @@ export class EntryScratch {
   private buffer = Buffer.allocUnsafe(entryScratchBytes);
   private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
 
-  /** `entry` encoded as `encodeEntry` would, in a view that is valid until the next call. */
+  /** `entry` encoded (`encodeEntryInto`), in a view that is valid until the next call. */
   encode(entry: Entry): Uint8Array {
     const size = encodedEntryBytes(entry);
     if (size > this.buffer.byteLength || (this.buffer.byteLength > entryScratchBytesMax && size <= entryScratchBytes)) {
@@ -87,7 +79,7 @@ export class EntryScratch {
 const entryScratchBytes = 256 * 1024;
 const entryScratchBytesMax = 4 * 1024 * 1024;
 
-/** Bytes `encodeEntry` produces for `entry`. */
+/** Bytes an encoded `entry` takes: the header, then its data. */
 export function encodedEntryBytes(entry: Entry): number {
   return entryHeaderBytes + entry.data.byteLength;
 }
@@ -106,7 +98,7 @@ export function encodeEntryInto(bytes: Uint8Array, view: DataView, offset: numbe
 }
 
 /**
- * Decodes an entry written by `encodeEntry`; `null` when the checksum, format or type is wrong.
+ * Decodes an entry written by `encodeEntryInto`; `null` when the checksum, format or type is wrong.
  * The entry's data is a view of `bytes`: pass a buffer nobody else reuses.
  */
 export function decodeEntry(bytes: Uint8Array): Entry | null {

@@ -5,7 +5,7 @@
  * Record: `[length u32][crc32 u32][kind u8][payload]`, big-endian; `length` counts the payload,
  * the CRC covers kind and payload. Kinds (docs/storage.md):
  * - `saveEnd`: empty, closes every save (replay applies a save only once it sees it);
- * - `entry`: `codec.encodeEntry` (the data bytes exactly as given);
+ * - `entry`: the encoded entry (`codec.encodeEntryInto`: the data bytes exactly as given);
  * - `hardState`, `snapshotReset` (the log restarts after it), `snapshot` (a local snapshot, the
  *   log untouched), `compact` (the compaction point): `codec.encodeChecked` JSON;
  * - `truncate`: an index as u64; every entry at or after it is dropped;

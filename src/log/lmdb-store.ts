@@ -2,8 +2,9 @@
  * The LMDB backend (the default): one environment file, `log.mdb`, in the data directory, with
  * two named databases.
  * - `entries`: key = the entry's index (an lmdb-js ordered-binary number, so that range scans
- *   run in index order), value = `codec.encodeEntry` (24-byte header with a CRC32, then the data
- *   bytes exactly as given), stored with lmdb-js's `binary` encoding (no msgpack on the data).
+ *   run in index order), value = the encoded entry (`codec.encodeEntryInto`: 24-byte header with
+ *   a CRC32, then the data bytes exactly as given), stored with lmdb-js's `binary` encoding (no
+ *   msgpack on the data).
  * - `meta`: `hardState`, `snapshot` and `compaction` (the compaction point), each
  *   `codec.encodeChecked` JSON with its own CRC32.
  *
