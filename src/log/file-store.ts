@@ -99,6 +99,8 @@ export class FileLogStore extends StateBackedStore implements LogStore {
   private readonly syncNow: (fd: number) => void;
   /** High: fdatasyncs done by `save()` (for tests and the benchmark). */
   private inlineSyncs = 0;
+  /** Appends to the file (see `writeCount`). */
+  private appends = 0;
   private closed = false;
   /** Rewrites performed (for tests). */
   rewriteCount = 0;
@@ -353,9 +355,12 @@ export class FileLogStore extends StateBackedStore implements LogStore {
     return this.group.flush();
   }
 
-  /** Syncs performed (for tests and the benchmark). */
   syncCount(): number {
     return this.group.syncCount + this.inlineSyncs;
+  }
+
+  writeCount(): number {
+    return this.appends;
   }
 
   diskBytes(): number {
@@ -388,6 +393,7 @@ export class FileLogStore extends StateBackedStore implements LogStore {
       throw error;
     }
     this.fileBytes += bytes.byteLength;
+    this.appends++;
   }
 
   /** Bytes a rewrite would keep: the held entries' records plus the small state records. */

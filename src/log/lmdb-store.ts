@@ -307,6 +307,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     return this.group === null ? this.commitCount : this.group.syncCount;
   }
 
+  writeCount(): number {
+    return this.commitCount;
+  }
+
   /**
    * Runs `body`'s writes as one synchronous transaction, committed when this returns: at High
    * durably (LMDB fsyncs), below High without a sync (the group sync flushes later). Entries may

@@ -55,6 +55,10 @@ export interface LogStore extends LogStorage {
   flush(): Promise<void>;
   /** Bytes the store uses on disk. */
   diskBytes(): number;
+  /** Writes since the store opened: LMDB transactions, or appends to the file. */
+  writeCount(): number;
+  /** Flushes to the disk (fsyncs) since the store opened. */
+  syncCount(): number;
   /** Flushes everything, then closes the files. The store must not be used afterwards. */
   close(): Promise<void>;
 }

@@ -173,8 +173,17 @@ export class RaftNode implements Replicator {
   /** The data of the latest snapshot, for followers that need it; its metadata index. */
   private snapshotData: Uint8Array;
   private snapshotDataIndex: number;
-  /** The save promise whose failure this node watches (below High, see handleReady). */
+  /** The save promise whose failure this node watches (below High, see `watchSave`). */
   private watchedSave: Promise<void> | null = null;
+  /**
+   * The core's latest hard state when it differs from the one on disk only in its commit index.
+   * Raft needs no durable commit index (a leader learns it again by committing an entry of its
+   * term); writing it alone would cost a transaction per turn, and at High a second fsync per
+   * turn. It is written with the next save, or after a quiet tick (`saveUnsavedHardState`).
+   */
+  private unsavedHardState: HardState | null = null;
+  /** Saves since the timer last ticked. */
+  private savesSinceTick = 0;
   /** A local snapshot in progress, and who waits for it. */
   private snapshotting: Promise<void> | null = null;
   private snapshotsDisabled = false;
@@ -382,6 +391,8 @@ export class RaftNode implements Replicator {
       lastSnapshotTerm: snapshot.term,
       pendingProposals: this.queuedCommands.length + this.pending.size,
       snapshotStallMillisecondsMax: this.snapshotStallMillisecondsMax,
+      logWrites: this.store.writeCount(),
+      logSyncs: this.store.syncCount(),
       lastContactMilliseconds:
         status.role === "leader" ? 0 : this.lastLeaderContactAt === null ? null : performance.now() - this.lastLeaderContactAt,
     };
@@ -389,6 +400,14 @@ export class RaftNode implements Replicator {
 
   close(): void {
     if (this.closed) return;
+    // A clean stop leaves the commit index on disk current (a restart then re-applies it all at once).
+    if (this.unsavedHardState !== null && !this.running && this.failure === null) {
+      try {
+        this.saveBatch(this.unsavedHardState, [], null).catch(() => {});
+      } catch {
+        // The store refused: the commit index is learned again after the restart's election.
+      }
+    }
     this.closed = true;
     this.fastReadsUntil = 0;
     clearInterval(this.timer);
@@ -410,6 +429,7 @@ export class RaftNode implements Replicator {
     // A removed leader that stepped down on its election timer has no Ready to notice it by.
     if (!this.running) this.noticeRemoval();
     this.expireProposals();
+    this.saveUnsavedHardState();
     this.schedule();
   }
 
@@ -566,24 +586,25 @@ export class RaftNode implements Replicator {
         early++;
       }
     }
-    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-      const mustWait =
-        this.durability === "high" || ready.snapshot !== null || changesTermOrVote(this.persistedHardState, ready.hardState);
-      const saved = this.store.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot?.metadata ?? null });
-      if (ready.hardState !== null) this.persistedHardState = ready.hardState;
+    // A hard state that moves only the commit index is not written by itself: it rides with the
+    // next save that writes something else (see `unsavedHardState`).
+    let hardState = ready.hardState;
+    if (hardState !== null && ready.entries.length === 0 && ready.snapshot === null && !changesTermOrVote(this.persistedHardState, hardState)) {
+      this.unsavedHardState = hardState;
+      hardState = null;
+    } else if (hardState === null && (ready.entries.length > 0 || ready.snapshot !== null)) {
+      hardState = this.unsavedHardState;
+    }
+    if (hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      const mustWait = this.durability === "high" || ready.snapshot !== null || changesTermOrVote(this.persistedHardState, hardState);
+      const saved = this.saveBatch(hardState, ready.entries, ready.snapshot?.metadata ?? null);
       // Below High nothing syncs a save by itself (only term and vote changes are synced at
       // once): a snapshot install, which must be durable before this node goes on, starts the
       // sync it waits for, or it would wait until the next term change.
       if (ready.snapshot !== null && this.durability !== "high") void this.store.flush().catch(() => {});
       if (mustWait) await saved;
       else {
-        // Below High the store hands every save between two syncs the same promise (at Low one
-        // for ever, if nothing flushes): watch each promise once, not once per save, or its list
-        // of reactions would grow without bound.
-        if (saved !== this.watchedSave) {
-          this.watchedSave = saved;
-          saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
-        }
+        this.watchSave(saved);
         // Below High nothing waits for the flush, but the entries must at least be in the OS's
         // hands before this node acknowledges them (the messages after persist) or counts them as
         // its own: a process crash must not lose what a majority was told is stored.
@@ -594,6 +615,41 @@ export class RaftNode implements Replicator {
     for (let i = early; i < committed.length; i++) this.applyEntry(committed[i]!);
     for (const read of ready.readStates) this.releaseReads(read.ctx, undefined);
     for (const context of ready.droppedReads) this.releaseReads(context, redirect(this.leaderAddress()));
+  }
+
+  /** Saves a batch to the log store; the hard state it carries is then the one on disk. */
+  private saveBatch(hardState: HardState | null, entries: readonly Entry[], snapshot: SnapshotMetadata | null): Promise<void> {
+    const saved = this.store.save({ hardState, entries, snapshot });
+    this.savesSinceTick++;
+    if (hardState !== null) {
+      this.persistedHardState = hardState;
+      this.unsavedHardState = null;
+    }
+    return saved;
+  }
+
+  /**
+   * Writes a commit index held back by `handleReady` once saves have stopped for a tick, so that
+   * a restart after a quiet spell re-applies the whole committed log before serving. Below High
+   * nothing waits for it; at High the store makes it durable before returning.
+   */
+  private saveUnsavedHardState(): void {
+    const hardState = this.unsavedHardState;
+    const quiet = this.savesSinceTick === 0;
+    this.savesSinceTick = 0;
+    if (hardState === null || !quiet || this.running || this.closed || this.failure !== null) return;
+    this.watchSave(this.saveBatch(hardState, [], null));
+  }
+
+  /**
+   * Stops the node if a save it does not wait for fails. Below High the store hands every save
+   * between two syncs the same promise (at Low one for ever, if nothing flushes): each promise is
+   * watched once, not once per save, or its list of reactions would grow without bound.
+   */
+  private watchSave(saved: Promise<void>): void {
+    if (saved === this.watchedSave) return;
+    this.watchedSave = saved;
+    saved.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
   }
 
   private applyEntry(entry: Entry): void {

@@ -36,6 +36,9 @@ export interface NodeStatus {
   readonly lastContactMilliseconds: number | null;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   readonly snapshotStallMillisecondsMax: number;
+  /** The log store's writes and flushes to disk since it opened. */
+  readonly logWrites: number;
+  readonly logSyncs: number;
 }
 
 /** What the server needs from whatever decides the order of writes. */

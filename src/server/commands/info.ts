@@ -59,6 +59,9 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       durability: context.settings.durability,
       backend: context.settings.backend,
       aof_enabled: 0,
+      // The Raft log's writes (LMDB transactions or file appends) and fsyncs since start.
+      log_writes: status.logWrites,
+      log_syncs: status.logSyncs,
       rdb_bgsave_in_progress: 0,
     },
     stats: {

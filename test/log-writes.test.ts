@@ -1,0 +1,114 @@
+/**
+ * What a write costs the disk. A single node's write takes two Readies of the Raft core: one
+ * appends the entry, the next moves the commit index. Raft needs no durable commit index, so the
+ * second must not cost a write of its own (at High that was a second fsync per write): the commit
+ * index rides with the next save, and once writes stop it is written once, after a quiet tick,
+ * so that a restart re-applies the whole committed log. Counted with INFO persistence's
+ * `log_writes` and `log_syncs`, on both backends.
+ */
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Applier, type Conn, type FinnNode, type Machine, open, type RespCommand } from "../src/finn.ts";
+import { plain, RespConnection } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(60_000);
+
+class Counter implements Machine {
+  value = 0;
+  command(applier: Applier, conn: Conn | null, command: RespCommand): void | Error {
+    if (command.name === "incr") {
+      applier.apply(conn, command, () => ++this.value, (value) => conn?.writeInt(value));
+      return;
+    }
+    if (command.name === "get") {
+      applier.apply(conn, command, null, () => conn?.writeInt(this.value));
+      return;
+    }
+    return new Error(`ERR unknown command '${command.name}'`);
+  }
+  snapshot(): void {}
+  restore(): void {}
+}
+
+const directories: string[] = [];
+const nodes: FinnNode[] = [];
+afterAll(async () => {
+  for (const node of nodes) await node.close();
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+async function persistence(connection: RespConnection): Promise<{ writes: number; syncs: number; commit: number; last: number }> {
+  const text = String(plain(await connection.call("INFO", "persistence", "raft")));
+  const field = (name: string): number => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return { writes: field("log_writes"), syncs: field("log_syncs"), commit: field("commit_index"), last: field("last_log_index") };
+}
+
+/** One write at a time, so that each is a turn of its own: the case where the cost per write shows. */
+const sequentialWrites = 200;
+
+for (const backend of ["lmdb", "memory"] as const) {
+  describe(`${backend} backend`, () => {
+    for (const durability of ["high", "medium"] as const) {
+      test(`at ${durability} durability one write costs one log write${durability === "high" ? " and one fsync" : ""}, not two; the commit index follows once writes stop`, async () => {
+        const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
+        directories.push(directory);
+        const node = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", backend, durability });
+        nodes.push(node);
+        const connection = await RespConnection.connect(Number(node.address.split(":").at(-1)));
+        try {
+          expect(plain(await connection.call("INCR"))).toBe(1);
+          const before = await persistence(connection);
+          for (let i = 0; i < sequentialWrites; i++) await connection.call("INCR");
+          const after = await persistence(connection);
+          expect(plain(await connection.call("GET"))).toBe(sequentialWrites + 1);
+          // One append per write, plus at most a few commit-index writes after quiet ticks (a tick
+          // is 50 ms; a slow machine may leave one without a write now and then). Two per write
+          // would be 2 × 200.
+          const writes = after.writes - before.writes;
+          expect(writes).toBeGreaterThanOrEqual(sequentialWrites);
+          expect(writes).toBeLessThan(sequentialWrites * 1.25);
+          if (durability === "high") {
+            const syncs = after.syncs - before.syncs;
+            expect(syncs).toBeGreaterThanOrEqual(sequentialWrites);
+            expect(syncs).toBeLessThan(sequentialWrites * 1.25);
+          }
+          // Writes stopped: after a quiet tick the commit index is written once, then nothing.
+          let settled = await persistence(connection);
+          const deadline = performance.now() + 5_000;
+          while (settled.writes === after.writes && performance.now() < deadline) {
+            await Bun.sleep(20);
+            settled = await persistence(connection);
+          }
+          expect(settled.writes).toBe(after.writes + 1);
+          await Bun.sleep(300);
+          expect((await persistence(connection)).writes).toBe(settled.writes);
+        } finally {
+          connection.close();
+        }
+      });
+    }
+  });
+}
+
+test("a node restarted after its writes stopped has applied them all when open() returns", async () => {
+  const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
+  directories.push(directory);
+  const first = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", durability: "high" });
+  const connection = await RespConnection.connect(Number(first.address.split(":").at(-1)));
+  for (let i = 0; i < 20; i++) await connection.call("INCR");
+  const written = await persistence(connection);
+  let settled = written;
+  while (settled.writes === written.writes) {
+    await Bun.sleep(20);
+    settled = await persistence(connection);
+  }
+  connection.close();
+  await first.close();
+  // The restarted node re-applies all 20 writes from its log before it serves.
+  const machine = new Counter();
+  const second = await open(directory, "127.0.0.1:0", "", machine, { logLevel: "warning", durability: "high" });
+  nodes.push(second);
+  expect(machine.value).toBe(20);
+});
