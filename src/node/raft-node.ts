@@ -178,10 +178,16 @@ export class RaftNode implements Replicator {
   /**
    * The core's latest hard state when it differs from the one on disk only in its commit index.
    * Raft needs no durable commit index (a leader learns it again by committing an entry of its
-   * term); writing it alone would cost a transaction per turn, and at High a second fsync per
-   * turn. It is written with the next save, or after a quiet tick (`saveUnsavedHardState`).
+   * term; a follower hears it from the leader), so it is written lazily: on its own it would cost
+   * a transaction per turn (at High a second fsync per turn), and with every save it would dirty
+   * pages of its own in each LMDB transaction. It rides with the first save of each tick
+   * (`commitIndexDue`), and is written alone only after a tick with no save, so that the commit
+   * index on disk stays within a tick of the core's and a restart re-applies about everything
+   * committed before it serves.
    */
   private unsavedHardState: HardState | null = null;
+  /** True when the next save should carry the commit index (set each tick). */
+  private commitIndexDue = true;
   /** Saves since the timer last ticked. */
   private savesSinceTick = 0;
   /** A local snapshot in progress, and who waits for it. */
@@ -586,13 +592,16 @@ export class RaftNode implements Replicator {
         early++;
       }
     }
-    // A hard state that moves only the commit index is not written by itself: it rides with the
-    // next save that writes something else (see `unsavedHardState`).
+    // A hard state that moves only the commit index is not written by itself, and rides with
+    // other writes only once a tick (see `unsavedHardState`).
     let hardState = ready.hardState;
-    if (hardState !== null && ready.entries.length === 0 && ready.snapshot === null && !changesTermOrVote(this.persistedHardState, hardState)) {
-      this.unsavedHardState = hardState;
-      hardState = null;
-    } else if (hardState === null && (ready.entries.length > 0 || ready.snapshot !== null)) {
+    const writes = ready.entries.length > 0 || ready.snapshot !== null;
+    if (hardState !== null && !changesTermOrVote(this.persistedHardState, hardState)) {
+      if (!writes || !this.commitIndexDue) {
+        this.unsavedHardState = hardState;
+        hardState = null;
+      }
+    } else if (hardState === null && writes && this.commitIndexDue) {
       hardState = this.unsavedHardState;
     }
     if (hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
@@ -624,6 +633,7 @@ export class RaftNode implements Replicator {
     if (hardState !== null) {
       this.persistedHardState = hardState;
       this.unsavedHardState = null;
+      this.commitIndexDue = false;
     }
     return saved;
   }
@@ -637,6 +647,7 @@ export class RaftNode implements Replicator {
     const hardState = this.unsavedHardState;
     const quiet = this.savesSinceTick === 0;
     this.savesSinceTick = 0;
+    this.commitIndexDue = true;
     if (hardState === null || !quiet || this.running || this.closed || this.failure !== null) return;
     this.watchSave(this.saveBatch(hardState, [], null));
   }
