@@ -227,7 +227,8 @@ export function encodeCommand(args: readonly Uint8Array[]): Uint8Array {
     return header;
   });
   const first = textEncoder.encode(`*${args.length}\r\n`);
-  const out = new Uint8Array(first.length + size);
+  // Every byte is written below: no need to zero the buffer first.
+  const out = Buffer.allocUnsafe(first.length + size);
   out.set(first, 0);
   let at = first.length;
   for (let i = 0; i < args.length; i++) {
