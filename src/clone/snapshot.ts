@@ -26,6 +26,7 @@
  */
 import { Packr, Unpackr } from "msgpackr";
 import type { SnapshotReader, SnapshotWriter } from "../api.ts";
+import { assert } from "../assert.ts";
 import { latin1 } from "../resp/reader.ts";
 import { bytesOf } from "./command.ts";
 import { HashValue } from "./hash.ts";
@@ -37,7 +38,7 @@ import { ZSetValue } from "./zset.ts";
 
 export const snapshotFormat = 3;
 /** Elements per record: big enough to be cheap, small enough to stream. */
-const recordElements = 4096;
+const recordElements = 1024;
 
 const enum Type {
   String = 0,
@@ -120,13 +121,16 @@ function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item:
 export async function writeSnapshot(captured: Captured, writer: SnapshotWriter): Promise<void> {
   try {
     const packr = new Packr({ useRecords: false });
-    await writer.write(packr.pack({ format: snapshotFormat, keys: captured.keys.length, nextSeq: captured.nextSeq }));
+    await writer.write(packr.pack({ format: snapshotFormat, keys: captured.count, nextSeq: captured.nextSeq }));
     let record: Item[] = [];
     let elements = 0;
-    for (let i = 0; i < captured.keys.length; i++) {
-      const key = bytesOf(captured.keys[i] as string);
-      const expiresAt = captured.expiries[i] as number;
-      for (const part of itemsOf(key, captured.values[i] as Value, captured.seqs[i] as number)) {
+    // The keyspace goes on changing while this awaits; `captured` hands out each key as it was.
+    let written = 0;
+    while (captured.next()) {
+      written++;
+      const key = bytesOf(captured.key);
+      const expiresAt = captured.expiresAt;
+      for (const part of itemsOf(key, captured.value, captured.seq)) {
         record.push(expiresAt === 0 ? part.item : [...(part.item as [Uint8Array, Type, number, unknown]), expiresAt]);
         elements += part.elements;
         if (elements >= recordElements) {
@@ -137,6 +141,7 @@ export async function writeSnapshot(captured: Captured, writer: SnapshotWriter):
       }
     }
     if (record.length > 0) await writer.write(packr.pack(record));
+    assert(written === captured.count, `a snapshot read ${written} keys of the ${captured.count} captured`);
   } finally {
     captured.release();
   }
