@@ -11,6 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Applier, type Conn, type FinnNode, type Machine, open, type RespCommand } from "../src/finn.ts";
+import { FileLogStore } from "../src/log/file-store.ts";
+import { LmdbLogStore } from "../src/log/lmdb-store.ts";
+import type { SaveBatch } from "../src/log/store.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(60_000);
@@ -112,3 +115,35 @@ test("a node restarted after its writes stopped has applied them all when open()
   nodes.push(second);
   expect(machine.value).toBe(20);
 });
+
+for (const [backend, store] of [["lmdb", LmdbLogStore], ["memory", FileLogStore]] as const) {
+  test(`${backend}: a membership change takes effect only once the commit index that covers it is saved`, async () => {
+    // The core applies a membership change when it is applied, and a restart rebuilds the
+    // membership from the log up to the commit index on disk: if that index were behind an
+    // applied change, a node restarted after a crash would come back with the old membership.
+    const savedCommits: number[] = [];
+    const save = store.prototype.save;
+    store.prototype.save = function (this: LmdbLogStore & FileLogStore, batch: SaveBatch) {
+      if (batch.hardState !== null) savedCommits.push(batch.hardState.commit);
+      return save.call(this, batch);
+    };
+    try {
+      const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
+      directories.push(directory);
+      const node = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", backend, durability: "medium" });
+      nodes.push(node);
+      const connection = await RespConnection.connect(Number(node.address.split(":").at(-1)));
+      try {
+        for (let i = 0; i < 5; i++) await connection.call("INCR");
+        // A new member (nobody listens there: it stays a learner); answered once applied.
+        expect(plain(await connection.call("RAFTADDPEER", "127.0.0.1:1", "0123456789abcdef0123456789abcdef"))).toBe("OK");
+        const { commit } = await persistence(connection);
+        expect(Math.max(...savedCommits)).toBeGreaterThanOrEqual(commit);
+      } finally {
+        connection.close();
+      }
+    } finally {
+      store.prototype.save = save;
+    }
+  });
+}

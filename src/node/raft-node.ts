@@ -177,13 +177,19 @@ export class RaftNode implements Replicator {
   private watchedSave: Promise<void> | null = null;
   /**
    * The core's latest hard state when it differs from the one on disk only in its commit index.
-   * Raft needs no durable commit index (a leader learns it again by committing an entry of its
-   * term; a follower hears it from the leader), so it is written lazily: on its own it would cost
-   * a transaction per turn (at High a second fsync per turn), and with every save it would dirty
-   * pages of its own in each LMDB transaction. It rides with the first save of each tick
-   * (`commitIndexDue`), and is written alone only after a tick with no save, so that the commit
-   * index on disk stays within a tick of the core's and a restart re-applies about everything
-   * committed before it serves.
+   * Raft needs no durable commit index for the log itself (a leader learns it again by committing
+   * an entry of its term; a follower hears it from the leader), so it is written lazily: on its
+   * own it would cost a transaction per turn (at High a second fsync per turn), and with every
+   * save it would dirty pages of its own in each LMDB transaction. It rides with the first save of
+   * each tick (`commitIndexDue`), and is written alone only after a tick with no save, so that the
+   * commit index on disk stays within a tick of the core's and a restart re-applies about
+   * everything committed before it serves.
+   *
+   * One exception: the core takes a membership change into effect when it is applied, and a
+   * restart rebuilds the membership by applying the log up to the commit index on disk. So a Ready
+   * that applies a membership change saves its commit index first, always: a node restarted with
+   * an older membership could otherwise elect itself with a quorum that no longer is one (one
+   * node that had grown to three would lead alone beside the other two's leader).
    */
   private unsavedHardState: HardState | null = null;
   /** True when the next save should carry the commit index (set each tick). */
@@ -593,15 +599,17 @@ export class RaftNode implements Replicator {
       }
     }
     // A hard state that moves only the commit index is not written by itself, and rides with
-    // other writes only once a tick (see `unsavedHardState`).
+    // other writes only once a tick (see `unsavedHardState`), unless a membership change is
+    // applied in this Ready: then the commit index that covers it is saved before it takes effect.
     let hardState = ready.hardState;
     const writes = ready.entries.length > 0 || ready.snapshot !== null;
+    const appliesConfig = appliesMembershipChange(committed);
     if (hardState !== null && !changesTermOrVote(this.persistedHardState, hardState)) {
-      if (!writes || !this.commitIndexDue) {
+      if (!appliesConfig && (!writes || !this.commitIndexDue)) {
         this.unsavedHardState = hardState;
         hardState = null;
       }
-    } else if (hardState === null && writes && this.commitIndexDue) {
+    } else if (hardState === null && (appliesConfig || (writes && this.commitIndexDue))) {
       hardState = this.unsavedHardState;
     }
     if (hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
@@ -955,6 +963,12 @@ export class RaftNode implements Replicator {
     this.logger.warning(`Raft node stopped: ${error.message}`);
     this.close();
   }
+}
+
+/** True when `entries` (committed, about to be applied) hold a membership change. */
+function appliesMembershipChange(entries: readonly Entry[]): boolean {
+  for (const entry of entries) if (entry.type === "config") return true;
+  return false;
 }
 
 function stateName(role: string): NodeStatus["state"] {
