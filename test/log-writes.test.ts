@@ -6,14 +6,12 @@
  * so that a restart re-applies the whole committed log. Counted with INFO persistence's
  * `log_writes` and `log_syncs`, on both backends.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Applier, type Conn, type FinnNode, type Machine, open, type RespCommand } from "../src/finn.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import type { Applier, Conn, Machine, RespCommand } from "../src/finn.ts";
 import { FileLogStore } from "../src/log/file-store.ts";
 import { LmdbLogStore } from "../src/log/lmdb-store.ts";
 import type { SaveBatch } from "../src/log/store.ts";
+import { InProcessNodes } from "./helpers/in-process-nodes.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(60_000);
@@ -35,12 +33,7 @@ class Counter implements Machine {
   restore(): void {}
 }
 
-const directories: string[] = [];
-const nodes: FinnNode[] = [];
-afterAll(async () => {
-  for (const node of nodes) await node.close();
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
+const nodes = new InProcessNodes("log-writes");
 
 async function persistence(connection: RespConnection): Promise<{ writes: number; syncs: number; commit: number; last: number }> {
   const text = String(plain(await connection.call("INFO", "persistence", "raft")));
@@ -55,11 +48,8 @@ for (const backend of ["lmdb", "memory"] as const) {
   describe(`${backend} backend`, () => {
     for (const durability of ["high", "medium"] as const) {
       test(`at ${durability} durability one write costs one log write${durability === "high" ? " and one fsync" : ""}, not two; the commit index follows once writes stop`, async () => {
-        const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
-        directories.push(directory);
-        const node = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", backend, durability });
-        nodes.push(node);
-        const connection = await RespConnection.connect(Number(node.address.split(":").at(-1)));
+        const node = await nodes.open(new Counter(), { logLevel: "warning", backend, durability });
+        const connection = await RespConnection.connect(node.port);
         try {
           expect(plain(await connection.call("INCR"))).toBe(1);
           const before = await persistence(connection);
@@ -96,10 +86,9 @@ for (const backend of ["lmdb", "memory"] as const) {
 }
 
 test("a node restarted after its writes stopped has applied them all when open() returns", async () => {
-  const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
-  directories.push(directory);
-  const first = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", durability: "high" });
-  const connection = await RespConnection.connect(Number(first.address.split(":").at(-1)));
+  const directory = nodes.directory();
+  const first = await nodes.open(new Counter(), { logLevel: "warning", durability: "high" }, "", directory);
+  const connection = await RespConnection.connect(first.port);
   for (let i = 0; i < 20; i++) await connection.call("INCR");
   const written = await persistence(connection);
   let settled = written;
@@ -111,8 +100,7 @@ test("a node restarted after its writes stopped has applied them all when open()
   await first.close();
   // The restarted node re-applies all 20 writes from its log before it serves.
   const machine = new Counter();
-  const second = await open(directory, "127.0.0.1:0", "", machine, { logLevel: "warning", durability: "high" });
-  nodes.push(second);
+  await nodes.open(machine, { logLevel: "warning", durability: "high" }, "", directory);
   expect(machine.value).toBe(20);
 });
 
@@ -128,11 +116,8 @@ for (const [backend, store] of [["lmdb", LmdbLogStore], ["memory", FileLogStore]
       return save.call(this, batch);
     };
     try {
-      const directory = mkdtempSync(join(tmpdir(), "finn-log-writes-"));
-      directories.push(directory);
-      const node = await open(directory, "127.0.0.1:0", "", new Counter(), { logLevel: "warning", backend, durability: "medium" });
-      nodes.push(node);
-      const connection = await RespConnection.connect(Number(node.address.split(":").at(-1)));
+      const node = await nodes.open(new Counter(), { logLevel: "warning", backend, durability: "medium" });
+      const connection = await RespConnection.connect(node.port);
       try {
         for (let i = 0; i < 5; i++) await connection.call("INCR");
         // A new member (nobody listens there: it stays a learner); answered once applied.

@@ -3,12 +3,10 @@
  * the log entry and draws the same random numbers for it, so a machine that decides by time
  * (expiry) or by chance (SPOP) makes the same decision on every node, across a leader change.
  */
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Applier, type Conn, type FinnNode, type Machine, open, replicatedRandom, replicatedTime, type RespCommand } from "../src/finn.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { type Applier, type Conn, type FinnNode, type Machine, replicatedRandom, replicatedTime, type RespCommand } from "../src/finn.ts";
 import { eventually } from "./helpers/eventually.ts";
+import { InProcessNodes } from "./helpers/in-process-nodes.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
@@ -30,12 +28,7 @@ class Stamper implements Machine {
   restore(): void {}
 }
 
-const directories: string[] = [];
-const nodes: FinnNode[] = [];
-afterAll(async () => {
-  for (const node of nodes) await node.close();
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
+const cluster = new InProcessNodes("time");
 
 async function call(port: number, ...args: string[]): Promise<unknown> {
   const connection = await RespConnection.connect(port);
@@ -48,13 +41,7 @@ async function call(port: number, ...args: string[]): Promise<unknown> {
 
 test("three replicas record the same time and the same random draw for every write, across a leader change", async () => {
   const machines = [new Stamper(), new Stamper(), new Stamper()];
-  const start = async (machine: Stamper, joinAddress: string): Promise<FinnNode> => {
-    const directory = mkdtempSync(join(tmpdir(), "finn-time-"));
-    directories.push(directory);
-    const node = await open(directory, "127.0.0.1:0", joinAddress, machine, { logLevel: "warning", consistency: "high" });
-    nodes.push(node);
-    return node;
-  };
+  const start = (machine: Stamper, joinAddress: string): Promise<FinnNode> => cluster.open(machine, { logLevel: "warning", consistency: "high" }, joinAddress);
   const first = await start(machines[0]!, "");
   await start(machines[1]!, first.address);
   await start(machines[2]!, first.address);
@@ -65,7 +52,7 @@ test("three replicas record the same time and the same random draw for every wri
   const after = Date.now();
   // Hand leadership over, and write through the new leader.
   expect(await call(first.port, "RAFTTRANSFER")).toBe("OK");
-  const leader = await eventually("a new leader", () => nodes.find((node) => node !== first && node.status().state === "Leader") ?? null, (node) => node !== null, 30_000);
+  const leader = await eventually("a new leader", () => cluster.nodes.find((node) => node !== first && node.status().state === "Leader") ?? null, (node) => node !== null, 30_000);
   for (let i = 20; i < 30; i++) expect(await call(leader!.port, "STAMP", `k${i}`)).toBe("OK");
 
   await eventually("every replica to apply every write", () => machines.map((machine) => machine.stamps.size), (sizes) => sizes.every((size) => size === 30), 30_000);

@@ -6,11 +6,9 @@
  * longest time its loop was held (RAFTSTATS snapshot_stall_ms_max), which must be a slice, not the
  * whole snapshot.
  */
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type Applier, type Conn, type FinnNode, type Machine, open, type RespCommand, type SnapshotWriter } from "../src/finn.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import type { Applier, Conn, Machine, RespCommand, SnapshotWriter } from "../src/finn.ts";
+import { InProcessNodes } from "./helpers/in-process-nodes.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(60_000);
@@ -42,19 +40,11 @@ class SlowSnapshotter implements Machine {
   restore(): void {}
 }
 
-const directories: string[] = [];
-const nodes: FinnNode[] = [];
-afterAll(async () => {
-  for (const node of nodes) await node.close();
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
+const nodes = new InProcessNodes("stall");
 
 test("the event loop keeps turning while a machine writes a long snapshot, and the stall reported is one slice", async () => {
-  const directory = mkdtempSync(join(tmpdir(), "finn-stall-"));
-  directories.push(directory);
-  const node = await open(directory, "127.0.0.1:0", "", new SlowSnapshotter(), { logLevel: "warning" });
-  nodes.push(node);
-  const port = Number(node.address.split(":").at(-1));
+  const node = await nodes.open(new SlowSnapshotter(), { logLevel: "warning" });
+  const port = node.port;
   const connection = await RespConnection.connect(port);
   // Another client's requests: replies on one connection leave in order, behind RAFTSNAPSHOT's.
   const other = await RespConnection.connect(port);
