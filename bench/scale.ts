@@ -199,6 +199,9 @@ async function main(): Promise<void> {
     return new Map([...runs].map(([test, perServer]) => [test, perServer.map(median)]));
   };
   const ratio = (clone: number, redis: number): string => (redis > 0 ? `${(clone / redis).toFixed(2)}x` : "–");
+  /** The table cells every section shares: redis rps | clone rps | clone / redis. */
+  const rpsCells = (redis: number, clone: number): string =>
+    `${Math.round(redis).toLocaleString("en")} | ${Math.round(clone).toLocaleString("en")} | ${ratio(clone, redis)}`;
   try {
     if (settings.sections.includes("values")) {
       say("### Value size (pipeline 16, 50 clients)\n");
@@ -212,7 +215,7 @@ async function main(): Promise<void> {
         runBenchmark(pair[1]!.port, ["set", "get"], requests, 50, 16, ["-d", String(size)], cpu.client);
         const result = sideBySide(pair, ["set", "get"], requests, 50, 16, ["-d", String(size)]);
         for (const [test, [redis = 0, clone = 0]] of result) {
-          say(`| ${size} | ${test} | ${Math.round(redis).toLocaleString("en")} | ${Math.round(clone).toLocaleString("en")} | ${ratio(clone, redis)} |`);
+          say(`| ${size} | ${test} | ${rpsCells(redis, clone)} |`);
           rows.push({ size, test, redis, clone });
         }
         await servers.stopAll();
@@ -231,7 +234,7 @@ async function main(): Promise<void> {
         const requests = Math.max(clients * 20, clients === 1 ? settings.requests / 5 : settings.requests);
         const result = sideBySide(pair, ["set", "get"], requests, clients, 1, []);
         for (const [test, [redis = 0, clone = 0]] of result) {
-          say(`| ${clients} | ${test} | ${Math.round(redis).toLocaleString("en")} | ${Math.round(clone).toLocaleString("en")} | ${ratio(clone, redis)} |`);
+          say(`| ${clients} | ${test} | ${rpsCells(redis, clone)} |`);
           rows.push({ clients, test, redis, clone });
         }
       }
@@ -253,7 +256,7 @@ async function main(): Promise<void> {
         const dbsize = pair.map((server) => Bun.spawnSync(["redis-cli", "-p", String(server.port), "DBSIZE"]).stdout.toString().trim());
         const rss = pair.map((server) => rssMiB(server.pids[0] ?? 0));
         for (const [test, [redis = 0, clone = 0]] of result) {
-          say(`| ${keys.toLocaleString("en")} (DBSIZE ${dbsize.join(" / ")}) | ${test} | ${Math.round(redis).toLocaleString("en")} | ${Math.round(clone).toLocaleString("en")} | ${ratio(clone, redis)} | ${rss[0]?.toFixed(0)} | ${rss[1]?.toFixed(0)} |`);
+          say(`| ${keys.toLocaleString("en")} (DBSIZE ${dbsize.join(" / ")}) | ${test} | ${rpsCells(redis, clone)} | ${rss[0]?.toFixed(0)} | ${rss[1]?.toFixed(0)} |`);
           rows.push({ keys, test, redis, clone, dbsize, rss });
         }
         await servers.stopAll();
@@ -274,7 +277,7 @@ async function main(): Promise<void> {
           const result = sideBySide(pair, ["set", "get"], requests, 50, pipeline, []);
           const rss = (pair[1]?.pids ?? []).map((pid) => rssMiB(pid).toFixed(0)).join(" / ");
           for (const [test, [redis = 0, clone = 0]] of result) {
-            say(`| ${nodes} | ${test} | ${pipeline} | ${Math.round(redis).toLocaleString("en")} | ${Math.round(clone).toLocaleString("en")} | ${ratio(clone, redis)} | ${rss} |`);
+            say(`| ${nodes} | ${test} | ${pipeline} | ${rpsCells(redis, clone)} | ${rss} |`);
             rows.push({ nodes, test, pipeline, redis, clone, rss });
           }
         }
