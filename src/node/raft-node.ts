@@ -94,6 +94,12 @@ const electionTicksDefault = 10;
 const proposalTimeoutMillisecondsDefault = 10_000;
 /** A machine writing a snapshot gives the event loop a turn after this much work. */
 const snapshotSliceMilliseconds = 5;
+/**
+ * How long a commit index may wait for the next appends to carry it to the followers before it is
+ * sent on its own (`Raft.sendCommitNews`): long enough for a loaded leader's next proposals, short
+ * enough that followers of an idle cluster apply (and answer reads at Low) a moment later only.
+ */
+const commitNewsDelayMilliseconds = 2;
 
 
 /** The tickets of the commands in one proposed entry. */
@@ -159,6 +165,8 @@ export class RaftNode implements Replicator {
   private rerun = false;
   private scheduled = false;
   private soonScheduled = false;
+  /** The timer that sends a commit index no append has carried yet (`armCommitNews`). */
+  private commitNewsTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private failure: Error | null = null;
   /** Whether this node has been a member of its cluster, and whether it has been removed since. */
@@ -423,6 +431,7 @@ export class RaftNode implements Replicator {
     this.closed = true;
     this.fastReadsUntil = 0;
     clearInterval(this.timer);
+    if (this.commitNewsTimer !== null) clearTimeout(this.commitNewsTimer);
     const error = notAppliedError("the node is shutting down");
     for (const ticket of this.queuedTickets) ticket?.settle(undefined, error);
     this.queuedCommands = [];
@@ -520,6 +529,23 @@ export class RaftNode implements Replicator {
     } finally {
       this.running = false;
     }
+    this.armCommitNews();
+  }
+
+  /**
+   * When a follower has not been sent the commit index, sends it after a moment unless appends
+   * carry it first (under load they do: see `Raft.sendCommitNews`).
+   */
+  private armCommitNews(): void {
+    if (this.commitNewsTimer !== null || this.closed || this.failure !== null) return;
+    const index = this.raft.commitNewsOwed();
+    if (index === null) return;
+    this.commitNewsTimer = setTimeout(() => {
+      this.commitNewsTimer = null;
+      if (this.closed) return;
+      this.raft.sendCommitNews(index);
+      this.scheduleSoon();
+    }, commitNewsDelayMilliseconds);
   }
 
   private proposeQueued(): void {

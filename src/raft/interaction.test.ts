@@ -167,7 +167,13 @@ class Interpreter {
           const readies = this.processReadies([...targets].map(asNodeId));
           const delivered = this.deliver((message) => targets.has(message.to) && targets.has(message.from));
           lines.push(...readies, ...delivered);
-          if (readies.length === 0 && delivered.length === 0) return lines;
+          if (readies.length === 0 && delivered.length === 0) {
+            // Quiet: leaders send the commit index no append carried (the node's short timer).
+            const owing = [...targets].map(asNodeId).filter((id) => this.world.raft(id).commitNewsOwed() !== null);
+            if (owing.length === 0) return lines;
+            for (const id of owing) this.world.raft(id).sendCommitNews(this.world.raft(id).commitNewsOwed()!);
+            lines.push(`commit news: ${owing.join(",")}`);
+          }
         }
         throw new Error("stabilize did not converge");
       }

@@ -104,6 +104,8 @@ export class Progress {
   readRound = 0;
   /** The leader tick at which the latest heartbeat this member acknowledged was sent (lease). */
   leaseTick = -Infinity;
+  /** The highest commit index sent to this member, in an append or a heartbeat. */
+  commitSent: Index = asIndex(0);
   readonly inflights: Inflights;
 
   constructor(next: Index, messagesMax: number, bytesMax: number) {

@@ -110,6 +110,60 @@ describe("§5.3 log replication", () => {
     expect(normal(cluster.node(n3).applied)).toEqual(["x"]);
   });
 
+  test("commit news: a commit travels with the next appends, and alone only once the leader is quiet", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    const appends = (): AppendMessage[] => cluster.network.filter((message): message is AppendMessage => message.type === "append");
+    cluster.raft(n1).propose(bytes("x"));
+    // Replicate x and hand the acknowledgements back without the quiet step of stabilize().
+    for (let round = 0; round < 3; round++) {
+      cluster.processAll();
+      cluster.deliver();
+    }
+    cluster.processAll();
+    expect(normal(cluster.node(n1).applied)).toEqual(["x"]);
+    // Committed, and nothing sent for it alone.
+    expect(appends()).toEqual([]);
+    const x = cluster.raft(n1).status().commit;
+    expect(cluster.raft(n1).commitNewsOwed()).toBe(x);
+    // The next proposal's appends carry it: the followers apply x on receiving y.
+    cluster.raft(n1).propose(bytes("y"));
+    cluster.process(n1);
+    expect(appends().map((message) => [message.to, message.commit, message.entries.length])).toEqual([[n2, x, 1], [n3, x, 1]]);
+    expect(cluster.raft(n1).commitNewsOwed()).toBeNull();
+    cluster.deliver();
+    cluster.processAll();
+    for (const id of [n2, n3]) expect(normal(cluster.node(id).applied)).toEqual(["x"]);
+    // Once quiet (the node's short timer), the commit of y goes out alone.
+    cluster.deliver();
+    cluster.processAll();
+    const y = cluster.raft(n1).status().commit;
+    expect(y).toBeGreaterThan(x);
+    expect(appends()).toEqual([]);
+    cluster.raft(n1).sendCommitNews(y);
+    cluster.process(n1);
+    expect(appends().map((message) => [message.to, message.commit, message.entries.length])).toEqual([[n2, y, 0], [n3, y, 0]]);
+    cluster.stabilize();
+    for (const id of [n2, n3]) expect(normal(cluster.node(id).applied)).toEqual(["x", "y"]);
+  });
+
+  test("commit news: a committed membership change is sent to every member at once", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    const change = cluster.raft(n1).proposeConfigChange({ kind: "remove", node: n3 });
+    expect(change.ok).toBe(true);
+    // The change goes out, the acknowledgements come back, and the leader commits it.
+    for (let round = 0; round < 2; round++) {
+      cluster.processAll();
+      cluster.deliver();
+    }
+    cluster.process(n1);
+    const commit = cluster.raft(n1).status().commit;
+    expect(change.ok && commit).toBe(change.ok && change.lastIndex);
+    const told = cluster.network.filter((message): message is AppendMessage => message.type === "append" && message.commit === commit);
+    expect(told.map((message) => message.to).sort()).toEqual([n2, n3]);
+  });
+
   test("a follower rejects an append whose previous entry it does not hold (§5.3 consistency check)", () => {
     const cluster = new TestCluster([n1, n2, n3]);
     cluster.elect(n1);

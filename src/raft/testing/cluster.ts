@@ -134,17 +134,29 @@ export class TestCluster {
     return dropped;
   }
 
-  /** Delivers and processes until no server has anything to do. */
+  /**
+   * Delivers and processes until no server has anything to do, sending leaders' commit news when
+   * the network is quiet (as the node does a moment after a commit that no append carried).
+   */
   stabilize(filter: (message: Message) => boolean = () => true): void {
     for (let round = 0; round < 10_000; round++) {
       this.processAll();
       const delivered = this.deliver(filter);
       if (delivered.length === 0) {
+        this.sendCommitNews();
         this.processAll();
         if (this.network.filter(filter).length === 0) return;
       }
     }
     assert(false, "the cluster did not stabilize");
+  }
+
+  /** Has every leader send the commit index to members it has not been sent to (see Raft). */
+  sendCommitNews(): void {
+    for (const node of this.nodes.values()) {
+      const index = node.raft.commitNewsOwed();
+      if (index !== null) node.raft.sendCommitNews(index);
+    }
   }
 
   /** Ticks a server `count` times, processing after each tick. */
