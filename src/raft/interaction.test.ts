@@ -169,10 +169,9 @@ class Interpreter {
           lines.push(...readies, ...delivered);
           if (readies.length === 0 && delivered.length === 0) {
             // Quiet: leaders send the commit index no append carried (the node's short timer).
-            const owing = [...targets].map(asNodeId).filter((id) => this.world.raft(id).commitNewsOwed() !== null);
-            if (owing.length === 0) return lines;
-            for (const id of owing) this.world.raft(id).sendCommitNews(this.world.raft(id).commitNewsOwed()!);
-            lines.push(`commit news: ${owing.join(",")}`);
+            const sent = this.world.sendCommitNews([...targets].map(asNodeId));
+            if (sent.length === 0) return lines;
+            lines.push(`commit news: ${sent.join(",")}`);
           }
         }
         throw new Error("stabilize did not converge");

@@ -151,12 +151,20 @@ export class TestCluster {
     assert(false, "the cluster did not stabilize");
   }
 
-  /** Has every leader send the commit index to members it has not been sent to (see Raft). */
-  sendCommitNews(): void {
-    for (const node of this.nodes.values()) {
-      const index = node.raft.commitNewsOwed();
-      if (index !== null) node.raft.sendCommitNews(index);
+  /**
+   * Has every leader among `ids` (all servers by default) send the commit index to members it has
+   * not been sent to (see Raft); returns the leaders that had some to send.
+   */
+  sendCommitNews(ids: Iterable<NodeId> = this.nodes.keys()): NodeId[] {
+    const sent: NodeId[] = [];
+    for (const id of ids) {
+      const raft = this.raft(id);
+      const index = raft.commitNewsOwed();
+      if (index === null) continue;
+      raft.sendCommitNews(index);
+      sent.push(id);
     }
+    return sent;
   }
 
   /** Ticks a server `count` times, processing after each tick. */
