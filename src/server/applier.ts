@@ -33,6 +33,13 @@ export class ClientApplier implements Applier {
     if (stopped !== null) throw stopped;
     // The slot keeps `respond` untyped; it is only ever called with this mutate's own result.
     const reply = respond as ((value: unknown) => void) | null;
+    if (conn !== null && conn.forwardedPending > 0 && (mutate !== null || reply !== null)) {
+      // Commands of this connection are still at the leader they were forwarded to: this one
+      // follows them there, so that it is served in the client's order (Connection.forwardedPending).
+      assert(!conn.inExec, "EXEC does not run while commands of its connection are forwarded");
+      this.forward(conn, command, conn.forwardedTo);
+      return;
+    }
     if (mutate === null) {
       if (conn === null || reply === null) return;
       this.read(conn, command, reply);
@@ -47,7 +54,10 @@ export class ClientApplier implements Applier {
       return;
     }
     const slot = new Slot(SlotKind.Write, command.name, null, reply, conn);
-    if (conn.inExec) slot.readsBefore = conn.execReads.splice(0);
+    if (conn.inExec) {
+      slot.readsBefore = conn.execReads.splice(0);
+      conn.execWrote = true;
+    }
     conn.enqueue(slot);
     conn.proposeInOrder(command, slot);
   }
@@ -68,17 +78,20 @@ export class ClientApplier implements Applier {
       return;
     }
     const forward = conn.readsAtLeader && !this.node.isLeader;
-    if (conn.inExec && !conn.hasPendingWrite) {
+    if (conn.inExec && !conn.execWrote) {
       // A read of a transaction before its first write: it waits for that write (or for EXEC's
-      // own confirmation when there is none), so the transaction sees one state.
+      // own confirmation when there is none), so the transaction sees one state. (Not behind a
+      // write sent before MULTI: others' writes may apply between that one and the transaction's.)
       const slot = new Slot(SlotKind.Read, command.name, null, reply, conn);
       slot.done = false;
       conn.execReads.push(slot);
       conn.enqueue(slot);
       return;
     }
-    if (!forward && conn.hasPendingWrite) {
-      conn.enqueue(new Slot(SlotKind.Read, command.name, null, reply, conn));
+    if (!forward && conn.hasPendingLocalWrite) {
+      const slot = new Slot(SlotKind.Read, command.name, null, reply, conn);
+      slot.afterWrite = true;
+      conn.enqueue(slot);
       return;
     }
     let barrier: Slot | null = null;
@@ -104,10 +117,18 @@ export class ClientApplier implements Applier {
     const leader = this.node.leaderAddress();
     if (leader === null || conn === null || this.mode === "moved") throw redirect(leader);
     if (this.mode === "try") throw new RespError(`TRY ${leader}`);
+    this.forward(conn, command, leader);
+  }
+
+  /** Forwards a command to the leader at `address`; its reply is relayed in its turn. */
+  private forward(conn: Connection, command: Command, address: string): void {
     assert(this.proxy !== null, "proxy mode has a proxy");
     const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    slot.forwarded = true;
     conn.enqueue(slot);
     conn.readsAtLeader = true;
-    this.proxy.forward(leader, conn.protocol, command.frame(), slot);
+    conn.forwardedPending++;
+    conn.forwardedTo = address;
+    this.proxy.forward(address, conn.protocol, command.frame(), slot);
   }
 }

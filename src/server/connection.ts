@@ -52,12 +52,24 @@ export class Slot {
    * connection run now, whatever the client's output backlog, so none can see this write.
    */
   beforeApply(): void {
+    this.applied = true;
     this.settleReadsBefore(undefined);
     if (!this.connection.closed) this.connection.server.drainQueue(this.connection, true);
   }
 
   /** Reads of a transaction that run just before this write (its first write) is applied, if any. */
   readsBefore: Slot[] | null = null;
+
+  /** A write: set when this node applies it (a write that fails without it was never applied here). */
+  applied = false;
+  /**
+   * A read queued behind a pending write of its connection, served without a barrier of its own:
+   * the write's commit is its proof that this node's state is current. If that write fails
+   * unapplied, the read has no proof and is answered with an error instead (`Connection.runSlot`).
+   */
+  afterWrite = false;
+  /** A command forwarded to the leader (proxy mode): settling it ends its connection's wait on that leader. */
+  forwarded = false;
 
   private settleReadsBefore(error: unknown): void {
     const reads = this.readsBefore;
@@ -80,10 +92,22 @@ export class Slot {
     this.value = value;
     this.error = error;
     if (this.barrier) this.connection.barrierResolved();
+    if (this.forwarded) this.connection.forwardedPending--;
     const server = this.connection.server;
     if (!this.connection.closed) server.drainQueue(this.connection);
     server.markReady(this.connection);
   }
+}
+
+/**
+ * The reply to a read queued behind a write that failed before this node applied it: the read had
+ * no proof of its own that the state here is current (the node may have lost leadership), so it
+ * is not served. A redirect is passed on as it is, for clients that follow it.
+ */
+function readRefusedText(writeError: unknown): string {
+  const text = errorReplyText(writeError, "write");
+  if (text.startsWith("MOVED ") || text.startsWith("CLUSTERDOWN ")) return text;
+  return "TRYAGAIN The write before this read on the connection was not applied, so the read was not served; retry it";
 }
 
 /** Per-connection data attached to the Bun socket. */
@@ -175,14 +199,28 @@ export class Connection implements Conn, CommandSink {
    * is applied, so the whole transaction sees one state (see `Slot.beforeApply`).
    */
   execReads: Slot[] = [];
+  /** True once the running EXEC has queued a write: its later reads wait for that write instead. */
+  execWrote = false;
 
   /** Set once this connection's commands were forwarded to the leader (proxy mode): its reads go there too. */
   readsAtLeader = false;
+  /**
+   * Commands forwarded to the leader at `forwardedTo` whose replies have not come back. While
+   * there are some, the connection's next commands go there too, whatever this node learns in
+   * between (another leader, or its own election): that leader then sees them in the client's
+   * order, so a read cannot overtake the write before it, nor see a write sent after it.
+   */
+  forwardedPending = 0;
+  forwardedTo = "";
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
   /** Writes queued on this connection whose replies have not been written yet. */
   private pendingWrites = 0;
+  /** The error of the last write whose reply was written, if it failed without being applied here. */
+  private lastWriteRefused: unknown = undefined;
+  /** The last write queued was forwarded to the leader (proxy mode), not proposed here. */
+  private lastQueuedWriteForwarded = false;
   /** Reads in the queue still waiting for their barrier (ReadIndex or lease). */
   private unresolvedBarriers = 0;
   /**
@@ -193,9 +231,12 @@ export class Connection implements Conn, CommandSink {
    */
   private readonly heldWrites: { readonly command: Command; readonly slot: Slot }[] = [];
 
-  /** True while a write of this connection is queued: a read behind it is served right after it. */
-  get hasPendingWrite(): boolean {
-    return this.pendingWrites > 0;
+  /**
+   * True while the last write queued on this connection is one this node proposed, not yet
+   * answered: a read behind it is served right after it applies.
+   */
+  get hasPendingLocalWrite(): boolean {
+    return this.pendingWrites > 0 && !this.lastQueuedWriteForwarded;
   }
 
   /** Proposes a write now, or holds it while a read before it waits for its barrier. */
@@ -216,7 +257,10 @@ export class Connection implements Conn, CommandSink {
   /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */
   enqueue(slot: Slot): void {
     this.server.cutCaptured(this);
-    if (slot.kind === SlotKind.Write) this.pendingWrites++;
+    if (slot.kind === SlotKind.Write) {
+      this.pendingWrites++;
+      this.lastQueuedWriteForwarded = slot.forwarded;
+    }
     if (slot.barrier) this.unresolvedBarriers++;
     this.pushSlot(slot);
     // Whatever the command writes after this must wait behind the slot.
@@ -252,7 +296,13 @@ export class Connection implements Conn, CommandSink {
       if (slot.bytes !== null) this.writeRaw(slot.bytes);
       return;
     }
-    if (slot.kind === SlotKind.Write) this.pendingWrites--;
+    if (slot.kind === SlotKind.Write) {
+      this.pendingWrites--;
+      this.lastWriteRefused = slot.error !== undefined && !slot.applied ? slot.error : undefined;
+    } else if (slot.afterWrite && this.lastWriteRefused !== undefined) {
+      this.writeError(readRefusedText(this.lastWriteRefused));
+      return;
+    }
     if (slot.error !== undefined) {
       this.writeError(errorReplyText(slot.error, slot.name));
       return;

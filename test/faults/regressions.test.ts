@@ -6,7 +6,8 @@
  * 1. Total loss on failover: the leader killed (SIGKILL) right as writes are acknowledged; every
  *    acknowledged write must be on the new leader before the old one comes back.
  * 2. A write answered as failed that later appears: writes queued at a leader cut off from the
- *    others are refused once it learns of the new leader; none of them may appear afterwards.
+ *    others are refused once it learns of the new leader; none of them may appear afterwards. And
+ *    a read queued behind such a write must not be answered from the old leader's state.
  * 3. Replies delivered to the wrong client under proxying: many clients pipelining distinct
  *    values through one follower in `-redirect proxy` mode while the leader is killed and
  *    leadership moves (to that follower and away): every reply must be its own request's.
@@ -274,6 +275,36 @@ describe("a write answered as failed", () => {
     // The acknowledged ones are there, in order: base, the majority's, then (after) this test's.
     expect(settled.startsWith("base;")).toBe(true);
     expect(settled).toContain("majority;");
+  });
+});
+
+describe("a read behind a write refused at an old leader", () => {
+  test("is not served from the old leader's state once a newer write was acknowledged elsewhere", async () => {
+    const of = await FaultCluster.start(3, high, { partitions: true });
+    cluster = of;
+    const leader = await of.waitLeader(20_000);
+    const leaderNode = of.nodes[leader] as CloneProcess;
+    const key = "behind";
+    expect(plain(await call(leaderNode, 5_000, "SET", key, "old"))).toBe("OK");
+    of.cut(isolateLinks(leader, 3));
+    // A write at the isolated leader: proposed there, never committable.
+    const connection = await RespConnection.connect(leaderNode.port);
+    connection.command("SET", key, "isolated");
+    const others = [0, 1, 2].filter((index) => index !== leader);
+    const next = await leaderAmong(of, others);
+    const nextNode = of.nodes[next] as CloneProcess;
+    await eventually("the majority's write", async () => outcomeOf(await call(nextNode, 5_000, "SET", key, "majority")), (outcome) => outcome === "ok", 20_000, 50);
+    // Sent only now, after "majority" was acknowledged: an answer of "old" (or "isolated") is stale.
+    // It queues behind the connection's pending SET, which proves nothing once that SET fails.
+    connection.command("GET", key);
+    of.healPartitions();
+    const setReply = await connection.read(30_000);
+    const getReply = await connection.read(30_000);
+    connection.close(true);
+    console.log(`read behind a refused write: SET answered ${replyText(setReply)}, GET answered ${replyText(getReply)}`);
+    expect(outcomeOf(setReply)).not.toBe("ok");
+    const got = outcomeOf(getReply) === "ok" ? plain(getReply) : "(refused)";
+    expect(["majority", "(refused)"]).toContain(got as string);
   });
 });
 

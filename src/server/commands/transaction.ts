@@ -81,6 +81,11 @@ export const exec: Builtin = {
       const stopped = context.node.stopped();
       if (stopped !== null) throw stopped;
       if (!context.node.isLeader) throw redirect(context.node.leaderAddress());
+      // Commands sent before EXEC that wait at another leader could be served after the
+      // transaction, and see its writes (proxy mode, while leadership moves to this node).
+      if (connection.forwardedPending > 0) {
+        throw new RespError("TRYAGAIN Commands sent before EXEC are still at the previous leader; the transaction was not run");
+      }
       if (watched !== null && context.node.watchedKeysChanged([...watched.keys], watched.handle.since)) {
         context.server.writerFor(connection).nullArray();
         return;
@@ -90,6 +95,7 @@ export const exec: Builtin = {
     }
     connection.writeArray(transaction.commands.length);
     connection.inExec = true;
+    connection.execWrote = false;
     try {
       for (const command of transaction.commands) {
         try {
