@@ -300,3 +300,24 @@ describe("proxy mode while this node is elected", () => {
     client.close();
   });
 });
+
+describe("proxy mode, a leader that cannot be reached", () => {
+  test("commands forwarded on a link that never opened are answered TRYAGAIN (not applied), not UNCERTAIN", async () => {
+    const harness = startServer("proxy");
+    // A port nothing listens on any more.
+    const gone = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: () => {} } });
+    const port = gone.port;
+    gone.stop(true);
+    harness.node.isLeader = false;
+    harness.node.leader = `127.0.0.1:${port}`;
+    const client = await RespConnection.connect(harness.port);
+    client.command("SET", "k", "v");
+    client.command("GET", "k");
+    const replies = (await client.readMany(2)).map(plain);
+    console.log(`replies from a follower whose leader cannot be reached: ${JSON.stringify(replies)}`);
+    for (const reply of replies) {
+      expect(reply).toEqual({ error: expect.stringMatching(/^TRYAGAIN The leader at 127\.0\.0\.1:\d+ could not be reached \(.*\); the command was not forwarded$/) });
+    }
+    client.close();
+  });
+});

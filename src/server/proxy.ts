@@ -6,7 +6,8 @@
  * matched to its slot by a FIFO.
  *
  * If the connection to the leader fails, the commands in flight may or may not have been applied:
- * they are answered with the distinct "outcome unknown" error, never with a plain failure.
+ * they are answered with the distinct "outcome unknown" error, never with a plain failure. If it
+ * never opened, nothing was sent, and they are answered `TRYAGAIN` (not applied).
  */
 import type { Socket } from "bun";
 import { assert } from "../assert.ts";
@@ -24,6 +25,8 @@ const replyBytesMax = 600 * 1024 * 1024;
 
 const uncertain = (): RespError =>
   new RespError("UNCERTAIN The connection to the leader was lost: the command may or may not have been applied");
+
+const notForwarded = (why: string): RespError => new RespError(`TRYAGAIN ${why}; the command was not forwarded`);
 
 type LinkState = "connecting" | "hello" | "ready" | "closed";
 
@@ -80,7 +83,7 @@ class ProxyLink {
       return;
     }
     if (this.inflight.length >= inflightCommandsMax) {
-      slot.settle(undefined, new RespError("TRYAGAIN The leader is not keeping up; the command was not forwarded"));
+      slot.settle(undefined, notForwarded("The leader is not keeping up"));
       return;
     }
     this.inflight.push(slot);
@@ -175,13 +178,16 @@ class ProxyLink {
 
   close(why: string): void {
     if (this.state === "closed") return;
+    // A link that never opened sent nothing: its commands were certainly not applied.
+    const neverOpened = this.state === "connecting";
     this.state = "closed";
     this.logger.verbose(`Proxy link to the leader at ${this.address} closed: ${why}`);
     this.socket?.terminate();
     this.socket = null;
     this.waiting = [];
     this.waitingBytes = 0;
-    for (const slot of this.inflight.splice(0)) slot.settle(undefined, uncertain());
+    const error = neverOpened ? notForwarded(`The leader at ${this.address} could not be reached (${why})`) : uncertain();
+    for (const slot of this.inflight.splice(0)) slot.settle(undefined, error);
     this.onClosed(this);
   }
 }

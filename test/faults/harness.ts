@@ -9,7 +9,8 @@
  * checker (see `workloads.ts`).
  *
  * Clients never retry inside an operation: one command, one reply (or a timeout), one record with
- * invoke and completion times from the test process's monotonic clock (`performance.now()`).
+ * invoke and completion times from the test process's monotonic clock (`performance.now()`). Half
+ * of them pipeline up to three commands, sent milliseconds or up to 1.5 s apart (`runClient`).
  * After MOVED a client sends its next operation to the leader named; after CLUSTERDOWN, LOADING,
  * a timeout or a dropped connection, to a node chosen at random.
  *
@@ -39,7 +40,7 @@ import {
 } from "./cluster.ts";
 import { isPartitionAction, Nemesis, type NemesisAction, type NemesisEvent, type NemesisMix, type NemesisStep, planNemesis } from "./nemesis.ts";
 import { Random } from "./random.ts";
-import { type CheckReport, type HistoryEntry, makeWorkload, type Workload, type WorkloadName } from "./workloads.ts";
+import { type CheckReport, type HistoryEntry, makeWorkload, type PlannedOperation, type Workload, type WorkloadName } from "./workloads.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Limits.
@@ -127,6 +128,23 @@ class History {
   connectFailures = 0;
 }
 
+/** A pipelining client sends up to this many commands before it reads their replies. */
+const pipelineDepthMax = 3;
+/**
+ * ... pausing before each further one: mostly briefly, sometimes long enough for an election, so
+ * that a later command may reach a node whose role changed while an earlier one waited there.
+ */
+const pipelinePauseMilliseconds: readonly [number, number] = [0, 30];
+const pipelineLongPauseMilliseconds: readonly [number, number] = [300, 1_500];
+const pipelineLongPauseChance = 0.1;
+
+/**
+ * One client. An even-numbered client sends one command and reads its reply before the next. An
+ * odd-numbered one pipelines: it often sends a second and a third command, each after a short
+ * pause, before it reads the replies in order, so that a read can queue behind a write of its own
+ * connection that the node is still deciding, perhaps after the node lost leadership (each
+ * command is its own operation in the history, from its send to its reply).
+ */
 async function runClient(
   client: number,
   workload: Workload,
@@ -141,6 +159,7 @@ async function runClient(
   // The node the connection is to: a membership change may put a new node in the same slot.
   let connectionNode: CloneProcess | null = null;
   let sequence = 0;
+  const pipelining = client % 2 === 1;
   const pickAny = (): void => {
     target = random.int(0, cluster.nodes.length - 1);
   };
@@ -162,52 +181,77 @@ async function runClient(
           continue;
         }
       }
-      const planned = workload.generate(client, sequence++, random);
-      const entry: HistoryEntry = {
-        index: history.entries.length,
-        client,
-        workload: workload.name,
-        node: node.name,
-        command: planned.command,
-        key: planned.key,
-        kind: planned.kind,
-        value: planned.value,
-        reply: "",
-        integer: null,
-        invoke: performance.now(),
-        complete: null,
-        outcome: "unknown",
-      };
-      history.entries.push(entry);
-      connection.command(...planned.command);
-      let reply: RespValue;
-      try {
-        reply = await connection.read(replyTimeoutMs);
-      } catch (error) {
-        entry.reply = `no reply: ${error instanceof Error ? error.message : String(error)}`;
+      const batch: { entry: HistoryEntry; planned: PlannedOperation }[] = [];
+      for (;;) {
+        const planned = workload.generate(client, sequence++, random);
+        const entry: HistoryEntry = {
+          index: history.entries.length,
+          client,
+          workload: workload.name,
+          node: node.name,
+          command: planned.command,
+          key: planned.key,
+          kind: planned.kind,
+          value: planned.value,
+          reply: "",
+          integer: null,
+          invoke: performance.now(),
+          complete: null,
+          outcome: "unknown",
+        };
+        history.entries.push(entry);
+        connection.command(...planned.command);
+        batch.push({ entry, planned });
+        if (!pipelining || batch.length >= pipelineDepthMax || !random.chance(0.5)) break;
+        const [low, high] = random.chance(pipelineLongPauseChance) ? pipelineLongPauseMilliseconds : pipelinePauseMilliseconds;
+        await sleep(random.int(low, high));
+        if (connection.closed || performance.now() >= deadline) break;
+      }
+      // Replies in order; after a dropped connection or a timeout, the rest get none (unknown).
+      let broken: string | null = null;
+      let refused: string | null = null;
+      for (const { entry, planned } of batch) {
+        if (broken !== null) {
+          entry.reply = `no reply: ${broken}`;
+          continue;
+        }
+        let reply: RespValue;
+        try {
+          reply = await connection.read(replyTimeoutMs);
+        } catch (error) {
+          broken = error instanceof Error ? error.message : String(error);
+          entry.reply = `no reply: ${broken}`;
+          continue;
+        }
+        entry.complete = performance.now();
+        const error = errorText(reply);
+        entry.reply = replyText(reply);
+        if (error !== null) {
+          entry.outcome = classifyError(error);
+          refused = error;
+          continue;
+        }
+        entry.outcome = "ok";
+        const converted = plain(reply);
+        if (planned.kind === "read") {
+          entry.value = converted === null ? null : String(converted);
+        } else if (typeof converted === "number") {
+          entry.integer = converted;
+        }
+      }
+      if (broken !== null) {
         connection.close(true);
         connection = null;
         pickAny();
         continue;
       }
-      entry.complete = performance.now();
-      const error = errorText(reply);
-      entry.reply = replyText(reply);
-      if (error !== null) {
-        entry.outcome = classifyError(error);
-        const port = redirectPort(error);
+      if (refused !== null) {
+        // After MOVED, the leader named; else a node at random.
+        const port = redirectPort(refused);
         const redirected = port === null ? null : cluster.indexOfPort(port);
         if (redirected !== null) target = redirected;
         else pickAny();
         await sleep(refusedBackoffMilliseconds);
-        continue;
-      }
-      entry.outcome = "ok";
-      const converted = plain(reply);
-      if (planned.kind === "read") {
-        entry.value = converted === null ? null : String(converted);
-      } else if (typeof converted === "number") {
-        entry.integer = converted;
       }
     }
   } finally {
