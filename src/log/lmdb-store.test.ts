@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { asIndex, asTerm, emptyMembership, type Entry } from "../raft/types.ts";
-import { LmdbLogStore } from "./lmdb-store.ts";
+import { encodeEntryInto } from "./codec.ts";
+import { LmdbLogStore, pieceBytesMax } from "./lmdb-store.ts";
 import { registerStoreContract } from "./store-contract.ts";
 import { lmdbLogFileName, StorageCorruptionError, type Durability } from "./store.ts";
 import { expectedData, expectedEntry } from "./testing/expected-entries.ts";
@@ -133,6 +134,90 @@ describe("lmdb log store", () => {
     expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(
       /log store .*log\.mdb is corrupt: the 'hardState' record fails its checksum/,
     );
+  });
+
+  describe("entries longer than a leaf page holds", () => {
+    /** An entry of `bytes` data bytes whose content depends on its index and term. */
+    function sized(index: number, bytes: number, term = 1): Entry {
+      const data = new Uint8Array(bytes);
+      for (let i = 0; i < bytes; i++) data[i] = (index * 31 + term * 7 + i) & 0xff;
+      return { index: asIndex(index), term: asTerm(term), type: "normal", data };
+    }
+    // Around the piece size (the 24-byte header counts), and far past it.
+    const sizes = [0, 100, pieceBytesMax - 25, pieceBytesMax - 24, pieceBytesMax - 23, 2 * pieceBytesMax - 24, 5000, 100_000, 1_500_000];
+
+    function rawStats(dir: string, name: string): { entryCount: number; overflowPages: number } {
+      const raw = open({ path: join(dir, lmdbLogFileName), readOnly: true });
+      try {
+        const stats = raw.openDB({ name, encoding: "binary" }).getStats() as { entryCount: number; overflowPages: number };
+        return { entryCount: stats.entryCount, overflowPages: stats.overflowPages };
+      } finally {
+        void raw.close();
+      }
+    }
+
+    test("are stored in pieces, no record on overflow pages, and read back whole after a reopen", async () => {
+      const dir = freshDir();
+      const store = openStore(dir);
+      await store.save({ ...noChange, entries: sizes.map((bytes, i) => sized(i + 1, bytes)) });
+      await store.close();
+      for (const name of ["entries", "pieces"]) expect(rawStats(dir, name).overflowPages).toBe(0);
+      expect(rawStats(dir, "entries").entryCount).toBe(sizes.length);
+      // A one-byte tail cache: every read goes to LMDB.
+      const reopened = openStore(dir, "high", 1);
+      expect(reopened.entries(asIndex(1), asIndex(sizes.length + 1), Infinity)).toEqual(sizes.map((bytes, i) => sized(i + 1, bytes)));
+    });
+
+    test("a conflicting entry replaces one in pieces; removal takes the pieces along", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high", 1);
+      await store.save({ ...noChange, entries: [sized(1, 10), sized(2, 9000), sized(3, 9000), sized(4, 9000)] });
+      // Index 2 again, shorter, at term 2 (its extra pieces must not linger), then index 3 longer.
+      await store.save({ ...noChange, entries: [sized(2, 2500, 2), sized(3, 20_000, 2)] });
+      expect(store.lastIndex()).toBe(asIndex(3));
+      expect(store.entries(asIndex(1), asIndex(4), Infinity)).toEqual([sized(1, 10), sized(2, 2500, 2), sized(3, 20_000, 2)]);
+      store.recordSnapshot({ index: asIndex(2), term: asTerm(2), membership: emptyMembership });
+      store.compact(asIndex(2));
+      await store.close();
+      // Left: entry 3 alone, in ceil((24 + 20000) / pieceBytesMax) records.
+      expect(rawStats(dir, "entries").entryCount).toBe(1);
+      expect(rawStats(dir, "pieces").entryCount).toBe(Math.ceil((24 + 20_000) / pieceBytesMax) - 1);
+      const reopened = openStore(dir, "high", 1);
+      expect(reopened.entries(asIndex(3), asIndex(4), Infinity)).toEqual([sized(3, 20_000, 2)]);
+    });
+
+    test("an entry stored whole, as before pieces, is read as it is", async () => {
+      const dir = freshDir();
+      const store = openStore(dir);
+      await store.save({ ...noChange, entries: [sized(1, 10)] });
+      await store.close();
+      const whole = sized(2, 7000);
+      const encoded = new Uint8Array(24 + 7000);
+      encodeEntryInto(encoded, new DataView(encoded.buffer), 0, whole);
+      const raw = open({ path: join(dir, lmdbLogFileName), compression: false });
+      await raw.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" }).put(2, encoded);
+      await raw.close();
+      const reopened = openStore(dir, "high", 1);
+      expect(reopened.lastIndex()).toBe(asIndex(2));
+      expect(reopened.entries(asIndex(1), asIndex(3), Infinity)).toEqual([sized(1, 10), whole]);
+    });
+
+    test("a damaged piece is a clear error naming the file", async () => {
+      const dir = freshDir();
+      const store = openStore(dir);
+      await store.save({ ...noChange, entries: [sized(1, 6000), sized(2, 10)] });
+      await store.close();
+      const raw = open({ path: join(dir, lmdbLogFileName), compression: false });
+      const pieces = raw.openDB<Uint8Array, [number, number]>({ name: "pieces", encoding: "binary" });
+      const bad = Uint8Array.from(pieces.get([1, 2])!);
+      bad[5] = bad[5]! ^ 0x01;
+      await pieces.put([1, 2], bad);
+      await raw.close();
+      // Opening reads the last entry only; reading the damaged one fails.
+      const damaged = openStore(dir, "high", 1);
+      expect(() => damaged.entries(asIndex(1), asIndex(3), Infinity)).toThrow(StorageCorruptionError);
+      expect(() => damaged.term(asIndex(1))).toThrow(join(dir, lmdbLogFileName));
+    });
   });
 
   test("compaction frees pages that LMDB reuses: disk use stays bounded", async () => {

@@ -1,10 +1,12 @@
 /**
  * The LMDB backend (the default): one environment file, `log.mdb`, in the data directory, with
- * two named databases.
+ * three named databases.
  * - `entries`: key = the entry's index (an lmdb-js ordered-binary number, so that range scans
  *   run in index order), value = the encoded entry (`codec.encodeEntryInto`: 24-byte header with
  *   a CRC32, then the data bytes exactly as given), stored with lmdb-js's `binary` encoding (no
- *   msgpack on the data).
+ *   msgpack on the data) — or, for an entry longer than `pieceBytesMax`, its first piece.
+ * - `pieces`: key = [index, n], value = the n-th piece (n ≥ 1) of such an entry's encoding. The
+ *   pieces of an entry, concatenated in order after its first, are its encoding.
  * - `meta`: `hardState`, `snapshot` and `compaction` (the compaction point), each
  *   `codec.encodeChecked` JSON with its own CRC32.
  *
@@ -79,15 +81,30 @@ function isSyncable(value: object): value is SyncableEnvironment {
   return typeof (value as { sync?: unknown }).sync === "function";
 }
 
+/**
+ * Encoded entries are stored in pieces of at most this many bytes, so that every record fits in a
+ * leaf page: with 4 KB pages LMDB puts a value longer than about 2,000 bytes (with its key) on
+ * overflow pages of its own, a run of consecutive free pages. Once compaction had freed pages of
+ * every run length, each commit that needed a run searched and re-saved the whole free list
+ * (`mdb_page_alloc`, `mdb_freelist_save`): with 4 KB values, writes fell from 13k to 2.5k a
+ * second within a few compactions. Single pages are reused at once, whatever their place.
+ */
+export const pieceBytesMax = 1900;
+
+const appendOptions = { append: true } as const;
+const replaceOptions = { append: false } as const;
+
 /** The writes of one transaction. */
 interface Writes {
-  putEntry(entry: Entry): void;
-  removeEntry(index: number): void;
+  /** Stores an entry; `replacing` when an entry at its index may be stored already (a conflict). */
+  putEntry(entry: Entry, replacing: boolean): void;
+  /** Removes the entries at indexes `[low, high]`. */
+  removeEntries(low: number, high: number): void;
   putMeta(key: string, bytes: Uint8Array): void;
 }
 
 function removeRanges(writes: Writes, ranges: readonly IndexRange[]): void {
-  for (const range of ranges) for (let index = range.low; index <= range.high; index++) writes.removeEntry(index);
+  for (const range of ranges) writes.removeEntries(range.low, range.high);
 }
 
 /** What a save at High returns: it is durable when `save()` returns. */
@@ -108,6 +125,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     /** The LMDB environment (for tests and stats; the store owns every write). */
     readonly environment: RootDatabase,
     private readonly entryDatabase: Database<Uint8Array, number>,
+    private readonly pieceDatabase: Database<Uint8Array, [number, number]>,
     private readonly metaDatabase: Database<Uint8Array, string>,
     readonly durability: Durability,
     snapshotData: (metadata: SnapshotMetadata) => Uint8Array,
@@ -158,11 +176,13 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       noSync: !high,
     });
     const entryDatabase = environment.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" });
+    const pieceDatabase = environment.openDB<Uint8Array, [number, number]>({ name: "pieces", encoding: "binary" });
     const metaDatabase = environment.openDB<Uint8Array, string>({ name: "meta", encoding: "binary" });
     const store = new LmdbLogStore(
       path,
       environment,
       entryDatabase,
+      pieceDatabase,
       metaDatabase,
       options.durability,
       options.snapshotData ?? (() => new Uint8Array(0)),
@@ -227,10 +247,16 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   }
 
   private readStored(index: Index): Entry {
-    const bytes = this.entryDatabase.get(index);
-    assert(bytes !== undefined, "a held entry is stored");
+    const first = this.entryDatabase.get(index);
+    assert(first !== undefined, "a held entry is stored");
     // lmdb-js `get` with binary encoding returns a fresh copy (a Buffer), so the entry may keep a
     // view of it; a plain Uint8Array view keeps entries of one type whichever path they came by.
+    let bytes = first;
+    if (first.byteLength === pieceBytesMax) {
+      const pieces = [first];
+      for (const { value } of this.pieceDatabase.getRange({ start: [index, 1], end: [index + 1, 0] })) pieces.push(value);
+      if (pieces.length > 1) bytes = Buffer.concat(pieces);
+    }
     const entry = decodeEntry(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     if (entry === null || entry.index !== index) {
       throw this.corruption(`entry ${index} fails its checksum or format`);
@@ -260,7 +286,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
     this.transact((writes) => {
       removeRanges(writes, dropped);
-      for (const entry of appended) writes.putEntry(entry);
+      for (const entry of appended) writes.putEntry(entry, entry.index <= before.last);
       if (batch.snapshot !== null) {
         writes.putMeta(snapshotKey, encodeChecked(batch.snapshot));
         const compaction: CompactionPoint = { index: batch.snapshot.index, term: batch.snapshot.term };
@@ -318,12 +344,35 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
    */
   private transact(body: (writes: Writes) => void): void {
     const entries = this.entryDatabase;
+    const pieces = this.pieceDatabase;
     const meta = this.metaDatabase;
+    const removePieces = (low: number, high: number): void => {
+      for (const key of [...pieces.getKeys({ start: [low, 1], end: [high + 1, 0] })]) pieces.removeSync(key);
+    };
     this.environment.transactionSync(() =>
       body({
-        // LMDB copies the value during the call, so one scratch buffer serves every entry.
-        putEntry: (entry) => entries.putSync(entry.index, this.scratch.encode(entry)),
-        removeEntry: (index) => entries.removeSync(index),
+        putEntry: (entry, replacing) => {
+          if (replacing) removePieces(entry.index, entry.index);
+          // LMDB copies the value during the call, so one scratch buffer serves every entry.
+          const encoded = this.scratch.encode(entry);
+          if (encoded.byteLength <= pieceBytesMax) {
+            entries.putSync(entry.index, encoded);
+            return;
+          }
+          entries.putSync(entry.index, encoded.subarray(0, pieceBytesMax));
+          // A new entry's pieces come after every stored piece: appended (MDB_APPEND), a full leaf
+          // page is left full when it splits, not half empty.
+          const options = replacing ? replaceOptions : appendOptions;
+          for (let at = pieceBytesMax, n = 1; at < encoded.byteLength; at += pieceBytesMax, n++) {
+            // lmdb-js returns whether the put succeeded (its types say void).
+            const stored: unknown = pieces.putSync([entry.index, n], encoded.subarray(at, Math.min(at + pieceBytesMax, encoded.byteLength)), options);
+            assert(stored === true, "a piece is stored after every stored piece");
+          }
+        },
+        removeEntries: (low, high) => {
+          for (let index = low; index <= high; index++) entries.removeSync(index);
+          removePieces(low, high);
+        },
         putMeta: (key, bytes) => meta.putSync(key, bytes),
       }),
     );
