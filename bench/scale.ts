@@ -4,6 +4,8 @@
  * the same run, with redis-benchmark:
  *
  * - value size: `-d 16 … 65536` (SET then GET, pipeline 16, 50 clients);
+ * - sustained: rounds of SETs of 4 KB values on the same servers (10 clients, pipeline 1), long
+ *   enough for the clone to snapshot and compact its log several times;
  * - connections: `-c 1 … 1000` (SET and GET, pipeline 1);
  * - keys: the keyspace filled with N keys (`DEBUG POPULATE`-like, through SET with `-r`), then SET
  *   and GET over random keys among them (`-r N`, pipeline 16), with each server's RSS;
@@ -14,7 +16,7 @@
  * share every core with redis-benchmark. Medians of `--reps` runs; a fresh pair of servers for
  * each section. Prints markdown tables, writes them (and JSON) to `--out`.
  *
- *   bun run bench/scale.ts [--reps 3] [--sections values,clients,keys,nodes,memory]
+ *   bun run bench/scale.ts [--reps 3] [--sections values,sustained,clients,keys,nodes,memory]
  *                          [--key-counts 1,1000000,10000000] [--out bench/results]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,9 @@ interface Settings {
   reps: number;
   sections: string[];
   valueSizes: number[];
+  sustainedValueBytes: number;
+  sustainedRounds: number;
+  sustainedRequests: number;
   clientCounts: number[];
   keyCounts: number[];
   nodeCounts: number[];
@@ -166,8 +171,11 @@ class Servers {
 async function main(): Promise<void> {
   const settings = parseFlags<Settings>(process.argv.slice(2), {
     reps: 3,
-    sections: ["values", "clients", "keys", "nodes", "memory"],
+    sections: ["values", "sustained", "clients", "keys", "nodes", "memory"],
     valueSizes: [16, 256, 4096, 65536],
+    sustainedValueBytes: 4096,
+    sustainedRounds: 6,
+    sustainedRequests: 30_000,
     clientCounts: [1, 10, 50, 200, 1000],
     keyCounts: [1, 1_000_000, 10_000_000],
     nodeCounts: [3, 5],
@@ -221,6 +229,26 @@ async function main(): Promise<void> {
         await servers.stopAll();
       }
       report.values = rows;
+      say("");
+    }
+    if (settings.sections.includes("sustained")) {
+      // One server each, written to round after round: the clone's log is snapshotted and
+      // compacted meanwhile (every 64 MB of entries), which a single short run never reaches.
+      const size = settings.sustainedValueBytes;
+      say(`### Sustained writes (${settings.sustainedRounds} rounds of ${settings.sustainedRequests.toLocaleString("en")} SETs of ${size} bytes, 10 clients, pipeline 1, on the same servers)\n`);
+      say("| round | redis everysec rps | clone medium rps | clone / redis |");
+      say("|---:|---:|---:|---:|");
+      const rows: unknown[] = [];
+      const pair = [await servers.redis(), await servers.clone()];
+      for (let round = 1; round <= settings.sustainedRounds; round++) {
+        const [redis = 0, clone = 0] = pair.map(
+          (server) => runBenchmark(server.port, ["set"], settings.sustainedRequests, 10, 1, ["-d", String(size)], server.pinned ? cpu.client : []).get("SET")?.rps ?? 0,
+        );
+        say(`| ${round} | ${rpsCells(redis, clone)} |`);
+        rows.push({ round, size, redis, clone });
+      }
+      await servers.stopAll();
+      report.sustained = rows;
       say("");
     }
     if (settings.sections.includes("clients")) {
