@@ -250,7 +250,7 @@ export class Connection implements Conn, CommandSink {
     assert(this.unresolvedBarriers > 0, "a barrier resolves once");
     this.unresolvedBarriers--;
     if (this.unresolvedBarriers > 0) return;
-    // Barrier reads are never queued behind a pending write, so every held write is behind them.
+    // Every held write was queued after the barrier reads that held it back.
     for (const held of this.heldWrites.splice(0)) this.server.propose(held.command, held.slot);
   }
 
