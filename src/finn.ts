@@ -305,6 +305,8 @@ export async function open(
   };
   const machineSpecs = machine.commands ?? [];
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
+  const proxy = new LeaderProxy(logger, options.password ?? "", tls);
+  const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy);
   const context: BuiltinContext = {
     server,
     node: raftNode,
@@ -314,9 +316,9 @@ export async function open(
     startedAt: Date.now(),
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
+    forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
   };
-  const proxy = new LeaderProxy(logger, options.password ?? "", tls);
-  server.dispatcher = createDispatcher(builtins, context, machine, new ClientApplier(raftNode, options.redirect ?? "moved", proxy));
+  server.dispatcher = createDispatcher(builtins, context, machine, applier);
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first
   // commands are not refused.

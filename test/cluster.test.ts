@@ -283,6 +283,17 @@ describe("redirect modes and cluster clients", () => {
     expect(await call(leader, "GET", "proxied")).toBe("199");
   });
 
+  test("a transaction through a follower in proxy mode runs at the leader, as one unit", async () => {
+    const connection = await RespConnection.connect(proxyNode.port);
+    try {
+      for (const command of [["MULTI"], ["INCR", "proxied-tx"], ["INCR", "proxied-tx"], ["GET", "proxied-tx"], ["EXEC"]]) connection.command(...command);
+      expect((await connection.readMany(5)).map(plain)).toEqual(["OK", "QUEUED", "QUEUED", "QUEUED", [1, 2, "2"]]);
+    } finally {
+      connection.close();
+    }
+    expect(await call(leader, "GET", "proxied-tx")).toBe("2");
+  });
+
   test("redis-benchmark against a follower in proxy mode completes with no errors", async () => {
     const run = Bun.spawnSync(["redis-benchmark", "-p", String(proxyNode.port), "-t", "set,get", "-n", "5000", "-c", "20", "--csv"]);
     const output = `${run.stdout.toString()}${run.stderr.toString()}`;

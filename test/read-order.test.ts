@@ -107,6 +107,7 @@ function startServer(mode: "moved" | "proxy"): Harness {
   const server = new Server({ hostname: "127.0.0.1", port: 0, limits: defaultServerLimits, logger });
   server.listen();
   const proxy = new LeaderProxy(logger);
+  const applier = new ClientApplier(node, mode, proxy);
   const context: BuiltinContext = {
     server,
     node,
@@ -116,8 +117,9 @@ function startServer(mode: "moved" | "proxy"): Harness {
     startedAt: Date.now(),
     commandSpecs: () => [],
     machineInfo: () => ({}),
+    forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
   };
-  server.dispatcher = createDispatcher(builtins, context, stringsMachine(data), new ClientApplier(node, mode, proxy));
+  server.dispatcher = createDispatcher(builtins, context, stringsMachine(data), applier);
   server.propose = (command, ticket) => node.propose(command, ticket);
   stops.push(() => {
     proxy.close();
@@ -243,12 +245,18 @@ describe("a transaction's reads", () => {
   });
 });
 
-/** A follower in proxy mode and its client, whose first command (`first`) waits at the scripted leader. */
-async function forwardedFirst(...first: string[]): Promise<{ harness: Harness; leader: ScriptedLeader; client: RespConnection }> {
+/** A follower in proxy mode, whose leader is a scripted one. */
+function proxyFollower(): { harness: Harness; leader: ScriptedLeader } {
   const harness = startServer("proxy");
   const leader = new ScriptedLeader();
   harness.node.isLeader = false;
   harness.node.leader = leader.address;
+  return { harness, leader };
+}
+
+/** A follower in proxy mode and its client, whose first command (`first`) waits at the scripted leader. */
+async function forwardedFirst(...first: string[]): Promise<{ harness: Harness; leader: ScriptedLeader; client: RespConnection }> {
+  const { harness, leader } = proxyFollower();
   const client = await RespConnection.connect(harness.port);
   client.command(...first);
   await until(() => leader.received.length === 1, "the forwarded command");
@@ -297,6 +305,35 @@ describe("proxy mode while this node is elected", () => {
       "QUEUED",
       { error: "TRYAGAIN Commands sent before EXEC are still at the previous leader; the transaction was not run" },
     ]);
+    client.close();
+  });
+});
+
+describe("proxy mode, transactions at a follower", () => {
+  test("MULTI ... EXEC goes to the leader as one unit, and only EXEC's reply is relayed", async () => {
+    const { harness, leader, client } = await forwardedFirst("SET", "before", "1");
+    client.command("MULTI");
+    client.command("SET", "k", "v");
+    client.command("GET", "k");
+    client.command("EXEC");
+    client.command("GET", "after");
+    await until(() => leader.received.length === 6, "the transaction and the GET after it at the leader");
+    expect(leader.received).toEqual(["SET before 1", "MULTI", "SET k v", "GET k", "EXEC", "GET after"]);
+    expect(harness.node.proposals).toEqual([]);
+    leader.answer("+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\nv\r\n$-1\r\n");
+    expect((await client.readMany(6)).map(plain)).toEqual(["OK", "OK", "QUEUED", "QUEUED", ["OK", "v"], null]);
+    client.close();
+  });
+
+  test("a transaction under WATCH is redirected: the leader did not watch its keys", async () => {
+    const { harness, leader } = proxyFollower();
+    const client = await RespConnection.connect(harness.port);
+    client.command("WATCH", "k");
+    client.command("MULTI");
+    client.command("SET", "k", "v");
+    client.command("EXEC");
+    expect((await client.readMany(4)).map(plain)).toEqual(["OK", "OK", "QUEUED", { error: `MOVED 0 ${leader.address}` }]);
+    expect(leader.received).toEqual([]);
     client.close();
   });
 });

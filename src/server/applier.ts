@@ -9,7 +9,7 @@ import { redirect, RespError } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
 import type { Command } from "../resp/reader.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
-import type { LeaderProxy } from "./proxy.ts";
+import { execFrame, type LeaderProxy, multiFrame } from "./proxy.ts";
 
 /**
  * What a node that is not the leader does with a command only the leader may serve: answer
@@ -37,7 +37,7 @@ export class ClientApplier implements Applier {
       // Commands of this connection are still at the leader they were forwarded to: this one
       // follows them there, so that it is served in the client's order (Connection.forwardedPending).
       assert(!conn.inExec, "EXEC does not run while commands of its connection are forwarded");
-      this.forward(conn, command, conn.forwardedTo);
+      this.forward(conn, command.name, command.frame(), 0, conn.forwardedTo);
       return;
     }
     if (mutate === null) {
@@ -117,18 +117,33 @@ export class ClientApplier implements Applier {
     const leader = this.node.leaderAddress();
     if (leader === null || conn === null || this.mode === "moved") throw redirect(leader);
     if (this.mode === "try") throw new RespError(`TRY ${leader}`);
-    this.forward(conn, command, leader);
+    this.forward(conn, command.name, command.frame(), 0, leader);
   }
 
-  /** Forwards a command to the leader at `address`; its reply is relayed in its turn. */
-  private forward(conn: Connection, command: Command, address: string): void {
+  /**
+   * EXEC at a node that is not the leader, in proxy mode: sends `MULTI`, the transaction's
+   * commands and `EXEC` to the leader as one unit, and relays the reply to EXEC (the leader's
+   * `+OK` and `+QUEUED` are dropped: this node already answered them). False when it cannot (not
+   * in proxy mode, or no leader known): then EXEC is redirected.
+   */
+  forwardTransaction(conn: Connection, commands: readonly Command[]): boolean {
+    if (this.mode !== "proxy") return false;
+    const address = conn.forwardedPending > 0 ? conn.forwardedTo : this.node.leaderAddress();
+    if (address === null) return false;
+    const frames = [multiFrame, ...commands.map((command) => command.frame()), execFrame];
+    this.forward(conn, "exec", Buffer.concat(frames), commands.length + 1, address);
+    return true;
+  }
+
+  /** Forwards frames to the leader at `address`; the reply to the last is relayed in its turn. */
+  private forward(conn: Connection, name: string, frame: Uint8Array, skip: number, address: string): void {
     assert(this.proxy !== null, "proxy mode has a proxy");
-    const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    const slot = new Slot(SlotKind.Write, name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
     slot.forwarded = true;
     conn.enqueue(slot);
     conn.readsAtLeader = true;
     conn.forwardedPending++;
     conn.forwardedTo = address;
-    this.proxy.forward(address, conn.protocol, command.frame(), slot);
+    this.proxy.forward(address, conn.protocol, frame, slot, skip);
   }
 }

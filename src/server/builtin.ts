@@ -41,6 +41,8 @@ export interface BuiltinContext {
   readonly commandSpecs: () => readonly CommandSpec[];
   /** Sections the machine adds to INFO (such as keyspace). */
   readonly machineInfo: () => InfoSections;
+  /** Sends a transaction to the leader as one unit (proxy mode); see `ClientApplier.forwardTransaction`. */
+  readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
 }
 
 export interface Builtin {

@@ -18,6 +18,10 @@ import { scanReply } from "../resp/reply-scanner.ts";
 import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import type { Slot } from "./connection.ts";
 
+/** The encoding of `MULTI` and `EXEC`, which frame a transaction forwarded as one unit. */
+export const multiFrame: Uint8Array = Buffer.from("*1\r\n$5\r\nMULTI\r\n", "latin1");
+export const execFrame: Uint8Array = Buffer.from("*1\r\n$4\r\nEXEC\r\n", "latin1");
+
 /** Commands in flight on one proxy link; more are refused (the leader is not keeping up). */
 const inflightCommandsMax = 65_536;
 /** A reply larger than this from the leader closes the link (the bulk limit plus headroom). */
@@ -33,7 +37,8 @@ type LinkState = "connecting" | "hello" | "ready" | "closed";
 class ProxyLink {
   private state: LinkState = "connecting";
   private socket: Socket<undefined> | null = null;
-  private readonly inflight: Slot[] = [];
+  /** Replies awaited, in order: a slot to settle, or null for a reply to skip (`forward`'s `skip`). */
+  private readonly inflight: (Slot | null)[] = [];
   /** Frames waiting for the connection to open, or for the socket to take them. */
   private waiting: Uint8Array[] = [];
   private waitingBytes = 0;
@@ -76,16 +81,20 @@ class ProxyLink {
     return this.state === "closed";
   }
 
-  /** Sends a command's frame; `slot` is settled with the leader's reply bytes. */
-  forward(frame: Uint8Array, slot: Slot): void {
+  /**
+   * Sends a command's frame (or several commands' frames, one unit); `slot` is settled with the
+   * leader's reply bytes to the last of them, the `skip` replies before it are dropped.
+   */
+  forward(frame: Uint8Array, slot: Slot, skip = 0): void {
     if (this.state === "closed") {
       slot.settle(undefined, uncertain());
       return;
     }
-    if (this.inflight.length >= inflightCommandsMax) {
+    if (this.inflight.length + skip >= inflightCommandsMax) {
       slot.settle(undefined, notForwarded("The leader is not keeping up"));
       return;
     }
+    for (let i = 0; i < skip; i++) this.inflight.push(null);
     this.inflight.push(slot);
     this.write(frame.slice());
   }
@@ -166,6 +175,7 @@ class ProxyLink {
         this.close("the leader sent a reply nobody asked for");
         return;
       }
+      if (slot === null) continue;
       // Copied: the buffer is reused for the replies that follow.
       slot.settle(Uint8Array.from(reply), undefined);
     }
@@ -187,7 +197,7 @@ class ProxyLink {
     this.waiting = [];
     this.waitingBytes = 0;
     const error = neverOpened ? notForwarded(`The leader at ${this.address} could not be reached (${why})`) : uncertain();
-    for (const slot of this.inflight.splice(0)) slot.settle(undefined, error);
+    for (const slot of this.inflight.splice(0)) slot?.settle(undefined, error);
     this.onClosed(this);
   }
 }
@@ -203,8 +213,8 @@ export class LeaderProxy {
     private readonly tls: TlsConfig | null = null,
   ) {}
 
-  /** Forwards a command's frame to the leader at `address`; `slot` gets the reply bytes. */
-  forward(address: string, protocol: 2 | 3, frame: Uint8Array, slot: Slot): void {
+  /** Forwards a command's frame to the leader at `address`; `slot` gets the reply bytes (see `ProxyLink.forward`). */
+  forward(address: string, protocol: 2 | 3, frame: Uint8Array, slot: Slot, skip = 0): void {
     const key = `${protocol}|${address}`;
     let link = this.links.get(key);
     if (link === undefined || link.closed) {
@@ -220,7 +230,7 @@ export class LeaderProxy {
       );
       this.links.set(key, link);
     }
-    link.forward(frame, slot);
+    link.forward(frame, slot, skip);
   }
 
   close(): void {

@@ -80,7 +80,12 @@ export const exec: Builtin = {
       if (transaction.failed) throw new RespError("EXECABORT Transaction discarded because of previous errors.");
       const stopped = context.node.stopped();
       if (stopped !== null) throw stopped;
-      if (!context.node.isLeader) throw redirect(context.node.leaderAddress());
+      if (!context.node.isLeader) {
+        // In proxy mode the leader runs the whole transaction (not one under WATCH: the keys
+        // were watched here, and the leader would only start watching them now).
+        if (watched === null && context.forwardTransaction?.(connection, transaction.commands) === true) return;
+        throw redirect(context.node.leaderAddress());
+      }
       // Commands sent before EXEC that wait at another leader could be served after the
       // transaction, and see its writes (proxy mode, while leadership moves to this node).
       if (connection.forwardedPending > 0) {
