@@ -358,9 +358,7 @@ export abstract class RaftLeader extends RaftState {
   }
 
   protected broadcastAppend(): void {
-    for (const id of this.progress.keys()) {
-      if (id !== this.id) this.sendAppends(id);
-    }
+    for (const peer of this.peers()) this.sendAppends(peer.id);
   }
 
   /**
@@ -372,8 +370,8 @@ export abstract class RaftLeader extends RaftState {
   commitNewsOwed(): Index | null {
     if (this.role !== "leader") return null;
     const committed = this.log.committed;
-    for (const [id, progress] of this.progress) {
-      if (id !== this.id && progress.commitSent < committed && !progress.isPaused()) return committed;
+    for (const { progress } of this.peers()) {
+      if (progress.commitSent < committed && !progress.isPaused()) return committed;
     }
     return null;
   }
@@ -390,8 +388,8 @@ export abstract class RaftLeader extends RaftState {
    */
   sendCommitNews(index: Index): void {
     if (this.role !== "leader" || index > this.log.committed) return;
-    for (const [id, progress] of this.progress) {
-      if (id !== this.id && progress.commitSent < index) this.sendAppends(id);
+    for (const { id, progress } of this.peers()) {
+      if (progress.commitSent < index) this.sendAppends(id);
     }
   }
 
@@ -446,8 +444,7 @@ export abstract class RaftLeader extends RaftState {
   protected broadcastHeartbeat(): void {
     const round = this.nextRound();
     this.readRoundSent = round;
-    for (const [id, progress] of this.progress) {
-      if (id === this.id) continue;
+    for (const { id, progress } of this.peers()) {
       const sentIndex = asIndex(progress.next - 1);
       const commit = asIndex(Math.min(progress.match, this.log.committed));
       if (commit > progress.commitSent) progress.commitSent = commit;
@@ -533,6 +530,7 @@ export abstract class RaftLeader extends RaftState {
     for (const id of [...this.progress.keys()]) {
       if (id !== this.id && !isMember(next, id)) this.progress.delete(id);
     }
+    this.progressChanged();
     if (this.leadTransferee !== null && !this.isVoter(this.leadTransferee)) this.leadTransferee = null;
     if (!this.isVoter(this.id) && !this.removedLeader) {
       // Thesis §4.2.2: a removed leader hands over to the most up-to-date voter and steps down.

@@ -7,6 +7,12 @@
 import { assert } from "../assert.ts";
 import { resolveOptions, type RaftOptions, type ResolvedRaftOptions } from "./options.ts";
 import { Progress } from "./progress.ts";
+
+/** A member other than this node, and the leader's view of its replication. */
+export interface Peer {
+  readonly id: NodeId;
+  readonly progress: Progress;
+}
 import { RaftLog } from "./raft-log.ts";
 import { ReadQueue } from "./read-queue.ts";
 import {
@@ -72,6 +78,28 @@ export abstract class RaftState {
 
   /** The leader's view of every member, itself included; empty on other roles. */
   protected progress = new Map<NodeId, Progress>();
+  /**
+   * The other members' progress as an array, rebuilt after `progress` changes (`progressChanged`):
+   * the loops run on every turn walk it, where walking the Map allocated an iterator and an entry
+   * per member each time (4% of a single node's CPU at pipeline 16 in `commitNewsOwed` alone).
+   */
+  private peerList: readonly Peer[] | null = null;
+
+  /** The members other than this node, with their progress (leader only). */
+  protected peers(): readonly Peer[] {
+    if (this.peerList === null) {
+      const list: Peer[] = [];
+      for (const [id, progress] of this.progress) if (id !== this.id) list.push({ id, progress });
+      this.peerList = list;
+    }
+    return this.peerList;
+  }
+
+  /** Call after adding to `progress` or removing from it. */
+  protected progressChanged(): void {
+    this.peerList = null;
+  }
+
   /** Votes received in the current (pre-)election. */
   protected votes = new Map<NodeId, boolean>();
   /** The member leadership is being handed to, or null. */
@@ -184,6 +212,7 @@ export abstract class RaftState {
     this.randomizedElectionTicks = this.options.electionTicks + this.options.random.nextInt(this.options.electionTicks);
     this.votes.clear();
     this.progress.clear();
+    this.progressChanged();
     this.leadTransferee = null;
     this.timeoutNowSent = false;
     this.removedLeader = false;
@@ -220,6 +249,7 @@ export abstract class RaftState {
     const progress = new Progress(next, this.options.inflightMessagesMax, this.options.inflightBytesMax);
     progress.recentActive = id === this.id;
     this.progress.set(id, progress);
+    this.progressChanged();
   }
 
   protected hasUnappliedConfig(): boolean {
