@@ -24,7 +24,7 @@ import { ClientApplier } from "../src/server/applier.ts";
 import type { BuiltinContext } from "../src/server/builtin.ts";
 import { builtins } from "../src/server/commands/index.ts";
 import { createDispatcher } from "../src/server/dispatch.ts";
-import { LeaderProxy } from "../src/server/proxy.ts";
+import { inflightCommandsMax, LeaderProxy } from "../src/server/proxy.ts";
 import { defaultServerLimits, Server } from "../src/server/server.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
@@ -322,6 +322,20 @@ describe("proxy mode, transactions at a follower", () => {
     expect(harness.node.proposals).toEqual([]);
     leader.answer("+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\nv\r\n$-1\r\n");
     expect((await client.readMany(6)).map(plain)).toEqual(["OK", "OK", "QUEUED", "QUEUED", ["OK", "v"], null]);
+    client.close();
+  });
+
+  test("a transaction longer than a proxy link holds in flight is refused, not forwarded", async () => {
+    const { harness, leader } = proxyFollower();
+    const client = await RespConnection.connect(harness.port);
+    client.command("MULTI");
+    for (let i = 0; i < inflightCommandsMax; i++) client.command("SET", "k", String(i));
+    client.command("EXEC");
+    const replies = (await client.readMany(inflightCommandsMax + 2, 30_000)).map(plain);
+    expect(replies[0]).toBe("OK");
+    expect(replies.slice(1, -1).every((reply) => reply === "QUEUED")).toBe(true);
+    expect(replies.at(-1)).toEqual({ error: `TRYAGAIN The transaction has more commands than a proxy link holds in flight (${inflightCommandsMax}); the command was not forwarded` });
+    expect(leader.received).toEqual([]);
     client.close();
   });
 

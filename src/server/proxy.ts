@@ -23,7 +23,7 @@ export const multiFrame: Uint8Array = Buffer.from("*1\r\n$5\r\nMULTI\r\n", "lati
 export const execFrame: Uint8Array = Buffer.from("*1\r\n$4\r\nEXEC\r\n", "latin1");
 
 /** Commands in flight on one proxy link; more are refused (the leader is not keeping up). */
-const inflightCommandsMax = 65_536;
+export const inflightCommandsMax = 65_536;
 /** A reply larger than this from the leader closes the link (the bulk limit plus headroom). */
 const replyBytesMax = 600 * 1024 * 1024;
 
@@ -88,6 +88,10 @@ class ProxyLink {
   forward(frame: Uint8Array, slot: Slot, skip = 0): void {
     if (this.state === "closed") {
       slot.settle(undefined, uncertain());
+      return;
+    }
+    if (skip + 1 > inflightCommandsMax) {
+      slot.settle(undefined, notForwarded(`The transaction has more commands than a proxy link holds in flight (${inflightCommandsMax})`));
       return;
     }
     if (this.inflight.length + skip >= inflightCommandsMax) {
