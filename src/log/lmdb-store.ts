@@ -343,41 +343,42 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
    * then leave the in-memory tail, which reads find in LMDB from now on.
    */
   private transact(body: (writes: Writes) => void): void {
-    const entries = this.entryDatabase;
-    const pieces = this.pieceDatabase;
-    const meta = this.metaDatabase;
-    const removePieces = (low: number, high: number): void => {
-      for (const key of [...pieces.getKeys({ start: [low, 1], end: [high + 1, 0] })]) pieces.removeSync(key);
-    };
-    this.environment.transactionSync(() =>
-      body({
-        putEntry: (entry, replacing) => {
-          if (replacing) removePieces(entry.index, entry.index);
-          // LMDB copies the value during the call, so one scratch buffer serves every entry.
-          const encoded = this.scratch.encode(entry);
-          if (encoded.byteLength <= pieceBytesMax) {
-            entries.putSync(entry.index, encoded);
-            return;
-          }
-          entries.putSync(entry.index, encoded.subarray(0, pieceBytesMax));
-          // A new entry's pieces come after every stored piece: appended (MDB_APPEND), a full leaf
-          // page is left full when it splits, not half empty.
-          const options = replacing ? replaceOptions : appendOptions;
-          for (let at = pieceBytesMax, n = 1; at < encoded.byteLength; at += pieceBytesMax, n++) {
-            // lmdb-js returns whether the put succeeded (its types say void).
-            const stored: unknown = pieces.putSync([entry.index, n], encoded.subarray(at, Math.min(at + pieceBytesMax, encoded.byteLength)), options);
-            assert(stored === true, "a piece is stored after every stored piece");
-          }
-        },
-        removeEntries: (low, high) => {
-          for (let index = low; index <= high; index++) entries.removeSync(index);
-          removePieces(low, high);
-        },
-        putMeta: (key, bytes) => meta.putSync(key, bytes),
-      }),
-    );
+    this.environment.transactionSync(() => body(this.writes));
     this.commitCount++;
     this.state.evict(asIndex(this.state.lastIndex() + 1));
+  }
+
+  /** The writes `transact` hands its body, made once: they run inside whichever transaction is open. */
+  private readonly writes: Writes = {
+    putEntry: (entry, replacing) => {
+      if (replacing) this.removePieces(entry.index, entry.index);
+      // LMDB copies the value during the call, so one scratch buffer serves every entry.
+      const encoded = this.scratch.encode(entry);
+      if (encoded.byteLength <= pieceBytesMax) {
+        this.entryDatabase.putSync(entry.index, encoded);
+        return;
+      }
+      this.entryDatabase.putSync(entry.index, encoded.subarray(0, pieceBytesMax));
+      // A new entry's pieces come after every stored piece: appended (MDB_APPEND), a full leaf
+      // page is left full when it splits, not half empty.
+      const options = replacing ? replaceOptions : appendOptions;
+      for (let at = pieceBytesMax, n = 1; at < encoded.byteLength; at += pieceBytesMax, n++) {
+        // lmdb-js returns whether the put succeeded (its types say void).
+        const stored: unknown = this.pieceDatabase.putSync([entry.index, n], encoded.subarray(at, Math.min(at + pieceBytesMax, encoded.byteLength)), options);
+        assert(stored === true, "a piece is stored after every stored piece");
+      }
+    },
+    removeEntries: (low, high) => {
+      for (let index = low; index <= high; index++) this.entryDatabase.removeSync(index);
+      this.removePieces(low, high);
+    },
+    putMeta: (key, bytes) => this.metaDatabase.putSync(key, bytes),
+  };
+
+  /** Removes the pieces of the entries at indexes `[low, high]` (inside a transaction). */
+  private removePieces(low: number, high: number): void {
+    const pieces = this.pieceDatabase;
+    for (const key of [...pieces.getKeys({ start: [low, 1], end: [high + 1, 0] })]) pieces.removeSync(key);
   }
 
   /** The first index served from the in-memory tail, and its bytes (for tests and stats). */
