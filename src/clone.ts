@@ -50,8 +50,12 @@ Flags (each also as --flag, and as -flag=value):
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
   -proto-max-bulk-len BYTES         largest bulk argument a client may send (default 512 MB)
   -client-query-buffer-limit BYTES  largest command, all arguments together (default 1 GB)
-  -snapshot-entries N  take a snapshot after N applied entries (default 100000)
-  -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)
+  -snapshot-entries N  take a snapshot after N applied entries (default 100000)...
+  -snapshot-bytes BYTES            ...or BYTES of applied entries, whichever comes first
+                         (default 67108864, 64 MB)
+  -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)...
+  -snapshot-trail-bytes BYTES      ...and at most BYTES of them (default 67108864); an entry
+                         batches many commands, so the count alone does not bound the disk
   -h, -help            print this help
 
 Commands: strings (SET GET MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN SETEX SETNX GETEX
@@ -77,6 +81,8 @@ interface CloneFlags {
   logLevel: LogLevel;
   snapshotEntries: number | null;
   snapshotTrail: number | null;
+  snapshotBytes: number | null;
+  snapshotTrailBytes: number | null;
   redirect: RedirectMode;
   cluster: string;
   secret: string;
@@ -113,6 +119,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     logLevel: "notice",
     snapshotEntries: null,
     snapshotTrail: null,
+    snapshotBytes: null,
+    snapshotTrailBytes: null,
     redirect: "moved",
     cluster: "finn",
     secret: "",
@@ -234,6 +242,16 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         else flags.snapshotTrail = count;
         break;
       }
+      case "snapshot-bytes":
+      case "snapshot-trail-bytes": {
+        const bytes = Number(value);
+        if (!/^\d+$/.test(value) || !Number.isSafeInteger(bytes) || (name === "snapshot-bytes" && bytes < 1)) {
+          throw new UsageError(`invalid size '${value}' for -${name}`);
+        }
+        if (name === "snapshot-bytes") flags.snapshotBytes = bytes;
+        else flags.snapshotTrailBytes = bytes;
+        break;
+      }
       default:
         throw new UsageError(`unknown flag '${argument}'`);
     }
@@ -267,6 +285,8 @@ async function main(): Promise<void> {
     ...(flags.advertise === "" ? {} : { advertise: flags.advertise }),
     ...(flags.snapshotEntries === null ? {} : { snapshotEntries: flags.snapshotEntries }),
     ...(flags.snapshotTrail === null ? {} : { snapshotTrailEntries: flags.snapshotTrail }),
+    ...(flags.snapshotBytes === null ? {} : { snapshotBytes: flags.snapshotBytes }),
+    ...(flags.snapshotTrailBytes === null ? {} : { snapshotTrailBytes: flags.snapshotTrailBytes }),
     redirect: flags.redirect,
     cluster: flags.cluster,
     secret: flags.secret,

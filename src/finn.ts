@@ -110,10 +110,14 @@ export interface Options {
    * RAFTSNAPSHOT) needs `AUTH admin <adminPassword>`; a joining node sends it.
    */
   readonly adminPassword?: string;
-  /** Take a snapshot after this many applied entries (default 100,000). */
+  /** Take a snapshot after this many applied entries (default 100,000)... */
   readonly snapshotEntries?: number;
-  /** Entries kept in the log behind a snapshot for slow followers (default 10,000). */
+  /** ...or this many bytes of applied entries, whichever comes first (default 64 MB). */
+  readonly snapshotBytes?: number;
+  /** Entries kept in the log behind a snapshot for slow followers (default 10,000)... */
   readonly snapshotTrailEntries?: number;
+  /** ...and at most this many bytes of them (default 64 MB): entries batch many commands. */
+  readonly snapshotTrailBytes?: number;
 }
 
 /**
@@ -284,7 +288,9 @@ export async function open(
     snapshots,
     snapshotData,
     ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
+    ...(options.snapshotBytes === undefined ? {} : { snapshotBytes: options.snapshotBytes }),
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
+    ...(options.snapshotTrailBytes === undefined ? {} : { snapshotTrailBytes: options.snapshotTrailBytes }),
     specOf: (name) => machineSpecByName.get(name),
   });
   node = raftNode;

@@ -32,6 +32,7 @@ import type { Machine, SnapshotReader as MachineSnapshotReader, SnapshotWriter a
 import type { SnapshotStore } from "../log/snapshot-store.ts";
 import type { ApplyListener, ApplyResult, Executor } from "./executor.ts";
 import { batchEntries, clockCommandName, entryTime } from "./batch.ts";
+import { Trail } from "./trail.ts";
 import { type WatchHandle, WriteTracker } from "./write-tracker.ts";
 import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 
@@ -64,8 +65,12 @@ export interface RaftNodeOptions {
   readonly snapshotEntries?: number;
   /** The command specs, to know which keys a write touches (for WATCH). */
   readonly specOf?: (name: string) => CommandSpec | undefined;
-  /** Entries kept behind a snapshot, so that a follower a little behind needs no snapshot. */
+  /** Take a snapshot once this many bytes of entries were applied since the last one. */
+  readonly snapshotBytes?: number;
+  /** Entries kept behind a snapshot, so that a follower a little behind needs no snapshot... */
   readonly snapshotTrailEntries?: number;
+  /** ...and at most this many bytes of them (see `Trail`). */
+  readonly snapshotTrailBytes?: number;
 }
 
 /** Snapshots after 100,000 entries by default... */
@@ -75,8 +80,10 @@ const snapshotEntriesDefault = 100_000;
  * commands (up to 1 MB), so a count alone would not bound the disk.
  */
 const snapshotBytesDefault = 64 * 1024 * 1024;
-/** The log keeps 10,000 entries behind a snapshot by default, for followers a little behind. */
+/** The log keeps 10,000 entries behind a snapshot by default, for followers a little behind... */
 const snapshotTrailEntriesDefault = 10_000;
+/** ...and at most 64 MB of them. */
+const snapshotTrailBytesDefault = 64 * 1024 * 1024;
 
 /** A snapshot's bytes as the machine's `restore` reads them. */
 export function snapshotReaderOf(data: Uint8Array): MachineSnapshotReader {
@@ -177,7 +184,9 @@ export class RaftNode implements Replicator {
   private readonly machine: Machine;
   private readonly snapshots: SnapshotStore;
   private readonly snapshotEntries: number;
-  private readonly snapshotTrailEntries: number;
+  private readonly snapshotBytes: number;
+  /** What the log keeps behind a snapshot. */
+  private readonly trail: Trail;
   /** The data of the latest snapshot, for followers that need it; its metadata index. */
   private snapshotData: Uint8Array;
   private snapshotDataIndex: number;
@@ -230,7 +239,8 @@ export class RaftNode implements Replicator {
     this.machine = options.machine;
     this.snapshots = options.snapshots;
     this.snapshotEntries = options.snapshotEntries ?? snapshotEntriesDefault;
-    this.snapshotTrailEntries = options.snapshotTrailEntries ?? snapshotTrailEntriesDefault;
+    this.snapshotBytes = options.snapshotBytes ?? snapshotBytesDefault;
+    this.trail = new Trail(options.snapshotTrailEntries ?? snapshotTrailEntriesDefault, options.snapshotTrailBytes ?? snapshotTrailBytesDefault);
     this.snapshotData = options.snapshotData;
     this.snapshotDataIndex = options.store.snapshotMetadata().index;
     this.machineApplied = options.store.snapshotMetadata().index;
@@ -699,6 +709,7 @@ export class RaftNode implements Replicator {
 
   private applyEntry(entry: Entry): void {
     this.appliedBytesSinceSnapshot += entry.data.byteLength;
+    this.trail.applied(entry.index, entry.data.byteLength);
     this.machineApplied = entry.index;
     const pending = this.pending.get(entry.index);
     if (pending !== undefined) this.pending.delete(entry.index);
@@ -776,6 +787,7 @@ export class RaftNode implements Replicator {
     this.snapshotData = data;
     this.snapshotDataIndex = metadata.index;
     this.machineApplied = metadata.index;
+    this.trail.reset();
     this.writes.forgetUpTo(metadata.index);
     this.logger.notice(`Installed a snapshot from the leader at index ${metadata.index} (${data.byteLength} bytes)`);
   }
@@ -787,7 +799,7 @@ export class RaftNode implements Replicator {
 
   /**
    * Takes a snapshot of the machine at the current applied index, writes it to a file, records
-   * it, and compacts the log behind it, keeping `snapshotTrailEntries`. The machine captures its
+   * it, and compacts the log behind it, keeping the trail (`Trail`). The machine captures its
    * state synchronously inside `snapshot()` (before its first await), at exactly this index:
    * nothing is applied until `snapshot()` returns, so no later write can leak in.
    */
@@ -859,7 +871,7 @@ export class RaftNode implements Replicator {
       this.store.recordSnapshot(metadata);
       this.snapshotData = data;
       this.snapshotDataIndex = index;
-      const compactTo = index - this.snapshotTrailEntries;
+      const compactTo = this.trail.compactionPoint(index);
       if (compactTo >= this.store.firstIndex()) this.store.compact(compactTo as Index);
       this.logger.notice(
         `Snapshot at index ${index} written (${data.byteLength} bytes, applying paused ${stall.toFixed(1)} ms, ` +
@@ -875,7 +887,7 @@ export class RaftNode implements Replicator {
   private maybeSnapshot(): void {
     if (this.snapshotting !== null || this.snapshotsDisabled || this.installing) return;
     const entries = this.raft.status().applied - this.store.snapshotMetadata().index;
-    if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < snapshotBytesDefault) return;
+    if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < this.snapshotBytes) return;
     this.appliedBytesSinceSnapshot = 0;
     this.snapshot().catch((error: unknown) => {
       if (!this.snapshotsDisabled) this.logger.warning(`Snapshot failed: ${error instanceof Error ? error.message : String(error)}`);
