@@ -250,6 +250,34 @@ describe("large values", () => {
   });
 });
 
+describe("multi-megabyte values", () => {
+  test("SETs of 4 MB and 8 MB values are replicated to every node with no change of leader", async () => {
+    // Before session 7 a 10 MB SET held the leader's loop for over a second (msgpack's buffer
+    // grown to 40 MB per follower, the frame halved and packed again, the entry read back from
+    // LMDB), the followers elected another leader and the write was refused with TRYAGAIN.
+    const first = await startNode("mb-1", null);
+    const nodes = [first, await startNode("mb-2", first), await startNode("mb-3", first)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    const stat = async (node: CloneProcess, name: string): Promise<number> => {
+      const stats = (await call(node, "RAFTSTATS")) as string[];
+      return Number(stats[stats.indexOf(name) + 1]);
+    };
+    const term = await stat(leader, "term");
+    for (const megabytes of [4, 8, 8]) {
+      const value = String(megabytes % 10).repeat(megabytes * 1024 * 1024);
+      expect(await call(leader, "SET", `big:${megabytes}`, value)).toBe("OK");
+    }
+    const target = await stat(leader, "applied_index");
+    for (const node of nodes) {
+      await eventually(`${node.name} to apply the large writes`, () => stat(node, "applied_index"), (index) => index >= target);
+      expect(await stat(node, "term")).toBe(term);
+    }
+    expect(await call(leader, "RAFTSTATE")).toBe("Leader");
+    expect(await call(leader, "STRLEN", "big:8")).toBe(8 * 1024 * 1024);
+  });
+});
+
 describe("redirect modes and cluster clients", () => {
   let leader: CloneProcess;
   let tryNode: CloneProcess;

@@ -351,6 +351,9 @@ export class FileLogStore extends StateBackedStore implements LogStore {
     this.append(writer);
   }
 
+  /** Every entry is held in memory here: nothing to let go. */
+  applied(_index: Index): void {}
+
   flush(): Promise<void> {
     return this.group.flush();
   }

@@ -22,6 +22,18 @@ function entriesFrom(low: number, high: number, term = 1): Entry[] {
 }
 const noChange = { hardState: null, entries: [], snapshot: null } as const;
 
+/** Counts the store's reads of whole entries from LMDB. */
+function spyOnStoredReads(store: LmdbLogStore): { count: number } {
+  const counter = { count: 0 };
+  const spied = store as unknown as { readStored: (index: number) => Entry };
+  const original = spied.readStored.bind(store);
+  spied.readStored = (index) => {
+    counter.count++;
+    return original(index);
+  };
+  return counter;
+}
+
 describe("lmdb log store", () => {
   const dirs: string[] = [];
   const stores: LmdbLogStore[] = [];
@@ -88,6 +100,8 @@ describe("lmdb log store", () => {
     const store = openStore(dir, "high", 4096);
     await store.save({ ...noChange, entries: entriesFrom(1, 500) });
     await store.flush();
+    // Entries leave the cached tail once the node applied them.
+    store.applied(asIndex(500));
     await Bun.sleep(10);
     const cache = store.cacheStatus();
     expect(cache.from).toBeGreaterThan(asIndex(400));
@@ -106,6 +120,27 @@ describe("lmdb log store", () => {
     expect(reopened.entries(asIndex(45), asIndex(61), Infinity).map((entry) => entry.term)).toEqual(
       [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2].map(asTerm),
     );
+  });
+
+  test("entries not applied yet stay in memory whatever their size, and their terms are known without reading them back", async () => {
+    const store = openStore(freshDir(), "medium", 4096);
+    const big = (index: number): Entry => ({ index: asIndex(index), term: asTerm(index < 3 ? 1 : 2), type: "normal", data: new Uint8Array(64 * 1024).fill(index) });
+    const reads = spyOnStoredReads(store);
+    await store.save({ ...noChange, entries: [big(1), big(2), big(3)] });
+    // Three times the tail's budget, none applied: all three are still served from memory.
+    expect(store.cacheStatus().from).toBe(asIndex(1));
+    expect(store.entries(asIndex(1), asIndex(4), Infinity).map((entry) => entry.data[0])).toEqual([1, 2, 3]);
+    store.applied(asIndex(2));
+    expect(store.cacheStatus().from).toBe(asIndex(3));
+    store.applied(asIndex(3));
+    expect(store.cacheStatus().bytes).toBe(0);
+    // Terms of entries appended since the store opened come from memory.
+    expect([store.term(asIndex(1)), store.term(asIndex(2)), store.term(asIndex(3))]).toEqual([1, 1, 2].map(asTerm));
+    expect(reads.count).toBe(0);
+    // The entries themselves are read back from LMDB, byte-exact.
+    expect(store.entries(asIndex(2), asIndex(3), Infinity)[0]!.data).toEqual(big(2).data);
+    expect(reads.count).toBe(1);
+    await store.close();
   });
 
   test("a corrupt entry or meta record is a clear error naming the file", async () => {

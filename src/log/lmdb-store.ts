@@ -118,6 +118,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private readonly scratch = new EntryScratch();
   /** Transactions committed, for tests and the benchmark. */
   commitCount = 0;
+  /** The last entry the node applied (`applied`): later ones stay in memory. */
+  private appliedIndex: Index = asIndex(0);
   private closed = false;
 
   private constructor(
@@ -345,7 +347,23 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private transact(body: (writes: Writes) => void): void {
     this.environment.transactionSync(() => body(this.writes));
     this.commitCount++;
-    this.state.evict(asIndex(this.state.lastIndex() + 1));
+    this.evict();
+  }
+
+  /**
+   * Entries up to `index` were applied. Those after it stay in memory whatever the tail's budget:
+   * they are read again to be applied, and reading a large one back from LMDB (a 50 MB SET is
+   * one entry, stored in 27,000 pieces) cost as much as writing it. They are few: what the leader
+   * lets be uncommitted (`uncommittedBytesMax`) and what a turn did not apply yet.
+   */
+  applied(index: Index): void {
+    this.appliedIndex = index;
+    this.evict();
+  }
+
+  /** Lets the tail go down to its budget, keeping entries not yet applied. */
+  private evict(): void {
+    this.state.evict(asIndex(Math.min(this.state.lastIndex(), this.appliedIndex) + 1));
   }
 
   /** The writes `transact` hands its body, made once: they run inside whichever transaction is open. */

@@ -61,6 +61,15 @@ export class LogState {
   private tailStart: Index = asIndex(1);
   /** Sum of `entryBytes` over the cached tail. */
   private tailBytes = 0;
+  /**
+   * The terms of held entries, as runs: the entries from `runStarts[k]` up to the next run's start
+   * (or `last`) have term `runTerms[k]`. The runs cover the entries appended since the log was
+   * restored, so that a term is known without the entry (reading an evicted 50 MB entry back from
+   * LMDB to learn its term cost as much as writing it). An older held entry, restored from disk
+   * and not appended since, is read for its term.
+   */
+  private runStarts: number[] = [];
+  private runTerms: number[] = [];
 
   constructor(
     /** The byte budget of the cached tail; `Infinity` keeps every entry in memory. */
@@ -91,6 +100,7 @@ export class LogState {
     this.snap = state.snapshot;
     this.last = state.last;
     this.resetTail(asIndex(state.last + 1));
+    this.resetRuns();
   }
 
   hardState(): HardState {
@@ -126,7 +136,19 @@ export class LogState {
     if (!(index > this.compactIndex && index <= this.last)) {
       assert(false, `term(${index}) outside [${this.compactIndex}, ${this.last}]`);
     }
-    return this.entry(index).term;
+    const runs = this.runStarts;
+    let high = runs.length - 1;
+    if (high < 0 || index < runs[0]!) return this.entry(index).term;
+    // Most lookups are of recent entries: the last run.
+    if (index >= runs[high]!) return asTerm(this.runTerms[high]!);
+    // The last run starting at or before `index`.
+    let low = 0;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (runs[middle]! <= index) low = middle;
+      else high = middle - 1;
+    }
+    return asTerm(this.runTerms[low]!);
   }
 
   entries(low: Index, high: Index, maxBytes: number): Entry[] {
@@ -182,6 +204,11 @@ export class LogState {
       this.tail.push(entry);
       this.tailBytes += entryBytes(entry);
       this.last = entry.index;
+      const runs = this.runTerms.length;
+      if (runs === 0 || this.runTerms[runs - 1] !== entry.term) {
+        this.runStarts.push(entry.index);
+        this.runTerms.push(entry.term);
+      }
     }
     return skip === 0 ? entries : entries.slice(skip);
   }
@@ -198,6 +225,10 @@ export class LogState {
     } else {
       this.resetTail(index);
     }
+    while (this.runStarts.length > 0 && this.runStarts[this.runStarts.length - 1]! >= index) {
+      this.runStarts.pop();
+      this.runTerms.pop();
+    }
     this.last = asIndex(index - 1);
   }
 
@@ -209,6 +240,7 @@ export class LogState {
     this.compactTerm = metadata.term;
     this.last = metadata.index;
     this.resetTail(asIndex(metadata.index + 1));
+    this.resetRuns();
   }
 
   /** Records a snapshot of the local state machine without touching the log. */
@@ -234,6 +266,13 @@ export class LogState {
       this.tailStart = asIndex(index + 1);
       this.packTail();
     }
+    // Runs that end at or before the new first entry go.
+    let drop = 0;
+    while (drop + 1 < this.runStarts.length && this.runStarts[drop + 1]! <= index + 1) drop++;
+    if (drop > 0) {
+      this.runStarts.splice(0, drop);
+      this.runTerms.splice(0, drop);
+    }
     this.compactIndex = index;
     this.compactTerm = term;
     return true;
@@ -254,6 +293,11 @@ export class LogState {
       this.tailStart = asIndex(this.tailStart + 1);
     }
     this.packTail();
+  }
+
+  private resetRuns(): void {
+    this.runStarts = [];
+    this.runTerms = [];
   }
 
   private resetTail(start: Index): void {

@@ -51,6 +51,12 @@ export interface LogStore extends LogStorage {
    * keep a later compaction without it. Write the snapshot file (snapshot-store.ts) first.
    */
   recordSnapshot(metadata: SnapshotMetadata): void;
+  /**
+   * The node applied the entries up to `index`. A store that keeps only a bounded tail of the log
+   * in memory keeps the entries after it there, whatever their size, since they are about to be
+   * read to be applied; it may let these go.
+   */
+  applied(index: Index): void;
   /** Resolves when everything saved so far is on disk (forces an fsync if needed). */
   flush(): Promise<void>;
   /** Bytes the store uses on disk. */

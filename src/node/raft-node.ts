@@ -244,6 +244,7 @@ export class RaftNode implements Replicator {
     this.snapshotData = options.snapshotData;
     this.snapshotDataIndex = options.store.snapshotMetadata().index;
     this.machineApplied = options.store.snapshotMetadata().index;
+    options.store.applied(this.machineApplied);
     this.writes = new WriteTracker(options.specOf ?? (() => undefined));
     // What was written before the snapshot the machine starts from is not known key by key.
     this.writes.forgetUpTo(this.machineApplied);
@@ -633,6 +634,7 @@ export class RaftNode implements Replicator {
         this.applyEntry(committed[early]!);
         early++;
       }
+      if (early > 0) this.store.applied(this.machineApplied);
     }
     // A hard state that moves only the commit index is not written by itself, and rides with
     // other writes only once a tick (see `unsavedHardState`), unless a membership change is
@@ -666,6 +668,7 @@ export class RaftNode implements Replicator {
     }
     this.transport.send(ready.messagesAfterPersist);
     for (let i = early; i < committed.length; i++) this.applyEntry(committed[i]!);
+    if (committed.length > 0) this.store.applied(this.machineApplied);
     for (const read of ready.readStates) this.releaseReads(read.ctx, undefined);
     for (const context of ready.droppedReads) this.releaseReads(context, redirect(this.leaderAddress()));
   }
@@ -787,6 +790,7 @@ export class RaftNode implements Replicator {
     this.snapshotData = data;
     this.snapshotDataIndex = metadata.index;
     this.machineApplied = metadata.index;
+    this.store.applied(metadata.index);
     this.trail.reset();
     this.writes.forgetUpTo(metadata.index);
     this.logger.notice(`Installed a snapshot from the leader at index ${metadata.index} (${data.byteLength} bytes)`);

@@ -92,6 +92,9 @@ export class Progress {
   state: ProgressState = "probe";
   /** In probe state: an append was sent and no answer has come back yet. */
   probeSent = false;
+  /** In probe state: the leader's tick when the append was sent, and its bytes. */
+  probeSentTick = 0;
+  probeSentBytes = 0;
   /** In snapshot state: the index of the snapshot sent. */
   pendingSnapshot: Index = asIndex(0);
   /** Ticks spent in snapshot state, to retry a snapshot that was lost. */
@@ -190,8 +193,22 @@ export class Progress {
     }
   }
 
-  /** Records an append carrying entries up to `lastIndex`, `bytes` in all. */
-  sentEntries(lastIndex: Index, count: number, bytes: number): void {
+  /**
+   * A heartbeat's answer came at leader tick `tick`. In probe state the append sent may have been
+   * lost (a link's queue drops what it cannot hold): it is sent again, but not before the member
+   * had time to take it in, a tick for every `bytesPerTick` bytes it carried, at least
+   * `ticksMin` and at most `ticksMax` ticks. Heartbeats go every tick, and a follower still
+   * reading a 10 MB append answers a burst of them at once: resending at each answer had put
+   * the same 10 MB entry into a frame nine times over.
+   */
+  heartbeatAnswered(tick: number, ticksMin: number, ticksMax: number, bytesPerTick: number): void {
+    if (!this.probeSent) return;
+    const wait = Math.min(ticksMax, Math.max(ticksMin, Math.ceil(this.probeSentBytes / bytesPerTick)));
+    if (tick - this.probeSentTick >= wait) this.probeSent = false;
+  }
+
+  /** Records an append carrying entries up to `lastIndex`, `bytes` in all, sent at leader tick `tick`. */
+  sentEntries(lastIndex: Index, count: number, bytes: number, tick: number): void {
     switch (this.state) {
       case "replicate":
         if (count > 0) {
@@ -201,6 +218,8 @@ export class Progress {
         return;
       case "probe":
         this.probeSent = true;
+        this.probeSentTick = tick;
+        this.probeSentBytes = bytes;
         return;
       case "snapshot":
         assert(false, "no appends while a snapshot is in flight");

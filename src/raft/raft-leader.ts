@@ -44,6 +44,10 @@ export type ReadResult = { readonly ok: true } | { readonly ok: false; readonly 
 export type ReadMode = "quorum" | "lease";
 
 const emptyData = new Uint8Array(0);
+/** A probe append is resent on a heartbeat's answer no sooner than a tick after it went... */
+const probeResendTicksMin = 1;
+/** ...and a tick later for every megabyte it carried (up to an election timeout). */
+const probeResendBytesPerTick = 1024 * 1024;
 
 /** The leader's half of `Raft`. */
 export abstract class RaftLeader extends RaftState {
@@ -277,7 +281,7 @@ export abstract class RaftLeader extends RaftState {
     const progress = this.progress.get(message.from);
     if (progress === undefined) return;
     progress.recentActive = true;
-    progress.probeSent = false;
+    progress.heartbeatAnswered(this.ticks, probeResendTicksMin, this.options.electionTicks, probeResendBytesPerTick);
     if (message.round > progress.readRound) {
       progress.readRound = message.round;
       const sent = this.reads.sentTick(message.round);
@@ -426,7 +430,7 @@ export abstract class RaftLeader extends RaftState {
       commit: this.log.committed,
     });
     progress.commitSent = this.log.committed;
-    progress.sentEntries(last === undefined ? prevIndex : last.index, entries.length, bytes);
+    progress.sentEntries(last === undefined ? prevIndex : last.index, entries.length, bytes, this.ticks);
     return true;
   }
 
