@@ -12,7 +12,7 @@ import { builtins } from "../src/server/commands/index.ts";
 import { createDispatcher } from "../src/server/dispatch.ts";
 import { defaultServerLimits, Server } from "../src/server/server.ts";
 import { ClientApplier } from "../src/server/applier.ts";
-import { encodeMessages } from "../src/transport/codec.ts";
+import { encodeBatch, encodeMessages, separateDataBytesMin } from "../src/transport/codec.ts";
 import { nonce, openerProof, peerProtocolVersion } from "../src/transport/handshake.ts";
 import { Transport } from "../src/transport/transport.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
@@ -121,6 +121,35 @@ describe("peer links", () => {
     const append = b.received[500];
     expect(append?.type).toBe("append");
     if (append?.type === "append") expect([...(append.entries[0]?.data ?? [])]).toEqual([...data]);
+  });
+
+  test("large entries travel as arguments of their own after the batch and arrive byte-exact, in order", async () => {
+    const a = startPeer("node-a", "s3cret");
+    const b = startPeer("node-b", "s3cret");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    const sizes = [10, separateDataBytesMin, 3, 300_000, separateDataBytesMin - 1, 2_500_000];
+    const entries = sizes.map((size, i) => ({
+      term: asTerm(3),
+      index: asIndex(7 + i),
+      type: "normal" as const,
+      data: Uint8Array.from({ length: size }, (_, k) => (k * 7 + i) & 0xff),
+    }));
+    const append = (first: number, last: number): Message => ({
+      type: "append", from: asNodeId("node-a"), to: asNodeId("node-b"), term: asTerm(3), prevIndex: asIndex(6 + first), prevTerm: asTerm(3), entries: entries.slice(first, last), commit: asIndex(6),
+    });
+    // The encoding: only the large entries' data goes after the batch, in order.
+    const batch = encodeBatch([append(0, 3), heartbeat("node-a", "node-b", 1), append(3, 6)]);
+    expect(batch.data.map((part) => part.length)).toEqual([separateDataBytesMin, 300_000, 2_500_000]);
+    // The payload holds the small entries, the one just under the threshold included.
+    expect(batch.payload.length).toBeGreaterThan(separateDataBytesMin - 1);
+    expect(batch.payload.length).toBeLessThan(separateDataBytesMin + 1024);
+    const messages = [append(0, 3), heartbeat("node-a", "node-b", 1), append(3, 6), heartbeat("node-a", "node-b", 2)];
+    a.transport.send(messages);
+    await until(() => b.received.length === messages.length, "every message");
+    expect(b.received.map((message) => message.type)).toEqual(["append", "heartbeat", "append", "heartbeat"]);
+    const received = b.received.flatMap((message) => (message.type === "append" ? message.entries : []));
+    expect(received.map((entry) => entry.index)).toEqual(entries.map((entry) => entry.index));
+    for (let i = 0; i < entries.length; i++) expect(Buffer.from(received[i]!.data).equals(Buffer.from(entries[i]!.data))).toBe(true);
   });
 
   test("a large snapshot is streamed in chunks, heartbeats interleaved, and arrives whole", async () => {
@@ -269,6 +298,33 @@ describe("injection", () => {
       expect(b.received).toEqual([]);
     } finally {
       client.close();
+    }
+  });
+
+  test("data after the batch that no entry takes, or that an entry takes twice or does not find, closes the link", async () => {
+    const bigEntry = { term: asTerm(3), index: asIndex(7), type: "normal" as const, data: new Uint8Array(separateDataBytesMin).fill(1) };
+    const append: Message = {
+      type: "append", from: asNodeId("node-a"), to: asNodeId("node-b"), term: asTerm(3), prevIndex: asIndex(6), prevTerm: asTerm(3), entries: [bigEntry, { ...bigEntry, index: asIndex(8) }], commit: asIndex(6),
+    };
+    const { payload, data } = encodeBatch([append]);
+    expect(data).toHaveLength(2);
+    const frames: [string, Uint8Array][] = [
+      ["an argument no entry takes", encodeCommand([Buffer.from("RAFTMSG"), payload, data[0]!, data[1]!, Buffer.from("extra")])],
+      ["an argument the frame lacks", encodeCommand([Buffer.from("RAFTMSG"), payload, data[0]!])],
+      ["the same argument twice", encodeCommand([Buffer.from("RAFTMSG"), encodeMessages([{ ...append, entries: [0, 0].map((k, i) => ({ ...bigEntry, index: asIndex(7 + i), data: k })) } as unknown as Message]), data[0]!])],
+    ];
+    for (const [what, frame] of frames) {
+      const b = startPeer("node-b", "s");
+      const client = await RespConnection.connect(b.server.port);
+      try {
+        expect(await handshake(client, "s")).toBe("OK");
+        client.send(frame);
+        expect({ what, reply: JSON.stringify(plain(await client.read())) }).toEqual({ what, reply: expect.stringContaining("bad Raft frame") });
+        await client.waitClosed();
+        expect(b.received).toHaveLength(0);
+      } finally {
+        client.close();
+      }
     }
   });
 

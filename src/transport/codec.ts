@@ -1,6 +1,10 @@
 /**
  * Raft messages on the wire: a batch of messages is one msgpack array, carried as the argument of
- * one `RAFTMSG` command. Whatever arrives from the network is checked field by field before it
+ * one `RAFTMSG` command. The data of a large entry (`separateDataBytesMin` or more) travels as an
+ * argument of its own after the batch, `RAFTMSG <batch> <data> ...`, and the entry in the batch
+ * holds the number of that argument (0 for the first after the batch) instead of its bytes: the
+ * sender writes the bytes it holds, without copying them into the batch once per follower, and
+ * the receiver gets them as they arrived. Whatever arrives from the network is checked field by field before it
  * reaches the core: a truncated, corrupted or hostile payload is rejected as a value (an error
  * string), never trusted and never able to crash the node.
  */
@@ -43,6 +47,44 @@ const sharedBufferBytes = 64 * 1024;
  * buffer of its own, sized to fit, and the batches after it into a fresh small one (the old
  * buffers stay with the views packed into them).
  */
+/** Entry data at least this long goes as an argument of its own (see above). */
+export const separateDataBytesMin = 64 * 1024;
+
+/** A batch ready for `RAFTMSG`: the packed messages, then the data that travels separately. */
+export interface EncodedBatch {
+  readonly payload: Uint8Array;
+  readonly data: readonly Uint8Array[];
+}
+
+const noData: readonly Uint8Array[] = [];
+
+/**
+ * Encodes a batch for `RAFTMSG`, taking large entries' data out of it (the entries then hold the
+ * numbers of their data's arguments). `bytesEstimate` is the sum of `messageBytesEstimate`.
+ */
+export function encodeBatch(messages: readonly Message[], bytesEstimate = 0): EncodedBatch {
+  let packed: Message[] | null = null;
+  let data: Uint8Array[] | null = null;
+  let estimate = bytesEstimate;
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!;
+    if (message.type !== "append" || !message.entries.some((entry) => entry.data.byteLength >= separateDataBytesMin)) continue;
+    packed ??= messages.slice();
+    const separate = (data ??= []);
+    packed[i] = {
+      ...message,
+      entries: message.entries.map((entry) => {
+        if (entry.data.byteLength < separateDataBytesMin) return entry;
+        estimate -= entry.data.byteLength;
+        separate.push(entry.data);
+        // The number of the argument, where the bytes would be (decoded by `entryData`).
+        return { ...entry, data: separate.length - 1 } as unknown as Entry;
+      }),
+    };
+  }
+  return { payload: encodeMessages(packed ?? messages, estimate), data: data ?? noData };
+}
+
 export function encodeMessages(messages: readonly Message[], bytesEstimate = 0): Uint8Array {
   if (bytesEstimate < ownBufferBytesMin) return packr.pack(messages);
   packr.useBuffer(Buffer.allocUnsafe(bytesEstimate + 1024));
@@ -102,6 +144,24 @@ function bytes(fields: Fields, name: string): Uint8Array {
 
 const entryTypes: ReadonlySet<string> = new Set<EntryType>(["normal", "noop", "config"]);
 
+/** The data that came after the batch being decoded, and which of it entries took. */
+let separateData: readonly Uint8Array[] = noData;
+let separateTaken: boolean[] = [];
+/** `separateTaken` with no data after the batch: never written to. */
+const noneTaken: boolean[] = [];
+
+/** An entry's data: its bytes, or the number of the argument after the batch that holds them. */
+function entryData(fields: Fields): Uint8Array {
+  const value = fields["data"];
+  if (typeof value !== "number") return bytes(fields, "data");
+  if (!Number.isSafeInteger(value) || value < 0 || value >= separateData.length) {
+    fail(`entry data is argument ${value} after the batch, which the frame does not have`);
+  }
+  if (separateTaken[value] === true) fail(`entry data argument ${value} is taken twice`);
+  separateTaken[value] = true;
+  return separateData[value]!;
+}
+
 function entry(value: unknown): Entry {
   const fields = object(value, "entry");
   const type = text(fields, "type");
@@ -110,7 +170,7 @@ function entry(value: unknown): Entry {
     term: asTerm(natural(fields, "term")),
     index: asIndex(natural(fields, "index")),
     type: type as EntryType,
-    data: bytes(fields, "data"),
+    data: entryData(fields),
   };
 }
 
@@ -219,7 +279,7 @@ function message(value: unknown): Message {
  * Decodes a batch; returns the messages, or an error string saying what was wrong with the
  * payload (the whole batch is refused then: a peer that sends garbage is not half-believed).
  */
-export function decodeMessages(payload: Uint8Array, messagesMax: number): Message[] | string {
+export function decodeMessages(payload: Uint8Array, messagesMax: number, data: readonly Uint8Array[] = noData): Message[] | string {
   let value: unknown;
   try {
     value = unpackr.unpack(payload);
@@ -228,10 +288,17 @@ export function decodeMessages(payload: Uint8Array, messagesMax: number): Messag
   }
   if (!Array.isArray(value)) return "payload is not a list of messages";
   if (value.length > messagesMax) return `payload holds ${value.length} messages, more than ${messagesMax}`;
+  separateData = data;
+  separateTaken = data.length === 0 ? noneTaken : new Array<boolean>(data.length).fill(false);
   try {
-    return value.map(message);
+    const messages = value.map(message);
+    if (separateTaken.includes(false)) return "the frame has data after the batch that no entry takes";
+    return messages;
   } catch (error) {
     if (error instanceof DecodeError) return error.message;
     throw error;
+  } finally {
+    separateData = noData;
+    separateTaken = noneTaken;
   }
 }

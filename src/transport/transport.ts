@@ -14,6 +14,8 @@ import { defaultLinkLimits, type LinkIdentity, type LinkLimits, PeerLink } from 
 
 /** Most messages one RAFTMSG frame may carry; a peer sending more is misbehaving. */
 const frameMessagesMax = 100_000;
+/** The data after a batch that has none (never added to). */
+const noSeparateData: Uint8Array[] = [];
 
 /** The state of an incoming peer connection, kept on the server's connection. */
 export interface PeerSession {
@@ -165,12 +167,17 @@ export class Transport {
     return { kind: "reply", values: "OK" };
   }
 
-  /** `RAFTMSG <batch>` from an authenticated peer: decoded, checked and delivered; never answered. */
+  /**
+   * `RAFTMSG <batch> [<data> ...]` from an authenticated peer (large entries' data after the
+   * batch, see codec.ts): decoded, checked and delivered; never answered.
+   */
   acceptMessages(session: PeerSession | null, command: Command): PeerReply {
     if (session === null || session.state !== "ready") {
       return refuse("NOAUTH Raft traffic is accepted only after the peer handshake", false);
     }
-    const decoded = decodeMessages(command.arg(1), frameMessagesMax);
+    const separate: Uint8Array[] = command.argCount > 2 ? [] : noSeparateData;
+    for (let i = 2; i < command.argCount; i++) separate.push(command.arg(i));
+    const decoded = decodeMessages(command.arg(1), frameMessagesMax, separate);
     if (typeof decoded === "string") {
       this.stats.refusedFrames++;
       this.logger.warning(`Closing the link from peer ${session.openerId.slice(0, 12)}: ${decoded}`);

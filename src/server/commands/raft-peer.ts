@@ -66,7 +66,7 @@ export function peerReaderLimits(client: ReaderLimits): ReaderLimits {
 }
 
 export const raftMessage: Builtin = {
-  spec: spec("raftmsg", 2, "noscript loading stale fast", noKeys, "cluster", "Delivers Raft messages from a peer (internal).", "batch"),
+  spec: spec("raftmsg", -2, "noscript loading stale fast", noKeys, "cluster", "Delivers Raft messages from a peer (internal).", "batch [data ...]"),
   run(context, connection, command) {
     if (context.transport === null) return transportMissing(connection);
     answer(connection, context.transport.acceptMessages(connection.peerSession, command));
