@@ -4,9 +4,9 @@
  * argument of its own after the batch, `RAFTMSG <batch> <data> ...`, and the entry in the batch
  * holds the number of that argument (0 for the first after the batch) instead of its bytes: the
  * sender writes the bytes it holds, without copying them into the batch once per follower, and
- * the receiver gets them as they arrived. Whatever arrives from the network is checked field by field before it
- * reaches the core: a truncated, corrupted or hostile payload is rejected as a value (an error
- * string), never trusted and never able to crash the node.
+ * the receiver gets them as they arrived. Whatever arrives from the network is checked field by
+ * field before it reaches the core: a truncated, corrupted or hostile payload is rejected as a
+ * value (an error string), never trusted and never able to crash the node.
  */
 import { Packr, Unpackr } from "msgpackr";
 import {
@@ -37,16 +37,6 @@ const ownBufferBytesMin = 256 * 1024;
 /** The size of the buffer small batches are packed into after such a batch. */
 const sharedBufferBytes = 64 * 1024;
 
-/**
- * Encodes a batch of messages; `bytesEstimate` is the sum of `messageBytesEstimate` over them.
- *
- * msgpackr packs every value into one buffer that it shares between calls (and between Packr
- * instances), and grows it to four times what a large value needs: a 10 MB entry cost a fresh
- * 40 MB buffer per follower, whose pages the kernel faults in one by one, and small batches were
- * then carved out of it and of its successors of the same size. So a large batch is packed into a
- * buffer of its own, sized to fit, and the batches after it into a fresh small one (the old
- * buffers stay with the views packed into them).
- */
 /** Entry data at least this long goes as an argument of its own (see above). */
 export const separateDataBytesMin = 64 * 1024;
 
@@ -85,6 +75,16 @@ export function encodeBatch(messages: readonly Message[], bytesEstimate = 0): En
   return { payload: encodeMessages(packed ?? messages, estimate), data: data ?? noData };
 }
 
+/**
+ * Encodes a batch of messages; `bytesEstimate` is the sum of `messageBytesEstimate` over them.
+ *
+ * msgpackr packs every value into one buffer that it shares between calls (and between Packr
+ * instances), and grows it to four times what a large value needs: a 10 MB entry cost a fresh
+ * 40 MB buffer per follower, whose pages the kernel faults in one by one, and small batches were
+ * then carved out of it and of its successors of the same size. So a large batch is packed into a
+ * buffer of its own, sized to fit, and the batches after it into a fresh small one (the old
+ * buffers stay with the views packed into them).
+ */
 export function encodeMessages(messages: readonly Message[], bytesEstimate = 0): Uint8Array {
   if (bytesEstimate < ownBufferBytesMin) return packr.pack(messages);
   packr.useBuffer(Buffer.allocUnsafe(bytesEstimate + 1024));

@@ -58,6 +58,7 @@ type LinkState = "idle" | "connecting" | "hello" | "auth" | "ready" | "closed";
 
 const encoder = new TextEncoder();
 const raftmsg = encoder.encode("RAFTMSG");
+const raftsnap = encoder.encode("RAFTSNAP");
 const lineEnd = encoder.encode("\r\n");
 /** Parts of a frame at least this long are written without being copied into it. */
 const separateWriteBytesMin = 64 * 1024;
@@ -80,7 +81,6 @@ function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
-const raftsnap = encoder.encode("RAFTSNAP");
 
 /** A snapshot being streamed to the peer in chunks. */
 interface SnapshotTransfer {
