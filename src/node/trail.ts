@@ -41,8 +41,7 @@ export class Trail {
     this.markTotals.push(this.total);
     // Keep one mark with more than `bytesMax` bytes after it, the latest such: it is where a
     // compaction now would cut (and it stays past the bound, since the total only grows).
-    let drop = 0;
-    while (drop + 1 < this.markTotals.length && this.total - (this.markTotals[drop + 1] ?? 0) > this.bytesMax) drop++;
+    const drop = this.lastMarkPastBound();
     if (drop > 0) {
       this.markIndexes.splice(0, drop);
       this.markTotals.splice(0, drop);
@@ -60,13 +59,22 @@ export class Trail {
     // Marks come with the bytes after them decreasing. When even the first is within the bound,
     // none was ever dropped, and what came before it is not counted: the count alone applies.
     if (this.markTotals.length > 0 && this.total - (this.markTotals[0] ?? 0) > this.bytesMax) {
-      let cut = 0;
-      while (cut + 1 < this.markTotals.length && this.total - (this.markTotals[cut + 1] ?? 0) > this.bytesMax) cut++;
+      const cut = this.lastMarkPastBound();
       // Entries up to the first mark within the bound go: those after it are within the bound.
       // (With no such mark, the bytes since the last one are fewer than a mark's spacing.)
       point = Math.max(point, this.markIndexes[Math.min(cut + 1, this.markIndexes.length - 1)] ?? 0);
     }
     return Math.min(point, index);
+  }
+
+  /**
+   * The position of the latest mark with more than `bytesMax` bytes applied after it, or 0 when
+   * there is none past the first (the first is then the only candidate).
+   */
+  private lastMarkPastBound(): number {
+    let last = 0;
+    while (last + 1 < this.markTotals.length && this.total - (this.markTotals[last + 1] ?? 0) > this.bytesMax) last++;
+    return last;
   }
 
   /** The log was replaced by a snapshot (installed from the leader): nothing behind it is counted. */

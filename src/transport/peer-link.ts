@@ -70,18 +70,6 @@ function batchBytes(batch: EncodedBatch): number {
   return bytes;
 }
 
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /** A snapshot being streamed to the peer in chunks. */
 interface SnapshotTransfer {
   readonly id: string;
@@ -371,7 +359,7 @@ export class PeerLink implements CommandSink {
     for (const part of parts) {
       text += `$${part.length}\r\n`;
       if (part.length < separateWriteBytesMin) {
-        this.writeNow(concatBytes(encoder.encode(text), part, lineEnd));
+        this.writeNow(Buffer.concat([encoder.encode(text), part, lineEnd]));
         text = "";
       } else {
         this.writeNow(encoder.encode(text));
