@@ -307,8 +307,7 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`${process.pid}:M received ${signal}, shutting down\n`);
-    node.close().then(
+    node.close(`Received ${signal}, shutting down`).then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`finn-clone: error while closing: ${String(error)}\n`);

@@ -170,8 +170,8 @@ export interface FinnNode {
   readonly id: string;
   /** The consensus state. */
   status(): NodeStatus;
-  /** Stops serving and releases the data directory. */
-  close(): Promise<void>;
+  /** Stops serving and releases the data directory; `reason`, when given, is logged first. */
+  close(reason?: string): Promise<void>;
 }
 
 /** Optional extras a machine may offer the framework. */
@@ -233,7 +233,7 @@ export async function open(
   }
   const limits: ServerLimits = { ...defaultServerLimits, ...options.limits };
   const tls = options.tls === undefined ? null : loadTls(options.tls);
-  const server = new Server({ hostname: host, port, limits, logger, tls });
+  const server = new Server({ hostname: host, port, limits, logger, tls, redirect: options.redirect ?? "moved" });
   server.access = {
     passwordRequired: (options.password ?? "") !== "",
     adminPasswordSet: (options.adminPassword ?? "") !== "",
@@ -341,9 +341,10 @@ export async function open(
     port: server.port,
     id: identity.nodeId,
     status: () => raftNode.status(),
-    async close() {
+    async close(reason?: string) {
       if (closed) return;
       closed = true;
+      if (reason !== undefined) logger.notice(reason);
       raftNode.close();
       proxy.close();
       transport.close();

@@ -126,9 +126,11 @@ describe("a 3-node cluster", () => {
     expect(await call(leader, "RAFTREMOVEPEER", removed.address)).toBe("OK");
     const peers = await call(leader, "RAFTPEERS");
     expect(Array.isArray(peers) && peers.includes(removed.address)).toBe(false);
-    // The removed node says so, and serves nothing.
+    // The removed node says so in its log, serves nothing itself, and sends clients to the cluster
+    // it left (so that cluster clients find it again).
     await eventually("the removed node to stop", () => call(removed, "RAFTSTATE"), (state) => state === "Shutdown");
-    expect(JSON.stringify(await call(removed, "GET", "counter"))).toContain("removed from the cluster");
+    expect(await call(removed, "GET", "counter")).toEqual({ error: `MOVED 0 ${leader.address}` });
+    expect(await call(removed, "SET", "counter", "0")).toEqual({ error: `MOVED 0 ${leader.address}` });
     expect(removed.log()).toContain("This node was removed from the cluster");
     // 100 values of 32 KB: a 3 MB snapshot, streamed to the new member in 1 MB chunks.
     for (let i = 0; i < 100; i++) expect(await call(leader, "SET", `bulk:${i}`, String(i).padEnd(32 * 1024, "."))).toBe("OK");
@@ -291,6 +293,67 @@ describe("redirect modes and cluster clients", () => {
     expect(await call(tryNode, "SET", "k", "v")).toEqual({ error: `TRY ${leader.address}` });
   });
 
+  test("in try mode every redirect is -TRY, EXEC's included", async () => {
+    const connection = await RespConnection.connect(tryNode.port);
+    try {
+      for (const command of [["MULTI"], ["SET", "try-tx", "1"], ["EXEC"]]) connection.command(...command);
+      expect((await connection.readMany(3)).map(plain)).toEqual(["OK", "QUEUED", { error: `TRY ${leader.address}` }]);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("INFO says cluster_enabled:1, as redis-py's RedisCluster checks", async () => {
+    for (const node of [leader, tryNode]) {
+      expect(String(await call(node, "INFO", "cluster"))).toContain("cluster_enabled:1");
+      expect(String(await call(node, "INFO"))).toContain("# Cluster\r\ncluster_enabled:1");
+    }
+  });
+
+  test("after READONLY a follower answers reads (through the leader above consistency low), never stale", async () => {
+    const connection = await RespConnection.connect(tryNode.port);
+    try {
+      connection.command("GET", "replica-read");
+      expect(plain(await connection.read())).toEqual({ error: `TRY ${leader.address}` });
+      connection.command("READONLY");
+      expect(plain(await connection.read())).toBe("OK");
+      for (let i = 0; i < 20; i++) {
+        expect(await call(leader, "SET", "replica-read", String(i))).toBe("OK");
+        connection.command("GET", "replica-read");
+        expect(plain(await connection.read())).toBe(String(i));
+      }
+      connection.command("SET", "replica-read", "x");
+      expect(plain(await connection.read())).toEqual({ error: `TRY ${leader.address}` });
+      connection.command("READWRITE");
+      connection.command("GET", "replica-read");
+      expect((await connection.readMany(2)).map(plain)).toEqual(["OK", { error: `TRY ${leader.address}` }]);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("a follower logs the signal that stops it as a follower (role S), in the log's format", async () => {
+    const pid = tryNode.pid;
+    expect(await tryNode.stop()).toBe(0);
+    expect(tryNode.log()).toMatch(new RegExp(`^${pid}:S \\d{2} \\w{3} \\d{2}:\\d{2}:\\d{2}\\.\\d{3} \\* Received SIGTERM, shutting down$`, "m"));
+    await tryNode.restart();
+    await eventually("the follower to be back", () => call(tryNode, "RAFTLEADER"), (value) => value === leader.address);
+  });
+
+  test("ioredis in cluster mode reading from replicas (scaleReads: slave) reads its writes", async () => {
+    const { Cluster } = await import("ioredis");
+    const client = new Cluster([{ host: "127.0.0.1", port: tryNode.port }], { lazyConnect: true, scaleReads: "slave" });
+    try {
+      await client.connect();
+      for (let i = 0; i < 20; i++) {
+        expect(await client.set(`scale-reads:${i}`, String(i))).toBe("OK");
+        expect(await client.get(`scale-reads:${i}`)).toBe(String(i));
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
   test("a follower in proxy mode forwards writes and reads, in order, with the leader's replies", async () => {
     const connection = await RespConnection.connect(proxyNode.port);
     try {
@@ -348,6 +411,52 @@ describe("redirect modes and cluster clients", () => {
       expect(await client.set("ioredis-cluster", "works")).toBe("OK");
       expect(await client.get("ioredis-cluster")).toBe("works");
       expect(await client.incr("ioredis-cluster-counter")).toBe(1);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
+describe("membership changes that clients and operators get wrong", () => {
+  test("RAFTADDPEER of a node that runs a cluster of its own is refused, and both go on unharmed", async () => {
+    const first = await startNode("own-1", null);
+    const second = await startNode("own-2", first);
+    await eventually("two voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
+    // Started without -join: a cluster of one, with a log of its own, restarted to raise its term.
+    const stranger = await startNode("own-stranger", null);
+    expect(await call(stranger, "SET", "mine", "1")).toBe("OK");
+    await stranger.restart();
+    expect(await eventually("the stranger to lead again", () => call(stranger, "RAFTSTATE"), (state) => state === "Leader")).toBe("Leader");
+    const reply = await call(first, "RAFTADDPEER", stranger.address);
+    expect(JSON.stringify(reply)).toContain("already belongs to a cluster");
+    const peers = (await call(first, "RAFTPEERS")) as string[];
+    expect(peers).not.toContain(stranger.address);
+    expect(peers).toContain(second.address);
+    expect(peers.length).toBe(4);
+    expect(await call(first, "RAFTSTATE")).toBe("Leader");
+    expect(await call(first, "SET", "still", "works")).toBe("OK");
+    expect(await call(stranger, "RAFTPEERS")).toEqual([stranger.address, "Leader"]);
+    expect(await call(stranger, "GET", "mine")).toBe("1");
+  });
+
+  test("a leader removed through itself hands over and sends clients to the cluster it left; a cluster client follows", async () => {
+    const first = await startNode("leave-1", null);
+    const others = [await startNode("leave-2", first), await startNode("leave-3", first)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const { Cluster } = await import("ioredis");
+    const client = new Cluster([{ host: "127.0.0.1", port: first.port }], { lazyConnect: true });
+    try {
+      await client.connect();
+      expect(await client.set("before-removal", "1")).toBe("OK");
+      expect(await call(first, "RAFTREMOVEPEER", first.address)).toBe("OK");
+      const next = await leaderOf(others);
+      await eventually("the removed node to stop", () => call(first, "RAFTSTATE"), (state) => state === "Shutdown");
+      const moved = (await call(first, "SET", "k", "v")) as { error?: string };
+      const target = /^MOVED 0 (\S+)$/.exec(moved.error ?? "")?.[1] ?? `no MOVED: ${JSON.stringify(moved)}`;
+      expect(others.map((node) => node.address)).toContain(target);
+      for (let i = 0; i < 20; i++) expect(await client.set(`after-removal:${i}`, String(i))).toBe("OK");
+      expect(await call(next, "GET", "after-removal:19")).toBe("19");
+      expect(await call(next, "GET", "before-removal")).toBe("1");
     } finally {
       client.disconnect();
     }

@@ -52,6 +52,7 @@ class ScriptedNode implements Replicator {
   stopped(): null {
     return null;
   }
+  readonly removed = false;
   beginWatch() {
     return { since: 0, release: () => {} };
   }

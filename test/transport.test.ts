@@ -49,6 +49,7 @@ function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
     read: () => "now",
     canReadNow: () => true,
     stopped: () => null,
+    removed: false,
     appliedIndex: 0,
     watchedKeysChanged: () => false,
     beginWatch: () => ({ since: 0, release: () => {} }),

@@ -140,7 +140,15 @@ export class ClusterControl {
     if (this.memberAt(address) !== null) throw new RespError(`ERR ${address} is already a member`);
     let id = knownId;
     if (id === null) {
-      const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
+      // Only a node waiting to join may be added: one with Raft state of its own (a cluster of
+      // one, started without -join) has a log whose indexes and terms collide with this
+      // cluster's, and would disrupt it.
+      const reply = await requestReply(address, this.tls, ["RAFTNODEID", "JOINABLE"]);
+      if (reply.startsWith("-") && reply.includes("already belongs to a cluster")) {
+        throw new RespError(
+          `ERR ${address} already belongs to a cluster (its data directory holds Raft state): start it with an empty data directory and -join to add it`,
+        );
+      }
       const found = /^\+([0-9a-f]{16,64})$/.exec(reply)?.[1];
       if (found === undefined) throw new RespError(`ERR ${address} did not tell its node id: ${reply}`);
       id = found;

@@ -178,7 +178,7 @@ export class RaftNode implements Replicator {
   private failure: Error | null = null;
   /** Whether this node has been a member of its cluster, and whether it has been removed since. */
   private everMember = false;
-  private removed = false;
+  private removedFromCluster = false;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastTickAt: number;
   private readonly machine: Machine;
@@ -312,11 +312,26 @@ export class RaftNode implements Replicator {
     return until === Infinity || (until > 0 && performance.now() < until);
   }
 
-  /** The client address of the leader, from the membership's addresses. */
+  get removed(): boolean {
+    return this.removedFromCluster;
+  }
+
+  /**
+   * The client address of the leader, from the membership's addresses. A removed node, which hears
+   * from nobody any more, names the leader it last knew or else a member of the cluster it left
+   * (which sends clients on to its leader), so that clients find the cluster again.
+   */
   leaderAddress(): string | null {
     const status = this.raft.status();
-    if (status.leader === null) return null;
-    return status.membership.addresses[status.leader] ?? null;
+    const self = this.raft.id;
+    if (!this.removedFromCluster) return status.leader === null ? null : (status.membership.addresses[status.leader] ?? null);
+    if (status.leader !== null && status.leader !== self) return status.membership.addresses[status.leader] ?? null;
+    const others = status.membership.voters.filter((id) => id !== self).sort();
+    for (const id of others) {
+      const address = status.membership.addresses[id];
+      if (address !== undefined) return address;
+    }
+    return null;
   }
 
   /** True when this node is the only voter of its cluster. */
@@ -963,13 +978,13 @@ export class RaftNode implements Replicator {
       this.everMember = true;
       return;
     }
-    if (!this.everMember || this.removed || membership.voters.length === 0) return;
+    if (!this.everMember || this.removedFromCluster || membership.voters.length === 0) return;
     // A removed leader hands over first (Raft thesis §4.2.2): the core sends TimeoutNow to the
     // most up-to-date voter and steps down (or steps down after an election timeout). Stopping
     // before that message has left would leave the cluster leaderless until an election timer
     // runs out, so stop once this node no longer leads and has nothing left to send.
     if (this.raft.isLeader() || this.raft.hasReady()) return;
-    this.removed = true;
+    this.removedFromCluster = true;
     this.logger.warning("This node was removed from the cluster: it no longer takes part. Move its data directory away to add it again as a new member.");
     this.fail(new Error("this node was removed from the cluster"));
   }
@@ -993,7 +1008,7 @@ export class RaftNode implements Replicator {
 
   /** Why this node serves nothing any more. */
   private stoppedError(): RespError {
-    if (this.removed) return new RespError("ERR this node was removed from the cluster; it serves nothing");
+    if (this.removedFromCluster) return redirect(this.leaderAddress());
     if (this.failure !== null) return new RespError(`ERR this node stopped: ${this.failure.message}`);
     return notAppliedError("the node is shutting down");
   }

@@ -59,6 +59,11 @@ export interface Replicator {
   readonly isLeader: boolean;
   /** Why this node serves nothing at all any more (removed from its cluster, a failed disk), or null. */
   stopped(): Error | null;
+  /**
+   * True once this node was removed from its cluster: it sends clients to the cluster it left
+   * (`leaderAddress()` is then the leader it last knew, else another member).
+   */
+  readonly removed: boolean;
   /** The index of the last entry the machine has applied. */
   readonly appliedIndex: number;
   /**

@@ -5,7 +5,7 @@
  */
 import type { Applier, Conn } from "../api.ts";
 import { assert } from "../assert.ts";
-import { redirect, RespError } from "../errors.ts";
+import { redirect } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
 import type { Command } from "../resp/reader.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
@@ -30,7 +30,14 @@ export class ClientApplier implements Applier {
       throw new TypeError("apply: conn must be the connection the command came from");
     }
     const stopped = this.node.stopped();
-    if (stopped !== null) throw stopped;
+    if (stopped !== null) {
+      // A removed node sends clients to the cluster it left, as a follower sends them to its leader.
+      if (this.node.removed && conn !== null && (mutate !== null || respond !== null)) {
+        this.notLeader(conn, command);
+        return;
+      }
+      throw stopped;
+    }
     // The slot keeps `respond` untyped; it is only ever called with this mutate's own result.
     const reply = respond as ((value: unknown) => void) | null;
     if (conn !== null && conn.forwardedPending > 0 && (mutate !== null || reply !== null)) {
@@ -100,7 +107,7 @@ export class ClientApplier implements Applier {
       : this.node.read(() => (barrier = new Slot(SlotKind.Read, command.name, null, reply, conn, true)));
     if (verdict instanceof Error) throw verdict;
     if (verdict === "notLeader") {
-      this.notLeader(conn, command);
+      this.notLeader(conn, command, true);
       return;
     }
     if (verdict === "now") {
@@ -112,11 +119,15 @@ export class ClientApplier implements Applier {
     conn.enqueue(barrier);
   }
 
-  /** Redirects, or forwards to the leader in proxy mode (the leader's reply is relayed as is). */
-  private notLeader(conn: Connection | null, command: Command): void {
+  /**
+   * Redirects (the server writes `-MOVED` as `-TRY` in try mode), or forwards to the leader and
+   * relays its reply as is: in proxy mode, and for the reads of a connection that sent READONLY (a
+   * cluster client reading from replicas), which a redirect would only send back here.
+   */
+  private notLeader(conn: Connection | null, command: Command, read = false): void {
     const leader = this.node.leaderAddress();
-    if (leader === null || conn === null || this.mode === "moved") throw redirect(leader);
-    if (this.mode === "try") throw new RespError(`TRY ${leader}`);
+    const forward = this.mode === "proxy" || (read && conn?.replicaReads === true);
+    if (leader === null || conn === null || !forward) throw redirect(leader);
     this.forward(conn, command.name, command.frame(), 0, leader);
   }
 

@@ -202,6 +202,12 @@ export class Connection implements Conn, CommandSink {
   /** True once the running EXEC has queued a write: its later reads wait for that write instead. */
   execWrote = false;
 
+  /**
+   * READONLY (until READWRITE): a cluster client that reads from replicas. At a follower that may
+   * not serve reads itself (consistency medium or high), its reads are served by the leader
+   * through this node, whatever the redirect mode.
+   */
+  replicaReads = false;
   /** Set once this connection's commands were forwarded to the leader (proxy mode): its reads go there too. */
   readsAtLeader = false;
   /**
@@ -316,7 +322,7 @@ export class Connection implements Conn, CommandSink {
     this.server.writerFor(this).simple(value);
   }
   writeError(message: string): void {
-    this.server.writerFor(this).error(message);
+    this.server.writeError(this, message);
   }
   writeInt(value: number | bigint): void {
     this.server.writerFor(this).integer(value);

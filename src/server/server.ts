@@ -15,6 +15,7 @@ import type { Logger } from "../log.ts";
 import { type Command, defaultReaderLimits, latin1, type ReaderLimits } from "../resp/reader.ts";
 import { RespWriter } from "../resp/writer.ts";
 import { listenTls, type TlsConfig } from "../tls.ts";
+import type { RedirectMode } from "./applier.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
 
 /** Limits on each client, beyond the request reader's. */
@@ -87,6 +88,8 @@ export interface ServerOptions {
   readonly tls?: TlsConfig | null;
   readonly limits: ServerLimits;
   readonly logger: Logger;
+  /** How a node that is not the leader sends clients on (`try`: `-MOVED 0 a` replies become `-TRY a`). */
+  readonly redirect?: RedirectMode;
 }
 
 export class Server {
@@ -289,7 +292,7 @@ export class Server {
     try {
       this.dispatcher(connection, command);
     } catch (error) {
-      this.writerFor(connection).error(errorReplyText(error, command.name, latin1(command.args[0] ?? new Uint8Array(0))));
+      this.writeError(connection, errorReplyText(error, command.name, latin1(command.args[0] ?? new Uint8Array(0))));
       if (!(error instanceof Error) || error.name === "AssertionError") {
         this.logger.warning(`Command '${command.name}' failed: ${String(error)}`);
       }
@@ -304,8 +307,17 @@ export class Server {
     try {
       respond(value);
     } catch (error) {
-      this.writerFor(connection).error(errorReplyText(error, name));
+      this.writeError(connection, errorReplyText(error, name));
     }
+  }
+
+  /**
+   * Writes an error reply. In `try` mode a redirect is Finn's `-TRY leader` wherever it comes from
+   * (a command refused here, a write that lost its leader, EXEC, a removed node), not `-MOVED`.
+   */
+  writeError(connection: Connection, text: string): void {
+    const reply = this.options.redirect === "try" && text.startsWith(movedPrefix) ? `TRY ${text.slice(movedPrefix.length)}` : text;
+    this.writerFor(connection).error(reply);
   }
 
   /** The shared writer, aimed at `connection` (sending what it held for another connection first). */
@@ -472,6 +484,7 @@ export class Server {
 }
 
 const encoder = new TextEncoder();
+const movedPrefix = "MOVED 0 ";
 
 function encodeError(message: string): Uint8Array {
   return encoder.encode(`-${message.replace(/[\r\n]/g, " ")}\r\n`);

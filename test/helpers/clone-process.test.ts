@@ -38,6 +38,8 @@ describe("CloneProcess", () => {
 
     const pid = clone.pid;
     expect(await clone.stop()).toBe(0);
+    // The signal is logged like every other line: pid, role, time, level.
+    expect(clone.log()).toMatch(new RegExp(`^${pid}:M \\d{2} \\w{3} \\d{2}:\\d{2}:\\d{2}\\.\\d{3} \\* Received SIGTERM, shutting down$`, "m"));
     expect(clone.running).toBe(false);
     expect(await refusesConnections(clone.port)).toBe(true);
     // The group is gone: signalling it fails with ESRCH.

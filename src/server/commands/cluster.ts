@@ -127,16 +127,21 @@ export const cluster: Builtin = {
   },
 };
 
-/** READONLY, READWRITE and ASKING: accepted (replica reads follow the node's consistency level). */
-function accepted(name: string, summary: string): Builtin {
+/**
+ * READONLY, READWRITE and ASKING: accepted. After READONLY a follower answers the connection's
+ * reads (`Connection.replicaReads`): at consistency low from its own state, as any read; above
+ * that through the leader, so that a client reading from replicas is never answered stale.
+ */
+function accepted(name: string, summary: string, replicaReads?: boolean): Builtin {
   return {
     spec: spec(name, 1, "fast loading stale", noKeys, "cluster", summary),
     run(_context, connection) {
+      if (replicaReads !== undefined) connection.replicaReads = replicaReads;
       connection.writeString("OK");
     },
   };
 }
 
-export const readOnly = accepted("readonly", "Enables read-only queries for a connection to a replica.");
-export const readWrite = accepted("readwrite", "Enables read-write queries for a connection to a replica.");
+export const readOnly = accepted("readonly", "Enables read-only queries for a connection to a replica.", true);
+export const readWrite = accepted("readwrite", "Enables read-write queries for a connection to a replica.", false);
 export const asking = accepted("asking", "Signals that a cluster client is following an -ASK redirect.");

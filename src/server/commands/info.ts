@@ -4,7 +4,7 @@ import { type Builtin, type BuiltinContext, type InfoSections, keyword } from ".
 import { spec } from "../command-spec.ts";
 
 /** The sections INFO prints with no argument, in Redis's order. */
-const defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "raft", "keyspace"];
+const defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "raft", "keyspace"];
 
 function human(bytes: number): string {
   const units = ["B", "K", "M", "G", "T"];
@@ -79,6 +79,8 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       used_cpu_user: (usage.user / 1e6).toFixed(6),
       cpu_count: cpus().length,
     },
+    // Cluster clients (redis-py's RedisCluster) check this before they trust CLUSTER SLOTS.
+    cluster: { cluster_enabled: context.cluster === null ? 0 : 1 },
     raft: {
       state: status.state,
       term: status.term,

@@ -5,7 +5,7 @@
  */
 import { RespError } from "../../errors.ts";
 import type { ClusterControl } from "../../node/cluster.ts";
-import { type Builtin, type BuiltinContext, text } from "../builtin.ts";
+import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
 import { type Connection, Slot, SlotKind } from "../connection.ts";
 
@@ -64,9 +64,22 @@ export const raftPeers: Builtin = {
   },
 };
 
+/**
+ * RAFTNODEID: this node's stable id. `RAFTNODEID JOINABLE` (what RAFTADDPEER asks) answers it only
+ * while this node belongs to no cluster, waiting to be added: a node with a membership of its own
+ * (a cluster of one started without -join, or a member removed from a cluster) has a log and
+ * terms that would collide with the cluster's, so it must not be added.
+ */
 export const raftNodeId: Builtin = {
-  spec: spec("raftnodeid", 1, "loading stale fast", noKeys, "cluster", "Returns this node's stable id."),
-  run(context, connection) {
+  spec: spec("raftnodeid", -1, "loading stale fast", noKeys, "cluster", "Returns this node's stable id.", "[JOINABLE]"),
+  run(context, connection, command) {
+    if (command.argCount > 2) throw new RespError("ERR wrong number of arguments for 'raftnodeid' command");
+    if (command.argCount === 2) {
+      if (keyword(command.args[1]) !== "joinable") throw new RespError(`ERR unknown argument '${text(command.args[1])}'; RAFTNODEID takes only JOINABLE`);
+      if (control(context).members().length > 0) {
+        throw new RespError("ERR this node already belongs to a cluster (its data directory holds Raft state)");
+      }
+    }
     connection.writeString(context.settings.nodeId);
   },
 };

@@ -79,7 +79,8 @@ export const exec: Builtin = {
     try {
       if (transaction.failed) throw new RespError("EXECABORT Transaction discarded because of previous errors.");
       const stopped = context.node.stopped();
-      if (stopped !== null) throw stopped;
+      // A removed node sends the transaction on like a follower (to the cluster it left).
+      if (stopped !== null && !context.node.removed) throw stopped;
       if (!context.node.isLeader) {
         // In proxy mode the leader runs the whole transaction (not one under WATCH: the keys
         // were watched here, and the leader would only start watching them now).
