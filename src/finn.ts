@@ -9,7 +9,7 @@
  * await node.close();
  * ```
  */
-import { RespError } from "./errors.ts";
+import { parseAddress } from "./address.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { loadIdentity } from "./node/identity.ts";
@@ -182,16 +182,7 @@ export interface MachineExtras {
   info?(): InfoSections;
 }
 
-/** Splits `host:port`; an empty host (`:7481`) means the loopback address. */
-export function parseAddress(addr: string): { host: string; port: number } {
-  const colon = addr.lastIndexOf(":");
-  if (colon < 0) throw new RespError(`ERR invalid address '${addr}': expected host:port`);
-  let host = addr.slice(0, colon);
-  const portText = addr.slice(colon + 1);
-  if (!/^\d+$/.test(portText) || Number(portText) > 65535) throw new RespError(`ERR invalid port in address '${addr}'`);
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  return { host: host === "" ? "127.0.0.1" : host, port: Number(portText) };
-}
+export { parseAddress };
 
 /**
  * Starts a node: opens (or creates) the data directory `dir`, listens on `addr` (`host:port`;

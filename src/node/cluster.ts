@@ -9,10 +9,12 @@
  * never mistaken for the old one.
  */
 import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
+import { parseNodeAddress } from "../address.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
 import { type Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
+import { nodeIdPattern } from "./identity.ts";
 import type { RaftNode } from "./raft-node.ts";
 
 /** One exchange with another node must finish within this long. */
@@ -25,10 +27,7 @@ const redirectsMax = 5;
  * `-`); the replies to the ones before it (such as AUTH) must be `+OK`.
  */
 export async function requestReply(address: string, tls: TlsConfig | null, ...commands: readonly (readonly string[])[]): Promise<string> {
-  const colon = address.lastIndexOf(":");
-  const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
-  const port = Number(address.slice(colon + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new RespError(`ERR invalid address '${address}'`);
+  const { host: hostname, port } = parseNodeAddress(address);
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   const reader = new RespReader();
   let expected = commands.length;
@@ -137,6 +136,12 @@ export class ClusterControl {
   /** Adds the node at `address` as a learner (promoted once it has caught up). */
   async addPeer(address: string, knownId: string | null): Promise<void> {
     this.requireLeader();
+    // Checked before anything is proposed: a membership change commits for good, and a member
+    // whose address no socket can reach, or whose id is not one, cannot be taken back by a restart.
+    parseNodeAddress(address);
+    if (knownId !== null && !nodeIdPattern.test(knownId)) {
+      throw new RespError(`ERR invalid node id '${knownId.slice(0, 80)}': expected 16 to 64 hexadecimal digits`);
+    }
     if (this.memberAt(address) !== null) throw new RespError(`ERR ${address} is already a member`);
     let id = knownId;
     if (id === null) {
@@ -149,7 +154,7 @@ export class ClusterControl {
           `ERR ${address} already belongs to a cluster (its data directory holds Raft state): start it with an empty data directory and -join to add it`,
         );
       }
-      const found = /^\+([0-9a-f]{16,64})$/.exec(reply)?.[1];
+      const found = reply.startsWith("+") && nodeIdPattern.test(reply.slice(1)) ? reply.slice(1) : undefined;
       if (found === undefined) throw new RespError(`ERR ${address} did not tell its node id: ${reply}`);
       id = found;
     }

@@ -29,6 +29,12 @@ export async function loadIdentity(dir: string): Promise<{ identity: Identity; e
   return { identity, environment };
 }
 
+/**
+ * What a node id looks like on the wire (RAFTJOIN, RAFTADDPEER, RAFTNODEID): hexadecimal digits, 16
+ * to 64 of them (ids made here have 40).
+ */
+export const nodeIdPattern = /^[0-9a-f]{16,64}$/;
+
 function randomId(): string {
   const bytes = new Uint8Array(20);
   crypto.getRandomValues(bytes);

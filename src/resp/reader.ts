@@ -28,6 +28,8 @@ export interface ReaderLimits {
   readonly inlineBytesMax: number;
   /** Most bytes buffered for one incomplete command (Redis `client-query-buffer-limit`, 1 GB). */
   readonly queryBufferBytesMax: number;
+  /** Limits for a client that has not authenticated yet: errors say so, as Redis's do. */
+  readonly unauthenticated?: boolean;
 }
 
 export const defaultReaderLimits: ReaderLimits = {
@@ -35,6 +37,19 @@ export const defaultReaderLimits: ReaderLimits = {
   argumentsMax: 1024 * 1024,
   inlineBytesMax: 64 * 1024,
   queryBufferBytesMax: 1024 * 1024 * 1024,
+};
+
+/**
+ * What a client may send before it authenticates, when a password is set (Redis 7: a multibulk of
+ * more than 10 arguments or a bulk over 16 KB is a protocol error then), so that nobody without the
+ * password can make a node buffer megabytes.
+ */
+export const unauthenticatedReaderLimits: ReaderLimits = {
+  bulkBytesMax: 16 * 1024,
+  argumentsMax: 10,
+  inlineBytesMax: 64 * 1024,
+  queryBufferBytesMax: 256 * 1024,
+  unauthenticated: true,
 };
 
 
@@ -249,7 +264,8 @@ export class RespReader {
     if (lineEnd === -2) return protocolError("invalid multibulk length");
     if (lineEnd < 0) return statusOk;
     const count = parseLength(this.buffer, start + 1, lineEnd);
-    if (Number.isNaN(count) || count > this.limits.argumentsMax) return protocolError("invalid multibulk length");
+    if (Number.isNaN(count)) return protocolError("invalid multibulk length");
+    if (count > this.limits.argumentsMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated multibulk length" : "invalid multibulk length");
     this.position = lineEnd + 2;
     if (count <= 0) return null;
     this.frameStart = start;
@@ -272,9 +288,8 @@ export class RespReader {
         if (lineEnd === -2) return protocolError("invalid bulk length");
         if (lineEnd < 0) return statusOk;
         const length = parseLength(bytes, this.position + 1, lineEnd);
-        if (Number.isNaN(length) || length < 0 || length > this.limits.bulkBytesMax) {
-          return protocolError("invalid bulk length");
-        }
+        if (Number.isNaN(length) || length < 0) return protocolError("invalid bulk length");
+        if (length > this.limits.bulkBytesMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated bulk length" : "invalid bulk length");
         this.bulkLength = length;
         this.position = lineEnd + 2;
       }
@@ -332,7 +347,7 @@ export class RespReader {
     if (offsets === null && args === null) return protocolError("unbalanced quotes in request");
     const count = offsets !== null ? offsets.length >> 1 : (args?.length ?? 0);
     if (count === 0) return null;
-    if (count > this.limits.argumentsMax) return protocolError("invalid multibulk length");
+    if (count > this.limits.argumentsMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated multibulk length" : "invalid multibulk length");
     const command = new Command(this.buffer, offsets, args, start, newline + 1, true);
     return sink.onCommand(command) ? null : statusStopped;
   }

@@ -176,6 +176,12 @@ export class Connection implements Conn, CommandSink {
   local = true;
   /** Whether the client has authenticated (true from the start when no password is set). */
   authenticated = true;
+
+  /** AUTH (or HELLO's AUTH) succeeded: the client may now send what the server allows anyone. */
+  grantAccess(): void {
+    if (!this.authenticated && this.peerSession === null) this.reader.setLimits(this.server.readerLimits);
+    this.authenticated = true;
+  }
   /** Whether the client authenticated as the admin user (needed for cluster administration when an admin password is set). */
   admin = true;
 
@@ -317,33 +323,34 @@ export class Connection implements Conn, CommandSink {
     this.server.runRespond(this, slot.name, slot.respond, slot.value);
   }
 
-  // Conn: every write goes to the server's shared output buffer, aimed at this connection.
+  // Conn: every write goes to the server's shared output buffer, aimed at this connection (nothing
+  // once the connection is closed: a reply cut off at the output limit is not built any further).
   writeString(value: string): void {
-    this.server.writerFor(this).simple(value);
+    if (!this.closed) this.server.writerFor(this).simple(value);
   }
   writeError(message: string): void {
-    this.server.writeError(this, message);
+    if (!this.closed) this.server.writeError(this, message);
   }
   writeInt(value: number | bigint): void {
-    this.server.writerFor(this).integer(value);
+    if (!this.closed) this.server.writerFor(this).integer(value);
   }
   writeBulk(value: Uint8Array | string): void {
-    this.server.writerFor(this).bulk(value);
+    if (!this.closed) this.server.writerFor(this).bulk(value);
   }
   writeNull(): void {
-    this.server.writerFor(this).null();
+    if (!this.closed) this.server.writerFor(this).null();
   }
   writeArray(count: number): void {
-    this.server.writerFor(this).array(count);
+    if (!this.closed) this.server.writerFor(this).array(count);
   }
   writeMap(pairs: number): void {
-    this.server.writerFor(this).map(pairs);
+    if (!this.closed) this.server.writerFor(this).map(pairs);
   }
   writeDouble(value: number): void {
-    this.server.writerFor(this).double(value);
+    if (!this.closed) this.server.writerFor(this).double(value);
   }
   writeRaw(bytes: Uint8Array): void {
-    this.server.writerFor(this).raw(bytes);
+    if (!this.closed) this.server.writerFor(this).raw(bytes);
   }
   close(): void {
     this.closeAfterReply = true;

@@ -10,6 +10,7 @@
  * never opened, nothing was sent, and they are answered `TRYAGAIN` (not applied).
  */
 import type { Socket } from "bun";
+import { splitAddress } from "../address.ts";
 import { assert } from "../assert.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -56,9 +57,12 @@ class ProxyLink {
     private readonly onClosed: (link: ProxyLink) => void,
     tls: TlsConfig | null,
   ) {
-    const colon = address.lastIndexOf(":");
-    const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
-    const port = Number(address.slice(colon + 1));
+    const parsed = splitAddress(address);
+    if (parsed === null || parsed.port === 0) {
+      queueMicrotask(() => this.close(`the leader's address '${address}' is not host:port`));
+      return;
+    }
+    const { host: hostname, port } = parsed;
     Bun.connect({
       hostname,
       port,

@@ -12,7 +12,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { assert } from "../assert.ts";
 import { errorReplyText } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { type Command, defaultReaderLimits, latin1, type ReaderLimits } from "../resp/reader.ts";
+import { type Command, defaultReaderLimits, latin1, type ReaderLimits, unauthenticatedReaderLimits } from "../resp/reader.ts";
 import { RespWriter } from "../resp/writer.ts";
 import { listenTls, type TlsConfig } from "../tls.ts";
 import type { RedirectMode } from "./applier.ts";
@@ -212,6 +212,7 @@ export class Server {
   private onOpen(socket: Socket<Connection>): void {
     const connection = new Connection(this, socket, this.nextId++);
     connection.authenticated = !this.access.passwordRequired;
+    if (!connection.authenticated) connection.reader.setLimits(unauthenticatedReaderLimits);
     connection.admin = !this.access.adminPasswordSet;
     // A socket reset before it was accepted has no address any more: it counts as remote.
     connection.local = isLoopbackAddress(socket.remoteAddress ?? "");
@@ -323,6 +324,14 @@ export class Server {
   /** The shared writer, aimed at `connection` (sending what it held for another connection first). */
   writerFor(connection: Connection): RespWriter {
     if (this.target !== connection) this.retarget(connection);
+    else if (connection.closed) this.writer.reset();
+    else if (this.writer.size + connection.unsentBytes > this.limits.outputBytesMax) {
+      // A reply still being built is already past the limit (MGET of one large key named a
+      // thousand times): the client goes now, not once the whole reply exists in memory, and
+      // what the command writes after this is dropped as it comes (the reset above).
+      this.disconnectOverLimit(connection, this.writer.size + connection.unsentBytes);
+      this.writer.reset();
+    }
     return this.writer;
   }
 
@@ -378,20 +387,23 @@ export class Server {
   /** Enforces the output limits on a connection with unsent bytes. */
   private checkOutput(connection: Connection): void {
     if (connection.unsentBytes > this.limits.outputBytesMax) {
-      this.stats.outputLimitDisconnections++;
-      this.logger.warning(
-        `Client id=${connection.id} addr=${connection.remoteAddress} closed for overcoming of output buffer limits (${connection.unsentBytes} bytes unsent).`,
-      );
-      connection.closed = true;
-      connection.unsent.length = 0;
-      connection.unsentBytes = 0;
-      connection.socket.terminate();
+      this.disconnectOverLimit(connection, connection.unsentBytes);
       return;
     }
     if (connection.unsentBytes > this.limits.outputSoftBytesMax && !connection.inputPaused) {
       connection.inputPaused = true;
       connection.socket.pause();
     }
+  }
+
+  /** Disconnects a client whose output passed `outputBytesMax` (Redis's client-output-buffer-limit). */
+  private disconnectOverLimit(connection: Connection, bytes: number): void {
+    this.stats.outputLimitDisconnections++;
+    this.logger.warning(`Client id=${connection.id} addr=${connection.remoteAddress} closed for overcoming of output buffer limits (${bytes} bytes unsent).`);
+    connection.closed = true;
+    connection.unsent.length = 0;
+    connection.unsentBytes = 0;
+    connection.socket.terminate();
   }
 
   private sendUnsent(connection: Connection): void {

@@ -8,6 +8,7 @@
  */
 import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import type { Socket } from "bun";
+import { splitAddress } from "../address.ts";
 import { assert } from "../assert.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
@@ -147,9 +148,15 @@ export class PeerLink implements CommandSink {
     assert(this.state === "idle", "connect from idle");
     this.state = "connecting";
     this.stats.connects++;
-    const colon = this.address.lastIndexOf(":");
-    const hostname = this.address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1";
-    const port = Number(this.address.slice(colon + 1));
+    const parsed = splitAddress(this.address);
+    if (parsed === null || parsed.port === 0) {
+      // A membership can name an address no socket can reach (one written before addresses were
+      // checked): the link retries with backoff as for any peer that cannot be reached, and the
+      // node goes on with the others.
+      queueMicrotask(() => this.drop(`the address '${this.address}' is not host:port`));
+      return;
+    }
+    const { host: hostname, port } = parsed;
     this.handshakeTimer = setTimeout(() => this.drop("the handshake timed out"), this.limits.handshakeTimeoutMs);
     this.handshakeTimer.unref?.();
     Bun.connect({

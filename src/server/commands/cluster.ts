@@ -5,6 +5,7 @@
  * master and the other members its replicas, so clients send everything to the leader and follow
  * `-MOVED 0 leader` after a fail-over.
  */
+import { splitAddress } from "../../address.ts";
 import { RespError } from "../../errors.ts";
 import type { ClusterControl } from "../../node/cluster.ts";
 import { crc16 } from "../../resp/crc16.ts";
@@ -20,8 +21,8 @@ function control(context: BuiltinContext): ClusterControl {
 }
 
 function hostPort(address: string): [string, number] {
-  const colon = address.lastIndexOf(":");
-  return [address.slice(0, colon).replace(/^\[|\]$/g, "") || "127.0.0.1", Number(address.slice(colon + 1))];
+  const parsed = splitAddress(address);
+  return parsed === null ? [address, 0] : [parsed.host, parsed.port];
 }
 
 /** Redis's key slot: CRC16 of the key, or of the part inside the first non-empty `{...}`. */

@@ -61,14 +61,14 @@ function authenticate(context: BuiltinContext, connection: Connection, args: rea
   }
   if (user === "default" && passwords.client === "") {
     // The default user has no password (only an admin one is set): every password is accepted, as in Redis.
-    connection.authenticated = true;
+    connection.grantAccess();
     return;
   }
   const expected = user === "admin" ? passwords.admin : user === "default" ? passwords.client : "";
   if (expected === "" || !secretEquals(password, expected)) {
     throw new RespError("WRONGPASS invalid username-password pair or user is disabled.");
   }
-  connection.authenticated = true;
+  connection.grantAccess();
   if (user === "admin") connection.admin = true;
 }
 
