@@ -184,6 +184,12 @@ const script: Case[] = [
   c("SET", "t6", "v", "EXAT", y2100), c("APPEND", "t6", "x"), c("INCR", "t6"), c("EXPIRETIME", "t6"), c("RENAME", "t6", "t6b"), c("EXPIRETIME", "t6b"),
   c("RPUSH", "tl", "a"), c("EXPIREAT", "tl", y2100), c("RPUSH", "tl", "b"), c("EXPIRETIME", "tl"), c("RENAMENX", "tl", "tl2"), c("EXPIRETIME", "tl2"),
   c("MSET", "t6b", "m"), c("EXPIRETIME", "t6b"), c("GETEX", "g", "PXAT", "1"),
+  // connection commands with wrong arguments, WATCH inside MULTI (found by probing, 27 Nov)
+  c("GETEX", "nope", "EX", "-1"), c("COMMAND", "COUNT", "x"), c("HELLO", "-1"), c("HELLO", "x"), c("AUTH", "admin", "x"), c("AUTH", "default", "x"),
+  c("CLIENT", "KILL"), c("CLIENT", "KILL", "ID", "abc"), c("CLIENT", "KILL", "SKIPME", "maybe"), c("CLIENT", "KILL", "FOO", "bar"),
+  c("CLIENT", "NO-EVICT", "maybe"), c("CLIENT", "NO-EVICT", "on"), c("CLIENT", "INFO", "x"), c("CLIENT", "LIST", "ID", "abc"),
+  c("CLIENT", "LIST", "TYPE", "foo"), c("CLIENT", "LIST", "TYPE", "pubsub"), c("CLIENT", "ID", "x"), c("CLIENT", "GETNAME", "x"),
+  c("MULTI"), c("WATCH", "w"), c("SET", "w", "1"), c("EXEC"), c("GET", "w"),
   // keyspace over every type
   c("DBSIZE"), c("EXISTS", "str", "lex", "st", "inf", "nope", "str"), c("TYPE", "nope"), c("RENAME", "lex", "lex2"), c("RENAME", "nope", "x"),
   c("RENAME", "lex2", "str"), c("TYPE", "str"), c("RENAME", "str", "str"), c("RENAMENX", "st", "inf"), c("RENAMENX", "st", "st2"), c("RENAMENX", "nope", "x"),

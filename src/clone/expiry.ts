@@ -316,7 +316,9 @@ export const expiryCommands: readonly CloneCommand[] = [
         });
       }
       const given = time;
-      if (given !== null) {
+      // As in Redis, a missing key answers nil whatever the time given: the time is checked only
+      // for a key that exists (here, to refuse at once, and again when the write applies).
+      if (given !== null && db.has(key)) {
         const error = checkNow(() => positiveTime(given.bytes, given.unit, "getex", Date.now()));
         if (error !== null) return error;
       }
@@ -324,9 +326,9 @@ export const expiryCommands: readonly CloneCommand[] = [
         conn,
         command,
         () => {
-          const at = given === null ? null : positiveTime(given.bytes, given.unit, "getex", replicatedTime());
           const value = db.lookupString(key);
           if (value === undefined) return undefined;
+          const at = given === null ? null : positiveTime(given.bytes, given.unit, "getex", replicatedTime());
           if (at !== null) expireKey(db, key, at);
           else db.setExpiry(key, 0);
           return value;

@@ -25,19 +25,19 @@ function describe(connection: Connection, now: number): string {
   );
 }
 
+/** A client id argument as Redis reads it (`CLIENT KILL ID`, `CLIENT LIST ID`), or null. */
+function clientId(argument: Uint8Array | undefined): number | null {
+  const value = text(argument);
+  return /^[1-9]\d{0,15}$/.test(value) ? Number(value) : null;
+}
+
+function arity(args: readonly Uint8Array[], count: number, sub: string): void {
+  if (args.length !== count) throw new RespError(`ERR wrong number of arguments for 'client|${sub}' command`);
+}
+
 function kill(context: BuiltinContext, connection: Connection, args: readonly Uint8Array[]): void {
-  const matches = (target: Connection, filter: string, value: string): boolean => {
-    switch (filter) {
-      case "id":
-        return String(target.id) === value;
-      case "addr":
-        return target.remoteAddress === value;
-      case "skipme":
-        return true;
-      default:
-        throw new RespError("ERR syntax error");
-    }
-  };
+  if (args.length < 3) throw new RespError("ERR wrong number of arguments for 'client|kill' command");
+  const matches = (target: Connection, filter: string, value: string): boolean => (filter === "id" ? String(target.id) === value : target.remoteAddress === value);
   if (args.length === 3) {
     // Old form: CLIENT KILL addr:port
     const address = text(args[2]);
@@ -56,8 +56,15 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
   for (let i = 2; i < args.length; i += 2) {
     const filter = keyword(args[i]);
     const value = text(args[i + 1]);
-    if (filter === "skipme") skipMe = value.toLowerCase() !== "no";
-    else filters.push([filter, value]);
+    if (filter === "skipme") {
+      const answer = value.toLowerCase();
+      if (answer !== "yes" && answer !== "no") throw new RespError("ERR syntax error");
+      skipMe = answer === "yes";
+    } else if (filter === "id") {
+      if (clientId(args[i + 1]) === null) throw new RespError("ERR client-id should be greater than 0");
+      filters.push([filter, value]);
+    } else if (filter === "addr") filters.push([filter, value]);
+    else throw new RespError("ERR syntax error");
   }
   let killed = 0;
   for (const target of context.server.connections) {
@@ -77,6 +84,7 @@ export const client: Builtin = {
     const sub = keyword(args[1]);
     switch (sub) {
       case "id":
+        arity(args, 2, sub);
         connection.writeInt(connection.id);
         return;
       case "setname": {
@@ -88,6 +96,7 @@ export const client: Builtin = {
         return;
       }
       case "getname":
+        arity(args, 2, sub);
         if (connection.name === "") connection.writeNull();
         else connection.writeBulk(connection.name);
         return;
@@ -103,13 +112,33 @@ export const client: Builtin = {
         return;
       }
       case "info":
-        connection.writeBulk(describe(connection, Date.now()));
+        arity(args, 2, sub);
+        context.server.writerFor(connection).verbatim(describe(connection, Date.now()));
         return;
       case "list": {
+        // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]: every client here is normal.
+        let ids: Set<number> | null = null;
+        let normal = true;
+        if (args.length > 2) {
+          const filter = keyword(args[2]);
+          if (filter === "type" && args.length === 4) {
+            const type = keyword(args[3]);
+            if (!["normal", "master", "replica", "slave", "pubsub"].includes(type)) throw new RespError(`ERR Unknown client type '${text(args[3])}'`);
+            normal = type === "normal";
+          } else if (filter === "id" && args.length > 3) {
+            ids = new Set();
+            for (const argument of args.slice(3)) {
+              const id = clientId(argument);
+              if (id === null) throw new RespError("ERR Invalid client ID");
+              ids.add(id);
+            }
+          } else throw new RespError("ERR syntax error");
+        }
         const now = Date.now();
         let lines = "";
-        for (const other of context.server.connections) lines += describe(other, now);
-        connection.writeBulk(lines);
+        for (const other of context.server.connections) if (normal && (ids === null || ids.has(other.id))) lines += describe(other, now);
+        // A verbatim string in RESP3, as Redis answers (a bulk in RESP2).
+        context.server.writerFor(connection).verbatim(lines);
         return;
       }
       case "kill":
@@ -117,12 +146,19 @@ export const client: Builtin = {
         return;
       case "no-evict":
       case "no-touch":
-      case "reply":
+      case "reply": {
         // Accepted for compatibility; replies are never suppressed.
-        if (sub === "reply" && keyword(args[2]) !== "on") throw new RespError("ERR CLIENT REPLY OFF|SKIP is not supported");
+        arity(args, 3, sub);
+        const value = keyword(args[2]);
+        if (sub === "reply") {
+          if (value === "off" || value === "skip") throw new RespError("ERR CLIENT REPLY OFF|SKIP is not supported");
+          if (value !== "on") throw new RespError("ERR syntax error");
+        } else if (value !== "on" && value !== "off") throw new RespError("ERR syntax error");
         connection.writeString("OK");
         return;
+      }
       case "getredir":
+        arity(args, 2, sub);
         connection.writeInt(-1);
         return;
       case "help":

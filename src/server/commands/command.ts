@@ -75,6 +75,7 @@ export const command: Builtin = {
     const names = args.slice(2).map((argument) => text(argument).toLowerCase());
     switch (keyword(args[1])) {
       case "count":
+        if (args.length !== 2) throw new RespError("ERR wrong number of arguments for 'command|count' command");
         writer.integer(specs.length);
         return;
       case "list":

@@ -57,6 +57,8 @@ function authenticate(context: BuiltinContext, connection: Connection, args: rea
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
       );
     }
+    // Only the default user exists then, and it takes any password.
+    if (user !== "default") throw new RespError("WRONGPASS invalid username-password pair or user is disabled.");
     return;
   }
   if (user === "default" && passwords.client === "") {
@@ -96,7 +98,7 @@ export const hello: Builtin = {
     let at = 1;
     if (args.length > 1) {
       const requested = text(args[1]);
-      if (!/^\d+$/.test(requested)) throw new RespError("ERR Protocol version is not an integer or out of range");
+      if (!/^[-+]?\d{1,18}$/.test(requested)) throw new RespError("ERR Protocol version is not an integer or out of range");
       const version = Number(requested);
       if (version !== 2 && version !== 3) throw new RespError("NOPROTO unsupported protocol version");
       protocol = version;

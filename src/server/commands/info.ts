@@ -104,7 +104,7 @@ export function renderInfo(context: BuiltinContext, requested: readonly string[]
   let names: string[];
   if (requested.length === 0 || requested.includes("default")) names = defaultSections;
   else if (requested.includes("all") || requested.includes("everything")) names = [...new Set([...defaultSections, ...Object.keys(sections)])];
-  else names = [...requested];
+  else names = [...new Set(requested)];
   const parts: string[] = [];
   for (const name of names) {
     const fields = sections[name];

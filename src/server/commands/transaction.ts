@@ -47,10 +47,8 @@ export const discard: Builtin = {
 export const watch: Builtin = {
   spec: spec("watch", -2, "noscript loading stale fast", [1, -1, 1], "transactions", "Monitors changes to keys to determine the execution of a transaction.", "key ..."),
   run(context, connection, command) {
-    if (connection.transaction !== null) {
-      connection.transaction.failed = true;
-      throw new RespError("ERR WATCH inside MULTI is not allowed");
-    }
+    // Refused, but, as in Redis, without voiding the transaction.
+    if (connection.transaction !== null) throw new RespError("ERR WATCH inside MULTI is not allowed");
     const watched = connection.watch ?? { keys: new Set<string>(), handle: context.node.beginWatch() };
     for (let i = 1; i < command.argCount; i++) watched.keys.add(command.key(i));
     connection.watch = watched;
