@@ -605,7 +605,7 @@ describe("argument errors never reach the log", () => {
       ["XADD", "k", "bad", "f", "v"], ["XADD", "k", "0-0", "f", "v"], ["XADD", "k", "MAXLEN", "-1", "*", "f", "v"], ["XADD", "k", "*", "f"],
       ["MSET", "a", "1", "b"], ["INCRBY", "k", "x"], ["FLUSHALL", "x"], ["SET", "k", "v", "EX", "0"],
       ["SET", "k", "v", "EX"], ["SET", "k", "v", "NX", "XX"], ["SET", "k", "v", "EX", "1", "KEEPTTL"], ["SETEX", "k", "x", "v"],
-      ["EXPIRE", "k", "x"], ["EXPIRE", "k", "1", "NX", "XX"], ["GETEX", "k", "EX", "-1"], ["PEXPIRE", "k", "1", "FOO"],
+      ["EXPIRE", "k", "x"], ["EXPIRE", "k", "1", "NX", "XX"], ["GETEX", "k", "EX"], ["PEXPIRE", "k", "1", "FOO"],
     ];
     for (const args of bad) {
       const reply = h.run(...args);
