@@ -63,7 +63,16 @@ export class RespWriter {
     if (this.length === 0 && this.buffer.length > bytesMax) this.buffer = new Uint8Array(writerBytesInitial);
   }
 
+  /**
+   * Past this many bytes, growing the buffer first calls `overLimit` (which may `reset()`): a
+   * reply too large to send is cut off while it is built, not once it exists whole in memory.
+   */
+  bytesLimit = Infinity;
+  overLimit: (() => void) | null = null;
+
   private reserve(extra: number): void {
+    if (this.length + extra <= this.buffer.length) return;
+    if (this.length + extra > this.bytesLimit) this.overLimit?.();
     const needed = this.length + extra;
     if (needed <= this.buffer.length) return;
     let capacity = Math.max(64, this.buffer.length * 2);

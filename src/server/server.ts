@@ -124,6 +124,8 @@ export class Server {
 
   constructor(private readonly options: ServerOptions) {
     this.limits = options.limits;
+    this.writer.bytesLimit = options.limits.outputBytesMax;
+    this.writer.overLimit = () => this.writerOverLimit();
     this.readerLimits = options.limits;
     this.logger = options.logger;
   }
@@ -324,15 +326,19 @@ export class Server {
   /** The shared writer, aimed at `connection` (sending what it held for another connection first). */
   writerFor(connection: Connection): RespWriter {
     if (this.target !== connection) this.retarget(connection);
-    else if (connection.closed) this.writer.reset();
-    else if (this.writer.size + connection.unsentBytes > this.limits.outputBytesMax) {
-      // A reply still being built is already past the limit (MGET of one large key named a
-      // thousand times): the client goes now, not once the whole reply exists in memory, and
-      // what the command writes after this is dropped as it comes (the reset above).
-      this.disconnectOverLimit(connection, this.writer.size + connection.unsentBytes);
-      this.writer.reset();
-    }
     return this.writer;
+  }
+
+  /**
+   * The shared writer is about to grow past `outputBytesMax` for one connection: a reply still
+   * being built is already too large to send (MGET naming one large key a thousand times). The
+   * client goes now, not once the whole reply exists in memory; what the command writes after
+   * this is dropped (a closed connection's writes are skipped, and the writer is emptied).
+   */
+  private writerOverLimit(): void {
+    const connection = this.target;
+    if (connection !== null && !connection.closed) this.disconnectOverLimit(connection, this.writer.size + connection.unsentBytes);
+    this.writer.reset();
   }
 
   /** The position in the shared writer where the next byte for `connection` will go. */
