@@ -190,6 +190,11 @@ export class RespReader {
     return status;
   }
 
+  /** A header past `argumentsMax` or `bulkBytesMax`, in Redis's words (which name unauthenticated clients). */
+  private pastLimit(what: "multibulk" | "bulk"): ReadStatus {
+    return protocolError(`${this.limits.unauthenticated === true ? "unauthenticated" : "invalid"} ${what} length`);
+  }
+
   /** Drops every buffered byte. */
   private release(): void {
     this.buffer = noBytes;
@@ -265,7 +270,7 @@ export class RespReader {
     if (lineEnd < 0) return statusOk;
     const count = parseLength(this.buffer, start + 1, lineEnd);
     if (Number.isNaN(count)) return protocolError("invalid multibulk length");
-    if (count > this.limits.argumentsMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated multibulk length" : "invalid multibulk length");
+    if (count > this.limits.argumentsMax) return this.pastLimit("multibulk");
     this.position = lineEnd + 2;
     if (count <= 0) return null;
     this.frameStart = start;
@@ -289,7 +294,7 @@ export class RespReader {
         if (lineEnd < 0) return statusOk;
         const length = parseLength(bytes, this.position + 1, lineEnd);
         if (Number.isNaN(length) || length < 0) return protocolError("invalid bulk length");
-        if (length > this.limits.bulkBytesMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated bulk length" : "invalid bulk length");
+        if (length > this.limits.bulkBytesMax) return this.pastLimit("bulk");
         this.bulkLength = length;
         this.position = lineEnd + 2;
       }
@@ -347,7 +352,7 @@ export class RespReader {
     if (offsets === null && args === null) return protocolError("unbalanced quotes in request");
     const count = offsets !== null ? offsets.length >> 1 : (args?.length ?? 0);
     if (count === 0) return null;
-    if (count > this.limits.argumentsMax) return protocolError(this.limits.unauthenticated === true ? "unauthenticated multibulk length" : "invalid multibulk length");
+    if (count > this.limits.argumentsMax) return this.pastLimit("multibulk");
     const command = new Command(this.buffer, offsets, args, start, newline + 1, true);
     return sink.onCommand(command) ? null : statusStopped;
   }
