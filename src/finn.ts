@@ -9,9 +9,11 @@
  * await node.close();
  * ```
  */
+import { mkdirSync } from "node:fs";
 import { parseAddress } from "./address.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
+import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
 import { loadIdentity } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
@@ -198,11 +200,44 @@ export async function open(
 ): Promise<FinnNode> {
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
   const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
+  // Owner-only: the directory will hold every write the cluster accepted.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDirectory(dir, (message) => logger.warning(message));
+  let node: FinnNode;
+  try {
+    checkBackend(dir, options.backend ?? "lmdb");
+    node = await openLocked(dir, addr, join, machine, options, logger);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+  let released = false;
+  return {
+    ...node,
+    async close(reason?: string) {
+      try {
+        await node.close(reason);
+      } finally {
+        if (!released) lock.release();
+        released = true;
+      }
+    },
+  };
+}
+
+async function openLocked(
+  dir: string,
+  addr: string,
+  join: string,
+  machine: Machine & MachineExtras,
+  options: Options,
+  logger: Logger,
+): Promise<FinnNode> {
   const durability = options.durability ?? "medium";
   const consistency = options.consistency ?? "medium";
   const backend = options.backend ?? "lmdb";
   const { host, port } = parseAddress(addr);
-  const { identity, environment } = await loadIdentity(dir);
+  const { identity, environment } = await loadIdentity(dir, !holdsLog(dir));
   let node: RaftNode | null = null;
   const store = await openLogStore(dir, {
     backend,

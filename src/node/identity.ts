@@ -15,14 +15,24 @@ export interface Identity {
 /** The file name of the LMDB environment inside the data directory. */
 export const lmdbFileName = "finn.mdb";
 
-/** Opens (creating if needed) the data directory's metadata and returns the node's identity. */
-export async function loadIdentity(dir: string): Promise<{ identity: Identity; environment: RootDatabase }> {
+/**
+ * Opens (creating if needed) the data directory's metadata and returns the node's identity. With
+ * `mayCreate` false (the directory holds a log) a missing identity is an error: a new id beside
+ * an old log is another node's log, which its cluster does not know.
+ */
+export async function loadIdentity(dir: string, mayCreate = true): Promise<{ identity: Identity; environment: RootDatabase }> {
   // Owner-only: the directory will hold every write the cluster accepted.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const environment = open({ path: join(dir, lmdbFileName), compression: false });
   const meta = environment.openDB<Identity, string>({ name: "meta" });
   const stored = meta.get("identity");
   if (stored !== undefined) return { identity: stored, environment };
+  if (!mayCreate) {
+    await environment.close();
+    throw new Error(
+      `the data directory ${dir} holds a log but no node identity (${join(dir, lmdbFileName)} is missing or damaged): restore that file, or move the directory away and add this node again as a new member`,
+    );
+  }
   const identity: Identity = { nodeId: randomId(), createdAt: Date.now() };
   await meta.put("identity", identity);
   await environment.flushed;

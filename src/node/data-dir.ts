@@ -1,0 +1,76 @@
+/**
+ * The data directory belongs to one process at a time, and to one log backend.
+ *
+ * LMDB lets several processes open one environment (it is built for that), so nothing stopped a
+ * second node from starting on a directory in use: both then wrote the same log, and acknowledged
+ * writes were lost or the log damaged. A node now holds an exclusive `flock` on `LOCK` in the
+ * directory for as long as it runs; the kernel drops it when the process ends, however it ends.
+ */
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { fileLogFileName, lmdbLogFileName } from "../log/store.ts";
+
+const lockFileName = "LOCK";
+const lockExclusive = 2;
+const lockNonBlocking = 4;
+
+/** libc's flock(2) through Bun's FFI, or null where it cannot be loaded. */
+let flock: ((fd: number, operation: number) => number) | null | undefined;
+
+async function loadFlock(): Promise<((fd: number, operation: number) => number) | null> {
+  if (flock !== undefined) return flock;
+  try {
+    const { dlopen, FFIType } = await import("bun:ffi");
+    const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+    flock = (fd, operation) => libc.symbols.flock(fd, operation);
+  } catch {
+    flock = null;
+  }
+  return flock;
+}
+
+/** A held lock on a data directory; `release()` at close. */
+export interface DirectoryLock {
+  release(): void;
+}
+
+/**
+ * Takes the directory's lock, or throws an error that names the directory and the process that
+ * holds it. Where flock cannot be called (no glibc), `warn` is told and the node runs unlocked.
+ */
+export async function lockDataDirectory(dir: string, warn: (message: string) => void): Promise<DirectoryLock> {
+  const lock = await loadFlock();
+  const path = join(dir, lockFileName);
+  const fd = openSync(path, "a+", 0o600);
+  if (lock === null) {
+    warn(`cannot lock ${path} (flock is not available here): make sure no other node uses this data directory`);
+    return { release: () => closeSync(fd) };
+  }
+  if (lock(fd, lockExclusive | lockNonBlocking) !== 0) {
+    closeSync(fd);
+    const holder = readFileSync(path, "latin1").trim();
+    throw new Error(`the data directory ${dir} is in use by another node${holder === "" ? "" : ` (process ${holder})`}: stop it first, or give this one another -dir`);
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`);
+  return { release: () => closeSync(fd) };
+}
+
+/**
+ * Refuses a directory whose log was written by the other backend: opening it with this one would
+ * start an empty log beside it (a new, empty cluster), and what it acknowledged would vanish when
+ * the directory is opened with the right backend again.
+ */
+export function checkBackend(dir: string, backend: "lmdb" | "memory"): void {
+  const other = backend === "lmdb" ? fileLogFileName : lmdbLogFileName;
+  const path = join(dir, other);
+  if (existsSync(path) && statSync(path).size > 0) {
+    const flag = backend === "lmdb" ? "memory" : "lmdb";
+    throw new Error(`the data directory ${dir} holds a log of the ${flag} backend (${other}): start with -backend ${flag}, or move that file away to start an empty node`);
+  }
+}
+
+/** Whether the directory holds a log of either backend (then it must also hold the node's identity). */
+export function holdsLog(dir: string): boolean {
+  return [lmdbLogFileName, fileLogFileName].some((name) => existsSync(join(dir, name)) && statSync(join(dir, name)).size > 0);
+}
