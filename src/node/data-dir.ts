@@ -63,8 +63,7 @@ export async function lockDataDirectory(dir: string, warn: (message: string) => 
  */
 export function checkBackend(dir: string, backend: "lmdb" | "memory"): void {
   const other = backend === "lmdb" ? fileLogFileName : lmdbLogFileName;
-  const path = join(dir, other);
-  if (existsSync(path) && statSync(path).size > 0) {
+  if (holdsFile(dir, other)) {
     const flag = backend === "lmdb" ? "memory" : "lmdb";
     throw new Error(`the data directory ${dir} holds a log of the ${flag} backend (${other}): start with -backend ${flag}, or move that file away to start an empty node`);
   }
@@ -72,5 +71,11 @@ export function checkBackend(dir: string, backend: "lmdb" | "memory"): void {
 
 /** Whether the directory holds a log of either backend (then it must also hold the node's identity). */
 export function holdsLog(dir: string): boolean {
-  return [lmdbLogFileName, fileLogFileName].some((name) => existsSync(join(dir, name)) && statSync(join(dir, name)).size > 0);
+  return holdsFile(dir, lmdbLogFileName) || holdsFile(dir, fileLogFileName);
+}
+
+/** Whether `name` in `dir` exists and is not empty. */
+function holdsFile(dir: string, name: string): boolean {
+  const path = join(dir, name);
+  return existsSync(path) && statSync(path).size > 0;
 }

@@ -318,7 +318,7 @@ export class RaftNode implements Replicator {
 
   /**
    * The client address of the leader, from the membership's addresses. A removed node, which hears
-   * from nobody any more, names the leader it last knew or else a member of the cluster it left
+   * from nobody now, names the leader it last knew or else a member of the cluster it left
    * (which sends clients on to its leader), so that clients find the cluster again.
    */
   leaderAddress(): string | null {

@@ -324,7 +324,7 @@ export class Connection implements Conn, CommandSink {
   }
 
   // Conn: every write goes to the server's shared output buffer, aimed at this connection (nothing
-  // once the connection is closed: a reply cut off at the output limit is not built any further).
+  // once the connection is closed: a reply cut off at the output limit is not built further).
   writeString(value: string): void {
     if (!this.closed) this.server.writerFor(this).simple(value);
   }

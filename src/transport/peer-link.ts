@@ -151,7 +151,7 @@ export class PeerLink implements CommandSink {
     const parsed = splitAddress(this.address);
     if (parsed === null || parsed.port === 0) {
       // A membership can name an address no socket can reach (one written before addresses were
-      // checked): the link retries with backoff as for any peer that cannot be reached, and the
+      // checked): the link retries with backoff as for a peer that cannot be reached, and the
       // node goes on with the others.
       queueMicrotask(() => this.drop(`the address '${this.address}' is not host:port`));
       return;

@@ -130,7 +130,7 @@ export const cluster: Builtin = {
 
 /**
  * READONLY, READWRITE and ASKING: accepted. After READONLY a follower answers the connection's
- * reads (`Connection.replicaReads`): at consistency low from its own state, as any read; above
+ * reads (`Connection.replicaReads`): at consistency low from its own state, as every read; above
  * that through the leader, so that a client reading from replicas is never answered stale.
  */
 function accepted(name: string, summary: string, replicaReads?: boolean): Builtin {

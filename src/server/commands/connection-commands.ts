@@ -57,7 +57,7 @@ function authenticate(context: BuiltinContext, connection: Connection, args: rea
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
       );
     }
-    // Only the default user exists then, and it takes any password.
+    // Only the default user exists then, and it takes every password.
     if (user !== "default") throw new RespError("WRONGPASS invalid username-password pair or user is disabled.");
     return;
   }
