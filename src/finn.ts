@@ -14,12 +14,12 @@ import { parseAddress } from "./address.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
-import { loadIdentity } from "./node/identity.ts";
+import { loadIdentity, recordLog } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
 import { SnapshotStore } from "./log/snapshot-store.ts";
 import { ClusterControl } from "./node/cluster.ts";
-import { type LogStore, openLogStore } from "./log/store.ts";
+import { corruptLogAdvice, fileLogFileName, lmdbLogFileName, type LogStore, openLogStore } from "./log/store.ts";
 import { bootstrapEntry } from "./raft/config-change.ts";
 import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
 import { ClientApplier, type RedirectMode } from "./server/applier.ts";
@@ -127,7 +127,7 @@ export interface Options {
  * its snapshot agree with the files: a crash between writing a snapshot file and recording it
  * leaves a newer file, which is used when the log still holds its index. Returns the data.
  */
-async function restoreLatestSnapshot(store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
+async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
   const recorded = store.snapshotMetadata();
   const latest = await snapshots.latest();
   if (latest === null) {
@@ -145,8 +145,32 @@ async function restoreLatestSnapshot(store: LogStore, snapshots: SnapshotStore, 
       `the newest snapshot file (${latest.path}, index ${metadata.index}) is older than the one the log records (index ${recorded.index})`,
     );
   }
-  if (metadata.index > recorded.index) {
-    const held = metadata.index <= store.lastIndex() && metadata.index >= store.firstIndex() - 1;
+  if (metadata.index > store.lastIndex()) {
+    // The log ends before the newest snapshot: it lost its tail. Below High the log reaches the
+    // disk within a second while a snapshot file is synced as it is written, so a power loss can
+    // do this; so can damage. The snapshot holds the state up to its index, every entry of it
+    // committed: the log goes on from there, as a follower's does after it installs a snapshot.
+    // (Moving the file away instead, to use an older one, would serve an older state.)
+    logger.warning(
+      `The log ends at index ${store.lastIndex()}, before the newest snapshot (${latest.path}, index ${metadata.index}): ` +
+        "it lost its tail (a power loss at low or medium durability, or damage). Going on from the snapshot.",
+    );
+    const hard = store.hardState();
+    if (hard.term < metadata.term) {
+      // The term and vote are synced before they are acted on, at every level: no crash loses
+      // them. A log that did is damaged, and a node that forgot its vote must not come back under
+      // its id (it could vote twice in a term, Raft §5.2).
+      throw new Error(
+        `the log in ${dir} ends at index ${store.lastIndex()}, before the newest snapshot (${latest.path}, index ` +
+          `${metadata.index}), and lost the term and vote it recorded: it is damaged. ${corruptLogAdvice(dir)}`,
+      );
+    }
+    const hardState = { ...hard, commit: asIndex(Math.max(hard.commit, metadata.index)) };
+    const saved = store.save({ hardState, entries: [], snapshot: metadata });
+    await store.flush();
+    await saved;
+  } else if (metadata.index > recorded.index) {
+    const held = metadata.index >= store.firstIndex() - 1;
     if (!held || store.term(metadata.index) !== metadata.term) {
       throw new Error(
         `the newest snapshot file (${latest.path}, index ${metadata.index}) does not match the log ` +
@@ -201,7 +225,13 @@ export async function open(
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
   const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
   // Owner-only: the directory will hold every write the cluster accepted.
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "EEXIST" || code === "ENOTDIR" ? "a file of that name, or in its path, is not a directory" : error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot use ${dir} as the data directory: ${why}`, { cause: error });
+  }
   const lock = await lockDataDirectory(dir, (message) => logger.warning(message));
   let node: FinnNode;
   try {
@@ -237,7 +267,17 @@ async function openLocked(
   const consistency = options.consistency ?? "medium";
   const backend = options.backend ?? "lmdb";
   const { host, port } = parseAddress(addr);
-  const { identity, environment } = await loadIdentity(dir, !holdsLog(dir));
+  const hasLog = holdsLog(dir);
+  const { identity, environment } = await loadIdentity(dir, !hasLog);
+  if (!hasLog && identity.log !== undefined) {
+    await environment.close();
+    throw new Error(
+      `the data directory ${dir} lost its log: this node wrote one (${identity.log === "lmdb" ? lmdbLogFileName : fileLogFileName}, ` +
+        `backend ${identity.log}), which is missing or empty now, and starting without it would serve an empty state ` +
+        "under this node's id. Restore the file from a backup; or, in a cluster, move the directory away and add this " +
+        "node again as a new member (start it with an empty directory and -join).",
+    );
+  }
   let node: RaftNode | null = null;
   const store = await openLogStore(dir, {
     backend,
@@ -251,7 +291,7 @@ async function openLocked(
   const snapshots = SnapshotStore.open(dir);
   let snapshotData: Uint8Array = new Uint8Array(0);
   try {
-    snapshotData = await restoreLatestSnapshot(store, snapshots, machine, logger);
+    snapshotData = await restoreLatestSnapshot(dir, store, snapshots, machine, logger);
   } catch (error) {
     await store.close();
     await environment.close();
@@ -289,6 +329,11 @@ async function openLocked(
       snapshot: null,
     });
     logger.notice(`Started a new cluster with node ${identity.nodeId.slice(0, 12)} at ${advertise}`);
+  }
+  if (hasLog || join === "") {
+    // The log is on disk (flushed first: a power loss must not leave the record without the log).
+    await store.flush();
+    await recordLog(environment, identity, backend);
   }
   const transport = new Transport(
     { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },

@@ -1,6 +1,6 @@
 /** The clone's data directory and every file it writes there are readable by their owner only. */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { cpSync, openSync, closeSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CloneProcess, call, freePort, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
 
@@ -34,10 +34,10 @@ test("a new data directory, its subdirectories and its files allow nobody but th
 });
 
 /** Runs the clone on `dir` and returns what it printed when it refused to start (it must exit). */
-async function refusedStart(dir: string, extra: string[] = []): Promise<{ exitCode: number | null; output: string }> {
+async function refusedStart(dir: string, extra: string[] = []): Promise<{ exitCode: number | null; signal: string | null; output: string }> {
   const port = String(await freePort());
   const run = Bun.spawnSync([process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", port, "-dir", dir, ...extra], { timeout: 20_000 });
-  return { exitCode: run.exitCode, output: `${run.stdout.toString()}${run.stderr.toString()}` };
+  return { exitCode: run.exitCode, signal: run.signalCode === undefined || run.signalCode === null ? null : String(run.signalCode), output: `${run.stdout.toString()}${run.stderr.toString()}` };
 }
 
 test("a data directory in use by a running node is refused to a second one; the lock goes with the process, even after kill -9", async () => {
@@ -71,4 +71,86 @@ test("a directory written by one log backend is refused to the other, and one wh
   const lost = await refusedStart(dir);
   expect(lost.exitCode).not.toBe(0);
   expect(lost.output).toContain("holds a log but no node identity");
+});
+
+/** Overwrites `length` bytes of `path` at `offset` with zeros. */
+function zeroBytes(path: string, offset: number, length: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    writeSync(fd, Buffer.alloc(length), 0, length, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("LMDB files cut short or with a damaged meta page are refused at start, naming the file, not crashed on", async () => {
+  const dir = join(parent, "damaged");
+  const node = await CloneProcess.start({ dir });
+  for (let i = 0; i < 2000; i++) await call(node, "SET", `key:${i}`, "x".repeat(200));
+  await node.stop();
+  const damages: [string, string, (copy: string) => void][] = [
+    ["log.mdb cut in half", "log.mdb", (copy) => truncateSync(join(copy, "log.mdb"), Math.floor(statSync(join(copy, "log.mdb")).size / 2))],
+    ["log.mdb's first meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 0, 4096)],
+    ["log.mdb's second meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 4096, 4096)],
+    ["finn.mdb cut to one page", "finn.mdb", (copy) => truncateSync(join(copy, "finn.mdb"), 4096)],
+  ];
+  for (const [what, file, damage] of damages) {
+    const copy = join(parent, `damaged-${file}-${damages.findIndex(([name]) => name === what)}`);
+    cpSync(dir, copy, { recursive: true });
+    damage(copy);
+    const run = await refusedStart(copy);
+    // Before the check, LMDB crashed the process: SIGBUS on the cut file, SIGSEGV on the meta pages.
+    expect({ what, signal: run.signal, exitCode: run.exitCode }).toEqual({ what, signal: null, exitCode: 1 });
+    expect(run.output).toContain(`${join(copy, file)} is damaged: `);
+  }
+  // A -dir that is a file is named as such (it was `EEXIST: file already exists, mkdir`).
+  const file = join(parent, "damaged-file");
+  cpSync(join(dir, "LOCK"), file);
+  const onFile = await refusedStart(file);
+  expect(onFile.exitCode).toBe(1);
+  expect(onFile.output).toContain(`cannot use ${file} as the data directory: a file of that name, or in its path, is not a directory`);
+  // The undamaged directory still starts and serves what it held.
+  await node.restart();
+  expect(await call(node, "GET", "key:1999")).toBe("x".repeat(200));
+  await node.stop();
+});
+
+test("a data directory whose log was lost is refused rather than started empty under the same id", async () => {
+  const dir = join(parent, "lost-log");
+  const node = await CloneProcess.start({ dir });
+  expect(await call(node, "SET", "k", "v")).toBe("OK");
+  await node.stop();
+  rmSync(join(dir, "log.mdb"));
+  rmSync(join(dir, "log.mdb-lock"), { force: true });
+  const run = await refusedStart(dir);
+  expect(run.exitCode).toBe(1);
+  expect(run.output).toContain(`the data directory ${dir} lost its log: this node wrote one (log.mdb, backend lmdb)`);
+});
+
+test("a memory-backend log that lost its tail after a snapshot was written goes on from that snapshot, not from an older state", async () => {
+  const dir = join(parent, "cut-fastlog");
+  const node = await CloneProcess.start({ dir, extraArguments: ["-backend", "memory"], logLevel: "notice" });
+  for (let i = 0; i < 200; i++) await call(node, "INCR", "counter");
+  // Below High the log reaches the disk within a second, a snapshot file at once: a power loss
+  // after RAFTSNAPSHOT can leave the log as it was here, with the snapshot file beyond it.
+  const synced = statSync(join(dir, "log.fastlog")).size;
+  for (let i = 0; i < 300; i++) await call(node, "INCR", "counter");
+  expect(await call(node, "RAFTSNAPSHOT")).toBe("OK");
+  await node.stop();
+  truncateSync(join(dir, "log.fastlog"), synced);
+  await node.restart();
+  expect(await call(node, "GET", "counter")).toBe("500");
+  expect(await call(node, "INCR", "counter")).toBe(501);
+  expect(node.log()).toContain("before the newest snapshot");
+  expect(node.log()).toContain("Going on from the snapshot");
+  await node.stop();
+  // The log now records the snapshot: a second restart needs no recovery.
+  await node.restart();
+  expect(await call(node, "GET", "counter")).toBe("501");
+  await node.stop();
+  // Cut to nothing, the log lost the term and vote too: that is damage, and is refused.
+  truncateSync(join(dir, "log.fastlog"), 100);
+  const run = await refusedStart(dir, ["-backend", "memory"]);
+  expect(run.exitCode).toBe(1);
+  expect(run.output).toContain("lost the term and vote it recorded: it is damaged");
 });

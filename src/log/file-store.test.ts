@@ -155,7 +155,7 @@ describe("file log store", () => {
     expect(corruption.file).toBe(path);
     expect(corruption.offset).toBe(victim);
     expect(corruption.message).toContain(`${path} is corrupt at byte ${victim}`);
-    expect(corruption.message).toContain(`Move the data directory ${dir} away`);
+    expect(corruption.message).toContain(`move the data directory ${dir} away`);
   });
 
   test("a damaged length that makes an early record look torn is still corruption", async () => {

@@ -45,6 +45,7 @@ import {
   type CompactionPoint,
 } from "./codec.ts";
 import { GroupSync } from "./group-sync.ts";
+import { openLmdbFile } from "./lmdb-check.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
 import { StateBackedStore } from "./state-backed-store.ts";
 import {
@@ -167,19 +168,25 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, lmdbLogFileName);
     const high = options.durability === "high";
-    const environment = open({
-      path,
-      compression: false,
-      // High: LMDB's own durable commit, inside transactionSync (lmdb-js's `overlappingSync`
-      // instead fsyncs on its writer thread; on one core that measured slower, see docs/storage.md).
-      // Low/Medium: fsync on demand only. (`useWritemap` was measured at Medium: page faults in
-      // the map cost more than the writes.)
-      overlappingSync: false,
-      noSync: !high,
+    // LMDB would crash the process on a file cut short or a damaged meta page: refuse it first.
+    const { environment, entryDatabase, pieceDatabase, metaDatabase } = openLmdbFile(path, corruptLogAdvice(dir), () => {
+      const environment = open({
+        path,
+        compression: false,
+        // High: LMDB's own durable commit, inside transactionSync (lmdb-js's `overlappingSync`
+        // instead fsyncs on its writer thread; on one core that measured slower, see docs/storage.md).
+        // Low/Medium: fsync on demand only. (`useWritemap` was measured at Medium: page faults in
+        // the map cost more than the writes.)
+        overlappingSync: false,
+        noSync: !high,
+      });
+      return {
+        environment,
+        entryDatabase: environment.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" }),
+        pieceDatabase: environment.openDB<Uint8Array, [number, number]>({ name: "pieces", encoding: "binary" }),
+        metaDatabase: environment.openDB<Uint8Array, string>({ name: "meta", encoding: "binary" }),
+      };
     });
-    const entryDatabase = environment.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" });
-    const pieceDatabase = environment.openDB<Uint8Array, [number, number]>({ name: "pieces", encoding: "binary" });
-    const metaDatabase = environment.openDB<Uint8Array, string>({ name: "meta", encoding: "binary" });
     const store = new LmdbLogStore(
       path,
       environment,

@@ -143,9 +143,9 @@ export function changesTermOrVote(current: HardState, next: HardState | null): b
  */
 export function corruptLogAdvice(dir: string): string {
   return (
-    `Do not edit it by hand. Move the data directory ${dir} away (the log and the node's identity ` +
-    `go together), then start the node with an empty directory and add it to the cluster again ` +
-    `(RAFTADDPEER), so that it receives the log from the leader.`
+    `Do not edit it by hand. Restore the data directory from a backup; or, in a cluster, move the data ` +
+    `directory ${dir} away (the log and the node's identity go together), then start the node with an ` +
+    `empty directory and add it to the cluster again (RAFTADDPEER), so that it receives the log from the leader.`
   );
 }
 

@@ -6,10 +6,17 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
+import { openLmdbFile } from "../log/lmdb-check.ts";
 
 export interface Identity {
   readonly nodeId: string;
   readonly createdAt: number;
+  /**
+   * The backend of the log this node wrote, once one was on disk: a directory that lost its log
+   * is then refused rather than started empty under the same id (directories from before this
+   * field was added have none, and are not checked).
+   */
+  readonly log?: "lmdb" | "memory";
 }
 
 /** The file name of the LMDB environment inside the data directory. */
@@ -23,9 +30,14 @@ export const lmdbFileName = "finn.mdb";
 export async function loadIdentity(dir: string, mayCreate = true): Promise<{ identity: Identity; environment: RootDatabase }> {
   // Owner-only: the directory will hold every write the cluster accepted.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const environment = open({ path: join(dir, lmdbFileName), compression: false });
-  const meta = environment.openDB<Identity, string>({ name: "meta" });
-  const stored = meta.get("identity");
+  const path = join(dir, lmdbFileName);
+  // LMDB would crash the process on a file cut short or a damaged meta page: refuse it first.
+  const advice = `Restore that file from a backup, or move the data directory ${dir} away and add this node again as a new member.`;
+  const { environment, meta, stored } = openLmdbFile(path, advice, () => {
+    const environment = open({ path, compression: false });
+    const meta = environment.openDB<Identity, string>({ name: "meta" });
+    return { environment, meta, stored: meta.get("identity") };
+  });
   if (stored !== undefined) return { identity: stored, environment };
   if (!mayCreate) {
     await environment.close();
@@ -49,4 +61,13 @@ function randomId(): string {
   const bytes = new Uint8Array(20);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Records in the identity that this node's log, of `backend`, is on disk (see `Identity.log`). */
+export async function recordLog(environment: RootDatabase, identity: Identity, backend: "lmdb" | "memory"): Promise<Identity> {
+  if (identity.log === backend) return identity;
+  const recorded: Identity = { ...identity, log: backend };
+  await environment.openDB<Identity, string>({ name: "meta" }).put("identity", recorded);
+  await environment.flushed;
+  return recorded;
 }
