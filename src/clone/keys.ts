@@ -5,7 +5,7 @@
 import { RespError } from "../errors.ts";
 import { globMatch } from "../glob.ts";
 import { latin1 } from "../resp/reader.ts";
-import { spec } from "../server/command-spec.ts";
+import { spec, writeHelp } from "../server/command-spec.ts";
 import { errNoSuchKey, errNotInteger, errSyntax, option, parseLong } from "./arguments.ts";
 import { bytesOf, type CloneCommand } from "./command.ts";
 import { keyspaceDigest, valueDigest } from "./digest.ts";
@@ -211,6 +211,17 @@ export const keyCommands: readonly CloneCommand[] = [
         return applier.apply(conn, command, null, () => {
           conn?.writeArray(command.argCount - 2);
           for (let i = 2; i < command.argCount; i++) conn?.writeString(valueDigest(db.get(command.key(i))));
+        });
+      }
+      if (sub === "help" && command.argCount === 2) {
+        return applier.apply(conn, command, null, () => {
+          if (conn !== null)
+            writeHelp(conn, "debug", [
+              "DIGEST",
+              "    Return a digest of every key, type, value and expiry time (equal on nodes that hold the same data).",
+              "DIGEST-VALUE <key> [<key> ...]",
+              "    Return a digest of each key's value.",
+            ]);
         });
       }
       return new RespError(`ERR unknown subcommand '${latin1(command.arg(1)).slice(0, 128)}'. Try DEBUG HELP.`);

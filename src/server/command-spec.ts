@@ -99,3 +99,19 @@ export function spec(
 export function arityAllows(arity: number, count: number): boolean {
   return arity >= 0 ? count === arity : count >= -arity;
 }
+
+/** What writes a reply: a client connection, or a machine's `Conn`. */
+interface HelpWriter {
+  writeArray(count: number): void;
+  writeString(text: string): void;
+}
+
+/**
+ * Answers `<NAME> HELP` as Redis does: a status line per line of text, the subcommands first and
+ * HELP itself last. `subcommands` alternate a usage line and its description.
+ */
+export function writeHelp(conn: HelpWriter, name: string, subcommands: readonly string[]): void {
+  const lines = [`${name.toUpperCase()} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:`, ...subcommands, "HELP", "    Print this help."];
+  conn.writeArray(lines.length);
+  for (const line of lines) conn.writeString(line);
+}

@@ -1,7 +1,7 @@
 /** CLIENT and its subcommands, answered as Redis does for the ones clients send. */
 import { RespError } from "../../errors.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
-import { spec } from "../command-spec.ts";
+import { spec, writeHelp } from "../command-spec.ts";
 import type { Connection } from "../connection.ts";
 
 /** Redis refuses names and library strings with spaces or control characters. */
@@ -162,11 +162,26 @@ export const client: Builtin = {
         connection.writeInt(-1);
         return;
       case "help":
-        connection.writeArray(4);
-        connection.writeString("CLIENT <subcommand> [<arg> ...]. Subcommands are:");
-        connection.writeString("ID, SETNAME <name>, GETNAME, SETINFO <LIB-NAME|LIB-VER> <value>,");
-        connection.writeString("INFO, LIST, KILL <ID id|ADDR ip:port|SKIPME yes/no>,");
-        connection.writeString("NO-EVICT, NO-TOUCH, REPLY ON (accepted, no effect).");
+        writeHelp(connection, "client", [
+          "ID",
+          "    Return the id of this connection.",
+          "SETNAME <name>",
+          "    Name this connection.",
+          "GETNAME",
+          "    Return the name of this connection.",
+          "SETINFO <LIB-NAME|LIB-VER> <value>",
+          "    Record the client library's name or version.",
+          "INFO",
+          "    Return information about this connection.",
+          "LIST [TYPE <normal|master|replica|pubsub> | ID <id> [<id> ...]]",
+          "    Return information about connections.",
+          "KILL <ip:port> | KILL <ID id|ADDR ip:port|SKIPME yes/no> ...",
+          "    Close the matching connections.",
+          "GETREDIR",
+          "    Return -1 (no client tracking).",
+          "NO-EVICT <ON|OFF>, NO-TOUCH <ON|OFF>, REPLY ON",
+          "    Accepted; no effect.",
+        ]);
         return;
       default:
         throw new RespError(`ERR unknown subcommand '${text(args[1])}'. Try CLIENT HELP.`);

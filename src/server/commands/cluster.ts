@@ -10,7 +10,7 @@ import { RespError } from "../../errors.ts";
 import type { ClusterControl } from "../../node/cluster.ts";
 import { crc16 } from "../../resp/crc16.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
-import { spec } from "../command-spec.ts";
+import { spec, writeHelp } from "../command-spec.ts";
 
 const noKeys = [0, 0, 0] as const;
 const slotsMax = 16383;
@@ -122,6 +122,23 @@ export const cluster: Builtin = {
         );
         return;
       }
+      case "help":
+        writeHelp(connection, "cluster", [
+          "INFO",
+          "    Return information about the cluster (one shard of all 16384 slots, served by the leader).",
+          "MYID",
+          "    Return this node's id.",
+          "NODES",
+          "    Return the members in Redis's CLUSTER NODES format: the leader as master, voters as replicas.",
+          "SLOTS",
+          "    Return the slot range and the nodes serving it: the leader first.",
+          "SHARDS",
+          "    Return the one shard and its nodes.",
+          "KEYSLOT <key>",
+          "    Return the hash slot of a key.",
+          "(The Raft cluster is managed with RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER and -join.)",
+        ]);
+        return;
       default:
         throw new RespError(`ERR unknown subcommand '${text(command.args[1])}'. Try CLUSTER HELP.`);
     }

@@ -2,7 +2,7 @@
 import { RespError } from "../../errors.ts";
 import type { RespWriter } from "../../resp/writer.ts";
 import { type Builtin, keyword, text } from "../builtin.ts";
-import { type ArgumentDoc, type CommandSpec, spec } from "../command-spec.ts";
+import { type ArgumentDoc, type CommandSpec, spec, writeHelp } from "../command-spec.ts";
 
 /** Redis 7's ten-element command description. */
 function writeInfo(writer: RespWriter, command: CommandSpec): void {
@@ -101,6 +101,20 @@ export const command: Builtin = {
       }
       case "getkeys":
         throw new RespError("ERR COMMAND GETKEYS is not supported");
+      case "help":
+        writeHelp(connection, "command", [
+          "(no subcommand)",
+          "    Return details about every command.",
+          "COUNT",
+          "    Return the number of commands.",
+          "LIST",
+          "    Return the names of every command.",
+          "INFO [<command-name> ...]",
+          "    Return details about the named commands, or all of them.",
+          "DOCS [<command-name> ...]",
+          "    Return documentation about the named commands, or all of them.",
+        ]);
+        return;
       default:
         throw new RespError(`ERR unknown subcommand '${text(args[1])}'. Try COMMAND HELP.`);
     }

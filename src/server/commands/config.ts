@@ -2,7 +2,7 @@
 import { globMatchText } from "../../glob.ts";
 import { RespError } from "../../errors.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
-import { spec } from "../command-spec.ts";
+import { spec, writeHelp } from "../command-spec.ts";
 
 /** The parameters CONFIG GET knows, with this node's values. */
 function parameters(context: BuiltinContext): [string, string][] {
@@ -50,6 +50,18 @@ export const config: Builtin = {
         return;
       case "rewrite":
         throw new RespError("ERR CONFIG REWRITE is not supported: there is no config file");
+      case "help":
+        writeHelp(connection, "config", [
+          "GET <pattern> [<pattern> ...]",
+          "    Return the parameters matching any glob-style pattern, and their values.",
+          "SET <parameter> <value>",
+          "    Not supported: options are set on the command line.",
+          "RESETSTAT",
+          "    Accepted; statistics are not reset.",
+          "REWRITE",
+          "    Not supported: there is no configuration file.",
+        ]);
+        return;
       default:
         throw new RespError(`ERR unknown subcommand '${text(args[1])}'. Try CONFIG HELP.`);
     }
