@@ -14,6 +14,7 @@ import { parseAddress } from "./address.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
+import { helperThreadNiceDefault, lowerHelperThreads } from "./node/helper-threads.ts";
 import { loadIdentity, recordLog } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
@@ -112,6 +113,12 @@ export interface Options {
    * RAFTSNAPSHOT) needs `AUTH admin <adminPassword>`; a joining node sends it.
    */
   readonly adminPassword?: string;
+  /**
+   * The nice value given to the engine's helper threads (JIT compilers, garbage collector helpers,
+   * the allocator's scavenger), so that on a core they share with the event loop they yield to it
+   * (`src/node/helper-threads.ts`). Default 10; 0 leaves them alone. Linux only.
+   */
+  readonly helperThreadNice?: number;
   /** Take a snapshot after this many applied entries (default 100,000)... */
   readonly snapshotEntries?: number;
   /** ...or this many bytes of applied entries, whichever comes first (default 64 MB). */
@@ -223,6 +230,8 @@ export async function open(
   options: Options = {},
 ): Promise<FinnNode> {
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
+  const nice = options.helperThreadNice;
+  if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new Error(`invalid helperThreadNice ${nice}: an integer from 0 to 19`);
   const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
   // Owner-only: the directory will hold every write the cluster accepted.
   try {
@@ -233,11 +242,13 @@ export async function open(
     throw new Error(`cannot use ${dir} as the data directory: ${why}`, { cause: error });
   }
   const lock = await lockDataDirectory(dir, (message) => logger.warning(message));
+  const helpers = await lowerHelperThreads(options.helperThreadNice ?? helperThreadNiceDefault);
   let node: FinnNode;
   try {
     checkBackend(dir, options.backend ?? "lmdb");
     node = await openLocked(dir, addr, join, machine, options, logger);
   } catch (error) {
+    helpers.stop();
     lock.release();
     throw error;
   }
@@ -248,7 +259,10 @@ export async function open(
       try {
         await node.close(reason);
       } finally {
-        if (!released) lock.release();
+        if (!released) {
+          helpers.stop();
+          lock.release();
+        }
         released = true;
       }
     },

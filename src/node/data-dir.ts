@@ -9,25 +9,11 @@
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileLogFileName, lmdbLogFileName } from "../log/store.ts";
+import { loadLibc } from "./libc.ts";
 
 const lockFileName = "LOCK";
 const lockExclusive = 2;
 const lockNonBlocking = 4;
-
-/** libc's flock(2) through Bun's FFI, or null where it cannot be loaded. */
-let flock: ((fd: number, operation: number) => number) | null | undefined;
-
-async function loadFlock(): Promise<((fd: number, operation: number) => number) | null> {
-  if (flock !== undefined) return flock;
-  try {
-    const { dlopen, FFIType } = await import("bun:ffi");
-    const libc = dlopen("libc.so.6", { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-    flock = (fd, operation) => libc.symbols.flock(fd, operation);
-  } catch {
-    flock = null;
-  }
-  return flock;
-}
 
 /** A held lock on a data directory; `release()` at close. */
 export interface DirectoryLock {
@@ -39,7 +25,7 @@ export interface DirectoryLock {
  * holds it. Where flock cannot be called (no glibc), `warn` is told and the node runs unlocked.
  */
 export async function lockDataDirectory(dir: string, warn: (message: string) => void): Promise<DirectoryLock> {
-  const lock = await loadFlock();
+  const lock = (await loadLibc())?.flock ?? null;
   const path = join(dir, lockFileName);
   const fd = openSync(path, "a+", 0o600);
   if (lock === null) {
