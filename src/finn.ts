@@ -132,7 +132,8 @@ export interface Options {
 /**
  * Rebuilds the machine's state from the newest snapshot file, and makes the log store's record of
  * its snapshot agree with the files: a crash between writing a snapshot file and recording it
- * leaves a newer file, which is used when the log still holds its index. Returns the data.
+ * leaves a newer file, which is used when the log still holds its index, and a log that lost its
+ * tail behind a newer snapshot file goes on from that snapshot. Returns the data.
  */
 async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
   const recorded = store.snapshotMetadata();
@@ -158,10 +159,6 @@ async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: Sn
     // do this; so can damage. The snapshot holds the state up to its index, every entry of it
     // committed: the log goes on from there, as a follower's does after it installs a snapshot.
     // (Moving the file away instead, to use an older one, would serve an older state.)
-    logger.warning(
-      `The log ends at index ${store.lastIndex()}, before the newest snapshot (${latest.path}, index ${metadata.index}): ` +
-        "it lost its tail (a power loss at low or medium durability, or damage). Going on from the snapshot.",
-    );
     const hard = store.hardState();
     if (hard.term < metadata.term) {
       // The term and vote are synced before they are acted on, at every level: no crash loses
@@ -172,6 +169,10 @@ async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: Sn
           `${metadata.index}), and lost the term and vote it recorded: it is damaged. ${corruptLogAdvice(dir)}`,
       );
     }
+    logger.warning(
+      `The log ends at index ${store.lastIndex()}, before the newest snapshot (${latest.path}, index ${metadata.index}): ` +
+        "it lost its tail (a power loss at low or medium durability, or damage). Going on from the snapshot.",
+    );
     const hardState = { ...hard, commit: asIndex(Math.max(hard.commit, metadata.index)) };
     const saved = store.save({ hardState, entries: [], snapshot: metadata });
     await store.flush();
