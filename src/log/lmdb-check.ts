@@ -1,5 +1,5 @@
 /**
- * Checks an LMDB data file's header before LMDB maps it.
+ * Checks an LMDB data file before LMDB maps it.
  *
  * LMDB trusts its file: it reads pages through a memory map and checks no checksums. A file cut
  * short makes the process die of SIGBUS when a page past its end is touched, and a damaged meta
@@ -97,7 +97,7 @@ const pageFlagOverflow = 0x04;
 const pageFlagLeaf2 = 0x20;
 /** `MDB_node`'s header: data size (or child page) low and high words, flags, key size. */
 const nodeHeaderBytes = 8;
-/** No B-tree is deeper than this; a deeper walk means a cycle in damaged pages. */
+/** No B-tree is as deep as this (a cycle is caught as a page reached twice first). */
 const depthMax = 64;
 
 /**
@@ -107,6 +107,8 @@ const depthMax = 64;
  */
 class TreeWalk {
   private readonly page: Buffer;
+  /** One bit per page: LMDB reaches every page once, so a page reached again means damage (or a cycle). */
+  private readonly reached: Uint8Array;
 
   constructor(
     private readonly fd: number,
@@ -116,6 +118,7 @@ class TreeWalk {
     private readonly advice: string,
   ) {
     this.page = Buffer.alloc(pageBytes);
+    this.reached = new Uint8Array(Math.ceil(pages / 8));
   }
 
   walk(roots: readonly bigint[]): void {
@@ -123,7 +126,7 @@ class TreeWalk {
   }
 
   private visit(number: number, depth: number): void {
-    if (depth > depthMax) throw this.damaged(`its trees are deeper than ${depthMax} levels (a cycle)`);
+    if (depth > depthMax) throw this.damaged(`its trees are deeper than ${depthMax} levels`);
     const page = this.read(number);
     const flags = page.readUInt16LE(flagsAt);
     const count = page.readUInt16LE(20) >> 1;
@@ -165,8 +168,11 @@ class TreeWalk {
     for (const root of databases) this.visit(root, depth + 1);
   }
 
-  /** Reads page `number` into the shared buffer, checking it exists and names itself. */
+  /** Reads page `number` into the shared buffer, checking it exists, was not reached before and names itself. */
   private read(number: number): Buffer {
+    const bit = 1 << (number & 7);
+    if (((this.reached[number >> 3] ?? 0) & bit) !== 0) throw this.damaged(`page ${number} is reached twice`);
+    this.reached[number >> 3] = (this.reached[number >> 3] ?? 0) | bit;
     const read = readSync(this.fd, this.page, 0, this.pageBytes, number * this.pageBytes);
     if (read < this.pageBytes) throw this.damaged(`page ${number} lies past its end: it was cut short`);
     const named = this.page.readBigUInt64LE(0);

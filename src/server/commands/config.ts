@@ -53,7 +53,7 @@ export const config: Builtin = {
       case "help":
         writeHelp(connection, "config", [
           "GET <pattern> [<pattern> ...]",
-          "    Return the parameters matching any glob-style pattern, and their values.",
+          "    Return the parameters that match one of the glob-style patterns, with their values.",
           "SET <parameter> <value>",
           "    Not supported: options are set on the command line.",
           "RESETSTAT",
