@@ -1,6 +1,6 @@
 /** The clone's data directory and every file it writes there are readable by their owner only. */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { cpSync, openSync, closeSync, readdirSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { closeSync, cpSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CloneProcess, call, freePort, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
 
@@ -83,6 +83,20 @@ function zeroBytes(path: string, offset: number, length: number): void {
   }
 }
 
+/** Makes both meta pages name the main tree's root as the free list's root too (LMDB meta layout, 4 KB pages). */
+function sameRoots(path: string): void {
+  const fd = openSync(path, "r+");
+  try {
+    for (const page of [0, 4096]) {
+      const root = Buffer.alloc(8);
+      readSync(fd, root, 0, 8, page + 136);
+      writeSync(fd, root, 0, 8, page + 88);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 test("LMDB files cut short or with a damaged meta page are refused at start, naming the file, not crashed on", async () => {
   const dir = join(parent, "damaged");
   const node = await CloneProcess.start({ dir });
@@ -93,6 +107,7 @@ test("LMDB files cut short or with a damaged meta page are refused at start, nam
     ["log.mdb's first meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 0, 4096)],
     ["log.mdb's second meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 4096, 4096)],
     ["finn.mdb cut to one page", "finn.mdb", (copy) => truncateSync(join(copy, "finn.mdb"), 4096)],
+    ["log.mdb's meta pages naming one page as the root of both trees", "log.mdb", (copy) => sameRoots(join(copy, "log.mdb"))],
   ];
   for (const [what, file, damage] of damages) {
     const copy = join(parent, `damaged-${file}-${damages.findIndex(([name]) => name === what)}`);
