@@ -1,6 +1,6 @@
 /**
  * Every command whose unknown-subcommand error says "Try <NAME> HELP" answers HELP, in Redis's
- * shape, and every subcommand its help names is one the command knows.
+ * shape, and every subcommand its help names is one the command knows and does what it says.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { call, CloneProcess } from "./helpers/clone-process.ts";
@@ -43,3 +43,12 @@ for (const name of ["CLIENT", "COMMAND", "CONFIG", "CLUSTER", "DEBUG"]) {
     }
   });
 }
+
+test("CONFIG RESETSTAT starts INFO's counters from zero, as its help says", async () => {
+  const counter = async (): Promise<number> => Number(/total_commands_processed:(\d+)/.exec(String(await call(clone, "INFO", "stats")))?.[1]);
+  for (let i = 0; i < 20; i++) await call(clone, "PING");
+  expect(await counter()).toBeGreaterThan(20);
+  expect(await call(clone, "CONFIG", "RESETSTAT")).toBe("OK");
+  // The INFO that reads the counter is itself counted.
+  expect(await counter()).toBe(1);
+});

@@ -107,6 +107,11 @@ export class Server {
   readonly connections = new Set<Connection>();
   /** Counters for INFO. */
   readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0, idleDisconnections: 0 };
+
+  /** CONFIG RESETSTAT: the counters INFO reports start again from zero. */
+  resetStats(): void {
+    for (const name of Object.keys(this.stats) as (keyof typeof this.stats)[]) this.stats[name] = 0;
+  }
   dispatcher: Dispatcher = () => {};
   /**
    * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:

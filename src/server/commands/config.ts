@@ -46,6 +46,7 @@ export const config: Builtin = {
       case "set":
         throw new RespError("ERR CONFIG SET is not supported: set options on the command line");
       case "resetstat":
+        context.server.resetStats();
         connection.writeString("OK");
         return;
       case "rewrite":
@@ -57,7 +58,7 @@ export const config: Builtin = {
           "SET <parameter> <value>",
           "    Not supported: options are set on the command line.",
           "RESETSTAT",
-          "    Accepted; statistics are not reset.",
+          "    Reset the statistics INFO reports.",
           "REWRITE",
           "    Not supported: there is no configuration file.",
         ]);
