@@ -38,11 +38,21 @@ class ApplyModeApplier implements Applier {
     }
     if (mutate === null) return;
     try {
-      this.value = mutate();
+      const value: unknown = mutate();
+      // Returning an error answers with it, as throwing does (what mutate changed before stays,
+      // the same on every node). A Promise means mutate is async: what it does after its first
+      // await would change state outside log order, so the command answers with an error.
+      if (value instanceof Error) this.error = value;
+      else if (isThenable(value)) this.error = new Error("mutate returned a Promise: it must be synchronous");
+      else this.value = value;
     } catch (error) {
       this.error = error;
     }
   }
+}
+
+function isThenable(value: unknown): boolean {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 /** Hears about each command of an entry: just before it is applied, and what applying it produced. */

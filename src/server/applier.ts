@@ -18,6 +18,9 @@ import { execFrame, type LeaderProxy, multiFrame } from "./proxy.ts";
  */
 export type RedirectMode = "moved" | "try" | "proxy";
 
+/** The reply of a command whose `respond` writes nothing: see `Server.runRespond`. */
+function answerOk(): void {}
+
 export class ClientApplier implements Applier {
   constructor(
     private readonly node: Replicator,
@@ -28,6 +31,11 @@ export class ClientApplier implements Applier {
   apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
     if (conn !== null && !(conn instanceof Connection)) {
       throw new TypeError("apply: conn must be the connection the command came from");
+    }
+    if (conn !== null && conn.dispatching) {
+      // One command, one apply: a second would propose a second write, and answer twice.
+      if (conn.appliesInDispatch > 0) throw new Error("apply called more than once for one command");
+      conn.appliesInDispatch++;
     }
     const stopped = this.node.stopped();
     if (stopped !== null) {
@@ -48,8 +56,9 @@ export class ClientApplier implements Applier {
       return;
     }
     if (mutate === null) {
-      if (conn === null || reply === null) return;
-      this.read(conn, command, reply);
+      if (conn === null) return;
+      // A read without `respond` answers +OK, as a `respond` that writes nothing does.
+      this.read(conn, command, reply ?? answerOk);
       return;
     }
     if (!this.node.isLeader) {
@@ -79,9 +88,10 @@ export class ClientApplier implements Applier {
     // In proxy mode a connection that wrote through the leader reads there too: this node may not
     // have applied its write yet, and a connection always reads its own writes.
     if (conn.queued === 0 && !conn.inExec && !conn.readsAtLeader && this.node.canReadNow()) {
-      // The common case, answered at once without allocating anything. (What `respond` throws
-      // here becomes the command's error reply in the server's dispatch, as it would in runRespond.)
-      reply(undefined);
+      // The common case, answered at once without allocating anything. (What `respond` throws or
+      // returns here becomes the command's error reply in the server's dispatch, as in runRespond.)
+      const returned: unknown = reply(undefined);
+      if (returned instanceof Error) throw returned;
       return;
     }
     const forward = conn.readsAtLeader && !this.node.isLeader;

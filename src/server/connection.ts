@@ -227,6 +227,8 @@ export class Connection implements Conn, CommandSink {
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
+  /** The number of `apply` calls of the command being dispatched (one command, one apply). */
+  appliesInDispatch = 0;
   /** Writes queued on this connection whose replies have not been written yet. */
   private pendingWrites = 0;
   /** The error of the last write whose reply was written, if it failed without being applied here. */
@@ -319,7 +321,6 @@ export class Connection implements Conn, CommandSink {
       this.writeError(errorReplyText(slot.error, slot.name));
       return;
     }
-    if (slot.respond === null) return;
     this.server.runRespond(this, slot.name, slot.respond, slot.value);
   }
 

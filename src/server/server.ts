@@ -297,26 +297,69 @@ export class Server {
     connection.dispatching = true;
     // With replies already queued, whatever this command writes at once must wait behind them.
     connection.captureMark = connection.queued > 0 ? this.outputMark(connection) : -1;
-    try {
-      this.dispatcher(connection, command);
-    } catch (error) {
-      this.writeError(connection, errorReplyText(error, command.name, latin1(command.args[0] ?? new Uint8Array(0))));
-      if (!(error instanceof Error) || error.name === "AssertionError") {
-        this.logger.warning(`Command '${command.name}' failed: ${String(error)}`);
-      }
-    }
+    this.runCommand(connection, command);
     this.cutCaptured(connection);
     connection.captureMark = -1;
     connection.dispatching = false;
   }
 
-  /** Runs a `respond` callback for a connection; an error it throws becomes the reply. */
-  runRespond(connection: Connection, name: string, respond: (value: unknown) => void, value: unknown): void {
+  /**
+   * Runs one command (on its own, or inside EXEC), so that it answers exactly once: what it wrote
+   * before it threw is taken back and the error is the reply; but once it has handed the applier
+   * its work (a slot is queued), the reply is that work's, and the error is only logged (applying
+   * the command meets the same error, and answers with it).
+   */
+  runCommand(connection: Connection, command: Command): void {
+    connection.appliesInDispatch = 0;
+    const start = this.outputMark(connection);
+    const queuedBefore = connection.queued;
     try {
-      respond(value);
+      this.dispatcher(connection, command);
     } catch (error) {
-      this.writeError(connection, errorReplyText(error, name));
+      this.takeBack(connection, start);
+      if (connection.queued > queuedBefore) {
+        this.logger.warning(`Command '${command.name}' threw after apply(): ${String(error)}`);
+        return;
+      }
+      this.writeError(connection, errorReplyText(error, command.name, latin1(command.args[0] ?? new Uint8Array(0))));
+      if (!(error instanceof Error) || error.name === "AssertionError") {
+        this.logger.warning(`Command '${command.name}' failed: ${String(error)}`);
+      }
     }
+  }
+
+  /** Whether nothing was written for `connection` since `start` (a mark from `outputMark`). */
+  wroteNothingSince(connection: Connection, start: number): boolean {
+    return this.target === connection && this.writer.size === start;
+  }
+
+  /**
+   * Runs a `respond` callback for a connection. Exactly one reply goes out: an error it throws or
+   * returns replaces whatever it wrote before, and a `respond` that wrote nothing answers `+OK`.
+   */
+  runRespond(connection: Connection, name: string, respond: ((value: unknown) => unknown) | null, value: unknown): void {
+    const start = this.outputMark(connection);
+    let failure: unknown = undefined;
+    try {
+      const returned = respond === null ? undefined : respond(value);
+      if (returned instanceof Error) failure = returned;
+    } catch (error) {
+      failure = error === undefined ? new Error("respond threw undefined") : error;
+    }
+    if (failure !== undefined) {
+      this.takeBack(connection, start);
+      this.writeError(connection, errorReplyText(failure, name));
+    } else if (!connection.closed && this.wroteNothingSince(connection, start)) {
+      connection.writeString("OK");
+    }
+  }
+
+  /**
+   * Takes back what was written for `connection` since `start` (a mark from `outputMark`), when it
+   * is still in the shared writer: a reply cut short by an error must not reach the client.
+   */
+  takeBack(connection: Connection, start: number): void {
+    if (this.target === connection && this.writer.size >= start) this.writer.truncate(start);
   }
 
   /**

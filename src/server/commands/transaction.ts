@@ -17,11 +17,10 @@
  * level allows (one confirmation for all of them). EXEC runs on the leader (elsewhere it is
  * redirected as a whole; nothing of it is applied).
  */
-import { errorReplyText, redirect, RespError } from "../../errors.ts";
+import { redirect, RespError } from "../../errors.ts";
 import type { Ticket } from "../../node/replicator.ts";
 import { type Builtin } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
-import { givenName } from "../dispatch.ts";
 
 const noKeys = [0, 0, 0] as const;
 
@@ -101,13 +100,7 @@ export const exec: Builtin = {
     connection.inExec = true;
     connection.execWrote = false;
     try {
-      for (const command of transaction.commands) {
-        try {
-          context.server.dispatcher(connection, command);
-        } catch (error) {
-          connection.writeError(errorReplyText(error, command.name, givenName(command)));
-        }
-      }
+      for (const command of transaction.commands) context.server.runCommand(connection, command);
     } finally {
       connection.inExec = false;
     }
