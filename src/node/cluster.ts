@@ -142,7 +142,9 @@ export class ClusterControl {
     if (knownId !== null && !nodeIdPattern.test(knownId)) {
       throw new RespError(`ERR invalid node id '${knownId.slice(0, 80)}': expected 16 to 64 hexadecimal digits`);
     }
-    if (this.memberAt(address) !== null) throw new RespError(`ERR ${address} is already a member`);
+    const existing = this.memberAt(address);
+    if (existing !== null && (knownId === null || knownId === existing)) throw new RespError(`ERR ${address} is already a member`);
+    if (existing !== null && knownId !== null) await this.replaceLostMember(existing, knownId, address);
     let id = knownId;
     if (id === null) {
       // Only a node waiting to join may be added: one with Raft state of its own (a cluster of
@@ -164,6 +166,22 @@ export class ClusterControl {
     }
     this.logger.notice(`Adding node ${id.slice(0, 12)} at ${address} as a learner`);
     await this.node.changeMembership({ kind: "addLearner", node: asNodeId(id), address });
+  }
+
+  /**
+   * A node that lost its data directory comes back at its old address with a new id (RAFTJOIN):
+   * once the address answers with that new id, the old member, which can never answer there again,
+   * is removed, and the new one is then added as any other. (Refused otherwise: an id sent by
+   * someone else must not remove a member that is alive.)
+   */
+  private async replaceLostMember(old: NodeId, id: string, address: string): Promise<void> {
+    if (old === this.node.id) throw new RespError(`ERR ${address} is this node, the leader`);
+    const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
+    if (reply !== `+${id}`) {
+      throw new RespError(`ERR ${address} is already a member (node ${old.slice(0, 12)}), and answers as ${reply.slice(1, 41)}, not as ${id.slice(0, 12)}`);
+    }
+    this.logger.notice(`Node ${old.slice(0, 12)} at ${address} came back as ${id.slice(0, 12)} with an empty data directory: removing ${old.slice(0, 12)}`);
+    await this.node.changeMembership({ kind: "remove", node: old });
   }
 
   /** Removes the member at `address` (the leader too: it hands over and steps down). */
@@ -206,7 +224,8 @@ export class ClusterControl {
         } catch (error) {
           reply = `-${error instanceof Error ? error.message : String(error)}`;
         }
-        if (reply === "+OK" || reply.includes("already a member")) {
+        // "... is already a member": this node (its id, at its address) joined before.
+        if (reply === "+OK" || reply.endsWith(" is already a member")) {
           this.logger.notice(`Joined the cluster through ${target}`);
           return;
         }
