@@ -26,15 +26,23 @@ interface PeerNode {
 }
 
 const started: PeerNode[] = [];
+
+async function eventuallyTrue(condition: () => boolean, timeoutMilliseconds = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMilliseconds;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await Bun.sleep(10);
+  }
+}
 const logger = new Logger("quiet");
 
 /** A server that takes peers and records what they deliver (no Raft node behind it). */
-function startPeer(id: string, secret: string, cluster = "test"): PeerNode {
+function startPeer(id: string, secret: string, cluster = "test", log: Logger = logger): PeerNode {
   const received: Message[] = [];
   const server = new Server({ hostname: "127.0.0.1", port: 0, limits: defaultServerLimits, logger });
   server.listen();
   const address = `127.0.0.1:${server.port}`;
-  const transport = new Transport({ id, address, cluster, secret }, logger, (messages) => received.push(...messages), {
+  const transport = new Transport({ id, address, cluster, secret }, log, (messages) => received.push(...messages), {
     queuedMessagesMax: 4096,
     unsentBytesMax: 64 << 20,
     frameBytesMax: 1 << 20,
@@ -195,6 +203,35 @@ describe("peer links", () => {
     await Bun.sleep(300);
     expect(b.received).toEqual([]);
     expect(a.transport.linkReady("node-b")).toBe(false);
+  });
+
+  test("a peer that refuses every handshake is dialled with backoff, not once per message, and said so in a warning", async () => {
+    const lines: string[] = [];
+    const a = startPeer("node-a", "one secret", "test", new Logger("notice", (line) => lines.push(line)));
+    const b = startPeer("node-b", "another secret");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    // Raft sends to a peer every tick; the link must not open a connection for each message.
+    for (let i = 0; i < 100; i++) {
+      a.transport.send([heartbeat("node-a", "node-b", i + 1)]);
+      await Bun.sleep(5);
+    }
+    const connects = a.transport.linkStats("node-b")?.connects ?? 0;
+    // 500 ms of backoff from 10 ms, doubling to 100 ms: a handful of attempts (it was one per message).
+    expect(connects).toBeGreaterThan(0);
+    expect(connects).toBeLessThan(20);
+    const warnings = lines.filter((line) => line.includes("the peer's proof is wrong"));
+    expect(warnings.length).toBe(1);
+  });
+
+  test("a peer of another cluster refuses the handshake, and its reason reaches the log whole", async () => {
+    const lines: string[] = [];
+    const a = startPeer("node-a", "same", "one-cluster", new Logger("notice", (line) => lines.push(line)));
+    const b = startPeer("node-b", "same", "other-cluster");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await eventuallyTrue(() => lines.some((line) => line.includes("refused the handshake")));
+    expect(lines.find((line) => line.includes("refused the handshake"))).toContain("other-cluster");
+    expect(lines.some((line) => line.includes("unbalanced quotes"))).toBe(false);
   });
 
   test("a link refuses a different node answering at the peer's address", async () => {

@@ -35,6 +35,11 @@ export interface LinkLimits {
   readonly handshakeTimeoutMs: number;
 }
 
+/** A peer link's refused handshake is logged as a warning at most this often (per link and reason). */
+const refusalWarningIntervalMs = 60_000;
+/** The first byte of an error reply. */
+const minus = 45;
+
 export const defaultLinkLimits: LinkLimits = {
   queuedMessagesMax: 4096,
   unsentBytesMax: 64 * 1024 * 1024,
@@ -125,7 +130,9 @@ export class PeerLink implements CommandSink {
       return;
     }
     this.queue.push(message);
-    if (this.state === "idle") this.connect();
+    // Idle with a retry pending: the message waits for it. Connecting now would skip the backoff,
+    // and a peer that refuses every handshake (another secret) was dialled hundreds of times a second.
+    if (this.state === "idle" && this.retryTimer === null) this.connect();
     else if (this.state === "ready") this.scheduleFlush();
   }
 
@@ -157,6 +164,10 @@ export class PeerLink implements CommandSink {
       return;
     }
     const { host: hostname, port } = parsed;
+    // Events of a connection this link has already dropped are ignored: the close of the last
+    // attempt's socket used to arrive during the next attempt's handshake and drop that one too.
+    const attempt = ++this.attempt;
+    const current = (): boolean => attempt === this.attempt;
     this.handshakeTimer = setTimeout(() => this.drop("the handshake timed out"), this.limits.handshakeTimeoutMs);
     this.handshakeTimer.unref?.();
     Bun.connect({
@@ -164,16 +175,37 @@ export class PeerLink implements CommandSink {
       port,
       ...(this.tls === null ? {} : { tls: connectTls(this.tls) }),
       socket: {
-        ...whenReady(this.tls, (socket) => this.opened(socket), (why) => this.drop(why)),
+        ...whenReady(
+          this.tls,
+          (socket) => (current() ? this.opened(socket) : socket.terminate()),
+          (why) => {
+            if (current()) this.drop(why);
+          },
+        ),
         data: (_socket, chunk) => {
+          if (!current()) return;
+          // A refusal is an error line, whose text (quotes and all) is not a request to parse.
+          if (this.state !== "ready" && chunk[0] === minus) {
+            this.stats.handshakeFailures++;
+            this.refused(`the peer refused the handshake: ${Buffer.from(chunk).toString("latin1").split("\r\n")[0]?.slice(1) ?? ""}`);
+            return;
+          }
           const status = this.reader.feed(chunk, this);
           if (status.kind === "error") this.drop(`unreadable reply from the peer: ${status.message}`);
         },
-        drain: () => this.sendUnsent(),
-        close: () => this.drop("the connection closed"),
-        error: (_socket, error) => this.drop(`socket error: ${error.message}`),
+        drain: () => {
+          if (current()) this.sendUnsent();
+        },
+        close: () => {
+          if (current()) this.drop("the connection closed");
+        },
+        error: (_socket, error) => {
+          if (current()) this.drop(`socket error: ${error.message}`);
+        },
       },
-    }).catch((error: unknown) => this.drop(`cannot connect: ${error instanceof Error ? error.message : String(error)}`));
+    }).catch((error: unknown) => {
+      if (current()) this.drop(`cannot connect: ${error instanceof Error ? error.message : String(error)}`);
+    });
   }
 
   /** The connection can carry data: start the handshake. */
@@ -195,7 +227,7 @@ export class PeerLink implements CommandSink {
     const first = command.key(0);
     if (first.startsWith("-")) {
       this.stats.handshakeFailures++;
-      this.drop(`the peer refused the handshake: ${command.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" ")}`);
+      this.refused(`the peer refused the handshake: ${command.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" ")}`);
       return false;
     }
     if (this.state === "hello" && command.argCount === 3) {
@@ -211,12 +243,12 @@ export class PeerLink implements CommandSink {
       };
       if (peerId !== this.peerId) {
         this.stats.handshakeFailures++;
-        this.drop(`${this.address} is node ${peerId.slice(0, 12)}, not the expected ${this.peerId.slice(0, 12)}`);
+        this.refused(`${this.address} is node ${peerId.slice(0, 12)}, not the expected ${this.peerId.slice(0, 12)}`);
         return false;
       }
       if (!proofMatches(command.key(2), peerProof(parties))) {
         this.stats.handshakeFailures++;
-        this.drop("the peer's proof is wrong (is the cluster secret the same on every node?)");
+        this.refused("the peer's proof is wrong (is the cluster secret the same on every node?)");
         return false;
       }
       this.state = "auth";
@@ -236,9 +268,29 @@ export class PeerLink implements CommandSink {
     return false;
   }
 
+  /**
+   * A handshake that failed for a reason retrying will not cure (another secret, another cluster,
+   * another node at the address): a warning, once a minute for as long as it lasts, then `drop`.
+   */
+  private refused(why: string): void {
+    const now = Date.now();
+    if (why !== this.lastRefusal || now - this.lastRefusalWarnedAt >= refusalWarningIntervalMs) {
+      this.lastRefusal = why;
+      this.lastRefusalWarnedAt = now;
+      this.logger.warning(`Peer link to ${this.peerId.slice(0, 12)} at ${this.address}: ${why}`);
+    }
+    this.drop(why);
+  }
+
+  private lastRefusal = "";
+  /** Numbers connection attempts; a dropped attempt's late events are ignored. */
+  private attempt = 0;
+  private lastRefusalWarnedAt = 0;
+
   /** Abandons the connection and schedules a reconnect with backoff (messages queued are kept). */
   private drop(why: string): void {
     if (this.state === "closed" || this.state === "idle") return;
+    this.attempt++;
     const wasReady = this.state === "ready";
     this.logger.verbose(`Peer link to ${this.peerId.slice(0, 12)} at ${this.address} down: ${why}`);
     this.clearTimers();

@@ -116,6 +116,11 @@ export class Transport {
     for (const link of this.links.values()) link.flushNow();
   }
 
+  /** A link's counters (connections opened, handshakes refused, ...), or null when there is none. */
+  linkStats(id: string): Readonly<PeerLink["stats"]> | null {
+    return this.links.get(id)?.stats ?? null;
+  }
+
   /** Link state by peer, for RAFTPEERS and INFO. */
   linkReady(id: string): boolean {
     return this.links.get(id)?.isReady ?? false;
