@@ -10,7 +10,7 @@
  * ```
  */
 import { mkdirSync } from "node:fs";
-import { parseAddress } from "./address.ts";
+import { parseAddress, splitAddress } from "./address.ts";
 import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
@@ -218,6 +218,13 @@ export interface MachineExtras {
 
 export { parseAddress };
 
+/** Whether two addresses name the same host and port (`:7481` is the loopback address). */
+function sameAddress(a: string, b: string): boolean {
+  const first = splitAddress(a);
+  const second = splitAddress(b);
+  return first !== null && second !== null && first.port === second.port && first.host === second.host;
+}
+
 /**
  * Starts a node: opens (or creates) the data directory `dir`, listens on `addr` (`host:port`;
  * `:port` binds the loopback address only, bind other interfaces explicitly), and serves `machine`.
@@ -231,6 +238,15 @@ export async function open(
   options: Options = {},
 ): Promise<FinnNode> {
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
+  // Addresses other nodes will use are checked before anything starts: a membership records
+  // `advertise` for good, and a `join` that is not host:port would be retried for ever.
+  for (const [what, address] of [
+    ["advertise", options.advertise ?? null],
+    ["join", join === "" ? null : join],
+  ] as const) {
+    if (address !== null && splitAddress(address)?.port === undefined) throw new Error(`invalid ${what} address '${address}': expected host:port`);
+    if (address !== null && splitAddress(address)?.port === 0) throw new Error(`invalid ${what} address '${address}': the port must be from 1 to 65535`);
+  }
   const nice = options.helperThreadNice;
   if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new Error(`invalid helperThreadNice ${nice}: an integer from 0 to 19`);
   const logger = new Logger(options.logLevel ?? "notice", options.logOutput);
@@ -336,6 +352,12 @@ async function openLocked(
   const advertise = options.advertise ?? `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
   const nodeId = asNodeId(identity.nodeId);
   const fresh = store.lastIndex() === 0 && store.hardState().term === 0;
+  if (fresh && join !== "" && (sameAddress(join, advertise) || sameAddress(join, `${host}:${server.port}`))) {
+    server.stop();
+    await store.close();
+    await environment.close();
+    throw new Error(`-join ${join} is this node's own address: a node joins through a member of the cluster`);
+  }
   if (fresh && join === "") {
     // A new cluster of one: its first entry, committed, names this node the only voter.
     await store.save({
@@ -417,6 +439,13 @@ async function openLocked(
   await raftNode.start(startupLeaderWaitMilliseconds);
   logger.notice(`Node ${identity.nodeId.slice(0, 12)} ready to accept connections on ${host}:${server.port}`);
   let closed = false;
+  const recorded = raftNode.membershipNow().addresses[nodeId];
+  if (recorded !== undefined && recorded !== advertise) {
+    logger.warning(
+      `This node is a member at ${recorded}, not at ${advertise}: the membership keeps ${recorded} ` +
+        "(to move a node, remove it with RAFTREMOVEPEER, then start it with an empty data directory and -join)",
+    );
+  }
   if (fresh && join !== "") {
     void cluster.join(join, advertise, () => !closed);
   } else if (join !== "") {

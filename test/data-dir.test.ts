@@ -169,3 +169,20 @@ test("a memory-backend log that lost its tail after a snapshot was written goes 
   expect(run.exitCode).toBe(1);
   expect(run.output).toContain("lost the term and vote it recorded: it is damaged");
 });
+
+test("a -advertise or -join that is not host:port, and a -join of the node's own address, are refused at start", async () => {
+  for (const [flags, message] of [
+    [["-advertise", "garbage"], "invalid advertise address 'garbage': expected host:port"],
+    [["-advertise", "127.0.0.1:99999"], "invalid advertise address '127.0.0.1:99999': expected host:port"],
+    [["-join", "garbage"], "invalid join address 'garbage': expected host:port"],
+  ] as const) {
+    const run = await refusedStart(join(parent, `flags-${flags[1]}`), [...flags]);
+    expect({ flags, exitCode: run.exitCode }).toEqual({ flags, exitCode: 1 });
+    expect(run.output).toContain(message);
+  }
+  // Joining through itself used to retry for ever, answering CLUSTERDOWN.
+  const port = String(await freePort());
+  const self = Bun.spawnSync([process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", port, "-dir", join(parent, "self-join"), "-join", `:${port}`], { timeout: 20_000 });
+  expect(self.exitCode).toBe(1);
+  expect(`${self.stdout.toString()}${self.stderr.toString()}`).toContain(`-join :${port} is this node's own address`);
+});
