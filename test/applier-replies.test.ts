@@ -130,3 +130,26 @@ for (const [name, reply, mutates] of cases) {
     expect(Number(await count()) - before).toBe(mutates);
   });
 }
+
+test("a machine whose snapshot fails is asked again after a wait, not after every write past the threshold", async () => {
+  const lines: string[] = [];
+  const failing = new Misbehaving();
+  failing.snapshot = () => {
+    throw new Error("snapshot exploded");
+  };
+  const failingDir = mkdtempSync(join(tmpdir(), "finn-snapfail-"));
+  const other = await open(join(failingDir, "data"), "127.0.0.1:0", "", failing, { snapshotEntries: 5, logOutput: (line) => lines.push(line) });
+  try {
+    for (let i = 0; i < 100 && other.status().state !== "Leader"; i++) await Bun.sleep(20);
+    const client = await RespConnection.connect(other.port);
+    for (let i = 0; i < 60; i++) expect(plain(await client.call("SILENT"))).toBe("OK");
+    client.close();
+    // It used to warn 61 times for 60 writes.
+    const failures = lines.filter((line) => line.includes("Snapshot failed: snapshot exploded"));
+    expect(failures.length).toBe(1);
+    expect(failures[0]).toContain("the next try in 1 s");
+  } finally {
+    await other.close();
+    rmSync(failingDir, { recursive: true, force: true });
+  }
+});

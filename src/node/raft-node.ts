@@ -124,6 +124,9 @@ export const notAppliedError = (why: string): RespError => new RespError(`TRYAGA
 export const unknownOutcomeError = (): RespError =>
   new RespError("UNCERTAIN The write's outcome is unknown: it was proposed, but whether it committed could not be learned in time");
 
+/** The longest wait before an automatic snapshot is tried again after failures. */
+const snapshotRetryMillisecondsMax = 10 * 60 * 1000;
+
 export class RaftNode implements Replicator {
   private readonly raft: Raft;
   private readonly store: LogStore;
@@ -905,13 +908,29 @@ export class RaftNode implements Replicator {
 
   private maybeSnapshot(): void {
     if (this.snapshotting !== null || this.snapshotsDisabled || this.installing) return;
+    if (performance.now() < this.snapshotRetryAt) return;
     const entries = this.raft.status().applied - this.store.snapshotMetadata().index;
     if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < this.snapshotBytes) return;
     this.appliedBytesSinceSnapshot = 0;
-    this.snapshot().catch((error: unknown) => {
-      if (!this.snapshotsDisabled) this.logger.warning(`Snapshot failed: ${error instanceof Error ? error.message : String(error)}`);
-    });
+    this.snapshot().then(
+      () => {
+        this.snapshotFailures = 0;
+      },
+      (error: unknown) => {
+        if (this.snapshotsDisabled) return;
+        // A machine whose snapshot fails would otherwise be asked again after every write past
+        // the threshold (a warning each time): the next try waits, a second, doubling to 10 minutes.
+        this.snapshotFailures++;
+        const wait = Math.min(snapshotRetryMillisecondsMax, 1000 * 2 ** Math.min(this.snapshotFailures - 1, 20));
+        this.snapshotRetryAt = performance.now() + wait;
+        this.logger.warning(`Snapshot failed: ${error instanceof Error ? error.message : String(error)}; the next try in ${Math.round(wait / 1000)} s`);
+      },
+    );
   }
+
+  private snapshotFailures = 0;
+  /** When an automatic snapshot may be tried again after a failure (`performance.now()` time). */
+  private snapshotRetryAt = 0;
 
   /**
    * True when this node is the only voter, leads, has committed an entry of its own term and
