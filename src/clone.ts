@@ -49,7 +49,7 @@ Flags (each also as --flag, and as -flag=value):
                          (default 10000)
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
   -proto-max-bulk-len BYTES         largest bulk argument a client may send (default 512 MB)
-  -client-query-buffer-limit BYTES  largest command, all arguments together (default 1 GB)
+  -client-query-buffer-limit BYTES  most bytes buffered for a command still arriving (default 1 GB)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)...
   -snapshot-bytes BYTES            ...or BYTES of applied entries, whichever comes first
                          (default 67108864, 64 MB)

@@ -13,7 +13,7 @@ function parameters(context: BuiltinContext): [string, string][] {
     ["appendfsync", settings.durability === "high" ? "always" : settings.durability === "medium" ? "everysec" : "no"],
     ["bind", settings.bind],
     ["client-query-buffer-limit", String(limits.queryBufferBytesMax)],
-    ["cluster-enabled", "no"],
+    ["cluster-enabled", "yes"],
     ["databases", "1"],
     ["dir", settings.dir],
     ["maxclients", String(limits.clientsMax)],
