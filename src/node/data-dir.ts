@@ -27,7 +27,12 @@ export interface DirectoryLock {
 export async function lockDataDirectory(dir: string, warn: (message: string) => void): Promise<DirectoryLock> {
   const lock = (await loadLibc())?.flock ?? null;
   const path = join(dir, lockFileName);
-  const fd = openSync(path, "a+", 0o600);
+  let fd: number;
+  try {
+    fd = openSync(path, "a+", 0o600);
+  } catch (error) {
+    throw new Error(`cannot use ${dir} as the data directory: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
   if (lock === null) {
     warn(`cannot lock ${path} (flock is not available here): make sure no other node uses this data directory`);
     return { release: () => closeSync(fd) };
