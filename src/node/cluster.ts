@@ -171,7 +171,7 @@ export class ClusterControl {
   /**
    * A node that lost its data directory comes back at its old address with a new id (RAFTJOIN):
    * once the address answers with that new id, the old member, which can never answer there again,
-   * is removed, and the new one is then added as any other. (Refused otherwise: an id sent by
+   * is removed, and the new one is then added like every other. (Refused otherwise: an id sent by
    * someone else must not remove a member that is alive.)
    */
   private async replaceLostMember(old: NodeId, id: string, address: string): Promise<void> {
