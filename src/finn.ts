@@ -244,8 +244,10 @@ export async function open(
     ["advertise", options.advertise ?? null],
     ["join", join === "" ? null : join],
   ] as const) {
-    if (address !== null && splitAddress(address)?.port === undefined) throw new Error(`invalid ${what} address '${address}': expected host:port`);
-    if (address !== null && splitAddress(address)?.port === 0) throw new Error(`invalid ${what} address '${address}': the port must be from 1 to 65535`);
+    if (address === null) continue;
+    const port = splitAddress(address)?.port;
+    if (port === undefined) throw new Error(`invalid ${what} address '${address}': expected host:port`);
+    if (port === 0) throw new Error(`invalid ${what} address '${address}': the port must be from 1 to 65535`);
   }
   const nice = options.helperThreadNice;
   if (nice !== undefined && !(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new Error(`invalid helperThreadNice ${nice}: an integer from 0 to 19`);

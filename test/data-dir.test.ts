@@ -34,8 +34,8 @@ test("a new data directory, its subdirectories and its files allow nobody but th
 });
 
 /** Runs the clone on `dir` and returns what it printed when it refused to start (it must exit). */
-async function refusedStart(dir: string, extra: string[] = []): Promise<{ exitCode: number | null; signal: string | null; output: string }> {
-  const port = String(await freePort());
+async function refusedStart(dir: string, extra: string[] = [], chosenPort?: number): Promise<{ exitCode: number | null; signal: string | null; output: string }> {
+  const port = String(chosenPort ?? (await freePort()));
   const run = Bun.spawnSync([process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", port, "-dir", dir, ...extra], { timeout: 20_000 });
   return { exitCode: run.exitCode, signal: run.signalCode === undefined || run.signalCode === null ? null : String(run.signalCode), output: `${run.stdout.toString()}${run.stderr.toString()}` };
 }
@@ -181,8 +181,8 @@ test("a -advertise or -join that is not host:port, and a -join of the node's own
     expect(run.output).toContain(message);
   }
   // Joining through itself used to retry for ever, answering CLUSTERDOWN.
-  const port = String(await freePort());
-  const self = Bun.spawnSync([process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", port, "-dir", join(parent, "self-join"), "-join", `:${port}`], { timeout: 20_000 });
+  const port = await freePort();
+  const self = await refusedStart(join(parent, "self-join"), ["-join", `:${port}`], port);
   expect(self.exitCode).toBe(1);
-  expect(`${self.stdout.toString()}${self.stderr.toString()}`).toContain(`-join :${port} is this node's own address`);
+  expect(self.output).toContain(`-join :${port} is this node's own address`);
 });

@@ -105,15 +105,9 @@ export function createDispatcher(
     const start = server.outputMark(connection);
     const queuedBefore = connection.queued;
     const returned = machine.command(applier, connection, command);
-    if (connection.queued > queuedBefore) {
-      // The applier has the command's work: its reply is that work's (see `Server.runCommand`).
-      if (returned instanceof Error) server.logger.warning(`Command '${name}' returned an error after apply(): ${returned.message}`);
-      return;
-    }
-    if (returned instanceof Error) {
-      server.takeBack(connection, start);
-      connection.writeError(errorReplyText(returned, name, givenName(command)));
-    } else if (!connection.closed && !connection.closeAfterReply && server.wroteNothingSince(connection, start)) {
+    // A returned error is answered as a thrown one is (`Server.runCommand`).
+    if (returned instanceof Error) throw returned;
+    if (connection.queued === queuedBefore && !connection.closed && !connection.closeAfterReply && server.wroteNothingSince(connection, start)) {
       // Every command answers once: a command that wrote nothing (no apply, or a respond that
       // wrote nothing) answers +OK rather than leave its client, and every reply after, waiting.
       connection.writeString("OK");
