@@ -55,3 +55,29 @@ test("a member that lost its data directory rejoins at its address with a new id
   await second.exited();
   expect(await eventually("a write with node-2 down", () => call(first, "SET", "after", "yes").catch(() => null), (value) => value === "OK")).toBe("OK");
 });
+
+test("a member removed while it was down finds out when it runs again, and disturbs nobody", async () => {
+  // The commit of its removal never reaches it: the leader stops sending to a member once it
+  // applied the member's removal. It used to campaign for ever (found by CI, where a running
+  // member missed that commit: "timed out waiting for the removed node to stop; last: Candidate").
+  const first = await startNode("stop-1", null);
+  const second = await startNode("stop-2", first);
+  const third = await startNode("stop-3", first);
+  await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+  const termOf = async (): Promise<string | undefined> => {
+    const stats = await call(first, "RAFTSTATS");
+    return Array.isArray(stats) ? String(stats[stats.indexOf("term") + 1]) : undefined;
+  };
+  const term = await termOf();
+  third.kill("SIGKILL");
+  await third.exited();
+  expect(await call(first, "RAFTREMOVEPEER", third.address)).toBe("OK");
+  expect(await call(first, "SET", "after-removal", "1")).toBe("OK");
+  await third.restart();
+  await eventually("the removed node to stop", () => call(third, "RAFTSTATE"), (state) => state === "Shutdown");
+  expect(third.log()).toContain("This node was removed from the cluster");
+  expect(await call(third, "GET", "after-removal")).toEqual({ error: `MOVED 0 ${first.address}` });
+  expect(await call(first, "RAFTSTATE")).toBe("Leader");
+  expect(await termOf()).toBe(term);
+  expect(await eventually("the write on the other member", () => call(second, "GET", "after-removal"), (value) => value === "1")).toBe("1");
+});

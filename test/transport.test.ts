@@ -12,7 +12,7 @@ import { builtins } from "../src/server/commands/index.ts";
 import { createDispatcher } from "../src/server/dispatch.ts";
 import { defaultServerLimits, Server } from "../src/server/server.ts";
 import { ClientApplier } from "../src/server/applier.ts";
-import { encodeBatch, encodeMessages, separateDataBytesMin } from "../src/transport/codec.ts";
+import { decodeMessages, encodeBatch, encodeMessages, separateDataBytesMin } from "../src/transport/codec.ts";
 import { nonce, openerProof, peerProtocolVersion } from "../src/transport/handshake.ts";
 import { Transport } from "../src/transport/transport.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
@@ -103,6 +103,17 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10000):
     await Bun.sleep(5);
   }
 }
+
+describe("the message codec", () => {
+  test("a vote response carries the responder's applied index when the candidate is not a member, and only then", () => {
+    const base = { type: "voteResponse", from: asNodeId("node-a"), to: asNodeId("node-b"), term: asTerm(3), pre: true, reject: true } as const;
+    const told = { ...base, notMemberAt: asIndex(42) };
+    expect(decodeMessages(encodeMessages([base, told]), 10)).toEqual([base, told]);
+    const decoded = decodeMessages(encodeMessages([base]), 10);
+    expect(Array.isArray(decoded) && "notMemberAt" in decoded[0]!).toBe(false);
+    expect(decodeMessages(encodeMessages([{ ...base, notMemberAt: -1 } as unknown as Message]), 10)).toContain("notMemberAt");
+  });
+});
 
 describe("peer links", () => {
   test("messages reach the peer in order, entries byte-exact, many per frame", async () => {

@@ -182,6 +182,8 @@ export class RaftNode implements Replicator {
   /** Whether this node has been a member of its cluster, and whether it has been removed since. */
   private everMember = false;
   private removedFromCluster = false;
+  /** The last other node this one knew as leader (for a removed node's redirects). */
+  private lastLeader: string | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastTickAt: number;
   private readonly machine: Machine;
@@ -329,6 +331,9 @@ export class RaftNode implements Replicator {
     const self = this.raft.id;
     if (!this.removedFromCluster) return status.leader === null ? null : (status.membership.addresses[status.leader] ?? null);
     if (status.leader !== null && status.leader !== self) return status.membership.addresses[status.leader] ?? null;
+    // One that learned of its removal from a vote response was campaigning: the leader it followed.
+    const last = this.lastLeader === null ? undefined : status.membership.addresses[this.lastLeader];
+    if (last !== undefined) return last;
     const others = status.membership.voters.filter((id) => id !== self).sort();
     for (const id of others) {
       const address = status.membership.addresses[id];
@@ -553,6 +558,8 @@ export class RaftNode implements Replicator {
           this.requestReads();
         }
       } while (!this.closed && (this.rerun || this.queuedCommands.length > 0 || this.turnReads.length > 0));
+      // Learning of its removal from a vote response may leave the core nothing to hand out.
+      if (this.raft.hasLearnedRemoval() && !this.removedFromCluster) this.noticeRemoval();
     } catch (error) {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -991,9 +998,11 @@ export class RaftNode implements Replicator {
    * and its clients must not be served from a state that no longer advances).
    */
   private noticeRemoval(): void {
-    const membership = this.raft.status().membership;
+    const status = this.raft.status();
+    const membership = status.membership;
+    if (status.leader !== null && status.leader !== this.raft.id) this.lastLeader = status.leader;
     const member = membership.voters.includes(this.raft.id) || membership.learners.includes(this.raft.id);
-    if (member) {
+    if (member && !status.removalLearned) {
       this.everMember = true;
       return;
     }

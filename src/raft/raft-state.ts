@@ -41,6 +41,8 @@ export interface RaftStatus {
   readonly lastIndex: Index;
   readonly membership: Membership;
   readonly leadTransferee: NodeId | null;
+  /** True once a member told this server that a committed change removed it (it no longer campaigns). */
+  readonly removalLearned: boolean;
 }
 
 /** What the last `ready()` handed out, so that `advance()` knows what became durable and applied. */
@@ -110,6 +112,8 @@ export abstract class RaftState {
   protected reappliedConfigIndex: Index = asIndex(0);
   /** Set when TimeoutNow arrived before a committed config change was applied. */
   protected campaignAfterApply = false;
+  /** Set when a member's vote response showed that a committed change removed this server. */
+  protected removalLearned = false;
   /** Set when this leader applied its own removal: it hands over and steps down. */
   protected removedLeader = false;
   /** The index of the latest config entry proposed; a new one waits until it is applied. */
@@ -152,6 +156,11 @@ export abstract class RaftState {
     return this.role === "leader";
   }
 
+  /** Whether a member told this server that a committed change removed it (`status().removalLearned`). */
+  hasLearnedRemoval(): boolean {
+    return this.removalLearned;
+  }
+
   status(): RaftStatus {
     return {
       id: this.id,
@@ -165,6 +174,7 @@ export abstract class RaftState {
       lastIndex: this.log.lastIndex(),
       membership: this.membership,
       leadTransferee: this.leadTransferee,
+      removalLearned: this.removalLearned,
     };
   }
 

@@ -579,6 +579,45 @@ describe("membership (thesis §4)", () => {
     }
   });
 
+  test("a removed server that missed the commit of its removal learns of it from a member's vote response", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    const cut = (message: { from: NodeId; to: NodeId }): boolean => message.from !== n3 && message.to !== n3;
+    expect(cluster.raft(n1).proposeConfigChange({ kind: "remove", node: n3 }).ok).toBe(true);
+    // n3 hears nothing more: the leader applied the removal and stopped sending to it.
+    cluster.stabilize(cut);
+    cluster.network = [];
+    expect(cluster.raft(n1).status().membership.voters).toEqual([n1, n2]);
+    expect(cluster.raft(n3).status().membership.voters).toEqual([n1, n2, n3]);
+    const term = cluster.raft(n1).status().term;
+    // n3 times out and asks for pre-votes; the members, in touch with their leader, refuse, and
+    // say that n3 is not a member of what they applied.
+    for (let tick = 0; tick < 30 && !cluster.raft(n3).status().removalLearned; tick++) {
+      cluster.tick(n3);
+      cluster.stabilize();
+    }
+    expect(cluster.raft(n3).status()).toMatchObject({ removalLearned: true, role: "follower" });
+    // It campaigns no more, and the cluster was not disturbed.
+    for (let tick = 0; tick < 50; tick++) cluster.tick(n3);
+    expect(cluster.network.filter((message) => message.from === n3)).toEqual([]);
+    expect(cluster.raft(n1).status()).toMatchObject({ role: "leader", term });
+  });
+
+  test("an answer from a member that applied less does not make a server think it was removed", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    cluster.raft(n1).propose(bytes("x"));
+    cluster.stabilize();
+    const applied = cluster.raft(n3).status().applied;
+    const answer = (notMemberAt: number) =>
+      cluster.raft(n3).step({ type: "voteResponse", from: n2, to: n3, term: cluster.raft(n3).status().term, pre: true, reject: true, notMemberAt: asIndex(notMemberAt) });
+    // A member that has not applied what added n3 yet does not hold it either: not news.
+    answer(applied - 1);
+    expect(cluster.raft(n3).status().removalLearned).toBe(false);
+    answer(applied);
+    expect(cluster.raft(n3).status().removalLearned).toBe(true);
+  });
+
   test("the last voter cannot be removed", () => {
     const cluster = new TestCluster([n1]);
     cluster.elect(n1);

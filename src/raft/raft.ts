@@ -32,6 +32,7 @@ import {
   type VoteMessage,
   type VoteResponseMessage,
 } from "./types.ts";
+import { isMember } from "./config-change.ts";
 import { RaftLeader } from "./raft-leader.ts";
 
 export type { ProposeResult, ReadMode, ReadResult } from "./raft-leader.ts";
@@ -59,11 +60,13 @@ export class Raft extends RaftLeader {
   step(message: Message): void {
     if (!(message.to === this.id)) assert(false, `message for ${message.to} delivered to ${this.id}`);
     assert(message.from !== this.id, "a server never messages itself");
+    if (message.type === "voteResponse" && message.notMemberAt !== undefined && this.learnRemoval(message.notMemberAt)) return;
     if (message.term > this.term) {
       if (message.type === "vote" && !message.transfer && this.inLease()) {
         // Thesis §4.2.3 and §6.4.1: a server that heard from a leader within the minimum election
         // timeout ignores votes, so a removed or partitioned server cannot depose a live leader,
-        // and so that leader leases hold.
+        // and so that leader leases hold. A server that is no longer a member is told so.
+        if (this.notMemberAt(message.from) !== undefined) this.messages.push(this.voteResponse(message, this.term, true));
         return;
       }
       const keepTerm =
@@ -209,7 +212,7 @@ export class Raft extends RaftLeader {
 
   /** Starts a (pre-)election if this server may. */
   protected hup(transfer: boolean): void {
-    if (this.role === "leader" || !this.isVoter(this.id)) return;
+    if (this.role === "leader" || !this.isVoter(this.id) || this.removalLearned) return;
     // A committed but unapplied config change could make this server's view of the voters stale.
     if (this.hasUnappliedConfig()) return;
     if (this.options.preVote && !transfer) this.startElection("pre");
@@ -271,14 +274,7 @@ export class Raft extends RaftLeader {
     const upToDate =
       this.options.testBugs.voteForStaleLog === true || this.log.isUpToDate(message.lastIndex, message.lastTerm);
     const grant = canVote && upToDate;
-    const response: VoteResponseMessage = {
-      type: "voteResponse",
-      from: this.id,
-      to: message.from,
-      term: grant ? message.term : this.term,
-      pre: message.pre,
-      reject: !grant,
-    };
+    const response = this.voteResponse(message, grant ? message.term : this.term, !grant);
     if (message.pre) {
       this.messages.push(response);
       return;
@@ -334,16 +330,39 @@ export class Raft extends RaftLeader {
         hintIndex: asIndex(0),
         hintTerm: asTerm(0),
       });
-    } else if (message.type === "vote" && message.pre) {
-      this.messages.push({
-        type: "voteResponse",
-        from: this.id,
-        to: message.from,
-        term: this.term,
-        pre: true,
-        reject: true,
-      });
+    } else if (message.type === "vote" && (message.pre || this.notMemberAt(message.from) !== undefined)) {
+      this.messages.push(this.voteResponse(message, this.term, true));
     }
+  }
+
+  /** The answer to `request`, telling a candidate that is no longer a member so. */
+  protected voteResponse(request: VoteMessage, term: Term, reject: boolean): VoteResponseMessage {
+    const response: VoteResponseMessage = { type: "voteResponse", from: this.id, to: request.from, term, pre: request.pre, reject };
+    const notMemberAt = this.notMemberAt(request.from);
+    return notMemberAt === undefined ? response : { ...response, notMemberAt };
+  }
+
+  /** This server's applied index if `id` is not in the membership applied then (and it has one). */
+  protected notMemberAt(id: NodeId): Index | undefined {
+    if (this.membership.voters.length === 0 || isMember(this.membership, id)) return undefined;
+    return this.log.applied;
+  }
+
+  /**
+   * A member answered a vote request with `notMemberAt`: its membership as of that applied index
+   * does not hold this server. If this server's own membership, as of an applied index no later,
+   * holds it, a committed change in between removed it (every server applies the same committed
+   * log, so the membership at an index is the same everywhere). Raft leaves a removed server to
+   * time out and campaign for ever once the leader stopped sending to it, which happens whenever
+   * the commit of its removal did not reach it; this is how it finds out instead. Returns whether
+   * this server now knows it was removed (it then stops campaigning).
+   */
+  protected learnRemoval(notMemberAt: Index): boolean {
+    if (this.removalLearned) return true;
+    if (!isMember(this.membership, this.id) || notMemberAt < this.log.applied) return false;
+    this.removalLearned = true;
+    if (this.role !== "follower") this.becomeFollower(this.term, null);
+    return true;
   }
 
   protected stepFollower(message: Message): void {

@@ -150,11 +150,17 @@ export interface VoteMessage extends MessageBase {
   readonly transfer: boolean;
 }
 
-/** RequestVote or PreVote response. */
+/**
+ * RequestVote or PreVote response. `notMemberAt` is set when the candidate is not a member of the
+ * membership the responder applied: it is the responder's applied index then. A candidate whose
+ * own membership (as of an applied index no later than that) still holds it learns from this that
+ * a committed change removed it (see `Raft.learnRemoval`).
+ */
 export interface VoteResponseMessage extends MessageBase {
   readonly type: "voteResponse";
   readonly pre: boolean;
   readonly reject: boolean;
+  readonly notMemberAt?: Index;
 }
 
 /** InstallSnapshot (Raft §7), sent whole; the response is an `appendResponse`. */

@@ -264,8 +264,10 @@ function message(value: unknown): Message {
         lastTerm: asTerm(natural(fields, "lastTerm")),
         transfer: flag(fields, "transfer"),
       };
-    case "voteResponse":
-      return { ...base, type, pre: flag(fields, "pre"), reject: flag(fields, "reject") };
+    case "voteResponse": {
+      const response = { ...base, type, pre: flag(fields, "pre"), reject: flag(fields, "reject") };
+      return fields["notMemberAt"] === undefined ? response : { ...response, notMemberAt: asIndex(natural(fields, "notMemberAt")) };
+    }
     case "snapshot":
       return { ...base, type, snapshot: snapshot(fields["snapshot"]) };
     case "timeoutNow":
