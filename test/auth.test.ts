@@ -28,6 +28,7 @@ async function session(clone: CloneProcess, commands: string[][]): Promise<unkno
 
 describe("passwords", () => {
   let first: CloneProcess;
+  let second: CloneProcess;
 
   test("nothing but the handshake before AUTH; a wrong password is refused", async () => {
     first = await CloneProcess.start({ name: "auth-1", extraArguments: secured });
@@ -64,7 +65,7 @@ describe("passwords", () => {
   });
 
   test("a node with the same passwords joins, and as a proxy forwards with the password", async () => {
-    const second = await CloneProcess.start({ name: "auth-2", join: `:${first.port}`, extraArguments: [...secured, "-redirect", "proxy"] });
+    second = await CloneProcess.start({ name: "auth-2", join: `:${first.port}`, extraArguments: [...secured, "-redirect", "proxy"] });
     started.push(second);
     const deadline = Date.now() + 20_000;
     let peers: unknown = null;
@@ -75,6 +76,34 @@ describe("passwords", () => {
     }
     expect(Array.isArray(peers) && peers.length === 4).toBe(true);
     expect(await session(second, [["AUTH", "client-pass"], ["SET", "via-proxy", "1"], ["GET", "via-proxy"]])).toEqual(["OK", "OK", "1"]);
+  });
+
+  test("only the admin user may close a peer node's link with CLIENT KILL", async () => {
+    const bystander = await RespConnection.connect(first.port);
+    try {
+      bystander.command("AUTH", "client-pass");
+      expect(plain(await bystander.read())).toBe("OK");
+      // Every connection but this one: the second node's Raft link among them.
+      expect(await session(first, [["AUTH", "client-pass"], ["CLIENT", "KILL", "SKIPME", "yes"]])).toEqual([
+        "OK",
+        { error: "NOPERM closing a peer node's link needs the admin user: AUTH admin <password>" },
+      ]);
+      bystander.command("PING");
+      expect(plain(await bystander.read())).toBe("PONG");
+      const [, killed] = await session(first, [["AUTH", "admin", "admin-pass"], ["CLIENT", "KILL", "SKIPME", "yes"]]);
+      expect(killed).toBeGreaterThanOrEqual(2);
+    } finally {
+      bystander.close();
+    }
+    // The link comes back: the second node still proxies to the leader.
+    const deadline = Date.now() + 20_000;
+    let reply: unknown[] = [];
+    while (Date.now() < deadline) {
+      reply = await session(second, [["AUTH", "client-pass"], ["SET", "after-kill", "1"]]);
+      if (reply[1] === "OK") break;
+      await Bun.sleep(50);
+    }
+    expect(reply).toEqual(["OK", "OK"]);
   });
 
   test("redis-cli -a authenticates", () => {

@@ -35,20 +35,28 @@ function arity(args: readonly Uint8Array[], count: number, sub: string): void {
   if (args.length !== count) throw new RespError(`ERR wrong number of arguments for 'client|${sub}' command`);
 }
 
+/**
+ * Closes `targets`. Only the admin user may close another node's Raft link (with `-admin-auth`
+ * set, a client could otherwise cut the cluster's traffic at will; the link would reconnect).
+ */
+function close(connection: Connection, targets: readonly Connection[]): void {
+  if (!connection.admin && targets.some((target) => target.peerSession !== null)) {
+    throw new RespError("NOPERM closing a peer node's link needs the admin user: AUTH admin <password>");
+  }
+  for (const target of targets) target.close();
+}
+
 function kill(context: BuiltinContext, connection: Connection, args: readonly Uint8Array[]): void {
   if (args.length < 3) throw new RespError("ERR wrong number of arguments for 'client|kill' command");
   const matches = (target: Connection, filter: string, value: string): boolean => (filter === "id" ? String(target.id) === value : target.remoteAddress === value);
   if (args.length === 3) {
     // Old form: CLIENT KILL addr:port
     const address = text(args[2]);
-    for (const target of context.server.connections) {
-      if (target.remoteAddress === address) {
-        target.close();
-        connection.writeString("OK");
-        return;
-      }
-    }
-    throw new RespError("ERR No such client");
+    const target = [...context.server.connections].find((candidate) => candidate.remoteAddress === address);
+    if (target === undefined) throw new RespError("ERR No such client");
+    close(connection, [target]);
+    connection.writeString("OK");
+    return;
   }
   if (args.length % 2 !== 0) throw new RespError("ERR syntax error");
   let skipMe = true;
@@ -66,15 +74,13 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
     } else if (filter === "addr") filters.push([filter, value]);
     else throw new RespError("ERR syntax error");
   }
-  let killed = 0;
+  const targets: Connection[] = [];
   for (const target of context.server.connections) {
     if (skipMe && target === connection) continue;
-    if (filters.every(([filter, value]) => matches(target, filter, value))) {
-      target.close();
-      killed++;
-    }
+    if (filters.every(([filter, value]) => matches(target, filter, value))) targets.push(target);
   }
-  connection.writeInt(killed);
+  close(connection, targets);
+  connection.writeInt(targets.length);
 }
 
 export const client: Builtin = {
