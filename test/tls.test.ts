@@ -94,6 +94,30 @@ describe("TLS", () => {
     expect(cli(first, "cluster", "PING")).toBe("PONG");
   });
 
+  test("a client past -maxclients is told so over TLS, as over plain TCP", async () => {
+    const port = await startNode("cluster", "-maxclients", "1");
+    // The one client the node takes: a TLS connection held open.
+    let opened = false;
+    const held = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      tls: { ca: readFileSync(join(certificates, "cluster-ca.pem"), "utf8") },
+      socket: {
+        data: () => {},
+        handshake: () => {
+          opened = true;
+        },
+      },
+    });
+    try {
+      await eventually("the held connection's handshake", () => opened, (done) => done);
+      expect(cli(port, "cluster", "PING")).toContain("ERR max number of clients reached");
+    } finally {
+      held.end();
+    }
+    expect(await eventually("a client once the held one left", () => cli(port, "cluster", "PING"), (reply) => reply === "PONG")).toBe("PONG");
+  });
+
   test("a client that does not trust the cluster's CA refuses the connection", () => {
     expect(cli(first, "stranger", "PING")).not.toBe("PONG");
   });

@@ -92,6 +92,15 @@ export interface ServerOptions {
   readonly redirect?: RedirectMode;
 }
 
+/** How long a TLS connection past `-maxclients` may take to finish its handshake and be told so. */
+const refusedHandshakeMilliseconds = 5000;
+
+/** Answers a connection past `-maxclients` as Redis does, and closes it. */
+function refuseFull(socket: Socket<Connection>): void {
+  socket.write("-ERR max number of clients reached\r\n");
+  socket.end();
+}
+
 export class Server {
   readonly limits: ServerLimits;
   readonly readerLimits: ReaderLimits;
@@ -187,6 +196,7 @@ export class Server {
         },
         handshake: (socket, success, authorizationError) => {
           if (!success) this.logger.verbose(`Client ${socket.remoteAddress} failed the TLS handshake: ${authorizationError?.message ?? "refused"}`);
+          else if (socket.data?.closed === true) refuseFull(socket);
         },
       },
     });
@@ -227,9 +237,11 @@ export class Server {
     this.stats.connectionsReceived++;
     if (this.connections.size >= this.limits.clientsMax) {
       this.stats.rejectedConnections++;
-      socket.write("-ERR max number of clients reached\r\n");
-      socket.end();
       connection.closed = true;
+      // Over TLS nothing can be written before the handshake: the refusal waits for it (and for
+      // at most a few seconds, so that connections past the limit cannot pile up unanswered).
+      if (this.options.tls === undefined || this.options.tls === null) refuseFull(socket);
+      else setTimeout(() => socket.terminate(), refusedHandshakeMilliseconds).unref();
       return;
     }
     this.connections.add(connection);
