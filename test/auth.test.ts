@@ -78,6 +78,21 @@ describe("passwords", () => {
     expect(await session(second, [["AUTH", "client-pass"], ["SET", "via-proxy", "1"], ["GET", "via-proxy"]])).toEqual(["OK", "OK", "1"]);
   });
 
+  test("CLIENT LIST shows another node's link as a replica, and the admin user as admin", async () => {
+    const [, replicas, normal, info] = await session(first, [["AUTH", "admin", "admin-pass"], ["CLIENT", "LIST", "TYPE", "replica"], ["CLIENT", "LIST", "TYPE", "normal"], ["CLIENT", "INFO"]]);
+    const lines = (value: unknown): string[] => String(value).split("\n").filter((line) => line !== "");
+    expect(lines(replicas).length).toBeGreaterThanOrEqual(1);
+    for (const line of lines(replicas)) expect(line).toContain(" flags=S ");
+    for (const line of lines(normal)) expect(line).toContain(" flags=N ");
+    expect(String(info)).toContain(" user=admin ");
+    const [, plainInfo] = await session(first, [["AUTH", "client-pass"], ["CLIENT", "INFO"]]);
+    expect(String(plainInfo)).toContain(" user=default ");
+    expect(await session(first, [["AUTH", "client-pass"], ["CLIENT", "KILL", "TYPE", "replica"]])).toEqual([
+      "OK",
+      { error: "NOPERM closing a peer node's link needs the admin user: AUTH admin <password>" },
+    ]);
+  });
+
   test("only the admin user may close a peer node's link with CLIENT KILL", async () => {
     const bystander = await RespConnection.connect(first.port);
     try {

@@ -187,6 +187,8 @@ const script: Case[] = [
   // connection commands with wrong arguments, WATCH inside MULTI (found by probing, 27 Nov)
   c("GETEX", "nope", "EX", "-1"), c("COMMAND", "COUNT", "x"), c("HELLO", "-1"), c("HELLO", "x"), c("AUTH", "admin", "x"), c("AUTH", "default", "x"),
   c("CLIENT", "KILL"), c("CLIENT", "KILL", "ID", "abc"), c("CLIENT", "KILL", "SKIPME", "maybe"), c("CLIENT", "KILL", "FOO", "bar"),
+  c("CLIENT", "KILL", "TYPE", "foo"), c("CLIENT", "KILL", "TYPE", "pubsub"), c("CLIENT", "KILL", "TYPE", "master"), c("CLIENT", "KILL", "USER", "nobody"),
+  c("CLIENT", "KILL", "MAXAGE", "x"), c("CLIENT", "KILL", "LADDR", "1.2.3.4:5"), c("CLIENT", "KILL", "USER", "default"),
   c("CLIENT", "NO-EVICT", "maybe"), c("CLIENT", "NO-EVICT", "on"), c("CLIENT", "INFO", "x"), c("CLIENT", "LIST", "ID", "abc"),
   c("CLIENT", "LIST", "TYPE", "foo"), c("CLIENT", "LIST", "TYPE", "pubsub"), c("CLIENT", "ID", "x"), c("CLIENT", "GETNAME", "x"),
   c("MULTI"), c("WATCH", "w"), c("SET", "w", "1"), c("EXEC"), c("GET", "w"),

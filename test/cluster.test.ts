@@ -67,6 +67,21 @@ describe("a 3-node cluster", () => {
     }
   });
 
+  test("INFO replication reads Raft as Redis replication: the leader a master with its followers as replicas", async () => {
+    const leader = await leaderOf(nodes);
+    const field = (info: unknown, name: string): string | undefined => String(info).match(new RegExp(`^${name}:(.*)$`, "m"))?.[1]?.trim();
+    const master = await eventually("the leader's links to both followers", () => call(leader, "INFO", "replication"), (info) => field(info, "connected_slaves") === "2");
+    expect(field(master, "role")).toBe("master");
+    const replicas = [field(master, "slave0"), field(master, "slave1")].sort();
+    const followers = nodes.filter((node) => node !== leader);
+    expect(replicas).toEqual(followers.map((node) => `ip=127.0.0.1,port=${node.port},state=online`).sort());
+    for (const follower of followers) {
+      const info = await eventually("the follower to hear from the leader", () => call(follower, "INFO", "replication"), (text) => field(text, "master_link_status") === "up");
+      expect(field(info, "role")).toBe("slave");
+      expect(`${field(info, "master_host")}:${field(info, "master_port")}`).toBe(leader.address);
+    }
+  });
+
   test("a write on the leader is replicated; followers redirect writes and (at high consistency) reads with MOVED", async () => {
     const leader = await leaderOf(nodes);
     expect(await call(leader, "SET", "replicated", "yes")).toBe("OK");

@@ -12,17 +12,39 @@ function checkName(value: string, what: string): void {
   }
 }
 
+/** Redis's client type: another node's Raft link is a `replica` (flag S), every other client `normal`. */
+function clientType(connection: Connection): "normal" | "replica" {
+  return connection.peerSession === null ? "normal" : "replica";
+}
+
+/** The user a connection is authenticated as: `admin` once it authenticated as the admin user. */
+function userOf(context: BuiltinContext, connection: Connection): string {
+  return context.server.access.adminPasswordSet && connection.admin ? "admin" : "default";
+}
+
+/** A client type argument (`TYPE` of CLIENT LIST and CLIENT KILL), `slave` read as `replica`. */
+function typeArgument(argument: Uint8Array | undefined): string {
+  const type = keyword(argument);
+  if (!["normal", "master", "replica", "slave", "pubsub"].includes(type)) throw new RespError(`ERR Unknown client type '${text(argument)}'`);
+  return type === "slave" ? "replica" : type;
+}
+
 /** One line of CLIENT LIST / CLIENT INFO. */
-function describe(connection: Connection, now: number): string {
+function describe(context: BuiltinContext, connection: Connection, now: number): string {
   const age = Math.floor((now - connection.createdAt) / 1000);
   const idle = Math.floor((now - connection.lastCommandAt) / 1000);
+  const flags = clientType(connection) === "replica" ? "S" : "N";
   return (
-    `id=${connection.id} addr=${connection.remoteAddress} laddr=${connection.socket.localAddress}:${connection.socket.localPort} ` +
-    `fd=-1 name=${connection.name} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 ` +
+    `id=${connection.id} addr=${connection.remoteAddress} laddr=${localAddress(connection)} ` +
+    `fd=-1 name=${connection.name} age=${age} idle=${idle} flags=${flags} db=0 sub=0 psub=0 ssub=0 multi=-1 ` +
     `qbuf=${connection.reader.bufferedBytes} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=${connection.queued} ` +
-    `omem=${connection.unsentBytes} tot-mem=0 events=r cmd=${connection.lastCommand} user=default redir=-1 ` +
+    `omem=${connection.unsentBytes} tot-mem=0 events=r cmd=${connection.lastCommand} user=${userOf(context, connection)} redir=-1 ` +
     `resp=${connection.protocol} lib-name=${connection.libraryName} lib-ver=${connection.libraryVersion}\n`
   );
+}
+
+function localAddress(connection: Connection): string {
+  return `${connection.socket.localAddress}:${connection.socket.localPort}`;
 }
 
 /** A client id argument as Redis reads it (`CLIENT KILL ID`, `CLIENT LIST ID`), or null. */
@@ -46,9 +68,26 @@ function close(connection: Connection, targets: readonly Connection[]): void {
   for (const target of targets) target.close();
 }
 
+/** Whether `target` passes one CLIENT KILL filter. */
+function killFilter(context: BuiltinContext, target: Connection, filter: string, value: string): boolean {
+  switch (filter) {
+    case "id":
+      return String(target.id) === value;
+    case "addr":
+      return target.remoteAddress === value;
+    case "laddr":
+      return localAddress(target) === value;
+    case "type":
+      return clientType(target) === value;
+    case "user":
+      return userOf(context, target) === value;
+    default:
+      return false;
+  }
+}
+
 function kill(context: BuiltinContext, connection: Connection, args: readonly Uint8Array[]): void {
   if (args.length < 3) throw new RespError("ERR wrong number of arguments for 'client|kill' command");
-  const matches = (target: Connection, filter: string, value: string): boolean => (filter === "id" ? String(target.id) === value : target.remoteAddress === value);
   if (args.length === 3) {
     // Old form: CLIENT KILL addr:port
     const address = text(args[2]);
@@ -71,13 +110,18 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
     } else if (filter === "id") {
       if (clientId(args[i + 1]) === null) throw new RespError("ERR client-id should be greater than 0");
       filters.push([filter, value]);
-    } else if (filter === "addr") filters.push([filter, value]);
+    } else if (filter === "type") {
+      filters.push([filter, typeArgument(args[i + 1])]);
+    } else if (filter === "user") {
+      if (value !== "default" && value !== "admin") throw new RespError(`ERR No such user '${value}'`);
+      filters.push([filter, value]);
+    } else if (filter === "addr" || filter === "laddr") filters.push([filter, value]);
     else throw new RespError("ERR syntax error");
   }
   const targets: Connection[] = [];
   for (const target of context.server.connections) {
     if (skipMe && target === connection) continue;
-    if (filters.every(([filter, value]) => matches(target, filter, value))) targets.push(target);
+    if (filters.every(([filter, value]) => killFilter(context, target, filter, value))) targets.push(target);
   }
   close(connection, targets);
   connection.writeInt(targets.length);
@@ -119,18 +163,16 @@ export const client: Builtin = {
       }
       case "info":
         arity(args, 2, sub);
-        context.server.writerFor(connection).verbatim(describe(connection, Date.now()));
+        context.server.writerFor(connection).verbatim(describe(context, connection, Date.now()));
         return;
       case "list": {
-        // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]: every client here is normal.
+        // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id ...]
         let ids: Set<number> | null = null;
-        let normal = true;
+        let type: string | null = null;
         if (args.length > 2) {
           const filter = keyword(args[2]);
           if (filter === "type" && args.length === 4) {
-            const type = keyword(args[3]);
-            if (!["normal", "master", "replica", "slave", "pubsub"].includes(type)) throw new RespError(`ERR Unknown client type '${text(args[3])}'`);
-            normal = type === "normal";
+            type = typeArgument(args[3]);
           } else if (filter === "id" && args.length > 3) {
             ids = new Set();
             for (const argument of args.slice(3)) {
@@ -142,7 +184,9 @@ export const client: Builtin = {
         }
         const now = Date.now();
         let lines = "";
-        for (const other of context.server.connections) if (normal && (ids === null || ids.has(other.id))) lines += describe(other, now);
+        for (const other of context.server.connections) {
+          if ((type === null || clientType(other) === type) && (ids === null || ids.has(other.id))) lines += describe(context, other, now);
+        }
         // A verbatim string in RESP3, as Redis answers (a bulk in RESP2).
         context.server.writerFor(connection).verbatim(lines);
         return;
@@ -181,8 +225,10 @@ export const client: Builtin = {
           "    Return information about this connection.",
           "LIST [TYPE <normal|master|replica|pubsub> | ID <id> [<id> ...]]",
           "    Return information about connections.",
-          "KILL <ip:port> | KILL <ID id|ADDR ip:port|SKIPME yes/no> ...",
-          "    Close the matching connections.",
+          "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
+          "    Close the matching connections. Options: ID <id>, ADDR <ip:port>, LADDR <ip:port>,",
+          "    TYPE <normal|replica|master|pubsub> (another node's Raft link is a replica),",
+          "    USER <default|admin>, SKIPME <yes|no>.",
           "GETREDIR",
           "    Return -1 (no client tracking).",
           "NO-EVICT <ON|OFF>, NO-TOUCH <ON|OFF>, REPLY ON",

@@ -2,6 +2,7 @@
 import { arch, cpus, platform, release } from "node:os";
 import { type Builtin, type BuiltinContext, type InfoSections, keyword } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
+import type { NodeStatus } from "../../node/replicator.ts";
 
 /** The sections INFO prints with no argument, in Redis's order. */
 const defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "raft", "keyspace"];
@@ -15,6 +16,44 @@ function human(bytes: number): string {
     unit++;
   }
   return unit === 0 ? `${bytes}B` : `${value.toFixed(2)}${units[unit]}`;
+}
+
+/** A follower counts its leader's link as up while it heard from it within this long. */
+const leaderLinkUpMilliseconds = 2000;
+
+/**
+ * Redis's replication section, read as Raft: the leader is the `master`, with the members its links
+ * reach as its replicas (`slaveN`); a follower is a `slave` of the leader it last heard from.
+ */
+function replicationSection(context: BuiltinContext, status: NodeStatus): Record<string, string | number> {
+  const hostAndPort = (address: string): [string, string] => {
+    const colon = address.lastIndexOf(":");
+    return [address.slice(0, colon), address.slice(colon + 1)];
+  };
+  if (status.state !== "Leader" && context.cluster !== null) {
+    const [host, port] = status.leader === null ? ["", ""] : hostAndPort(status.leader);
+    const contact = status.lastContactMilliseconds;
+    return {
+      role: "slave",
+      master_host: host,
+      master_port: port,
+      master_link_status: status.leader !== null && contact !== null && contact < leaderLinkUpMilliseconds ? "up" : "down",
+      master_last_io_seconds_ago: contact === null ? -1 : Math.floor(contact / 1000),
+      master_sync_in_progress: 0,
+      connected_slaves: 0,
+    };
+  }
+  const section: Record<string, string | number> = { role: "master", connected_slaves: 0 };
+  if (context.cluster === null || context.transport === null) return section;
+  let count = 0;
+  for (const member of context.cluster.members()) {
+    if (member.id === context.settings.nodeId || !context.transport.linkReady(member.id)) continue;
+    const [host, port] = hostAndPort(member.address);
+    section[`slave${count}`] = `ip=${host},port=${port},state=online`;
+    count++;
+  }
+  section["connected_slaves"] = count;
+  return section;
 }
 
 function frameworkSections(context: BuiltinContext): InfoSections {
@@ -70,10 +109,7 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       rejected_connections: server.stats.rejectedConnections,
       client_output_buffer_limit_disconnections: server.stats.outputLimitDisconnections,
     },
-    replication: {
-      role: status.state === "Leader" ? "master" : "slave",
-      connected_slaves: 0,
-    },
+    replication: replicationSection(context, status),
     cpu: {
       used_cpu_sys: (usage.system / 1e6).toFixed(6),
       used_cpu_user: (usage.user / 1e6).toFixed(6),
