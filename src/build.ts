@@ -69,6 +69,19 @@ function embeddedFileExpression(file: string): string {
   return `require(${JSON.stringify(embeddedFilePrefix + file)})`;
 }
 
+/**
+ * An expression that loads LMDB's addon embedded in the binary. Bun writes an embedded addon to
+ * `$TMPDIR` (or /tmp) before it can load it; where that fails, the binary says so and stops,
+ * rather than die with a stack trace from inside lmdb's module.
+ */
+function lmdbAddonExpression(addon: string): string {
+  const advice = "Cannot load LMDB's native addon embedded in this executable: it is written to $TMPDIR (or /tmp) first. Set TMPDIR to a writable directory.";
+  return (
+    `(() => { try { return require(${JSON.stringify(addon)}); } catch (error) { ` +
+    `process.stderr.write(${JSON.stringify(advice)} + " (" + (error && error.message ? error.message : String(error)) + ")\\n"); process.exit(1); } })()`
+  );
+}
+
 const rewrites: Rewrite[] = [
   // lmdb's ES module entry (Bun resolves `lmdb` through the "node" export condition).
   {
@@ -80,7 +93,7 @@ const rewrites: Rewrite[] = [
   {
     file: /\/node_modules\/lmdb\/native\.js$/,
     search: "export let nativeAddon = loadNAPI(dirName);",
-    replace: (_, addon) => `export let nativeAddon = require(${JSON.stringify(addon())});`,
+    replace: (_, addon) => `export let nativeAddon = ${lmdbAddonExpression(addon())};`,
     packageDirectory: (file) => dirname(file),
   },
   // lmdb reads its compression dictionary from disk, next to its own source file, when
@@ -97,7 +110,7 @@ const rewrites: Rewrite[] = [
   {
     file: /\/node_modules\/lmdb\/dist\/index\.cjs$/,
     search: "let nativeAddon = loadNAPI__default[\"default\"](dirName);",
-    replace: (_, addon) => `let nativeAddon = require(${JSON.stringify(addon())});`,
+    replace: (_, addon) => `let nativeAddon = ${lmdbAddonExpression(addon())};`,
     packageDirectory: (file) => dirname(dirname(file)),
   },
   {

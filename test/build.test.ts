@@ -122,6 +122,21 @@ describe("build.ts", () => {
     expect({ exitCode, stdout, stderr }).toEqual({ exitCode: 0, stdout: "ok\n", stderr: "" });
   });
 
+  test("the executable says what to do, without a stack trace, when $TMPDIR cannot hold its addon", async () => {
+    const { directory, executable } = isolate(fixtureBinary, "fixture");
+    const child = Bun.spawn([executable, join(directory, "data")], {
+      cwd: directory,
+      env: { ...bareEnvironment, TMPDIR: join(directory, "missing") },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, exitCode] = await Promise.all([new Response(child.stderr).text(), child.exited]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toContain("Cannot load LMDB's native addon embedded in this executable");
+    expect(stderr).toContain("Set TMPDIR to a writable directory");
+    expect(stderr).not.toContain("    at ");
+  });
+
   test("fails with a clear message and status for a missing entry", async () => {
     const child = Bun.spawn([process.execPath, "run", buildScript, join(root, "no-such-entry.ts"), "/dev/null/x"], {
       cwd: root,
