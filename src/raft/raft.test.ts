@@ -603,6 +603,29 @@ describe("membership (thesis §4)", () => {
     expect(cluster.raft(n1).status()).toMatchObject({ role: "leader", term });
   });
 
+  test("a removed learner that missed the commit of its removal asks the voters once its leader is silent, and learns of it", () => {
+    const cluster = new TestCluster([n1, n2, n3], { autoPromote: false });
+    cluster.elect(n1);
+    cluster.addNode(n4);
+    cluster.raft(n1).proposeConfigChange({ kind: "addLearner", node: n4, address: "n4:1" });
+    cluster.stabilize();
+    expect(cluster.raft(n4).status().membership.learners).toEqual([n4]);
+    expect(cluster.raft(n1).proposeConfigChange({ kind: "remove", node: n4 }).ok).toBe(true);
+    cluster.stabilize((message) => message.from !== n4 && message.to !== n4);
+    cluster.network = [];
+    expect(cluster.raft(n1).status().membership.learners).toEqual([]);
+    const term = cluster.raft(n1).status().term;
+    for (let tick = 0; tick < 60 && !cluster.raft(n4).status().removalLearned; tick++) {
+      cluster.tick(n4);
+      cluster.stabilize();
+    }
+    expect(cluster.raft(n4).status().removalLearned).toBe(true);
+    // It asks nothing more, and the cluster was not disturbed.
+    for (let tick = 0; tick < 50; tick++) cluster.tick(n4);
+    expect(cluster.network.filter((message) => message.from === n4)).toEqual([]);
+    expect(cluster.raft(n1).status()).toMatchObject({ role: "leader", term });
+  });
+
   test("an answer from a member that applied less does not make a server think it was removed", () => {
     const cluster = new TestCluster([n1, n2, n3]);
     cluster.elect(n1);

@@ -201,7 +201,15 @@ export class Raft extends RaftLeader {
     // Starting an election resets the count. A server that may not campaign (a learner, one
     // with a config change to apply) keeps counting: it must not look as if it had just heard
     // from a leader, or it would refuse votes to the servers that can end the election.
-    if (this.electionElapsed >= this.randomizedElectionTicks) this.hup(false);
+    if (this.electionElapsed < this.randomizedElectionTicks) return;
+    this.hup(false);
+    // A learner cannot campaign, so it never asks the voters anything: once a period that its
+    // leader is silent, it asks them for a pre-vote that it does not count, so that a learner
+    // whose removal committed without it hearing so is told (`notMemberAt`, see `learnRemoval`).
+    const silent = this.electionElapsed - this.randomizedElectionTicks;
+    if (silent % this.options.electionTicks === 0 && this.membership.learners.includes(this.id) && !this.removalLearned) {
+      this.sendVoteRequests("pre");
+    }
   }
 
   /** Whether this server heard from a leader recently enough to refuse votes. */
@@ -222,14 +230,19 @@ export class Raft extends RaftLeader {
   protected startElection(kind: "pre" | "election" | "transfer"): void {
     if (kind === "pre") this.becomePreCandidate();
     else this.becomeCandidate();
-    const pre = kind === "pre";
-    const voteTerm = pre ? asTerm(this.term + 1) : this.term;
     this.votes.set(this.id, true);
     if (this.tallyVotes() === "won") {
-      if (pre) this.startElection("election");
+      if (kind === "pre") this.startElection("election");
       else this.becomeLeader();
       return;
     }
+    this.sendVoteRequests(kind);
+  }
+
+  /** Asks every other voter for its (pre-)vote in the election `kind`. */
+  protected sendVoteRequests(kind: "pre" | "election" | "transfer"): void {
+    const pre = kind === "pre";
+    const voteTerm = pre ? asTerm(this.term + 1) : this.term;
     const lastIndex = this.log.lastIndex();
     const lastTerm = this.log.lastTerm();
     for (const id of this.membership.voters) {
