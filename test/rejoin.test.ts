@@ -78,7 +78,7 @@ test("a member removed while it was down finds out when it runs again, and distu
   expect(third.log()).toContain("This node was removed from the cluster");
   // Restarted, it never heard from a leader: it sends clients to a member of the cluster it left.
   const redirect = await call(third, "GET", "after-removal");
-  expect([first, second].map((node) => ({ error: `MOVED 0 ${node.address}` }))).toContainEqual(redirect);
+  expect([first, second].map((node): unknown => ({ error: `MOVED 0 ${node.address}` }))).toContainEqual(redirect);
   expect(await call(first, "RAFTSTATE")).toBe("Leader");
   expect(await termOf()).toBe(term);
   expect(await eventually("the write on the other member", () => call(second, "GET", "after-removal"), (value) => value === "1")).toBe("1");
