@@ -61,7 +61,7 @@ function arity(args: readonly Uint8Array[], count: number, sub: string): void {
  * Closes `targets`. Only the admin user may close another node's Raft link (with `-admin-auth`
  * set, a client could otherwise cut the cluster's traffic at will; the link would reconnect).
  */
-function close(connection: Connection, targets: readonly Connection[]): void {
+function closeClients(connection: Connection, targets: readonly Connection[]): void {
   if (!connection.admin && targets.some((target) => target.peerSession !== null)) {
     throw new RespError("NOPERM closing a peer node's link needs the admin user: AUTH admin <password>");
   }
@@ -93,7 +93,7 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
     const address = text(args[2]);
     const target = [...context.server.connections].find((candidate) => candidate.remoteAddress === address);
     if (target === undefined) throw new RespError("ERR No such client");
-    close(connection, [target]);
+    closeClients(connection, [target]);
     connection.writeString("OK");
     return;
   }
@@ -123,7 +123,7 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
     if (skipMe && target === connection) continue;
     if (filters.every(([filter, value]) => killFilter(context, target, filter, value))) targets.push(target);
   }
-  close(connection, targets);
+  closeClients(connection, targets);
   connection.writeInt(targets.length);
 }
 
