@@ -8,9 +8,9 @@
  * `-loglevel`), plus `-bind` and `-advertise`. Each may also be written with `--`, and as
  * `-flag value` or `-flag=value`.
  */
-import { Clone } from "./clone/machine.ts";
-import { type Backend, type Level, open, type Options, type RedirectMode } from "./finn.ts";
+import type { Backend, Level, Options, RedirectMode } from "./finn.ts";
 import { isLogLevel, type LogLevel } from "./log.ts";
+import { restartWithAllocatorSetting } from "./node/allocator.ts";
 
 const usage = `Usage: finn-clone [flags]
 
@@ -262,6 +262,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
 }
 
 async function main(): Promise<void> {
+  // Before anything is opened: see allocator.ts.
+  restartWithAllocatorSetting();
   let flags: CloneFlags | "help";
   try {
     flags = parseFlags(process.argv.slice(2));
@@ -302,6 +304,8 @@ async function main(): Promise<void> {
     adminPassword: flags.adminPassword,
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
+  // Loaded here, after the restart above, so that a restart does not load them twice.
+  const [{ Clone }, { open }] = await Promise.all([import("./clone/machine.ts"), import("./finn.ts")]);
   const node = await open(flags.dir, `${host}:${flags.port}`, flags.join, new Clone(), options);
   let stopping = false;
   const stop = (signal: string): void => {

@@ -25,7 +25,7 @@ export interface DirectoryLock {
  * holds it. Where flock cannot be called (no glibc), `warn` is told and the node runs unlocked.
  */
 export async function lockDataDirectory(dir: string, warn: (message: string) => void): Promise<DirectoryLock> {
-  const lock = (await loadLibc())?.flock ?? null;
+  const lock = loadLibc()?.flock ?? null;
   const path = join(dir, lockFileName);
   let fd: number;
   try {

@@ -27,7 +27,7 @@ const helperNames = /^(JITWorker|JSCWarmUp|HeapHelper|C?ollector Thread|mi-scave
 
 /** Lowers the helper threads' priority now and as they start, until `stop()`. */
 export async function lowerHelperThreads(nice: number = helperThreadNiceDefault): Promise<{ stop(): void }> {
-  const libc = nice === 0 ? null : await loadLibc();
+  const libc = nice === 0 ? null : loadLibc();
   if (libc === null) return { stop() {} };
   const done = new Set<number>();
   const scan = (): void => {
