@@ -22,7 +22,9 @@ function bytesUnder(directory: string): number {
   let total = 0;
   for (const name of readdirSync(directory)) {
     const path = join(directory, name);
-    const stat = statSync(path);
+    // The node deletes old snapshots while this walks: a file gone since the listing holds nothing.
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat === undefined) continue;
     total += stat.isDirectory() ? bytesUnder(path) : stat.size;
   }
   return total;
