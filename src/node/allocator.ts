@@ -9,8 +9,8 @@
  *
  * mimalloc reads its options from the environment once, as the process starts: so the clone
  * starts itself again, once, in place (`execve` of its own executable with its own arguments, so
- * the process id stays the same), with the variable added, unless it is set already (to any
- * value: `MIMALLOC_PURGE_DELAY=10` restores mimalloc's default). Linux only; where anything
+ * the process id stays the same), with the variable added, unless it is set already (whatever
+ * its value: `MIMALLOC_PURGE_DELAY=10` restores mimalloc's default). Linux only; where anything
  * fails, the node goes on as it is. Nothing may be opened before this runs: file descriptors
  * without close-on-exec would be inherited (a data directory's lock among them).
  */
