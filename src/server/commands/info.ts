@@ -1,5 +1,6 @@
 /** INFO: Redis-shaped sections (ioredis waits for `loading:0` before it says it is ready). */
 import { arch, cpus, platform, release } from "node:os";
+import { splitAddress } from "../../address.ts";
 import { type Builtin, type BuiltinContext, type InfoSections, keyword } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
 import type { NodeStatus } from "../../node/replicator.ts";
@@ -27,8 +28,8 @@ const leaderLinkUpMilliseconds = 2000;
  */
 function replicationSection(context: BuiltinContext, status: NodeStatus): Record<string, string | number> {
   const hostAndPort = (address: string): [string, string] => {
-    const colon = address.lastIndexOf(":");
-    return [address.slice(0, colon), address.slice(colon + 1)];
+    const parsed = splitAddress(address);
+    return parsed === null ? [address, ""] : [parsed.host, String(parsed.port)];
   };
   if (status.state !== "Leader" && context.cluster !== null) {
     const [host, port] = status.leader === null ? ["", ""] : hostAndPort(status.leader);
