@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "lmdb";
@@ -253,6 +253,65 @@ describe("lmdb log store", () => {
       expect(() => damaged.entries(asIndex(1), asIndex(3), Infinity)).toThrow(StorageCorruptionError);
       expect(() => damaged.term(asIndex(1))).toThrow(join(dir, lmdbLogFileName));
     });
+  });
+
+  /** What a crash at this moment would leave on disk: a copy of the file, opened as a store. */
+  function crashImage(dir: string): LmdbLogStore {
+    const copy = freshDir();
+    copyFileSync(join(dir, lmdbLogFileName), join(copy, lmdbLogFileName));
+    return openStore(copy);
+  }
+  /** The entry at `index` has term 1 + index / 1000 (rounded down): steps land inside terms. */
+  const stepTerm = (index: number): number => 1 + Math.floor(index / 1000);
+  function termsFrom(low: number, high: number): Entry[] {
+    const entries: Entry[] = [];
+    for (let index = low; index <= high; index++) entries.push(expectedEntry(index, stepTerm(index)));
+    return entries;
+  }
+
+  test("compaction leaves disk in bounded steps, each a dense log that reopens with the right terms", async () => {
+    const dir = freshDir();
+    const store = openStore(dir, "high");
+    for (let low = 1; low <= 20000; low += 5000) await store.save({ ...noChange, entries: termsFrom(low, low + 4999) });
+    store.recordSnapshot({ index: asIndex(20000), term: asTerm(stepTerm(20000)), membership: emptyMembership });
+    store.compact(asIndex(19000));
+    // In memory at once; on disk nothing yet (no transaction since).
+    expect(store.firstIndex()).toBe(asIndex(19001));
+    expect(store.compactionBacklog()).toBe(19000);
+    expect(crashImage(dir).firstIndex()).toBe(asIndex(1));
+    // A save of one entry removes some of them (more than it appends), not all 19,000 at once.
+    await store.save({ ...noChange, entries: termsFrom(20001, 20001) });
+    const backlog = store.compactionBacklog();
+    expect(backlog).toBeGreaterThan(0);
+    expect(backlog).toBeLessThan(19000 - 1);
+    const partial = crashImage(dir);
+    const first = partial.firstIndex();
+    expect(first).toBe(asIndex(19000 - backlog + 1));
+    expect(partial.lastIndex()).toBe(asIndex(20001));
+    expect(partial.term(asIndex(first - 1))).toBe(asTerm(stepTerm(first - 1)));
+    expect(partial.entries(first, asIndex(first + 3), Infinity)).toEqual(termsFrom(first, first + 2));
+    // With no saves coming, transactions of its own finish the job.
+    for (let waited = 0; store.compactionBacklog() > 0 && waited < 10_000; waited += 10) await Bun.sleep(10);
+    expect(store.compactionBacklog()).toBe(0);
+    const done = crashImage(dir);
+    expect(done.firstIndex()).toBe(asIndex(19001));
+    expect(done.term(asIndex(19000))).toBe(asTerm(stepTerm(19000)));
+    expect(done.entries(asIndex(19001), asIndex(20002), Infinity)).toEqual(termsFrom(19001, 20001));
+  });
+
+  test("a snapshot that resets the log removes what compaction left on disk, in the same transaction", async () => {
+    const dir = freshDir();
+    const store = openStore(dir, "high");
+    await store.save({ ...noChange, entries: termsFrom(1, 5000) });
+    store.recordSnapshot({ index: asIndex(5000), term: asTerm(stepTerm(5000)), membership: emptyMembership });
+    store.compact(asIndex(5000));
+    const snapshot = { index: asIndex(9000), term: asTerm(9), membership: emptyMembership };
+    await store.save({ snapshot, entries: termsFrom(9001, 9002), hardState: null });
+    expect(store.compactionBacklog()).toBe(0);
+    const image = crashImage(dir);
+    expect(image.firstIndex()).toBe(asIndex(9001));
+    expect(image.term(asIndex(9000))).toBe(asTerm(9));
+    expect(image.entries(asIndex(9001), asIndex(9003), Infinity)).toEqual(termsFrom(9001, 9002));
   });
 
   test("compaction frees pages that LMDB reuses: disk use stays bounded", async () => {

@@ -10,10 +10,18 @@
  * - `meta`: `hardState`, `snapshot` and `compaction` (the compaction point), each
  *   `codec.encodeChecked` JSON with its own CRC32.
  *
- * Writes: every `save()`, `compact()` and `recordSnapshot()` is one synchronous LMDB transaction
+ * Writes: every `save()` and `recordSnapshot()` is one synchronous LMDB transaction
  * (`transactionSync`), committed before it returns, so writes never reorder and entries are in the
  * operating system's hands before the node acknowledges them. The node saves once per Ready, so a
  * turn's writes share one transaction (group commit happens in the node's loop).
+ *
+ * Compaction removes entries from disk in steps: `compact()` moves the compaction point in memory
+ * at once, and the entries it covers leave LMDB a bounded number at a time, inside the following
+ * transactions (or, with none coming, transactions of their own), each step moving the `compaction`
+ * record with the entries it removed. Removing 40,000 entries in one transaction held the loop for
+ * about 90 ms. On disk the entries after the recorded compaction point stay a dense range at every
+ * step, so a crash leaves the log starting at the old compaction point, the new one, or a step
+ * between; the snapshot covers them all.
  *
  * Durability (docs/storage.md):
  * - High: the environment syncs: LMDB's own commit writes the pages, fdatasyncs the file, then
@@ -32,13 +40,15 @@ import { mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { AssertionError, assert } from "../assert.ts";
-import type { Entry, Index, SnapshotMetadata } from "../raft/types.ts";
+import type { Entry, Index, SnapshotMetadata, Term } from "../raft/types.ts";
 import { asIndex, asTerm, emptyMembership } from "../raft/types.ts";
 import {
   decodeChecked,
   decodeEntry,
   encodeChecked,
+  entryHeaderBytes,
   EntryScratch,
+  getUint64,
   parseCompactionPoint,
   parseHardState,
   parseSnapshotMetadata,
@@ -92,6 +102,16 @@ function isSyncable(value: object): value is SyncableEnvironment {
  */
 export const pieceBytesMax = 1900;
 
+/**
+ * Compaction's removals (see the header): a step removes this many entries, and a transaction
+ * takes steps until it has spent `removalMillisecondsMax` on them (at least one step). An entry
+ * takes about 2 µs to remove, so a step about 0.15 ms.
+ */
+const removalStepEntries = 64;
+const removalMillisecondsMax = 0.25;
+/** With removals left and no transaction coming, one of their own runs after this long. */
+const removalIdleMilliseconds = 10;
+
 const appendOptions = { append: true } as const;
 const replaceOptions = { append: false } as const;
 
@@ -122,6 +142,18 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** The last entry the node applied (`applied`): later ones stay in memory. */
   private appliedIndex: Index = asIndex(0);
   private closed = false;
+  /**
+   * The compaction point on disk: the stored entries are those after it. It trails the state's
+   * while `removals` is not empty.
+   */
+  private diskCompaction: CompactionPoint = { index: asIndex(0), term: asTerm(0) };
+  /**
+   * Where the next removal steps move the disk's compaction point, in order, `removalStepEntries`
+   * apart; the last is the state's compaction point.
+   */
+  private removals: CompactionPoint[] = [];
+  /** Runs a removal step when no other transaction came (`scheduleRemovals`). */
+  private removalTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(
     private readonly path: string,
@@ -236,6 +268,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       );
     }
     this.state.restore({ compactIndex: compaction.index, compactTerm: compaction.term, hardState, snapshot, last });
+    this.diskCompaction = compaction;
     // Reading the last entry checks its checksum and index now rather than on first use.
     if (last > compaction.index) this.state.entry(last);
   }
@@ -293,7 +326,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       // Nothing to write: durable once what came before is, without forcing a sync.
       return this.group !== null ? this.group.settled() : durableNow;
     }
-    this.transact((writes) => {
+    // A snapshot resets the log: what compaction had still to remove goes now, in the same transaction.
+    this.transact(batch.snapshot !== null ? Infinity : removalMillisecondsMax, appended.length, (writes) => {
       removeRanges(writes, dropped);
       for (const entry of appended) writes.putEntry(entry, entry.index <= before.last);
       if (batch.snapshot !== null) {
@@ -303,6 +337,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       if (batch.hardState !== null) writes.putMeta(hardStateKey, encodeChecked(batch.hardState));
     });
+    if (batch.snapshot !== null) this.diskCompaction = { index: batch.snapshot.index, term: batch.snapshot.term };
     if (this.group === null) return durableNow;
     const durable = this.group.written();
     // Term and vote are acted on only once durable (Raft §5.1, Figure 2): sync at once, at any level.
@@ -317,19 +352,72 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   compact(index: Index): void {
     assert(!this.closed, "compact after close");
-    const before = this.state.held();
+    const from = this.state.compactionPoint().index;
+    if (index <= from) return;
+    // The steps' terms, read while the entries are still held.
+    const steps: CompactionPoint[] = [];
+    for (let at = from + removalStepEntries; at < index; at += removalStepEntries) {
+      steps.push({ index: asIndex(at), term: this.state.knownTerm(asIndex(at)) ?? this.storedTerm(at) });
+    }
     if (!this.state.compact(index)) return;
-    // One transaction: the new compaction point and the removal of the prefix it covers.
-    this.transact((writes) => {
-      writes.putMeta(compactionKey, encodeChecked(this.state.compactionPoint()));
-      removeRanges(writes, droppedRanges(before, this.state.held()));
-    });
+    steps.push(this.state.compactionPoint());
+    this.removals = this.removals.concat(steps);
+    this.scheduleRemovals();
   }
 
   recordSnapshot(metadata: SnapshotMetadata): void {
     assert(!this.closed, "recordSnapshot after close");
     this.state.recordSnapshot(metadata);
-    this.transact((writes) => writes.putMeta(snapshotKey, encodeChecked(metadata)));
+    this.transact(removalMillisecondsMax, 0, (writes) => writes.putMeta(snapshotKey, encodeChecked(metadata)));
+  }
+
+  /** The term in the header of the stored entry at `index` (its first piece only: it is about to go). */
+  private storedTerm(index: number): Term {
+    const first = this.entryDatabase.get(index);
+    assert(first !== undefined, "a held entry is stored");
+    const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
+    const stored = first.byteLength >= entryHeaderBytes ? getUint64(view, 8) : null;
+    const term = first.byteLength >= entryHeaderBytes ? getUint64(view, 16) : null;
+    if (stored !== index || term === null) throw this.corruption(`entry ${index} has a damaged header`);
+    return asTerm(term);
+  }
+
+  /**
+   * Inside a transaction: removes the entries of compaction's next steps until `millisecondsMax`
+   * is spent and more than `entriesMin` entries are removed, and records where the disk's
+   * compaction point then is. (A transaction that appends n entries removes more than n: what is
+   * left to remove never grows.) Returns the number of steps taken, which `transact` drops from
+   * `removals` once the transaction commits.
+   */
+  private removeSteps(writes: Writes, millisecondsMax: number, entriesMin: number): number {
+    const removals = this.removals;
+    if (removals.length === 0) return 0;
+    const deadline = performance.now() + millisecondsMax;
+    const first = this.diskCompaction.index + 1;
+    let low = first;
+    let taken = 0;
+    while (taken < removals.length) {
+      const point = removals[taken]!;
+      writes.removeEntries(low, point.index);
+      low = point.index + 1;
+      taken++;
+      if (low - first > entriesMin && performance.now() >= deadline) break;
+    }
+    writes.putMeta(compactionKey, encodeChecked(removals[taken - 1]!));
+    return taken;
+  }
+
+  /** With removals left, makes sure a transaction takes their next steps soon. */
+  private scheduleRemovals(): void {
+    if (this.removals.length === 0 || this.removalTimer !== null || this.closed) return;
+    const commits = this.commitCount;
+    this.removalTimer = setTimeout(() => {
+      this.removalTimer = null;
+      // Transactions that came meanwhile took steps (and scheduled the next check).
+      if (this.commitCount === commits && !this.closed) this.transact(removalMillisecondsMax, 0, () => {});
+      else this.scheduleRemovals();
+    }, removalIdleMilliseconds);
+    this.removalTimer.unref();
   }
 
   flush(): Promise<void> {
@@ -348,12 +436,22 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   /**
    * Runs `body`'s writes as one synchronous transaction, committed when this returns: at High
-   * durably (LMDB fsyncs), below High without a sync (the group sync flushes later). Entries may
-   * then leave the in-memory tail, which reads find in LMDB from now on.
+   * durably (LMDB fsyncs), below High without a sync (the group sync flushes later). Compaction's
+   * removals left take steps in it first (`removeSteps`). Entries may then leave
+   * the in-memory tail, which reads find in LMDB from now on.
    */
-  private transact(body: (writes: Writes) => void): void {
-    this.environment.transactionSync(() => body(this.writes));
+  private transact(removalMilliseconds: number, removalEntriesMin: number, body: (writes: Writes) => void): void {
+    let steps = 0;
+    this.environment.transactionSync(() => {
+      steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin);
+      body(this.writes);
+    });
     this.commitCount++;
+    if (steps > 0) {
+      this.diskCompaction = this.removals[steps - 1]!;
+      this.removals = steps === this.removals.length ? [] : this.removals.slice(steps);
+    }
+    this.scheduleRemovals();
     this.evict();
   }
 
@@ -406,6 +504,11 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     for (const key of [...pieces.getKeys({ start: [low, 1], end: [high + 1, 0] })]) pieces.removeSync(key);
   }
 
+  /** Entries compaction has dropped that are still to be removed from disk (for tests and stats). */
+  compactionBacklog(): number {
+    return this.state.compactionPoint().index - this.diskCompaction.index;
+  }
+
   /** The first index served from the in-memory tail, and its bytes (for tests and stats). */
   cacheStatus(): { readonly from: Index; readonly bytes: number } {
     return { from: this.state.cachedFrom(), bytes: this.state.cachedBytes() };
@@ -419,6 +522,9 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.removalTimer !== null) clearTimeout(this.removalTimer);
+    // The removals left go in one transaction: a closed store leaves a tidy file.
+    if (this.removals.length > 0) this.transact(Infinity, 0, () => {});
     await this.flush();
     await this.environment.close();
   }

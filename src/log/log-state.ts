@@ -151,6 +151,14 @@ export class LogState {
     return asTerm(this.runTerms[low]!);
   }
 
+  /** The term of the held entry at `index` when it is known without reading the entry, else null. */
+  knownTerm(index: Index): Term | null {
+    if (index === this.compactIndex) return this.compactTerm;
+    const runs = this.runStarts;
+    if (runs.length === 0 || index < runs[0]!) return null;
+    return this.term(index);
+  }
+
   entries(low: Index, high: Index, maxBytes: number): Entry[] {
     assert(low > this.compactIndex && high <= this.last + 1 && low < high, "bad range");
     const result: Entry[] = [];

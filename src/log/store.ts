@@ -39,9 +39,10 @@ export interface LogStore extends LogStorage {
    */
   committed(): Promise<void>;
   /**
-   * Drops entries up to and including `index` (at most the latest snapshot's index). Crash-atomic:
-   * after a crash the log starts either at the old or at the new first index. Not flushed on its
-   * own: losing a compaction is harmless (the entries are simply still there).
+   * Drops entries up to and including `index` (at most the latest snapshot's index). Crash-safe:
+   * after a crash the stored log is a dense range starting at the old first index, the new one,
+   * or (LMDB removes them in steps) an index between. Not flushed on its own: losing a compaction
+   * is harmless (the entries are simply still there, and the snapshot covers them).
    */
   compact(index: Index): void;
   /**
