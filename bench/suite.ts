@@ -1,7 +1,8 @@
 /**
  * The whole comparison in one run (`npm run bench`): real redis-server in three modes (no
  * persistence; `appendonly yes` with `appendfsync everysec`; `appendfsync always`), the clone as
- * one node at each durability level (low, medium, high) and a 3-node cluster, all started at once
+ * one node at each durability level (low, medium, high; and high with the memory backend) and a
+ * 3-node cluster, all started at once
  * and driven in turn by redis-benchmark (`-t set` and `-t get`, `-c 50`) at pipeline 1 and 16.
  * Repetitions alternate the servers, so that drift in the machine's load hits all alike.
  *
@@ -87,11 +88,13 @@ async function startRedis(dir: string, cpu: CpuPlan, name: string, persistence: 
   return { name, matches: "", describe, port, pids: [child.pid], pinned: cpu.server.length > 0 };
 }
 
-async function startClone(dir: string, cpu: CpuPlan, level: string, matches: string, processes: Subprocess[]): Promise<Target> {
+async function startClone(dir: string, cpu: CpuPlan, level: string, matches: string, processes: Subprocess[], backend = "lmdb"): Promise<Target> {
   const port = await freePort();
-  const child = spawnClone(join(dir, `clone-${level}`), port, ["-durability", level], cpu.server);
+  const name = backend === "lmdb" ? `clone-${level}` : `clone-${level}-${backend}`;
+  const flags = backend === "lmdb" ? ["-durability", level] : ["-durability", level, "-backend", backend];
+  const child = spawnClone(join(dir, name), port, flags, cpu.server);
   processes.push(child);
-  return { name: `clone-${level}`, matches, describe: `clone, 1 node, -durability ${level}`, port, pids: [child.pid], pinned: cpu.server.length > 0 };
+  return { name, matches, describe: `clone, 1 node, ${flags.join(" ")}`, port, pids: [child.pid], pinned: cpu.server.length > 0 };
 }
 
 /** Three nodes joined as the README shows; the benchmark drives the leader. */
@@ -137,6 +140,8 @@ async function main(): Promise<void> {
     await add("clone-low", () => startClone(dir, cpu, "low", "redis-none", processes));
     await add("clone-medium", () => startClone(dir, cpu, "medium", "redis-everysec", processes));
     await add("clone-high", () => startClone(dir, cpu, "high", "redis-always", processes));
+    // The log in memory and an append-only file (Finn's FastLog): one flush per commit at High, where LMDB's takes two.
+    await add("clone-high-memory", () => startClone(dir, cpu, "high", "redis-always", processes, "memory"));
     await add("cluster-3", () => startThreeNodes(dir, processes));
     for (const target of targets) await waitForPing(target.port);
 
