@@ -10,9 +10,9 @@
  *
  * Each server runs alone on one core and redis-benchmark on the others (`cpuPlan`; `--pin no` turns
  * it off), and each gets `--warmup` untimed passes first (the clone's hot code is compiled by the
- * JIT during its first ~100k requests).
+ * JIT during its first half a million requests or so: see bench/suite.ts).
  *
- *   bun run bench/durability.ts [--reps 3] [--warmup 1] [--pin yes] [--requests 100000] [--clients 50]
+ *   bun run bench/durability.ts [--reps 3] [--warmup 3] [--pin yes] [--requests 100000] [--clients 50]
  *                               [--pipelines 1,16] [--backends lmdb,memory] [--levels medium,high] [--json out.json]
  *
  * At pipeline P > 1 each run sends 4 × requests, so that it lasts about as long as P1.
@@ -36,7 +36,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  return parseFlags<Settings>(argv, { reps: 3, warmup: 1, pin: true, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], levels: ["medium", "high"], json: "" });
+  return parseFlags<Settings>(argv, { reps: 3, warmup: 3, pin: true, requests: 100_000, clients: 50, pipelines: [1, 16], backends: ["lmdb"], levels: ["medium", "high"], json: "" });
 }
 
 /** One redis-benchmark run of SET; returns requests per second. */

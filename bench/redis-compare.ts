@@ -3,14 +3,15 @@
  * machine, and prints requests per second (medians of several repetitions, alternating the two
  * servers so that drift in the machine's load hits both alike) and the ratio to Redis.
  *
- * Before the timed repetitions, each server gets one untimed pass of every test (`--warmup 1`):
- * the clone runs on a JIT compiler, whose first hundred thousand requests or so run slower code,
- * and a long-running server is measured as it runs most of its life. Redis gets the same pass.
+ * Before the timed repetitions, each server gets three untimed passes of every test (`--warmup 3`):
+ * the clone runs on a JIT compiler, which keeps compiling its hot code during its first half a
+ * million requests or so (see bench/suite.ts), and a long-running server is measured as it runs
+ * most of its life. Redis gets the same passes.
  *
  * Each server runs alone on one core and redis-benchmark on the others (see `cpuPlan`; `--pin no`
  * turns that off).
  *
- *   bun run bench/redis-compare.ts [--reps 5] [--warmup 1] [--pin yes] [--requests 200000] [--clients 50]
+ *   bun run bench/redis-compare.ts [--reps 5] [--warmup 3] [--pin yes] [--requests 200000] [--clients 50]
  *                                  [--pipelines 1,16] [--tests ping,set,get]
  *                                  [--redis-args "--appendonly yes --appendfsync everysec"]
  *                                  [--clone-args "-durability medium"] [--json out.json]
@@ -37,7 +38,7 @@ interface Settings {
 function parseSettings(argv: readonly string[]): Settings {
   return parseFlags<Settings>(argv, {
     reps: 5,
-    warmup: 1,
+    warmup: 3,
     pin: true,
     requests: 200000,
     clients: 50,

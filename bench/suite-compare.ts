@@ -3,13 +3,14 @@
  * SADD, HSET, SPOP, ZADD, ZPOPMIN, LPUSH + LRANGE_100/300/500/600, MSET, and XADD where the
  * installed redis-benchmark has it) against real redis-server and the clone side by side, as
  * bench/redis-compare.ts does for PING/SET/GET: medians of several repetitions, alternating the two
- * servers, each server alone on one core (`--pin no` turns that off), one untimed pass first.
+ * servers, each server alone on one core (`--pin no` turns that off), three untimed passes first
+ * (the JIT, see bench/suite.ts).
  *
  * redis-benchmark before 7.2 has no XADD test in its default suite; this script then also runs
  * `XADD mystream * myfield <3 bytes>` as a custom command (what 7.2's XADD test sends), reported
  * as its own row, so that the table covers XADD either way.
  *
- *   bun run bench/suite-compare.ts [--reps 3] [--warmup 1] [--pin yes] [--requests 100000] [--clients 50]
+ *   bun run bench/suite-compare.ts [--reps 3] [--warmup 3] [--pin yes] [--requests 100000] [--clients 50]
  *                                  [--pipeline 1] [--clone-args "-durability medium"] [--json out.json]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,7 +31,7 @@ interface Settings {
 }
 
 function parseSettings(argv: readonly string[]): Settings {
-  return parseFlags<Settings>(argv, { reps: 3, warmup: 1, pin: true, requests: 100000, clients: 50, pipeline: 1, cloneArgs: [], json: "" });
+  return parseFlags<Settings>(argv, { reps: 3, warmup: 3, pin: true, requests: 100000, clients: 50, pipeline: 1, cloneArgs: [], json: "" });
 }
 
 /** The installed redis-benchmark's version, e.g. "7.0.15". */
