@@ -81,6 +81,42 @@ describe("MULTI / EXEC / DISCARD", () => {
     ]);
   });
 
+  test("EXEC's replies keep the commands' order when a read waits before replies made at once", async () => {
+    // A read queued before any write waits for the transaction's confirmation; PING, ECHO and an
+    // argument error are answered at once, and must not overtake it (found by a differential fuzz).
+    expect(await session([["MULTI"], ["GET", "t:o"], ["PING"], ["ECHO", "x"], ["LRANGE", "t:o", "0", "x"], ["EXEC"]])).toEqual([
+      "OK",
+      "QUEUED",
+      "QUEUED",
+      "QUEUED",
+      "QUEUED",
+      [null, "PONG", "x", { error: "ERR value is not an integer or out of range" }],
+    ]);
+  });
+
+  test("transaction commands refused inside MULTI abort it, as in Redis; UNWATCH is queued", async () => {
+    expect(await session([["MULTI"], ["WATCH"], ["SET", "t:w", "1"], ["EXEC"], ["GET", "t:w"]])).toEqual([
+      "OK",
+      { error: "ERR wrong number of arguments for 'watch' command" },
+      "QUEUED",
+      { error: "EXECABORT Transaction discarded because of previous errors." },
+      null,
+    ]);
+    expect(await session([["MULTI"], ["SET", "t:e", "1"], ["EXEC", "x"], ["EXEC"], ["GET", "t:e"]])).toEqual([
+      "OK",
+      "QUEUED",
+      { error: "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command" },
+      { error: "ERR EXEC without MULTI" },
+      null,
+    ]);
+    expect(await session([["MULTI"], ["DISCARD", "x"], ["EXEC"]])).toEqual([
+      "OK",
+      { error: "ERR wrong number of arguments for 'discard' command" },
+      { error: "EXECABORT Transaction discarded because of previous errors." },
+    ]);
+    expect(await session([["MULTI"], ["UNWATCH"], ["EXEC"]])).toEqual(["OK", "QUEUED", ["OK"]]);
+  });
+
   test("a transaction sees one state while other clients write the same key", async () => {
     const writers = await Promise.all(Array.from({ length: 4 }, () => RespConnection.connect(node.port)));
     let running = true;

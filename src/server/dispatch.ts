@@ -42,8 +42,8 @@ function remoteAllowed(access: Access, connection: Connection, name: string): bo
   return connection.admin || name === "auth" || name === "hello" || name === "quit";
 }
 
-/** Commands that act on a transaction instead of being queued in it. */
-const transactionControl: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "unwatch", "quit", "reset"]);
+/** Commands that act on a transaction instead of being queued in it (UNWATCH is queued, as in Redis). */
+const transactionControl: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "quit", "reset"]);
 
 export function createDispatcher(
   builtins: ReadonlyMap<string, Builtin>,
@@ -96,7 +96,17 @@ export function createDispatcher(
     }
     if (builtin !== undefined) {
       if (!arityAllows(builtin.spec.arity, command.argCount)) {
-        connection.writeError(`ERR wrong number of arguments for '${name}' command`);
+        const error = `wrong number of arguments for '${name}' command`;
+        if (transaction !== null && name === "exec") {
+          // As Redis: EXEC refused ends the transaction, discarded with the reason.
+          connection.transaction = null;
+          connection.forgetWatch();
+          connection.writeError(`EXECABORT Transaction discarded because of: ${error}`);
+          return;
+        }
+        // A transaction command refused inside MULTI (WATCH with no key) aborts EXEC, as any other.
+        if (transaction !== null) transaction.failed = true;
+        connection.writeError(`ERR ${error}`);
         return;
       }
       builtin.run(context, connection, command);

@@ -107,6 +107,11 @@ export const exec: Builtin = {
     // Reads with no write after them: one confirmation for all, then they run together.
     const reads = connection.execReads.splice(0);
     if (reads.length === 0) return;
+    // Answering them may happen right here, and drains the connection's queue: the replies written
+    // behind them (a PING after a GET) go into a slot of their own first, and what the drain writes
+    // is not captured again, so that the replies leave in the transaction's order.
+    context.server.cutCaptured(connection);
+    connection.captureMark = -1;
     const all: Ticket = {
       settle: (value, error) => {
         for (const read of reads) read.settle(value, error);
