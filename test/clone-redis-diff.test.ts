@@ -139,6 +139,10 @@ const script: Case[] = [
   c("ZADD", "z", "INCR", "1", "a", "2", "b"), c("ZADD", "z", "1", "a", "2"), c("ZADD", "z", "NX"), c("ZADD", "z", "NX", "1"), c("ZADD", "z", "x", "a"),
   c("ZADD", "z", "nan", "a"), c("ZADD", "z", "1e400", "a"), c("ZADD", "z", " 1", "a"), c("ZADD", "zx", "XX", "1", "a"), c("EXISTS", "zx"),
   c("ZADD", "inf", "+inf", "m", "-inf", "n", "-0", "o"), c("ZINCRBY", "inf", "-inf", "m"), c("ZRANGE", "inf", "0", "-1", "WITHSCORES"),
+  // Hexadecimal floats, as strtod reads them; too large or too small (not zero) is refused.
+  c("ZADD", "hex", "0x10", "a", "0x1p-2", "b", "-0x.8", "c", "0X1.8P3", "d"), c("ZRANGE", "hex", "0", "-1", "WITHSCORES"),
+  c("ZINCRBY", "hex", "0x1p4", "a"), c("ZCOUNT", "hex", "(0x0", "0x20"), c("ZRANGEBYSCORE", "hex", "-0x1p0", "(0x10"),
+  c("ZADD", "hex", "0x1p2000", "e"), c("ZADD", "hex", "0x1p-2000", "e"), c("ZADD", "hex", "0x", "e"), c("ZADD", "hex", "0x1g", "e"),
   c("DEL", "z"), c("ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d", "5", "e"),
   c("ZRANGEBYSCORE", "z", "2", "4"), c("ZRANGEBYSCORE", "z", "(2", "(4"), c("ZRANGEBYSCORE", "z", "-inf", "+inf", "WITHSCORES"),
   c("ZRANGEBYSCORE", "z", "(1", "inf", "WITHSCORES", "LIMIT", "1", "2"), c("ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", "2", "-1"),

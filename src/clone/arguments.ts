@@ -67,9 +67,35 @@ export function parsePositiveCount(bytes: Uint8Array): number {
   return value;
 }
 
-/** Decimal floats as strtod reads them (no hex), and inf/infinity in any case. */
+/** Decimal floats as strtod reads them, hexadecimal ones, and inf/infinity in any case. */
 const decimalFloat = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const hexFloat = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?$/;
 const infinity = /^([+-]?)(?:inf|infinity)$/i;
+
+/**
+ * A hexadecimal float as strtod reads it (`0x10`, `0x1.8p3`, `-0x.8p-1`), or null when `text` is
+ * not one. The digits are read exactly and rounded once; a value too small for a double (that
+ * is not zero) is null, as strtod's ERANGE, and one too large is an infinity, as strtod's.
+ */
+function parseHexFloat(text: string): number | null {
+  const match = hexFloat.exec(text);
+  if (match === null) return null;
+  const whole = match[2] ?? "";
+  const fraction = match[3] ?? "";
+  if (whole.length + fraction.length === 0) return null;
+  const mantissa = BigInt(`0x${whole}${fraction}`);
+  // Past ±100,000 the result is 0 or infinite whatever the digits (at most 400 of them).
+  const exponent = Math.max(-100_000, Math.min(100_000, Number(match[4] ?? "0"))) - 4 * fraction.length;
+  let value = Number(mantissa);
+  // Scaling by powers of two is exact until the result leaves the range of doubles.
+  for (let left = exponent; left !== 0; ) {
+    const step = Math.max(-1000, Math.min(1000, left));
+    value *= 2 ** step;
+    left -= step;
+  }
+  if (value === 0 && mantissa !== 0n) return null;
+  return match[1] === "-" ? -value : value;
+}
 
 /**
  * What `strtod` makes of the whole of `text`, or null when it does not take all of it. Overflow
@@ -77,6 +103,10 @@ const infinity = /^([+-]?)(?:inf|infinity)$/i;
  */
 function strtodWhole(text: string): number | null {
   if (decimalFloat.test(text)) return Number(text);
+  if (text.length > 2 && (text.charCodeAt(1) === 120 || text.charCodeAt(1) === 88 || text.charCodeAt(2) === 120 || text.charCodeAt(2) === 88)) {
+    // "0x…" or "±0x…": hexadecimal.
+    return parseHexFloat(text);
+  }
   const infinite = infinity.exec(text);
   if (infinite !== null) return infinite[1] === "-" ? -Infinity : Infinity;
   return null;
@@ -94,8 +124,8 @@ function hasNonZeroDigit(text: string): boolean {
 
 /**
  * A double as Redis's `string2d` reads it (`getDoubleFromObject`): the whole argument, no leading
- * space, not NaN, and no overflow or underflow to zero. Null otherwise. Hexadecimal floats, which
- * strtod also takes, are not accepted.
+ * space, not NaN, and no overflow or underflow to zero. Null otherwise. Hexadecimal floats are
+ * taken, as strtod takes them.
  */
 export function parseDouble(bytes: Uint8Array): number | null {
   if (bytes.length === 0 || bytes.length > 400) return null;
