@@ -112,6 +112,8 @@ const script: Case[] = [
   c("EXISTS", "l"), c("LPOP", "l"), c("LPOP", "l", "2"), c("LPOP", "l", "-1"), c("LPOP", "l", "x"), c("LPOP", "l", "1", "2"), c("LPOP", "str"),
   c("LPUSH", "str", "x"), c("GET", "l"), c("LPUSHX", "l", "a"), c("RPUSH", "l", "a", "b", "a", "c", "a"), c("RPUSHX", "l", "d"),
   c("LSET", "l", "1", "B"), c("LSET", "l", "-1", "D"), c("LSET", "l", "10", "x"), c("LSET", "nope", "0", "x"), c("LREM", "l", "-1", "a"),
+  // The key is answered for before the index (missing, or another type), as in Redis.
+  c("LSET", "nope", "x", "v"), c("SADD", "lset-set", "a"), c("LSET", "lset-set", "x", "v"), c("LSET", "l", "x", "v"),
   c("LRANGE", "l", "0", "-1"), c("LREM", "l", "0", "a"), c("LTRIM", "l", "1", "-1"), c("LRANGE", "l", "0", "-1"), c("LTRIM", "l", "5", "10"),
   c("EXISTS", "l"), c("TYPE", "l"), c("LPUSH", "l"),
   // sets
@@ -185,6 +187,7 @@ const script: Case[] = [
   c("SET", "g", "v"), c("GETEX", "g"), c("GETEX", "g", "EXAT", y2100), c("EXPIRETIME", "g"), c("GETEX", "g", "PERSIST"), c("TTL", "g"),
   c("GETEX", "g", "PX", "100000"), positive("PTTL", "g"), c("GETEX", "g", "EX", "0"), c("GETEX", "g", "EX", "1", "PERSIST"), c("GETEX", "g", "NX"),
   c("GETEX", "nope", "EX", "10"), c("RPUSH", "gl", "a"), c("GETEX", "gl", "EX", "10"), c("GETDEL", "gl"), c("GETDEL", "g"), c("GETDEL", "g"),
+  c("SADD", "gs", "a"), c("GETEX", "gs", "EX", "x"), c("GETEX", "gs", "PX", "-9223372036854775808"), c("GETEX", "nope", "EX", "x"),
   c("SET", "t6", "v", "EXAT", y2100), c("APPEND", "t6", "x"), c("INCR", "t6"), c("EXPIRETIME", "t6"), c("RENAME", "t6", "t6b"), c("EXPIRETIME", "t6b"),
   c("RPUSH", "tl", "a"), c("EXPIREAT", "tl", y2100), c("RPUSH", "tl", "b"), c("EXPIRETIME", "tl"), c("RENAMENX", "tl", "tl2"), c("EXPIRETIME", "tl2"),
   c("MSET", "t6b", "m"), c("EXPIRETIME", "t6b"), c("GETEX", "g", "PXAT", "1"),

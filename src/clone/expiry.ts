@@ -316,11 +316,15 @@ export const expiryCommands: readonly CloneCommand[] = [
         });
       }
       const given = time;
-      // As in Redis, a missing key answers nil whatever the time given: the time is checked only
-      // for a key that exists (here, to refuse at once, and again when the write applies).
-      if (given !== null && db.has(key)) {
-        const error = checkNow(() => positiveTime(given.bytes, given.unit, "getex", Date.now()));
-        if (error !== null) return error;
+      // As in Redis, a missing key answers nil whatever the time given, and a key of another type
+      // WRONGTYPE: a bad time is refused only for a string that exists. Such a GETEX changes
+      // nothing: it is answered as a read (after the connection's writes before it), never logged.
+      const error = given === null ? null : checkNow(() => positiveTime(given.bytes, given.unit, "getex", Date.now()));
+      if (error !== null) {
+        return applier.apply(conn, command, null, () => {
+          if (db.lookupString(key) !== undefined) throw error;
+          conn?.writeNull();
+        });
       }
       return applier.apply(
         conn,

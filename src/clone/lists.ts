@@ -140,7 +140,13 @@ export const listCommands: readonly CloneCommand[] = [
     spec: spec("lset", 4, "write denyoom", [1, 1, 1], "list", "Sets the value of an element in a list by its index.", "key index:integer element"),
     run(db, applier, conn, command) {
       const index = parseLong(command.arg(2));
-      if (index === null) return errNotInteger;
+      if (index === null) {
+        // Refused without the log, answered as Redis does: for the key first (missing, or of
+        // another type), then for the index. A read, so that it sees the connection's writes before it.
+        return applier.apply(conn, command, null, () => {
+          throw db.lookup<ListValue>(command.key(1), "list") === undefined ? errNoSuchKey : errNotInteger;
+        });
+      }
       return applier.apply(
         conn,
         command,
