@@ -163,6 +163,9 @@ const script: Case[] = [
   // streams (explicit ids)
   c("XADD", "st", "1000-0", "f", "v"), c("XADD", "st", "1000-*", "f", "v2"), c("XADD", "st", "2000", "f", "v3"), c("XADD", "st", "2000-0", "f", "x"),
   c("XADD", "st", "0-0", "f", "x"), c("XADD", "st", "bad", "f", "x"), c("XADD", "st", "3000-0", "f"), c("XLEN", "st"), c("XRANGE", "st", "-", "+"),
+  // Id parts as strtoull reads them: leading spaces and a + are taken, a - is not.
+  c("XADD", "sp", "+2", "f", "v"), c("XADD", "sp", " 3-0", "f", "v"), c("XADD", "sp", "4-+1", "f", "v"), c("XADD", "sp", "5- 1", "f", "v"),
+  c("XRANGE", "sp", "+1", "+"), c("XADD", "sp", " -1", "f", "v"), c("XADD", "sp", "6 ", "f", "v"), c("XADD", "sp", "7--1", "f", "v"),
   c("XRANGE", "st", "-", "+", "COUNT", "2"), c("XRANGE", "st", "(1000-0", "+"), c("XREVRANGE", "st", "+", "-", "COUNT", "1"), c("XRANGE", "st", "1000", "1000"),
   c("XRANGE", "st", "-", "+", "COUNT", "0"), c("XRANGE", "nope", "-", "+"), c("XADD", "st", "MAXLEN", "2", "4000-0", "f", "v4"), c("XLEN", "st"),
   c("XADD", "nope", "NOMKSTREAM", "5-0", "f", "v"), c("EXISTS", "nope"), c("XADD", "st", "MAXLEN", "1", "LIMIT", "5", "5000-0", "f", "v"),

@@ -33,10 +33,14 @@ export function formatId(id: StreamId): string {
   return `${id.ms}-${id.seq}`;
 }
 
-/** Digits only, as `string2ull` takes them (no sign, no spaces), within uint64. */
+/**
+ * A uint64 as redis-server 7.0 reads a stream id's parts (`string2ull`, then `strtoull`): leading
+ * white space and a `+` are taken, a `-` is not, and a value past uint64 is refused.
+ */
 function parseUnsigned(text: string): bigint | null {
-  if (text.length === 0 || text.length > 20 || !/^\d+$/.test(text)) return null;
-  const value = BigInt(text);
+  const match = text.length > 64 ? null : /^[ \t\n\v\f\r]*\+?(\d{1,30})$/.exec(text);
+  if (match === null) return null;
+  const value = BigInt(match[1] ?? "");
   return value > uint64Max ? null : value;
 }
 
