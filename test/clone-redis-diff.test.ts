@@ -141,6 +141,9 @@ const script: Case[] = [
   c("ZADD", "z", "INCR", "1", "a", "2", "b"), c("ZADD", "z", "1", "a", "2"), c("ZADD", "z", "NX"), c("ZADD", "z", "NX", "1"), c("ZADD", "z", "x", "a"),
   c("ZADD", "z", "nan", "a"), c("ZADD", "z", "1e400", "a"), c("ZADD", "z", " 1", "a"), c("ZADD", "zx", "XX", "1", "a"), c("EXISTS", "zx"),
   c("ZADD", "inf", "+inf", "m", "-inf", "n", "-0", "o"), c("ZINCRBY", "inf", "-inf", "m"), c("ZRANGE", "inf", "0", "-1", "WITHSCORES"),
+  // Scores printed in exponent form from 1e17 and below 1e-4, with two exponent digits at least.
+  c("ZADD", "big", "1e17", "a", "1152921504606846976", "b", "0.00000095367431640625", "c", "-1e20", "d", "0.0001220703125", "e"),
+  c("ZRANGE", "big", "0", "-1", "WITHSCORES"), c("ZSCORE", "big", "b"), c("ZINCRBY", "big", "1e20", "a"),
   // Hexadecimal floats, as strtod reads them; too large or too small (not zero) is refused.
   c("ZADD", "hex", "0x10", "a", "0x1p-2", "b", "-0x.8", "c", "0X1.8P3", "d"), c("ZRANGE", "hex", "0", "-1", "WITHSCORES"),
   c("ZINCRBY", "hex", "0x1p4", "a"), c("ZCOUNT", "hex", "(0x0", "0x20"), c("ZRANGEBYSCORE", "hex", "-0x1p0", "(0x10"),

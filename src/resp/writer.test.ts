@@ -104,6 +104,17 @@ describe("RespWriter: reply types", () => {
     expect(written(2, (w) => w.double(-Infinity))).toBe("$4\r\n-inf\r\n");
     expect(written(2, (w) => w.double(Number.NaN))).toBe("$3\r\nnan\r\n");
     expect(Number(written(3, (w) => w.double(0.1 + 0.2)).slice(1, -2))).toBe(0.1 + 0.2);
+    // As redis-server prints scores (`%.17g`'s notation): exponent form from 1e17 and below 1e-4,
+    // signed, with two digits at least.
+    const text = (value: number): string => written(3, (w) => w.double(value)).slice(1, -2);
+    expect(text(1e17)).toBe("1e+17");
+    expect(text(2 ** 60)).toBe("1.152921504606847e+18");
+    expect(text(1e16)).toBe("10000000000000000");
+    expect(text(0.0001)).toBe("0.0001");
+    expect(text(1e-5)).toBe("1e-05");
+    expect(text(-1.5e-5)).toBe("-1.5e-05");
+    expect(text(5e-324)).toBe("5e-324");
+    expect(text(Number.MAX_VALUE)).toBe("1.7976931348623157e+308");
   });
 
   test("booleans", () => {
@@ -340,8 +351,14 @@ function writeReply(writer: RespWriter, reply: Reply): void {
   }
 }
 
+/** Redis's text of a double: the shortest digits, in `%g`'s notation (exponent form outside [1e-4, 1e17)). */
 function doubleText(value: number): string {
-  return Number.isNaN(value) ? "nan" : value === Infinity ? "inf" : value === -Infinity ? "-inf" : String(value);
+  if (Number.isNaN(value)) return "nan";
+  if (value === Infinity || value === -Infinity) return value > 0 ? "inf" : "-inf";
+  const [mantissa, exponentText] = value.toExponential().split("e") as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent >= -4 && exponent < 17) return String(value);
+  return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
 }
 
 /** What the reference decoder should give back for `reply` written in `protocol`. */

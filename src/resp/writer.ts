@@ -22,6 +22,21 @@ const writerBytesInitial = 16 * 1024;
 
 export type Protocol = 2 | 3;
 
+/**
+ * A finite double as Redis prints a score: the shortest digits that read back as the same double
+ * (as Redis 7.2+, and the same as 7.0's `%.17g` wherever that is exact), in `%g`'s notation:
+ * exponent form below 1e-4 and from 1e17, with a sign and at least two exponent digits
+ * (`1e+17`, `1.5e-05`), plain decimals in between.
+ */
+export function formatDouble(value: number): string {
+  const exponential = value.toExponential();
+  const e = exponential.indexOf("e");
+  const exponent = Number(exponential.slice(e + 1));
+  if (exponent >= -4 && exponent < 17) return String(value);
+  const magnitude = Math.abs(exponent);
+  return `${exponential.slice(0, e)}e${exponent < 0 ? "-" : "+"}${magnitude < 10 ? "0" : ""}${magnitude}`;
+}
+
 export class RespWriter {
   private buffer: Uint8Array;
   private length = 0;
@@ -253,7 +268,7 @@ export class RespWriter {
           ? "-inf"
           : Object.is(value, -0)
             ? "-0"
-            : String(value);
+            : formatDouble(value);
     if (this.protocol === 3) {
       this.reserve(3);
       this.byte(44);
