@@ -139,6 +139,8 @@ export class Connection implements Conn, CommandSink {
   inputPaused = false;
   /** True while the reader holds parsed-but-not-dispatched bytes because dispatch was stopped. */
   inputStopped = false;
+  /** True while a later turn of the loop is to go on parsing what was held back (`Server.resumeLater`). */
+  resumeScheduled = false;
   /** Close once every queued reply has been sent (QUIT, protocol errors, `close()`). */
   closeAfterReply = false;
   closed = false;

@@ -94,6 +94,13 @@ export interface ServerOptions {
 
 /** How long a TLS connection past `-maxclients` may take to finish its handshake and be told so. */
 const refusedHandshakeMilliseconds = 5000;
+/**
+ * A client that reads as fast as its held-back input makes replies (a deep pipeline of large
+ * GETs) gets this long at a time; then the loop serves the other clients and the node's timers
+ * before it goes on. Without the bound it kept the loop for as long as the client kept reading:
+ * other clients waited up to a second, and a leader lost its leadership.
+ */
+const resumeSliceMilliseconds = 2;
 
 /** Answers a connection past `-maxclients` as Redis does, and closes it. */
 function refuseFull(socket: Socket<Connection>): void {
@@ -489,12 +496,19 @@ export class Server {
 
   /** Resumes reading once output has drained and the queue has room again. */
   private maybeResume(connection: Connection): void {
-    // Parse what was held back for as long as the client keeps up (each round's replies are sent
-    // before the next is parsed); the loop ends when the reader is empty or the client lags again.
+    // Parse what was held back while the client keeps up (each round's replies are sent before the
+    // next is parsed); the loop ends when the reader is empty, the client lags again, or this
+    // connection had its slice of the loop (it goes on in a later turn).
+    const deadline = performance.now() + resumeSliceMilliseconds;
+    let rounds = 0;
     while (!connection.closed && !connection.closeAfterReply) {
       if (connection.unsentBytes > this.limits.outputSoftBytesMax / 2) return;
       if (connection.queued > this.limits.queuedRepliesMax / 2) return;
       if (!connection.inputStopped) break;
+      if (rounds++ > 0 && performance.now() >= deadline) {
+        this.resumeLater(connection);
+        return;
+      }
       connection.inputStopped = false;
       const status = connection.reader.resume(connection);
       this.afterRead(connection, status.kind === "error" ? status.message : null);
@@ -503,6 +517,18 @@ export class Server {
       connection.inputPaused = false;
       connection.socket.resume();
     }
+  }
+
+  /** Goes on with `maybeResume` in a later turn of the loop, after the other sockets' events. */
+  private resumeLater(connection: Connection): void {
+    if (connection.resumeScheduled) return;
+    connection.resumeScheduled = true;
+    setImmediate(() => {
+      connection.resumeScheduled = false;
+      if (connection.closed) return;
+      this.maybeResume(connection);
+      this.maybeClose(connection);
+    });
   }
 
   private maybeClose(connection: Connection): void {

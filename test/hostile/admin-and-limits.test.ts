@@ -5,10 +5,13 @@
  * - a reply far past `outputBytesMax` (MGET naming one large key a thousand times), which used to
  *   be built whole in memory, gigabytes, before the client was dropped;
  * - frames a client that has not authenticated may send when a password is set, which used to be
- *   buffered whole (300 MB bulks) before `-NOAUTH`.
+ *   buffered whole (300 MB bulks) before `-NOAUTH`;
+ * - a client reading a deep pipeline of large replies as fast as they come, which used to hold the
+ *   node's loop until its pipeline was done (found by an operator probe, the same day).
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
 import { call, CloneProcess, cleanupAll } from "../helpers/clone-process.ts";
 import { plain, RespConnection } from "../helpers/resp-client.ts";
 
@@ -85,6 +88,52 @@ describe("output limits", () => {
     const growth = peakRssMegabytes(pid) - before;
     expect(growth).toBeLessThan(200);
     expect(node.log()).toContain("closed for overcoming of output buffer limits");
+  });
+});
+
+describe("a client reading a deep pipeline of large replies at full speed", () => {
+  test("shares the loop: another client's PINGs are answered while its replies stream", async () => {
+    const node = await startNode("fast-reader");
+    const size = 512 * 1024;
+    const gets = 1000;
+    expect(await call(node, "SET", "big", "x".repeat(size))).toBe("OK");
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(node.port, "127.0.0.1", () => resolve(socket));
+        socket.once("error", reject);
+      });
+    const reader = await open();
+    const pinger = await open();
+    // 512 MB of replies from 9 KB of requests, read as fast as they come.
+    const expected = gets * (size + `$${size}\r\n`.length + 2);
+    let received = 0;
+    const streamed = new Promise<void>((resolve) =>
+      reader.on("data", (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= expected) resolve();
+      }),
+    );
+    let waiting = false;
+    let answeredDuring = 0;
+    pinger.on("data", () => {
+      waiting = false;
+      if (received > 0 && received < expected) answeredDuring++;
+    });
+    const timer = setInterval(() => {
+      if (waiting) return;
+      waiting = true;
+      pinger.write("PING\r\n");
+    }, 5);
+    reader.write("GET big\r\n".repeat(gets));
+    await streamed;
+    clearInterval(timer);
+    reader.destroy();
+    pinger.destroy();
+    expect(received).toBe(expected);
+    // Before the fix the node parsed and answered the whole pipeline in one turn of its loop
+    // while the client kept up: one PING in the 512 MB, answered after 600 ms (a leader lost its
+    // leadership so). Now the reader gets a slice of the loop at a time.
+    expect(answeredDuring).toBeGreaterThanOrEqual(5);
   });
 });
 
