@@ -15,7 +15,7 @@ import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
 import { helperThreadNiceDefault, lowerHelperThreads } from "./node/helper-threads.ts";
-import { loadIdentity, recordLog } from "./node/identity.ts";
+import { loadIdentity, recordLog, recordMember } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
 import { SnapshotStore } from "./log/snapshot-store.ts";
@@ -383,6 +383,7 @@ async function openLocked(
   );
   // Only the machine's commands enter the log; their specs say which keys a write touches (WATCH).
   const machineSpecByName = new Map((machine.commands ?? []).map((one) => [one.name, one]));
+  let closed = false;
   const raftNode = new RaftNode({
     id: nodeId,
     store,
@@ -402,6 +403,8 @@ async function openLocked(
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
     ...(options.snapshotTrailBytes === undefined ? {} : { snapshotTrailBytes: options.snapshotTrailBytes }),
     specOf: (name) => machineSpecByName.get(name),
+    memberSince: identity.memberSince ?? null,
+    onMember: (index) => (closed ? Promise.resolve() : recordMember(environment, identity, index)),
   });
   node = raftNode;
   const credentials =
@@ -440,7 +443,6 @@ async function openLocked(
   // commands are not refused.
   await raftNode.start(startupLeaderWaitMilliseconds);
   logger.notice(`Node ${identity.nodeId.slice(0, 12)} ready to accept connections on ${host}:${server.port}`);
-  let closed = false;
   const recorded = raftNode.membershipNow().addresses[nodeId];
   if (recorded !== undefined && recorded !== advertise) {
     logger.warning(

@@ -83,3 +83,23 @@ test("a member removed while it was down finds out when it runs again, and distu
   expect(await termOf()).toBe(term);
   expect(await eventually("the write on the other member", () => call(second, "GET", "after-removal"), (value) => value === "1")).toBe("1");
 });
+
+test("a member removed while it ran stays removed when it is restarted", async () => {
+  // It applied its own removal, then was restarted: it used to forget, and answer CLUSTERDOWN to
+  // every command for ever as a follower of nobody (found by an operator probe).
+  const first = await startNode("gone-1", null);
+  const second = await startNode("gone-2", first);
+  const third = await startNode("gone-3", first);
+  await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+  expect(await call(first, "RAFTREMOVEPEER", third.address)).toBe("OK");
+  await eventually("the removed node to stop", () => call(third, "RAFTSTATE"), (state) => state === "Shutdown");
+  await third.restart();
+  expect(await call(third, "RAFTSTATE")).toBe("Shutdown");
+  const redirect = await call(third, "SET", "k", "v");
+  expect([first, second].map((node): unknown => ({ error: `MOVED 0 ${node.address}` }))).toContainEqual(redirect);
+  expect(third.log()).toContain("This node was removed from the cluster");
+  // A member restarted is still a member: the first and the second restart as such.
+  await second.restart();
+  expect(await eventually("the second to follow", () => call(second, "RAFTSTATE"), (state) => state === "Follower")).toBe("Follower");
+  expect(await call(first, "SET", "k", "v")).toBe("OK");
+});

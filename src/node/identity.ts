@@ -17,6 +17,11 @@ export interface Identity {
    * field was added have none, and are not checked).
    */
   readonly log?: "lmdb" | "memory";
+  /**
+   * The applied index at which this node first found itself in its cluster's membership. After a
+   * restart, a membership without it applied at or after that index means it was removed since.
+   */
+  readonly memberSince?: number;
 }
 
 /** The file name of the LMDB environment inside the data directory. */
@@ -61,6 +66,15 @@ function randomId(): string {
   const bytes = new Uint8Array(20);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Records in the identity the applied index at which this node found itself a member (see `Identity.memberSince`). */
+export async function recordMember(environment: RootDatabase, identity: Identity, index: number): Promise<void> {
+  const meta = environment.openDB<Identity, string>({ name: "meta" });
+  const current = meta.get("identity") ?? identity;
+  if (current.memberSince !== undefined) return;
+  await meta.put("identity", { ...current, memberSince: index });
+  await environment.flushed;
 }
 
 /** Records in the identity that this node's log, of `backend`, is on disk (see `Identity.log`). */

@@ -71,6 +71,10 @@ export interface RaftNodeOptions {
   readonly snapshotTrailEntries?: number;
   /** ...and at most this many bytes of them (see `Trail`). */
   readonly snapshotTrailBytes?: number;
+  /** The applied index at which this node first found itself a member, as recorded (null: not yet). */
+  readonly memberSince?: number | null;
+  /** Records that index when the node first finds itself a member (kept across restarts). */
+  readonly onMember?: (index: number) => Promise<void>;
 }
 
 /** Snapshots after 100,000 entries by default... */
@@ -179,8 +183,12 @@ export class RaftNode implements Replicator {
   private commitNewsTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private failure: Error | null = null;
-  /** Whether this node has been a member of its cluster, and whether it has been removed since. */
-  private everMember = false;
+  /**
+   * The applied index at which this node first found itself a member of its cluster (null: not
+   * yet), and whether it has been removed since.
+   */
+  private memberSince: number | null;
+  private readonly onMember: ((index: number) => Promise<void>) | null;
   private removedFromCluster = false;
   /** The last other node this one knew as leader (for a removed node's redirects). */
   private lastLeader: string | null = null;
@@ -238,6 +246,8 @@ export class RaftNode implements Replicator {
     this.durability = options.durability;
     this.consistency = options.consistency;
     this.tickMilliseconds = options.tickMilliseconds ?? tickMillisecondsDefault;
+    this.memberSince = options.memberSince ?? null;
+    this.onMember = options.onMember ?? null;
     this.electionTicks = options.electionTicks ?? electionTicksDefault;
     this.proposalTimeoutMilliseconds = options.proposalTimeoutMilliseconds ?? proposalTimeoutMillisecondsDefault;
     this.onRoleChange = options.onRoleChange ?? (() => {});
@@ -357,6 +367,8 @@ export class RaftNode implements Replicator {
     const deadline = performance.now() + timeoutMilliseconds;
     const committed = this.store.hardState().commit;
     while (!this.closed && this.raft.status().applied < committed && performance.now() < deadline) await Bun.sleep(1);
+    // A member removed before this restart knows it now (its membership, applied, leaves it out).
+    this.noticeRemoval();
     if (!this.soleVoter) return;
     this.raft.campaign();
     this.schedule();
@@ -993,9 +1005,13 @@ export class RaftNode implements Replicator {
   }
 
   /**
-   * Once this node has been a member and a membership without it has been applied, it was
-   * removed: it says so and stops taking part (a removed server must not disrupt the cluster,
-   * and its clients must not be served from a state that no longer advances).
+   * Once this node has been a member and a membership without it has been applied at a later
+   * index, it was removed: it says so and stops taking part (a removed server must not disrupt the
+   * cluster, and its clients must not be served from a state that no longer advances). The index
+   * at which it first found itself a member is kept in its data directory, so that a removed node
+   * restarted knows it too; comparing indexes, not just "was a member once", keeps a node whose
+   * restart applied less than before (its commit index is saved lazily) from taking an older
+   * membership, from before it joined, for its removal.
    */
   private noticeRemoval(): void {
     const status = this.raft.status();
@@ -1003,10 +1019,13 @@ export class RaftNode implements Replicator {
     if (status.leader !== null && status.leader !== this.raft.id) this.lastLeader = status.leader;
     const member = membership.voters.includes(this.raft.id) || membership.learners.includes(this.raft.id);
     if (member && !status.removalLearned) {
-      this.everMember = true;
+      if (this.memberSince === null) {
+        this.memberSince = status.applied;
+        this.onMember?.(status.applied).catch((error: unknown) => this.logger.warning(`Recording this node's membership failed: ${String(error)}`));
+      }
       return;
     }
-    if (!this.everMember || this.removedFromCluster || membership.voters.length === 0) return;
+    if (this.memberSince === null || status.applied < this.memberSince || this.removedFromCluster || membership.voters.length === 0) return;
     // A removed leader hands over first (Raft thesis §4.2.2): the core sends TimeoutNow to the
     // most up-to-date voter and steps down (or steps down after an election timeout). Stopping
     // before that message has left would leave the cluster leaderless until an election timer
