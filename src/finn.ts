@@ -226,6 +226,18 @@ function sameAddress(a: string, b: string): boolean {
 }
 
 /**
+ * Whether `join` reaches this node itself: its advertised or bound address, or any name of this
+ * host's loopback interface (`localhost`, `127.0.0.2`, `::1`) at its port when it listens there.
+ */
+function joinsItself(join: string, advertise: string, bindHost: string, port: number): boolean {
+  if (sameAddress(join, advertise) || sameAddress(join, `${bindHost}:${port}`)) return true;
+  const target = splitAddress(join);
+  if (target === null || target.port !== port) return false;
+  const loopback = (host: string): boolean => host === "localhost" || isLoopbackAddress(host);
+  return loopback(target.host) && (loopback(bindHost) || bindHost === "0.0.0.0" || bindHost === "::");
+}
+
+/**
  * Starts a node: opens (or creates) the data directory `dir`, listens on `addr` (`host:port`;
  * `:port` binds the loopback address only, bind other interfaces explicitly), and serves `machine`.
  * `join` is the address of a member of an existing cluster, or "" to start a new one.
@@ -354,7 +366,7 @@ async function openLocked(
   const advertise = options.advertise ?? `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
   const nodeId = asNodeId(identity.nodeId);
   const fresh = store.lastIndex() === 0 && store.hardState().term === 0;
-  if (fresh && join !== "" && (sameAddress(join, advertise) || sameAddress(join, `${host}:${server.port}`))) {
+  if (fresh && join !== "" && joinsItself(join, advertise, host, server.port)) {
     server.stop();
     await store.close();
     await environment.close();

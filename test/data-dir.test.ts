@@ -185,4 +185,11 @@ test("a -advertise or -join that is not host:port, and a -join of the node's own
   const self = await refusedStart(join(parent, "self-join"), ["-join", `:${port}`], port);
   expect(self.exitCode).toBe(1);
   expect(self.output).toContain(`-join :${port} is this node's own address`);
+  // Another name of the loopback interface at the node's port is still the node.
+  for (const name of ["localhost", "127.0.0.2"]) {
+    const other = await freePort();
+    const run = await refusedStart(join(parent, `self-join-${name}`), ["-join", `${name}:${other}`], other);
+    expect({ name, exitCode: run.exitCode }).toEqual({ name, exitCode: 1 });
+    expect(run.output).toContain(`-join ${name}:${other} is this node's own address`);
+  }
 });
