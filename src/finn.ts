@@ -432,6 +432,7 @@ async function openLocked(
     backend,
     version: redisCompatibleVersion,
     nodeId: identity.nodeId,
+    cluster: options.cluster ?? "finn",
     passwords: { client: options.password ?? "", admin: options.adminPassword ?? "" },
   };
   const machineSpecs = machine.commands ?? [];
@@ -463,7 +464,7 @@ async function openLocked(
     );
   }
   if (fresh && join !== "") {
-    void cluster.join(join, advertise, () => !closed);
+    void cluster.join(join, advertise, () => !closed, options.cluster ?? "finn");
   } else if (join !== "") {
     logger.notice(`Already a member of a cluster: -join ${join} is ignored`);
   }

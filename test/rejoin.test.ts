@@ -103,3 +103,26 @@ test("a member removed while it ran stays removed when it is restarted", async (
   expect(await eventually("the second to follow", () => call(second, "RAFTSTATE"), (state) => state === "Follower")).toBe("Follower");
   expect(await call(first, "SET", "k", "v")).toBe("OK");
 });
+
+test("a node of another cluster (-cluster) is refused when it joins, with the reason, and nothing is added", async () => {
+  // It used to be added as a learner whose peer links every member refused: it never caught up,
+  // and its log said it had joined (found by an operator probe).
+  const member = await startNode("named-1", null);
+  const stranger = await CloneProcess.start({
+    name: "named-stranger",
+    dir: `${parent}/named-stranger`,
+    join: `:${member.port}`,
+    extraArguments: ["-cluster", "other"],
+  });
+  started.push(stranger);
+  const refusal = await eventually(
+    "the refusal in the joining node's log",
+    () => stranger.log(),
+    (log) => log.includes("belongs to cluster 'finn', not 'other'"),
+  );
+  expect(refusal).not.toContain("Joined the cluster");
+  expect(await call(member, "RAFTPEERS")).toEqual([member.address, "Leader"]);
+  expect(await call(member, "RAFTJOIN", "0123456789abcdef", "127.0.0.1:1", "another")).toEqual({
+    error: "ERR this node belongs to cluster 'finn', not 'another': join through a node of your cluster, or give the joining node -cluster finn",
+  });
+});

@@ -13,9 +13,14 @@ import { parseNodeAddress } from "../address.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
-import { type Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
+import { Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
 import { nodeIdPattern } from "./identity.ts";
 import type { RaftNode } from "./raft-node.ts";
+
+const plus = 0x2b;
+const minus = 0x2d;
+const newline = 0x0a;
+const carriageReturn = 0x0d;
 
 /** One exchange with another node must finish within this long. */
 const requestTimeoutMilliseconds = 5000;
@@ -30,6 +35,8 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
   const { host: hostname, port } = parseNodeAddress(address);
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   const reader = new RespReader();
+  let readerStarted = false;
+  let pending: Uint8Array = new Uint8Array(0);
   let expected = commands.length;
   const sink: CommandSink = {
     onCommand(reply: Command): boolean {
@@ -60,7 +67,23 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
           (why) => reject(new RespError(`ERR ${address}: ${why}`)),
         ),
         data: (_socket, chunk) => {
-          const status = reader.feed(chunk, sink);
+          // Status and error lines are taken whole (an error's text may hold quotes, which the
+          // request reader would parse as an inline command's); anything else goes to the reader.
+          let bytes: Uint8Array = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+          pending = new Uint8Array(0);
+          while (bytes.length > 0 && expected > 0 && (bytes[0] === plus || bytes[0] === minus) && !readerStarted) {
+            const end = bytes.indexOf(newline);
+            if (end < 0) {
+              pending = bytes;
+              return;
+            }
+            const line = Buffer.from(bytes.subarray(0, end > 0 && bytes[end - 1] === carriageReturn ? end - 1 : end)).toString("latin1");
+            bytes = bytes.subarray(end + 1);
+            if (!sink.onCommand(Command.of([line]))) return;
+          }
+          if (bytes.length === 0 || expected <= 0) return;
+          readerStarted = true;
+          const status = reader.feed(bytes, sink);
           if (status.kind === "error") reject(new RespError(`ERR unreadable reply from ${address}`));
         },
         close: () => reject(new RespError(`ERR ${address} closed the connection`)),
@@ -212,14 +235,14 @@ export class ClusterControl {
    * Asks the cluster at `address` to add this node, following MOVED redirects to the leader, and
    * retrying with backoff until it is accepted or this node is closed.
    */
-  async join(address: string, selfAddress: string, stillRunning: () => boolean): Promise<void> {
+  async join(address: string, selfAddress: string, stillRunning: () => boolean, cluster = "finn"): Promise<void> {
     let delay = 200;
     while (stillRunning()) {
       let target = address;
       for (let hop = 0; hop <= redirectsMax && stillRunning(); hop++) {
         let reply: string;
         try {
-          const join = ["RAFTJOIN", this.node.id, selfAddress];
+          const join = ["RAFTJOIN", this.node.id, selfAddress, cluster];
           reply = await (this.credentials.length > 0 ? requestReply(target, this.tls, ["AUTH", ...this.credentials], join) : requestReply(target, this.tls, join));
         } catch (error) {
           reply = `-${error instanceof Error ? error.message : String(error)}`;

@@ -21,6 +21,8 @@ export interface NodeSettings {
   readonly backend: string;
   readonly version: string;
   readonly nodeId: string;
+  /** The cluster's name (`-cluster`): peers and joining nodes of another are refused. */
+  readonly cluster: string;
   /** The client password (`AUTH`) and the admin password (`AUTH admin ...`); "" when not set. */
   readonly passwords: { readonly client: string; readonly admin: string };
 }

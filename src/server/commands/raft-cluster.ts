@@ -46,8 +46,17 @@ export const raftRemovePeer: Builtin = {
 
 export const raftJoin: Builtin = {
   adminOnly: true,
-  spec: spec("raftjoin", 3, "admin noscript", noKeys, "cluster", "Asks the cluster to add the calling node (sent by -join).", "id address"),
+  spec: spec("raftjoin", -3, "admin noscript", noKeys, "cluster", "Asks the cluster to add the calling node (sent by -join).", "id address [cluster]"),
   run(context, connection, command) {
+    if (command.argCount > 4) throw new RespError("ERR wrong number of arguments for 'raftjoin' command");
+    // A joining node names its cluster (-cluster): one of another cluster would be added as a
+    // learner whose peer links are all refused, and never catch up.
+    const cluster = command.argCount === 4 ? text(command.args[3]) : null;
+    if (cluster !== null && cluster !== context.settings.cluster) {
+      throw new RespError(
+        `ERR this node belongs to cluster '${context.settings.cluster.slice(0, 80)}', not '${cluster.slice(0, 80)}': join through a node of your cluster, or give the joining node -cluster ${context.settings.cluster.slice(0, 80)}`,
+      );
+    }
     answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[2]), text(command.args[1])));
   },
 };
