@@ -245,6 +245,24 @@ describe("peer links", () => {
     expect(lines.some((line) => line.includes("unbalanced quotes"))).toBe(false);
   });
 
+  test("a member that leaves the membership is forgotten, the address its handshake taught too", async () => {
+    // A member replaced at its address by a new id used to be dialled for ever, through the
+    // address learned from its own handshake (found by an operator probe: a warning a minute).
+    const a = startPeer("node-a", "s");
+    const b = startPeer("node-b", "s");
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    b.transport.setPeers(new Map([["node-a", a.address]]));
+    // b opens a link to a (a learns b's address from its handshake), and a one to b.
+    b.transport.send([heartbeat("node-b", "node-a", 1)]);
+    await eventuallyTrue(() => a.received.length > 0);
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await eventuallyTrue(() => a.transport.linkReady("node-b"));
+    a.transport.setPeers(new Map());
+    expect(a.transport.linkStats("node-b")).toBeNull();
+    a.transport.send([heartbeat("node-a", "node-b", 2)]);
+    expect(a.transport.linkStats("node-b")).toBeNull();
+  });
+
   test("a link refuses a different node answering at the peer's address", async () => {
     const a = startPeer("node-a", "s");
     const impostor = startPeer("node-x", "s");

@@ -72,6 +72,10 @@ export class Transport {
 
   /** Sets the members (id to address); links to nodes no longer known are closed. */
   setPeers(peers: ReadonlyMap<string, string>): void {
+    // A member that leaves the membership is forgotten, its address learned from a handshake too:
+    // its link closes (a member replaced at its address by a new id was dialled, and warned
+    // about, for ever).
+    for (const id of this.peers.keys()) if (!peers.has(id)) this.learned.delete(id);
     this.peers = peers;
     for (const [id, link] of this.links) {
       const address = this.addressOf(id);
