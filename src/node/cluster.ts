@@ -212,6 +212,8 @@ export class ClusterControl {
     this.requireLeader();
     const id = this.memberAt(address);
     if (id === null) throw new RespError(`ERR ${address} is not a member`);
+    const voters = this.node.membershipNow().voters;
+    if (voters.length === 1 && voters[0] === id) throw new RespError(`ERR ${address} is the last voter: a cluster cannot go on without one`);
     this.logger.notice(`Removing node ${id.slice(0, 12)} at ${address}`);
     await this.node.changeMembership({ kind: "remove", node: id });
   }
@@ -225,6 +227,7 @@ export class ClusterControl {
   transfer(address: string | null): void {
     this.requireLeader();
     const membership = this.node.membershipNow();
+    if (address !== null && membership.addresses[this.node.id] === address) throw new RespError(`ERR ${address} is this node, the leader already`);
     const candidates = membership.voters.filter((id) => id !== this.node.id && (address === null || membership.addresses[id] === address));
     const target = candidates[0];
     if (target === undefined) throw new RespError(address === null ? "ERR there is no other voter to hand over to" : `ERR ${address} is not a voter`);

@@ -1097,6 +1097,8 @@ function refusalError(reason: string, leader: string | null): RespError {
       return notAppliedError("too many writes are waiting to commit");
     case "configPending":
       return new RespError("ERR another membership change is in progress; retry when it is done");
+    case "invalidChange":
+      return new RespError("ERR the membership would be left without a voter (or the change is not one Raft allows): refused");
     default:
       return new RespError(`ERR the change was refused (${reason})`);
   }

@@ -68,6 +68,18 @@ describe("cluster administration with malformed arguments", () => {
   });
 });
 
+describe("cluster administration that cannot be done", () => {
+  test("handing leadership to the leader itself, or removing the last voter, is refused with the reason", async () => {
+    const node = await startNode("admin-refusals");
+    expect(await call(node, "RAFTTRANSFER", node.address)).toEqual({ error: `ERR ${node.address} is this node, the leader already` });
+    expect(await call(node, "RAFTREMOVEPEER", node.address)).toEqual({ error: `ERR ${node.address} is the last voter: a cluster cannot go on without one` });
+    // Nothing was proposed: the node still leads its cluster of one, which still serves.
+    expect(await call(node, "RAFTSTATE")).toBe("Leader");
+    expect(await call(node, "SET", "k", "v")).toBe("OK");
+    expect(node.log()).not.toContain("Removing node");
+  });
+});
+
 describe("output limits", () => {
   test("a reply growing past outputBytesMax (64 MB) is cut off as it is built: the client goes, memory stays bounded, others are served", async () => {
     const node = await startNode("output-limit");
