@@ -450,11 +450,13 @@ async function openLocked(
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
   };
-  server.dispatcher = createDispatcher(builtins, context, machine, applier);
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first
-  // commands are not refused.
+  // commands are not refused. Meanwhile everyone is answered -LOADING, as Redis does while it
+  // loads (the replay gives the loop a turn between batches): nothing is served from a state
+  // that has not caught up with what this node served before it stopped.
   await raftNode.start(startupLeaderWaitMilliseconds);
+  server.dispatcher = createDispatcher(builtins, context, machine, applier);
   logger.notice(`Node ${identity.nodeId.slice(0, 12)} ready to accept connections on ${host}:${server.port}`);
   const recorded = raftNode.membershipNow().addresses[nodeId];
   if (recorded !== undefined && recorded !== advertise) {

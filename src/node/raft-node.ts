@@ -101,6 +101,8 @@ export function snapshotReaderOf(data: Uint8Array): MachineSnapshotReader {
 
 /** 50 ms ticks, elections after 0.5 to 1 s of silence: fail-over well under Finn's 3 s. */
 const tickMillisecondsDefault = 50;
+/** Bytes of committed entries applied per Ready (the core's `applyBytesMax`). */
+const applyBytesMax = 1 << 20;
 const electionTicksDefault = 10;
 const proposalTimeoutMillisecondsDefault = 10_000;
 /** A machine writing a snapshot gives the event loop a turn after this much work. */
@@ -177,6 +179,11 @@ export class RaftNode implements Replicator {
   private lastState: NodeStatus["state"] = "Follower";
   private running = false;
   private rerun = false;
+  /**
+   * True until `start` returns: while the node replays its log, it gives the event loop a turn
+   * between Readies, so that clients are answered `-LOADING` meanwhile rather than wait unanswered.
+   */
+  private starting = true;
   private scheduled = false;
   private soonScheduled = false;
   /** The timer that sends a commit index no append has carried yet (`armCommitNews`). */
@@ -270,6 +277,10 @@ export class RaftNode implements Replicator {
       random: new SeededRandom(seed),
       electionTicks: this.electionTicks,
       heartbeatTicks: 1,
+      // Applying is done on the loop's thread: a replay at start, or a follower catching up,
+      // applies 1 MB of entries at a time (one large entry whole), and at start the loop answers
+      // -LOADING between them.
+      applyBytesMax: applyBytesMax,
     });
     this.persistedHardState = options.store.hardState();
     this.updatePeers();
@@ -367,6 +378,7 @@ export class RaftNode implements Replicator {
     const deadline = performance.now() + timeoutMilliseconds;
     const committed = this.store.hardState().commit;
     while (!this.closed && this.raft.status().applied < committed && performance.now() < deadline) await Bun.sleep(1);
+    this.starting = false;
     // A member removed before this restart knows it now (its membership, applied, leaves it out).
     this.noticeRemoval();
     if (!this.soleVoter) return;
@@ -565,6 +577,7 @@ export class RaftNode implements Replicator {
           await this.handleReady(ready);
           this.raft.advance();
           this.afterAdvance();
+          if (this.starting) await new Promise<void>((resolve) => setImmediate(resolve));
           // Commands queued while persisting go into the next batch right away.
           this.proposeQueued();
           this.requestReads();
