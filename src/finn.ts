@@ -226,7 +226,7 @@ function sameAddress(a: string, b: string): boolean {
 }
 
 /**
- * Whether `join` reaches this node itself: its advertised or bound address, or any name of this
+ * Whether `join` reaches this node itself: its advertised or bound address, or a name of this
  * host's loopback interface (`localhost`, `127.0.0.2`, `::1`) at its port when it listens there.
  */
 function joinsItself(join: string, advertise: string, bindHost: string, port: number): boolean {

@@ -67,7 +67,7 @@ export function parsePositiveCount(bytes: Uint8Array): number {
   return value;
 }
 
-/** Decimal floats as strtod reads them, hexadecimal ones, and inf/infinity in any case. */
+/** Decimal floats as strtod reads them, hexadecimal ones, and inf/infinity in upper or lower case. */
 const decimalFloat = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const hexFloat = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?$/;
 const infinity = /^([+-]?)(?:inf|infinity)$/i;

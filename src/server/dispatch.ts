@@ -104,7 +104,7 @@ export function createDispatcher(
           connection.writeError(`EXECABORT Transaction discarded because of: ${error}`);
           return;
         }
-        // A transaction command refused inside MULTI (WATCH with no key) aborts EXEC, as any other.
+        // A transaction command refused inside MULTI (WATCH with no key) aborts EXEC, as an unknown command does.
         if (transaction !== null) transaction.failed = true;
         connection.writeError(`ERR ${error}`);
         return;
