@@ -13,14 +13,10 @@ import { parseNodeAddress } from "../address.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
-import { Command, type CommandSink, encodeCommand, RespReader } from "../resp/reader.ts";
+import { encodeCommand } from "../resp/reader.ts";
+import { scanReply } from "../resp/reply-scanner.ts";
 import { nodeIdPattern } from "./identity.ts";
 import type { RaftNode } from "./raft-node.ts";
-
-const plus = 0x2b;
-const minus = 0x2d;
-const newline = 0x0a;
-const carriageReturn = 0x0d;
 
 /** One exchange with another node must finish within this long. */
 const requestTimeoutMilliseconds = 5000;
@@ -28,30 +24,15 @@ const requestTimeoutMilliseconds = 5000;
 const redirectsMax = 5;
 
 /**
- * Sends commands to `address` and returns the reply to the last one as text (errors start with
- * `-`); the replies to the ones before it (such as AUTH) must be `+OK`.
+ * Sends commands to `address` and returns the reply to the last one as text: a status or error
+ * line without its CRLF (errors start with `-`), any other reply as its raw bytes. The replies to
+ * the ones before it (such as AUTH) must be `+OK`.
  */
 export async function requestReply(address: string, tls: TlsConfig | null, ...commands: readonly (readonly string[])[]): Promise<string> {
   const { host: hostname, port } = parseNodeAddress(address);
   const { promise, resolve, reject } = Promise.withResolvers<string>();
-  const reader = new RespReader();
-  let readerStarted = false;
-  let pending: Uint8Array = new Uint8Array(0);
+  let received: Uint8Array = new Uint8Array(0);
   let expected = commands.length;
-  const sink: CommandSink = {
-    onCommand(reply: Command): boolean {
-      // Replies are parsed with the request reader: a status or error line arrives as one inline
-      // "command", an array of bulks as a multibulk frame.
-      const text = reply.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" ");
-      expected--;
-      if (expected > 0 && text !== "+OK") {
-        resolve(text);
-        return false;
-      }
-      if (expected === 0) resolve(text);
-      return expected > 0;
-    },
-  };
   const timer = setTimeout(() => reject(new RespError(`ERR ${address} did not answer in time`)), requestTimeoutMilliseconds);
   try {
     const socket = await Bun.connect({
@@ -67,24 +48,25 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
           (why) => reject(new RespError(`ERR ${address}: ${why}`)),
         ),
         data: (_socket, chunk) => {
-          // Status and error lines are taken whole (an error's text may hold quotes, which the
-          // request reader would parse as an inline command's); anything else goes to the reader.
-          let bytes: Uint8Array = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-          pending = new Uint8Array(0);
-          while (bytes.length > 0 && expected > 0 && (bytes[0] === plus || bytes[0] === minus) && !readerStarted) {
-            const end = bytes.indexOf(newline);
-            if (end < 0) {
-              pending = bytes;
+          received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+          let start = 0;
+          while (expected > 0) {
+            const end = scanReply(received, start, received.length);
+            if (end === "incomplete") break;
+            if (typeof end !== "number") {
+              reject(new RespError(`ERR unreadable reply from ${address}: ${end.error}`));
               return;
             }
-            const line = Buffer.from(bytes.subarray(0, end > 0 && bytes[end - 1] === carriageReturn ? end - 1 : end)).toString("latin1");
-            bytes = bytes.subarray(end + 1);
-            if (!sink.onCommand(Command.of([line]))) return;
+            const text = Buffer.from(received.subarray(start, end - 2)).toString("latin1");
+            start = end;
+            expected--;
+            if (expected === 0 || text !== "+OK") {
+              resolve(text);
+              return;
+            }
           }
-          if (bytes.length === 0 || expected <= 0) return;
-          readerStarted = true;
-          const status = reader.feed(bytes, sink);
-          if (status.kind === "error") reject(new RespError(`ERR unreadable reply from ${address}`));
+          // What is left waits for the next chunk: a copy (the socket may reuse the chunk's memory).
+          received = start < received.length ? Uint8Array.from(received.subarray(start)) : new Uint8Array(0);
         },
         close: () => reject(new RespError(`ERR ${address} closed the connection`)),
         error: (_socket, error) => reject(new RespError(`ERR ${address}: ${error.message}`)),

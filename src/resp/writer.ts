@@ -29,12 +29,15 @@ export type Protocol = 2 | 3;
  * (`1e+17`, `1.5e-05`), plain decimals in between.
  */
 export function formatDouble(value: number): string {
+  // The usual case, plain decimals, without the exponent form's work (a double's shortest form
+  // has an exponent in [-4, 17) exactly when the double is 0 or its magnitude is in [1e-4, 1e17)).
+  const magnitude = Math.abs(value);
+  if (magnitude === 0 || (magnitude >= 1e-4 && magnitude < 1e17)) return String(value);
   const exponential = value.toExponential();
   const e = exponential.indexOf("e");
   const exponent = Number(exponential.slice(e + 1));
-  if (exponent >= -4 && exponent < 17) return String(value);
-  const magnitude = Math.abs(exponent);
-  return `${exponential.slice(0, e)}e${exponent < 0 ? "-" : "+"}${magnitude < 10 ? "0" : ""}${magnitude}`;
+  const digits = Math.abs(exponent);
+  return `${exponential.slice(0, e)}e${exponent < 0 ? "-" : "+"}${digits < 10 ? "0" : ""}${digits}`;
 }
 
 export class RespWriter {
