@@ -7,7 +7,7 @@
  */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { call, CloneProcess, cleanupAll, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
+import { call, CloneProcess, cleanupAll, freePort, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
 import { eventually } from "./helpers/eventually.ts";
 
 setDefaultTimeout(120_000);
@@ -125,4 +125,32 @@ test("a node of another cluster (-cluster) is refused when it joins, with the re
   expect(await call(member, "RAFTJOIN", "0123456789abcdef", "127.0.0.1:1", "another")).toEqual({
     error: "ERR this node belongs to cluster 'finn', not 'another': join through a node of your cluster, or give the joining node -cluster finn",
   });
+});
+
+test("a node whose -advertise the leader cannot reach is not added, and its log says why", async () => {
+  const member = await startNode("advertise-1", null);
+  // An address on this host where nothing listens: the joining node itself listens elsewhere.
+  const nowhere = `127.0.0.1:${await freePort()}`;
+  const joiner = await CloneProcess.start({
+    name: "advertise-joiner",
+    dir: `${parent}/advertise-joiner`,
+    join: `:${member.port}`,
+    extraArguments: ["-advertise", nowhere],
+  });
+  started.push(joiner);
+  const log = await eventually("the refusal in the joining node's log", () => joiner.log(), (text) => text.includes(`cannot reach the joining node at ${nowhere}`));
+  expect(log).toContain("-advertise address that the cluster's nodes can reach");
+  expect(log).not.toContain("Joined the cluster");
+  // Nothing was proposed: the member still leads a cluster of one, which still serves writes.
+  expect(await call(member, "RAFTPEERS")).toEqual([member.address, "Leader"]);
+  expect(await call(member, "SET", "k", "v")).toBe("OK");
+  // An address where another node answers is refused too: the joiner would take its place.
+  const other = await startNode("advertise-other", null);
+  const joinerId = String(await call(joiner, "RAFTNODEID"));
+  expect(await call(member, "RAFTJOIN", joinerId, other.address)).toEqual({
+    error: expect.stringContaining(`${other.address} answers as node ${String(await call(other, "RAFTNODEID")).slice(0, 12)}, not as the joining node ${joinerId.slice(0, 12)}`),
+  });
+  // At its real address the same node is added.
+  expect(await call(member, "RAFTJOIN", joinerId, joiner.address)).toBe("OK");
+  await eventually("two voters", () => call(member, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
 });

@@ -139,7 +139,7 @@ export class ClusterControl {
   }
 
   /** Adds the node at `address` as a learner (promoted once it has caught up). */
-  async addPeer(address: string, knownId: string | null): Promise<void> {
+  async addPeer(address: string, knownId: string | null, joining = false): Promise<void> {
     this.requireLeader();
     // Checked before anything is proposed: a membership change commits for good, and a member
     // whose address no socket can reach, or whose id is not one, cannot be taken back by a restart.
@@ -150,6 +150,7 @@ export class ClusterControl {
     const existing = this.memberAt(address);
     if (existing !== null && (knownId === null || knownId === existing)) throw new RespError(`ERR ${address} is already a member`);
     if (existing !== null && knownId !== null) await this.replaceLostMember(existing, knownId, address);
+    else if (joining && knownId !== null) await this.checkJoinerAddress(knownId, address);
     let id = knownId;
     if (id === null) {
       // Only a node waiting to join may be added: one with Raft state of its own (a cluster of
@@ -171,6 +172,29 @@ export class ClusterControl {
     }
     this.logger.notice(`Adding node ${id.slice(0, 12)} at ${address} as a learner`);
     await this.node.changeMembership({ kind: "addLearner", node: asNodeId(id), address });
+  }
+
+  /**
+   * A node asking to join (RAFTJOIN) is added at the address it advertises: before that commits
+   * for good, this node dials it there. An address nobody answers at (a wrong `-advertise`, or one
+   * only the joiner's own host can reach) would make a learner that never catches up, dialled for
+   * ever; one where another node answers would take that node's place. A node in protected mode
+   * that denies this host still proves the address reaches a node, and is accepted.
+   */
+  private async checkJoinerAddress(id: string, address: string): Promise<void> {
+    let reply: string;
+    try {
+      reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
+    } catch (error) {
+      const why = error instanceof Error ? error.message.replace(/^ERR /, "") : String(error);
+      throw new RespError(
+        `ERR the leader cannot reach the joining node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
+      );
+    }
+    if (reply === `+${id}` || reply.startsWith("-DENIED")) return;
+    throw new RespError(
+      `ERR ${address} answers as ${reply.startsWith("+") ? `node ${reply.slice(1, 13)}` : reply.slice(1, 81)}, not as the joining node ${id.slice(0, 12)}: is its -advertise this node's address?`,
+    );
   }
 
   /**

@@ -57,7 +57,7 @@ export const raftJoin: Builtin = {
         `ERR this node belongs to cluster '${context.settings.cluster.slice(0, 80)}', not '${cluster.slice(0, 80)}': join through a node of your cluster, or give the joining node -cluster ${context.settings.cluster.slice(0, 80)}`,
       );
     }
-    answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[2]), text(command.args[1])));
+    answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[2]), text(command.args[1]), true));
   },
 };
 
