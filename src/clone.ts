@@ -58,6 +58,8 @@ Flags (each also as --flag, and as -flag=value):
                          batches many commands, so the count alone does not bound the disk
   -h, -help            print this help
 
+BYTES take Redis's units: 512mb, 1gb, 64kb (powers of 1024), 64k, 1m, 1g (powers of 1000).
+
 Commands: strings (SET GET MSET MGET INCR INCRBY DECR DECRBY APPEND STRLEN SETEX SETNX GETEX
 GETDEL ...), expiry (EXPIRE PEXPIRE EXPIREAT TTL PTTL EXPIRETIME PERSIST ...), lists (LPUSH RPUSH
 LPOP RPOP LRANGE LLEN LINDEX LSET LTRIM LREM ...), sets (SADD SREM SMEMBERS SISMEMBER SCARD SPOP
@@ -106,6 +108,18 @@ function level(flag: string, value: string): Level {
 }
 
 /** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
+/** Redis's size units (`memtoull`): k, m, g are powers of 1000; kb, mb, gb of 1024; b is bytes. */
+const sizeUnits: Readonly<Record<string, number>> = { "": 1, b: 1, k: 1000, kb: 1024, m: 1000 ** 2, mb: 1024 ** 2, g: 1000 ** 3, gb: 1024 ** 3 };
+
+/** A size flag's value: a whole number of bytes, optionally with a unit as Redis takes them (`512mb`, `1gb`, `64k`). */
+export function parseSize(value: string, flag: string): number {
+  const match = /^(\d+)([a-z]*)$/i.exec(value);
+  const unit = sizeUnits[(match?.[2] ?? "").toLowerCase()];
+  const bytes = match === null || unit === undefined ? Number.NaN : Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`invalid size '${value}' for -${flag}: expected bytes, optionally with a unit (b, k, kb, m, mb, g, gb)`);
+  return bytes;
+}
+
 export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
   const flags: CloneFlags = {
     port: 7481,
@@ -225,9 +239,10 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         break;
       case "proto-max-bulk-len":
       case "client-query-buffer-limit": {
-        if (!/^\d+$/.test(value) || Number(value) < 1024) throw new UsageError(`invalid size '${value}' for -${name}: at least 1024 bytes`);
-        if (name === "proto-max-bulk-len") flags.bulkBytesMax = Number(value);
-        else flags.queryBufferBytesMax = Number(value);
+        const bytes = parseSize(value, name);
+        if (bytes < 1024) throw new UsageError(`invalid size '${value}' for -${name}: at least 1024 bytes`);
+        if (name === "proto-max-bulk-len") flags.bulkBytesMax = bytes;
+        else flags.queryBufferBytesMax = bytes;
         break;
       }
       case "timeout":
@@ -244,10 +259,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       }
       case "snapshot-bytes":
       case "snapshot-trail-bytes": {
-        const bytes = Number(value);
-        if (!/^\d+$/.test(value) || !Number.isSafeInteger(bytes) || (name === "snapshot-bytes" && bytes < 1)) {
-          throw new UsageError(`invalid size '${value}' for -${name}`);
-        }
+        const bytes = parseSize(value, name);
+        if (name === "snapshot-bytes" && bytes < 1) throw new UsageError(`invalid size '${value}' for -${name}: at least 1 byte`);
         if (name === "snapshot-bytes") flags.snapshotBytes = bytes;
         else flags.snapshotTrailBytes = bytes;
         break;
@@ -269,7 +282,7 @@ async function main(): Promise<void> {
     flags = parseFlags(process.argv.slice(2));
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`finn-clone: ${error.message}\n\n${usage}`);
+    process.stderr.write(`finn-clone: ${error.message}\n(run with -h for every flag)\n`);
     process.exit(2);
   }
   if (flags === "help") {

@@ -237,6 +237,58 @@ function joinsItself(join: string, advertise: string, bindHost: string, port: nu
   return loopback(target.host) && (loopback(bindHost) || bindHost === "0.0.0.0" || bindHost === "::");
 }
 
+/** `value` when it is one of `allowed`, else an error naming the option and what it takes. */
+function checkChoice(name: string, value: unknown, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    throw new Error(`invalid ${name} ${JSON.stringify(value)}: expected ${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`);
+  }
+}
+
+/** A count or size option: a whole number, at least `least`. */
+function checkWhole(name: string, value: unknown, least: number): void {
+  if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value >= least)) {
+    throw new Error(`invalid ${name} ${String(value)}: expected a whole number of at least ${least}`);
+  }
+}
+
+/** A group of limits (`limits`, `peerLimits`): only known names, each a whole number of at least `least[name]` (else 1). */
+function checkLimits(name: string, given: object | undefined, defaults: object, least: Readonly<Record<string, number>> = {}): void {
+  if (given === undefined) return;
+  if (typeof given !== "object" || given === null) throw new Error(`invalid ${name}: expected an object`);
+  for (const [key, value] of Object.entries(given)) {
+    if (!(key in defaults) || typeof (defaults as Record<string, unknown>)[key] !== "number") {
+      throw new Error(`unknown ${name} '${key}': expected one of ${Object.keys(defaults).filter((known) => typeof (defaults as Record<string, unknown>)[known] === "number").join(", ")}`);
+    }
+    checkWhole(`${name}.${key}`, value, least[key] ?? 1);
+  }
+}
+
+/**
+ * Checks `open()`'s options before anything starts, so that a program that builds them at run
+ * time (from a configuration file, say) hears what is wrong, rather than running with a level
+ * nobody meant (TypeScript's types catch these only in typed code).
+ */
+function checkOptions(options: Options): void {
+  if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
+  const levels = ["low", "medium", "high"];
+  checkChoice("consistency", options.consistency, levels);
+  checkChoice("durability", options.durability, levels);
+  checkChoice("backend", options.backend, ["lmdb", "memory"]);
+  checkChoice("redirect", options.redirect, ["moved", "try", "proxy"]);
+  checkWhole("snapshotEntries", options.snapshotEntries, 1);
+  checkWhole("snapshotBytes", options.snapshotBytes, 1);
+  checkWhole("snapshotTrailEntries", options.snapshotTrailEntries, 0);
+  checkWhole("snapshotTrailBytes", options.snapshotTrailBytes, 0);
+  checkLimits("limits", options.limits, defaultServerLimits, { idleTimeoutSeconds: 0 });
+  checkLimits("peerLimits", options.peerLimits, defaultLinkLimits);
+  for (const key of ["cluster", "secret", "password", "adminPassword", "advertise"] as const) {
+    const value = options[key];
+    if (value !== undefined && typeof value !== "string") throw new Error(`invalid ${key}: expected a string`);
+  }
+  if (options.cluster === "") throw new Error("invalid cluster '': a cluster needs a name");
+  if (options.protectedMode !== undefined && typeof options.protectedMode !== "boolean") throw new Error("invalid protectedMode: expected true or false");
+}
+
 /**
  * Starts a node: opens (or creates) the data directory `dir`, listens on `addr` (`host:port`;
  * `:port` binds the loopback address only, bind other interfaces explicitly), and serves `machine`.
@@ -249,7 +301,7 @@ export async function open(
   machine: Machine & MachineExtras,
   options: Options = {},
 ): Promise<FinnNode> {
-  if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
+  checkOptions(options);
   // Addresses other nodes will use are checked before anything starts: a membership records
   // `advertise` for good, and a `join` that is not host:port would be retried for ever.
   for (const [what, address] of [
@@ -386,8 +438,9 @@ async function openLocked(
     await store.flush();
     await recordLog(environment, identity, backend);
   }
+  const linkIdentity = { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" };
   const transport = new Transport(
-    { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" },
+    linkIdentity,
     logger,
     (messages) => node?.receive(messages),
     { ...defaultLinkLimits, ...options.peerLimits },
@@ -421,7 +474,7 @@ async function openLocked(
   node = raftNode;
   const credentials =
     (options.adminPassword ?? "") !== "" ? ["admin", options.adminPassword ?? ""] : (options.password ?? "") !== "" ? [options.password ?? ""] : [];
-  const cluster = new ClusterControl(raftNode, logger, credentials, tls);
+  const cluster = new ClusterControl(raftNode, logger, credentials, tls, linkIdentity);
   const settings: NodeSettings = {
     port: server.port,
     bind: host,

@@ -121,6 +121,22 @@ describe("passwords", () => {
     expect(reply).toEqual(["OK", "OK"]);
   });
 
+  test("a node joining without the cluster's passwords is told which flag it lacks, and is not added", async () => {
+    const withoutPassword = await CloneProcess.start({ name: "auth-nopass", join: `:${first.port}` });
+    const clientPasswordOnly = await CloneProcess.start({ name: "auth-clientpass", join: `:${first.port}`, extraArguments: ["-auth", "client-pass"] });
+    started.push(withoutPassword, clientPasswordOnly);
+    const deadline = Date.now() + 20_000;
+    const advised = (clone: CloneProcess, advice: string): boolean => clone.log().includes(advice);
+    const noPassword = "the cluster has a password: start this node with the cluster's -admin-auth";
+    const noAdmin = "joining needs the admin user: start this node with the cluster's -admin-auth";
+    while (Date.now() < deadline && !(advised(withoutPassword, noPassword) && advised(clientPasswordOnly, noAdmin))) await Bun.sleep(50);
+    expect(withoutPassword.log()).toContain(noPassword);
+    expect(clientPasswordOnly.log()).toContain(noAdmin);
+    const [, peers] = await session(first, [["AUTH", "client-pass"], ["RAFTPEERS"]]);
+    // Nothing was added: the cluster is still the two nodes of the tests before.
+    expect((peers as string[]).filter((_, at) => at % 2 === 0).sort()).toEqual([first.address, second.address].sort());
+  });
+
   test("redis-cli -a authenticates", () => {
     const run = Bun.spawnSync(["redis-cli", "-p", String(first.port), "-a", "client-pass", "--no-auth-warning", "GET", "k"]);
     expect(run.stdout.toString().trim()).toBe("v");

@@ -154,3 +154,73 @@ test("a node whose -advertise the leader cannot reach is not added, and its log 
   expect(await call(member, "RAFTJOIN", joinerId, joiner.address)).toBe("OK");
   await eventually("two voters", () => call(member, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
 });
+
+test("a node with another -secret is refused at the join, with the reason in its log, and nothing is added", async () => {
+  const member = await CloneProcess.start({ name: "secret-1", dir: `${parent}/secret-1`, extraArguments: ["-secret", "right"] });
+  started.push(member);
+  const stranger = await CloneProcess.start({ name: "secret-stranger", dir: `${parent}/secret-stranger`, join: `:${member.port}`, extraArguments: ["-secret", "wrong"] });
+  started.push(stranger);
+  const log = await eventually("the refusal in the joining node's log", () => stranger.log(), (text) => text.includes("does not know the cluster secret"));
+  expect(log).toContain("start it with the same -secret as the cluster's nodes");
+  expect(log).not.toContain("Joined the cluster");
+  expect(await call(member, "RAFTPEERS")).toEqual([member.address, "Leader"]);
+  // With the right secret the same kind of node joins.
+  const friend = await CloneProcess.start({ name: "secret-friend", dir: `${parent}/secret-friend`, join: `:${member.port}`, extraArguments: ["-secret", "right"] });
+  started.push(friend);
+  await eventually("two voters", () => call(member, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
+  expect(friend.log()).not.toContain("no leader has reached this node");
+});
+
+test("a node that joined but that no leader reaches says so in its log", async () => {
+  const member = await startNode("silence-1", null);
+  // The joining node advertises a proxy that passes the leader's check at the join (the first
+  // connection) and then refuses every connection: the leader can never get through.
+  const joinerPort = await freePort();
+  let connections = 0;
+  const proxy = Bun.listen<{ upstream: Promise<import("bun").Socket> | null }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        connections++;
+        if (connections > 1) {
+          socket.end();
+          return;
+        }
+        socket.data = {
+          upstream: Bun.connect({
+            hostname: "127.0.0.1",
+            port: joinerPort,
+            socket: {
+              data: (_upstream, bytes) => void socket.write(bytes),
+              close: () => {
+                socket.end();
+              },
+            },
+          }),
+        };
+      },
+      data(socket, bytes) {
+        void socket.data.upstream?.then((upstream) => upstream.write(bytes));
+      },
+      close(socket) {
+        void socket.data?.upstream?.then((upstream) => upstream.end());
+      },
+    },
+  });
+  try {
+    const joiner = await CloneProcess.start({
+      name: "silence-joiner",
+      dir: `${parent}/silence-joiner`,
+      port: joinerPort,
+      join: `:${member.port}`,
+      extraArguments: ["-advertise", `127.0.0.1:${proxy.port}`],
+    });
+    started.push(joiner);
+    const log = await eventually("the warning in the joining node's log", () => joiner.log(), (text) => text.includes("no leader has reached this node"), 20_000);
+    expect(log).toContain("Joined the cluster");
+    expect(log).toContain("check that every node has the same -secret");
+  } finally {
+    proxy.stop(true);
+  }
+});

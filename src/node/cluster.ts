@@ -15,6 +15,8 @@ import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
 import { encodeCommand } from "../resp/reader.ts";
 import { scanReply } from "../resp/reply-scanner.ts";
+import { nonce, peerProof, peerProtocolVersion, proofMatches } from "../transport/handshake.ts";
+import type { LinkIdentity } from "../transport/peer-link.ts";
 import { nodeIdPattern } from "./identity.ts";
 import type { RaftNode } from "./raft-node.ts";
 
@@ -85,6 +87,17 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
   }
 }
 
+/** How long a node that joined waits for its leader's first message before it warns. */
+const leaderSilenceWarningMilliseconds = 5_000;
+
+/** What a joining node's operator can do about a refusal that retrying alone will not cure. */
+function joinAdvice(reply: string): string {
+  if (reply.startsWith("-NOAUTH")) return " (the cluster has a password: start this node with the cluster's -admin-auth, or its -auth when it has no admin password)";
+  if (reply.startsWith("-NOPERM")) return " (joining needs the admin user: start this node with the cluster's -admin-auth)";
+  if (reply.startsWith("-WRONGPASS")) return " (the password this node sends is not the cluster's: give every node the same -auth and -admin-auth)";
+  return "";
+}
+
 export class ClusterControl {
   constructor(
     private readonly node: RaftNode,
@@ -93,6 +106,8 @@ export class ClusterControl {
     private readonly credentials: readonly string[] = [],
     /** TLS for connections to other members, or null. */
     private readonly tls: TlsConfig | null = null,
+    /** Who this node is to its peers: a joining node is checked with the peers' own handshake. */
+    private readonly identity: LinkIdentity | null = null,
   ) {}
 
   /** This node's id. */
@@ -176,25 +191,43 @@ export class ClusterControl {
 
   /**
    * A node asking to join (RAFTJOIN) is added at the address it advertises: before that commits
-   * for good, this node dials it there. An address nobody answers at (a wrong `-advertise`, or one
-   * only the joiner's own host can reach) would make a learner that never catches up, dialled for
-   * ever; one where another node answers would take that node's place. A node in protected mode
-   * that denies this host still proves the address reaches a node, and is accepted.
+   * for good, this node opens the peers' handshake to it there (`RAFTHELLO`, transport/handshake.ts)
+   * and checks the answer, without going on to `RAFTAUTH`. An address nobody answers at (a wrong
+   * `-advertise`, or one only the joiner's own host can reach) would make a learner that never
+   * catches up, dialled for ever; one where another node answers would take that node's place; a
+   * node with another `-secret` would be a learner every link to which is refused. A node in
+   * protected mode that denies this host (no secret: `-DENIED`) still proves the address reaches a
+   * node, and is accepted.
    */
   private async checkJoinerAddress(id: string, address: string): Promise<void> {
+    const identity = this.identity;
+    const openerNonce = nonce();
     let reply: string;
     try {
-      reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
+      reply = await requestReply(
+        address,
+        this.tls,
+        identity === null ? ["RAFTNODEID"] : ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.id, openerNonce, identity.address],
+      );
     } catch (error) {
       const why = error instanceof Error ? error.message.replace(/^ERR /, "") : String(error);
       throw new RespError(
         `ERR the leader cannot reach the joining node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
       );
     }
-    if (reply === `+${id}` || reply.startsWith("-DENIED")) return;
-    throw new RespError(
-      `ERR ${address} answers as ${reply.startsWith("+") ? `node ${reply.slice(1, 13)}` : reply.slice(1, 81)}, not as the joining node ${id.slice(0, 12)}: is its -advertise this node's address?`,
-    );
+    if (reply.startsWith("-DENIED")) return;
+    // `*3 <peerId> <peerNonce> <peerProof>`: ids, nonces and proofs are hexadecimal, one line each.
+    const [, , peerId = "", , peerNonce = "", , proof = ""] = reply.startsWith("*3\r\n") ? reply.split("\r\n") : [];
+    const answeredId = identity === null ? (reply.startsWith("+") ? reply.slice(1) : "") : peerId;
+    if (answeredId === "") throw new RespError(`ERR the joining node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
+    if (answeredId !== id) {
+      throw new RespError(`ERR ${address} answers as node ${answeredId.slice(0, 12)}, not as the joining node ${id.slice(0, 12)}: is its -advertise this node's address?`);
+    }
+    if (identity === null) return;
+    const parties = { secret: identity.secret, cluster: identity.cluster, openerId: identity.id, openerNonce, openerAddress: identity.address, peerId, peerNonce };
+    if (!proofMatches(proof, peerProof(parties))) {
+      throw new RespError(`ERR the joining node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
+    }
   }
 
   /**
@@ -232,12 +265,34 @@ export class ClusterControl {
   /** Hands leadership to the voter at `address`, or to any caught-up voter when `address` is null. */
   transfer(address: string | null): void {
     this.requireLeader();
+    if (address !== null) parseNodeAddress(address);
     const membership = this.node.membershipNow();
     if (address !== null && membership.addresses[this.node.id] === address) throw new RespError(`ERR ${address} is this node, the leader already`);
     const candidates = membership.voters.filter((id) => id !== this.node.id && (address === null || membership.addresses[id] === address));
     const target = candidates[0];
     if (target === undefined) throw new RespError(address === null ? "ERR there is no other voter to hand over to" : `ERR ${address} is not a voter`);
     if (!this.node.transferLeadership(target)) throw new RespError("ERR leadership transfer could not start");
+  }
+
+  /**
+   * After a join: the leader's first message normally comes within a heartbeat. When none has come
+   * for a while, the leader cannot get through (another `-secret`, a certificate this node's CA
+   * does not trust; the leader's log says which), and this node would otherwise only answer
+   * `-CLUSTERDOWN` without a word: it says so, once a minute, until the leader gets through.
+   */
+  private async awaitLeaderContact(stillRunning: () => boolean): Promise<void> {
+    let waitedSince = performance.now();
+    let warnAfter = leaderSilenceWarningMilliseconds;
+    while (stillRunning() && this.node.status().lastContactMilliseconds === null) {
+      await Bun.sleep(100);
+      if (performance.now() - waitedSince < warnAfter) continue;
+      this.logger.warning(
+        `Joined, but no leader has reached this node in ${Math.round((performance.now() - waitedSince) / 1000)} s: ` +
+          "check that every node has the same -secret (and, with TLS, trusts the others' certificates); the leader's log says why it cannot get through",
+      );
+      waitedSince = performance.now();
+      warnAfter = 60_000;
+    }
   }
 
   /**
@@ -259,6 +314,7 @@ export class ClusterControl {
         // "... is already a member": this node (its id, at its address) joined before.
         if (reply === "+OK" || reply.endsWith(" is already a member")) {
           this.logger.notice(`Joined the cluster through ${target}`);
+          await this.awaitLeaderContact(stillRunning);
           return;
         }
         const moved = /^-MOVED \d+ (\S+)/.exec(reply);
@@ -266,7 +322,10 @@ export class ClusterControl {
           target = moved[1];
           continue;
         }
-        this.logger.warning(`Joining through ${target} failed: ${reply.slice(1)}; retrying`);
+        const line = `Joining through ${target} failed: ${reply.slice(1)}${joinAdvice(reply)}; retrying`;
+        // Another node joining at the same time is no fault: the retry follows it.
+        if (reply.includes("another membership change is in progress")) this.logger.notice(line);
+        else this.logger.warning(line);
         break;
       }
       await Bun.sleep(delay);

@@ -49,6 +49,8 @@ describe("cluster administration with malformed arguments", () => {
       [["RAFTJOIN", "not-hex-at-all!", "127.0.0.1:7000"], "invalid node id"],
       [["RAFTADDPEER", "abc", "0123456789abcdef"], "invalid address 'abc'"],
       [["RAFTADDPEER", "127.0.0.1:7000", "XYZ"], "invalid node id 'XYZ'"],
+      [["RAFTTRANSFER", "garbage"], "invalid address 'garbage'"],
+      [["RAFTREMOVEPEER", "garbage"], "garbage is not a member"],
     ];
     for (const [command, error] of refused) {
       const reply = await call(node, ...command);
@@ -59,8 +61,8 @@ describe("cluster administration with malformed arguments", () => {
     // A node asking to join at an address nobody answers at is refused (the leader dials it first).
     expect(await call(node, "RAFTJOIN", "0123456789abcdef", "127.0.0.1:1")).toEqual({ error: expect.stringContaining("cannot reach the joining node at 127.0.0.1:1") });
     expect(await call(node, "RAFTPEERS")).toEqual(peers);
-    // An operator may still add one by address and id (a node not started yet): a learner the
-    // node keeps trying to reach, while it goes on serving (a learner does not count towards the quorum).
+    // An operator may still add one by address and id, which is not dialled: a learner the node
+    // keeps trying to reach, while it goes on serving (a learner does not count towards the quorum).
     expect(await call(node, "RAFTADDPEER", "127.0.0.1:1", "0123456789abcdef")).toBe("OK");
     expect(await call(node, "SET", "k", "w")).toBe("OK");
     await node.restart();

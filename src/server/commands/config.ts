@@ -9,7 +9,9 @@ function parameters(context: BuiltinContext): [string, string][] {
   const limits = context.server.limits;
   const settings = context.settings;
   return [
-    ["appendonly", "no"],
+    // Every write reaches an append-only log on disk, whichever the backend: the Raft log. How
+    // often it is flushed is the durability level, in Redis's terms.
+    ["appendonly", "yes"],
     ["appendfsync", settings.durability === "high" ? "always" : settings.durability === "medium" ? "everysec" : "no"],
     ["bind", settings.bind],
     ["client-query-buffer-limit", String(limits.queryBufferBytesMax)],

@@ -1,0 +1,25 @@
+/** The clone's command-line flags: sizes with Redis's units, and errors that name the flag. */
+import { expect, test } from "bun:test";
+import { parseFlags, parseSize } from "./clone.ts";
+
+test("sizes take Redis's units, as redis.conf does", () => {
+  expect(parseSize("1048576", "f")).toBe(1048576);
+  expect(parseSize("512mb", "f")).toBe(512 * 1024 * 1024);
+  expect(parseSize("1GB", "f")).toBe(1024 ** 3);
+  expect(parseSize("64kb", "f")).toBe(65536);
+  expect(parseSize("64k", "f")).toBe(64000);
+  expect(parseSize("2m", "f")).toBe(2_000_000);
+  expect(parseSize("100b", "f")).toBe(100);
+  for (const bad of ["", "mb", "1.5mb", "-1", "12 mb", "1tb", "99999999999gb"]) {
+    expect(() => parseSize(bad, "proto-max-bulk-len")).toThrow(`invalid size '${bad}' for -proto-max-bulk-len: expected bytes, optionally with a unit`);
+  }
+});
+
+test("the size flags read units, and keep their lower bounds", () => {
+  const flags = parseFlags(["-proto-max-bulk-len", "512mb", "-client-query-buffer-limit", "1gb", "-snapshot-bytes", "64mb", "-snapshot-trail-bytes", "0"]);
+  expect(flags).not.toBe("help");
+  if (flags === "help") return;
+  expect([flags.bulkBytesMax, flags.queryBufferBytesMax, flags.snapshotBytes, flags.snapshotTrailBytes]).toEqual([512 * 1024 ** 2, 1024 ** 3, 64 * 1024 ** 2, 0]);
+  expect(() => parseFlags(["-proto-max-bulk-len", "1k"])).toThrow("invalid size '1k' for -proto-max-bulk-len: at least 1024 bytes");
+  expect(() => parseFlags(["-snapshot-bytes", "0"])).toThrow("invalid size '0' for -snapshot-bytes: at least 1 byte");
+});
