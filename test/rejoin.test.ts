@@ -138,7 +138,7 @@ test("a node whose -advertise the leader cannot reach is not added, and its log 
     extraArguments: ["-advertise", nowhere],
   });
   started.push(joiner);
-  const log = await eventually("the refusal in the joining node's log", () => joiner.log(), (text) => text.includes(`cannot reach the joining node at ${nowhere}`));
+  const log = await eventually("the refusal in the joining node's log", () => joiner.log(), (text) => text.includes(`cannot reach the node at ${nowhere}`));
   expect(log).toContain("-advertise address that the cluster's nodes can reach");
   expect(log).not.toContain("Joined the cluster");
   // Nothing was proposed: the member still leads a cluster of one, which still serves writes.
@@ -148,7 +148,7 @@ test("a node whose -advertise the leader cannot reach is not added, and its log 
   const other = await startNode("advertise-other", null);
   const joinerId = String(await call(joiner, "RAFTNODEID"));
   expect(await call(member, "RAFTJOIN", joinerId, other.address)).toEqual({
-    error: expect.stringContaining(`${other.address} answers as node ${String(await call(other, "RAFTNODEID")).slice(0, 12)}, not as the joining node ${joinerId.slice(0, 12)}`),
+    error: expect.stringContaining(`${other.address} answers as node ${String(await call(other, "RAFTNODEID")).slice(0, 12)}, not as node ${joinerId.slice(0, 12)}`),
   });
   // At its real address the same node is added.
   expect(await call(member, "RAFTJOIN", joinerId, joiner.address)).toBe("OK");

@@ -164,8 +164,7 @@ export class ClusterControl {
     }
     const existing = this.memberAt(address);
     if (existing !== null && (knownId === null || knownId === existing)) throw new RespError(`ERR ${address} is already a member`);
-    if (existing !== null && knownId !== null) await this.replaceLostMember(existing, knownId, address);
-    else if (joining && knownId !== null) await this.checkJoinerAddress(knownId, address);
+    if (existing === this.node.id) throw new RespError(`ERR ${address} is this node, the leader`);
     let id = knownId;
     if (id === null) {
       // Only a node waiting to join may be added: one with Raft state of its own (a cluster of
@@ -181,6 +180,9 @@ export class ClusterControl {
       if (found === undefined) throw new RespError(`ERR ${address} did not tell its node id: ${reply}`);
       id = found;
     }
+    // A node dialled anyway (it asked to join, or it told its id) is checked as a peer would be.
+    if (joining || knownId === null) await this.checkNewMember(id, address);
+    if (existing !== null) await this.replaceLostMember(existing, id, address);
     const membership = this.node.membershipNow();
     if (membership.voters.includes(asNodeId(id)) || membership.learners.includes(asNodeId(id))) {
       throw new RespError(`ERR node ${id.slice(0, 12)} is already a member`);
@@ -190,16 +192,16 @@ export class ClusterControl {
   }
 
   /**
-   * A node asking to join (RAFTJOIN) is added at the address it advertises: before that commits
-   * for good, this node opens the peers' handshake to it there (`RAFTHELLO`, transport/handshake.ts)
-   * and checks the answer, without going on to `RAFTAUTH`. An address nobody answers at (a wrong
-   * `-advertise`, or one only the joiner's own host can reach) would make a learner that never
-   * catches up, dialled for ever; one where another node answers would take that node's place; a
-   * node with another `-secret` would be a learner every link to which is refused. A node in
-   * protected mode that denies this host (no secret: `-DENIED`) still proves the address reaches a
-   * node, and is accepted.
+   * A node asking to join (RAFTJOIN), or added by address (RAFTADDPEER), is added at that address:
+   * before that commits for good, this node opens the peers' handshake to it there (`RAFTHELLO`,
+   * transport/handshake.ts) and checks the answer, without going on to `RAFTAUTH`. An address
+   * nobody answers at (a wrong `-advertise`, or one only the joiner's own host can reach) would
+   * make a learner that never catches up, dialled for ever; one where another node answers would
+   * take that node's place; a node with another `-secret` would be a learner every link to which
+   * is refused. A node in protected mode that denies this host (no secret: `-DENIED`) still proves
+   * the address reaches a node, and is accepted.
    */
-  private async checkJoinerAddress(id: string, address: string): Promise<void> {
+  private async checkNewMember(id: string, address: string): Promise<void> {
     const identity = this.identity;
     const openerNonce = nonce();
     let reply: string;
@@ -212,21 +214,21 @@ export class ClusterControl {
     } catch (error) {
       const why = error instanceof Error ? error.message.replace(/^ERR /, "") : String(error);
       throw new RespError(
-        `ERR the leader cannot reach the joining node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
+        `ERR the leader cannot reach the node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
       );
     }
     if (reply.startsWith("-DENIED")) return;
     // `*3 <peerId> <peerNonce> <peerProof>`: ids, nonces and proofs are hexadecimal, one line each.
     const [, , peerId = "", , peerNonce = "", , proof = ""] = reply.startsWith("*3\r\n") ? reply.split("\r\n") : [];
     const answeredId = identity === null ? (reply.startsWith("+") ? reply.slice(1) : "") : peerId;
-    if (answeredId === "") throw new RespError(`ERR the joining node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
+    if (answeredId === "") throw new RespError(`ERR the node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
     if (answeredId !== id) {
-      throw new RespError(`ERR ${address} answers as node ${answeredId.slice(0, 12)}, not as the joining node ${id.slice(0, 12)}: is its -advertise this node's address?`);
+      throw new RespError(`ERR ${address} answers as node ${answeredId.slice(0, 12)}, not as node ${id.slice(0, 12)}: is its -advertise this node's address?`);
     }
     if (identity === null) return;
     const parties = { secret: identity.secret, cluster: identity.cluster, openerId: identity.id, openerNonce, openerAddress: identity.address, peerId, peerNonce };
     if (!proofMatches(proof, peerProof(parties))) {
-      throw new RespError(`ERR the joining node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
+      throw new RespError(`ERR the node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
     }
   }
 
@@ -237,7 +239,6 @@ export class ClusterControl {
    * someone else must not remove a member that is alive.)
    */
   private async replaceLostMember(old: NodeId, id: string, address: string): Promise<void> {
-    if (old === this.node.id) throw new RespError(`ERR ${address} is this node, the leader`);
     const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
     if (reply !== `+${id}`) {
       throw new RespError(`ERR ${address} is already a member (node ${old.slice(0, 12)}), and answers as ${reply.slice(1, 41)}, not as ${id.slice(0, 12)}`);

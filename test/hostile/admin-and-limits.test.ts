@@ -59,7 +59,7 @@ describe("cluster administration with malformed arguments", () => {
     expect(await call(node, "RAFTPEERS")).toEqual(peers);
     expect(await call(node, "RAFTSTATE")).toBe("Leader");
     // A node asking to join at an address nobody answers at is refused (the leader dials it first).
-    expect(await call(node, "RAFTJOIN", "0123456789abcdef", "127.0.0.1:1")).toEqual({ error: expect.stringContaining("cannot reach the joining node at 127.0.0.1:1") });
+    expect(await call(node, "RAFTJOIN", "0123456789abcdef", "127.0.0.1:1")).toEqual({ error: expect.stringContaining("cannot reach the node at 127.0.0.1:1") });
     expect(await call(node, "RAFTPEERS")).toEqual(peers);
     // An operator may still add one by address and id, which is not dialled: a learner the node
     // keeps trying to reach, while it goes on serving (a learner does not count towards the quorum).
