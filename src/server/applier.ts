@@ -49,6 +49,13 @@ export class ClientApplier implements Applier {
     // The slot keeps `respond` untyped; it is only ever called with this mutate's own result.
     const reply = respond as ((value: unknown) => void) | null;
     if (conn !== null && conn.forwardedPending > 0 && (mutate !== null || reply !== null)) {
+      if (mutate !== null && this.mode !== "proxy" && !this.node.isLeader) {
+        // Only reads went to the leader (READONLY): a write is redirected, as it is without
+        // them, whatever the timing of their replies. It is not applied anywhere, so its
+        // redirect, answered in its turn, cannot overtake them.
+        this.notLeader(conn, command);
+        return;
+      }
       // Commands of this connection are still at the leader they were forwarded to: this one
       // follows them there, so that it is served in the client's order (Connection.forwardedPending).
       assert(!conn.inExec, "EXEC does not run while commands of its connection are forwarded");
