@@ -1,44 +1,50 @@
 /**
- * DEBUG DIGEST hashes through a buffer of its own; the bytes it hashes must be exactly the plain
- * sequence (key, tagged value, expiry) whatever falls on the buffer's edges: pieces that straddle
- * it, values longer than half of it (hashed directly), and very long keys.
+ * DEBUG DIGEST: the same for the same keys, types, values and expiry times whatever the order they
+ * were made in, and different when any of them differs, also for pieces around the hasher's
+ * buffer edges (values longer than half of it, very long keys). DEBUG DIGEST-VALUE is a SHA-1 of
+ * the value's serialisation.
  */
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { keyspaceDigest, valueDigest } from "./digest.ts";
+import { emptyDigest, keyspaceDigest, valueDigest } from "./digest.ts";
 import { Keyspace } from "./keyspace.ts";
 
-/** The digest of string values as the byte sequence the file comment describes, one `update` per piece. */
-function reference(entries: [string, Uint8Array][]): string {
-  const hash = createHash("sha1");
-  const prefix = (length: number): void => {
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(length);
-    hash.update(header);
-  };
-  for (const [key, value] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    prefix(key.length);
-    hash.update(Buffer.from(key, "latin1"));
-    hash.update("s");
-    prefix(value.length);
-    hash.update(value);
-  }
-  return hash.digest("hex");
+type Contents = [string, Uint8Array][];
+
+function contents(): Contents {
+  const entries: Contents = [];
+  // Pieces of every small size, so that some straddle each 64 KB boundary.
+  for (let i = 0; i < 3000; i++) entries.push([`k${i}`, new Uint8Array(i % 97).fill(i % 251)]);
+  entries.push(["big", new Uint8Array(40_000).fill(7)]); // more than half the buffer: hashed directly
+  entries.push(["huge", new Uint8Array(200_000).fill(9)]);
+  entries.push(["x".repeat(50_000), Uint8Array.of(1, 2, 3)]); // a key longer than half the buffer
+  entries.push(["\u00ff\u0080binary", Uint8Array.of(0, 255)]); // latin1 bytes above 127
+  return entries;
 }
 
-test("the buffered digest equals the plain byte sequence, across the buffer's edges", () => {
+function keyspaceOf(entries: Contents): Keyspace {
   const db = new Keyspace();
-  const entries: [string, Uint8Array][] = [];
-  const add = (key: string, value: Uint8Array): void => {
-    db.set(key, value);
-    entries.push([key, value]);
-  };
-  // Pieces of every small size, so that some straddle each 64 KB boundary.
-  for (let i = 0; i < 3000; i++) add(`k${i}`, new Uint8Array(i % 97).fill(i % 251));
-  add("big", new Uint8Array(40_000).fill(7)); // more than half the buffer: hashed directly
-  add("huge", new Uint8Array(200_000).fill(9));
-  add("x".repeat(50_000), Uint8Array.of(1, 2, 3)); // a key longer than half the buffer
-  add("\u00ff\u0080binary", Uint8Array.of(0, 255)); // latin1 bytes above 127
-  expect(keyspaceDigest(db)).toBe(reference(entries));
+  for (const [key, value] of entries) db.set(key, value);
+  return db;
+}
+
+test("the digest does not depend on the order keys were made in, and changes with any value, key or size", () => {
+  const entries = contents();
+  const digest = keyspaceDigest(keyspaceOf(entries));
+  expect(digest).toMatch(/^[0-9a-f]{40}$/);
+  expect(keyspaceDigest(keyspaceOf([...entries].reverse()))).toBe(digest);
+  expect(keyspaceDigest(new Keyspace())).toBe(emptyDigest);
+  const variants: [string, Contents][] = [
+    ["one byte of a small value", entries.map(([key, value]) => [key, key === "k500" ? value.map((byte, i) => (i === 3 ? byte ^ 1 : byte)) : value])],
+    ["one byte of a value hashed directly", entries.map(([key, value]) => [key, key === "huge" ? value.map((byte, i) => (i === 150_000 ? 0 : byte)) : value])],
+    ["a key renamed", entries.map(([key, value]) => [key === "k7" ? "k7'" : key, value])],
+    ["a key dropped", entries.filter(([key]) => key !== "big")],
+    ["a byte moved from one value to the next key's", entries.map(([key, value]) => [key, key === "k1" ? Uint8Array.of(1, 1) : key === "k2" ? Uint8Array.of(2) : value])],
+  ];
+  for (const [what, variant] of variants) expect({ what, digest: keyspaceDigest(keyspaceOf(variant)) }).not.toEqual({ what, digest });
+});
+
+test("DEBUG DIGEST-VALUE is a SHA-1 of the value's serialisation", () => {
   expect(valueDigest(Uint8Array.of(1, 2, 3))).toBe(createHash("sha1").update("s").update(Buffer.from([0, 0, 0, 3, 1, 2, 3])).digest("hex"));
+  expect(valueDigest(undefined)).toBe(emptyDigest);
 });
