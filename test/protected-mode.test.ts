@@ -124,4 +124,16 @@ describe("protected mode", () => {
     await Bun.sleep(3_000);
     expect(voters(7006)).toBe(1);
   });
+
+  test("without a secret, a node on another host that would refuse the leader's links is not added", async () => {
+    // The joining node may ask (the admin password), but in protected mode with no secret it
+    // lets no peer on another host in: added, it would be a learner that never catches up.
+    await startClone(7008, "-admin-auth", "adm", "-advertise", `${outsideAddress}:7008`);
+    await startClone(7009, "-admin-auth", "adm", "-advertise", `${secondAddress}:7009`, "-join", `${outsideAddress}:7008`);
+    const id = cli("127.0.0.1", 7009, "RAFTNODEID");
+    expect(cli("127.0.0.1", 7008, "--user", "admin", "--pass", "adm", "RAFTJOIN", id, `${secondAddress}:7009`)).toContain(
+      "refuses the leader's host (protected mode): give every node the same -secret",
+    );
+    expect(cli("127.0.0.1", 7008, "RAFTPEERS").split("\n")).toEqual([`${outsideAddress}:7008`, "Leader"]);
+  });
 });

@@ -219,7 +219,7 @@ test("a node that joined but that no leader reaches says so in its log", async (
     started.push(joiner);
     const log = await eventually("the warning in the joining node's log", () => joiner.log(), (text) => text.includes("no leader has reached this node"), 20_000);
     expect(log).toContain("Joined the cluster");
-    expect(log).toContain("check that every node has the same -secret");
+    expect(log).toContain("check that the leader can reach this node's -advertise address");
   } finally {
     proxy.stop(true);
   }

@@ -103,11 +103,11 @@ export class ClusterControl {
     private readonly node: RaftNode,
     private readonly logger: Logger,
     /** What this node sends to authenticate to another member before administering: AUTH's arguments, or none. */
-    private readonly credentials: readonly string[] = [],
+    private readonly credentials: readonly string[],
     /** TLS for connections to other members, or null. */
-    private readonly tls: TlsConfig | null = null,
+    private readonly tls: TlsConfig | null,
     /** Who this node is to its peers: a joining node is checked with the peers' own handshake. */
-    private readonly identity: LinkIdentity | null = null,
+    private readonly identity: LinkIdentity,
   ) {}
 
   /** This node's id. */
@@ -198,34 +198,32 @@ export class ClusterControl {
    * nobody answers at (a wrong `-advertise`, or one only the joiner's own host can reach) would
    * make a learner that never catches up, dialled for ever; one where another node answers would
    * take that node's place; a node with another `-secret` would be a learner every link to which
-   * is refused. A node in protected mode that denies this host (no secret: `-DENIED`) still proves
-   * the address reaches a node, and is accepted.
+   * is refused; so would a node in protected mode that denies this host (`-DENIED`: with no
+   * secret, protected mode lets no peer on another host in).
    */
   private async checkNewMember(id: string, address: string): Promise<void> {
     const identity = this.identity;
     const openerNonce = nonce();
     let reply: string;
     try {
-      reply = await requestReply(
-        address,
-        this.tls,
-        identity === null ? ["RAFTNODEID"] : ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.id, openerNonce, identity.address],
-      );
+      reply = await requestReply(address, this.tls, ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.id, openerNonce, identity.address]);
     } catch (error) {
       const why = error instanceof Error ? error.message.replace(/^ERR /, "") : String(error);
       throw new RespError(
         `ERR the leader cannot reach the node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
       );
     }
-    if (reply.startsWith("-DENIED")) return;
+    if (reply.startsWith("-DENIED")) {
+      throw new RespError(
+        `ERR the node at ${address} refuses the leader's host (protected mode): give every node the same -secret, which lets peers on other hosts in`,
+      );
+    }
     // `*3 <peerId> <peerNonce> <peerProof>`: ids, nonces and proofs are hexadecimal, one line each.
     const [, , peerId = "", , peerNonce = "", , proof = ""] = reply.startsWith("*3\r\n") ? reply.split("\r\n") : [];
-    const answeredId = identity === null ? (reply.startsWith("+") ? reply.slice(1) : "") : peerId;
-    if (answeredId === "") throw new RespError(`ERR the node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
-    if (answeredId !== id) {
-      throw new RespError(`ERR ${address} answers as node ${answeredId.slice(0, 12)}, not as node ${id.slice(0, 12)}: is its -advertise this node's address?`);
+    if (peerId === "") throw new RespError(`ERR the node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
+    if (peerId !== id) {
+      throw new RespError(`ERR ${address} answers as node ${peerId.slice(0, 12)}, not as node ${id.slice(0, 12)}: is its -advertise this node's address?`);
     }
-    if (identity === null) return;
     const parties = { secret: identity.secret, cluster: identity.cluster, openerId: identity.id, openerNonce, openerAddress: identity.address, peerId, peerNonce };
     if (!proofMatches(proof, peerProof(parties))) {
       throw new RespError(`ERR the node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
@@ -277,9 +275,10 @@ export class ClusterControl {
 
   /**
    * After a join: the leader's first message normally comes within a heartbeat. When none has come
-   * for a while, the leader cannot get through (another `-secret`, a certificate this node's CA
-   * does not trust; the leader's log says which), and this node would otherwise only answer
-   * `-CLUSTERDOWN` without a word: it says so, once a minute, until the leader gets through.
+   * for a while, the leader cannot get through (the join's check passed, but the leader's links do
+   * not: a network that changed since, a leader elected since that cannot reach this node; the
+   * leader's log says why), and this node would otherwise only answer `-CLUSTERDOWN` without a
+   * word: it says so, once a minute, until a leader gets through.
    */
   private async awaitLeaderContact(stillRunning: () => boolean): Promise<void> {
     let waitedSince = performance.now();
@@ -289,7 +288,7 @@ export class ClusterControl {
       if (performance.now() - waitedSince < warnAfter) continue;
       this.logger.warning(
         `Joined, but no leader has reached this node in ${Math.round((performance.now() - waitedSince) / 1000)} s: ` +
-          "check that every node has the same -secret (and, with TLS, trusts the others' certificates); the leader's log says why it cannot get through",
+          "check that the leader can reach this node's -advertise address; the leader's log says why it cannot get through",
       );
       waitedSince = performance.now();
       warnAfter = 60_000;
