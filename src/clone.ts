@@ -107,7 +107,6 @@ function level(flag: string, value: string): Level {
   throw new UsageError(`invalid value '${value}' for -${flag}: expected low, medium or high`);
 }
 
-/** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
 /** Redis's size units (`memtoull`): k, m, g are powers of 1000; kb, mb, gb of 1024; b is bytes. */
 const sizeUnits: Readonly<Record<string, number>> = { "": 1, b: 1, k: 1000, kb: 1024, m: 1000 ** 2, mb: 1024 ** 2, g: 1000 ** 3, gb: 1024 ** 3 };
 
@@ -120,6 +119,7 @@ export function parseSize(value: string, flag: string): number {
   return bytes;
 }
 
+/** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
 export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
   const flags: CloneFlags = {
     port: 7481,

@@ -237,14 +237,14 @@ function joinsItself(join: string, advertise: string, bindHost: string, port: nu
   return loopback(target.host) && (loopback(bindHost) || bindHost === "0.0.0.0" || bindHost === "::");
 }
 
-/** `value` when it is one of `allowed`, else an error naming the option and what it takes. */
+/** Throws, naming the option and what it takes, unless `value` is absent or one of `allowed`. */
 function checkChoice(name: string, value: unknown, allowed: readonly string[]): void {
   if (value !== undefined && !allowed.includes(value as string)) {
     throw new Error(`invalid ${name} ${JSON.stringify(value)}: expected ${allowed.slice(0, -1).join(", ")} or ${allowed.at(-1)}`);
   }
 }
 
-/** A count or size option: a whole number, at least `least`. */
+/** Throws unless a count or size option is absent or a whole number of at least `least`. */
 function checkWhole(name: string, value: unknown, least: number): void {
   if (value !== undefined && !(typeof value === "number" && Number.isSafeInteger(value) && value >= least)) {
     throw new Error(`invalid ${name} ${String(value)}: expected a whole number of at least ${least}`);
