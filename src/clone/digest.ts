@@ -1,10 +1,10 @@
 /**
  * DEBUG DIGEST and DEBUG DIGEST-VALUE: a hash of the whole keyspace (or a SHA-1 of one value)
  * that is the same on two nodes exactly when they hold the same keys with the same types, values
- * and expiry times (but for collisions of 128-bit hashes). DEBUG DIGEST covers every key held, expired ones not reclaimed yet included:
- * reclaiming happens only while applying, identically on every replica, so nodes that applied
- * the same log hold the same keys whatever their clocks say (a key without a TTL digests as it
- * did before TTLs existed).
+ * and expiry times (but for collisions of 128-bit hashes). DEBUG DIGEST covers every key held,
+ * expired ones not reclaimed yet included: reclaiming happens only while applying, identically on
+ * every replica, so nodes that applied the same log hold the same keys whatever their clocks say
+ * (a key without a TTL digests as it did before TTLs existed).
  * Sets and hashes are hashed in sorted order, so their internal order does not matter; lists,
  * sorted sets and streams in their own order. As in Redis, an empty keyspace (or a missing key)
  * digests to forty zeros. The digest is not Redis's (Redis mixes its own encodings); only equality
