@@ -53,6 +53,9 @@ Flags (each also as --flag, and as -flag=value):
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)...
   -snapshot-bytes BYTES            ...or BYTES of applied entries, whichever comes first
                          (default 67108864, 64 MB)
+  -snapshot-growth PERCENT          ...and, besides, once the entries since the last snapshot hold
+                         PERCENT% of its size (Redis's auto-aof-rewrite-percentage; default 100
+                         with the default thresholds, else 0: off)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)...
   -snapshot-trail-bytes BYTES      ...and at most BYTES of them (default 67108864); an entry
                          batches many commands, so the count alone does not bound the disk
@@ -84,6 +87,7 @@ interface CloneFlags {
   snapshotEntries: number | null;
   snapshotTrail: number | null;
   snapshotBytes: number | null;
+  snapshotGrowthPercent: number | null;
   snapshotTrailBytes: number | null;
   redirect: RedirectMode;
   cluster: string;
@@ -134,6 +138,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     snapshotEntries: null,
     snapshotTrail: null,
     snapshotBytes: null,
+    snapshotGrowthPercent: null,
     snapshotTrailBytes: null,
     redirect: "moved",
     cluster: "finn",
@@ -257,6 +262,10 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         else flags.snapshotTrail = count;
         break;
       }
+      case "snapshot-growth":
+        if (!/^\d{1,6}$/.test(value)) throw new UsageError(`invalid percentage '${value}' for -snapshot-growth`);
+        flags.snapshotGrowthPercent = Number(value);
+        break;
       case "snapshot-bytes":
       case "snapshot-trail-bytes": {
         const bytes = parseSize(value, name);
@@ -301,6 +310,7 @@ async function main(): Promise<void> {
     ...(flags.snapshotEntries === null ? {} : { snapshotEntries: flags.snapshotEntries }),
     ...(flags.snapshotTrail === null ? {} : { snapshotTrailEntries: flags.snapshotTrail }),
     ...(flags.snapshotBytes === null ? {} : { snapshotBytes: flags.snapshotBytes }),
+    ...(flags.snapshotGrowthPercent === null ? {} : { snapshotGrowthPercent: flags.snapshotGrowthPercent }),
     ...(flags.snapshotTrailBytes === null ? {} : { snapshotTrailBytes: flags.snapshotTrailBytes }),
     redirect: flags.redirect,
     cluster: flags.cluster,

@@ -58,6 +58,9 @@ export const High: Level = "high";
 /** Where the log lives: LMDB (embedded, the default) or memory with an append-only file. */
 export type Backend = "lmdb" | "memory";
 
+/** `snapshotGrowthPercent` with the default thresholds: Redis's `auto-aof-rewrite-percentage`. */
+const snapshotGrowthPercentDefault = 100;
+
 /** How long start-up waits for the log to be replayed and, in a cluster of one, to lead. */
 const startupLeaderWaitMilliseconds = 5000;
 
@@ -123,6 +126,13 @@ export interface Options {
   readonly snapshotEntries?: number;
   /** ...or this many bytes of applied entries, whichever comes first (default 64 MB). */
   readonly snapshotBytes?: number;
+  /**
+   * Besides those thresholds, an automatic snapshot waits until the entries applied since the last
+   * one hold at least this many percent of its size (as Redis's `auto-aof-rewrite-percentage`): a
+   * large state is then not written again for a log a fraction of its size. Default 100 when
+   * neither threshold is given, else 0 (the thresholds given are kept exactly); 0 turns it off.
+   */
+  readonly snapshotGrowthPercent?: number;
   /** Entries kept in the log behind a snapshot for slow followers (default 10,000)... */
   readonly snapshotTrailEntries?: number;
   /** ...and at most this many bytes of them (default 64 MB): entries batch many commands. */
@@ -277,6 +287,7 @@ function checkOptions(options: Options): void {
   checkChoice("redirect", options.redirect, ["moved", "try", "proxy"]);
   checkWhole("snapshotEntries", options.snapshotEntries, 1);
   checkWhole("snapshotBytes", options.snapshotBytes, 1);
+  checkWhole("snapshotGrowthPercent", options.snapshotGrowthPercent, 0);
   checkWhole("snapshotTrailEntries", options.snapshotTrailEntries, 0);
   checkWhole("snapshotTrailBytes", options.snapshotTrailBytes, 0);
   checkLimits("limits", options.limits, defaultServerLimits, { idleTimeoutSeconds: 0 });
@@ -465,6 +476,7 @@ async function openLocked(
     snapshotData,
     ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
     ...(options.snapshotBytes === undefined ? {} : { snapshotBytes: options.snapshotBytes }),
+    snapshotGrowthPercent: options.snapshotGrowthPercent ?? (options.snapshotEntries === undefined && options.snapshotBytes === undefined ? snapshotGrowthPercentDefault : 0),
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
     ...(options.snapshotTrailBytes === undefined ? {} : { snapshotTrailBytes: options.snapshotTrailBytes }),
     specOf: (name) => machineSpecByName.get(name),

@@ -67,6 +67,12 @@ export interface RaftNodeOptions {
   readonly specOf?: (name: string) => CommandSpec | undefined;
   /** Take a snapshot once this many bytes of entries were applied since the last one. */
   readonly snapshotBytes?: number;
+  /**
+   * Besides those: an automatic snapshot waits until the entries applied since the last one hold
+   * at least this many percent of that snapshot's size (Redis's `auto-aof-rewrite-percentage`), so
+   * a large state is not written again for a log a fraction of its size. Default 0: off.
+   */
+  readonly snapshotGrowthPercent?: number;
   /** Entries kept behind a snapshot, so that a follower a little behind needs no snapshot... */
   readonly snapshotTrailEntries?: number;
   /** ...and at most this many bytes of them (see `Trail`). */
@@ -205,6 +211,7 @@ export class RaftNode implements Replicator {
   private readonly snapshots: SnapshotStore;
   private readonly snapshotEntries: number;
   private readonly snapshotBytes: number;
+  private readonly snapshotGrowthPercent: number;
   /** What the log keeps behind a snapshot. */
   private readonly trail: Trail;
   /** The data of the latest snapshot, for followers that need it; its metadata index. */
@@ -262,6 +269,7 @@ export class RaftNode implements Replicator {
     this.snapshots = options.snapshots;
     this.snapshotEntries = options.snapshotEntries ?? snapshotEntriesDefault;
     this.snapshotBytes = options.snapshotBytes ?? snapshotBytesDefault;
+    this.snapshotGrowthPercent = options.snapshotGrowthPercent ?? 0;
     this.trail = new Trail(options.snapshotTrailEntries ?? snapshotTrailEntriesDefault, options.snapshotTrailBytes ?? snapshotTrailBytesDefault);
     this.snapshotData = options.snapshotData;
     this.snapshotDataIndex = options.store.snapshotMetadata().index;
@@ -943,6 +951,7 @@ export class RaftNode implements Replicator {
     if (performance.now() < this.snapshotRetryAt) return;
     const entries = this.raft.status().applied - this.store.snapshotMetadata().index;
     if (entries < this.snapshotEntries && this.appliedBytesSinceSnapshot < this.snapshotBytes) return;
+    if (this.appliedBytesSinceSnapshot * 100 < this.snapshotData.byteLength * this.snapshotGrowthPercent) return;
     this.appliedBytesSinceSnapshot = 0;
     this.snapshot().then(
       () => {
