@@ -53,7 +53,7 @@ Flags (each also as --flag, and as -flag=value):
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)...
   -snapshot-bytes BYTES            ...or BYTES of applied entries, whichever comes first
                          (default 67108864, 64 MB)
-  -snapshot-growth PERCENT          ...and, besides, once the entries since the last snapshot hold
+  -snapshot-growth PERCENT         ...and, besides, once the entries since the last snapshot hold
                          PERCENT% of its size (Redis's auto-aof-rewrite-percentage; default 100
                          with the default thresholds, else 0: off)
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)...
