@@ -1,6 +1,6 @@
 /**
  * DEBUG DIGEST: the same for the same keys, types, values and expiry times whatever the order they
- * were made in, and different when any of them differs, also for pieces around the hasher's
+ * were made in, and different when one of them differs, also for pieces around the hasher's
  * buffer edges (values longer than half of it, very long keys). DEBUG DIGEST-VALUE is a SHA-1 of
  * the value's serialisation.
  */
@@ -28,7 +28,7 @@ function keyspaceOf(entries: Contents): Keyspace {
   return db;
 }
 
-test("the digest does not depend on the order keys were made in, and changes with any value, key or size", () => {
+test("the digest does not depend on the order keys were made in, and changes with a value, a key or a size", () => {
   const entries = contents();
   const digest = keyspaceDigest(keyspaceOf(entries));
   expect(digest).toMatch(/^[0-9a-f]{40}$/);
