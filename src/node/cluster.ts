@@ -181,8 +181,9 @@ export class ClusterControl {
       id = found;
     }
     // A node dialled anyway (it asked to join, or it told its id) is checked as a peer would be.
-    if (joining || knownId === null) await this.checkNewMember(id, address);
-    if (existing !== null) await this.replaceLostMember(existing, id, address);
+    const checked = joining || knownId === null;
+    if (checked) await this.checkNewMember(id, address);
+    if (existing !== null) await this.replaceLostMember(existing, id, address, checked);
     const membership = this.node.membershipNow();
     if (membership.voters.includes(asNodeId(id)) || membership.learners.includes(asNodeId(id))) {
       throw new RespError(`ERR node ${id.slice(0, 12)} is already a member`);
@@ -236,10 +237,13 @@ export class ClusterControl {
    * is removed, and the new one is then added like every other. (Refused otherwise: an id sent by
    * someone else must not remove a member that is alive.)
    */
-  private async replaceLostMember(old: NodeId, id: string, address: string): Promise<void> {
-    const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
-    if (reply !== `+${id}`) {
-      throw new RespError(`ERR ${address} is already a member (node ${old.slice(0, 12)}), and answers as ${reply.slice(1, 41)}, not as ${id.slice(0, 12)}`);
+  private async replaceLostMember(old: NodeId, id: string, address: string, answersAsId: boolean): Promise<void> {
+    // `answersAsId`: the join's check (`checkNewMember`) has just seen the address answer with `id`.
+    if (!answersAsId) {
+      const reply = await requestReply(address, this.tls, ["RAFTNODEID"]);
+      if (reply !== `+${id}`) {
+        throw new RespError(`ERR ${address} is already a member (node ${old.slice(0, 12)}), and answers as ${reply.slice(1, 41)}, not as ${id.slice(0, 12)}`);
+      }
     }
     this.logger.notice(`Node ${old.slice(0, 12)} at ${address} came back as ${id.slice(0, 12)} with an empty data directory: removing ${old.slice(0, 12)}`);
     await this.node.changeMembership({ kind: "remove", node: old });
@@ -299,7 +303,8 @@ export class ClusterControl {
    * Asks the cluster at `address` to add this node, following MOVED redirects to the leader, and
    * retrying with backoff until it is accepted or this node is closed.
    */
-  async join(address: string, selfAddress: string, stillRunning: () => boolean, cluster = "finn"): Promise<void> {
+  async join(address: string, stillRunning: () => boolean): Promise<void> {
+    const { address: selfAddress, cluster } = this.identity;
     let delay = 200;
     while (stillRunning()) {
       let target = address;
