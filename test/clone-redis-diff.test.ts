@@ -105,6 +105,26 @@ const script: Case[] = [
   // strings and type errors
   c("SET", "str", "hello"), c("GET", "str"), c("APPEND", "str", "!"), c("STRLEN", "str"), c("INCR", "str"), c("SET", "n", "10"),
   c("INCRBY", "n", "5"), c("DECRBY", "n", "x"), c("MSET", "a", "1", "b"), c("MGET", "str", "nope"),
+  // integers across the safe-integer (2^53) and int64 bounds, and texts string2ll refuses
+  c("SET", "i", "9007199254740990"), c("INCRBY", "i", "5"), c("GET", "i"), c("INCR", "i"), c("DECRBY", "i", "9007199254740999"), c("GET", "i"),
+  c("SET", "i", "-9007199254740990"), c("DECRBY", "i", "5"), c("INCRBY", "i", "-9007199254740990"), c("GET", "i"), c("INCRBY", "i", "18014398509481980"),
+  c("SET", "i", "9223372036854775806"), c("INCR", "i"), c("INCR", "i"), c("GET", "i"), c("DECRBY", "i", "-9223372036854775808"),
+  c("SET", "i", "-9223372036854775807"), c("DECR", "i"), c("DECR", "i"), c("INCRBY", "i", "9223372036854775807"), c("GET", "i"),
+  c("INCRBY", "i", "9223372036854775808"), c("INCRBY", "i", "-9223372036854775809"), c("INCRBY", "i", "007"), c("INCRBY", "i", "-0"), c("INCRBY", "i", "+1"),
+  c("INCRBY", "i", " 1"), c("INCRBY", "i", "0"), c("INCRBY", "i", "-"), c("INCRBY", "i", "123456789012345"), c("INCRBY", "i", "-1234567890123456"),
+  c("SET", "i", "007"), c("INCR", "i"), c("SET", "i", "-0"), c("INCR", "i"), c("SET", "i", "1.0"), c("INCR", "i"), c("SET", "i", ""), c("DECR", "i"),
+  c("HSET", "hi", "f", "9007199254740991"), c("HINCRBY", "hi", "f", "1"), c("HINCRBY", "hi", "f", "-9007199254740992"), c("HGET", "hi", "f"),
+  c("HINCRBY", "hi", "f", "9223372036854775807"), c("HINCRBY", "hi", "f", "-9223372036854775808"), c("HGET", "hi", "f"), c("HINCRBY", "hi", "g", "-0"),
+  c("ZADD", "zi", "007", "a", "-0", "b", "-12", "c", "123456789012345", "d", "1234567890123456789", "e", "-", "f"), c("ZADD", "zi", "0012", "g"),
+  c("ZRANGE", "zi", "0", "-1", "WITHSCORES"), c("ZADD", "zi", "-", "x"), c("ZADD", "zi", "1-", "x"), c("ZADD", "zi", "--1", "x"),
+  // expiry times, short (read in numbers) and long (in bigints), at their bounds
+  c("SET", "e", "v", "EX", "0"), c("SET", "e", "v", "EX", "-5"), c("SET", "e", "v", "PX", "x"), c("SET", "e", "v", "EX", "007"),
+  c("SET", "e", "v", "EXAT", "999999999999"), c("EXPIRETIME", "e"), c("PEXPIRETIME", "e"), c("SET", "e", "v", "PXAT", "1"), c("EXISTS", "e"),
+  c("SET", "e", "v", "EXAT", "9223372036854775"), c("SET", "e", "v", "EXAT", "9223372036854776"), c("SET", "e", "v", "PXAT", "9007199254740991"),
+  c("PEXPIRETIME", "e"), c("SET", "e", "v", "EX", "9223372036854775"), c("SET", "e", "v", "PX", "9223372036854775807"), c("GETEX", "e", "EXAT", "99999999999"),
+  c("EXPIRETIME", "e"), c("GETEX", "e", "EX", "0"), c("EXPIREAT", "e", "123456789012"), c("EXPIRETIME", "e"), c("PEXPIREAT", "e", "-1234567890123"),
+  c("EXISTS", "e"), c("SET", "e", "v"), c("EXPIRE", "e", "-99999999999"), c("EXISTS", "e"), c("SET", "e", "v"), c("EXPIRE", "e", "9223372036854776"),
+  c("EXPIREAT", "e", "9007199254740"), c("EXPIRETIME", "e"), c("EXPIREAT", "e", "9223372036854776"), c("PEXPIRE", "e", "9223372036854775807"), c("SETEX", "e", "-1", "v"), c("PSETEX", "e", "0", "v"),
   // lists
   c("RPUSH", "l", "a", "b", "c"), c("LPUSH", "l", "x", "y"), c("LRANGE", "l", "0", "-1"), c("LRANGE", "l", "-2", "100"), c("LRANGE", "l", "3", "1"),
   c("LRANGE", "l", "0", "x"), c("LRANGE", "nope", "0", "-1"), c("LLEN", "l"), c("LLEN", "nope"), c("LINDEX", "l", "-1"), c("LINDEX", "l", "9"),

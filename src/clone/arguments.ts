@@ -55,9 +55,62 @@ function isIntegerText(bytes: Uint8Array): boolean {
  */
 export function parseLong(bytes: Uint8Array): number | null {
   // Short ones (the common case: counts, indices) without a BigInt.
-  if (bytes.length <= 15) return isIntegerText(bytes) ? Number(latin1(bytes)) : null;
+  if (bytes.length <= shortIntegerBytesMax) return isIntegerText(bytes) ? shortInteger(bytes) : null;
   const value = parseInteger(bytes);
   return value === null ? null : Number(value);
+}
+
+/** Integer texts this long or shorter (sign included) hold at most 15 digits: always safe integers. */
+const shortIntegerBytesMax = 15;
+const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The value of a short text `isIntegerText` accepted, read digit by digit (exact: under 2^53). */
+function shortInteger(bytes: Uint8Array): number {
+  const negative = bytes[0] === 45;
+  let value = 0;
+  for (let i = negative ? 1 : 0; i < bytes.length; i++) value = value * 10 + ((bytes[i] ?? 48) - 48);
+  return negative ? -value : value;
+}
+
+/**
+ * An int64 as `parseInteger` reads it, as a number when it is a safe integer (the common case,
+ * with no BigInt made) and as a bigint beyond. Null when it is not an integer.
+ */
+export function parseInt64(bytes: Uint8Array): number | bigint | null {
+  if (bytes.length <= shortIntegerBytesMax) return isIntegerText(bytes) ? shortInteger(bytes) : null;
+  const value = parseInteger(bytes);
+  if (value === null) return null;
+  return value <= safeMax && value >= -safeMax ? Number(value) : value;
+}
+
+/**
+ * `value + amount` for INCRBY and HINCRBY: in numbers while the sum is a safe integer, else in
+ * bigints. Throws Redis's overflow error outside int64.
+ */
+export function addInt64(value: number | bigint, amount: number | bigint): number | bigint {
+  if (typeof value === "number" && typeof amount === "number") {
+    const sum = value + amount;
+    if (Number.isSafeInteger(sum)) return sum;
+  }
+  const sum = BigInt(value) + BigInt(amount);
+  if (sum > int64Max || sum < int64Min) throw errOverflow;
+  return sum <= safeMax && sum >= -safeMax ? Number(sum) : sum;
+}
+
+/** The decimal text of an integer as bytes (digits written by hand for safe integers). */
+export function integerBytes(value: number | bigint): Uint8Array {
+  if (typeof value === "bigint" || !Number.isSafeInteger(value)) return Buffer.from(String(value), "latin1");
+  const negative = value < 0;
+  let remaining = negative ? -value : value;
+  let digits = 1;
+  for (let probe = remaining; probe >= 10; probe = Math.floor(probe / 10)) digits++;
+  const out = new Uint8Array(digits + (negative ? 1 : 0));
+  if (negative) out[0] = 45;
+  for (let at = out.length - 1; digits > 0; digits--, at--) {
+    out[at] = 48 + (remaining % 10);
+    remaining = Math.floor(remaining / 10);
+  }
+  return out;
 }
 
 /** Redis's `getPositiveLongFromObjectOrReply`: a non-negative integer, or "must be positive". */
@@ -129,6 +182,9 @@ function hasNonZeroDigit(text: string): boolean {
  */
 export function parseDouble(bytes: Uint8Array): number | null {
   if (bytes.length === 0 || bytes.length > 400) return null;
+  // Plain integers (the usual score) read exactly by hand; strtod reads them the same, leading
+  // zeros and "-0" included.
+  if (bytes.length <= shortIntegerBytesMax && isDigits(bytes)) return shortInteger(bytes);
   const text = latin1(bytes);
   const value = strtodWhole(text);
   if (value === null) return null;
@@ -138,6 +194,17 @@ export function parseDouble(bytes: Uint8Array): number | null {
   }
   if (value === 0 && hasNonZeroDigit(text)) return null; // underflow
   return value;
+}
+
+/** An optional `-` then one or more decimal digits, leading zeros allowed (as strtod reads them). */
+function isDigits(bytes: Uint8Array): boolean {
+  const start = bytes[0] === 45 ? 1 : 0;
+  if (start === bytes.length) return false;
+  for (let i = start; i < bytes.length; i++) {
+    const byte = bytes[i] ?? 0;
+    if (byte < 48 || byte > 57) return false;
+  }
+  return true;
 }
 
 /** True for the bytes C's `isspace` accepts. */
@@ -206,9 +273,15 @@ export function parseLexRange(minBytes: Uint8Array, maxBytes: Uint8Array): LexRa
   return { min, max };
 }
 
-/** An argument as lower-case text, for options (`WITHSCORES`, `NX`...). Only short ones. */
+/**
+ * An argument as lower-case text, for options (`WITHSCORES`, `NX`...); "" for anything that cannot
+ * be one: longer than 16 bytes, or not starting with a letter (a score, a count, a member), which
+ * is then not decoded at all.
+ */
 export function option(bytes: Uint8Array): string {
-  return bytes.length > 16 ? "" : latin1(bytes).toLowerCase();
+  const first = (bytes[0] ?? 0) | 32;
+  if (bytes.length > 16 || first < 97 || first > 122) return "";
+  return latin1(bytes).toLowerCase();
 }
 
 /** Redis's rule for start/stop indices (LRANGE, ZRANGE): negative counts from the end, then clamp. */

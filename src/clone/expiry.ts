@@ -18,7 +18,7 @@ import { RespError } from "../errors.ts";
 import { replicatedTime } from "../replicated.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
-import { errNotInteger, errSyntax, int64Max, int64Min, option, parseInteger } from "./arguments.ts";
+import { errNotInteger, errSyntax, int64Max, int64Min, option, parseInteger, parseLong } from "./arguments.ts";
 import type { CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 
@@ -33,10 +33,22 @@ interface TimeUnit {
 }
 
 /**
+ * Time arguments this long or shorter (under 10^12, in seconds under 10^15 ms) are read and added
+ * up in numbers: no int64 bound can be crossed, so the BigInt path's checks cannot fail there.
+ */
+const shortTimeBytesMax = 12;
+
+/**
  * A SET/SETEX/GETEX time (Redis's `getExpireMillisecondsOrReply`): positive, no overflow once in
  * milliseconds and (for a relative one) added to `base`. The result is absolute, in ms.
  */
-function positiveTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): bigint {
+function positiveTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): number | bigint {
+  if (bytes.length <= shortTimeBytesMax) {
+    const short = parseLong(bytes);
+    if (short === null) throw errNotInteger;
+    if (short <= 0) throw errInvalidExpire(name);
+    return (unit.ms ? short : short * 1000) + (unit.absolute ? 0 : base);
+  }
   let value = parseInteger(bytes);
   if (value === null) throw errNotInteger;
   if (value <= 0n || (!unit.ms && value > int64Max / 1000n)) throw errInvalidExpire(name);
@@ -50,7 +62,12 @@ function positiveTime(bytes: Uint8Array, unit: TimeUnit, name: string, base: num
  * An EXPIRE-family time (Redis's `expireGenericCommand`): an integer of either sign, with
  * overflow refused once in milliseconds and added to `base` (0 for an absolute one).
  */
-function expireArgument(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): bigint {
+function expireArgument(bytes: Uint8Array, unit: TimeUnit, name: string, base: number): number | bigint {
+  if (bytes.length <= shortTimeBytesMax) {
+    const short = parseLong(bytes);
+    if (short === null) throw errNotInteger;
+    return (unit.ms ? short : short * 1000) + (unit.absolute ? 0 : base);
+  }
   let value = parseInteger(bytes);
   if (value === null) throw errNotInteger;
   if (!unit.ms) {
@@ -65,12 +82,12 @@ function expireArgument(bytes: Uint8Array, unit: TimeUnit, name: string, base: n
 }
 
 /** A stored expiry time from an absolute one: a time already come (zero or less too) deletes. */
-function storedTime(at: bigint): number {
-  return at <= 0n ? -1 : Number(at);
+function storedTime(at: number | bigint): number {
+  return at <= 0 ? -1 : Number(at);
 }
 
 /** Sets `key`'s expiry to `at` (absolute ms), deleting the key when that time has come. */
-function expireKey(db: Keyspace, key: string, at: bigint): void {
+function expireKey(db: Keyspace, key: string, at: number | bigint): void {
   db.setExpiry(key, storedTime(at));
 }
 
@@ -153,7 +170,8 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
       const key = command.key(1);
       const at = time === null ? null : positiveTime(time.bytes, time.unit, name, replicatedTime());
       const old = options.get ? db.lookupString(key) : undefined;
-      const exists = options.get ? old !== undefined : db.has(key);
+      // Without NX, XX or GET nothing asks whether the key exists: one lookup fewer per SET.
+      const exists = options.get ? old !== undefined : (options.nx || options.xx) && db.has(key);
       if ((options.nx && exists) || (options.xx && !exists)) return old === undefined ? notSet : { done: false, old };
       // The argument is a view of a log entry or a client's buffer: keep a copy of its own.
       db.set(key, command.copyArg(valueAt), options.keepTtl);

@@ -6,12 +6,11 @@ import type { Applier, Conn } from "../api.ts";
 import { ErrWrongNumberOfArguments } from "../errors.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
-import { errHashNotInteger, errNotInteger, errOverflow, int64Max, int64Min, parseInteger } from "./arguments.ts";
+import { addInt64, errHashNotInteger, errNotInteger, integerBytes, parseInt64 } from "./arguments.ts";
 import { bytesOf, type CloneCommand } from "./command.ts";
 import { HashValue } from "./hash.ts";
 import type { Keyspace } from "./keyspace.ts";
 
-const encoder = new TextEncoder();
 
 /** HSET and HMSET: the same work, a different reply. */
 function setFields(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, reply: "count" | "ok"): void | Error {
@@ -121,7 +120,7 @@ export const hashCommands: readonly CloneCommand[] = [
   {
     spec: spec("hincrby", 4, "write denyoom fast", [1, 1, 1], "hash", "Increments the integer value of a field in a hash by a number.", "key field increment:integer"),
     run(db, applier, conn, command) {
-      const amount = parseInteger(command.arg(3));
+      const amount = parseInt64(command.arg(3));
       if (amount === null) return errNotInteger;
       return applier.apply(
         conn,
@@ -130,12 +129,11 @@ export const hashCommands: readonly CloneCommand[] = [
           const key = command.key(1);
           const field = command.key(2);
           const current = db.lookup<HashValue>(key, "hash")?.fields.get(field);
-          const value = current === undefined ? 0n : parseInteger(current);
+          const value = current === undefined ? 0 : parseInt64(current);
           if (value === null) throw errHashNotInteger;
-          const next = value + amount;
-          if (next > int64Max || next < int64Min) throw errOverflow;
+          const next = addInt64(value, amount);
           const hash = db.modifyOrCreate<HashValue>(key, "hash", (epoch) => new HashValue(epoch));
-          hash.fields.set(field, encoder.encode(next.toString()));
+          hash.fields.set(field, integerBytes(next));
           return next;
         },
         (next) => conn?.writeInt(next),

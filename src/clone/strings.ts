@@ -6,7 +6,7 @@
  */
 import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import { spec } from "../server/command-spec.ts";
-import { errNotInteger, errOverflow, int64Max, int64Min, parseInteger } from "./arguments.ts";
+import { addInt64, errNotInteger, int64Min, integerBytes, parseInt64 } from "./arguments.ts";
 import type { CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import type { Applier, Conn } from "../api.ts";
@@ -14,20 +14,18 @@ import type { Command } from "../resp/reader.ts";
 
 /** Redis strings are at most 512 MB; APPEND past that fails as in Redis. */
 const valueBytesMax = 512 * 1024 * 1024;
-const encoder = new TextEncoder();
 
-function incrementBy(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, amount: bigint): void {
+function incrementBy(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, amount: number | bigint): void {
   const key = command.key(1);
   return applier.apply(
     conn,
     command,
     () => {
       const current = db.lookupString(key);
-      const value = current === undefined ? 0n : parseInteger(current);
+      const value = current === undefined ? 0 : parseInt64(current);
       if (value === null) throw errNotInteger;
-      const next = value + amount;
-      if (next > int64Max || next < int64Min) throw errOverflow;
-      db.set(key, encoder.encode(next.toString()), true);
+      const next = addInt64(value, amount);
+      db.set(key, integerBytes(next), true);
       return next;
     },
     (next) => conn?.writeInt(next),
@@ -76,16 +74,16 @@ export const stringCommands: readonly CloneCommand[] = [
   },
   {
     spec: spec("incr", 2, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by one.", "key"),
-    run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, 1n),
+    run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, 1),
   },
   {
     spec: spec("decr", 2, "write denyoom fast", [1, 1, 1], "string", "Decrements the integer value of a key by one.", "key"),
-    run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, -1n),
+    run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, -1),
   },
   {
     spec: spec("incrby", 3, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by a number.", "key increment:integer"),
     run(db, applier, conn, command) {
-      const amount = parseInteger(command.arg(2));
+      const amount = parseInt64(command.arg(2));
       if (amount === null) return errNotInteger;
       return incrementBy(db, applier, conn, command, amount);
     },
@@ -93,7 +91,7 @@ export const stringCommands: readonly CloneCommand[] = [
   {
     spec: spec("decrby", 3, "write denyoom fast", [1, 1, 1], "string", "Decrements a number from the integer value of a key.", "key decrement:integer"),
     run(db, applier, conn, command) {
-      const amount = parseInteger(command.arg(2));
+      const amount = parseInt64(command.arg(2));
       if (amount === null) return errNotInteger;
       if (amount === int64Min) return new RespError("ERR decrement would overflow");
       return incrementBy(db, applier, conn, command, -amount);
