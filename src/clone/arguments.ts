@@ -4,6 +4,7 @@
  */
 import { RespError } from "../errors.ts";
 import { latin1 } from "../resp/reader.ts";
+import { decimalDigits, writeDigits } from "../resp/writer.ts";
 
 export const errWrongType = new RespError("WRONGTYPE Operation against a key holding the wrong kind of value");
 export const errNotInteger = new RespError("ERR value is not an integer or out of range");
@@ -101,15 +102,12 @@ export function addInt64(value: number | bigint, amount: number | bigint): numbe
 export function integerBytes(value: number | bigint): Uint8Array {
   if (typeof value === "bigint" || !Number.isSafeInteger(value)) return Buffer.from(String(value), "latin1");
   const negative = value < 0;
-  let remaining = negative ? -value : value;
-  let digits = 1;
-  for (let probe = remaining; probe >= 10; probe = Math.floor(probe / 10)) digits++;
+  const magnitude = negative ? -value : value;
+  const digits = decimalDigits(magnitude);
   const out = new Uint8Array(digits + (negative ? 1 : 0));
   if (negative) out[0] = 45;
-  for (let at = out.length - 1; digits > 0; digits--, at--) {
-    out[at] = 48 + (remaining % 10);
-    remaining = Math.floor(remaining / 10);
-  }
+  if (magnitude === 0) out[0] = 48;
+  else writeDigits(out, negative ? 1 : 0, digits, magnitude);
   return out;
 }
 

@@ -40,6 +40,30 @@ export function formatDouble(value: number): string {
   return `${exponential.slice(0, e)}e${exponent < 0 ? "-" : "+"}${digits < 10 ? "0" : ""}${digits}`;
 }
 
+/** The number of decimal digits of a non-negative safe integer. */
+export function decimalDigits(value: number): number {
+  let digits = 1;
+  // Powers of ten are exact doubles far beyond 2^53.
+  for (let bound = 10; value >= bound; bound *= 10) digits++;
+  return digits;
+}
+
+/** Writes the `digits` decimal digits of a non-negative safe integer at `target[start]`, backwards from the last. */
+export function writeDigits(target: Uint8Array, start: number, digits: number, value: number): void {
+  let at = start + digits - 1;
+  if (value <= 0x7fffffff) {
+    // In int32 range the division by ten is an integer one.
+    let remaining = value | 0;
+    while (remaining > 0) {
+      const quotient = (remaining / 10) | 0;
+      target[at--] = 48 + remaining - quotient * 10;
+      remaining = quotient;
+    }
+    return;
+  }
+  for (let remaining = value; remaining > 0; remaining = Math.floor(remaining / 10)) target[at--] = 48 + (remaining % 10);
+}
+
 export class RespWriter {
   private buffer: Uint8Array;
   private length = 0;
@@ -164,11 +188,8 @@ export class RespWriter {
       this.byte(48 + remaining);
       return;
     }
-    // Digits are written backwards into place.
-    let digits = 0;
-    for (let probe = remaining; probe > 0; probe = Math.floor(probe / 10)) digits++;
-    let at = this.length + digits - 1;
-    for (; remaining > 0; remaining = Math.floor(remaining / 10)) this.buffer[at--] = 48 + (remaining % 10);
+    const digits = decimalDigits(remaining);
+    writeDigits(this.buffer, this.length, digits, remaining);
     this.length += digits;
   }
 
