@@ -178,9 +178,14 @@ export class Command {
 
 /** Names this long or shorter are interned; longer ones are decoded each time. */
 const internedNameBytesMax = 24;
-/** Bounds the intern table, so clients sending random names cannot grow it. */
-const internedNamesMax = 1024;
-const internedNames = new Map<number, { readonly bytes: Uint8Array; readonly name: string }>();
+/**
+ * The intern table: open addressing by the name's hash, a few slots probed, each slot kept by the
+ * first name that takes it. Random names cannot grow it: a name whose slots are all taken is
+ * decoded each time.
+ */
+const internedSlotMask = 2047;
+const internedProbes = 4;
+const internedNames: ({ readonly bytes: Uint8Array; readonly name: string } | undefined)[] = new Array(internedSlotMask + 1).fill(undefined);
 
 function lowerByte(byte: number): number {
   return byte >= 65 && byte <= 90 ? byte + 32 : byte;
@@ -195,12 +200,18 @@ function lowerCaseName(bytes: Uint8Array, start: number, end: number): string {
   if (length > internedNameBytesMax) return asciiLowerCase(bytes, start, end);
   let hash = 2166136261;
   for (let i = start; i < end; i++) hash = Math.imul(hash ^ lowerByte(bytes[i] ?? 0), 16777619);
-  const found = internedNames.get(hash);
-  if (found !== undefined && sameLowerCase(found.bytes, bytes, start, end)) return found.name;
-  const name = asciiLowerCase(bytes, start, end);
-  if (found === undefined && internedNames.size < internedNamesMax) {
-    internedNames.set(hash, { bytes: Buffer.from(name, "latin1"), name });
+  let free = -1;
+  for (let probe = 0; probe < internedProbes; probe++) {
+    const slot = (hash + probe) & internedSlotMask;
+    const found = internedNames[slot];
+    if (found === undefined) {
+      free = slot;
+      break;
+    }
+    if (sameLowerCase(found.bytes, bytes, start, end)) return found.name;
   }
+  const name = asciiLowerCase(bytes, start, end);
+  if (free >= 0) internedNames[free] = { bytes: Buffer.from(name, "latin1"), name };
   return name;
 }
 
