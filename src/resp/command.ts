@@ -29,6 +29,8 @@ export function latin1(bytes: Uint8Array): string {
 
 export class Command {
   private views: Uint8Array[] | null;
+  /** Views `arg(i)` made, by argument. */
+  private argViews: (Uint8Array | undefined)[] | null = null;
   private lowerName: string | null = null;
 
   /** @internal Made by the reader; use `Command.of` to build one. */
@@ -85,7 +87,12 @@ export class Command {
     const offsets = this.offsets;
     if (offsets === null) return this.views?.[index] ?? empty;
     if (index < 0 || 2 * index >= offsets.length) return empty;
-    return this.source.subarray(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+    // A view is made once per argument: a command is dispatched, then applied, and both ask.
+    let made = this.argViews;
+    if (made === null) made = this.argViews = new Array<Uint8Array | undefined>(offsets.length >> 1);
+    let view = made[index];
+    if (view === undefined) view = made[index] = this.source.subarray(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+    return view;
   }
 
   /** A copy of argument `index`, safe to keep (a view would pin the client's whole buffer). */
