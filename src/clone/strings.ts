@@ -16,11 +16,12 @@ import type { Command } from "../resp/reader.ts";
 const valueBytesMax = 512 * 1024 * 1024;
 
 function incrementBy(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, amount: number | bigint): void {
-  const key = command.key(1);
   return applier.apply(
     conn,
     command,
     () => {
+      // The key is read here, not before: the leader dispatches a command before applying it.
+      const key = command.key(1);
       const current = db.lookupString(key);
       const value = current === undefined ? 0 : parseInt64(current);
       if (value === null) throw errNotInteger;
