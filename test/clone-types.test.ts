@@ -655,6 +655,7 @@ describe("snapshots", () => {
     h.run("SET", "str", "value");
     h.run("SET", "bin", "\u0000\u00ff\r\n");
     h.run("RPUSH", "list", ...Array.from({ length: 10_000 }, (_, i) => `e${i}`)); // spans several records
+    h.run("RPUSH", "binlist", "", "\u0000\u00ff\r\n", "x".repeat(70_000), ""); // packed: empty, binary and long elements
     h.run("SADD", "set", ...Array.from({ length: 5000 }, (_, i) => `m${i}`));
     h.run("SPOP", "set", "7");
     h.run("HSET", "hash", ...Array.from({ length: 9000 }, (_, i) => [`f${i}`, `v${i}`]).flat());
@@ -736,11 +737,37 @@ describe("snapshots", () => {
     expect(digestOf(clone)).toBe(h.digests()[0]);
   });
 
+  test("format 3 (a list's elements as msgpack items) is still read", async () => {
+    const chunks = [
+      pack({ format: 3, keys: 2, nextSeq: 3 }),
+      pack([
+        [Buffer.from("l"), 1, 1, [Buffer.from("a"), Buffer.from(""), Buffer.from("c")]],
+        [Buffer.from("l"), 1, 1, [Buffer.from("d")]],
+        [Buffer.from("s"), 0, 2, Buffer.from("v")],
+      ]),
+    ];
+    const clone = new Clone();
+    await clone.restore({ readAll: async () => Buffer.concat(chunks), chunks: async function* () { yield* chunks; } });
+    const h = new CloneHarness();
+    h.run("RPUSH", "l", "a", "", "c", "d");
+    h.run("SET", "s", "v");
+    expect(digestOf(clone)).toBe(h.digests()[0]);
+  });
+
   test("a malformed or unknown snapshot is refused", async () => {
     const reader = (chunks: Uint8Array[]): SnapshotReader => ({ readAll: async () => Buffer.concat(chunks), chunks: async function* () { yield* chunks; } });
     await expect(new Clone().restore(reader([pack({ format: 9, keys: 0 })]))).rejects.toThrow(/format 9/);
     await expect(new Clone().restore(reader([pack({ format: 2, keys: 1, nextSeq: 2 }), pack([[Buffer.from("k"), 1, 1, "not a list"]])]))).rejects.toThrow(/malformed/);
     await expect(new Clone().restore(reader([pack({ format: 2, keys: 2, nextSeq: 3 }), pack([[Buffer.from("k"), 0, 1, Buffer.from("v")]])]))).rejects.toThrow(/header says 2/);
+    // Format 4 lists: packed bytes, whose counts and lengths must match the bytes exactly.
+    const packed = (...varints: number[]): Buffer => Buffer.concat([Buffer.from(varints), Buffer.from("ab")]);
+    const list = (data: unknown): Uint8Array[] => [pack({ format: 4, keys: 1, nextSeq: 2 }), pack([[Buffer.from("l"), 1, 1, data]])];
+    await expect(new Clone().restore(reader(list([Buffer.from("a")])))).rejects.toThrow(/not packed bytes/);
+    await expect(new Clone().restore(reader(list(packed(3, 1, 1))))).rejects.toThrow(/cut short/);
+    await expect(new Clone().restore(reader(list(packed(1, 5))))).rejects.toThrow(/cut short/);
+    await expect(new Clone().restore(reader(list(packed(1, 1))))).rejects.toThrow(/past its elements/);
+    await expect(new Clone().restore(reader(list(Buffer.from([1, 0x80]))))).rejects.toThrow(/cut short/);
+    await new Clone().restore(reader(list(packed(2, 1, 1))));
   });
 });
 

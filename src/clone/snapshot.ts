@@ -1,7 +1,12 @@
 /**
  * The clone's snapshot format: msgpack records written one after the other.
  *
- * Format 3 (written now): as format 2, except that the items of a key with a TTL carry its expiry
+ * Format 4 (written now): as format 3, except that a list's data is one byte string, its elements
+ * packed: the count, each element's length, then the elements' bytes one after the other (count
+ * and lengths as unsigned LEB128 varints). Writing and reading a list then costs a copy per
+ * element rather than a msgpack item each.
+ *
+ * Format 3 (still read): as format 2, except that the items of a key with a TTL carry its expiry
  * time (ms since the epoch) as a fifth element, `[key, type, seq, data, expiresAt]`. Keys that
  * have expired but were not reclaimed yet are written too (they are part of the replicated state;
  * see keyspace.ts); restoring rebuilds the expiry heap.
@@ -36,7 +41,7 @@ import { SetValue } from "./set.ts";
 import { parseStreamId, type StreamId, StreamValue } from "./stream.ts";
 import { ZSetValue } from "./zset.ts";
 
-export const snapshotFormat = 3;
+export const snapshotFormat = 4;
 /** Elements per record: big enough to be cheap, small enough to stream. */
 const recordElements = 1024;
 
@@ -51,6 +56,84 @@ const enum Type {
 
 type Item = [Uint8Array, Type, number, unknown] | [Uint8Array, Type, number, unknown, number];
 
+/** Elements `[from, to)` of `list`, packed as format 4 writes a list's data. */
+function packList(list: ListValue, from: number, to: number): Uint8Array {
+  let total = varintBytes(to - from);
+  for (let i = from; i < to; i++) {
+    const length = list.at(i).byteLength;
+    total += varintBytes(length) + length;
+  }
+  const packed = new Uint8Array(total);
+  let at = writeVarint(packed, 0, to - from);
+  for (let i = from; i < to; i++) at = writeVarint(packed, at, list.at(i).byteLength);
+  for (let i = from; i < to; i++) {
+    const element = list.at(i);
+    if (element.byteLength <= shortElementBytes) {
+      // Short elements are copied by hand: cheaper than a native call each.
+      for (let j = 0; j < element.byteLength; j++) packed[at + j] = element[j]!;
+    } else {
+      packed.set(element, at);
+    }
+    at += element.byteLength;
+  }
+  return packed;
+}
+
+const shortElementBytes = 16;
+
+/** Appends the elements of a packed list's data (`packList`) to `list`, each a copy of its own. */
+function unpackList(list: ListValue, data: Uint8Array): void {
+  const cut = (): never => {
+    throw new Malformed("a packed list is cut short");
+  };
+  const [count, first] = readVarint(data, 0) ?? cut();
+  const lengths: number[] = [];
+  let at = first;
+  for (let i = 0; i < count; i++) {
+    const [length, next] = readVarint(data, at) ?? cut();
+    lengths.push(length);
+    at = next;
+  }
+  for (const length of lengths) {
+    if (at + length > data.byteLength) cut();
+    list.pushBack(data.slice(at, at + length));
+    at += length;
+  }
+  if (at !== data.byteLength) throw new Malformed("a packed list has bytes past its elements");
+}
+
+/** Bytes of `value` (a non-negative safe integer) as an unsigned LEB128 varint. */
+function varintBytes(value: number): number {
+  let bytes = 1;
+  for (let rest = value; rest >= 128; rest = Math.floor(rest / 128)) bytes++;
+  return bytes;
+}
+
+/** Writes `value` as an unsigned LEB128 varint at `at`; returns the offset after it. */
+function writeVarint(target: Uint8Array, at: number, value: number): number {
+  let rest = value;
+  while (rest >= 128) {
+    target[at++] = (rest % 128) | 128;
+    rest = Math.floor(rest / 128);
+  }
+  target[at++] = rest;
+  return at;
+}
+
+/** The varint at `at` and the offset after it; null when it runs past the end or past 2^53. */
+function readVarint(source: Uint8Array, at: number): [number, number] | null {
+  let value = 0;
+  let scale = 1;
+  for (let i = at; i < source.byteLength; i++) {
+    const byte = source[i]!;
+    value += (byte & 127) * scale;
+    if (byte < 128) return Number.isSafeInteger(value) ? [value, i + 1] : null;
+    scale *= 128;
+    if (scale > 2 ** 53) return null;
+  }
+  return null;
+}
+
 /** Items for one value, each with at most `recordElements` elements. */
 function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item: Item; elements: number }> {
   if (value instanceof Uint8Array) {
@@ -61,7 +144,7 @@ function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item:
     case "list":
       for (let at = 0; at < value.size || at === 0; at += recordElements) {
         const to = Math.min(value.size, at + recordElements);
-        yield { item: [key, Type.List, seq, value.slice(at, to)], elements: to - at };
+        yield { item: [key, Type.List, seq, packList(value, at, to)], elements: to - at };
       }
       return;
     case "set":
@@ -164,15 +247,23 @@ function streamId(text: unknown): StreamId {
   return { ms: id.ms, seq: id.seq };
 }
 
-/** Adds the data of one item to `value` (a fresh value of the item's type, or one being continued). */
-function fill(value: Value, data: unknown): Value {
+/**
+ * Adds the data of one item to `value` (a fresh value of the item's type, or one being continued),
+ * as snapshot format `format` writes it.
+ */
+function fill(value: Value, data: unknown, format: number): Value {
   if (value instanceof Uint8Array) {
     if (!(data instanceof Uint8Array)) throw new Malformed("a string is not bytes");
     return Uint8Array.from(data);
   }
   switch (value.type) {
     case "list":
-      for (const element of bytesList(data, "a list")) value.pushBack(Uint8Array.from(element));
+      if (format >= 4) {
+        if (!(data instanceof Uint8Array)) throw new Malformed("a list is not packed bytes");
+        unpackList(value, data);
+      } else {
+        for (const element of bytesList(data, "a list")) value.pushBack(Uint8Array.from(element));
+      }
       return value;
     case "set":
       for (const member of bytesList(data, "a set")) if (!value.add(latin1(member))) throw new Malformed("a set member repeats");
@@ -238,7 +329,7 @@ function fresh(type: unknown, epoch: number): Value {
   }
 }
 
-/** Reads a snapshot of format 1, 2 or 3 into a new keyspace. */
+/** Reads a snapshot of format 1 to 4 into a new keyspace. */
 export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
   const bytes = await reader.readAll();
   const records = new Unpackr({ useRecords: false }).unpackMultiple(bytes) as unknown[];
@@ -258,9 +349,10 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
         if (!db.restoreEntry(latin1(key), Uint8Array.from(value), seq++)) throw new Malformed("a key repeats");
       }
     }
-  } else if (header.format === 2 || header.format === snapshotFormat) {
+  } else if (header.format === 2 || header.format === 3 || header.format === snapshotFormat) {
+    const format = header.format;
     if (typeof header.nextSeq !== "number") throw new Malformed("no nextSeq in the header");
-    const withExpiry = header.format === snapshotFormat;
+    const withExpiry = format >= 3;
     let currentKey: string | null = null;
     let current: { value: Value; type: unknown; seq: number; expiresAt: number } | null = null;
     const finish = (): void => {
@@ -284,12 +376,12 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
         if (current !== null && key === currentKey) {
           if (item[1] !== current.type || item[2] !== current.seq || item[1] === Type.String) throw new Malformed("a continued value changes type");
           if (expiresAt !== current.expiresAt) throw new Malformed("a continued value changes its expiry time");
-          current.value = fill(current.value, item[3]);
+          current.value = fill(current.value, item[3], format);
           continue;
         }
         finish();
         currentKey = key;
-        current = { value: fill(fresh(item[1], db.epoch), item[3]), type: item[1], seq: item[2], expiresAt };
+        current = { value: fill(fresh(item[1], db.epoch), item[3], format), type: item[1], seq: item[2], expiresAt };
       }
     }
     finish();
