@@ -39,7 +39,7 @@ Flags (each also as --flag, and as -flag=value):
   -protected-mode yes|no  with no -auth, serve only clients on the loopback interface; others
                          get -DENIED (default yes; peers elsewhere get in when -secret is set)
   -admin-auth PASSWORD cluster administration (RAFTADDPEER, RAFTREMOVEPEER, RAFTTRANSFER,
-                         RAFTSNAPSHOT, joins) needs AUTH admin PASSWORD
+                         RAFTSNAPSHOT, joins) and SHUTDOWN need AUTH admin PASSWORD
   -loglevel LEVEL      quiet | warning | notice | verbose | debug (default notice)
   -tls-cert FILE, -tls-key FILE      serve TLS only (clients and peers) with this certificate
                          and key (PEM); connections to other nodes are TLS too
@@ -325,6 +325,8 @@ async function main(): Promise<void> {
       ...(flags.queryBufferBytesMax === null ? {} : { queryBufferBytesMax: flags.queryBufferBytesMax }),
     },
     adminPassword: flags.adminPassword,
+    // SHUTDOWN from a client (the admin user, with -admin-auth) closes the node; the clone then exits.
+    onShutdown: () => process.exit(0),
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
   // Loaded here, after the restart above, so that a restart does not load them twice.

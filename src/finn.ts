@@ -117,6 +117,11 @@ export interface Options {
    */
   readonly adminPassword?: string;
   /**
+   * Called once a client's SHUTDOWN has closed the node (the admin user's, when `adminPassword`
+   * is set): the program decides what follows (the clone exits). Without it SHUTDOWN is refused.
+   */
+  readonly onShutdown?: () => void;
+  /**
    * The nice value given to the engine's helper threads (JIT compilers, garbage collector helpers,
    * the allocator's scavenger), so that on a core they share with the event loop they yield to it
    * (`src/node/helper-threads.ts`). Default 10; 0 leaves them alone. Linux only.
@@ -298,6 +303,7 @@ function checkOptions(options: Options): void {
   }
   if (options.cluster === "") throw new Error("invalid cluster '': a cluster needs a name");
   if (options.protectedMode !== undefined && typeof options.protectedMode !== "boolean") throw new Error("invalid protectedMode: expected true or false");
+  if (options.onShutdown !== undefined && typeof options.onShutdown !== "function") throw new Error("invalid onShutdown: expected a function");
 }
 
 /**
@@ -504,6 +510,7 @@ async function openLocked(
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
   const proxy = new LeaderProxy(logger, options.password ?? "", tls);
   const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy);
+  const onShutdown = options.onShutdown;
   const context: BuiltinContext = {
     server,
     node: raftNode,
@@ -514,6 +521,7 @@ async function openLocked(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
+    shutdown: onShutdown === undefined ? null : (reason) => void handle.close(reason).then(onShutdown, onShutdown),
   };
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first
@@ -535,7 +543,7 @@ async function openLocked(
   } else if (join !== "") {
     logger.notice(`Already a member of a cluster: -join ${join} is ignored`);
   }
-  return {
+  const handle: FinnNode = {
     address: advertise,
     port: server.port,
     id: identity.nodeId,
@@ -553,4 +561,5 @@ async function openLocked(
       logger.notice("Node closed");
     },
   };
+  return handle;
 }

@@ -29,6 +29,7 @@ test("every malformed option is refused with its name and what it takes; the dir
     [{ cluster: "" }, "invalid cluster '': a cluster needs a name"],
     [{ password: 42 }, "invalid password: expected a string"],
     [{ protectedMode: "no" }, "invalid protectedMode: expected true or false"],
+    [{ onShutdown: "exit" }, "invalid onShutdown: expected a function"],
   ];
   for (const [options, message] of refused) {
     const error = await open(dir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet", ...(options as Options) }).then(

@@ -10,10 +10,11 @@ import { discard, exec, multi, unwatch, watch } from "./transaction.ts";
 import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
 import { raftAuth, raftHello, raftMessage, raftSnapshotChunk } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
+import { shutdown } from "./shutdown.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
   [
-    ...[ping, echo, quit, select, auth, hello, client, info, command, config],
+    ...[ping, echo, quit, select, auth, hello, client, info, command, config, shutdown],
     ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage, raftSnapshotChunk],
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
