@@ -326,7 +326,10 @@ async function main(): Promise<void> {
     },
     adminPassword: flags.adminPassword,
     // SHUTDOWN from a client (the admin user, with -admin-auth) closes the node; the clone then exits.
-    onShutdown: () => process.exit(0),
+    onShutdown: (error) => {
+      if (error !== undefined) process.stderr.write(`finn-clone: error while closing: ${error.message}\n`);
+      process.exit(error === undefined ? 0 : 1);
+    },
   };
   const host = flags.bind.includes(":") ? `[${flags.bind}]` : flags.bind;
   // Loaded here, after the restart above, so that a restart does not load them twice.

@@ -118,9 +118,10 @@ export interface Options {
   readonly adminPassword?: string;
   /**
    * Called once a client's SHUTDOWN has closed the node (the admin user's, when `adminPassword`
-   * is set): the program decides what follows (the clone exits). Without it SHUTDOWN is refused.
+   * is set), with the error if closing failed: the program decides what follows (the clone
+   * exits). Without it SHUTDOWN is refused.
    */
-  readonly onShutdown?: () => void;
+  readonly onShutdown?: (error?: Error) => void;
   /**
    * The nice value given to the engine's helper threads (JIT compilers, garbage collector helpers,
    * the allocator's scavenger), so that on a core they share with the event loop they yield to it
@@ -521,7 +522,15 @@ async function openLocked(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
-    shutdown: onShutdown === undefined ? null : (reason) => void handle.close(reason).then(onShutdown, onShutdown),
+    // `handle` is made below, before this loop turn ends: no command runs before it exists.
+    shutdown:
+      onShutdown === undefined
+        ? null
+        : (reason) =>
+            void handle.close(reason).then(
+              () => onShutdown(),
+              (error: unknown) => onShutdown(error instanceof Error ? error : new Error(String(error))),
+            ),
   };
   server.propose = (command, ticket) => raftNode.propose(command, ticket);
   // Replay the log, and let a cluster of one elect itself before serving, so that the first

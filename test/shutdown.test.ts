@@ -28,6 +28,14 @@ test("SHUTDOWN closes the clone, which exits 0 and keeps its data; bad options a
   expect(await call(clone, "SHUTDOWN", "NOW", "ABORT")).toEqual({ error: "ERR syntax error" });
   expect(await call(clone, "SHUTDOWN", "LATER")).toEqual({ error: "ERR syntax error" });
   expect(await call(clone, "GET", "k")).toBe("v");
+  // As in Redis, not inside a transaction: refused when queued, and the transaction aborts.
+  const transaction = await RespConnection.connect(clone.port, clone.host);
+  expect(plain(await transaction.call("MULTI"))).toBe("OK");
+  expect(plain(await transaction.call("SET", "k", "w"))).toBe("QUEUED");
+  expect(plain(await transaction.call("SHUTDOWN"))).toEqual({ error: "ERR Command not allowed inside a transaction" });
+  expect(plain(await transaction.call("EXEC"))).toEqual({ error: "EXECABORT Transaction discarded because of previous errors." });
+  transaction.close();
+  expect(await call(clone, "GET", "k")).toBe("v");
   // On success there is no reply: the connection closes, as with Redis.
   const connection = await RespConnection.connect(clone.port, clone.host);
   connection.command("SHUTDOWN", "NOSAVE", "NOW");

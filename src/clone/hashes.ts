@@ -11,7 +11,6 @@ import { bytesOf, type CloneCommand } from "./command.ts";
 import { HashValue } from "./hash.ts";
 import type { Keyspace } from "./keyspace.ts";
 
-
 /** HSET and HMSET: the same work, a different reply. */
 function setFields(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, reply: "count" | "ok"): void | Error {
   if (command.argCount % 2 !== 0) return ErrWrongNumberOfArguments;

@@ -80,6 +80,11 @@ export function createDispatcher(
         connection.writeError(errorReplyText(ErrUnknownCommand, name, givenName(command)));
         return;
       }
+      if (spec?.flags.includes("no-multi") === true) {
+        transaction.failed = true;
+        connection.writeError("ERR Command not allowed inside a transaction");
+        return;
+      }
       if (spec !== undefined && !arityAllows(spec.arity, command.argCount)) {
         transaction.failed = true;
         connection.writeError(`ERR wrong number of arguments for '${name}' command`);
