@@ -80,7 +80,7 @@ export function createDispatcher(
         connection.writeError(errorReplyText(ErrUnknownCommand, name, givenName(command)));
         return;
       }
-      if (spec?.flags.includes("no-multi") === true) {
+      if (spec?.flags.includes("no_multi") === true) {
         transaction.failed = true;
         connection.writeError("ERR Command not allowed inside a transaction");
         return;

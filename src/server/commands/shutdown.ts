@@ -16,7 +16,7 @@ export const shutdown: Builtin = {
   spec: spec(
     "shutdown",
     -1,
-    "admin noscript loading stale no-multi",
+    "admin noscript loading stale no_multi",
     [0, 0, 0],
     "server",
     "Closes the node; the program that runs it then ends (the clone exits).",
