@@ -58,16 +58,20 @@ type Item = [Uint8Array, Type, number, unknown] | [Uint8Array, Type, number, unk
 
 /** Elements `[from, to)` of `list`, packed as format 4 writes a list's data. */
 function packList(list: ListValue, from: number, to: number): Uint8Array {
-  let total = varintBytes(to - from);
+  let lengthsEnd = varintBytes(to - from);
+  let total = 0;
   for (let i = from; i < to; i++) {
     const length = list.at(i).byteLength;
-    total += varintBytes(length) + length;
+    lengthsEnd += varintBytes(length);
+    total += length;
   }
-  const packed = new Uint8Array(total);
-  let at = writeVarint(packed, 0, to - from);
-  for (let i = from; i < to; i++) at = writeVarint(packed, at, list.at(i).byteLength);
+  const packed = new Uint8Array(lengthsEnd + total);
+  // One pass writes each element's length among the lengths and its bytes after them.
+  let lengthAt = writeVarint(packed, 0, to - from);
+  let at = lengthsEnd;
   for (let i = from; i < to; i++) {
     const element = list.at(i);
+    lengthAt = writeVarint(packed, lengthAt, element.byteLength);
     if (element.byteLength <= shortElementBytes) {
       // Short elements are copied by hand: cheaper than a native call each.
       for (let j = 0; j < element.byteLength; j++) packed[at + j] = element[j]!;

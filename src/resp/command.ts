@@ -52,9 +52,9 @@ export class Command {
   /** Arguments, the command name first: views of the bytes as they arrived. Do not write to them. */
   get args(): Uint8Array[] {
     if (this.views === null) {
-      const offsets = this.offsets ?? [];
-      const views = new Array<Uint8Array>(offsets.length >> 1);
-      for (let i = 0; i < views.length; i++) views[i] = this.source.subarray(offsets[2 * i] ?? 0, offsets[2 * i + 1] ?? 0);
+      const views = new Array<Uint8Array>(this.argCount);
+      // The views `arg` made (or makes now, and keeps): one view per argument either way.
+      for (let i = 0; i < views.length; i++) views[i] = this.arg(i);
       this.views = views;
     }
     return this.views;
