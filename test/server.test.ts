@@ -105,6 +105,11 @@ class RawClient {
   close(): void {
     this.socket?.end();
   }
+
+  /** Closes with a reset rather than a FIN: the server's next write to it fails. */
+  reset(): void {
+    this.socket?.terminate();
+  }
 }
 
 function multibulk(...args: string[]): string {
@@ -264,6 +269,47 @@ describe("protocol", () => {
     client.send(multibulk("QUIT") + multibulk("PING"));
     await client.until((_received, closed) => closed, "close");
     expect(client.text).toBe("+OK\r\n");
+  });
+
+  // A read of several commands has its replies written at the end of the loop's turn (Server's
+  // `sendLater`): they still arrive whole, in order, before a QUIT's close.
+  test("QUIT after a read of many pipelined commands closes once all their replies are sent", async () => {
+    const client = await connect();
+    client.send(multibulk("SET", "burst:k", "v"));
+    await client.expectReply("+OK\r\n");
+    let request = "";
+    let expected = "+OK\r\n";
+    for (let i = 0; i < 40; i++) {
+      request += multibulk("ECHO", `e${i}`) + multibulk("GET", "burst:k");
+      expected += `$${String(`e${i}`).length}\r\ne${i}\r\n$1\r\nv\r\n`;
+    }
+    client.send(request + multibulk("QUIT") + multibulk("PING"));
+    await client.until((_received, closed) => closed, "close");
+    expect(client.text).toBe(`${expected}+OK\r\n`);
+  });
+
+  test("reads and writes pipelined in one read keep their order", async () => {
+    const client = await connect();
+    let request = "";
+    let expected = "";
+    for (let i = 0; i < 30; i++) {
+      request += multibulk("GET", "burst:order") + multibulk("SET", "burst:order", `v${i}`) + multibulk("PING");
+      expected += (i === 0 ? "$-1\r\n" : `$${`v${i - 1}`.length}\r\nv${i - 1}\r\n`) + "+OK\r\n+PONG\r\n";
+    }
+    client.send(request);
+    await client.expectReply(expected);
+  });
+
+  test("a client gone before its pipelined replies are written does not disturb the server", async () => {
+    for (let round = 0; round < 20; round++) {
+      const leaving = await connect();
+      leaving.send(multibulk("PING").repeat(64));
+      if (round % 2 === 0) leaving.close();
+      else leaving.reset();
+    }
+    const client = await connect();
+    client.send(multibulk("PING"));
+    await client.expectReply("+PONG\r\n");
   });
 
   test("unknown commands echo the name as given, wrong arity uses the lower-case name", async () => {

@@ -102,6 +102,11 @@ const refusedHandshakeMilliseconds = 5000;
  */
 const resumeSliceMilliseconds = 2;
 
+/** A read of at least this many commands has its replies written at the end of the turn (`sendLater`). */
+const batchedReadCommands = 4;
+/** Replies larger than this are written at once: copying them would cost more than the wake-up. */
+const laterBytesMax = 16 * 1024;
+
 /** Answers a connection past `-maxclients` as Redis does, and closes it. */
 function refuseFull(socket: Socket<Connection>): void {
   socket.write("-ERR max number of clients reached\r\n");
@@ -119,6 +124,9 @@ export class Server {
   /** Connections whose queue has slots that became ready, to drain at the end of the turn. */
   private readonly ready = new Set<Connection>();
   private readyScheduled = false;
+  /** Connections whose replies wait for the end of the turn (`sendLater`). */
+  private readonly later = new Set<Connection>();
+  private laterScheduled = false;
   private nextId = 1;
   readonly connections = new Set<Connection>();
   /** Counters for INFO. */
@@ -257,14 +265,16 @@ export class Server {
   private onData(socket: Socket<Connection>, chunk: Uint8Array): void {
     const connection = socket.data;
     if (connection.closed) return;
+    const before = this.stats.commandsProcessed;
     const status = connection.reader.feed(chunk, connection);
-    this.afterRead(connection, status.kind === "error" ? status.message : null);
+    const batched = this.stats.commandsProcessed - before >= batchedReadCommands;
+    this.afterRead(connection, status.kind === "error" ? status.message : null, batched);
     // Parsing may have stopped on output that the socket has taken already: go on at once.
     if (connection.inputStopped) this.maybeResume(connection);
   }
 
   /** After parsing: answer a protocol error, apply input backpressure, send the batch. */
-  private afterRead(connection: Connection, protocolError: string | null): void {
+  private afterRead(connection: Connection, protocolError: string | null, batched = false): void {
     if (protocolError !== null) {
       this.logger.verbose(`Protocol error (${protocolError}) from client: id=${connection.id} addr=${connection.remoteAddress}`);
       if (connection.queued === 0) connection.writeError(`ERR ${protocolError}`);
@@ -276,13 +286,18 @@ export class Server {
       connection.inputPaused = true;
       connection.socket.pause();
     }
-    this.flush();
+    this.flush(batched && protocolError === null);
     this.maybeClose(connection);
   }
 
   private onDrain(socket: Socket<Connection>): void {
     const connection = socket.data;
     if (connection.closed) return;
+    this.drained(connection);
+  }
+
+  /** Sends what a connection has unsent, and goes on with what waited for its output to drain. */
+  private drained(connection: Connection): void {
     this.sendUnsent(connection);
     if (connection.unsentBytes <= this.limits.outputSoftBytesMax / 2 && connection.queued > 0) {
       // Replies held back while the client was not reading run now that it reads again.
@@ -430,17 +445,51 @@ export class Server {
     if (connection.captureMark >= 0) connection.captureMark = 0;
   }
 
-  /** Sends the shared writer's bytes to their connection (captured bytes go to its queue first). */
-  flush(): void {
+  /**
+   * Sends the shared writer's bytes to their connection (captured bytes go to its queue first); with
+   * `later`, at the end of this turn of the loop (`sendLater`).
+   */
+  flush(later = false): void {
     const connection = this.target;
     if (connection !== null) {
       this.cutCaptured(connection);
-      if (this.writer.size > 0) this.send(connection, this.writer.bytes());
+      const size = this.writer.size;
+      if (later && size > 0 && size <= laterBytesMax && !connection.closed) this.sendLater(connection, this.writer.bytes());
+      else if (size > 0) this.send(connection, this.writer.bytes());
       if (connection.captureMark >= 0) connection.captureMark = 0;
     }
     this.writer.reset();
     this.writer.shrink(writerBytesKept);
   }
+
+  /**
+   * Keeps a copy of bytes for a connection until the socket events of this turn of the loop have
+   * all run: then every connection's replies are written in one burst, as Redis writes its replies
+   * before it sleeps. After a read of many pipelined commands (each read takes the loop some
+   * microseconds), writing at once would wake the client for every connection in turn, and on
+   * these machines waking a process on the other core costs the waker more than the replies' own
+   * work. After a read of one command or a few, the next read follows too soon for the client to
+   * have slept, and large replies cost more to copy than the wake-up.
+   */
+  private sendLater(connection: Connection, bytes: Uint8Array): void {
+    const copy = bytes.slice();
+    connection.unsent.push(copy);
+    connection.unsentBytes += copy.length;
+    this.checkOutput(connection);
+    this.later.add(connection);
+    if (!this.laterScheduled) {
+      this.laterScheduled = true;
+      setImmediate(this.writeLater);
+    }
+  }
+
+  private readonly writeLater = (): void => {
+    this.laterScheduled = false;
+    for (const connection of this.later) {
+      this.later.delete(connection);
+      if (!connection.closed) this.drained(connection);
+    }
+  };
 
   /** Writes bytes to a connection's socket, keeping a copy of what it does not take. */
   private send(connection: Connection, bytes: Uint8Array): void {
