@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { open } from "lmdb";
 import { asIndex, asTerm, emptyMembership, type Entry } from "../raft/types.ts";
 import { encodeEntryInto } from "./codec.ts";
-import { LmdbLogStore, pieceBytesMax } from "./lmdb-store.ts";
+import { LmdbLogStore, lmdbPageBytesDefault, pieceBytesFor } from "./lmdb-store.ts";
 import { registerStoreContract } from "./store-contract.ts";
 import { lmdbLogFileName, StorageCorruptionError, type Durability } from "./store.ts";
 import { expectedData, expectedEntry } from "./testing/expected-entries.ts";
@@ -37,8 +37,8 @@ function spyOnStoredReads(store: LmdbLogStore): { count: number } {
 describe("lmdb log store", () => {
   const dirs: string[] = [];
   const stores: LmdbLogStore[] = [];
-  function openStore(dir: string, durability: Durability = "high", tailCacheBytesMax?: number): LmdbLogStore {
-    const options = tailCacheBytesMax === undefined ? {} : { tailCacheBytesMax };
+  function openStore(dir: string, durability: Durability = "high", tailCacheBytesMax?: number, lmdbPageBytes?: number): LmdbLogStore {
+    const options = { ...(tailCacheBytesMax === undefined ? {} : { tailCacheBytesMax }), ...(lmdbPageBytes === undefined ? {} : { lmdbPageBytes }) };
     const store = LmdbLogStore.open(dir, { backend: "lmdb", durability, ...options });
     stores.push(store);
     return store;
@@ -171,7 +171,10 @@ describe("lmdb log store", () => {
     );
   });
 
-  describe("entries longer than a leaf page holds", () => {
+  // New files get 16 KB pages; files made before that have the system's 4 KB pages and keep them.
+  for (const pageBytes of [4096, lmdbPageBytesDefault]) describe(`entries longer than a leaf page holds (${pageBytes}-byte pages)`, () => {
+    const piece = pieceBytesFor(pageBytes);
+    const openSized = (dir: string, durability: Durability = "high", tailCacheBytesMax?: number): LmdbLogStore => openStore(dir, durability, tailCacheBytesMax, pageBytes);
     /** An entry of `bytes` data bytes whose content depends on its index and term. */
     function sized(index: number, bytes: number, term = 1): Entry {
       const data = new Uint8Array(bytes);
@@ -179,7 +182,7 @@ describe("lmdb log store", () => {
       return { index: asIndex(index), term: asTerm(term), type: "normal", data };
     }
     // Around the piece size (the 24-byte header counts), and far past it.
-    const sizes = [0, 100, pieceBytesMax - 25, pieceBytesMax - 24, pieceBytesMax - 23, 2 * pieceBytesMax - 24, 5000, 100_000, 1_500_000];
+    const sizes = [0, 100, piece - 25, piece - 24, piece - 23, 2 * piece - 24, 2 * piece + 1200, 100_000, 1_500_000];
 
     function rawStats(dir: string, name: string): { entryCount: number; overflowPages: number } {
       const raw = open({ path: join(dir, lmdbLogFileName), readOnly: true });
@@ -193,54 +196,55 @@ describe("lmdb log store", () => {
 
     test("are stored in pieces, no record on overflow pages, and read back whole after a reopen", async () => {
       const dir = freshDir();
-      const store = openStore(dir);
+      const store = openSized(dir);
       await store.save({ ...noChange, entries: sizes.map((bytes, i) => sized(i + 1, bytes)) });
       await store.close();
       for (const name of ["entries", "pieces"]) expect(rawStats(dir, name).overflowPages).toBe(0);
       expect(rawStats(dir, "entries").entryCount).toBe(sizes.length);
       // A one-byte tail cache: every read goes to LMDB.
-      const reopened = openStore(dir, "high", 1);
+      const reopened = openSized(dir, "high", 1);
       expect(reopened.entries(asIndex(1), asIndex(sizes.length + 1), Infinity)).toEqual(sizes.map((bytes, i) => sized(i + 1, bytes)));
     });
 
     test("a conflicting entry replaces one in pieces; removal takes the pieces along", async () => {
       const dir = freshDir();
-      const store = openStore(dir, "high", 1);
-      await store.save({ ...noChange, entries: [sized(1, 10), sized(2, 9000), sized(3, 9000), sized(4, 9000)] });
+      const store = openSized(dir, "high", 1);
+      const [long, shorter, longer] = [Math.round(piece * 4.7), Math.round(piece * 1.3), piece * 10];
+      await store.save({ ...noChange, entries: [sized(1, 10), sized(2, long), sized(3, long), sized(4, long)] });
       // Index 2 again, shorter, at term 2 (its extra pieces must not linger), then index 3 longer.
-      await store.save({ ...noChange, entries: [sized(2, 2500, 2), sized(3, 20_000, 2)] });
+      await store.save({ ...noChange, entries: [sized(2, shorter, 2), sized(3, longer, 2)] });
       expect(store.lastIndex()).toBe(asIndex(3));
-      expect(store.entries(asIndex(1), asIndex(4), Infinity)).toEqual([sized(1, 10), sized(2, 2500, 2), sized(3, 20_000, 2)]);
+      expect(store.entries(asIndex(1), asIndex(4), Infinity)).toEqual([sized(1, 10), sized(2, shorter, 2), sized(3, longer, 2)]);
       store.recordSnapshot({ index: asIndex(2), term: asTerm(2), membership: emptyMembership });
       store.compact(asIndex(2));
       await store.close();
-      // Left: entry 3 alone, in ceil((24 + 20000) / pieceBytesMax) records.
+      // Left: entry 3 alone, in ceil((24 + its bytes) / piece) records.
       expect(rawStats(dir, "entries").entryCount).toBe(1);
-      expect(rawStats(dir, "pieces").entryCount).toBe(Math.ceil((24 + 20_000) / pieceBytesMax) - 1);
-      const reopened = openStore(dir, "high", 1);
-      expect(reopened.entries(asIndex(3), asIndex(4), Infinity)).toEqual([sized(3, 20_000, 2)]);
+      expect(rawStats(dir, "pieces").entryCount).toBe(Math.ceil((24 + longer) / piece) - 1);
+      const reopened = openSized(dir, "high", 1);
+      expect(reopened.entries(asIndex(3), asIndex(4), Infinity)).toEqual([sized(3, longer, 2)]);
     });
 
     test("an entry stored whole, as before pieces, is read as it is", async () => {
       const dir = freshDir();
-      const store = openStore(dir);
+      const store = openSized(dir);
       await store.save({ ...noChange, entries: [sized(1, 10)] });
       await store.close();
-      const whole = sized(2, 7000);
-      const encoded = new Uint8Array(24 + 7000);
+      const whole = sized(2, piece + 5000);
+      const encoded = new Uint8Array(24 + piece + 5000);
       encodeEntryInto(encoded, new DataView(encoded.buffer), 0, whole);
       const raw = open({ path: join(dir, lmdbLogFileName), compression: false });
       await raw.openDB<Uint8Array, number>({ name: "entries", encoding: "binary" }).put(2, encoded);
       await raw.close();
-      const reopened = openStore(dir, "high", 1);
+      const reopened = openSized(dir, "high", 1);
       expect(reopened.lastIndex()).toBe(asIndex(2));
       expect(reopened.entries(asIndex(1), asIndex(3), Infinity)).toEqual([sized(1, 10), whole]);
     });
 
     test("a damaged piece is a clear error naming the file", async () => {
       const dir = freshDir();
-      const store = openStore(dir);
-      await store.save({ ...noChange, entries: [sized(1, 6000), sized(2, 10)] });
+      const store = openSized(dir);
+      await store.save({ ...noChange, entries: [sized(1, piece * 3), sized(2, 10)] });
       await store.close();
       const raw = open({ path: join(dir, lmdbLogFileName), compression: false });
       const pieces = raw.openDB<Uint8Array, [number, number]>({ name: "pieces", encoding: "binary" });
@@ -249,10 +253,30 @@ describe("lmdb log store", () => {
       await pieces.put([1, 2], bad);
       await raw.close();
       // Opening reads the last entry only; reading the damaged one fails.
-      const damaged = openStore(dir, "high", 1);
+      const damaged = openSized(dir, "high", 1);
       expect(() => damaged.entries(asIndex(1), asIndex(3), Infinity)).toThrow(StorageCorruptionError);
       expect(() => damaged.term(asIndex(1))).toThrow(join(dir, lmdbLogFileName));
     });
+  });
+
+  test("a new log file has 16 KB pages; one made with 4 KB pages keeps them, and its pieces, when reopened", async () => {
+    const fresh = openStore(freshDir());
+    expect(fresh.environment.getStats()).toMatchObject({ pageSize: lmdbPageBytesDefault });
+    expect(fresh.pieceBytes).toBe(pieceBytesFor(lmdbPageBytesDefault));
+    const dir = freshDir();
+    const long = (index: number): Entry => ({ index: asIndex(index), term: asTerm(1), type: "normal", data: new Uint8Array(12_000).fill(index) });
+    const old = openStore(dir, "high", 1, 4096);
+    expect(old.pieceBytes).toBe(1900);
+    await old.save({ ...noChange, entries: [long(1), long(2)] });
+    await old.close();
+    // Reopened with the default (16 KB for a new file): the file's own 4 KB pages and 1,900-byte pieces.
+    const reopened = openStore(dir, "high", 1);
+    expect(reopened.environment.getStats()).toMatchObject({ pageSize: 4096 });
+    expect(reopened.pieceBytes).toBe(1900);
+    await reopened.save({ ...noChange, entries: [long(3)] });
+    expect(reopened.entries(asIndex(1), asIndex(4), Infinity)).toEqual([long(1), long(2), long(3)]);
+    await reopened.close();
+    expect(openStore(dir, "high", 1).entries(asIndex(1), asIndex(4), Infinity)).toEqual([long(1), long(2), long(3)]);
   });
 
   /** What a crash at this moment would leave on disk: a copy of the file, opened as a store. */

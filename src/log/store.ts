@@ -96,6 +96,11 @@ export interface LogStoreOptions {
    * (snapshot-store.ts), not in the log; without this, `snapshot()` returns empty data.
    */
   readonly snapshotData?: (metadata: SnapshotMetadata) => Uint8Array;
+  /**
+   * LMDB only: the page size of a new log file (`lmdbPageBytesDefault`, 16 KB); a file that
+   * exists keeps its own.
+   */
+  readonly lmdbPageBytes?: number;
   /** LMDB only: bytes of recent entries kept in memory in front of LMDB. */
   readonly tailCacheBytesMax?: number;
   /** Memory backend only: garbage bytes in the file before compaction rewrites it. */
