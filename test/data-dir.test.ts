@@ -83,11 +83,24 @@ function zeroBytes(path: string, offset: number, length: number): void {
   }
 }
 
-/** Makes both meta pages name the main tree's root as the free list's root too (LMDB meta layout, 4 KB pages). */
+/** An LMDB file's page size, as its first meta page records it (`mm_dbs[0].md_pad`, after the 24-byte page header and 24 bytes of `MDB_meta`). */
+function pageBytesOf(path: string): number {
+  const fd = openSync(path, "r");
+  try {
+    const field = Buffer.alloc(4);
+    readSync(fd, field, 0, 4, 48);
+    return field.readUInt32LE(0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Makes both meta pages name the main tree's root as the free list's root too (LMDB meta layout). */
 function sameRoots(path: string): void {
+  const pageBytes = pageBytesOf(path);
   const fd = openSync(path, "r+");
   try {
-    for (const page of [0, 4096]) {
+    for (const page of [0, pageBytes]) {
       const root = Buffer.alloc(8);
       readSync(fd, root, 0, 8, page + 136);
       writeSync(fd, root, 0, 8, page + 88);
@@ -102,11 +115,14 @@ test("LMDB files cut short or with a damaged meta page are refused at start, nam
   const node = await CloneProcess.start({ dir });
   for (let i = 0; i < 2000; i++) await call(node, "SET", `key:${i}`, "x".repeat(200));
   await node.stop();
+  // A log file made now has 16 KB pages (`lmdbPageBytesDefault`); the identity file, the system's.
+  const logPage = pageBytesOf(join(dir, "log.mdb"));
+  expect(logPage).toBe(16 * 1024);
   const damages: [string, string, (copy: string) => void][] = [
     ["log.mdb cut in half", "log.mdb", (copy) => truncateSync(join(copy, "log.mdb"), Math.floor(statSync(join(copy, "log.mdb")).size / 2))],
-    ["log.mdb's first meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 0, 4096)],
-    ["log.mdb's second meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 4096, 4096)],
-    ["finn.mdb cut to one page", "finn.mdb", (copy) => truncateSync(join(copy, "finn.mdb"), 4096)],
+    ["log.mdb's first meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), 0, logPage)],
+    ["log.mdb's second meta page zeroed", "log.mdb", (copy) => zeroBytes(join(copy, "log.mdb"), logPage, logPage)],
+    ["finn.mdb cut to one page", "finn.mdb", (copy) => truncateSync(join(copy, "finn.mdb"), pageBytesOf(join(copy, "finn.mdb")))],
     ["log.mdb's meta pages naming one page as the root of both trees", "log.mdb", (copy) => sameRoots(join(copy, "log.mdb"))],
   ];
   for (const [what, file, damage] of damages) {
