@@ -54,9 +54,11 @@ export class LogState {
   /**
    * The cached tail: `tail[tailHead + k]` is the entry at `tailStart + k`, and the cache covers
    * `[tailStart, last]` densely. `tailStart > compactIndex` always; entries in
-   * `[compactIndex + 1, tailStart)` are read through `readStored`.
+   * `[compactIndex + 1, tailStart)` are read through `readStored`. The dead slots before
+   * `tailHead` are emptied as they die: the array is packed only now and then, and an entry left
+   * in a dead slot would stay in memory, whatever the tail's budget.
    */
-  private tail: Entry[] = [];
+  private tail: (Entry | undefined)[] = [];
   private tailHead = 0;
   private tailStart: Index = asIndex(1);
   /** Sum of `entryBytes` over the cached tail. */
@@ -269,6 +271,7 @@ export class LogState {
       const drop = index - this.tailStart + 1;
       for (let position = this.tailHead; position < this.tailHead + drop; position++) {
         this.tailBytes -= entryBytes(this.tail[position]!);
+        this.tail[position] = undefined;
       }
       this.tailHead += drop;
       this.tailStart = asIndex(index + 1);
@@ -297,6 +300,7 @@ export class LogState {
       const entry = this.tail[this.tailHead];
       assert(entry !== undefined && entry.index === this.tailStart, "cached tail is dense");
       this.tailBytes -= entryBytes(entry);
+      this.tail[this.tailHead] = undefined;
       this.tailHead++;
       this.tailStart = asIndex(this.tailStart + 1);
     }
