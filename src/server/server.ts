@@ -472,10 +472,7 @@ export class Server {
    * have slept, and large replies cost more to copy than the wake-up.
    */
   private sendLater(connection: Connection, bytes: Uint8Array): void {
-    const copy = bytes.slice();
-    connection.unsent.push(copy);
-    connection.unsentBytes += copy.length;
-    this.checkOutput(connection);
+    this.keepUnsent(connection, bytes.slice());
     this.later.add(connection);
     if (!this.laterScheduled) {
       this.laterScheduled = true;
@@ -500,9 +497,13 @@ export class Server {
       if (written < 0) return; // closed underneath us; onClose cleans up
     }
     if (written === bytes.length) return;
-    const rest = bytes.slice(written);
-    connection.unsent.push(rest);
-    connection.unsentBytes += rest.length;
+    this.keepUnsent(connection, bytes.slice(written));
+  }
+
+  /** Queues bytes (a copy of the connection's own) behind what it has unsent, within the output limits. */
+  private keepUnsent(connection: Connection, bytes: Uint8Array): void {
+    connection.unsent.push(bytes);
+    connection.unsentBytes += bytes.length;
     this.checkOutput(connection);
   }
 
