@@ -24,6 +24,8 @@ export const RecordKind = {
   base: 7,
   /** Closes every save: replay applies a save's records only once it sees this mark. */
   saveEnd: 8,
+  /** The LMDB backend's journal only (`lmdb-journal.ts`): opens a group, with its number. */
+  journal: 9,
 } as const;
 
 /** Encodes records into one growable buffer, for one `write`. */
@@ -73,9 +75,13 @@ export class RecordWriter {
   }
 }
 
-export function writeAll(fd: number, bytes: Uint8Array): void {
+/** Writes all of `bytes`, at the file's offset or, given one, at `position` (pwrite). */
+export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   let written = 0;
-  while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written);
+  while (written < bytes.byteLength) {
+    const at = position === undefined ? null : position + written;
+    written += writeSync(fd, bytes, written, bytes.byteLength - written, at);
+  }
 }
 
 export function encodeIndex(index: Index): Uint8Array {

@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { asIndex, asTerm, emptyMembership, type Entry } from "../raft/types.ts";
 import { encodeEntryInto } from "./codec.ts";
+import { recordOffsets } from "./file-records.ts";
+import { Journal, journalBytesDefault, lmdbJournalFileName } from "./lmdb-journal.ts";
 import { LmdbLogStore, lmdbPageBytesDefault, pieceBytesFor } from "./lmdb-store.ts";
 import { registerStoreContract } from "./store-contract.ts";
 import { lmdbLogFileName, StorageCorruptionError, type Durability } from "./store.ts";
@@ -53,8 +55,8 @@ describe("lmdb log store", () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("each save, thousands of writes, is one transaction committed before save() returns", async () => {
-    for (const durability of ["low", "medium", "high"] as const) {
+  test("each save, thousands of writes, is one transaction committed before save() returns (below High)", async () => {
+    for (const durability of ["low", "medium"] as const) {
       const dir = freshDir();
       const store = openStore(dir, durability);
       const before = store.commitCount;
@@ -73,7 +75,37 @@ describe("lmdb log store", () => {
     }
   });
 
-  test("high: save() has made its transaction durable when it returns (LMDB's own synced commit)", async () => {
+  test("high: an appending save is one journal group, and the next transaction takes it into LMDB with its own writes", async () => {
+    const dir = freshDir();
+    const store = openStore(dir, "high");
+    const commits = store.commitCount;
+    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 3000) })];
+    expect(store.journalWrites()).toBe(1);
+    expect(store.commitCount).toBe(commits);
+    const countStored = async (): Promise<number> => {
+      const reader = open({ path: join(dir, lmdbLogFileName), readOnly: true });
+      const count = reader.openDB({ name: "entries", encoding: "binary" }).getKeysCount();
+      await reader.close();
+      return count;
+    };
+    expect(await countStored()).toBe(0);
+    // A conflicting suffix is a transaction: the journal's group first, then the truncation.
+    saves.push(store.save({ ...noChange, entries: entriesFrom(1001, 1500, 2) }));
+    expect(store.commitCount).toBe(commits + 1);
+    expect(await countStored()).toBe(1500);
+    // A new term is a transaction of its own, at once.
+    saves.push(store.save({ ...noChange, hardState: { term: asTerm(2), vote: null, commit: asIndex(10) } }));
+    expect(store.commitCount).toBe(commits + 2);
+    expect(store.journalWrites()).toBe(1);
+    await Promise.all(saves);
+    await store.close();
+    const reopened = openStore(dir, "high");
+    expect(reopened.lastIndex()).toBe(asIndex(1500));
+    expect(reopened.term(asIndex(1500))).toBe(asTerm(2));
+    expect(reopened.hardState().term).toBe(asTerm(2));
+  });
+
+  test("high: save() is durable when it returns: one fdatasync of the journal, done inside it", async () => {
     const store = openStore(freshDir(), "high");
     for (let round = 0; round < 20; round++) {
       const before = store.syncCount();
@@ -81,7 +113,7 @@ describe("lmdb log store", () => {
       void store.save({ ...noChange, entries: entriesFrom(round * 10 + 1, round * 10 + 10) }).then(() => {
         resolved = true;
       });
-      // One synced commit per save, done inside it: the promise is already settled.
+      // One sync per save, done inside it: the promise is already settled.
       expect(store.syncCount()).toBe(before + 1);
       await Promise.resolve();
       expect(resolved).toBe(true);
@@ -99,7 +131,8 @@ describe("lmdb log store", () => {
     const dir = freshDir();
     const store = openStore(dir, "high", 4096);
     await store.save({ ...noChange, entries: entriesFrom(1, 500) });
-    await store.flush();
+    // At High the save waits in the journal (and in memory) until a checkpoint puts it in LMDB.
+    store.checkpoint();
     // Entries leave the cached tail once the node applied them.
     store.applied(asIndex(500));
     await Bun.sleep(10);
@@ -305,11 +338,12 @@ describe("lmdb log store", () => {
     expect(store.entries(asIndex(250), asIndex(251), Infinity)[0]?.data[0]).toBe(49);
   });
 
-  /** What a crash at this moment would leave on disk: a copy of the file, opened as a store. */
-  function crashImage(dir: string): LmdbLogStore {
+  /** What a crash at this moment would leave on disk: a copy of the files, opened as a store. */
+  function crashImage(dir: string, durability: Durability = "high"): LmdbLogStore {
     const copy = freshDir();
     copyFileSync(join(dir, lmdbLogFileName), join(copy, lmdbLogFileName));
-    return openStore(copy);
+    if (existsSync(join(dir, lmdbJournalFileName))) copyFileSync(join(dir, lmdbJournalFileName), join(copy, lmdbJournalFileName));
+    return openStore(copy, durability);
   }
   /** The entry at `index` has term 1 + index / 1000 (rounded down): steps land inside terms. */
   const stepTerm = (index: number): number => 1 + Math.floor(index / 1000);
@@ -321,8 +355,11 @@ describe("lmdb log store", () => {
 
   test("compaction leaves disk in bounded steps, each a dense log that reopens with the right terms", async () => {
     const dir = freshDir();
-    const store = openStore(dir, "high");
-    for (let low = 1; low <= 20000; low += 5000) await store.save({ ...noChange, entries: termsFrom(low, low + 4999) });
+    // Medium: every save is a transaction (at High an appending save is a journal group, and the
+    // steps ride with the next transaction instead).
+    // Its saves are committed when save() returns (their promises wait for the sync, a second away).
+    const store = openStore(dir, "medium");
+    for (let low = 1; low <= 20000; low += 5000) void store.save({ ...noChange, entries: termsFrom(low, low + 4999) });
     store.recordSnapshot({ index: asIndex(20000), term: asTerm(stepTerm(20000)), membership: emptyMembership });
     store.compact(asIndex(19000));
     // In memory at once; on disk nothing yet (no transaction since).
@@ -330,7 +367,7 @@ describe("lmdb log store", () => {
     expect(store.compactionBacklog()).toBe(19000);
     expect(crashImage(dir).firstIndex()).toBe(asIndex(1));
     // A save of one entry removes some of them (more than it appends), not all 19,000 at once.
-    await store.save({ ...noChange, entries: termsFrom(20001, 20001) });
+    void store.save({ ...noChange, entries: termsFrom(20001, 20001) });
     const backlog = store.compactionBacklog();
     expect(backlog).toBeGreaterThan(0);
     expect(backlog).toBeLessThan(19000 - 1);
@@ -362,6 +399,126 @@ describe("lmdb log store", () => {
     expect(image.firstIndex()).toBe(asIndex(9001));
     expect(image.term(asIndex(9000))).toBe(asTerm(9));
     expect(image.entries(asIndex(9001), asIndex(9003), Infinity)).toEqual(termsFrom(9001, 9002));
+  });
+
+  describe("the journal at High", () => {
+    test("saves not yet in LMDB come back after a crash, whether the node restarts at High or Medium", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      // A new term is saved in LMDB at once; appends with commit indexes then go to the journal.
+      await store.save({ ...noChange, entries: entriesFrom(1, 100), hardState: { term: asTerm(1), vote: null, commit: asIndex(0) } });
+      expect(store.journalWrites()).toBe(0);
+      for (let low = 101; low <= 400; low += 100) {
+        await store.save({ ...noChange, entries: entriesFrom(low, low + 99), hardState: { term: asTerm(1), vote: null, commit: asIndex(low) } });
+      }
+      expect(store.journalWrites()).toBe(3);
+      for (const durability of ["high", "medium"] as const) {
+        const image = crashImage(dir, durability);
+        expect(image.firstIndex()).toBe(asIndex(1));
+        expect(image.lastIndex()).toBe(asIndex(400));
+        expect(image.entries(asIndex(1), asIndex(401), Infinity)).toEqual(entriesFrom(1, 400));
+        expect(image.hardState().commit).toBe(asIndex(301));
+      }
+    });
+
+    test("a torn last group is left out; the groups before it come back", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      for (let low = 1; low <= 300; low += 100) await store.save({ ...noChange, entries: entriesFrom(low, low + 99) });
+      const copy = freshDir();
+      copyFileSync(join(dir, lmdbLogFileName), join(copy, lmdbLogFileName));
+      const journal = readFileSync(join(dir, lmdbJournalFileName));
+      expect(journal.byteLength).toBe(journalBytesDefault);
+      // The third group's records: a journal record, 100 entries, the end mark. Damage its last entry.
+      const offsets = recordOffsets(journal);
+      expect(offsets.length).toBe(3 * 102);
+      journal[offsets[offsets.length - 2]! + 20]! ^= 0xff;
+      writeFileSync(join(copy, lmdbJournalFileName), journal);
+      const image = openStore(copy, "high");
+      expect(image.lastIndex()).toBe(asIndex(200));
+      expect(image.entries(asIndex(1), asIndex(201), Infinity)).toEqual(entriesFrom(1, 200));
+      // The image goes on from there: a new save, a clean close, a reopen.
+      await image.save({ ...noChange, entries: entriesFrom(201, 210, 2) });
+      await image.close();
+      expect(openStore(copy, "high").entries(asIndex(195), asIndex(211), Infinity)).toEqual([...entriesFrom(195, 200), ...entriesFrom(201, 210, 2)]);
+    });
+
+    test("after a checkpoint, groups left from before it are not read again", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      // A long group, then (after the checkpoint) a short one over its beginning.
+      await store.save({ ...noChange, entries: entriesFrom(1, 1000) });
+      store.checkpoint();
+      await store.save({ ...noChange, entries: entriesFrom(1001, 1001) });
+      const image = crashImage(dir);
+      expect(image.lastIndex()).toBe(asIndex(1001));
+      expect(image.entries(asIndex(990), asIndex(1002), Infinity)).toEqual(entriesFrom(990, 1001));
+      // A clean close checkpoints too: the next open reads nothing from the journal.
+      await store.close();
+      const reopened = openStore(dir, "high");
+      expect(reopened.lastIndex()).toBe(asIndex(1001));
+      expect(reopened.commitCount).toBe(0);
+    });
+
+    test("a group left from before a checkpoint, whole and where the next group would start, is not read again", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      await store.save({ ...noChange, entries: entriesFrom(1, 99), hardState: { term: asTerm(1), vote: null, commit: asIndex(0) } });
+      // Groups of 37 entries from 100 on have the same size (three digits, every `index % 37`).
+      const commit = (index: number) => ({ term: asTerm(1), vote: null, commit: asIndex(index) });
+      for (const low of [100, 137, 174]) await store.save({ ...noChange, entries: entriesFrom(low, low + 36), hardState: commit(low) });
+      expect(store.journalWrites()).toBe(3);
+      store.checkpoint();
+      // The next group lands over the first one; the second one follows it, intact, with its number.
+      await store.save({ ...noChange, entries: entriesFrom(211, 247), hardState: commit(211) });
+      const offsets = recordOffsets(readFileSync(join(dir, lmdbJournalFileName)));
+      expect(offsets.length).toBeGreaterThanOrEqual(2 * 40);
+      const image = crashImage(dir);
+      expect(image.lastIndex()).toBe(asIndex(247));
+      expect(image.entries(asIndex(200), asIndex(248), Infinity)).toEqual(entriesFrom(200, 247));
+      expect(image.hardState().commit).toBe(asIndex(211));
+      // And what the checkpoint took is in LMDB alone: the hard state of its last group too.
+      const lmdbOnly = freshDir();
+      copyFileSync(join(dir, lmdbLogFileName), join(lmdbOnly, lmdbLogFileName));
+      const checkpointed = openStore(lmdbOnly, "high");
+      expect(checkpointed.lastIndex()).toBe(asIndex(210));
+      expect(checkpointed.hardState().commit).toBe(asIndex(174));
+    });
+
+    test("entries waiting in the journal stay in memory past the tail's budget, applied or not, until a checkpoint", async () => {
+      const store = openStore(freshDir(), "high", 4096);
+      await store.save({ ...noChange, entries: entriesFrom(1, 500) });
+      store.applied(asIndex(500));
+      // Not in LMDB yet: the tail is the only place to read them from.
+      expect(store.cacheStatus().from).toBe(asIndex(1));
+      expect(store.entries(asIndex(1), asIndex(501), Infinity)).toEqual(entriesFrom(1, 500));
+      store.checkpoint();
+      store.applied(asIndex(500));
+      expect(store.cacheStatus().from).toBeGreaterThan(asIndex(400));
+      expect(store.entries(asIndex(1), asIndex(501), Infinity)).toEqual(entriesFrom(1, 500));
+    });
+
+    test("saves beyond the journal's size checkpoint into LMDB and start the journal over; all of them come back", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      const perSave = 2000; // about 160 KB a group: the journal fills every dozen saves
+      for (let low = 1; low <= 40 * perSave; low += perSave) await store.save({ ...noChange, entries: entriesFrom(low, low + perSave - 1) });
+      expect(store.journalWrites()).toBe(40);
+      expect(store.commitCount).toBeGreaterThanOrEqual(2);
+      expect(store.commitCount).toBeLessThan(10);
+      const image = crashImage(dir);
+      expect(image.lastIndex()).toBe(asIndex(40 * perSave));
+      expect(image.entries(asIndex(1), asIndex(40 * perSave + 1), Infinity)).toEqual(entriesFrom(1, 40 * perSave));
+    });
+
+    test("a journal that begins after a gap in the saves LMDB holds is a clear error naming the file", async () => {
+      const dir = freshDir();
+      const journal = Journal.open(join(dir, lmdbJournalFileName));
+      expect(journal.append(5, entriesFrom(1, 3), null)).toBe(true);
+      journal.close();
+      expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(StorageCorruptionError);
+      expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "medium" })).toThrow(join(dir, lmdbJournalFileName));
+    });
   });
 
   test("compaction frees pages that LMDB reuses: disk use stays bounded", async () => {

@@ -24,10 +24,16 @@
  * between; the snapshot covers them all.
  *
  * Durability (docs/storage.md):
- * - High: the environment syncs: LMDB's own commit writes the pages, fdatasyncs the file, then
- *   writes the meta page through its O_DSYNC descriptor, inside `transactionSync`, on the loop's
- *   thread, as Redis's `appendfsync always` fsyncs on its one thread. What `save()` returned from
- *   is on disk; clients queue meanwhile and the next transaction takes them all.
+ * - High: a save that only appends (entries after the last, and the hard state, with no new term or
+ *   vote) is written to the journal (`lmdb-journal.ts`, `log.journal`) and fdatasynced there, on
+ *   the loop's thread, as Redis's `appendfsync always` fsyncs on its one thread: one flush. Its
+ *   entries wait in memory (the tail keeps them) for the next transaction, a checkpoint, which
+ *   puts every waiting save into LMDB at once and records the journal number it reached. The
+ *   environment syncs, so LMDB's own commit is durable (it writes the pages, fdatasyncs, then
+ *   writes the meta page through its O_DSYNC descriptor: two flushes), and the journal then starts
+ *   again from its beginning. A checkpoint runs when the journal is full, before any other write
+ *   (a conflicting suffix, a snapshot, a new term or vote, compaction's removals) and at close.
+ *   What `save()` returned from is on disk; clients queue meanwhile and the next save takes them.
  * - Low and Medium: the environment is `noSync`: commits never fsync. `flush()` (and Medium's
  *   one-second timer) forces `mdb_env_sync(env, 1)` through lmdb-js's `sync(callback)`, which
  *   fsyncs even a `noSync` environment, on a worker thread. A batch that changes the term or vote
@@ -40,7 +46,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { AssertionError, assert } from "../assert.ts";
-import type { Entry, Index, SnapshotMetadata, Term } from "../raft/types.ts";
+import type { Entry, HardState, Index, SnapshotMetadata, Term } from "../raft/types.ts";
 import { asIndex, asTerm, emptyMembership } from "../raft/types.ts";
 import {
   decodeChecked,
@@ -56,6 +62,7 @@ import {
 } from "./codec.ts";
 import { GroupSync } from "./group-sync.ts";
 import { openLmdbFile } from "./lmdb-check.ts";
+import { Journal, JournalGapError, lmdbJournalFileName } from "./lmdb-journal.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
 import { StateBackedStore } from "./state-backed-store.ts";
 import {
@@ -82,6 +89,8 @@ export const tailCacheBytesMaxDefault = 8 * 1024 * 1024;
 const hardStateKey = "hardState";
 const snapshotKey = "snapshot";
 const compactionKey = "compaction";
+/** The number of the last journal group in LMDB (`{ number }`). */
+const journalKey = "journal";
 
 /** lmdb-js's root database has `sync(callback)` (mdb_env_sync with force), untyped in index.d.ts. */
 interface SyncableEnvironment {
@@ -169,6 +178,18 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private removals: CompactionPoint[] = [];
   /** Runs a removal step when no other transaction came (`scheduleRemovals`). */
   private removalTimer: ReturnType<typeof setTimeout> | null = null;
+  /** High: the journal saves are written to (see the header). Null below High. */
+  private journal: Journal | null = null;
+  /** The number of the last journal group written, or taken into LMDB. */
+  private journalNumber = 0;
+  /** The number of the last journal group LMDB holds. */
+  private checkpointNumber = 0;
+  /** Entries of journal groups not in LMDB yet, in order (the tail keeps them in memory too). */
+  private waiting: Entry[] = [];
+  /** The hard state of the last journal group not in LMDB yet that had one. */
+  private waitingHardState: HardState | null = null;
+  /** Set once a journal write or fdatasync failed: nothing after it is trusted. */
+  private failure: unknown = null;
 
   /** The size of the pieces long entries are stored in (`pieceBytesFor` this file's page size). */
   readonly pieceBytes: number;
@@ -253,8 +274,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     );
     try {
       store.recover();
+      store.recoverJournal(join(dir, lmdbJournalFileName), high);
     } catch (error) {
       if (store.timer !== null) clearInterval(store.timer);
+      store.journal?.close();
       void environment.close();
       throw error;
     }
@@ -291,8 +314,48 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
     this.state.restore({ compactIndex: compaction.index, compactTerm: compaction.term, hardState, snapshot, last });
     this.diskCompaction = compaction;
+    this.checkpointNumber = this.readMeta(journalKey, parseJournalNumber) ?? 0;
+    this.journalNumber = this.checkpointNumber;
     // Reading the last entry checks its checksum and index now rather than on first use.
     if (last > compaction.index) this.state.entry(last);
+  }
+
+  /**
+   * Saves into LMDB the journal groups it does not hold yet (a crash came before their
+   * checkpoint), at any level: a node that ran at High may restart at Medium. At High, then opens
+   * the journal for writing, from its beginning. Below High the file is left as it is: LMDB's
+   * commit is not durable there, and the groups stay until a checkpoint at High passes them.
+   */
+  private recoverJournal(path: string, high: boolean): void {
+    let saves;
+    try {
+      if (high) {
+        this.journal = Journal.open(path);
+        saves = this.journal.read(this.checkpointNumber);
+      } else {
+        saves = Journal.readExisting(path, this.checkpointNumber) ?? [];
+      }
+    } catch (error) {
+      if (error instanceof JournalGapError) throw this.corruption(error.message);
+      throw error;
+    }
+    if (saves.length === 0) return;
+    for (const save of saves) {
+      const first = save.entries[0];
+      if (first !== undefined && first.index !== this.state.lastIndex() + 1) {
+        throw this.corruption(
+          `the journal ${path} holds save ${save.number} with entries from ${first.index}, but the log ends at ${this.state.lastIndex()}`,
+        );
+      }
+      this.state.append(save.entries);
+      for (const entry of save.entries) this.waiting.push(entry);
+      if (save.hardState !== null) {
+        this.state.setHardState(save.hardState);
+        this.waitingHardState = save.hardState;
+      }
+      this.journalNumber = save.number;
+    }
+    this.transact(removalMillisecondsMax, 0, () => {});
   }
 
   private entryCount(): number {
@@ -347,6 +410,31 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     if (batch.snapshot === null && appended.length === 0 && batch.hardState === null && dropped.length === 0) {
       // Nothing to write: durable once what came before is, without forcing a sync.
       return this.group !== null ? this.group.settled() : durableNow;
+    }
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const journal = this.journal;
+    if (journal !== null && batch.snapshot === null && dropped.length === 0 && !urgent && (appended[0]?.index ?? before.last + 1) === before.last + 1) {
+      // High, only appending: one group in the journal, one fdatasync (see the header).
+      const number = this.journalNumber + 1;
+      let written: boolean;
+      try {
+        written = journal.append(number, appended, batch.hardState);
+        if (!written && journal.holdsGroups()) {
+          // Full: a checkpoint empties it, and the save goes in after.
+          this.transact(removalMillisecondsMax, 0, () => {});
+          written = journal.append(number, appended, batch.hardState);
+        }
+      } catch (error) {
+        this.failure = error;
+        return Promise.reject(error);
+      }
+      if (written) {
+        this.journalNumber = number;
+        for (const entry of appended) this.waiting.push(entry);
+        if (batch.hardState !== null) this.waitingHardState = batch.hardState;
+        return durableNow;
+      }
+      // Larger than a quarter of the journal: straight into LMDB, where it is no worse than alone.
     }
     // A snapshot resets the log: what compaction had still to remove goes now, in the same transaction.
     this.transact(batch.snapshot !== null ? Infinity : removalMillisecondsMax, appended.length, (writes) => {
@@ -447,13 +535,28 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     return this.group !== null ? this.group.flush() : durableNow;
   }
 
-  /** Syncs performed: explicit ones at Low/Medium, one per committed transaction at High. */
+  /**
+   * Syncs performed: explicit ones at Low/Medium; at High one per committed transaction (LMDB
+   * flushes twice in it) and one per journal group.
+   */
   syncCount(): number {
-    return this.group === null ? this.commitCount : this.group.syncCount;
+    return this.group === null ? this.commitCount + (this.journal?.writeCount ?? 0) : this.group.syncCount;
   }
 
+  /** LMDB transactions and journal groups. */
   writeCount(): number {
-    return this.commitCount;
+    return this.commitCount + (this.journal?.writeCount ?? 0);
+  }
+
+  /** For tests and tools: takes the journal's waiting groups into LMDB now (a checkpoint). */
+  checkpoint(): void {
+    assert(!this.closed, "checkpoint after close");
+    if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
+  }
+
+  /** Journal groups written since the store opened (for tests and stats). */
+  journalWrites(): number {
+    return this.journal?.writeCount ?? 0;
   }
 
   /**
@@ -464,11 +567,25 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
    */
   private transact(removalMilliseconds: number, removalEntriesMin: number, body: (writes: Writes) => void): void {
     let steps = 0;
+    const waiting = this.waiting;
+    const checkpoint = this.journalNumber !== this.checkpointNumber;
+    if (this.failure !== null) throw this.failure;
     this.environment.transactionSync(() => {
-      steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin);
+      // The journal's groups first: every write below came after them.
+      for (const entry of waiting) this.writes.putEntry(entry, false);
+      if (this.waitingHardState !== null) this.writes.putMeta(hardStateKey, encodeChecked(this.waitingHardState));
+      if (checkpoint) this.writes.putMeta(journalKey, encodeChecked({ number: this.journalNumber }));
+      steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin + waiting.length);
       body(this.writes);
     });
     this.commitCount++;
+    if (checkpoint) {
+      this.waiting = [];
+      this.waitingHardState = null;
+      this.checkpointNumber = this.journalNumber;
+      // Durable at High (the environment syncs): the journal's groups are no longer needed.
+      this.journal?.reset();
+    }
     if (steps > 0) {
       this.diskCompaction = this.removals[steps - 1]!;
       this.removals = steps === this.removals.length ? [] : this.removals.slice(steps);
@@ -488,9 +605,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     this.evict();
   }
 
-  /** Lets the tail go down to its budget, keeping entries not yet applied. */
+  /** Lets the tail go down to its budget, keeping entries not yet applied or not yet in LMDB. */
   private evict(): void {
-    this.state.evict(asIndex(Math.min(this.state.lastIndex(), this.appliedIndex) + 1));
+    const keepFrom = Math.min(this.state.lastIndex(), this.appliedIndex) + 1;
+    this.state.evict(asIndex(Math.min(keepFrom, this.waiting[0]?.index ?? keepFrom)));
   }
 
   /** The writes `transact` hands its body, made once: they run inside whichever transaction is open. */
@@ -538,7 +656,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   }
 
   diskBytes(): number {
-    return statSync(this.path).size;
+    return statSync(this.path).size + (this.journal?.bytes ?? 0);
   }
 
   async close(): Promise<void> {
@@ -546,9 +664,19 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     if (this.removalTimer !== null) clearTimeout(this.removalTimer);
-    // The removals left go in one transaction: a closed store leaves a tidy file.
-    if (this.removals.length > 0) this.transact(Infinity, 0, () => {});
+    // The removals left, and the journal's groups, go in one transaction: a closed store leaves a
+    // tidy file.
+    if (this.failure === null && (this.removals.length > 0 || this.journalNumber !== this.checkpointNumber)) {
+      this.transact(Infinity, 0, () => {});
+    }
+    this.journal?.close();
     await this.flush();
     await this.environment.close();
   }
+}
+
+function parseJournalNumber(value: unknown): number | null {
+  if (typeof value !== "object" || value === null) return null;
+  const number = (value as { number?: unknown }).number;
+  return typeof number === "number" && Number.isSafeInteger(number) && number >= 0 ? number : null;
 }

@@ -1,0 +1,228 @@
+/**
+ * The LMDB backend's journal at High durability: one fsync per save instead of LMDB's two.
+ *
+ * LMDB's durable commit flushes twice (the data pages, then the meta page that points at them: the
+ * order keeps the file intact through a power loss), and each flush waits for the disk. At High
+ * the store instead writes a save's entries and hard state here, as one group of records, and
+ * fdatasyncs this file once; the LMDB transaction that takes them comes later, for many saves at
+ * a time (a checkpoint: see `LmdbLogStore`), and records in LMDB the number of the last group it
+ * took. After a crash, the groups after that number are read back and saved into LMDB before the
+ * store serves.
+ *
+ * The file has a fixed size and is filled with zeros when it is made, so a save overwrites
+ * blocks that exist: its fdatasync flushes the data only, with no file size or block allocation to
+ * commit to the filesystem's journal (measured here: 165 against 240 us per fdatasync of an
+ * append). After each checkpoint, writing starts again at offset 0.
+ *
+ * Format: the memory backend's records (`file-records.ts`): a group is a `journal` record (its
+ * number, a u64), the `entry` records, a `hardState` record if the save had one, and a `saveEnd`
+ * record. Reading starts at offset 0 and takes groups numbered one after another from the first
+ * one after LMDB's; it stops at the first record that fails its checksum, a group that is not
+ * closed, or a number out of sequence (a group left from before the last checkpoint).
+ */
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
+import { dirname } from "node:path";
+import { assert } from "../assert.ts";
+import { asIndex, type Entry, type HardState } from "../raft/types.ts";
+import { decodeChecked, decodeEntry, encodeChecked, getUint64, parseHardState } from "./codec.ts";
+import { checkRecord, encodeIndex, RecordKind, recordHeaderBytes, RecordWriter, writeAll } from "./file-records.ts";
+import { syncDirectory } from "./file-sync.ts";
+
+/** The journal's file name inside the data directory, beside `log.mdb`. */
+export const lmdbJournalFileName = "log.journal";
+/** The journal's size: what saves may hold between two checkpoints. */
+export const journalBytesDefault = 2 * 1024 * 1024;
+
+/** One save read back from the journal. */
+export interface JournalSave {
+  readonly number: number;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+export class Journal {
+  /** Where the next group goes. */
+  private position = 0;
+  /** Groups written since the journal opened (for the store's counts). */
+  writeCount = 0;
+
+  private constructor(
+    readonly path: string,
+    private fd: number,
+    readonly bytes: number,
+  ) {}
+
+  /**
+   * Opens the journal at `path`, or makes it (zero-filled, fsynced, renamed into place, the
+   * directory fsynced). Writing starts at offset 0: read the file (`read`) and check what it
+   * holds into LMDB before the first `append`.
+   */
+  static open(path: string, bytes: number = journalBytesDefault): Journal {
+    let fd: number;
+    try {
+      fd = openSync(path, "r+");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      Journal.make(path, bytes);
+      fd = openSync(path, "r+");
+    }
+    return new Journal(path, fd, fstatSync(fd).size);
+  }
+
+  /** Reads an existing journal without opening it for writing; null when there is none. */
+  static readExisting(path: string, after: number): JournalSave[] | null {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw error;
+    }
+    try {
+      return readGroups(path, fd, after);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private static make(path: string, bytes: number): void {
+    const temporary = `${path}.tmp`;
+    const fd = openSync(temporary, "w", 0o600);
+    try {
+      const zeros = new Uint8Array(Math.min(bytes, 1024 * 1024));
+      for (let at = 0; at < bytes; at += zeros.byteLength) {
+        writeAll(fd, zeros.subarray(0, Math.min(zeros.byteLength, bytes - at)), at);
+      }
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+    syncDirectory(dirname(path));
+  }
+
+  /** The groups numbered `after + 1`, `after + 2`, ... that the file holds from offset 0. */
+  read(after: number): JournalSave[] {
+    return readGroups(this.path, this.fd, after);
+  }
+
+  /**
+   * Writes one save as group `number` and fdatasyncs it: durable when this returns. Returns false,
+   * writing nothing, when the group does not fit in what is left of the file (checkpoint, `reset`,
+   * and try again) or takes more than a quarter of it (save it into LMDB directly). A failed write
+   * or fdatasync throws: the caller must stop using the journal (after a failed fsync, the dirty
+   * pages may be gone: nothing written since is trusted).
+   */
+  append(number: number, entries: readonly Entry[], hardState: HardState | null): boolean {
+    const writer = new RecordWriter();
+    writer.add(RecordKind.journal, encodeIndex(asIndex(number)));
+    for (const entry of entries) {
+      writer.addEntry(entry);
+      if (writer.bytes > this.bytes / 4) return false;
+    }
+    if (hardState !== null) writer.add(RecordKind.hardState, encodeChecked(hardState));
+    writer.add(RecordKind.saveEnd, new Uint8Array(0));
+    const group = writer.finish();
+    if (group.byteLength > this.bytes / 4 || this.position + group.byteLength > this.bytes) return false;
+    writeAll(this.fd, group, this.position);
+    fdatasyncSync(this.fd);
+    this.position += group.byteLength;
+    this.writeCount++;
+    return true;
+  }
+
+  /** Whether a group was written since the last `reset`. */
+  holdsGroups(): boolean {
+    return this.position > 0;
+  }
+
+  /** Everything written is in LMDB, durably: writing starts again at offset 0. */
+  reset(): void {
+    this.position = 0;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** Thrown for a journal whose first group comes after a gap: saves it once held are missing. */
+export class JournalGapError extends Error {
+  constructor(
+    readonly path: string,
+    readonly first: number,
+    readonly expected: number,
+  ) {
+    super(`the journal ${path} begins with save ${first}, but the log holds saves up to ${expected - 1} only`);
+  }
+}
+
+function readGroups(path: string, fd: number, after: number): JournalSave[] {
+  const size = fstatSync(fd).size;
+  const bytes = new Uint8Array(size);
+  let read = 0;
+  while (read < size) {
+    const n = readSync(fd, bytes, read, size - read, read);
+    if (n === 0) break;
+    read += n;
+  }
+  const file = bytes.subarray(0, read);
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const saves: JournalSave[] = [];
+  let offset = 0;
+  let expected = after + 1;
+  for (;;) {
+    const group = readGroup(file, view, offset);
+    if (group === null) break;
+    if (group.save.number !== expected) {
+      // The first group belongs to the current run of saves, or to one LMDB already holds.
+      if (saves.length === 0 && group.save.number > expected) throw new JournalGapError(path, group.save.number, expected);
+      break;
+    }
+    saves.push(group.save);
+    offset = group.end;
+    expected++;
+  }
+  return saves;
+}
+
+/** The group at `offset`, whole and sound, or null. */
+function readGroup(file: Uint8Array, view: DataView, start: number): { save: JournalSave; end: number } | null {
+  let offset = start;
+  let number: number | null = null;
+  const entries: Entry[] = [];
+  let hardState: HardState | null = null;
+  for (;;) {
+    if (checkRecord(file, view, offset) !== null) return null;
+    const length = view.getUint32(offset);
+    const kind = view.getUint8(offset + 8);
+    const payload = file.subarray(offset + recordHeaderBytes, offset + recordHeaderBytes + length);
+    offset += recordHeaderBytes + length;
+    if (number === null) {
+      if (kind !== RecordKind.journal || length !== 8) return null;
+      number = getUint64(new DataView(payload.buffer, payload.byteOffset, 8), 0);
+      if (number === null) return null;
+      continue;
+    }
+    switch (kind) {
+      case RecordKind.entry: {
+        const entry = decodeEntry(payload.slice());
+        if (entry === null || hardState !== null) return null;
+        entries.push(entry);
+        break;
+      }
+      case RecordKind.hardState: {
+        hardState = parseHardState(decodeChecked(payload));
+        if (hardState === null) return null;
+        break;
+      }
+      case RecordKind.saveEnd:
+        assert(number !== null, "a group has its number");
+        return { save: { number, entries, hardState }, end: offset };
+      default:
+        return null;
+    }
+  }
+}
