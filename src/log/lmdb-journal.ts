@@ -31,7 +31,7 @@ import { syncDirectory } from "./file-sync.ts";
 /** The journal's file name inside the data directory, beside `log.mdb`. */
 export const lmdbJournalFileName = "log.journal";
 /** The journal's size: what saves may hold between two checkpoints. */
-export const journalBytesDefault = 2 * 1024 * 1024;
+export const journalBytesDefault = 1024 * 1024;
 
 /** One save read back from the journal. */
 export interface JournalSave {

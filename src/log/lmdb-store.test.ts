@@ -79,7 +79,7 @@ describe("lmdb log store", () => {
     const dir = freshDir();
     const store = openStore(dir, "high");
     const commits = store.commitCount;
-    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 3000) })];
+    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 2000) })];
     expect(store.journalWrites()).toBe(1);
     expect(store.commitCount).toBe(commits);
     const countStored = async (): Promise<number> => {
@@ -501,7 +501,7 @@ describe("lmdb log store", () => {
     test("saves beyond the journal's size checkpoint into LMDB and start the journal over; all of them come back", async () => {
       const dir = freshDir();
       const store = openStore(dir, "high");
-      const perSave = 2000; // about 160 KB a group: the journal fills every dozen saves
+      const perSave = 1000; // about 80 KB a group: the journal fills every dozen saves
       for (let low = 1; low <= 40 * perSave; low += perSave) await store.save({ ...noChange, entries: entriesFrom(low, low + perSave - 1) });
       expect(store.journalWrites()).toBe(40);
       expect(store.commitCount).toBeGreaterThanOrEqual(2);
@@ -509,6 +509,21 @@ describe("lmdb log store", () => {
       const image = crashImage(dir);
       expect(image.lastIndex()).toBe(asIndex(40 * perSave));
       expect(image.entries(asIndex(1), asIndex(40 * perSave + 1), Infinity)).toEqual(entriesFrom(1, 40 * perSave));
+    });
+
+    test("a save larger than a quarter of the journal is a transaction of its own, after the groups waiting", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      await store.save({ ...noChange, entries: entriesFrom(1, 10) });
+      const commits = store.commitCount;
+      await store.save({ ...noChange, entries: [{ index: asIndex(11), term: asTerm(1), type: "normal", data: new Uint8Array(journalBytesDefault / 2).fill(7) }] });
+      expect(store.journalWrites()).toBe(1);
+      expect(store.commitCount).toBe(commits + 1);
+      const lmdbOnly = freshDir();
+      copyFileSync(join(dir, lmdbLogFileName), join(lmdbOnly, lmdbLogFileName));
+      const stored = openStore(lmdbOnly, "high");
+      expect(stored.lastIndex()).toBe(asIndex(11));
+      expect(stored.entries(asIndex(1), asIndex(11), Infinity)).toEqual(entriesFrom(1, 10));
     });
 
     test("a journal that begins after a gap in the saves LMDB holds is a clear error naming the file", async () => {
