@@ -107,33 +107,30 @@ export class Journal {
   }
 
   /**
-   * Writes one save as group `number` and fdatasyncs it: durable when this returns. Returns false,
-   * writing nothing, when the group does not fit in what is left of the file (checkpoint, `reset`,
-   * and try again) or takes more than a quarter of it (save it into LMDB directly). A failed write
+   * Writes one save as group `number` and fdatasyncs it: durable when this returns ("written").
+   * Writes nothing when the group does not fit in what is left of the file ("full": checkpoint,
+   * `reset`, and try again) or takes more than a quarter of it ("large": save it into LMDB
+   * directly). A failed write
    * or fdatasync throws: the caller must stop using the journal (after a failed fsync, the dirty
    * pages may be gone: nothing written since is trusted).
    */
-  append(number: number, entries: readonly Entry[], hardState: HardState | null): boolean {
+  append(number: number, entries: readonly Entry[], hardState: HardState | null): "written" | "full" | "large" {
     const writer = new RecordWriter();
     writer.add(RecordKind.journal, encodeIndex(asIndex(number)));
     for (const entry of entries) {
       writer.addEntry(entry);
-      if (writer.bytes > this.bytes / 4) return false;
+      if (writer.bytes > this.bytes / 4) return "large";
     }
     if (hardState !== null) writer.add(RecordKind.hardState, encodeChecked(hardState));
     writer.add(RecordKind.saveEnd, new Uint8Array(0));
     const group = writer.finish();
-    if (group.byteLength > this.bytes / 4 || this.position + group.byteLength > this.bytes) return false;
+    if (group.byteLength > this.bytes / 4) return "large";
+    if (this.position + group.byteLength > this.bytes) return "full";
     writeAll(this.fd, group, this.position);
     fdatasyncSync(this.fd);
     this.position += group.byteLength;
     this.writeCount++;
-    return true;
-  }
-
-  /** Whether a group was written since the last `reset`. */
-  holdsGroups(): boolean {
-    return this.position > 0;
+    return "written";
   }
 
   /** Everything written is in LMDB, durably: writing starts again at offset 0. */

@@ -529,7 +529,7 @@ describe("lmdb log store", () => {
     test("a journal that begins after a gap in the saves LMDB holds is a clear error naming the file", async () => {
       const dir = freshDir();
       const journal = Journal.open(join(dir, lmdbJournalFileName));
-      expect(journal.append(5, entriesFrom(1, 3), null)).toBe(true);
+      expect(journal.append(5, entriesFrom(1, 3), null)).toBe("written");
       journal.close();
       expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(StorageCorruptionError);
       expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "medium" })).toThrow(join(dir, lmdbJournalFileName));

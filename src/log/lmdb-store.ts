@@ -416,11 +416,11 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     if (journal !== null && batch.snapshot === null && dropped.length === 0 && !urgent && (appended[0]?.index ?? before.last + 1) === before.last + 1) {
       // High, only appending: one group in the journal, one fdatasync (see the header).
       const number = this.journalNumber + 1;
-      let written: boolean;
+      let written;
       try {
         written = journal.append(number, appended, batch.hardState);
-        if (!written && journal.holdsGroups()) {
-          // Full: a checkpoint empties it, and the save goes in after.
+        if (written === "full") {
+          // A checkpoint empties it, and the save goes in after.
           this.transact(removalMillisecondsMax, 0, () => {});
           written = journal.append(number, appended, batch.hardState);
         }
@@ -428,7 +428,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
         this.failure = error;
         return Promise.reject(error);
       }
-      if (written) {
+      if (written === "written") {
         this.journalNumber = number;
         for (const entry of appended) this.waiting.push(entry);
         if (batch.hardState !== null) this.waitingHardState = batch.hardState;
