@@ -6,7 +6,7 @@ import { open } from "lmdb";
 import { asIndex, asTerm, emptyMembership, type Entry } from "../raft/types.ts";
 import { encodeEntryInto } from "./codec.ts";
 import { recordOffsets } from "./file-records.ts";
-import { Journal, journalBytesDefault, lmdbJournalFileName } from "./lmdb-journal.ts";
+import { Journal, journalBytesDefault, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
 import { LmdbLogStore, lmdbPageBytesDefault, pieceBytesFor } from "./lmdb-store.ts";
 import { registerStoreContract } from "./store-contract.ts";
 import { lmdbLogFileName, StorageCorruptionError, type Durability } from "./store.ts";
@@ -79,7 +79,7 @@ describe("lmdb log store", () => {
     const dir = freshDir();
     const store = openStore(dir, "high");
     const commits = store.commitCount;
-    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 2000) })];
+    const saves = [store.save({ ...noChange, entries: entriesFrom(1, 500) })];
     expect(store.journalWrites()).toBe(1);
     expect(store.commitCount).toBe(commits);
     const countStored = async (): Promise<number> => {
@@ -90,9 +90,9 @@ describe("lmdb log store", () => {
     };
     expect(await countStored()).toBe(0);
     // A conflicting suffix is a transaction: the journal's group first, then the truncation.
-    saves.push(store.save({ ...noChange, entries: entriesFrom(1001, 1500, 2) }));
+    saves.push(store.save({ ...noChange, entries: entriesFrom(251, 375, 2) }));
     expect(store.commitCount).toBe(commits + 1);
-    expect(await countStored()).toBe(1500);
+    expect(await countStored()).toBe(375);
     // A new term is a transaction of its own, at once.
     saves.push(store.save({ ...noChange, hardState: { term: asTerm(2), vote: null, commit: asIndex(10) } }));
     expect(store.commitCount).toBe(commits + 2);
@@ -100,8 +100,8 @@ describe("lmdb log store", () => {
     await Promise.all(saves);
     await store.close();
     const reopened = openStore(dir, "high");
-    expect(reopened.lastIndex()).toBe(asIndex(1500));
-    expect(reopened.term(asIndex(1500))).toBe(asTerm(2));
+    expect(reopened.lastIndex()).toBe(asIndex(375));
+    expect(reopened.term(asIndex(375))).toBe(asTerm(2));
     expect(reopened.hardState().term).toBe(asTerm(2));
   });
 
@@ -447,16 +447,17 @@ describe("lmdb log store", () => {
       const dir = freshDir();
       const store = openStore(dir, "high");
       // A long group, then (after the checkpoint) a short one over its beginning.
-      await store.save({ ...noChange, entries: entriesFrom(1, 1000) });
+      await store.save({ ...noChange, entries: entriesFrom(1, 500) });
+      expect(store.journalWrites()).toBe(1);
       store.checkpoint();
-      await store.save({ ...noChange, entries: entriesFrom(1001, 1001) });
+      await store.save({ ...noChange, entries: entriesFrom(501, 501) });
       const image = crashImage(dir);
-      expect(image.lastIndex()).toBe(asIndex(1001));
-      expect(image.entries(asIndex(990), asIndex(1002), Infinity)).toEqual(entriesFrom(990, 1001));
+      expect(image.lastIndex()).toBe(asIndex(501));
+      expect(image.entries(asIndex(490), asIndex(502), Infinity)).toEqual(entriesFrom(490, 501));
       // A clean close checkpoints too: the next open reads nothing from the journal.
       await store.close();
       const reopened = openStore(dir, "high");
-      expect(reopened.lastIndex()).toBe(asIndex(1001));
+      expect(reopened.lastIndex()).toBe(asIndex(501));
       expect(reopened.commitCount).toBe(0);
     });
 
@@ -488,6 +489,7 @@ describe("lmdb log store", () => {
     test("entries waiting in the journal stay in memory past the tail's budget, applied or not, until a checkpoint", async () => {
       const store = openStore(freshDir(), "high", 4096);
       await store.save({ ...noChange, entries: entriesFrom(1, 500) });
+      expect(store.journalWrites()).toBe(1);
       store.applied(asIndex(500));
       // Not in LMDB yet: the tail is the only place to read them from.
       expect(store.cacheStatus().from).toBe(asIndex(1));
@@ -501,22 +503,22 @@ describe("lmdb log store", () => {
     test("saves beyond the journal's size checkpoint into LMDB and start the journal over; all of them come back", async () => {
       const dir = freshDir();
       const store = openStore(dir, "high");
-      const perSave = 1000; // about 80 KB a group: the journal fills every dozen saves
-      for (let low = 1; low <= 40 * perSave; low += perSave) await store.save({ ...noChange, entries: entriesFrom(low, low + perSave - 1) });
-      expect(store.journalWrites()).toBe(40);
+      const perSave = 500; // about 40 KB a group: the journal fills every 25 saves
+      for (let low = 1; low <= 60 * perSave; low += perSave) await store.save({ ...noChange, entries: entriesFrom(low, low + perSave - 1) });
+      expect(store.journalWrites()).toBe(60);
       expect(store.commitCount).toBeGreaterThanOrEqual(2);
       expect(store.commitCount).toBeLessThan(10);
       const image = crashImage(dir);
-      expect(image.lastIndex()).toBe(asIndex(40 * perSave));
-      expect(image.entries(asIndex(1), asIndex(40 * perSave + 1), Infinity)).toEqual(entriesFrom(1, 40 * perSave));
+      expect(image.lastIndex()).toBe(asIndex(60 * perSave));
+      expect(image.entries(asIndex(1), asIndex(60 * perSave + 1), Infinity)).toEqual(entriesFrom(1, 60 * perSave));
     });
 
-    test("a save larger than a quarter of the journal is a transaction of its own, after the groups waiting", async () => {
+    test("a save larger than a journal group may be is a transaction of its own, after the groups waiting", async () => {
       const dir = freshDir();
       const store = openStore(dir, "high");
       await store.save({ ...noChange, entries: entriesFrom(1, 10) });
       const commits = store.commitCount;
-      await store.save({ ...noChange, entries: [{ index: asIndex(11), term: asTerm(1), type: "normal", data: new Uint8Array(journalBytesDefault / 2).fill(7) }] });
+      await store.save({ ...noChange, entries: [{ index: asIndex(11), term: asTerm(1), type: "normal", data: new Uint8Array(journalGroupBytesMax + 1).fill(7) }] });
       expect(store.journalWrites()).toBe(1);
       expect(store.commitCount).toBe(commits + 1);
       const lmdbOnly = freshDir();
