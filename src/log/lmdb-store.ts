@@ -434,7 +434,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
         if (batch.hardState !== null) this.waitingHardState = batch.hardState;
         return durableNow;
       }
-      // Larger than a quarter of the journal: straight into LMDB, where it is no worse than alone.
+      // Too large for a group (`journalGroupBytesMax`): straight into LMDB, after the groups waiting.
     }
     // A snapshot resets the log: what compaction had still to remove goes now, in the same transaction.
     this.transact(batch.snapshot !== null ? Infinity : removalMillisecondsMax, appended.length, (writes) => {
