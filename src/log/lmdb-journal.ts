@@ -26,7 +26,7 @@ import { assert } from "../assert.ts";
 import { asIndex, type Entry, type HardState } from "../raft/types.ts";
 import { decodeChecked, decodeEntry, encodeChecked, getUint64, parseHardState } from "./codec.ts";
 import { checkRecord, encodeIndex, RecordKind, recordHeaderBytes, RecordWriter, writeAll } from "./file-records.ts";
-import { syncDirectory } from "./file-sync.ts";
+import { fdatasyncAsync, syncDirectory } from "./file-sync.ts";
 
 /** The journal's file name inside the data directory, beside `log.mdb`. */
 export const lmdbJournalFileName = "log.journal";
@@ -60,8 +60,11 @@ export class Journal {
     readonly path: string,
     private fd: number,
     readonly bytes: number,
+    /** Whether `append` fdatasyncs (High); below High, `sync` does when asked. */
+    private readonly syncEach: boolean,
+    groupBytesMax: number,
   ) {
-    this.groupBytesMax = Math.min(journalGroupBytesMax, Math.floor(bytes / 4));
+    this.groupBytesMax = Math.min(groupBytesMax, Math.floor(bytes / 4));
   }
 
   /**
@@ -69,7 +72,8 @@ export class Journal {
    * directory fsynced). Writing starts at offset 0: read the file (`read`) and check what it
    * holds into LMDB before the first `append`.
    */
-  static open(path: string, bytes: number = journalBytesDefault): Journal {
+  static open(path: string, options: { readonly syncEach: boolean; readonly groupBytesMax?: number; readonly bytes?: number }): Journal {
+    const bytes = options.bytes ?? journalBytesDefault;
     let fd: number;
     try {
       fd = openSync(path, "r+");
@@ -78,23 +82,7 @@ export class Journal {
       Journal.make(path, bytes);
       fd = openSync(path, "r+");
     }
-    return new Journal(path, fd, fstatSync(fd).size);
-  }
-
-  /** Reads an existing journal without opening it for writing; null when there is none. */
-  static readExisting(path: string, after: number): JournalSave[] | null {
-    let fd: number;
-    try {
-      fd = openSync(path, "r");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw error;
-    }
-    try {
-      return readGroups(path, fd, after);
-    } finally {
-      closeSync(fd);
-    }
+    return new Journal(path, fd, fstatSync(fd).size, options.syncEach, options.groupBytesMax ?? journalGroupBytesMax);
   }
 
   private static make(path: string, bytes: number): void {
@@ -119,7 +107,8 @@ export class Journal {
   }
 
   /**
-   * Writes one save as group `number` and fdatasyncs it: durable when this returns ("written").
+   * Writes one save as group `number` and, at High (`syncEach`), fdatasyncs it: durable when this
+   * returns ("written"); below High, once `sync` that started after it has resolved.
    * Writes nothing when the group does not fit in what is left of the file ("full": checkpoint,
    * `reset`, and try again) or is larger than `journalGroupBytesMax` or a quarter of the file
    * ("large": save it into LMDB directly). A failed write
@@ -139,7 +128,7 @@ export class Journal {
     if (group.byteLength > this.groupBytesMax) return "large";
     if (this.position + group.byteLength > this.bytes) return "full";
     writeAll(this.fd, group, this.position);
-    fdatasyncSync(this.fd);
+    if (this.syncEach) fdatasyncSync(this.fd);
     this.position += group.byteLength;
     this.writeCount++;
     return "written";
@@ -150,6 +139,11 @@ export class Journal {
     this.position = 0;
   }
 
+  /** fdatasyncs what was written so far, off the loop's thread (below High). */
+  sync(): Promise<void> {
+    return fdatasyncAsync(this.fd);
+  }
+
   close(): void {
     if (this.fd < 0) return;
     closeSync(this.fd);
@@ -157,7 +151,7 @@ export class Journal {
   }
 }
 
-/** Thrown for a journal whose first group comes after a gap: saves it once held are missing. */
+/** Thrown for a journal whose groups resume after a gap: saves it once held are missing. */
 export class JournalGapError extends Error {
   constructor(
     readonly path: string,
@@ -181,18 +175,18 @@ function readGroups(path: string, fd: number, after: number): JournalSave[] {
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const saves: JournalSave[] = [];
   let offset = 0;
-  let expected = after + 1;
+  let previous: number | null = null;
   for (;;) {
     const group = readGroup(file, view, offset);
-    if (group === null) break;
-    if (group.save.number !== expected) {
-      // The first group belongs to the current run of saves, or to one LMDB already holds.
-      if (saves.length === 0 && group.save.number > expected) throw new JournalGapError(path, group.save.number, expected);
-      break;
-    }
-    saves.push(group.save);
+    // The groups since the journal last started over are numbered one after another; what follows
+    // them (a group of an earlier run, its remains, zeros) is not.
+    if (group === null || (previous !== null && group.save.number !== previous + 1)) break;
+    previous = group.save.number;
     offset = group.end;
-    expected++;
+    // Below High, groups LMDB took stay in the journal, before those it has not taken yet.
+    if (group.save.number <= after) continue;
+    if (saves.length === 0 && group.save.number !== after + 1) throw new JournalGapError(path, group.save.number, after + 1);
+    saves.push(group.save);
   }
   return saves;
 }

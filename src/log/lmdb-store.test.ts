@@ -355,9 +355,9 @@ describe("lmdb log store", () => {
 
   test("compaction leaves disk in bounded steps, each a dense log that reopens with the right terms", async () => {
     const dir = freshDir();
-    // Medium: every save is a transaction (at High an appending save is a journal group, and the
-    // steps ride with the next transaction instead).
-    // Its saves are committed when save() returns (their promises wait for the sync, a second away).
+    // Saves too large for a journal group, each a transaction (a small save is a journal group, and
+    // the steps ride with the next transaction instead). Medium: its saves are committed when
+    // save() returns (their promises wait for the sync, a second away).
     const store = openStore(dir, "medium");
     for (let low = 1; low <= 20000; low += 5000) void store.save({ ...noChange, entries: termsFrom(low, low + 4999) });
     store.recordSnapshot({ index: asIndex(20000), term: asTerm(stepTerm(20000)), membership: emptyMembership });
@@ -366,15 +366,17 @@ describe("lmdb log store", () => {
     expect(store.firstIndex()).toBe(asIndex(19001));
     expect(store.compactionBacklog()).toBe(19000);
     expect(crashImage(dir).firstIndex()).toBe(asIndex(1));
-    // A save of one entry removes some of them (more than it appends), not all 19,000 at once.
-    void store.save({ ...noChange, entries: termsFrom(20001, 20001) });
+    // A save of 500 entries removes some of them (more than it appends), not all 19,000 at once.
+    const commits = store.commitCount;
+    void store.save({ ...noChange, entries: termsFrom(20001, 20500) });
+    expect(store.commitCount).toBe(commits + 1);
     const backlog = store.compactionBacklog();
     expect(backlog).toBeGreaterThan(0);
-    expect(backlog).toBeLessThan(19000 - 1);
+    expect(backlog).toBeLessThan(19000 - 500);
     const partial = crashImage(dir);
     const first = partial.firstIndex();
     expect(first).toBe(asIndex(19000 - backlog + 1));
-    expect(partial.lastIndex()).toBe(asIndex(20001));
+    expect(partial.lastIndex()).toBe(asIndex(20500));
     expect(partial.term(asIndex(first - 1))).toBe(asTerm(stepTerm(first - 1)));
     expect(partial.entries(first, asIndex(first + 3), Infinity)).toEqual(termsFrom(first, first + 2));
     // With no saves coming, transactions of its own finish the job.
@@ -383,7 +385,7 @@ describe("lmdb log store", () => {
     const done = crashImage(dir);
     expect(done.firstIndex()).toBe(asIndex(19001));
     expect(done.term(asIndex(19000))).toBe(asTerm(stepTerm(19000)));
-    expect(done.entries(asIndex(19001), asIndex(20002), Infinity)).toEqual(termsFrom(19001, 20001));
+    expect(done.entries(asIndex(19001), asIndex(20501), Infinity)).toEqual(termsFrom(19001, 20500));
   });
 
   test("a snapshot that resets the log removes what compaction left on disk, in the same transaction", async () => {
@@ -401,7 +403,7 @@ describe("lmdb log store", () => {
     expect(image.entries(asIndex(9001), asIndex(9003), Infinity)).toEqual(termsFrom(9001, 9002));
   });
 
-  describe("the journal at High", () => {
+  describe("the journal", () => {
     test("saves not yet in LMDB come back after a crash, whether the node restarts at High or Medium", async () => {
       const dir = freshDir();
       const store = openStore(dir, "high");
@@ -528,9 +530,57 @@ describe("lmdb log store", () => {
       expect(stored.entries(asIndex(1), asIndex(11), Infinity)).toEqual(entriesFrom(1, 10));
     });
 
+    test("below High, groups LMDB has taken stay in the journal ahead of those it has not; a crash brings the latter back", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "medium");
+      const commits = store.commitCount;
+      for (let index = 1; index <= 300; index++) {
+        void store.save({ ...noChange, entries: entriesFrom(index, index), hardState: { term: asTerm(0), vote: null, commit: asIndex(index) } });
+      }
+      // One journal group per save; LMDB takes them 128 at a time.
+      expect(store.journalWrites()).toBe(300);
+      expect(store.commitCount - commits).toBe(2);
+      for (const durability of ["medium", "high", "low"] as const) {
+        const image = crashImage(dir, durability);
+        expect(image.lastIndex()).toBe(asIndex(300));
+        expect(image.entries(asIndex(1), asIndex(301), Infinity)).toEqual(entriesFrom(1, 300));
+        expect(image.hardState().commit).toBe(asIndex(300));
+      }
+      await store.flush();
+    });
+
+    test("below High, a full journal starts over once LMDB's file is flushed, off the loop; saves meanwhile are transactions", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "low");
+      let next = 1;
+      const saveSome = (count: number): void => {
+        for (let k = 0; k < count; k++, next += 50) void store.save({ ...noChange, entries: entriesFrom(next, next + 49) });
+      };
+      // Groups of about 5 KB: the journal is full after about 200.
+      saveSome(300);
+      const written = store.journalWrites();
+      expect(written).toBeLessThan(300);
+      // Until LMDB's file is flushed, every save is a transaction of its own.
+      const commits = store.commitCount;
+      saveSome(3);
+      expect(store.commitCount).toBe(commits + 3);
+      expect(store.journalWrites()).toBe(written);
+      for (let waited = 0; waited < 5_000; waited += 5) {
+        saveSome(1);
+        if (store.journalWrites() > written) break;
+        await Bun.sleep(5);
+      }
+      expect(store.journalWrites()).toBe(written + 1);
+      saveSome(100);
+      const image = crashImage(dir, "low");
+      expect(image.lastIndex()).toBe(asIndex(next - 1));
+      expect(image.entries(asIndex(1), asIndex(next), Infinity)).toEqual(entriesFrom(1, next - 1));
+      await store.flush();
+    });
+
     test("a journal that begins after a gap in the saves LMDB holds is a clear error naming the file", async () => {
       const dir = freshDir();
-      const journal = Journal.open(join(dir, lmdbJournalFileName));
+      const journal = Journal.open(join(dir, lmdbJournalFileName), { syncEach: true });
       expect(journal.append(5, entriesFrom(1, 3), null)).toBe("written");
       journal.close();
       expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(StorageCorruptionError);

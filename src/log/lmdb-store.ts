@@ -42,7 +42,7 @@
  * Reads: a byte-bounded tail of recent entries stays in memory (`LogState`), so reads see
  * uncommitted saves; older entries are read from LMDB synchronously (lmdb-js `get` is sync).
  */
-import { mkdirSync, statSync } from "node:fs";
+import { closeSync, fdatasyncSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { AssertionError, assert } from "../assert.ts";
@@ -60,9 +60,10 @@ import {
   parseSnapshotMetadata,
   type CompactionPoint,
 } from "./codec.ts";
+import { fdatasyncAsync } from "./file-sync.ts";
 import { GroupSync } from "./group-sync.ts";
 import { openLmdbFile } from "./lmdb-check.ts";
-import { Journal, JournalGapError, lmdbJournalFileName } from "./lmdb-journal.ts";
+import { Journal, JournalGapError, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
 import { StateBackedStore } from "./state-backed-store.ts";
 import {
@@ -127,6 +128,22 @@ export function pieceBytesFor(pageBytes: number): number {
 }
 
 /**
+ * Below High, the largest journal group: a larger save is an LMDB transaction (without an fsync)
+ * as before the journal. Small saves gain (one `pwrite` instead of a transaction of 5-6 page
+ * writes); a large one would gain little, and the journal would fill, and cost a flush of LMDB's
+ * file on the loop's thread, every few saves.
+ */
+const journalGroupBytesMaxBelowHigh = 32 * 1024;
+/**
+ * Below High, a transaction takes the journal's waiting entries once there are this many (or this
+ * many bytes of them): a transaction per 128 small saves instead of one each, and none long (a
+ * megabyte taken at once held the loop for 4-10 ms). At High every transaction flushes twice, so
+ * the journal waits until it is full.
+ */
+const drainEntries = 128;
+const drainBytes = 128 * 1024;
+
+/**
  * Compaction's removals (see the header): a step removes this many entries, and a transaction
  * takes steps until it has spent `removalMillisecondsMax` on them (at least one step). An entry
  * takes about 2 µs to remove, so a step about 0.15 ms.
@@ -178,18 +195,29 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private removals: CompactionPoint[] = [];
   /** Runs a removal step when no other transaction came (`scheduleRemovals`). */
   private removalTimer: ReturnType<typeof setTimeout> | null = null;
-  /** High: the journal saves are written to (see the header). Null below High. */
+  /** The journal small appending saves are written to (see the header); null until open. */
   private journal: Journal | null = null;
+  /** Below High: a descriptor of `log.mdb`, to fdatasync before the journal starts over. */
+  private lmdbFd: number | null = null;
   /** The number of the last journal group written, or taken into LMDB. */
   private journalNumber = 0;
   /** The number of the last journal group LMDB holds. */
   private checkpointNumber = 0;
   /** Entries of journal groups not in LMDB yet, in order (the tail keeps them in memory too). */
   private waiting: Entry[] = [];
+  /** The bytes of their data. */
+  private waitingBytes = 0;
   /** The hard state of the last journal group not in LMDB yet that had one. */
   private waitingHardState: HardState | null = null;
   /** Set once a journal write or fdatasync failed: nothing after it is trusted. */
   private failure: unknown = null;
+  /** Below High: fdatasyncs of `log.mdb` by `durableCheckpoint` and `syncLmdbInBackground`. */
+  private lmdbSyncs = 0;
+  /**
+   * Below High: the fdatasync of `log.mdb` that lets the journal start over, while it runs. Saves
+   * meanwhile are LMDB transactions: a group written now would be overwritten when it ends.
+   */
+  private lmdbSyncing: Promise<void> | null = null;
 
   /** The size of the pieces long entries are stored in (`pieceBytesFor` this file's page size). */
   readonly pieceBytes: number;
@@ -222,7 +250,9 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     } else {
       assert(isSyncable(environment), "lmdb-js root database has sync(callback)");
       const syncable = environment;
+      // What a sync covers: the journal's groups and LMDB's own (noSync) transactions.
       this.group = new GroupSync(async () => {
+        await this.journal?.sync();
         await new Promise<void>((resolve, reject) => {
           syncable.sync((error) => (error === undefined || error === null ? resolve() : reject(error)));
         });
@@ -278,6 +308,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     } catch (error) {
       if (store.timer !== null) clearInterval(store.timer);
       store.journal?.close();
+      if (store.lmdbFd !== null) closeSync(store.lmdbFd);
       void environment.close();
       throw error;
     }
@@ -321,20 +352,14 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   }
 
   /**
-   * Saves into LMDB the journal groups it does not hold yet (a crash came before their
-   * checkpoint), at any level: a node that ran at High may restart at Medium. At High, then opens
-   * the journal for writing, from its beginning. Below High the file is left as it is: LMDB's
-   * commit is not durable there, and the groups stay until a checkpoint at High passes them.
+   * Opens the journal and saves into LMDB the groups it does not hold yet (a crash came before
+   * their checkpoint), then checkpoints durably, so that writing starts again from the beginning.
    */
   private recoverJournal(path: string, high: boolean): void {
     let saves;
     try {
-      if (high) {
-        this.journal = Journal.open(path);
-        saves = this.journal.read(this.checkpointNumber);
-      } else {
-        saves = Journal.readExisting(path, this.checkpointNumber) ?? [];
-      }
+      this.journal = Journal.open(path, { syncEach: high, groupBytesMax: high ? journalGroupBytesMax : journalGroupBytesMaxBelowHigh });
+      saves = this.journal.read(this.checkpointNumber);
     } catch (error) {
       if (error instanceof JournalGapError) throw this.corruption(error.message);
       throw error;
@@ -355,7 +380,43 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       this.journalNumber = save.number;
     }
-    this.transact(removalMillisecondsMax, 0, () => {});
+    this.durableCheckpoint();
+  }
+
+  /**
+   * Takes the journal's groups into LMDB and makes that durable, then starts the journal over. At
+   * High every transaction is durable; below High, LMDB's file is fdatasynced here, on the loop's
+   * thread (once a journal's worth of saves, a megabyte), as `mdb_env_sync` would.
+   */
+  /**
+   * Below High, with the journal's groups just taken into LMDB by a transaction: flushes LMDB's
+   * file on a thread of the pool, then starts the journal over.
+   */
+  private syncLmdbInBackground(): void {
+    assert(this.journalNumber === this.checkpointNumber && this.lmdbSyncing === null, "the journal's groups are in LMDB");
+    this.lmdbFd ??= openSync(this.path, "r");
+    this.lmdbSyncing = fdatasyncAsync(this.lmdbFd).then(
+      () => {
+        this.lmdbSyncing = null;
+        this.lmdbSyncs++;
+        this.journal?.reset();
+      },
+      (error: unknown) => {
+        // As for the journal's own fdatasync: after a failed flush nothing written is trusted.
+        this.lmdbSyncing = null;
+        this.failure ??= error;
+      },
+    );
+  }
+
+  private durableCheckpoint(): void {
+    if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
+    if (this.durability !== "high") {
+      this.lmdbFd ??= openSync(this.path, "r");
+      fdatasyncSync(this.lmdbFd);
+      this.lmdbSyncs++;
+    }
+    this.journal?.reset();
   }
 
   private entryCount(): number {
@@ -413,28 +474,41 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
     if (this.failure !== null) return Promise.reject(this.failure);
     const journal = this.journal;
-    if (journal !== null && batch.snapshot === null && dropped.length === 0 && !urgent && (appended[0]?.index ?? before.last + 1) === before.last + 1) {
-      // High, only appending: one group in the journal, one fdatasync (see the header).
+    let full = false;
+    if (journal !== null && this.lmdbSyncing === null && batch.snapshot === null && dropped.length === 0 && !urgent && (appended[0]?.index ?? before.last + 1) === before.last + 1) {
+      // Only appending: one group in the journal (at High with its fdatasync; see the header).
       const number = this.journalNumber + 1;
       let written;
       try {
         written = journal.append(number, appended, batch.hardState);
-        if (written === "full") {
+        if (written === "full" && this.durability === "high") {
           // A checkpoint empties it, and the save goes in after.
-          this.transact(removalMillisecondsMax, 0, () => {});
+          this.durableCheckpoint();
           written = journal.append(number, appended, batch.hardState);
         }
+        // Below High, the save's transaction takes the journal's groups, and the journal starts
+        // over once LMDB's file is flushed, off the loop's thread (`syncLmdbInBackground`).
+        full = written === "full";
       } catch (error) {
         this.failure = error;
         return Promise.reject(error);
       }
       if (written === "written") {
         this.journalNumber = number;
-        for (const entry of appended) this.waiting.push(entry);
+        for (const entry of appended) {
+          this.waiting.push(entry);
+          this.waitingBytes += entry.data.byteLength;
+        }
         if (batch.hardState !== null) this.waitingHardState = batch.hardState;
-        return durableNow;
+        if (this.group === null) return durableNow;
+        // Below High, LMDB takes the groups a few at a time, in a transaction without a flush:
+        // taken all at once when the journal is full, they held the loop for 4-10 ms.
+        if (this.waiting.length >= drainEntries || this.waitingBytes >= drainBytes) {
+          this.transact(removalMillisecondsMax, 0, () => {});
+        }
+        return this.group.written();
       }
-      // Too large for a group (`journalGroupBytesMax`): straight into LMDB, after the groups waiting.
+      // Full, or too large for a group: straight into LMDB, after the groups waiting.
     }
     // A snapshot resets the log: what compaction had still to remove goes now, in the same transaction.
     this.transact(batch.snapshot !== null ? Infinity : removalMillisecondsMax, appended.length, (writes) => {
@@ -447,6 +521,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       if (batch.hardState !== null) writes.putMeta(hardStateKey, encodeChecked(batch.hardState));
     });
+    if (full) this.syncLmdbInBackground();
     if (batch.snapshot !== null) this.diskCompaction = { index: batch.snapshot.index, term: batch.snapshot.term };
     if (this.group === null) return durableNow;
     const durable = this.group.written();
@@ -540,7 +615,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
    * flushes twice in it) and one per journal group.
    */
   syncCount(): number {
-    return this.group === null ? this.commitCount + (this.journal?.writeCount ?? 0) : this.group.syncCount;
+    return this.group === null ? this.commitCount + (this.journal?.writeCount ?? 0) : this.group.syncCount + this.lmdbSyncs;
   }
 
   /** LMDB transactions and journal groups. */
@@ -551,7 +626,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** For tests and tools: takes the journal's waiting groups into LMDB now (a checkpoint). */
   checkpoint(): void {
     assert(!this.closed, "checkpoint after close");
-    if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
+    this.durableCheckpoint();
   }
 
   /** Journal groups written since the store opened (for tests and stats). */
@@ -581,10 +656,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     this.commitCount++;
     if (checkpoint) {
       this.waiting = [];
+      this.waitingBytes = 0;
       this.waitingHardState = null;
       this.checkpointNumber = this.journalNumber;
-      // Durable at High (the environment syncs): the journal's groups are no longer needed.
-      this.journal?.reset();
+      // Durable at High (the environment syncs): the journal's groups are no longer needed. Below
+      // High they are, until LMDB's file is flushed (`durableCheckpoint`); later groups follow them.
+      if (this.durability === "high") this.journal?.reset();
     }
     if (steps > 0) {
       this.diskCompaction = this.removals[steps - 1]!;
@@ -669,8 +746,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     if (this.failure === null && (this.removals.length > 0 || this.journalNumber !== this.checkpointNumber)) {
       this.transact(Infinity, 0, () => {});
     }
-    this.journal?.close();
     await this.flush();
+    await this.lmdbSyncing;
+    this.journal?.close();
+    if (this.lmdbFd !== null) closeSync(this.lmdbFd);
     await this.environment.close();
   }
 }
