@@ -1,5 +1,7 @@
 /**
- * The LMDB backend's journal at High durability: one fsync per save instead of LMDB's two.
+ * The LMDB backend's journal: at High durability, one fsync per save instead of LMDB's two; below
+ * High, one `pwrite` per small save instead of a transaction (see `LmdbLogStore` for when LMDB
+ * takes the groups and when the journal starts over at each level).
  *
  * LMDB's durable commit flushes twice (the data pages, then the meta page that points at them: the
  * order keeps the file intact through a power loss), and each flush waits for the disk. At High
@@ -12,13 +14,14 @@
  * The file has a fixed size and is filled with zeros when it is made, so a save overwrites
  * blocks that exist: its fdatasync flushes the data only, with no file size or block allocation to
  * commit to the filesystem's journal (measured here: 165 against 240 us per fdatasync of an
- * append). After each checkpoint, writing starts again at offset 0.
+ * append). Once LMDB holds every group durably, writing starts again at offset 0.
  *
  * Format: the memory backend's records (`file-records.ts`): a group is a `journal` record (its
  * number, a u64), the `entry` records, a `hardState` record if the save had one, and a `saveEnd`
- * record. Reading starts at offset 0 and takes groups numbered one after another from the first
- * one after LMDB's; it stops at the first record that fails its checksum, a group that is not
- * closed, or a number out of sequence (a group left from before the last checkpoint).
+ * record. Reading starts at offset 0 and goes through groups numbered one after another, skipping
+ * those LMDB holds and taking the rest; it stops at the first record that fails its checksum, a
+ * group that is not closed, or a number out of sequence (a group left from before the journal
+ * last started over).
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
 import { dirname } from "node:path";

@@ -34,10 +34,14 @@
  *   again from its beginning. A checkpoint runs when the journal is full, before any other write
  *   (a conflicting suffix, a snapshot, a new term or vote, compaction's removals) and at close.
  *   What `save()` returned from is on disk; clients queue meanwhile and the next save takes them.
- * - Low and Medium: the environment is `noSync`: commits never fsync. `flush()` (and Medium's
- *   one-second timer) forces `mdb_env_sync(env, 1)` through lmdb-js's `sync(callback)`, which
- *   fsyncs even a `noSync` environment, on a worker thread. A batch that changes the term or vote
- *   is synced at once (`changesTermOrVote`).
+ * - Low and Medium: the environment is `noSync`: commits never fsync. Small appending saves go to
+ *   the journal too, without an fdatasync (one pwrite instead of a transaction); LMDB takes them
+ *   128 entries at a time, and the journal keeps them until it is full, when LMDB's file is
+ *   fdatasynced off the loop and only then the journal starts over (saves meanwhile are
+ *   transactions). `flush()` (and Medium's one-second timer) fdatasyncs the journal, then forces
+ *   `mdb_env_sync(env, 1)` through lmdb-js's `sync(callback)`, which fsyncs even a `noSync`
+ *   environment, on a worker thread. A batch that changes the term or vote is a transaction,
+ *   synced at once (`changesTermOrVote`).
  *
  * Reads: a byte-bounded tail of recent entries stays in memory (`LogState`), so reads see
  * uncommitted saves; older entries are read from LMDB synchronously (lmdb-js `get` is sync).
