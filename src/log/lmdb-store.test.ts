@@ -549,6 +549,20 @@ describe("lmdb log store", () => {
       await store.flush();
     });
 
+    test("below High, a reopened store flushes LMDB before its journal starts over, even with no group to take", async () => {
+      const dir = freshDir();
+      const store = openStore(dir, "medium");
+      // 128 single-entry saves: LMDB takes them all, without a flush; the journal still holds them.
+      for (let index = 1; index <= 128; index++) void store.save({ ...noChange, entries: entriesFrom(index, index) });
+      expect(store.journalWrites()).toBe(128);
+      expect(store.commitCount).toBe(1);
+      // A crash now, then a restart: new groups will overwrite those, so LMDB's copy must be on disk first.
+      const image = crashImage(dir, "medium");
+      expect(image.syncCount()).toBe(1);
+      expect(image.entries(asIndex(1), asIndex(129), Infinity)).toEqual(entriesFrom(1, 128));
+      await store.flush();
+    });
+
     test("below High, a full journal starts over once LMDB's file is flushed, off the loop; saves meanwhile are transactions", async () => {
       const dir = freshDir();
       const store = openStore(dir, "low");

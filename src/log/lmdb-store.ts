@@ -31,7 +31,7 @@
  *   puts every waiting save into LMDB at once and records the journal number it reached. The
  *   environment syncs, so LMDB's own commit is durable (it writes the pages, fdatasyncs, then
  *   writes the meta page through its O_DSYNC descriptor: two flushes), and the journal then starts
- *   again from its beginning. A checkpoint runs when the journal is full, before any other write
+ *   again from its beginning. A checkpoint runs when the journal is full, before every other write
  *   (a conflicting suffix, a snapshot, a new term or vote, compaction's removals) and at close.
  *   What `save()` returned from is on disk; clients queue meanwhile and the next save takes them.
  * - Low and Medium: the environment is `noSync`: commits never fsync. Small appending saves go to
@@ -368,7 +368,6 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       if (error instanceof JournalGapError) throw this.corruption(error.message);
       throw error;
     }
-    if (saves.length === 0) return;
     for (const save of saves) {
       const first = save.entries[0];
       if (first !== undefined && first.index !== this.state.lastIndex() + 1) {
@@ -377,21 +376,21 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
         );
       }
       this.state.append(save.entries);
-      for (const entry of save.entries) this.waiting.push(entry);
+      for (const entry of save.entries) {
+        this.waiting.push(entry);
+        this.waitingBytes += entry.data.byteLength;
+      }
       if (save.hardState !== null) {
         this.state.setHardState(save.hardState);
         this.waitingHardState = save.hardState;
       }
       this.journalNumber = save.number;
     }
+    // Even with nothing to take: below High, the groups the last run put into LMDB may not be on
+    // disk in LMDB yet, and new groups are about to overwrite them.
     this.durableCheckpoint();
   }
 
-  /**
-   * Takes the journal's groups into LMDB and makes that durable, then starts the journal over. At
-   * High every transaction is durable; below High, LMDB's file is fdatasynced here, on the loop's
-   * thread (once a journal's worth of saves, a megabyte), as `mdb_env_sync` would.
-   */
   /**
    * Below High, with the journal's groups just taken into LMDB by a transaction: flushes LMDB's
    * file on a thread of the pool, then starts the journal over.
@@ -413,6 +412,11 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     );
   }
 
+  /**
+   * Takes the journal's groups into LMDB and makes that durable, then starts the journal over. At
+   * High every transaction is durable; below High, LMDB's file is fdatasynced here, on the loop's
+   * thread (at open, and for `checkpoint`), as `mdb_env_sync` would.
+   */
   private durableCheckpoint(): void {
     if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
     if (this.durability !== "high") {
