@@ -215,7 +215,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private waitingHardState: HardState | null = null;
   /** Set once a journal write or fdatasync failed: nothing after it is trusted. */
   private failure: unknown = null;
-  /** Below High: fdatasyncs of `log.mdb` by `durableCheckpoint` and `syncLmdbInBackground`. */
+  /** fdatasyncs of `log.mdb` by `durableCheckpoint` and `syncLmdbInBackground`. */
   private lmdbSyncs = 0;
   /**
    * Below High: the fdatasync of `log.mdb` that lets the journal start over, while it runs. Saves
@@ -386,9 +386,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       this.journalNumber = save.number;
     }
-    // Even with nothing to take: below High, the groups the last run put into LMDB may not be on
-    // disk in LMDB yet, and new groups are about to overwrite them.
-    this.durableCheckpoint();
+    // Even with nothing to take, and at every level: the groups the last run put into LMDB may not
+    // be on disk in LMDB yet (below High its transactions do not flush), and new groups are about
+    // to overwrite them.
+    this.durableCheckpoint(true);
   }
 
   /**
@@ -414,12 +415,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   /**
    * Takes the journal's groups into LMDB and makes that durable, then starts the journal over. At
-   * High every transaction is durable; below High, LMDB's file is fdatasynced here, on the loop's
-   * thread (at open, and for `checkpoint`), as `mdb_env_sync` would.
+   * High every transaction is durable; below High, or with `flushLmdb`, LMDB's file is
+   * fdatasynced here, on the loop's thread (at open, and for `checkpoint`), as `mdb_env_sync` would.
    */
-  private durableCheckpoint(): void {
+  private durableCheckpoint(flushLmdb = false): void {
     if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
-    if (this.durability !== "high") {
+    if (flushLmdb || this.durability !== "high") {
       this.lmdbFd ??= openSync(this.path, "r");
       fdatasyncSync(this.lmdbFd);
       this.lmdbSyncs++;
@@ -620,10 +621,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   /**
    * Syncs performed: explicit ones at Low/Medium; at High one per committed transaction (LMDB
-   * flushes twice in it) and one per journal group.
+   * flushes twice in it) and one per journal group; at every level, LMDB's file flushed before the
+   * journal starts over (at open, and below High when it was full).
    */
   syncCount(): number {
-    return this.group === null ? this.commitCount + (this.journal?.writeCount ?? 0) : this.group.syncCount + this.lmdbSyncs;
+    const own = this.group === null ? this.commitCount + (this.journal?.writeCount ?? 0) : this.group.syncCount;
+    return own + this.lmdbSyncs;
   }
 
   /** LMDB transactions and journal groups. */
