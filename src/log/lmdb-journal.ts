@@ -17,17 +17,17 @@
  * append). Once LMDB holds every group durably, writing starts again at offset 0.
  *
  * Format: the memory backend's records (`file-records.ts`): a group is a `journal` record (its
- * number, a u64), the `entry` records, a `hardState` record if the save had one, and a `saveEnd`
- * record. Reading starts at offset 0 and goes through groups numbered one after another, skipping
+ * number, a u64), the `entry` records (consecutive indexes), a `hardState` record if the save had
+ * one, and a `saveEnd` record that repeats the number and gives the group's length up to it (a
+ * u64 and a u32). Reading starts at offset 0 and goes through groups numbered one after another, skipping
  * those LMDB holds and taking the rest; it stops at the first record that fails its checksum, a
  * group that is not closed, or a number out of sequence (a group left from before the journal
  * last started over).
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
-import { assert } from "../assert.ts";
 import { asIndex, type Entry, type HardState } from "../raft/types.ts";
-import { decodeChecked, decodeEntry, encodeChecked, getUint64, parseHardState } from "./codec.ts";
+import { decodeChecked, decodeEntry, encodeChecked, getUint64, parseHardState, setUint64 } from "./codec.ts";
 import { checkRecord, encodeIndex, RecordKind, recordHeaderBytes, RecordWriter, writeAll } from "./file-records.ts";
 import { fdatasyncAsync, syncDirectory } from "./file-sync.ts";
 
@@ -126,7 +126,12 @@ export class Journal {
       if (writer.bytes > this.groupBytesMax) return "large";
     }
     if (hardState !== null) writer.add(RecordKind.hardState, encodeChecked(hardState));
-    writer.add(RecordKind.saveEnd, new Uint8Array(0));
+    // The end mark: the group's number and its length up to the mark (see `readGroup`).
+    const mark = new Uint8Array(12);
+    const markView = new DataView(mark.buffer);
+    setUint64(markView, 0, number);
+    markView.setUint32(8, writer.bytes);
+    writer.add(RecordKind.saveEnd, mark);
     const group = writer.finish();
     if (group.byteLength > this.groupBytesMax) return "large";
     if (this.position + group.byteLength > this.bytes) return "full";
@@ -215,7 +220,8 @@ function readGroup(file: Uint8Array, view: DataView, start: number): { save: Jou
     switch (kind) {
       case RecordKind.entry: {
         const entry = decodeEntry(payload.slice());
-        if (entry === null || hardState !== null) return null;
+        const previous = entries[entries.length - 1];
+        if (entry === null || hardState !== null || (previous !== undefined && entry.index !== previous.index + 1)) return null;
         entries.push(entry);
         break;
       }
@@ -224,9 +230,14 @@ function readGroup(file: Uint8Array, view: DataView, start: number): { save: Jou
         if (hardState === null) return null;
         break;
       }
-      case RecordKind.saveEnd:
-        assert(number !== null, "a group has its number");
+      case RecordKind.saveEnd: {
+        // Its number and the group's length: a group torn by a power loss, whose lost pages left
+        // records of an older group in place, does not end with its own mark.
+        if (length !== 12) return null;
+        const mark = new DataView(payload.buffer, payload.byteOffset, 12);
+        if (getUint64(mark, 0) !== number || mark.getUint32(8) !== offset - recordHeaderBytes - 12 - start) return null;
         return { save: { number, entries, hardState }, end: offset };
+      }
       default:
         return null;
     }

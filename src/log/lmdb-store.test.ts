@@ -595,6 +595,34 @@ describe("lmdb log store", () => {
       await store.flush();
     });
 
+    test("a group completed by records of another (a torn write over an older group) is not read", async () => {
+      const dir = freshDir();
+      const path = join(dir, lmdbJournalFileName);
+      const journal = Journal.open(path, { syncEach: true });
+      // Entries 10-12 and 47-49 have records of the same sizes, pairwise.
+      expect(journal.append(1, entriesFrom(10, 12), null)).toBe("written");
+      expect(journal.append(2, entriesFrom(47, 49), null)).toBe("written");
+      expect(journal.read(0).map((save) => save.number)).toEqual([1, 2]);
+      journal.close();
+      const original = readFileSync(path);
+      const offsets = recordOffsets(original);
+      expect(offsets.length).toBe(10);
+      const record = (k: number): Buffer => original.subarray(offsets[k]!, offsets[k]! + 9 + original.readUInt32BE(offsets[k]!));
+      const tampered = (into: number, from: number): Buffer => {
+        const copy = Buffer.from(original);
+        expect(record(from).byteLength).toBe(record(into).byteLength);
+        record(from).copy(copy, offsets[into]!);
+        return copy;
+      };
+      // Group 2 ending with group 1's end mark; group 2 with group 1's middle entry in place of its own.
+      for (const bytes of [tampered(9, 4), tampered(7, 2)]) {
+        writeFileSync(path, bytes);
+        const reopened = Journal.open(path, { syncEach: true });
+        expect(reopened.read(0).map((save) => save.number)).toEqual([1]);
+        reopened.close();
+      }
+    });
+
     test("a journal that begins after a gap in the saves LMDB holds is a clear error naming the file", async () => {
       const dir = freshDir();
       const journal = Journal.open(join(dir, lmdbJournalFileName), { syncEach: true });
