@@ -27,7 +27,7 @@
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import { asIndex, type Entry, type HardState } from "../raft/types.ts";
-import { decodeChecked, decodeEntry, encodeChecked, getUint64, parseHardState, setUint64 } from "./codec.ts";
+import { decodeChecked, decodeEntry, encodeChecked, encodedEntryBytes, getUint64, parseHardState, setUint64 } from "./codec.ts";
 import { checkRecord, encodeIndex, RecordKind, recordHeaderBytes, RecordWriter, writeAll } from "./file-records.ts";
 import { fdatasyncAsync, syncDirectory } from "./file-sync.ts";
 
@@ -122,8 +122,9 @@ export class Journal {
     const writer = new RecordWriter();
     writer.add(RecordKind.journal, encodeIndex(asIndex(number)));
     for (const entry of entries) {
+      // Sized before it is copied: a large save is told so without being encoded.
+      if (writer.bytes + recordHeaderBytes + encodedEntryBytes(entry) > this.groupBytesMax) return "large";
       writer.addEntry(entry);
-      if (writer.bytes > this.groupBytesMax) return "large";
     }
     if (hardState !== null) writer.add(RecordKind.hardState, encodeChecked(hardState));
     // The end mark: the group's number and its length up to the mark (see `readGroup`).

@@ -398,8 +398,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
    */
   private syncLmdbInBackground(): void {
     assert(this.journalNumber === this.checkpointNumber && this.lmdbSyncing === null, "the journal's groups are in LMDB");
-    this.lmdbFd ??= openSync(this.path, "r");
-    this.lmdbSyncing = fdatasyncAsync(this.lmdbFd).then(
+    this.lmdbSyncing = fdatasyncAsync(this.lmdbFile()).then(
       () => {
         this.lmdbSyncing = null;
         this.lmdbSyncs++;
@@ -413,6 +412,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     );
   }
 
+  /** A descriptor of `log.mdb` for fdatasync (opened once: LMDB's pages are the file's, whichever descriptor). */
+  private lmdbFile(): number {
+    this.lmdbFd ??= openSync(this.path, "r");
+    return this.lmdbFd;
+  }
+
   /**
    * Takes the journal's groups into LMDB and makes that durable, then starts the journal over. At
    * High every transaction is durable; below High, or with `flushLmdb`, LMDB's file is
@@ -421,8 +426,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private durableCheckpoint(flushLmdb = false): void {
     if (this.journalNumber !== this.checkpointNumber) this.transact(removalMillisecondsMax, 0, () => {});
     if (flushLmdb || this.durability !== "high") {
-      this.lmdbFd ??= openSync(this.path, "r");
-      fdatasyncSync(this.lmdbFd);
+      fdatasyncSync(this.lmdbFile());
       this.lmdbSyncs++;
     }
     this.journal?.reset();
