@@ -1,104 +1,16 @@
 /**
- * The clone against the real redis-server installed on this machine, reply for reply: the same
- * command sequence goes to both, in RESP2 and in RESP3, and the typed replies (simple string,
- * bulk, integer, null, array, set, map, double and its exact text, error text) must be equal.
- *
- * What legitimately differs is compared loosely and said so: KEYS and set members (order is the
- * server's own; compared sorted), and random picks (compared by size). Scores are chosen so that
- * Redis 7.0's `%.17g` and the shortest round-trip form (Redis 7.2+, and the clone) print the same.
- * Stream ids are given explicitly (`*` uses each server's clock).
+ * The clone against the real redis-server installed on this machine, reply for reply
+ * (`helpers/redis-diff.ts`): the same command sequence goes to both, in RESP2 and in RESP3.
+ * Scores are chosen so that Redis 7.0's `%.17g` and the shortest round-trip form (Redis 7.2+, and
+ * the clone) print the same. Stream ids are given explicitly (`*` uses each server's clock).
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import type { Subprocess } from "bun";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Clone } from "../src/clone/machine.ts";
-import { type FinnNode, open } from "../src/finn.ts";
-import { freePort } from "./helpers/clone-process.ts";
-import { RespConnection, type RespValue } from "./helpers/resp-client.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { type Case, c, diffServers, diffTests, positive, size, sorted, y2100 } from "./helpers/redis-diff.ts";
+import { RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
 
-let node: FinnNode;
-let redis: Subprocess;
-let redisPort: number;
-let dir: string;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "finn-diff-"));
-  redisPort = await freePort();
-  redis = Bun.spawn(["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  node = await open(join(dir, "clone"), "127.0.0.1:0", "", new Clone(), { logLevel: "quiet" });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const probe = await RespConnection.connect(redisPort);
-      await probe.call("PING");
-      probe.close();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await Bun.sleep(50);
-    }
-  }
-});
-
-afterAll(async () => {
-  await node?.close();
-  redis?.kill();
-  await redis?.exited;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-type Compare = "exact" | "sorted" | "size" | "positive";
-
-/** A RespValue with buffers as text, for comparing and printing. */
-function view(value: RespValue, compare: Compare = "exact"): unknown {
-  switch (value.type) {
-    case "bulk":
-      return value.value === null ? { bulk: null } : { bulk: value.value.toString("latin1") };
-    case "double":
-      return { double: value.text };
-    case "integer":
-    case "bignumber":
-      // A TTL counted from each server's clock: only whether it is positive is compared.
-      if (compare === "positive") return { [value.type]: Number(value.value) > 0 ? "positive" : String(value.value) };
-      return { [value.type]: String(value.value) };
-    case "array":
-    case "set":
-    case "push": {
-      if (value.value === null) return { [value.type]: null };
-      const items = value.value.map((item) => view(item));
-      if (compare === "sorted") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-      return { [value.type]: compare === "size" ? items.length : items };
-    }
-    case "map":
-    case "attribute":
-      return { [value.type]: value.value.map(([k, v]) => [view(k), view(v)]) };
-    case "verbatim":
-      return { verbatim: value.value.toString("latin1") };
-    case "null":
-      return { null: true };
-    default:
-      return value;
-  }
-}
-
-interface Case {
-  args: string[];
-  compare?: Compare;
-}
-
-const c = (...args: string[]): Case => ({ args });
-const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
-const size = (...args: string[]): Case => ({ args, compare: "size" });
-const positive = (...args: string[]): Case => ({ args, compare: "positive" });
-/** 2100-01-01: absolute expiry times make EXPIRETIME's replies the same on both servers. */
-const y2100 = "4102444800";
+const servers = diffServers();
 
 /** The script: every type's commands, edge cases and errors. */
 const script: Case[] = [
@@ -232,41 +144,8 @@ const script: Case[] = [
   c("SCAN", "0", "FOO", "bar"), c("DEL", "str", "st2", "nope"), c("DBSIZE"), c("FLUSHALL", "x"), c("FLUSHALL"), c("DBSIZE"),
 ];
 
-/**
- * Runs the script on one connection: one command at a time, or all of it pipelined (then reads
- * wait behind writes on the server, and a read's WRONGTYPE is raised from a queued reply).
- */
-async function runScript(port: number, protocol: 2 | 3, pipelined = false): Promise<unknown[]> {
-  const connection = await RespConnection.connect(port);
-  try {
-    if (protocol === 3) await connection.call("HELLO", "3");
-    await connection.call("FLUSHALL");
-    if (pipelined) {
-      for (const one of script) connection.command(...one.args);
-      return (await connection.readMany(script.length, 30_000)).map((reply, i) => view(reply, script[i]?.compare));
-    }
-    const replies: unknown[] = [];
-    for (const one of script) replies.push(view(await connection.call(...one.args), one.compare));
-    return replies;
-  } finally {
-    connection.close();
-  }
-}
-
 describe("the clone answers as redis-server does", () => {
-  for (const [protocol, pipelined] of [[2, false], [3, false], [2, true], [3, true]] as const) {
-    test(`RESP${protocol}${pipelined ? ", pipelined" : ""}: ${script.length} commands over every type`, async () => {
-      const expected = await runScript(redisPort, protocol, pipelined);
-      const actual = await runScript(node.port, protocol, pipelined);
-      const differences: string[] = [];
-      script.forEach((one, i) => {
-        if (JSON.stringify(expected[i]) !== JSON.stringify(actual[i])) {
-          differences.push(`${one.args.join(" ")}\n  redis: ${JSON.stringify(expected[i])}\n  clone: ${JSON.stringify(actual[i])}`);
-        }
-      });
-      expect(differences.join("\n")).toBe("");
-    });
-  }
+  diffTests(servers, "over every type", script);
 
   test("SCAN with MATCH, COUNT and TYPE returns the same keys as redis-server over a whole iteration", async () => {
     const collect = async (port: number, options: string[]): Promise<string[]> => {
@@ -289,7 +168,7 @@ describe("the clone answers as redis-server does", () => {
         connection.close();
       }
     };
-    for (const port of [redisPort, node.port]) {
+    for (const port of [servers.redisPort, servers.clonePort]) {
       const connection = await RespConnection.connect(port);
       await connection.call("FLUSHALL");
       for (let i = 0; i < 200; i++) await connection.call("SET", `key:${i}`, "v");
@@ -298,9 +177,9 @@ describe("the clone answers as redis-server does", () => {
       connection.close();
     }
     for (const options of [[], ["COUNT", "7"], ["MATCH", "key:1*", "COUNT", "3"], ["TYPE", "set"], ["TYPE", "list", "MATCH", "key:*"], ["TYPE", "string", "COUNT", "1000"]]) {
-      const expected = await collect(redisPort, options);
+      const expected = await collect(servers.redisPort, options);
       expect(expected.length).toBeGreaterThan(0);
-      expect(await collect(node.port, options)).toEqual(expected);
+      expect(await collect(servers.clonePort, options)).toEqual(expected);
     }
   });
 });

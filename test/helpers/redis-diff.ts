@@ -1,0 +1,149 @@
+/**
+ * Differential testing against the real redis-server installed on this machine: a script of
+ * commands goes to both, one at a time and pipelined, in RESP2 and in RESP3, and the typed replies
+ * (simple string, bulk, integer, null, array, set, map, double and its exact text, error text)
+ * must be equal. `describeDiff` starts a redis-server and a single-node clone for one test file.
+ *
+ * What legitimately differs is compared loosely and said so: KEYS and set members (order is the
+ * server's own; compared sorted), random picks (compared by size), TTLs counted from each server's
+ * clock (compared as positive).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Clone } from "../../src/clone/machine.ts";
+import { type FinnNode, open } from "../../src/finn.ts";
+import { freePort } from "./clone-process.ts";
+import { RespConnection, type RespValue } from "./resp-client.ts";
+
+export type Compare = "exact" | "sorted" | "size" | "positive";
+
+/** A RespValue with buffers as text, for comparing and printing. */
+export function view(value: RespValue, compare: Compare = "exact"): unknown {
+  switch (value.type) {
+    case "bulk":
+      return value.value === null ? { bulk: null } : { bulk: value.value.toString("latin1") };
+    case "double":
+      return { double: value.text };
+    case "integer":
+    case "bignumber":
+      // A TTL counted from each server's clock: only whether it is positive is compared.
+      if (compare === "positive") return { [value.type]: Number(value.value) > 0 ? "positive" : String(value.value) };
+      return { [value.type]: String(value.value) };
+    case "array":
+    case "set":
+    case "push": {
+      if (value.value === null) return { [value.type]: null };
+      const items = value.value.map((item) => view(item));
+      if (compare === "sorted") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      return { [value.type]: compare === "size" ? items.length : items };
+    }
+    case "map":
+    case "attribute":
+      return { [value.type]: value.value.map(([k, v]) => [view(k), view(v)]) };
+    case "verbatim":
+      return { verbatim: value.value.toString("latin1") };
+    case "null":
+      return { null: true };
+    default:
+      return value;
+  }
+}
+
+export interface Case {
+  args: string[];
+  compare?: Compare;
+}
+
+export const c = (...args: string[]): Case => ({ args });
+export const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
+export const size = (...args: string[]): Case => ({ args, compare: "size" });
+export const positive = (...args: string[]): Case => ({ args, compare: "positive" });
+/** 2100-01-01: absolute expiry times make EXPIRETIME's replies the same on both servers. */
+export const y2100 = "4102444800";
+
+/** The two servers a test file compares: redis-server and a single-node clone. */
+export interface DiffServers {
+  readonly redisPort: number;
+  readonly clonePort: number;
+}
+
+/** Starts redis-server and a clone node before the file's tests, and stops them after. */
+export function diffServers(): DiffServers {
+  const servers = { redisPort: 0, clonePort: 0 };
+  let node: FinnNode | undefined;
+  let redis: Subprocess | undefined;
+  let dir = "";
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "finn-diff-"));
+    servers.redisPort = await freePort();
+    redis = Bun.spawn(["redis-server", "--port", String(servers.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    node = await open(join(dir, "clone"), "127.0.0.1:0", "", new Clone(), { logLevel: "quiet" });
+    servers.clonePort = node.port;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        const probe = await RespConnection.connect(servers.redisPort);
+        await probe.call("PING");
+        probe.close();
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await Bun.sleep(50);
+      }
+    }
+  });
+  afterAll(async () => {
+    await node?.close();
+    redis?.kill();
+    await redis?.exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return servers;
+}
+
+/**
+ * Runs the script on one connection: one command at a time, or all of it pipelined (then reads
+ * wait behind writes on the server, and a read's WRONGTYPE is raised from a queued reply).
+ */
+async function runScript(script: readonly Case[], port: number, protocol: 2 | 3, pipelined = false): Promise<unknown[]> {
+  const connection = await RespConnection.connect(port);
+  try {
+    if (protocol === 3) await connection.call("HELLO", "3");
+    await connection.call("FLUSHALL");
+    if (pipelined) {
+      for (const one of script) connection.command(...one.args);
+      return (await connection.readMany(script.length, 30_000)).map((reply, i) => view(reply, script[i]?.compare));
+    }
+    const replies: unknown[] = [];
+    for (const one of script) replies.push(view(await connection.call(...one.args), one.compare));
+    return replies;
+  } finally {
+    connection.close();
+  }
+}
+
+/**
+ * Four tests (RESP2 and RESP3, one at a time and pipelined) that send `script` to both servers
+ * after a FLUSHALL and compare every reply; a failure lists each command whose replies differ.
+ */
+export function diffTests(servers: DiffServers, what: string, script: readonly Case[]): void {
+  for (const [protocol, pipelined] of [[2, false], [3, false], [2, true], [3, true]] as const) {
+    test(`RESP${protocol}${pipelined ? ", pipelined" : ""}: ${script.length} commands, ${what}`, async () => {
+      const expected = await runScript(script, servers.redisPort, protocol, pipelined);
+      const actual = await runScript(script, servers.clonePort, protocol, pipelined);
+      const differences: string[] = [];
+      script.forEach((one, i) => {
+        if (JSON.stringify(expected[i]) !== JSON.stringify(actual[i])) {
+          differences.push(`${one.args.join(" ")}\n  redis: ${JSON.stringify(expected[i])}\n  clone: ${JSON.stringify(actual[i])}`);
+        }
+      });
+      expect(differences.join("\n")).toBe("");
+    });
+  }
+}
