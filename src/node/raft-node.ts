@@ -251,6 +251,8 @@ export class RaftNode implements Replicator {
   private appliedBytesSinceSnapshot = 0;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   snapshotStallMillisecondsMax = 0;
+  /** When this node last wrote a snapshot, or started (ms since the epoch): LASTSAVE. */
+  private lastSnapshotAt = Date.now();
 
   constructor(options: RaftNodeOptions) {
     this.store = options.store;
@@ -477,6 +479,7 @@ export class RaftNode implements Replicator {
       lastSnapshotTerm: snapshot.term,
       pendingProposals: this.queuedCommands.length + this.pending.size,
       snapshotStallMillisecondsMax: this.snapshotStallMillisecondsMax,
+      lastSnapshotAt: this.lastSnapshotAt,
       logWrites: this.store.writeCount(),
       logSyncs: this.store.syncCount(),
       lastContactMilliseconds:
@@ -931,6 +934,7 @@ export class RaftNode implements Replicator {
         throw error;
       }
       this.store.recordSnapshot(metadata);
+      this.lastSnapshotAt = Date.now();
       this.snapshotData = data;
       this.snapshotDataIndex = index;
       const compactTo = this.trail.compactionPoint(index);

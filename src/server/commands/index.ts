@@ -10,6 +10,7 @@ import { discard, exec, multi, unwatch, watch } from "./transaction.ts";
 import { raftAddPeer, raftJoin, raftNodeId, raftPeers, raftRemovePeer, raftSnapshot, raftTransfer } from "./raft-cluster.ts";
 import { raftAuth, raftHello, raftMessage, raftSnapshotChunk } from "./raft-peer.ts";
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
+import { bgSave, lastSave, save, time } from "./persistence.ts";
 import { shutdown } from "./shutdown.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
@@ -19,6 +20,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
     ...[multi, exec, discard, watch, unwatch],
+    ...[time, save, bgSave, lastSave],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),

@@ -103,6 +103,8 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       log_writes: status.logWrites,
       log_syncs: status.logSyncs,
       rdb_bgsave_in_progress: 0,
+      // When this node last wrote a snapshot (LASTSAVE), in seconds since the epoch.
+      rdb_last_save_time: Math.floor(status.lastSnapshotAt / 1000),
     },
     stats: {
       total_connections_received: server.stats.connectionsReceived,
