@@ -524,7 +524,11 @@ describe("keyspace commands over every type", () => {
     expect(h.run("SCAN", "0", "COUNT", "1000", "TYPE", "SET", "MATCH", "k*")).toEqual(["0", ["kset"]]);
     expect(h.run("SCAN", "0", "COUNT", "1000", "TYPE", "nosuchtype")).toEqual(["0", []]);
     expectReply(h, ["SCAN", "x"], { error: "ERR invalid cursor" });
-    expectReply(h, ["SCAN", "-1"], { error: "ERR invalid cursor" });
+    expectReply(h, ["SCAN", " 1"], { error: "ERR invalid cursor" });
+    expectReply(h, ["SCAN", "18446744073709551616"], { error: "ERR invalid cursor" });
+    // As strtoul reads it, "-1" is 2^64-1: past every key. "" reads as 0.
+    expect(h.run("SCAN", "-1")).toEqual(["0", []]);
+    expect((h.run("SCAN", "", "COUNT", "1000") as [string, string[]])[1].length).toBe(27);
     expectReply(h, ["SCAN", "0", "COUNT", "0"], syntax);
     expectReply(h, ["SCAN", "0", "COUNT", "x"], notInteger);
     expectReply(h, ["SCAN", "0", "MATCH"], syntax);

@@ -4,10 +4,10 @@
  * (expiry) or by chance (SPOP) makes the same decision on every node, across a leader change.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { type Applier, type Conn, type FinnNode, type Machine, replicatedRandom, replicatedTime, type RespCommand } from "../src/finn.ts";
+import { type Applier, type Conn, type Machine, replicatedRandom, replicatedTime, type RespCommand } from "../src/finn.ts";
 import { eventually } from "./helpers/eventually.ts";
 import { InProcessNodes } from "./helpers/in-process-nodes.ts";
-import { plain, RespConnection } from "./helpers/resp-client.ts";
+import { callPort } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
 
@@ -30,30 +30,17 @@ class Stamper implements Machine {
 
 const cluster = new InProcessNodes("time");
 
-async function call(port: number, ...args: string[]): Promise<unknown> {
-  const connection = await RespConnection.connect(port);
-  try {
-    return plain(await connection.call(...args));
-  } finally {
-    connection.close();
-  }
-}
-
 test("three replicas record the same time and the same random draw for every write, across a leader change", async () => {
   const machines = [new Stamper(), new Stamper(), new Stamper()];
-  const start = (machine: Stamper, joinAddress: string): Promise<FinnNode> => cluster.open(machine, { logLevel: "warning", consistency: "high" }, joinAddress);
-  const first = await start(machines[0]!, "");
-  await start(machines[1]!, first.address);
-  await start(machines[2]!, first.address);
-  await eventually("three voters", () => call(first.port, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"), 30_000);
+  const first = await cluster.openCluster(machines, { logLevel: "warning", consistency: "high" });
 
   const before = Date.now();
-  for (let i = 0; i < 20; i++) expect(await call(first.port, "STAMP", `k${i}`)).toBe("OK");
+  for (let i = 0; i < 20; i++) expect(await callPort(first.port, "STAMP", `k${i}`)).toBe("OK");
   const after = Date.now();
   // Hand leadership over, and write through the new leader.
-  expect(await call(first.port, "RAFTTRANSFER")).toBe("OK");
+  expect(await callPort(first.port, "RAFTTRANSFER")).toBe("OK");
   const leader = await eventually("a new leader", () => cluster.nodes.find((node) => node !== first && node.status().state === "Leader") ?? null, (node) => node !== null, 30_000);
-  for (let i = 20; i < 30; i++) expect(await call(leader!.port, "STAMP", `k${i}`)).toBe("OK");
+  for (let i = 20; i < 30; i++) expect(await callPort(leader!.port, "STAMP", `k${i}`)).toBe("OK");
 
   await eventually("every replica to apply every write", () => machines.map((machine) => machine.stamps.size), (sizes) => sizes.every((size) => size === 30), 30_000);
   const reference = [...machines[0]!.stamps.entries()];

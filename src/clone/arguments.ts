@@ -17,9 +17,11 @@ export const errMinMaxNotFloat = new RespError("ERR min or max is not a float");
 export const errNotLexRange = new RespError("ERR min or max not valid string range item");
 export const errHashNotInteger = new RespError("ERR hash value is not an integer");
 export const errIndexOutOfRange = new RespError("ERR index out of range");
+export const errInvalidCursor = new RespError("ERR invalid cursor");
 
 export const int64Max = (1n << 63n) - 1n;
 export const int64Min = -(1n << 63n);
+export const uint64Max = (1n << 64n) - 1n;
 
 /**
  * An integer as Redis's `string2ll` reads it: an optional `-`, digits, no leading zeros, no
@@ -48,6 +50,23 @@ function isIntegerText(bytes: Uint8Array): boolean {
     if (byte < 48 || byte > 57) return false;
   }
   return true;
+}
+
+/**
+ * A SCAN-family cursor as Redis's `parseScanCursorOrReply` reads it: `strtoul` over the whole
+ * argument, with no leading space. An optional sign, then decimal digits (none at all reads as 0,
+ * a sign alone is refused), at most 2^64-1; a `-` negates modulo 2^64, as strtoul does ("-1" is
+ * 2^64-1). Null when Redis answers "invalid cursor". Each command gives the number its own meaning.
+ */
+export function parseCursor(bytes: Uint8Array): bigint | null {
+  const match = /^([+-]?)(\d*)$/.exec(latin1(bytes));
+  if (match === null) return null;
+  const sign = match[1] ?? "";
+  const digits = match[2] ?? "";
+  if (digits === "") return sign === "" ? 0n : null;
+  const value = BigInt(digits);
+  if (value > uint64Max) return null;
+  return sign === "-" ? (uint64Max + 1n - value) & uint64Max : value;
 }
 
 /**
@@ -88,7 +107,7 @@ export function parseInt64(bytes: Uint8Array): number | bigint | null {
  * `value + amount` for INCRBY and HINCRBY: in numbers while the sum is a safe integer, else in
  * bigints. Throws Redis's overflow error outside int64.
  */
-export function addInt64(value: number | bigint, amount: number | bigint): number | bigint {
+function addInt64(value: number | bigint, amount: number | bigint): number | bigint {
   if (typeof value === "number" && typeof amount === "number") {
     const sum = value + amount;
     if (Number.isSafeInteger(sum)) return sum;
@@ -96,6 +115,16 @@ export function addInt64(value: number | bigint, amount: number | bigint): numbe
   const sum = BigInt(value) + BigInt(amount);
   if (sum > int64Max || sum < int64Min) throw errOverflow;
   return sum <= safeMax && sum >= -safeMax ? Number(sum) : sum;
+}
+
+/**
+ * INCRBY's and HINCRBY's new value: the stored text `current` (none reads as 0) plus `amount`.
+ * Throws `notInteger` when the stored text is not an integer, and the overflow error outside int64.
+ */
+export function incrementedInteger(current: Uint8Array | undefined, amount: number | bigint, notInteger: RespError): number | bigint {
+  const value = current === undefined ? 0 : parseInt64(current);
+  if (value === null) throw notInteger;
+  return addInt64(value, amount);
 }
 
 /** The decimal text of an integer as bytes (digits written by hand for safe integers). */

@@ -43,6 +43,12 @@ export function writeNullArray(conn: Conn): void {
 }
 const nullArray = encoder.encode("*-1\r\n");
 
+/** A string as GET answers it: a bulk string, or null when there is none. */
+export function writeBulkOrNull(conn: Conn | null, value: Uint8Array | undefined): void {
+  if (value === undefined) conn?.writeNull();
+  else conn?.writeBulk(value);
+}
+
 /** Bytes of a latin1 key or member, for a reply. */
 export function bytesOf(text: string): Buffer {
   return Buffer.from(text, "latin1");

@@ -19,7 +19,7 @@ import { replicatedTime } from "../replicated.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errNotInteger, errSyntax, int64Max, int64Min, option, parseInteger, parseLong } from "./arguments.ts";
-import type { CloneCommand } from "./command.ts";
+import { type CloneCommand, writeBulkOrNull } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 
 function errInvalidExpire(name: string): RespError {
@@ -180,8 +180,7 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
     },
     (result) => {
       if (options.get) {
-        if (result.old === undefined) conn?.writeNull();
-        else conn?.writeBulk(result.old);
+        writeBulkOrNull(conn, result.old);
       } else if (name === "setnx") conn?.writeInt(result.done ? 1 : 0);
       else if (result.done) conn?.writeString("OK");
       else conn?.writeNull();
@@ -297,7 +296,7 @@ export const expiryCommands: readonly CloneCommand[] = [
           if (value !== undefined) db.delete(key);
           return value;
         },
-        (value) => (value === undefined ? conn?.writeNull() : conn?.writeBulk(value)),
+        (value) => writeBulkOrNull(conn, value),
       );
     },
   },
@@ -327,11 +326,7 @@ export const expiryCommands: readonly CloneCommand[] = [
       const key = command.key(1);
       if (time === null && !persist) {
         // Without options GETEX is GET: a read, which never reaches the log.
-        return applier.apply(conn, command, null, () => {
-          const value = db.lookupString(key);
-          if (value === undefined) conn?.writeNull();
-          else conn?.writeBulk(value);
-        });
+        return applier.apply(conn, command, null, () => writeBulkOrNull(conn, db.lookupString(key)));
       }
       const given = time;
       // As in Redis, a missing key answers nil whatever the time given, and a key of another type
@@ -355,7 +350,7 @@ export const expiryCommands: readonly CloneCommand[] = [
           else db.setExpiry(key, 0);
           return value;
         },
-        (value) => (value === undefined ? conn?.writeNull() : conn?.writeBulk(value)),
+        (value) => writeBulkOrNull(conn, value),
       );
     },
   },

@@ -1,51 +1,133 @@
 /**
- * Keyspace commands over every type: DEL, EXISTS, KEYS, DBSIZE, FLUSHALL, TYPE, RENAME, RENAMENX,
- * SCAN (cursor, MATCH, COUNT, TYPE), and DEBUG DIGEST / DIGEST-VALUE.
+ * Keyspace commands over every type: DEL, UNLINK, EXISTS, TOUCH, KEYS, RANDOMKEY, DBSIZE, FLUSHALL,
+ * FLUSHDB, TYPE, RENAME, RENAMENX, COPY, SCAN (cursor, MATCH, COUNT, TYPE), and DEBUG DIGEST /
+ * DIGEST-VALUE.
+ *
+ * The clone has one database, 0 (as SELECT says): COPY's DB option takes 0 only, and answers
+ * another index as out of range.
  */
 import { RespError } from "../errors.ts";
 import { globMatch } from "../glob.ts";
-import { latin1 } from "../resp/reader.ts";
+import { type Command, latin1 } from "../resp/reader.ts";
 import { spec, writeHelp } from "../server/command-spec.ts";
-import { errNoSuchKey, errNotInteger, errSyntax, option, parseLong } from "./arguments.ts";
-import { bytesOf, type CloneCommand } from "./command.ts";
+import { errInvalidCursor, errNoSuchKey, errNotInteger, errSyntax, option, parseCursor, parseLong } from "./arguments.ts";
+import { bytesOf, type CloneCommand, type Handler } from "./command.ts";
 import { keyspaceDigest, valueDigest } from "./digest.ts";
-import { type Entry, typeOf } from "./keyspace.ts";
-
-const scanCountDefault = 10;
-const errInvalidCursor = new RespError("ERR invalid cursor");
-const uint64Max = (1n << 64n) - 1n;
-
-/** A SCAN cursor as Redis reads it (an unsigned 64-bit number); null when invalid. */
-function parseCursor(bytes: Uint8Array): number | null {
-  const text = latin1(bytes);
-  if (!/^\+?\d{1,20}$/.test(text)) return null;
-  const value = BigInt(text);
-  return value > uint64Max ? null : Number(value);
-}
+import { type Entry, type Keyspace, typeOf, type Value } from "./keyspace.ts";
+import { parseScanOptions, scanMatches, writeScanReply } from "./scan.ts";
 
 function isMatchAll(pattern: Uint8Array | null): boolean {
   return pattern === null || (pattern.length === 1 && pattern[0] === 42);
 }
 
-export const keyCommands: readonly CloneCommand[] = [
-  {
-    spec: spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys.", "key ..."),
-    run(db, applier, conn, command) {
-      const count = command.argCount;
-      return applier.apply(
-        conn,
-        command,
-        () => {
-          let removed = 0;
-          for (let i = 1; i < count; i++) if (db.delete(command.key(i))) removed++;
-          return removed;
-        },
-        (removed) => conn?.writeInt(removed),
-      );
+/** DEL and UNLINK (which frees nothing in the background here: it is DEL). */
+const deleteKeys: Handler = (db, applier, conn, command) => {
+  const count = command.argCount;
+  return applier.apply(
+    conn,
+    command,
+    () => {
+      let removed = 0;
+      for (let i = 1; i < count; i++) if (db.delete(command.key(i))) removed++;
+      return removed;
     },
+    (removed) => conn?.writeInt(removed),
+  );
+};
+
+/** FLUSHALL and FLUSHDB (one database: the same), with ASYNC or SYNC accepted. */
+const flush: Handler = (db, applier, conn, command) => {
+  const mode = option(command.arg(1));
+  if (command.argCount > 2 || (command.argCount === 2 && mode !== "sync" && mode !== "async")) return errSyntax;
+  return applier.apply(
+    conn,
+    command,
+    () => db.flush(),
+    () => conn?.writeString("OK"),
+  );
+};
+
+/**
+ * RENAME, and RENAMENX (`onlyNew`: not onto a key that exists). The new name is a new key (a new
+ * SCAN sequence number), as in Redis; the TTL goes along.
+ */
+function rename(onlyNew: boolean): Handler {
+  return (db, applier, conn, command) =>
+    applier.apply(
+      conn,
+      command,
+      () => {
+        const from = command.key(1);
+        const to = command.key(2);
+        const value = db.get(from);
+        if (value === undefined) throw errNoSuchKey;
+        if (from === to || (onlyNew && db.has(to))) return 0;
+        const expiresAt = db.expiryOf(from) ?? 0;
+        db.delete(to);
+        db.delete(from);
+        db.set(to, value);
+        db.setExpiry(to, expiresAt);
+        return 1;
+      },
+      (renamed) => {
+        if (onlyNew) conn?.writeInt(renamed);
+        else conn?.writeString("OK");
+      },
+    );
+}
+
+const int32Min = -(2 ** 31);
+const int32Max = 2 ** 31 - 1;
+const errDbIndex = new RespError("ERR DB index is out of range");
+
+/**
+ * COPY's options after the two keys (Redis's order of checks): whether REPLACE was given, or the
+ * error. `DB n` is read as Redis's `getIntFromObjectOrReply`; any index but 0 is out of range.
+ */
+function parseCopyOptions(command: Command): boolean | RespError {
+  let replace = false;
+  for (let i = 3; i < command.argCount; i++) {
+    const name = option(command.arg(i));
+    if (name === "replace") {
+      replace = true;
+    } else if (name === "db" && i + 1 < command.argCount) {
+      const index = parseLong(command.arg(++i));
+      if (index === null) return errNotInteger;
+      if (index < int32Min || index > int32Max) return new RespError(`ERR value is out of range, value must between ${int32Min} and ${int32Max}`);
+      if (index !== 0) return errDbIndex;
+    } else {
+      return errSyntax;
+    }
+  }
+  if (command.key(1) === command.key(2)) return new RespError("ERR source and destination objects are the same");
+  return replace;
+}
+
+/** A deep copy of a value, to store under another key (strings are never changed in place: shared). */
+function copyOf(db: Keyspace, value: Value): Value {
+  return value instanceof Uint8Array ? value : value.clone(db.epoch);
+}
+
+export const keyCommands: readonly CloneCommand[] = [
+  { spec: spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys.", "key ..."), run: deleteKeys },
+  {
+    spec: spec("unlink", -2, "write fast", [1, -1, 1], "generic", "Asynchronously deletes one or more keys.", "key ..."),
+    run: deleteKeys,
   },
   {
     spec: spec("exists", -2, "readonly fast", [1, -1, 1], "generic", "Counts how many of the given keys exist.", "key ..."),
+    run(db, applier, conn, command) {
+      const count = command.argCount;
+      return applier.apply(conn, command, null, () => {
+        let found = 0;
+        for (let i = 1; i < count; i++) if (db.has(command.key(i))) found++;
+        conn?.writeInt(found);
+      });
+    },
+  },
+  {
+    // Access times are not kept, so TOUCH only counts (a read, never logged).
+    spec: spec("touch", -2, "readonly fast", [1, -1, 1], "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key ..."),
     run(db, applier, conn, command) {
       const count = command.argCount;
       return applier.apply(conn, command, null, () => {
@@ -71,25 +153,25 @@ export const keyCommands: readonly CloneCommand[] = [
     },
   },
   {
+    spec: spec("randomkey", 1, "readonly", [0, 0, 0], "generic", "Returns a random key name from the database."),
+    run(db, applier, conn, command) {
+      return applier.apply(conn, command, null, () => {
+        // A read: this node's own randomness, as Redis's.
+        const entry = db.randomLive(Math.random);
+        if (entry === undefined) conn?.writeNull();
+        else conn?.writeBulk(bytesOf(entry.key));
+      });
+    },
+  },
+  {
     // As Redis's, the count includes keys that have expired but are not reclaimed yet.
     spec: spec("dbsize", 1, "readonly fast", [0, 0, 0], "server", "Returns the number of keys."),
     run(db, applier, conn, command) {
       return applier.apply(conn, command, null, () => conn?.writeInt(db.size));
     },
   },
-  {
-    spec: spec("flushall", -1, "write", [0, 0, 0], "server", "Removes all keys.", "[ASYNC|SYNC]"),
-    run(db, applier, conn, command) {
-      const mode = option(command.arg(1));
-      if (command.argCount > 2 || (command.argCount === 2 && mode !== "sync" && mode !== "async")) return errSyntax;
-      return applier.apply(
-        conn,
-        command,
-        () => db.flush(),
-        () => conn?.writeString("OK"),
-      );
-    },
-  },
+  { spec: spec("flushall", -1, "write", [0, 0, 0], "server", "Removes all keys.", "[ASYNC|SYNC]"), run: flush },
+  { spec: spec("flushdb", -1, "write", [0, 0, 0], "server", "Removes all keys from the current database.", "[ASYNC|SYNC]"), run: flush },
   {
     spec: spec("type", 2, "readonly fast", [1, 1, 1], "generic", "Determines the type of value stored at a key.", "key"),
     run(db, applier, conn, command) {
@@ -101,30 +183,17 @@ export const keyCommands: readonly CloneCommand[] = [
   },
   {
     spec: spec("rename", 3, "write", [1, 2, 1], "generic", "Renames a key and overwrites the destination.", "key newkey:key"),
-    run(db, applier, conn, command) {
-      return applier.apply(
-        conn,
-        command,
-        () => {
-          const from = command.key(1);
-          const to = command.key(2);
-          const value = db.get(from);
-          if (value === undefined) throw errNoSuchKey;
-          if (from === to) return;
-          const expiresAt = db.expiryOf(from) ?? 0;
-          // The new name is a new key (a new SCAN sequence number), as in Redis; the TTL goes along.
-          db.delete(to);
-          db.delete(from);
-          db.set(to, value);
-          db.setExpiry(to, expiresAt);
-        },
-        () => conn?.writeString("OK"),
-      );
-    },
+    run: rename(false),
   },
   {
     spec: spec("renamenx", 3, "write fast", [1, 2, 1], "generic", "Renames a key only when the target key name doesn't exist.", "key newkey:key"),
+    run: rename(true),
+  },
+  {
+    spec: spec("copy", -3, "write denyoom", [1, 2, 1], "generic", "Copies the value of a key to a new key.", "source:key destination:key [DB destination-db:integer] [REPLACE]"),
     run(db, applier, conn, command) {
+      const replace = parseCopyOptions(command);
+      if (replace instanceof RespError) return replace;
       return applier.apply(
         conn,
         command,
@@ -132,15 +201,18 @@ export const keyCommands: readonly CloneCommand[] = [
           const from = command.key(1);
           const to = command.key(2);
           const value = db.get(from);
-          if (value === undefined) throw errNoSuchKey;
-          if (from === to || db.has(to)) return 0;
+          if (value === undefined) return 0;
+          if (db.has(to)) {
+            if (!replace) return 0;
+            // A new key in the destination's place (a new SCAN sequence number), as in Redis.
+            db.delete(to);
+          }
           const expiresAt = db.expiryOf(from) ?? 0;
-          db.delete(from);
-          db.set(to, value);
-          db.setExpiry(to, expiresAt);
+          db.set(to, copyOf(db, value));
+          if (expiresAt !== 0) db.setExpiry(to, expiresAt);
           return 1;
         },
-        (renamed) => conn?.writeInt(renamed),
+        (copied) => conn?.writeInt(copied),
       );
     },
   },
@@ -157,38 +229,17 @@ export const keyCommands: readonly CloneCommand[] = [
     run(db, applier, conn, command) {
       const cursor = parseCursor(command.arg(1));
       if (cursor === null) return errInvalidCursor;
-      let count = scanCountDefault;
-      let pattern: Uint8Array | null = null;
-      let type: string | null = null;
-      for (let i = 2; i < command.argCount; i += 2) {
-        const name = option(command.arg(i));
-        if (i + 1 >= command.argCount) return errSyntax;
-        if (name === "count") {
-          const value = parseLong(command.arg(i + 1));
-          if (value === null) return errNotInteger;
-          if (value < 1) return errSyntax;
-          count = value;
-        } else if (name === "match") {
-          pattern = command.arg(i + 1);
-        } else if (name === "type") {
-          type = latin1(command.arg(i + 1)).toLowerCase();
-        } else {
-          return errSyntax;
-        }
-      }
-      const all = isMatchAll(pattern);
+      const options = parseScanOptions(command, 2, true);
+      if (options instanceof RespError) return options;
       return applier.apply(conn, command, null, () => {
         if (conn === null) return;
-        const found: string[] = [];
-        const next = db.scan(cursor, count, (entry: Entry) => {
-          if (type !== null && typeOf(entry.value) !== type) return;
-          if (!all && pattern !== null && !globMatch(pattern, bytesOf(entry.key))) return;
-          found.push(entry.key);
+        const found: Uint8Array[] = [];
+        // The cursor is a key's sequence number (see keyspace.ts): one past every key's, as "-1" is, ends the scan.
+        const next = db.scan(Number(cursor), options.count, (entry: Entry) => {
+          if (options.type !== null && typeOf(entry.value) !== options.type) return;
+          if (scanMatches(options, entry.key)) found.push(bytesOf(entry.key));
         });
-        conn.writeArray(2);
-        conn.writeBulk(String(next));
-        conn.writeArray(found.length);
-        for (const key of found) conn.writeBulk(bytesOf(key));
+        writeScanReply(conn, next, found);
       });
     },
   },

@@ -438,6 +438,28 @@ export class Keyspace {
   }
 
   /**
+   * A live key that has not expired, picked with `random` (RANDOMKEY), or undefined when there is
+   * none. Expected O(1): a random place in `order` (at most half of it dead), then the next live
+   * entry from there, wrapping; a bounded number of tries before that walk, which only a keyspace
+   * of mostly expired keys makes long.
+   */
+  randomLive(random: () => number): Entry | undefined {
+    const order = this.order;
+    if (this.entries.size === 0 || order.length === 0) return undefined;
+    const now = replicatedTime();
+    for (let tries = 0; tries < 16; tries++) {
+      const entry = order[Math.floor(random() * order.length)] as Entry;
+      if (!entry.dead && !Keyspace.expired(entry, now)) return entry;
+    }
+    const start = Math.floor(random() * order.length);
+    for (let i = 0; i < order.length; i++) {
+      const entry = order[(start + i) % order.length] as Entry;
+      if (!entry.dead && !Keyspace.expired(entry, now)) return entry;
+    }
+    return undefined;
+  }
+
+  /**
    * One SCAN step: visits up to `count` live entries from `cursor` on, in sequence order, and
    * returns the cursor to continue from (0 when the end was reached).
    */

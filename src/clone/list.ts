@@ -1,6 +1,7 @@
 /**
  * A Redis list: a ring buffer of byte strings. Pushes and pops at either end are O(1) (amortised),
- * and so is reading any index, so LRANGE is O(m) for m elements and LINDEX O(1).
+ * and so is reading any index, so LRANGE is O(m) for m elements and LINDEX O(1); inserting in the
+ * middle (LINSERT) moves the elements on the shorter side.
  *
  * Elements are never changed in place (LSET stores a new array), and the list itself is changed
  * only through `Keyspace.modify`, which copies it first when a snapshot still reads it.
@@ -70,6 +71,20 @@ export class ListValue {
     this.count--;
     this.maybeShrink();
     return value;
+  }
+
+  /** Inserts `value` so that it is at `index` (0 to size), moving the shorter side: O(min(index, size - index)). */
+  insertAt(index: number, value: Uint8Array): void {
+    if (this.count === this.items.length) this.resize(this.items.length * 2);
+    if (index < this.count / 2) {
+      // The elements before `index` move one place towards the front.
+      this.head = (this.head - 1) & this.mask;
+      for (let i = 0; i < index; i++) this.setAt(i, this.at(i + 1));
+    } else {
+      for (let i = this.count; i > index; i--) this.setAt(i, this.at(i - 1));
+    }
+    this.setAt(index, value);
+    this.count++;
   }
 
   /** Keeps only the elements in [start, stop] (already clamped, inclusive); empties it when null. */

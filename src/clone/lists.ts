@@ -1,15 +1,67 @@
 /**
  * List commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP (with an optional count), LRANGE, LLEN,
- * LINDEX, LSET, LTRIM, LREM. An emptied list deletes its key, as in Redis.
+ * LINDEX, LSET, LTRIM, LREM, LINSERT, LPOS (RANK, COUNT, MAXLEN), LMOVE, RPOPLPUSH and LMPOP. An
+ * emptied list deletes its key, as in Redis. The blocking commands (BLPOP, BLMOVE...) are not
+ * offered.
  */
 import type { Applier, Conn } from "../api.ts";
-import { ErrWrongNumberOfArguments } from "../errors.ts";
+import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import { spec } from "../server/command-spec.ts";
 import type { Command } from "../resp/reader.ts";
-import { clampRange, errIndexOutOfRange, errNoSuchKey, errNotInteger, parseLong, parsePositiveCount } from "./arguments.ts";
-import { type CloneCommand, writeNullArray } from "./command.ts";
+import {
+  clampRange,
+  errIndexOutOfRange,
+  errNoSuchKey,
+  errNotInteger,
+  errSyntax,
+  int64Min,
+  option,
+  parseInt64,
+  parseLong,
+  parsePositiveCount,
+} from "./arguments.ts";
+import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
+
+const errRankZero = new RespError(
+  "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+);
+const errCountNegative = new RespError("ERR COUNT can't be negative");
+const errMaxlenNegative = new RespError("ERR MAXLEN can't be negative");
+const errNumkeys = new RespError("ERR numkeys should be greater than 0");
+const errCountNotPositive = new RespError("ERR count should be greater than 0");
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/** LEFT or RIGHT (any case), as Redis's `getListPositionFromObjectOrReply`: true for LEFT, null for anything else. */
+function parseEnd(bytes: Uint8Array): boolean | null {
+  const name = option(bytes);
+  return name === "left" ? true : name === "right" ? false : null;
+}
+
+/**
+ * A non-negative integer, or `error` (Redis's `getPositiveLongFromObjectOrReply` with a message,
+ * which answers with it for a text that is not an integer too).
+ */
+function parseNonNegative(bytes: Uint8Array, error: RespError): number | RespError {
+  const value = parseLong(bytes);
+  return value === null || value < 0 ? error : value;
+}
+
+/** Pops up to `count` elements from one end. */
+function popMany(list: ListValue, count: number, front: boolean): Uint8Array[] {
+  const popped: Uint8Array[] = [];
+  for (let i = 0; i < count && list.size > 0; i++) popped.push((front ? list.popFront() : list.popBack()) as Uint8Array);
+  return popped;
+}
+
+function writeBulks(conn: Conn, values: readonly Uint8Array[]): void {
+  conn.writeArray(values.length);
+  for (const value of values) conn.writeBulk(value);
+}
 
 function push(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, front: boolean, onlyIfExists: boolean): void {
   return applier.apply(
@@ -48,8 +100,7 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
         db.deleteIfEmpty(key, list);
         return value;
       }
-      const popped: Uint8Array[] = [];
-      for (let i = 0; i < count && list.size > 0; i++) popped.push((front ? list.popFront() : list.popBack()) as Uint8Array);
+      const popped = popMany(list, count, front);
       db.deleteIfEmpty(key, list);
       return popped;
     },
@@ -61,11 +112,95 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
       } else if (popped instanceof Uint8Array) {
         conn.writeBulk(popped);
       } else {
-        conn.writeArray(popped.length);
-        for (const value of popped) conn.writeBulk(value);
+        writeBulks(conn, popped);
       }
     },
   );
+}
+
+/**
+ * LMOVE and RPOPLPUSH: pops from one end of `source` and pushes onto one end of `destination`
+ * (the same key rotates the list). A destination of another type is refused before anything changes.
+ */
+function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, fromFront: boolean, toFront: boolean): void {
+  return applier.apply(
+    conn,
+    command,
+    (): Uint8Array | null => {
+      const source = command.key(1);
+      const destination = command.key(2);
+      if (db.lookup<ListValue>(source, "list") === undefined) return null;
+      db.lookup<ListValue>(destination, "list");
+      const from = db.modify<ListValue>(source, "list") as ListValue;
+      const value = (fromFront ? from.popFront() : from.popBack()) as Uint8Array;
+      const to = db.modifyOrCreate<ListValue>(destination, "list", (epoch) => new ListValue(epoch));
+      if (toFront) to.pushFront(value);
+      else to.pushBack(value);
+      db.deleteIfEmpty(source, from);
+      return value;
+    },
+    (value) => {
+      if (value === null) conn?.writeNull();
+      else conn?.writeBulk(value);
+    },
+  );
+}
+
+/** LPOS's options. */
+interface PositionQuery {
+  /** Matches to pass over before the first one reported (RANK's magnitude - 1). */
+  skip: number;
+  fromTail: boolean;
+  /** COUNT: null when not given (one index or null is answered), 0 for every match. */
+  count: number | null;
+  /** MAXLEN: how many elements to compare at most, 0 for all. */
+  maxlen: number;
+  /**
+   * RANK -9223372036854775808: Redis negates it into itself (an overflow), so every match from
+   * the tail counts and COUNT never stops the search. Kept, so that the replies are the same.
+   */
+  overflowed: boolean;
+}
+
+function parsePositionQuery(command: Command): PositionQuery | RespError {
+  const query: PositionQuery = { skip: 0, fromTail: false, count: null, maxlen: 0, overflowed: false };
+  for (let j = 3; j < command.argCount; j++) {
+    const name = option(command.arg(j));
+    const more = j + 1 < command.argCount;
+    if (name === "rank" && more) {
+      const rank = parseInt64(command.arg(++j));
+      if (rank === null) return errNotInteger;
+      if (rank === 0) return errRankZero;
+      query.overflowed = rank === int64Min;
+      query.fromTail = rank < 0;
+      query.skip = query.overflowed ? 0 : Math.abs(Number(rank)) - 1;
+    } else if (name === "count" && more) {
+      const count = parseNonNegative(command.arg(++j), errCountNegative);
+      if (count instanceof RespError) return count;
+      query.count = count;
+    } else if (name === "maxlen" && more) {
+      const maxlen = parseNonNegative(command.arg(++j), errMaxlenNegative);
+      if (maxlen instanceof RespError) return maxlen;
+      query.maxlen = maxlen;
+    } else {
+      return errSyntax;
+    }
+  }
+  return query;
+}
+
+/** The indexes LPOS reports for `element` in `list`. */
+function positions(list: ListValue, element: Uint8Array, query: PositionQuery): number[] {
+  const wanted = query.count === null ? 1 : query.count === 0 || query.overflowed ? Infinity : query.count;
+  const size = list.size;
+  const compared = query.maxlen === 0 ? size : Math.min(query.maxlen, size);
+  const found: number[] = [];
+  let matches = 0;
+  for (let i = 0; i < compared && found.length < wanted; i++) {
+    const index = query.fromTail ? size - 1 - i : i;
+    if (sameBytes(list.at(index), element) && matches++ >= query.skip) found.push(index);
+  }
+  return found;
 }
 
 export const listCommands: readonly CloneCommand[] = [
@@ -196,7 +331,7 @@ export const listCommands: readonly CloneCommand[] = [
           if (list === undefined) return 0;
           const element = command.arg(3);
           const removed = list.removeWhere(
-            (value) => Buffer.compare(value, element) === 0,
+            (value) => sameBytes(value, element),
             count < 0,
             count === 0 ? Infinity : Math.abs(count),
           );
@@ -204,6 +339,140 @@ export const listCommands: readonly CloneCommand[] = [
           return removed;
         },
         (removed) => conn?.writeInt(removed),
+      );
+    },
+  },
+  {
+    spec: spec("linsert", 5, "write denyoom", [1, 1, 1], "list", "Inserts an element before or after another element in a list.", "key BEFORE|AFTER pivot element"),
+    run(db, applier, conn, command) {
+      const where = option(command.arg(2));
+      if (where !== "before" && where !== "after") return errSyntax;
+      return applier.apply(
+        conn,
+        command,
+        () => {
+          const key = command.key(1);
+          const current = db.lookup<ListValue>(key, "list");
+          if (current === undefined) return 0;
+          const pivot = command.arg(3);
+          let at = 0;
+          while (at < current.size && !sameBytes(current.at(at), pivot)) at++;
+          if (at === current.size) return -1;
+          const list = db.modify<ListValue>(key, "list") as ListValue;
+          list.insertAt(where === "before" ? at : at + 1, command.copyArg(4));
+          return list.size;
+        },
+        (length) => conn?.writeInt(length),
+      );
+    },
+  },
+  {
+    spec: spec(
+      "lpos",
+      -3,
+      "readonly",
+      [1, 1, 1],
+      "list",
+      "Returns the index of matching elements in a list.",
+      "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len:integer]",
+    ),
+    run(db, applier, conn, command) {
+      const query = parsePositionQuery(command);
+      if (query instanceof RespError) return query;
+      return applier.apply(conn, command, null, () => {
+        const list = db.lookup<ListValue>(command.key(1), "list");
+        if (conn === null) return;
+        const found = list === undefined ? [] : positions(list, command.arg(2), query);
+        if (query.count !== null) {
+          conn.writeArray(found.length);
+          for (const index of found) conn.writeInt(index);
+        } else {
+          const index = found[0];
+          if (index === undefined) conn.writeNull();
+          else conn.writeInt(index);
+        }
+      });
+    },
+  },
+  {
+    spec: spec(
+      "lmove",
+      5,
+      "write denyoom",
+      [1, 2, 1],
+      "list",
+      "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+      "source:key destination:key LEFT|RIGHT LEFT|RIGHT",
+    ),
+    run(db, applier, conn, command) {
+      const from = parseEnd(command.arg(3));
+      const to = parseEnd(command.arg(4));
+      if (from === null || to === null) return errSyntax;
+      return move(db, applier, conn, command, from, to);
+    },
+  },
+  {
+    spec: spec(
+      "rpoplpush",
+      3,
+      "write denyoom",
+      [1, 2, 1],
+      "list",
+      "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+      "source:key destination:key",
+    ),
+    run: (db, applier, conn, command) => move(db, applier, conn, command, false, true),
+  },
+  {
+    // The keys' positions depend on numkeys: none are listed, so a WATCH counts LMPOP as a write to every key.
+    spec: spec(
+      "lmpop",
+      -4,
+      "write movablekeys",
+      [0, 0, 0],
+      "list",
+      "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+      "numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+    ),
+    run(db, applier, conn, command) {
+      const numkeys = parseLong(command.arg(1));
+      if (numkeys === null || numkeys < 1) return errNumkeys;
+      const whereAt = numkeys + 2;
+      if (whereAt >= command.argCount) return errSyntax;
+      const front = parseEnd(command.arg(whereAt));
+      if (front === null) return errSyntax;
+      let count: number | null = null;
+      for (let j = whereAt + 1; j < command.argCount; j++) {
+        if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
+        const value = parseLong(command.arg(++j));
+        if (value === null || value < 1) return errCountNotPositive;
+        count = value;
+      }
+      return applier.apply(
+        conn,
+        command,
+        (): { key: string; popped: Uint8Array[] } | null => {
+          // The first key that holds a list; a key of another type before it is an error.
+          for (let i = 2; i < whereAt; i++) {
+            const key = command.key(i);
+            const list = db.modify<ListValue>(key, "list");
+            if (list === undefined) continue;
+            const popped = popMany(list, count ?? 1, front);
+            db.deleteIfEmpty(key, list);
+            return { key, popped };
+          }
+          return null;
+        },
+        (result) => {
+          if (conn === null) return;
+          if (result === null) {
+            writeNullArray(conn);
+            return;
+          }
+          conn.writeArray(2);
+          conn.writeBulk(bytesOf(result.key));
+          writeBulks(conn, result.popped);
+        },
       );
     },
   },

@@ -2,7 +2,8 @@
  * A Redis set of members (binary-safe latin1 strings): an array of the members and a map from
  * member to its place in the array. Adding, removing (the last member moves into the hole) and
  * picking a member at random (SPOP) are O(1); the order of SMEMBERS is the array's, which depends
- * only on the commands applied, so it is the same on every replica.
+ * only on the commands applied, so it is the same on every replica. SSCAN does not go by this order
+ * (a removal moves the last member), but by a hash of each member's text: see `scanStep` in scan.ts.
  */
 export class SetValue {
   readonly type = "set";

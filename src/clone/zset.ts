@@ -6,8 +6,13 @@
  *
  * Members are binary-safe latin1 strings; JavaScript compares them by UTF-16 code unit, which for
  * latin1 is byte order, the order Redis uses (memcmp) for equal scores. The skip list's shape comes
- * from a pseudo-random generator private to this module; it does not affect any reply, so replicas
- * need not agree on it.
+ * from a pseudo-random generator private to this module; it does not affect any reply or any
+ * change, so replicas need not agree on it. (Lexicographic ranges assume equal scores, as Redis
+ * says; when the scores differ, a search down the levels would depend on the shape, so the ends of
+ * such a range are found by walking, as Redis does for a small sorted set.)
+ *
+ * Range removals (ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX) find the first node in
+ * O(log n) and unlink the m nodes from there, as Redis's `zslDeleteRangeBy*`: O(log n + m).
  */
 import type { LexBound, LexRange, ScoreRange } from "./arguments.ts";
 
@@ -26,6 +31,12 @@ function randomLevel(): number {
     if ((coin >>> 0) / 0x100000000 >= levelProbability || level >= levelMax) return level;
     level++;
   }
+}
+
+/** A member and its score: a node, or a result computed from several sets (ZUNION...). */
+export interface ScoredMember {
+  readonly member: string;
+  readonly score: number;
 }
 
 export class ZNode {
@@ -115,6 +126,11 @@ export class SkipList {
     list.length = length;
     list.tail = length === 0 ? null : (last[0] as ZNode);
     return list;
+  }
+
+  /** Every node, in order. */
+  *nodes(): IterableIterator<ZNode> {
+    for (let node = this.first(); node !== null; node = node.next[0] ?? null) yield node;
   }
 
   /** The first node, or null when empty. */
@@ -283,9 +299,22 @@ export class SkipList {
     return tail !== null && lexGteMin(tail.member, range.min) && first !== null && lexLteMax(first.member, range.max);
   }
 
+  /** True when every node has the same score (so members are in order), or the list is empty. */
+  private uniformScores(): boolean {
+    const first = this.first();
+    return first === null || first.score === (this.tail as ZNode).score;
+  }
+
   /** The first node whose member is in the lexicographic `range` (meaningful when scores are equal). */
   firstInLexRange(range: LexRange): ZNode | null {
     if (!this.inLexRange(range)) return null;
+    if (!this.uniformScores()) {
+      // Members out of order: the first one from the head at or above the minimum.
+      for (let node = this.first(); node !== null; node = node.next[0] ?? null) {
+        if (lexGteMin(node.member, range.min)) return lexLteMax(node.member, range.max) ? node : null;
+      }
+      return null;
+    }
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
       let next = x.next[i] ?? null;
@@ -300,6 +329,12 @@ export class SkipList {
 
   lastInLexRange(range: LexRange): ZNode | null {
     if (!this.inLexRange(range)) return null;
+    if (!this.uniformScores()) {
+      for (let node = this.tail; node !== null; node = node.previous) {
+        if (lexLteMax(node.member, range.max)) return lexGteMin(node.member, range.min) ? node : null;
+      }
+      return null;
+    }
     let x = this.header;
     for (let i = this.level - 1; i >= 0; i--) {
       let next = x.next[i] ?? null;
@@ -309,6 +344,79 @@ export class SkipList {
       }
     }
     return x !== this.header && lexGteMin(x.member, range.min) ? x : null;
+  }
+
+  /** How many nodes are in the lexicographic `range`: from `firstInLexRange` on, while in it (ZLEXCOUNT). */
+  countInLexRange(range: LexRange): number {
+    const first = this.firstInLexRange(range);
+    if (first === null) return 0;
+    if (!this.uniformScores()) {
+      // Members out of order: counted by walking, as ZREMRANGEBYLEX removes them.
+      let count = 0;
+      for (let node: ZNode | null = first; node !== null && lexLteMax(node.member, range.max); node = node.next[0] ?? null) count++;
+      return count;
+    }
+    const last = this.lastInLexRange(range) as ZNode;
+    return this.rankOf(last.score, last.member) - this.rankOf(first.score, first.member) + 1;
+  }
+
+  /**
+   * Unlinks the nodes from the first one `before` says false for, as long as `inside` says true,
+   * and hands each to `removed`. `before` is asked about nodes on the way down the levels, with
+   * their 1-based rank. The path down (`update`) stays right for every node unlinked after the first.
+   */
+  private deleteWhile(before: (node: ZNode, rank: number) => boolean, inside: (node: ZNode) => boolean, removed: (node: ZNode) => void): number {
+    const update = this.update;
+    let x = this.header;
+    let traversed = 0;
+    for (let i = this.level - 1; i >= 0; i--) {
+      let next = x.next[i] ?? null;
+      while (next !== null && before(next, traversed + (x.span[i] as number))) {
+        traversed += x.span[i] as number;
+        x = next;
+        next = x.next[i] ?? null;
+      }
+      update[i] = x;
+    }
+    let count = 0;
+    for (let node = x.next[0] ?? null; node !== null && inside(node); count++) {
+      const following = node.next[0] ?? null;
+      this.unlink(node, update);
+      removed(node);
+      node = following;
+    }
+    return count;
+  }
+
+  /** Removes the nodes of 1-based ranks `start` to `end` (inclusive, within the list). */
+  deleteRangeByRank(start: number, end: number, removed: (node: ZNode) => void): number {
+    let rank = start;
+    return this.deleteWhile(
+      (_, at) => at < start,
+      () => rank++ <= end,
+      removed,
+    );
+  }
+
+  /** Removes the nodes whose score is in `range`. */
+  deleteRangeByScore(range: ScoreRange, removed: (node: ZNode) => void): number {
+    return this.deleteWhile(
+      (node) => !gteMin(node.score, range),
+      (node) => lteMax(node.score, range),
+      removed,
+    );
+  }
+
+  /** Removes the nodes from the first one in the lexicographic `range` on, while their member is in it. */
+  deleteRangeByLex(range: LexRange, removed: (node: ZNode) => void): number {
+    const first = this.firstInLexRange(range);
+    if (first === null) return 0;
+    const start = this.rankOf(first.score, first.member);
+    return this.deleteWhile(
+      (_, at) => at < start,
+      (node) => lexLteMax(node.member, range.max),
+      removed,
+    );
   }
 }
 
@@ -323,6 +431,15 @@ export class ZSetValue {
     this.epoch = epoch;
     this.scores = scores;
     this.list = list;
+  }
+
+  /**
+   * A set of `entries` given in order (by score, then member), made in O(n). Scores of -0 are
+   * kept as 0, as `set` keeps them.
+   */
+  static fromSorted(epoch: number, entries: readonly ScoredMember[]): ZSetValue {
+    const normalized = entries.map(({ member, score }): [string, number] => [member, score + 0]);
+    return new ZSetValue(epoch, new Map(normalized), SkipList.fromSorted(normalized));
   }
 
   get size(): number {
@@ -357,6 +474,21 @@ export class ZSetValue {
     const score = this.scores.get(member);
     if (score === undefined) return null;
     return this.list.rankOf(score, member) - 1;
+  }
+
+  /** Removes the members of 0-based ranks `start` to `stop` (clamped already, see `clampRange`); returns how many. */
+  removeRangeByRank(start: number, stop: number): number {
+    return this.list.deleteRangeByRank(start + 1, stop + 1, (node) => this.scores.delete(node.member));
+  }
+
+  /** Removes the members whose score is in `range`; returns how many. */
+  removeRangeByScore(range: ScoreRange): number {
+    return this.list.deleteRangeByScore(range, (node) => this.scores.delete(node.member));
+  }
+
+  /** Removes the members in the lexicographic `range` (meaningful when scores are equal); returns how many. */
+  removeRangeByLex(range: LexRange): number {
+    return this.list.deleteRangeByLex(range, (node) => this.scores.delete(node.member));
   }
 
   /** Every member in order, with its score: for snapshots and copies. */

@@ -1,19 +1,34 @@
 /**
  * Sorted set commands: ZADD (NX, XX, GT, LT, CH, INCR), ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD,
- * ZRANK, ZREVRANK, ZCOUNT, ZRANGE (by rank, BYSCORE, BYLEX, REV, LIMIT, WITHSCORES), ZREVRANGE,
- * ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZPOPMIN, ZPOPMAX. Scores are
- * doubles (RESP3 doubles; bulk strings in RESP2); WITHSCORES pairs are nested arrays in RESP3, as
- * in Redis 7. An emptied sorted set deletes its key.
+ * ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZRANGE (by rank, BYSCORE, BYLEX, REV, LIMIT, WITHSCORES),
+ * ZRANGESTORE, ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX, ZPOPMIN,
+ * ZPOPMAX, ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX, ZRANDMEMBER, ZSCAN, and ZUNION, ZINTER,
+ * ZDIFF, their STORE forms and ZINTERCARD (WEIGHTS, AGGREGATE SUM|MIN|MAX; a plain set counts as a
+ * sorted set whose members score 1, as in Redis). Scores are doubles (RESP3 doubles; bulk strings
+ * in RESP2); WITHSCORES pairs are nested arrays in RESP3, as in Redis 7. An emptied sorted set
+ * deletes its key, and so does a STORE form with an empty result.
+ *
+ * ZSCAN walks a sorted set in score order. Its cursor is the score to go on from (the score's bits
+ * ordered as the doubles are, plus one; 0 starts), so it depends only on the data: every node gives
+ * the same cursors, and one node's cursor goes on at another. A step gives COUNT members, but never
+ * splits a run of equal scores between two steps (COUNT is exceeded when it ends inside one: a set
+ * whose scores are all equal comes in one step); a set of up to 128 members gives all that is left
+ * in one step, with cursor 0, as Redis gives a small set whole. A member that is in the set with
+ * the same score from the start of a full iteration to its end is returned exactly once; one
+ * added, removed or given another score meanwhile may be returned or not (or twice, if its score
+ * moved past the cursor). A cursor no step gives (5, 18446744073709551615) reads as 0.
  */
 import type { Applier, Conn } from "../api.ts";
 import { RespError } from "../errors.ts";
 import type { Command } from "../resp/reader.ts";
+import { formatDouble } from "../resp/writer.ts";
 import { spec } from "../server/command-spec.ts";
 import {
   clampRange,
   errNotFloat,
   errNotInteger,
   errSyntax,
+  errWrongType,
   type LexRange,
   option,
   parseDouble,
@@ -22,10 +37,14 @@ import {
   parsePositiveCount,
   parseScoreRange,
   type ScoreRange,
+  uint64Max,
 } from "./arguments.ts";
 import { bytesOf, type CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
-import { type ZNode, ZSetValue } from "./zset.ts";
+import { parseRandomCount, randomPicks } from "./random-count.ts";
+import { scanCommand, scanMatches } from "./scan.ts";
+import type { SetValue } from "./set.ts";
+import { type ScoredMember, type SkipList, type ZNode, ZSetValue } from "./zset.ts";
 
 const errNaN = new RespError("ERR resulting score is not a number (NaN)");
 const errNxXx = new RespError("ERR XX and NX options at the same time are not compatible");
@@ -33,6 +52,8 @@ const errGtLtNx = new RespError("ERR GT, LT, and/or NX options at the same time 
 const errIncrPairs = new RespError("ERR INCR option supports a single increment-element pair");
 const errLimitWithRank = new RespError("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
 const errWithScoresByLex = new RespError("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+const errWeightNotFloat = new RespError("ERR weight value is not a float");
+const errLimitNegative = new RespError("ERR LIMIT can't be negative");
 
 interface AddFlags {
   nx: boolean;
@@ -111,7 +132,7 @@ function add(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
 }
 
 /** Writes members (with scores when asked: pairs in RESP3, flat in RESP2). */
-function writeNodes(conn: Conn, nodes: readonly ZNode[], withScores: boolean): void {
+function writeNodes(conn: Conn, nodes: readonly ScoredMember[], withScores: boolean): void {
   const nested = withScores && conn.protocol === 3;
   conn.writeArray(withScores && !nested ? nodes.length * 2 : nodes.length);
   for (const node of nodes) {
@@ -123,17 +144,32 @@ function writeNodes(conn: Conn, nodes: readonly ZNode[], withScores: boolean): v
 
 type RangeType = "auto" | "rank" | "score" | "lex";
 
-/** The shared ZRANGE family (Redis's `zrangeGenericCommand`). */
-function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, fixedType: RangeType, fixedReverse: boolean | null): void | Error {
+/** What ZRANGE (and its older forms, and ZRANGESTORE) asks for: one of `rank`, `scores`, `lex`. */
+interface RangeQuery {
+  readonly descending: boolean;
+  readonly withScores: boolean;
+  readonly offset: number;
+  /** LIMIT's count; -1 for no limit. */
+  readonly limit: number;
+  readonly rank: readonly [number, number] | null;
+  readonly scores: ScoreRange | null;
+  readonly lex: LexRange | null;
+}
+
+/**
+ * Parses the ZRANGE family's arguments (Redis's `zrangeGenericCommand`): the source key at
+ * `source`, min and max after it, then the options. ZRANGESTORE (`store`) takes no WITHSCORES.
+ */
+function parseRange(command: Command, source: number, fixedType: RangeType, fixedReverse: boolean | null, store: boolean): RangeQuery | RespError {
   let type = fixedType;
   let reverse = fixedReverse;
   let withScores = false;
   let offset = 0;
   let limit = -1;
-  for (let j = 4; j < command.argCount; j++) {
+  for (let j = source + 3; j < command.argCount; j++) {
     const name = option(command.arg(j));
     const left = command.argCount - j - 1;
-    if (name === "withscores") withScores = true;
+    if (!store && name === "withscores") withScores = true;
     else if (name === "limit" && left >= 2) {
       const givenOffset = parseLong(command.arg(j + 1));
       const givenLimit = parseLong(command.arg(j + 2));
@@ -151,65 +187,98 @@ function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Comma
   if (limit !== -1 && type === "rank") return errLimitWithRank;
   if (withScores && type === "lex") return errWithScoresByLex;
   // By score or lex in reverse, the range is given as max, min.
-  const [minAt, maxAt] = descending && type !== "rank" ? [3, 2] : [2, 3];
-  let rank: [number, number] | null = null;
-  let scores: ScoreRange | null = null;
-  let lex: LexRange | null = null;
+  const [minAt, maxAt] = descending && type !== "rank" ? [source + 2, source + 1] : [source + 1, source + 2];
+  const query = { descending, withScores, offset, limit, rank: null, scores: null, lex: null };
   if (type === "rank") {
     const start = parseLong(command.arg(minAt));
     const stop = parseLong(command.arg(maxAt));
     if (start === null || stop === null) return errNotInteger;
-    rank = [start, stop];
-  } else if (type === "score") {
-    scores = parseScoreRange(command.arg(minAt), command.arg(maxAt));
-  } else {
-    lex = parseLexRange(command.arg(minAt), command.arg(maxAt));
+    return { ...query, rank: [start, stop] };
   }
-  return applier.apply(conn, command, null, () => {
-    const zset = db.lookup<ZSetValue>(command.key(1), "zset");
-    if (conn === null) return;
-    const nodes: ZNode[] = [];
-    if (zset !== undefined) {
-      const list = zset.list;
-      if (rank !== null) {
-        const clamped = clampRange(rank[0], rank[1], list.length);
-        if (clamped !== null) {
-          const [start, stop] = clamped;
-          let node = descending ? list.byRank(list.length - start) : list.byRank(start + 1);
-          for (let i = start; i <= stop && node !== null; i++) {
-            nodes.push(node);
-            node = descending ? node.previous : (node.next[0] ?? null);
-          }
-        }
-      } else if (offset >= 0 && !(offset > 0 && offset >= list.length)) {
-        let node = scores !== null
-          ? descending ? list.lastInRange(scores) : list.firstInRange(scores)
-          : descending ? list.lastInLexRange(lex as LexRange) : list.firstInLexRange(lex as LexRange);
-        if (node !== null && offset > 0) {
-          // Skip by rank rather than one by one: O(log n).
-          const at = list.rankOf(node.score, node.member);
-          node = list.byRank(descending ? at - offset : at + offset);
-        }
-        const inside = (candidate: ZNode): boolean => {
-          if (scores !== null) {
-            return descending
-              ? scores.minExclusive ? candidate.score > scores.min : candidate.score >= scores.min
-              : scores.maxExclusive ? candidate.score < scores.max : candidate.score <= scores.max;
-          }
-          const bound = descending ? (lex as LexRange).min : (lex as LexRange).max;
-          if (bound.kind !== "value") return descending ? bound.kind === "min" : bound.kind === "max";
-          if (descending) return bound.exclusive ? candidate.member > bound.value : candidate.member >= bound.value;
-          return bound.exclusive ? candidate.member < bound.value : candidate.member <= bound.value;
-        };
-        for (let taken = 0; node !== null && (limit < 0 || taken < limit); taken++) {
-          if (!inside(node)) break;
-          nodes.push(node);
-          node = descending ? node.previous : (node.next[0] ?? null);
-        }
+  if (type === "score") return { ...query, scores: parseScoreRange(command.arg(minAt), command.arg(maxAt)) };
+  return { ...query, lex: parseLexRange(command.arg(minAt), command.arg(maxAt)) };
+}
+
+/** The nodes `query` selects in `zset`, in the order asked for. */
+function collectRange(zset: ZSetValue, query: RangeQuery): ZNode[] {
+  const { descending, offset, limit, rank, scores, lex } = query;
+  const list = zset.list;
+  const nodes: ZNode[] = [];
+  if (rank !== null) {
+    const clamped = clampRange(rank[0], rank[1], list.length);
+    if (clamped !== null) {
+      const [start, stop] = clamped;
+      let node = descending ? list.byRank(list.length - start) : list.byRank(start + 1);
+      for (let i = start; i <= stop && node !== null; i++) {
+        nodes.push(node);
+        node = descending ? node.previous : (node.next[0] ?? null);
       }
     }
-    writeNodes(conn, nodes, withScores);
+    return nodes;
+  }
+  if (offset < 0 || (offset > 0 && offset >= list.length)) return nodes;
+  let node = scores !== null
+    ? descending ? list.lastInRange(scores) : list.firstInRange(scores)
+    : descending ? list.lastInLexRange(lex as LexRange) : list.firstInLexRange(lex as LexRange);
+  if (node !== null && offset > 0) {
+    // Skip by rank rather than one by one: O(log n).
+    const at = list.rankOf(node.score, node.member);
+    node = list.byRank(descending ? at - offset : at + offset);
+  }
+  const inside = (candidate: ZNode): boolean => {
+    if (scores !== null) {
+      return descending
+        ? scores.minExclusive ? candidate.score > scores.min : candidate.score >= scores.min
+        : scores.maxExclusive ? candidate.score < scores.max : candidate.score <= scores.max;
+    }
+    const bound = descending ? (lex as LexRange).min : (lex as LexRange).max;
+    if (bound.kind !== "value") return descending ? bound.kind === "min" : bound.kind === "max";
+    if (descending) return bound.exclusive ? candidate.member > bound.value : candidate.member >= bound.value;
+    return bound.exclusive ? candidate.member < bound.value : candidate.member <= bound.value;
+  };
+  for (let taken = 0; node !== null && (limit < 0 || taken < limit); taken++) {
+    if (!inside(node)) break;
+    nodes.push(node);
+    node = descending ? node.previous : (node.next[0] ?? null);
+  }
+  return nodes;
+}
+
+/** The shared ZRANGE family's reads. */
+function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, fixedType: RangeType, fixedReverse: boolean | null): void | Error {
+  const query = parseRange(command, 1, fixedType, fixedReverse, false);
+  if (query instanceof RespError) return query;
+  return applier.apply(conn, command, null, () => {
+    const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+    if (conn !== null) writeNodes(conn, zset === undefined ? [] : collectRange(zset, query), query.withScores);
   });
+}
+
+/**
+ * Stores `entries` (in order) at `key` as a new sorted set, whatever the key held (its TTL goes), or
+ * deletes the key when there are none, as Redis's STORE forms do. Returns how many were stored.
+ */
+function storeSorted(db: Keyspace, key: string, entries: readonly ScoredMember[]): number {
+  if (entries.length === 0) db.delete(key);
+  else db.set(key, ZSetValue.fromSorted(db.epoch, entries));
+  return entries.length;
+}
+
+/** ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX: `remove` takes the members out and says how many. */
+function removeRange(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, remove: (zset: ZSetValue) => number): void {
+  return applier.apply(
+    conn,
+    command,
+    () => {
+      const key = command.key(1);
+      const zset = db.modify<ZSetValue>(key, "zset");
+      if (zset === undefined) return 0;
+      const removed = remove(zset);
+      db.deleteIfEmpty(key, zset);
+      return removed;
+    },
+    (removed) => conn?.writeInt(removed),
+  );
 }
 
 /** ZPOPMIN and ZPOPMAX. */
@@ -251,6 +320,275 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
       }
     },
   );
+}
+
+/** Sorted sets this small are scanned whole in one reply (Redis's zset-max-listpack-entries). */
+const scanWholeMax = 128;
+const signBit = 1n << 63n;
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** The ZSCAN cursor that goes on at `score`: its bits ordered as the doubles are, plus one (0 starts and ends). */
+function cursorAt(score: number): bigint {
+  scratch.setFloat64(0, score);
+  const bits = scratch.getBigUint64(0);
+  return ((bits & signBit) !== 0n ? ~bits & uint64Max : bits | signBit) + 1n;
+}
+
+/** The score a ZSCAN cursor goes on at; null for 0, and for a cursor no step gives (its code is a NaN's). */
+function scoreAt(cursor: bigint): number | null {
+  if (cursor === 0n) return null;
+  const code = cursor - 1n;
+  scratch.setBigUint64(0, (code & signBit) !== 0n ? code ^ signBit : ~code & uint64Max);
+  const score = scratch.getFloat64(0);
+  return Number.isNaN(score) ? null : score;
+}
+
+/**
+ * A score as ZSCAN sends it (a bulk string, in RESP3 too): Redis 7.0 keeps an integral score
+ * within ±2^62 as an integer in a small sorted set, and prints all its digits; any other score is
+ * printed as every reply prints it.
+ */
+function scanScoreText(score: number): string {
+  if (Number.isInteger(score) && Math.abs(score) <= 2 ** 62) return BigInt(score).toString();
+  return score === Infinity ? "inf" : score === -Infinity ? "-inf" : formatDouble(score);
+}
+
+/** One ZSCAN step: the nodes to send and the cursor to go on from (see the file comment). */
+function scanStep(list: SkipList, cursor: bigint, count: number): { nodes: ZNode[]; next: bigint } {
+  const from = scoreAt(cursor);
+  const limit = list.length <= scanWholeMax ? Infinity : count;
+  const nodes: ZNode[] = [];
+  let node = from === null ? list.first() : list.firstInRange({ min: from, max: Infinity, minExclusive: false, maxExclusive: false });
+  while (node !== null && (nodes.length < limit || node.score === (nodes[nodes.length - 1] as ZNode).score)) {
+    nodes.push(node);
+    node = node.next[0] ?? null;
+  }
+  return { nodes, next: node === null ? 0n : cursorAt(node.score) };
+}
+
+/**
+ * ZRANDMEMBER's picks, with this node's own randomness (a read): `count` distinct members (all of
+ * them when there are fewer), or -`count` members with repeats when it is negative.
+ */
+function randomNodes(list: SkipList, count: number): ZNode[] {
+  const size = list.length;
+  const pick = (): ZNode => list.byRank(1 + Math.floor(Math.random() * size)) as ZNode;
+  if (count < 0) return Array.from({ length: -count }, pick);
+  if (count >= size) return [...list.nodes()];
+  // Many of them: a partial Fisher-Yates shuffle of every node.
+  if (count * 3 > size) return randomPicks([...list.nodes()], count, true);
+  // A few of them: random ranks until enough are distinct.
+  const ranks = new Set<number>();
+  while (ranks.size < count) ranks.add(1 + Math.floor(Math.random() * size));
+  return [...ranks].map((rank) => list.byRank(rank) as ZNode);
+}
+
+type SetOperation = "union" | "inter" | "diff";
+type AggregateKind = "sum" | "min" | "max";
+
+/** An input of ZUNION and the like: a sorted set, a plain set (its members score 1), or nothing. */
+type Source = ZSetValue | SetValue | undefined;
+
+interface CombineOptions {
+  readonly weights: number[];
+  aggregate: AggregateKind;
+  withScores: boolean;
+  /** ZINTERCARD's LIMIT; 0 for none. */
+  limit: number;
+}
+
+/** numkeys, as Redis checks it before looking at any key. */
+function parseNumkeys(command: Command, at: number): number | RespError {
+  const numkeys = parseLong(command.arg(at));
+  if (numkeys === null) return errNotInteger;
+  if (numkeys < 1) return new RespError(`ERR at least 1 input key is needed for '${command.name}' command`);
+  if (numkeys > command.argCount - at - 1) return errSyntax;
+  return numkeys;
+}
+
+/** Which options a command of the ZUNION family takes after its keys. */
+interface CombineSyntax {
+  /** WEIGHTS and AGGREGATE: ZUNION, ZINTER and their STORE forms. */
+  readonly scored: boolean;
+  /** WITHSCORES: the forms that reply with members (ZUNION, ZINTER, ZDIFF). */
+  readonly withScores: boolean;
+  /** LIMIT: ZINTERCARD. */
+  readonly limit: boolean;
+}
+
+/** The options after the keys (Redis's `zunionInterDiffGenericCommand`), those `syntax` allows. */
+function parseCombineOptions(command: Command, from: number, numkeys: number, syntax: CombineSyntax): CombineOptions | RespError {
+  const options: CombineOptions = { weights: new Array<number>(numkeys).fill(1), aggregate: "sum", withScores: false, limit: 0 };
+  for (let j = from; j < command.argCount; ) {
+    const remaining = command.argCount - j;
+    const name = option(command.arg(j));
+    if (syntax.scored && name === "weights" && remaining > numkeys) {
+      for (let i = 0; i < numkeys; i++) {
+        const weight = parseDouble(command.arg(j + 1 + i));
+        if (weight === null) return errWeightNotFloat;
+        options.weights[i] = weight;
+      }
+      j += 1 + numkeys;
+    } else if (syntax.scored && name === "aggregate" && remaining >= 2) {
+      const kind = option(command.arg(j + 1));
+      if (kind !== "sum" && kind !== "min" && kind !== "max") return errSyntax;
+      options.aggregate = kind;
+      j += 2;
+    } else if (syntax.withScores && name === "withscores") {
+      options.withScores = true;
+      j++;
+    } else if (syntax.limit && name === "limit" && remaining >= 2) {
+      const limit = parseLong(command.arg(j + 1));
+      if (limit === null || limit < 0) return errLimitNegative;
+      options.limit = limit;
+      j += 2;
+    } else {
+      return errSyntax;
+    }
+  }
+  return options;
+}
+
+/** The inputs named from `at` on; WRONGTYPE for a key that holds neither a sorted set nor a set. */
+function lookupSources(db: Keyspace, command: Command, at: number, count: number): Source[] {
+  const sources: Source[] = [];
+  for (let i = at; i < at + count; i++) {
+    const value = db.get(command.key(i));
+    if (value !== undefined && (value instanceof Uint8Array || (value.type !== "zset" && value.type !== "set"))) throw errWrongType;
+    sources.push(value as Source);
+  }
+  return sources;
+}
+
+function sizeOf(source: Source): number {
+  return source?.size ?? 0;
+}
+
+function scoreIn(source: Source, member: string): number | undefined {
+  if (source === undefined) return undefined;
+  if (source.type === "set") return source.has(member) ? 1 : undefined;
+  return source.scores.get(member);
+}
+
+function* entriesOf(source: Source): IterableIterator<readonly [string, number]> {
+  if (source === undefined) return;
+  if (source.type === "zset") {
+    yield* source.entries();
+    return;
+  }
+  for (const member of source.members) yield [member, 1];
+}
+
+/** A score times its weight, where infinity times zero makes 0 rather than NaN (as in Redis). */
+function weighted(score: number, weight: number): number {
+  const value = weight * score;
+  return Number.isNaN(value) ? 0 : value;
+}
+
+/** Redis's `zunionInterAggregate`, comparisons included (a NaN `value` leaves MIN and MAX alone). */
+function aggregateScores(target: number, value: number, kind: AggregateKind): number {
+  if (kind === "sum") {
+    const sum = target + value;
+    return Number.isNaN(sum) ? 0 : sum;
+  }
+  if (kind === "min") return value < target ? value : target;
+  return value > target ? value : target;
+}
+
+/** The members of the union, intersection or difference, with their scores as Redis computes them. */
+function combine(op: SetOperation, sources: readonly Source[], options: CombineOptions): Map<string, number> {
+  const result = new Map<string, number>();
+  if (op === "diff") {
+    const [first, ...others] = sources;
+    for (const [member, score] of entriesOf(first)) if (others.every((other) => scoreIn(other, member) === undefined)) result.set(member, score);
+    return result;
+  }
+  const { weights, aggregate, limit } = options;
+  // The inputs from the smallest to the largest (stable), as Redis orders them: the order of a sum
+  // can change its rounding, and which of 0 and -0 MIN or MAX keeps.
+  const order = sources.map((_, i) => i).sort((a, b) => sizeOf(sources[a]) - sizeOf(sources[b]));
+  if (op === "inter") {
+    const [smallest, ...rest] = order as [number, ...number[]];
+    for (const [member, first] of entriesOf(sources[smallest])) {
+      let score = weighted(first, weights[smallest] as number);
+      let everywhere = true;
+      for (const j of rest) {
+        const found = scoreIn(sources[j], member);
+        if (found === undefined) {
+          everywhere = false;
+          break;
+        }
+        score = aggregateScores(score, found * (weights[j] as number), aggregate);
+      }
+      if (!everywhere) continue;
+      result.set(member, score);
+      if (result.size === limit) break;
+    }
+    return result;
+  }
+  for (const i of order) {
+    for (const [member, given] of entriesOf(sources[i])) {
+      const score = weighted(given, weights[i] as number);
+      const current = result.get(member);
+      result.set(member, current === undefined ? score : aggregateScores(current, score, aggregate));
+    }
+  }
+  return result;
+}
+
+/** Members by score, then member; a -0 stays -0 (Redis's replies say "-0" for it, its stored sets "0"). */
+function sortedEntries(scores: ReadonlyMap<string, number>): ScoredMember[] {
+  const entries = Array.from(scores, ([member, score]) => ({ member, score }));
+  return entries.sort((a, b) => (a.score < b.score ? -1 : a.score > b.score ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+}
+
+/** The usage line of a command of the ZUNION family: its arguments, then the options `syntax` allows. */
+function combineUsage(store: boolean, syntax: CombineSyntax): string {
+  const parts = store ? ["destination:key", "numkeys:integer key..."] : ["numkeys:integer key..."];
+  if (syntax.scored) parts.push("[WEIGHTS weight:integer...] [AGGREGATE SUM|MIN|MAX]");
+  if (syntax.withScores) parts.push("[WITHSCORES]");
+  if (syntax.limit) parts.push("[LIMIT limit:integer]");
+  return parts.join(" ");
+}
+
+/**
+ * ZUNION, ZINTER, ZDIFF, their STORE forms (`store`: the destination is argument 1) and
+ * ZINTERCARD (`cardinality`).
+ */
+function combineCommand(name: string, summary: string, op: SetOperation, store: boolean, cardinality = false): CloneCommand {
+  const syntax: CombineSyntax = { scored: op !== "diff" && !cardinality, withScores: !store && !cardinality, limit: cardinality };
+  const flags = store ? "write denyoom movablekeys" : "readonly movablekeys";
+  return {
+    spec: spec(name, store ? -4 : -3, flags, store ? [1, 1, 1] : [0, 0, 0], "sorted-set", summary, combineUsage(store, syntax)),
+    run(db, applier, conn, command) {
+      const numkeysAt = store ? 2 : 1;
+      const numkeys = parseNumkeys(command, numkeysAt);
+      if (numkeys instanceof RespError) return numkeys;
+      const keysAt = numkeysAt + 1;
+      const options = parseCombineOptions(command, keysAt + numkeys, numkeys, syntax);
+      if (options instanceof RespError) {
+        // Redis checks the inputs' types before the options. A read, so that it sees the connection's writes before it.
+        return applier.apply(conn, command, null, () => {
+          lookupSources(db, command, keysAt, numkeys);
+          throw options;
+        });
+      }
+      if (store) {
+        return applier.apply(
+          conn,
+          command,
+          () => storeSorted(db, command.key(1), sortedEntries(combine(op, lookupSources(db, command, keysAt, numkeys), options))),
+          (stored) => conn?.writeInt(stored),
+        );
+      }
+      return applier.apply(conn, command, null, () => {
+        const scores = combine(op, lookupSources(db, command, keysAt, numkeys), options);
+        if (conn === null) return;
+        if (cardinality) conn.writeInt(scores.size);
+        else writeNodes(conn, sortedEntries(scores), options.withScores);
+      });
+    },
+  };
 }
 
 export const zsetCommands: readonly CloneCommand[] = [
@@ -426,4 +764,134 @@ export const zsetCommands: readonly CloneCommand[] = [
     spec: spec("zpopmax", -2, "write fast", [1, 1, 1], "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, true),
   },
+  {
+    spec: spec(
+      "zrangestore",
+      -5,
+      "write denyoom",
+      [1, 2, 1],
+      "sorted-set",
+      "Stores a range of members from sorted set in a key.",
+      "dst:key src:key min:string max:string [BYSCORE|BYLEX] [REV] [(LIMIT offset:integer count:integer)]",
+    ),
+    run(db, applier, conn, command) {
+      const query = parseRange(command, 2, "auto", null, true);
+      if (query instanceof RespError) return query;
+      return applier.apply(
+        conn,
+        command,
+        () => {
+          const source = db.lookup<ZSetValue>(command.key(2), "zset");
+          const nodes = source === undefined ? [] : collectRange(source, query);
+          if (query.descending) nodes.reverse();
+          return storeSorted(db, command.key(1), nodes);
+        },
+        (stored) => conn?.writeInt(stored),
+      );
+    },
+  },
+  {
+    spec: spec("zlexcount", 4, "readonly fast", [1, 1, 1], "sorted-set", "Returns the number of members in a sorted set within a lexicographical range.", "key min:string max:string"),
+    run(db, applier, conn, command) {
+      const lex = parseLexRange(command.arg(2), command.arg(3));
+      return applier.apply(conn, command, null, () => {
+        conn?.writeInt(db.lookup<ZSetValue>(command.key(1), "zset")?.list.countInLexRange(lex) ?? 0);
+      });
+    },
+  },
+  {
+    spec: spec(
+      "zremrangebyrank",
+      4,
+      "write",
+      [1, 1, 1],
+      "sorted-set",
+      "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+      "key start:integer stop:integer",
+    ),
+    run(db, applier, conn, command) {
+      const start = parseLong(command.arg(2));
+      const stop = parseLong(command.arg(3));
+      if (start === null || stop === null) return errNotInteger;
+      return removeRange(db, applier, conn, command, (zset) => {
+        const clamped = clampRange(start, stop, zset.size);
+        return clamped === null ? 0 : zset.removeRangeByRank(clamped[0], clamped[1]);
+      });
+    },
+  },
+  {
+    spec: spec(
+      "zremrangebyscore",
+      4,
+      "write",
+      [1, 1, 1],
+      "sorted-set",
+      "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+      "key min:double max:double",
+    ),
+    run(db, applier, conn, command) {
+      const scores = parseScoreRange(command.arg(2), command.arg(3));
+      return removeRange(db, applier, conn, command, (zset) => zset.removeRangeByScore(scores));
+    },
+  },
+  {
+    spec: spec(
+      "zremrangebylex",
+      4,
+      "write",
+      [1, 1, 1],
+      "sorted-set",
+      "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+      "key min:string max:string",
+    ),
+    run(db, applier, conn, command) {
+      const lex = parseLexRange(command.arg(2), command.arg(3));
+      return removeRange(db, applier, conn, command, (zset) => zset.removeRangeByLex(lex));
+    },
+  },
+  {
+    spec: spec("zrandmember", -2, "readonly", [1, 1, 1], "sorted-set", "Returns one or more random members from a sorted set.", "key [(count:integer [WITHSCORES])]"),
+    run(db, applier, conn, command) {
+      if (command.argCount === 2) {
+        return applier.apply(conn, command, null, () => {
+          const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+          if (zset === undefined) conn?.writeNull();
+          else conn?.writeBulk(bytesOf((randomNodes(zset.list, -1)[0] as ZNode).member));
+        });
+      }
+      const parsed = parseRandomCount(command, "withscores");
+      if (parsed instanceof RespError) return parsed;
+      const { count, withPairs: withScores } = parsed;
+      return applier.apply(conn, command, null, () => {
+        const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+        if (conn !== null) writeNodes(conn, zset === undefined || count === 0 ? [] : randomNodes(zset.list, count), withScores);
+      });
+    },
+  },
+  {
+    spec: spec(
+      "zscan",
+      -3,
+      "readonly",
+      [1, 1, 1],
+      "sorted-set",
+      "Iterates over members and scores of a sorted set.",
+      "key cursor:integer [MATCH pattern:pattern] [COUNT count:integer]",
+    ),
+    run: scanCommand(
+      (db, key) => db.lookup<ZSetValue>(key, "zset"),
+      (zset, cursor, options, items) => {
+        const step = scanStep(zset.list, cursor, options.count);
+        for (const node of step.nodes) if (scanMatches(options, node.member)) items.push(bytesOf(node.member), bytesOf(scanScoreText(node.score)));
+        return step.next;
+      },
+    ),
+  },
+  combineCommand("zunionstore", "Stores the union of multiple sorted sets in a key.", "union", true),
+  combineCommand("zinterstore", "Stores the intersect of multiple sorted sets in a key.", "inter", true),
+  combineCommand("zdiffstore", "Stores the difference of multiple sorted sets in a key.", "diff", true),
+  combineCommand("zunion", "Returns the union of multiple sorted sets.", "union", false),
+  combineCommand("zinter", "Returns the intersect of multiple sorted sets.", "inter", false),
+  combineCommand("zdiff", "Returns the difference between multiple sorted sets.", "diff", false),
+  combineCommand("zintercard", "Returns the number of members of the intersect of multiple sorted sets.", "inter", false, true),
 ];

@@ -2,11 +2,13 @@
  * Nodes opened with `open()` inside the test process, each on a fresh temporary directory on a
  * free loopback port; closed, and their directories removed, after the test file's tests.
  */
-import { afterAll } from "bun:test";
+import { afterAll, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type FinnNode, type Machine, open, type Options } from "../../src/finn.ts";
+import { eventually } from "./eventually.ts";
+import { callPort } from "./resp-client.ts";
 
 export class InProcessNodes {
   /** Every node opened, in order (closed ones included). */
@@ -33,4 +35,44 @@ export class InProcessNodes {
     this.nodes.push(node);
     return node;
   }
+
+  /**
+   * Opens a cluster of a node for each of `machines` (at least one), the others joining the first,
+   * and waits until every node is a voter (RAFTPEERS lists each with its role). Returns the first.
+   */
+  async openCluster(machines: readonly Machine[], options: Options): Promise<FinnNode> {
+    const [firstMachine, ...others] = machines;
+    if (firstMachine === undefined) throw new Error("openCluster needs a machine");
+    const first = await this.open(firstMachine, options);
+    for (const machine of others) await this.open(machine, options, first.address);
+    await eventually(
+      `${machines.length} voters`,
+      () => callPort(first.port, "RAFTPEERS"),
+      (peers) => Array.isArray(peers) && peers.length === 2 * machines.length && !peers.includes("Learner"),
+      30_000,
+    );
+    return first;
+  }
+}
+
+/** Sends each of `writes` to `port` in turn, one at a time; an error reply fails the test, naming the write. */
+export async function writeEach(port: number, writes: readonly string[][]): Promise<void> {
+  for (const args of writes) {
+    const reply = await callPort(port, ...args);
+    expect(typeof reply === "object" && reply !== null && "error" in reply ? [args, reply] : null).toBeNull();
+  }
+}
+
+/**
+ * Waits until the clone nodes at `ports` all answer DEBUG DIGEST alike (each from its own state
+ * at low consistency); that digest must not be an empty keyspace's.
+ */
+export async function awaitSameDigest(ports: readonly number[]): Promise<void> {
+  const digests = await eventually(
+    "every node to hold the same data",
+    () => Promise.all(ports.map((port) => callPort(port, "DEBUG", "DIGEST"))),
+    (all) => new Set(all).size === 1,
+    30_000,
+  );
+  expect(digests[0]).not.toBe("0".repeat(40));
 }

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { Clone } from "../../src/clone/machine.ts";
 import { type FinnNode, open } from "../../src/finn.ts";
 import { freePort } from "./clone-process.ts";
-import { RespConnection, type RespValue } from "./resp-client.ts";
+import { plain, RespConnection, type RespValue } from "./resp-client.ts";
 
 export type Compare = "exact" | "sorted" | "size" | "positive";
 
@@ -146,4 +146,36 @@ export function diffTests(servers: DiffServers, what: string, script: readonly C
       expect(differences.join("\n")).toBe("");
     });
   }
+}
+
+/**
+ * Every item a whole SCAN-family iteration returns, in the server's order, on one connection:
+ * `command` (["SCAN"], or ["SSCAN", key]...), the cursor, then `options`, from cursor 0 until
+ * the server gives 0 back.
+ */
+export async function scanAll(port: number, command: readonly string[], options: readonly string[] = []): Promise<string[]> {
+  const connection = await RespConnection.connect(port);
+  try {
+    const found: string[] = [];
+    let cursor = "0";
+    let steps = 0;
+    do {
+      const reply = plain(await connection.call(...command, cursor, ...options));
+      if (!Array.isArray(reply)) throw new Error(`${command.join(" ")} ${cursor} answered ${JSON.stringify(reply)}`);
+      const [next, items] = reply as [string, string[]];
+      cursor = next;
+      found.push(...items);
+      steps++;
+    } while (cursor !== "0" && steps < 100_000);
+    return found;
+  } finally {
+    connection.close();
+  }
+}
+
+/** The pairs of a flat list (HSCAN's fields and values, ZSCAN's members and scores) as sorted "name=value" texts. */
+export function sortedPairs(items: readonly string[]): string[] {
+  const pairs: string[] = [];
+  for (let i = 0; i + 1 < items.length; i += 2) pairs.push(`${items[i]}=${items[i + 1]}`);
+  return pairs.sort();
 }

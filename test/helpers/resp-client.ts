@@ -420,3 +420,13 @@ export class RespConnection {
     }
   }
 }
+
+/** One command on a fresh connection to `port` (closed after), its reply as a plain value. */
+export async function callPort(port: number, ...args: string[]): Promise<unknown> {
+  const connection = await RespConnection.connect(port);
+  try {
+    return plain(await connection.call(...args));
+  } finally {
+    connection.close();
+  }
+}

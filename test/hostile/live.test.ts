@@ -31,7 +31,7 @@ import { defaultReaderLimits } from "../../src/resp/reader.ts";
 import { peerReaderLimits } from "../../src/server/commands/raft-peer.ts";
 import { call, CloneProcess, cleanupAll } from "../helpers/clone-process.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { encodeCommand, plain, RespConnection, RespParser, type RespValue } from "../helpers/resp-client.ts";
+import { callPort, encodeCommand, plain, RespConnection, RespParser, type RespValue } from "../helpers/resp-client.ts";
 import { bytesOfLatin1, caseRng, liveTraffic, type Rng, seedFromEnvironment } from "./fuzz.ts";
 
 setDefaultTimeout(300_000);
@@ -449,16 +449,6 @@ async function authenticatedLink(port: number, openerId: string): Promise<PeerLi
 
 function raftmsg(payload: Uint8Array): Uint8Array {
   return frame(["RAFTMSG", payload]);
-}
-
-/** One command on a fresh connection to `port`, as a plain value. */
-async function callPort(port: number, ...args: string[]): Promise<unknown> {
-  const connection = await RespConnection.connect(port);
-  try {
-    return plain(await connection.call(...args));
-  } finally {
-    connection.close();
-  }
 }
 
 async function raftStats(port: number): Promise<Map<string, string>> {
