@@ -31,13 +31,19 @@ export interface ArgumentDoc {
   readonly arguments?: readonly ArgumentDoc[];
 }
 
+/** The types of a named argument in COMMAND DOCS (redis-cli warns of any other). */
+const valueTypes: ReadonlySet<string> = new Set(["key", "string", "integer", "double", "pattern"]);
+
 /**
  * Parses a compact argument syntax into `ArgumentDoc`s: `key` (a key), `name:type`, `[...]` for
  * optional, a trailing `...` for multiple, `(a b)` for a block, `A|B` for a choice of tokens.
  * For example `key (key:key value:string)...` or `[pattern:pattern]`.
  */
 export function parseArguments(syntax: string): ArgumentDoc[] {
-  const tokens = syntax.match(/\[|\]|\(|\)|\.\.\.|[^\s[\]()]+/g) ?? [];
+  // A trailing `...` glued to its argument (`weight:integer...`) is a token of its own.
+  const tokens = (syntax.match(/\[|\]|\(|\)|\.\.\.|[^\s[\]()]+/g) ?? []).flatMap((token) =>
+    token.length > 3 && token.endsWith("...") ? [token.slice(0, -3), "..."] : [token],
+  );
   let at = 0;
   const parseList = (closing: string | null): ArgumentDoc[] => {
     const list: ArgumentDoc[] = [];
@@ -59,6 +65,7 @@ export function parseArguments(syntax: string): ArgumentDoc[] {
         };
       } else {
         const [name = token, type = name === "key" ? "key" : "string"] = token.split(":");
+        if (!valueTypes.has(type)) throw new Error(`argument syntax '${syntax}': '${token}' has no type COMMAND DOCS knows`);
         doc = { name, type: type as ArgumentDoc["type"] };
       }
       if (tokens[at] === "...") {
