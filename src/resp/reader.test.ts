@@ -447,6 +447,29 @@ describe("RespReader: a sink that stops", () => {
     ]);
   });
 
+  test("hold keeps chunks unparsed (zero-copy or not, whole frames or not) until resume", () => {
+    const frames = [frame("A"), frame("B", "bb"), frame("C", "c".repeat(50)), "D d\r\n"];
+    const input = bytesOf(frames.join(""));
+    const reader = new RespReader();
+    const sink = new StoppingSink(() => false);
+    // Held with nothing pending (the chunk would be parsed in place), then more, split mid-frame.
+    expect(reader.hold(input.slice(0, 10))).toEqual({ kind: "stopped" });
+    const chunk = input.slice(10, 40);
+    expect(reader.hold(chunk)).toEqual({ kind: "stopped" });
+    chunk.fill(0); // the caller's chunk is reused: the reader kept its own copy
+    expect(reader.hold(input.slice(40))).toEqual({ kind: "stopped" });
+    expect(sink.commands).toHaveLength(0);
+    expect(reader.bufferedBytes).toBe(input.length);
+    expect(reader.resume(sink)).toEqual(ok);
+    expect(sink.commands.map(seen)).toEqual([multibulk("A"), multibulk("B", "bb"), multibulk("C", "c".repeat(50)), inline("D d\r\n", "D", "d")]);
+  });
+
+  test("hold counts against queryBufferBytesMax", () => {
+    const reader = new RespReader({ ...defaultReaderLimits, queryBufferBytesMax: 100 });
+    expect(reader.hold(bytesOf(frame("SET", "k", "v".repeat(60))))).toEqual({ kind: "stopped" });
+    expect(reader.hold(bytesOf(frame("SET", "k", "v".repeat(60))))).toEqual(protocolError("query buffer limit reached"));
+  });
+
   test("a stop in the middle of a chunk, more chunks before resume", () => {
     const frames = [frame("A"), frame("B", "bb"), frame("C", "c".repeat(50)), frame("D"), "E\r\n"];
     const input = bytesOf(frames.join(""));

@@ -154,9 +154,30 @@ export class RespReader {
   /** Parses `chunk`, handing every complete command to `sink`. */
   feed(chunk: Uint8Array, sink: CommandSink): ReadStatus {
     if (this.failure !== null) return { kind: "error", message: this.failure };
-    if (chunk.length === 0) return this.resume(sink);
+    this.take(chunk);
+    return this.resume(sink);
+  }
+
+  /**
+   * Keeps `chunk` without parsing it, for a sink that takes no commands now: `resume` parses it
+   * later. The query buffer limit holds as in `feed`.
+   */
+  hold(chunk: Uint8Array): ReadStatus {
+    if (this.failure !== null) return { kind: "error", message: this.failure };
+    this.take(chunk);
+    if (!this.owned && this.end > 0) this.adopt();
+    if (this.bufferedBytes > this.limits.queryBufferBytesMax) {
+      this.failure = "Protocol error: query buffer limit reached";
+      this.release();
+      return { kind: "error", message: this.failure };
+    }
+    return statusStopped;
+  }
+
+  /** Adds `chunk` to what is buffered: in place (zero-copy) when nothing is pending. */
+  private take(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
     if (this.position === this.end && this.frameStart < 0) {
-      // Nothing pending: parse the chunk in place, zero-copy.
       this.buffer = asBuffer(chunk);
       this.position = 0;
       this.end = chunk.length;
@@ -164,7 +185,6 @@ export class RespReader {
     } else {
       this.append(chunk);
     }
-    return this.resume(sink);
   }
 
   /** Goes on parsing buffered bytes after the sink stopped. */

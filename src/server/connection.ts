@@ -162,6 +162,11 @@ export class Connection implements Conn, CommandSink {
   onCommand(command: Command): boolean {
     if (this.closeAfterReply || this.closed) return false;
     this.server.dispatch(this, command);
+    // A command waits for the replies before it: what follows is parsed only after it ran.
+    if (this.whenIdle !== null) {
+      this.inputStopped = true;
+      return false;
+    }
     // Too many replies waiting, or too many bytes not yet taken by the client: parse no more
     // until it catches up (the rest stays in the reader, and the socket is paused).
     if (this.queued >= this.server.limits.queuedRepliesMax || this.server.outputBacklog(this) > this.server.limits.outputSoftBytesMax) {
@@ -194,6 +199,11 @@ export class Connection implements Conn, CommandSink {
    * (the applied index when the first was), or null.
    */
   watch: { readonly keys: Set<string>; readonly handle: WatchHandle } | null = null;
+  /**
+   * A command that waits for every reply queued before it (WATCH behind the connection's own
+   * writes in flight): run once the queue is empty, before anything after it is parsed.
+   */
+  whenIdle: (() => void) | null = null;
 
   /** Forgets the watched keys, telling the node (UNWATCH, DISCARD, and when the client goes). */
   forgetWatch(): void {
@@ -253,6 +263,11 @@ export class Connection implements Conn, CommandSink {
    */
   get hasPendingLocalWrite(): boolean {
     return this.pendingWrites > 0 && !this.lastQueuedWriteForwarded;
+  }
+
+  /** True while a write of this connection waits for its reply (applied, refused or forwarded). */
+  get hasWritesInFlight(): boolean {
+    return this.pendingWrites > 0;
   }
 
   /** Proposes a write now, or holds it while a read before it waits for its barrier. */

@@ -266,7 +266,8 @@ export class Server {
     const connection = socket.data;
     if (connection.closed) return;
     const before = this.stats.commandsProcessed;
-    const status = connection.reader.feed(chunk, connection);
+    // A command waiting for the replies before it (`whenIdle`): what follows is kept, not parsed.
+    const status = connection.whenIdle !== null ? connection.reader.hold(chunk) : connection.reader.feed(chunk, connection);
     const batched = this.stats.commandsProcessed - before >= batchedReadCommands;
     this.afterRead(connection, status.kind === "error" ? status.message : null, batched);
     // Parsing may have stopped on output that the socket has taken already: go on at once.
@@ -552,6 +553,13 @@ export class Server {
     const deadline = performance.now() + resumeSliceMilliseconds;
     let rounds = 0;
     while (!connection.closed && !connection.closeAfterReply) {
+      // A command that waits for the replies before it runs once they are all written.
+      const idle = connection.whenIdle;
+      if (idle !== null) {
+        if (connection.queued > 0) return;
+        connection.whenIdle = null;
+        idle();
+      }
       if (connection.unsentBytes > this.limits.outputSoftBytesMax / 2) return;
       if (connection.queued > this.limits.queuedRepliesMax / 2) return;
       if (!connection.inputStopped) break;

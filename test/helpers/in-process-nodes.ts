@@ -14,6 +14,8 @@ export class InProcessNodes {
   /** Every node opened, in order (closed ones included). */
   readonly nodes: FinnNode[] = [];
   private readonly directories: string[] = [];
+  /** The data directory of each node opened. */
+  private readonly directoryOf = new Map<FinnNode, string>();
 
   constructor(private readonly prefix: string) {
     afterAll(async () => {
@@ -33,7 +35,23 @@ export class InProcessNodes {
   async open(machine: Machine, options: Options, joinAddress = "", directory = this.directory()): Promise<FinnNode> {
     const node = await open(directory, "127.0.0.1:0", joinAddress, machine, options);
     this.nodes.push(node);
+    this.directoryOf.set(node, directory);
     return node;
+  }
+
+  /**
+   * Restarts `node` (opened here): closes it (if it is still open), then opens `machine` on its
+   * data directory at its address (its peers know it by that address), so that it comes back from
+   * its own snapshot and log. Returns the new node.
+   */
+  async restart(node: FinnNode, machine: Machine, options: Options): Promise<FinnNode> {
+    const directory = this.directoryOf.get(node);
+    if (directory === undefined) throw new Error(`node ${node.address} was not opened by these InProcessNodes`);
+    await node.close();
+    const reopened = await open(directory, node.address, "", machine, options);
+    this.nodes.push(reopened);
+    this.directoryOf.set(reopened, directory);
+    return reopened;
   }
 
   /**

@@ -3,7 +3,8 @@
  * `-EXECABORT` when a command could not be queued, EXEC's array of every command's reply, and a
  * null reply from EXEC when a WATCHed key changed.
  *
- * WATCH remembers the keys and the index the machine had applied. EXEC, on the leader, checks in
+ * WATCH remembers the keys and the index the machine had applied (behind the connection's own
+ * writes in flight, once they are applied: WATCH comes after them, as in Redis). EXEC, on the leader, checks in
  * the same synchronous step in which it queues the transaction's writes: a watched key changed if
  * a write to it was applied after that index, or sits in the log or the proposal queue not yet
  * applied. The transaction's entry goes after all of those, so the check covers exactly the writes
@@ -19,7 +20,8 @@
  */
 import { redirect, RespError } from "../../errors.ts";
 import type { Ticket } from "../../node/replicator.ts";
-import { type Builtin } from "../builtin.ts";
+import { type Builtin, type BuiltinContext } from "../builtin.ts";
+import type { Connection } from "../connection.ts";
 import { spec } from "../command-spec.ts";
 
 const noKeys = [0, 0, 0] as const;
@@ -43,15 +45,26 @@ export const discard: Builtin = {
   },
 };
 
+/** Starts watching `keys` (or adds them to the connection's watch) from the index applied now. */
+function startWatching(context: BuiltinContext, connection: Connection, keys: readonly string[]): void {
+  const watched = connection.watch ?? { keys: new Set<string>(), handle: context.node.beginWatch() };
+  for (const key of keys) watched.keys.add(key);
+  connection.watch = watched;
+  connection.writeString("OK");
+}
+
 export const watch: Builtin = {
   spec: spec("watch", -2, "noscript loading stale fast", [1, -1, 1], "transactions", "Monitors changes to keys to determine the execution of a transaction.", "key ..."),
   run(context, connection, command) {
     // Refused, but, as in Redis, without voiding the transaction.
     if (connection.transaction !== null) throw new RespError("ERR WATCH inside MULTI is not allowed");
-    const watched = connection.watch ?? { keys: new Set<string>(), handle: context.node.beginWatch() };
-    for (let i = 1; i < command.argCount; i++) watched.keys.add(command.key(i));
-    connection.watch = watched;
-    connection.writeString("OK");
+    const keys: string[] = [];
+    for (let i = 1; i < command.argCount; i++) keys.push(command.key(i));
+    // Behind this connection's own writes in flight (pipelined), WATCH starts once they are
+    // applied, as in Redis, where they ran before it: started now, EXEC would count them as
+    // changes since WATCH. Nothing after it is parsed meanwhile (`Connection.whenIdle`).
+    if (connection.hasWritesInFlight) connection.whenIdle = () => startWatching(context, connection, keys);
+    else startWatching(context, connection, keys);
   },
 };
 
