@@ -4,12 +4,12 @@
  * null reply from EXEC when a WATCHed key changed.
  *
  * WATCH remembers the keys and the index the machine had applied (behind the connection's own
- * writes in flight, once they are applied: WATCH comes after them, as in Redis). EXEC, on the leader, checks in
- * the same synchronous step in which it queues the transaction's writes: a watched key changed if
- * a write to it was applied after that index, or sits in the log or the proposal queue not yet
- * applied. The transaction's entry goes after all of those, so the check covers exactly the writes
- * ordered between WATCH and EXEC. The outcome is in the log itself: an aborted transaction appends
- * nothing, so every replica applies the same.
+ * writes in flight, once they are applied: WATCH comes after them, as in Redis). EXEC, on the
+ * leader, checks in the same synchronous step in which it queues the transaction's writes: a
+ * watched key changed if a write to it was applied after that index, or sits in the log or the
+ * proposal queue not yet applied. The transaction's entry goes after all of those, so the check
+ * covers exactly the writes ordered between WATCH and EXEC. The outcome is in the log itself: an
+ * aborted transaction appends nothing, so every replica applies the same.
  *
  * A transaction is atomic: its writes are proposed together, so they are consecutive in the log
  * and applied in one go on every node; its reads run at one point of that order too: a read
