@@ -145,6 +145,11 @@ const script: Case[] = [
   // SCAN cursors as strtoul reads them ("-1" is 2^64-1): first with no keys, then with one (replies that do not depend on Redis's hash table)
   c("SCAN", "-1"), c("SCAN", "18446744073709551615"), c("SCAN", "18446744073709551616"), c("SCAN", " 1"), c("SCAN", "1 "), c("SCAN", "+"),
   c("SCAN", "-"), c("SCAN", "-18446744073709551616"), c("SET", "one", "v"), c("SCAN", ""), c("SCAN", "+0"), c("SCAN", "-0"),
+  // WAIT on one node: no replicas to count (redis-server has none either), and Redis's argument errors
+  c("SET", "waited", "v"), c("WAIT", "0", "0"), c("WAIT", "1", "10"), c("WAIT", "-1", "0"), c("WAIT", "x", "0"), c("WAIT", "01", "0"),
+  c("WAIT", "1", "-1"), c("WAIT", "1", "x"), c("WAIT", "1"),
+  // inside a transaction WAIT does not wait, and its reply keeps its place in EXEC's
+  c("MULTI"), c("SET", "waited", "w"), c("WAIT", "1", "10"), c("GET", "waited"), c("EXEC"),
 ];
 
 describe("the clone answers as redis-server does", () => {

@@ -639,6 +639,18 @@ function hashName(name: string, salt: number): number {
   return hash >>> 0;
 }
 
+/**
+ * WAIT with a timeout the fuzzer can afford: WAIT n 0 asks for more members than the cluster has
+ * blocks for ever (as in Redis), and a long one stalls the fuzzer's pipeline. A timeout that reads
+ * as a non-negative integer becomes at most 20 ms; anything else (an error) is sent as made.
+ */
+function boundedWait(command: string[]): string[] {
+  if ((command[0] ?? "").toLowerCase() !== "wait" || command.length !== 3) return command;
+  const timeout = command[2] ?? "";
+  if (!/^\d+$/.test(timeout)) return command;
+  return [command[0] ?? "wait", command[1] ?? "", String(1 + (Number(timeout.slice(-2)) % 20))];
+}
+
 /** One command named `shape`, its arguments made one of the ways `ArgumentMaker` knows. */
 function commandOf(rng: Rng, shape: CommandShape): string[] {
   const maker = new ArgumentMaker(rng, shape);
@@ -647,7 +659,7 @@ function commandOf(rng: Rng, shape: CommandShape): string[] {
     const roll = rng.float();
     maker.wild = roll >= 0.35;
     const args = roll < 0.5 ? maker.documented() : roll < 0.75 ? maker.byArity() : roll < 0.9 ? maker.mutated() : maker.random();
-    const command = [randomCase(rng, shape.name), ...args];
+    const command = boundedWait([randomCase(rng, shape.name), ...args]);
     if (!isExcluded(command)) return command;
   }
   return [shape.name, "HELP"];

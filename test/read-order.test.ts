@@ -56,6 +56,9 @@ class ScriptedNode implements Replicator {
   beginWatch() {
     return { since: 0, release: () => {} };
   }
+  replicasHolding(): number | null {
+    return null;
+  }
   watchedKeysChanged(): boolean {
     return false;
   }

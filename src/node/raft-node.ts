@@ -455,6 +455,10 @@ export class RaftNode implements Replicator {
     });
   }
 
+  replicasHolding(index: number): number | null {
+    return this.raft.replicasHolding(asIndex(index));
+  }
+
   /** Hands leadership to `to`. */
   transferLeadership(to: NodeId): boolean {
     this.fastReadsUntil = 0;

@@ -69,6 +69,11 @@ export interface Replicator {
   /** The index of the last entry the machine has applied. */
   readonly appliedIndex: number;
   /**
+   * How many other members hold the log up to `index` (the leader's knowledge, for WAIT), or null
+   * when this node is not the leader.
+   */
+  replicasHolding(index: number): number | null;
+  /**
    * Opens a WATCH at the index applied now; writes after it are remembered key by key until the
    * handle is released (EXEC, DISCARD, UNWATCH or the client's disconnection).
    */

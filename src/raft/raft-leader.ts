@@ -112,6 +112,17 @@ export abstract class RaftLeader extends RaftState {
     return true;
   }
 
+  /**
+   * How many members other than this leader (voters and learners) hold the log up to `index`, as
+   * far as this leader knows from their acknowledgements (WAIT); null when this node is not the leader.
+   */
+  replicasHolding(index: Index): number | null {
+    if (this.role !== "leader") return null;
+    let count = 0;
+    for (const [id, progress] of this.progress) if (id !== this.id && progress.match >= index) count++;
+    return count;
+  }
+
   /** Whether this leader may serve a read from its lease right now (thesis §6.4.1). */
   leaseValid(): boolean {
     return this.leaseTicksLeft() >= 0;

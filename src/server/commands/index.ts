@@ -12,6 +12,7 @@ import { raftAuth, raftHello, raftMessage, raftSnapshotChunk } from "./raft-peer
 import { raftLeader, raftState, raftStats } from "./raft-status.ts";
 import { bgSave, lastSave, save, time } from "./persistence.ts";
 import { shutdown } from "./shutdown.ts";
+import { wait } from "./wait.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
   [
@@ -20,7 +21,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
     ...[multi, exec, discard, watch, unwatch],
-    ...[time, save, bgSave, lastSave],
+    ...[time, save, bgSave, lastSave, wait],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
   ),
