@@ -58,4 +58,15 @@ test("a single node has no one to wait for: WAIT answers 0, after its timeout wh
   expect(await callPort(node.port, "SET", "k", "v")).toBe("OK");
   expect(await callPort(node.port, "WAIT", "0", "0")).toBe(0);
   expect(await callPort(node.port, "WAIT", "1", "50")).toBe(0);
+  // Many waiting at once (one timer looks at them all): each answers after its timeout, in order.
+  const connection = await RespConnection.connect(node.port);
+  try {
+    for (let i = 0; i < 500; i++) connection.command("WAIT", "1", String(10 + (i % 7)));
+    connection.command("PING");
+    const replies = (await connection.readMany(501)).map(plain);
+    expect(replies.slice(0, 500).every((reply) => reply === 0)).toBe(true);
+    expect(replies[500]).toBe("PONG");
+  } finally {
+    connection.close();
+  }
 });

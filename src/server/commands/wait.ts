@@ -17,9 +17,64 @@ import { parseLong } from "../../resp/integers.ts";
 import { type Builtin, type BuiltinContext } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
 import { type Connection, Slot, SlotKind } from "../connection.ts";
+import type { Replicator } from "../../node/replicator.ts";
 
-/** How often a waiting WAIT looks at the members' progress again. */
+/** How often the waiting WAITs of a node look at the members' progress again. */
 const pollMilliseconds = 2;
+
+/** A WAIT waiting for `wanted` members to hold the log up to `target`, or for its deadline. */
+interface Waiter {
+  readonly connection: Connection;
+  readonly slot: Slot;
+  readonly target: number;
+  readonly wanted: number;
+  readonly deadline: number;
+  /** The last count seen (answered if leadership is lost meanwhile). */
+  known: number;
+}
+
+/**
+ * The WAITs waiting on one node, looked at together by one timer (not one timer each: a client can
+ * have many waiting, and so can many clients), the count computed once per distinct target.
+ */
+class Waiters {
+  private readonly waiting = new Set<Waiter>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly node: Replicator) {}
+
+  add(waiter: Waiter): void {
+    this.waiting.add(waiter);
+    if (this.timer === null) this.timer = setInterval(() => this.check(), pollMilliseconds);
+  }
+
+  private check(): void {
+    const now = performance.now();
+    const counts = new Map<number, number | null>();
+    for (const waiter of this.waiting) {
+      if (waiter.connection.closed) {
+        this.waiting.delete(waiter);
+        continue;
+      }
+      let count = counts.get(waiter.target);
+      if (count === undefined) {
+        count = this.node.replicasHolding(waiter.target);
+        counts.set(waiter.target, count);
+      }
+      if (count !== null) waiter.known = count;
+      if (count === null || count >= waiter.wanted || now >= waiter.deadline) {
+        this.waiting.delete(waiter);
+        waiter.slot.settle(waiter.known, undefined);
+      }
+    }
+    if (this.waiting.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+const waitersOf = new WeakMap<Replicator, Waiters>();
 
 function startWaiting(context: BuiltinContext, connection: Connection, wanted: number, timeoutMilliseconds: number): void {
   const node = context.node;
@@ -38,18 +93,12 @@ function startWaiting(context: BuiltinContext, connection: Connection, wanted: n
   const slot = new Slot(SlotKind.Write, "wait", null, (count) => connection.writeInt(count as number), connection);
   connection.enqueue(slot);
   const deadline = timeoutMilliseconds === 0 ? Infinity : performance.now() + timeoutMilliseconds;
-  let known = first;
-  const poll = (): void => {
-    if (connection.closed) return;
-    const count = node.replicasHolding(target);
-    if (count !== null) known = count;
-    if (count === null || count >= wanted || performance.now() >= deadline) {
-      slot.settle(known, undefined);
-      return;
-    }
-    setTimeout(poll, pollMilliseconds);
-  };
-  setTimeout(poll, pollMilliseconds);
+  let waiters = waitersOf.get(node);
+  if (waiters === undefined) {
+    waiters = new Waiters(node);
+    waitersOf.set(node, waiters);
+  }
+  waiters.add({ connection, slot, target, wanted, deadline, known: first });
 }
 
 export const wait: Builtin = {
