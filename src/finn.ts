@@ -522,6 +522,7 @@ async function openLocked(
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
+    forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
     // `handle` is made below, before this loop turn ends: no command runs before it exists.
     shutdown:
       onShutdown === undefined

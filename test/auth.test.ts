@@ -76,6 +76,12 @@ describe("passwords", () => {
     }
     expect(Array.isArray(peers) && peers.length === 4).toBe(true);
     expect(await session(second, [["AUTH", "client-pass"], ["SET", "via-proxy", "1"], ["GET", "via-proxy"]])).toEqual(["OK", "OK", "1"]);
+    // Cluster administration is not forwarded when an admin password is set (the link to the
+    // leader is not the admin user): the admin is redirected to the leader.
+    expect(await session(second, [["AUTH", "admin", "admin-pass"], ["RAFTREMOVEPEER", "127.0.0.1:1"]])).toEqual([
+      "OK",
+      { error: `MOVED 0 ${first.address}` },
+    ]);
   });
 
   test("CLIENT LIST shows another node's link as a replica, and the admin user as admin", async () => {

@@ -396,6 +396,17 @@ describe("redirect modes and cluster clients", () => {
     expect(await call(leader, "GET", "proxied")).toBe("199");
   });
 
+  test("cluster administration through a follower in proxy mode goes to the leader, whose answer comes back", async () => {
+    // Changes the leader refuses, so that the cluster is left as it is: the replies are the
+    // leader's (a redirect would say MOVED or TRY).
+    expect(await call(proxyNode, "RAFTREMOVEPEER", "127.0.0.1:1")).toEqual({ error: "ERR 127.0.0.1:1 is not a member" });
+    expect(await call(proxyNode, "RAFTADDPEER", tryNode.address)).toEqual({ error: `ERR ${tryNode.address} is already a member` });
+    expect(await call(proxyNode, "RAFTTRANSFER", leader.address)).toEqual({ error: `ERR ${leader.address} is this node, the leader already` });
+    // In try mode the same is a redirect, as before.
+    expect(await call(tryNode, "RAFTREMOVEPEER", "127.0.0.1:1")).toEqual({ error: `TRY ${leader.address}` });
+    expect(await call(leader, "RAFTLEADER")).toBe(leader.address);
+  });
+
   test("a transaction through a follower in proxy mode runs at the leader, as one unit", async () => {
     const connection = await RespConnection.connect(proxyNode.port);
     try {

@@ -163,6 +163,19 @@ export class ClientApplier implements Applier {
     return true;
   }
 
+  /**
+   * A command only the leader may run (cluster administration) at a node that is not the leader,
+   * in proxy mode: forwarded to the leader, its reply relayed in its turn. False when it cannot
+   * (not in proxy mode, or no leader known): then the command answers with a redirect.
+   */
+  forwardCommand(conn: Connection, command: Command): boolean {
+    if (this.mode !== "proxy") return false;
+    const address = conn.forwardedPending > 0 ? conn.forwardedTo : this.node.leaderAddress();
+    if (address === null) return false;
+    this.forward(conn, command.name, command.frame(), 0, address);
+    return true;
+  }
+
   /** Forwards frames to the leader at `address`; the reply to the last is relayed in its turn. */
   private forward(conn: Connection, name: string, frame: Uint8Array, skip: number, address: string): void {
     assert(this.proxy !== null, "proxy mode has a proxy");

@@ -45,6 +45,8 @@ export interface BuiltinContext {
   readonly machineInfo: () => InfoSections;
   /** Sends a transaction to the leader as one unit (proxy mode); see `ClientApplier.forwardTransaction`. */
   readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
+  /** Sends a command only the leader may run to the leader (proxy mode); see `ClientApplier.forwardCommand`. */
+  readonly forwardCommand?: (connection: Connection, command: Command) => boolean;
   /** Closes the node for a client's SHUTDOWN and hands over to the program; null when it did not ask for that. */
   readonly shutdown: ((reason: string) => void) | null;
 }

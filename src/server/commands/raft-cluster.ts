@@ -5,11 +5,22 @@
  */
 import { RespError } from "../../errors.ts";
 import type { ClusterControl } from "../../node/cluster.ts";
+import type { Command } from "../../resp/reader.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
 import { type Connection, Slot, SlotKind } from "../connection.ts";
 
 const noKeys = [0, 0, 0] as const;
+
+/**
+ * At a node that is not the leader, in proxy mode, a change only the leader may make goes to the
+ * leader, whose reply is relayed (elsewhere the change answers with a redirect). Not with an admin
+ * password set: the link to the leader authenticates as a client, and the leader would refuse it.
+ */
+function forwarded(context: BuiltinContext, connection: Connection, command: Command): boolean {
+  if (context.node.isLeader || context.server.access.adminPasswordSet) return false;
+  return context.forwardCommand?.(connection, command) === true;
+}
 
 function control(context: BuiltinContext): ClusterControl {
   if (context.cluster === null) throw new RespError("ERR this node does not run Raft");
@@ -31,6 +42,7 @@ export const raftAddPeer: Builtin = {
   spec: spec("raftaddpeer", -2, "admin noscript", noKeys, "cluster", "Adds a new member to the Raft cluster.", "address [id]"),
   run(context, connection, command) {
     if (command.argCount > 3) throw new RespError("ERR wrong number of arguments for 'raftaddpeer' command");
+    if (forwarded(context, connection, command)) return;
     const id = command.argCount === 3 ? text(command.args[2]) : null;
     answerWhenDone(connection, command.name, control(context).addPeer(text(command.args[1]), id));
   },
@@ -40,6 +52,7 @@ export const raftRemovePeer: Builtin = {
   adminOnly: true,
   spec: spec("raftremovepeer", 2, "admin noscript", noKeys, "cluster", "Removes an existing member.", "address"),
   run(context, connection, command) {
+    if (forwarded(context, connection, command)) return;
     answerWhenDone(connection, command.name, control(context).removePeer(text(command.args[1])));
   },
 };
@@ -97,6 +110,7 @@ export const raftTransfer: Builtin = {
   adminOnly: true,
   spec: spec("rafttransfer", -1, "admin noscript", noKeys, "cluster", "Hands leadership to another voter.", "[address]"),
   run(context, connection, command) {
+    if (forwarded(context, connection, command)) return;
     control(context).transfer(command.argCount > 1 ? text(command.args[1]) : null);
     connection.writeString("OK");
   },
