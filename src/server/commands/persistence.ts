@@ -5,17 +5,11 @@
  * every node takes them, each of its own state, and SAVE on a follower saves the follower.
  */
 import { RespError } from "../../errors.ts";
-import { type Builtin, type BuiltinContext, keyword } from "../builtin.ts";
+import { type Builtin, keyword } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
-import { Slot, SlotKind } from "../connection.ts";
+import { answerWhenDone, control } from "./raft-cluster.ts";
 
 const noKeys = [0, 0, 0] as const;
-
-/** A snapshot now; an error when the node takes none (no Raft, or the machine disabled them). */
-function snapshotNow(context: BuiltinContext): Promise<void> {
-  if (context.cluster === null) throw new RespError("ERR this node does not run Raft");
-  return context.cluster.snapshot();
-}
 
 export const time: Builtin = {
   spec: spec("time", 1, "loading stale fast", noKeys, "server", "Returns the server time."),
@@ -38,13 +32,8 @@ export const save: Builtin = {
   adminOnly: true,
   spec: spec("save", 1, "admin noscript no_multi", noKeys, "server", "Synchronously saves the database(s) to disk."),
   run(context, connection, command) {
-    // Answered in order with the connection's other replies, once the snapshot is on disk.
-    const slot = new Slot(SlotKind.Write, command.name, null, () => connection.writeString("OK"), connection);
-    connection.enqueue(slot);
-    snapshotNow(context).then(
-      () => slot.settle(undefined, undefined),
-      (error: unknown) => slot.settle(undefined, error instanceof Error ? error : new Error(String(error))),
-    );
+    // As RAFTSNAPSHOT: answered in order with the connection's other replies, once on disk.
+    answerWhenDone(connection, command.name, control(context).snapshot());
   },
 };
 
@@ -54,7 +43,7 @@ export const bgSave: Builtin = {
   run(context, connection, command) {
     if (command.argCount > 2 || (command.argCount === 2 && keyword(command.args[1]) !== "schedule")) throw new RespError("ERR syntax error");
     const logger = context.server.logger;
-    snapshotNow(context).catch((error: unknown) => logger.warning(`BGSAVE: the snapshot failed: ${error instanceof Error ? error.message : String(error)}`));
+    control(context).snapshot().catch((error: unknown) => logger.warning(`BGSAVE: the snapshot failed: ${error instanceof Error ? error.message : String(error)}`));
     connection.writeString("Background saving started");
   },
 };

@@ -22,13 +22,14 @@ function forwarded(context: BuiltinContext, connection: Connection, command: Com
   return context.forwardCommand?.(connection, command) === true;
 }
 
-function control(context: BuiltinContext): ClusterControl {
+/** The node's cluster administration; an error when it does not run Raft. */
+export function control(context: BuiltinContext): ClusterControl {
   if (context.cluster === null) throw new RespError("ERR this node does not run Raft");
   return context.cluster;
 }
 
 /** Answers `+OK` when `change` completes, or its error; in order with the connection's other replies. */
-function answerWhenDone(connection: Connection, name: string, change: Promise<void>): void {
+export function answerWhenDone(connection: Connection, name: string, change: Promise<void>): void {
   const slot = new Slot(SlotKind.Write, name, null, () => connection.writeString("OK"), connection);
   connection.enqueue(slot);
   change.then(

@@ -79,7 +79,7 @@ const waitersOf = new WeakMap<Replicator, Waiters>();
 function startWaiting(context: BuiltinContext, connection: Connection, wanted: number, timeoutMilliseconds: number): void {
   const node = context.node;
   // The connection's writes before WAIT are all applied (or failed) by now: none is above this.
-  const target = node.status().appliedIndex;
+  const target = node.appliedIndex;
   const first = node.replicasHolding(target);
   // Answered, not thrown: this may run after the dispatch (`whenIdle`).
   if (first === null) {
@@ -119,7 +119,7 @@ export const wait: Builtin = {
     if (timeout < 0) throw new RespError("ERR timeout is negative");
     if (connection.inExec) {
       // Inside a transaction nothing blocks (as in Redis): the count as it is now.
-      connection.writeInt(context.node.replicasHolding(context.node.status().appliedIndex) ?? 0);
+      connection.writeInt(context.node.replicasHolding(context.node.appliedIndex) ?? 0);
       return;
     }
     if (connection.hasWritesInFlight) connection.whenIdle = () => startWaiting(context, connection, wanted, timeout);
