@@ -50,6 +50,28 @@ export interface Applier {
   apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void;
 }
 
+/**
+ * What a blocking command's `mutate` returns when it has nothing to do yet (BLPOP on empty
+ * lists): `block(keys, timeoutMilliseconds)`. It changes nothing, on any node. On the node that
+ * holds the client the reply waits (and the client's next commands with it, as in Redis): each
+ * time a later write to one of `keys` is applied, the command is proposed again, and the first
+ * time `mutate` returns anything else, `respond` gets that. Once `timeoutMilliseconds` have passed
+ * (0: never) `respond` gets this value itself and writes the timeout's reply. Inside MULTI/EXEC
+ * nothing waits: `respond` gets it at once, as Redis answers a blocking command there. Only
+ * commands whose spec has the `blocking` flag wait; for others it is an ordinary value.
+ */
+export class Blocked {
+  constructor(
+    readonly keys: readonly string[],
+    readonly timeoutMilliseconds: number,
+  ) {}
+}
+
+/** Says that a blocking command must wait for a write to one of `keys` (see `Blocked`). */
+export function block(keys: readonly string[], timeoutMilliseconds: number): Blocked {
+  return new Blocked(keys, timeoutMilliseconds);
+}
+
 /** A writer for a snapshot: stream bytes into it. */
 export interface SnapshotWriter {
   write(bytes: Uint8Array): void | Promise<void>;

@@ -24,6 +24,7 @@ import { corruptLogAdvice, fileLogFileName, lmdbLogFileName, type LogStore, open
 import { bootstrapEntry } from "./raft/config-change.ts";
 import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
 import { ClientApplier, type RedirectMode } from "./server/applier.ts";
+import { BlockedClients } from "./server/blocking.ts";
 import { LeaderProxy } from "./server/proxy.ts";
 import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builtin.ts";
 import type { CommandSpec } from "./server/command-spec.ts";
@@ -36,6 +37,7 @@ import { loadTls, type TlsFiles } from "./tls.ts";
 import type { Machine } from "./api.ts";
 
 export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
+export { Blocked, block } from "./api.ts";
 export { Command as RespCommand, latin1 } from "./resp/reader.ts";
 export { globMatch } from "./glob.ts";
 export { logPosition, replicatedRandom, replicatedTime } from "./replicated.ts";
@@ -510,7 +512,9 @@ async function openLocked(
   const machineSpecs = machine.commands ?? [];
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
   const proxy = new LeaderProxy(logger, options.password ?? "", tls);
-  const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy);
+  const blocked = new BlockedClients(raftNode, (name) => machineSpecByName.get(name));
+  raftNode.onWrite((command, value) => blocked.onWrite(command, value));
+  const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy, blocked);
   const onShutdown = options.onShutdown;
   const context: BuiltinContext = {
     server,
@@ -564,6 +568,7 @@ async function openLocked(
       if (reason !== undefined) logger.notice(reason);
       raftNode.close();
       proxy.close();
+      blocked.close();
       transport.close();
       server.stop();
       await store.close();

@@ -651,6 +651,31 @@ function boundedWait(command: string[]): string[] {
   return [command[0] ?? "wait", command[1] ?? "", String(1 + (Number(timeout.slice(-2)) % 20))];
 }
 
+/** Where each blocking command reads its timeout (the last argument, unless named here). */
+const timeoutAt: ReadonlyMap<string, number> = new Map([
+  ["blmpop", 1],
+  ["bzmpop", 1],
+  ["brpoplpush", 3],
+  ["blmove", 5],
+]);
+/** Timeouts a blocking command gets here: short ones, and ones refused (0, waiting for ever, never). */
+const boundedTimeouts = ["0.001", "0.005", "0.02", "1e-5", "-1", "-0.5", "soon", "inf", ""];
+
+/**
+ * A blocking command (BLPOP and the like) with a timeout the fuzzer can afford: one that waits
+ * for ever (0), or long, would stall the fuzzer's pipeline as it stalls any Redis client.
+ */
+function boundedBlocking(rng: Rng, command: string[]): string[] {
+  const name = (command[0] ?? "").toLowerCase();
+  if (!blockingCommands.has(name) || command.length < 2) return command;
+  const at = timeoutAt.get(name) ?? command.length - 1;
+  if (at >= command.length) return command;
+  const bounded = [...command];
+  bounded[at] = boundedTimeouts[Math.floor(rng.float() * boundedTimeouts.length)] ?? "0.001";
+  return bounded;
+}
+const blockingCommands: ReadonlySet<string> = new Set(["blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop"]);
+
 /** One command named `shape`, its arguments made one of the ways `ArgumentMaker` knows. */
 function commandOf(rng: Rng, shape: CommandShape): string[] {
   const maker = new ArgumentMaker(rng, shape);
@@ -659,7 +684,7 @@ function commandOf(rng: Rng, shape: CommandShape): string[] {
     const roll = rng.float();
     maker.wild = roll >= 0.35;
     const args = roll < 0.5 ? maker.documented() : roll < 0.75 ? maker.byArity() : roll < 0.9 ? maker.mutated() : maker.random();
-    const command = boundedWait([randomCase(rng, shape.name), ...args]);
+    const command = boundedBlocking(rng, boundedWait([randomCase(rng, shape.name), ...args]));
     if (!isExcluded(command)) return command;
   }
   return [shape.name, "HELP"];

@@ -53,6 +53,7 @@ class ScriptedNode implements Replicator {
     return null;
   }
   readonly removed = false;
+  onWrite(): void {}
   beginWatch() {
     return { since: 0, release: () => {} };
   }

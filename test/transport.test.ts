@@ -61,6 +61,7 @@ function startPeer(id: string, secret: string, cluster = "test", log: Logger = l
     appliedIndex: 0,
     watchedKeysChanged: () => false,
     beginWatch: () => ({ since: 0, release: () => {} }),
+    onWrite: () => {},
     replicasHolding: () => null,
     leaderAddress: () => null,
     propose: () => {},

@@ -161,6 +161,25 @@ export function parseDouble(bytes: Uint8Array): number | null {
   return value;
 }
 
+const errTimeoutNotFloat = new RespError("ERR timeout is not a float or out of range");
+const errTimeoutRange = new RespError("ERR timeout is out of range");
+const errTimeoutNegative = new RespError("ERR timeout is negative");
+
+/**
+ * A blocking command's timeout in seconds (a float; 0 waits forever) as milliseconds, rounded up,
+ * with Redis's checks and texts (`getTimeoutFromObjectOrReply`): not a number, negative, or too
+ * far in the future for a 64-bit count of milliseconds.
+ */
+export function parseTimeout(bytes: Uint8Array): number | RespError {
+  const seconds = parseDouble(bytes);
+  if (seconds === null) return errTimeoutNotFloat;
+  const milliseconds = Math.ceil(seconds * 1000);
+  if (milliseconds > 9223372036854775807) return errTimeoutRange;
+  if (milliseconds < 0) return errTimeoutNegative;
+  if (milliseconds > 0 && milliseconds > 9223372036854775807 - Date.now()) return errTimeoutRange;
+  return milliseconds === 0 ? 0 : milliseconds;
+}
+
 /** An optional `-` then one or more decimal digits, leading zeros allowed (as strtod reads them). */
 function isDigits(bytes: Uint8Array): boolean {
   const start = bytes[0] === 45 ? 1 : 0;

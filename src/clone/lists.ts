@@ -4,7 +4,7 @@
  * emptied list deletes its key, as in Redis. The blocking commands (BLPOP, BLMOVE...) are not
  * offered.
  */
-import type { Applier, Conn } from "../api.ts";
+import { type Applier, Blocked, block, type Conn } from "../api.ts";
 import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import { spec } from "../server/command-spec.ts";
 import type { Command } from "../resp/reader.ts";
@@ -19,6 +19,7 @@ import {
   parseInt64,
   parseLong,
   parsePositiveCount,
+  parseTimeout,
 } from "./arguments.ts";
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
@@ -122,14 +123,18 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
  * LMOVE and RPOPLPUSH: pops from one end of `source` and pushes onto one end of `destination`
  * (the same key rotates the list). A destination of another type is refused before anything changes.
  */
-function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, fromFront: boolean, toFront: boolean): void {
+/**
+ * LMOVE and RPOPLPUSH; with a timeout (milliseconds, 0 for none), BLMOVE and BRPOPLPUSH, which
+ * wait for the source to hold something.
+ */
+function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, fromFront: boolean, toFront: boolean, timeout: number | null = null): void {
   return applier.apply(
     conn,
     command,
-    (): Uint8Array | null => {
+    (): Uint8Array | Blocked | null => {
       const source = command.key(1);
       const destination = command.key(2);
-      if (db.lookup<ListValue>(source, "list") === undefined) return null;
+      if (db.lookup<ListValue>(source, "list") === undefined) return timeout === null ? null : block([source], timeout);
       db.lookup<ListValue>(destination, "list");
       const from = db.modify<ListValue>(source, "list") as ListValue;
       const value = (fromFront ? from.popFront() : from.popBack()) as Uint8Array;
@@ -140,8 +145,93 @@ function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Comman
       return value;
     },
     (value) => {
-      if (value === null) conn?.writeNull();
+      if (value === null || value instanceof Blocked) conn?.writeNull();
       else conn?.writeBulk(value);
+    },
+  );
+}
+
+/** BLPOP and BRPOP: one element from the first of the keys that holds a list, waiting for one. */
+function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, front: boolean): void | Error {
+  const timeout = parseTimeout(command.arg(command.argCount - 1));
+  if (timeout instanceof RespError) return timeout;
+  return applier.apply(
+    conn,
+    command,
+    (): { key: string; value: Uint8Array } | Blocked => {
+      const keys: string[] = [];
+      for (let i = 1; i < command.argCount - 1; i++) {
+        const key = command.key(i);
+        const list = db.modify<ListValue>(key, "list");
+        if (list === undefined) {
+          keys.push(key);
+          continue;
+        }
+        const value = (front ? list.popFront() : list.popBack()) as Uint8Array;
+        db.deleteIfEmpty(key, list);
+        return { key, value };
+      }
+      return block(keys, timeout);
+    },
+    (result) => {
+      if (conn === null) return;
+      if (result instanceof Blocked) {
+        writeNullArray(conn);
+        return;
+      }
+      conn.writeArray(2);
+      conn.writeBulk(bytesOf(result.key));
+      conn.writeBulk(result.value);
+    },
+  );
+}
+
+/**
+ * LMPOP numkeys key... LEFT|RIGHT [COUNT n], and BLMPOP timeout numkeys ...: `at` is the position
+ * of numkeys; `timeout` (milliseconds, 0 for none) is null for LMPOP, which does not wait.
+ */
+function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, at: number, timeout: number | null): void | Error {
+  const numkeys = parseLong(command.arg(at));
+  if (numkeys === null || numkeys < 1) return errNumkeys;
+  const whereAt = at + numkeys + 1;
+  if (whereAt >= command.argCount) return errSyntax;
+  const front = parseEnd(command.arg(whereAt));
+  if (front === null) return errSyntax;
+  let count: number | null = null;
+  for (let j = whereAt + 1; j < command.argCount; j++) {
+    if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
+    const value = parseLong(command.arg(++j));
+    if (value === null || value < 1) return errCountNotPositive;
+    count = value;
+  }
+  return applier.apply(
+    conn,
+    command,
+    (): { key: string; popped: Uint8Array[] } | Blocked | null => {
+      // The first key that holds a list; a key of another type before it is an error.
+      const keys: string[] = [];
+      for (let i = at + 1; i < whereAt; i++) {
+        const key = command.key(i);
+        const list = db.modify<ListValue>(key, "list");
+        if (list === undefined) {
+          keys.push(key);
+          continue;
+        }
+        const popped = popMany(list, count ?? 1, front);
+        db.deleteIfEmpty(key, list);
+        return { key, popped };
+      }
+      return timeout === null ? null : block(keys, timeout);
+    },
+    (result) => {
+      if (conn === null) return;
+      if (result === null || result instanceof Blocked) {
+        writeNullArray(conn);
+        return;
+      }
+      conn.writeArray(2);
+      conn.writeBulk(bytesOf(result.key));
+      writeBulks(conn, result.popped);
     },
   );
 }
@@ -434,46 +524,81 @@ export const listCommands: readonly CloneCommand[] = [
       "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
       "numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
     ),
+    run: (db, applier, conn, command) => multiPop(db, applier, conn, command, 1, null),
+  },
+  {
+    spec: spec(
+      "blmpop",
+      -5,
+      "write blocking movablekeys",
+      [0, 0, 0],
+      "list",
+      "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+      "timeout:double numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+    ),
     run(db, applier, conn, command) {
-      const numkeys = parseLong(command.arg(1));
-      if (numkeys === null || numkeys < 1) return errNumkeys;
-      const whereAt = numkeys + 2;
-      if (whereAt >= command.argCount) return errSyntax;
-      const front = parseEnd(command.arg(whereAt));
-      if (front === null) return errSyntax;
-      let count: number | null = null;
-      for (let j = whereAt + 1; j < command.argCount; j++) {
-        if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
-        const value = parseLong(command.arg(++j));
-        if (value === null || value < 1) return errCountNotPositive;
-        count = value;
-      }
-      return applier.apply(
-        conn,
-        command,
-        (): { key: string; popped: Uint8Array[] } | null => {
-          // The first key that holds a list; a key of another type before it is an error.
-          for (let i = 2; i < whereAt; i++) {
-            const key = command.key(i);
-            const list = db.modify<ListValue>(key, "list");
-            if (list === undefined) continue;
-            const popped = popMany(list, count ?? 1, front);
-            db.deleteIfEmpty(key, list);
-            return { key, popped };
-          }
-          return null;
-        },
-        (result) => {
-          if (conn === null) return;
-          if (result === null) {
-            writeNullArray(conn);
-            return;
-          }
-          conn.writeArray(2);
-          conn.writeBulk(bytesOf(result.key));
-          writeBulks(conn, result.popped);
-        },
-      );
+      const timeout = parseTimeout(command.arg(1));
+      if (timeout instanceof RespError) return timeout;
+      return multiPop(db, applier, conn, command, 2, timeout);
+    },
+  },
+  {
+    spec: spec(
+      "blpop",
+      -3,
+      "write blocking",
+      [1, -2, 1],
+      "list",
+      "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+      "key... timeout:double",
+    ),
+    run: (db, applier, conn, command) => blockingPop(db, applier, conn, command, true),
+  },
+  {
+    spec: spec(
+      "brpop",
+      -3,
+      "write blocking",
+      [1, -2, 1],
+      "list",
+      "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+      "key... timeout:double",
+    ),
+    run: (db, applier, conn, command) => blockingPop(db, applier, conn, command, false),
+  },
+  {
+    spec: spec(
+      "blmove",
+      6,
+      "write denyoom blocking",
+      [1, 2, 1],
+      "list",
+      "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+      "source:key destination:key LEFT|RIGHT LEFT|RIGHT timeout:double",
+    ),
+    run(db, applier, conn, command) {
+      const from = parseEnd(command.arg(3));
+      const to = parseEnd(command.arg(4));
+      if (from === null || to === null) return errSyntax;
+      const timeout = parseTimeout(command.arg(5));
+      if (timeout instanceof RespError) return timeout;
+      return move(db, applier, conn, command, from, to, timeout);
+    },
+  },
+  {
+    spec: spec(
+      "brpoplpush",
+      4,
+      "write denyoom blocking",
+      [1, 2, 1],
+      "list",
+      "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+      "source:key destination:key timeout:double",
+    ),
+    run(db, applier, conn, command) {
+      const timeout = parseTimeout(command.arg(3));
+      if (timeout instanceof RespError) return timeout;
+      return move(db, applier, conn, command, false, true, timeout);
     },
   },
 ];

@@ -18,7 +18,7 @@
  * added, removed or given another score meanwhile may be returned or not (or twice, if its score
  * moved past the cursor). A cursor no step gives (5, 18446744073709551615) reads as 0.
  */
-import type { Applier, Conn } from "../api.ts";
+import { type Applier, Blocked, block, type Conn } from "../api.ts";
 import { RespError } from "../errors.ts";
 import type { Command } from "../resp/reader.ts";
 import { formatDouble } from "../resp/writer.ts";
@@ -36,10 +36,11 @@ import {
   parseLong,
   parsePositiveCount,
   parseScoreRange,
+  parseTimeout,
   type ScoreRange,
   uint64Max,
 } from "./arguments.ts";
-import { bytesOf, type CloneCommand } from "./command.ts";
+import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { parseRandomCount, randomPicks } from "./random-count.ts";
 import { scanCommand, scanMatches } from "./scan.ts";
@@ -281,6 +282,111 @@ function removeRange(db: Keyspace, applier: Applier, conn: Conn | null, command:
   );
 }
 
+/** Removes and returns up to `count` members with the lowest (or, `max`, the highest) scores, in that order. */
+function popScored(zset: ZSetValue, count: number, max: boolean): Array<[string, number]> {
+  const popped: Array<[string, number]> = [];
+  while (popped.length < count && zset.size > 0) {
+    const node = (max ? zset.list.last() : zset.list.first()) as ZNode;
+    popped.push([node.member, node.score]);
+    zset.delete(node.member);
+  }
+  return popped;
+}
+
+/** BZPOPMIN and BZPOPMAX: the first of the keys that holds a sorted set gives one member, waiting for one. */
+function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, max: boolean): void | Error {
+  const timeout = parseTimeout(command.arg(command.argCount - 1));
+  if (timeout instanceof RespError) return timeout;
+  return applier.apply(
+    conn,
+    command,
+    (): { key: string; member: string; score: number } | Blocked => {
+      const keys: string[] = [];
+      for (let i = 1; i < command.argCount - 1; i++) {
+        const key = command.key(i);
+        const zset = db.modify<ZSetValue>(key, "zset");
+        if (zset === undefined) {
+          keys.push(key);
+          continue;
+        }
+        const [member, score] = popScored(zset, 1, max)[0] as [string, number];
+        db.deleteIfEmpty(key, zset);
+        return { key, member, score };
+      }
+      return block(keys, timeout);
+    },
+    (result) => {
+      if (conn === null) return;
+      if (result instanceof Blocked) {
+        writeNullArray(conn);
+        return;
+      }
+      conn.writeArray(3);
+      conn.writeBulk(bytesOf(result.key));
+      conn.writeBulk(bytesOf(result.member));
+      conn.writeDouble(result.score);
+    },
+  );
+}
+
+const errNumkeys = new RespError("ERR numkeys should be greater than 0");
+const errCountNotPositive = new RespError("ERR count should be greater than 0");
+
+/**
+ * ZMPOP numkeys key... MIN|MAX [COUNT n], and BZMPOP timeout numkeys ...: `at` is the position of
+ * numkeys; `timeout` (milliseconds, 0 for none) is null for ZMPOP, which does not wait.
+ */
+function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, at: number, timeout: number | null): void | Error {
+  const numkeys = parseLong(command.arg(at));
+  if (numkeys === null || numkeys < 1) return errNumkeys;
+  const whereAt = at + numkeys + 1;
+  if (whereAt >= command.argCount) return errSyntax;
+  const where = option(command.arg(whereAt));
+  if (where !== "min" && where !== "max") return errSyntax;
+  let count: number | null = null;
+  for (let j = whereAt + 1; j < command.argCount; j++) {
+    if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
+    const value = parseLong(command.arg(++j));
+    if (value === null || value < 1) return errCountNotPositive;
+    count = value;
+  }
+  return applier.apply(
+    conn,
+    command,
+    (): { key: string; popped: Array<[string, number]> } | Blocked | null => {
+      // The first key that holds a sorted set; a key of another type before it is an error.
+      const keys: string[] = [];
+      for (let i = at + 1; i < whereAt; i++) {
+        const key = command.key(i);
+        const zset = db.modify<ZSetValue>(key, "zset");
+        if (zset === undefined) {
+          keys.push(key);
+          continue;
+        }
+        const popped = popScored(zset, count ?? 1, where === "max");
+        db.deleteIfEmpty(key, zset);
+        return { key, popped };
+      }
+      return timeout === null ? null : block(keys, timeout);
+    },
+    (result) => {
+      if (conn === null) return;
+      if (result === null || result instanceof Blocked) {
+        writeNullArray(conn);
+        return;
+      }
+      conn.writeArray(2);
+      conn.writeBulk(bytesOf(result.key));
+      conn.writeArray(result.popped.length);
+      for (const [member, score] of result.popped) {
+        conn.writeArray(2);
+        conn.writeBulk(bytesOf(member));
+        conn.writeDouble(score);
+      }
+    },
+  );
+}
+
 /** ZPOPMIN and ZPOPMAX. */
 function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, max: boolean): void | Error {
   if (command.argCount > 3) return errSyntax;
@@ -299,14 +405,8 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
     () => {
       const key = command.key(1);
       const zset = db.modify<ZSetValue>(key, "zset");
-      const popped: Array<[string, number]> = [];
-      if (zset === undefined) return popped;
-      const wanted = count ?? 1;
-      while (popped.length < wanted && zset.size > 0) {
-        const node = (max ? zset.list.last() : zset.list.first()) as ZNode;
-        popped.push([node.member, node.score]);
-        zset.delete(node.member);
-      }
+      if (zset === undefined) return [];
+      const popped = popScored(zset, count ?? 1, max);
       db.deleteIfEmpty(key, zset);
       return popped;
     },
@@ -763,6 +863,59 @@ export const zsetCommands: readonly CloneCommand[] = [
   {
     spec: spec("zpopmax", -2, "write fast", [1, 1, 1], "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, true),
+  },
+  {
+    spec: spec(
+      "bzpopmin",
+      -3,
+      "write fast blocking",
+      [1, -2, 1],
+      "sorted-set",
+      "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+      "key... timeout:double",
+    ),
+    run: (db, applier, conn, command) => blockingPop(db, applier, conn, command, false),
+  },
+  {
+    spec: spec(
+      "bzpopmax",
+      -3,
+      "write fast blocking",
+      [1, -2, 1],
+      "sorted-set",
+      "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+      "key... timeout:double",
+    ),
+    run: (db, applier, conn, command) => blockingPop(db, applier, conn, command, true),
+  },
+  {
+    // The keys' positions depend on numkeys: none are listed, so a WATCH counts ZMPOP as a write to every key.
+    spec: spec(
+      "zmpop",
+      -4,
+      "write movablekeys",
+      [0, 0, 0],
+      "sorted-set",
+      "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+      "numkeys:integer key... MIN|MAX [COUNT count:integer]",
+    ),
+    run: (db, applier, conn, command) => multiPop(db, applier, conn, command, 1, null),
+  },
+  {
+    spec: spec(
+      "bzmpop",
+      -5,
+      "write blocking movablekeys",
+      [0, 0, 0],
+      "sorted-set",
+      "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+      "timeout:double numkeys:integer key... MIN|MAX [COUNT count:integer]",
+    ),
+    run(db, applier, conn, command) {
+      const timeout = parseTimeout(command.arg(1));
+      if (timeout instanceof RespError) return timeout;
+      return multiPop(db, applier, conn, command, 2, timeout);
+    },
   },
   {
     spec: spec(

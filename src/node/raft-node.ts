@@ -813,10 +813,19 @@ export class RaftNode implements Replicator {
     }
   }
 
+  private writeListener: ((command: Command, value: unknown) => void) | null = null;
+
+  onWrite(listener: ((command: Command, value: unknown) => void) | null): void {
+    this.writeListener = listener;
+  }
+
   private readonly onApplied: ApplyListener = {
     before: () => this.applying[this.applyingAt]?.beforeApply?.(),
     after: (command: Command, result: ApplyResult) => {
-      if (result.error === undefined) this.writes.applied(command, this.machineApplied);
+      if (result.error === undefined) {
+        this.writes.applied(command, this.machineApplied);
+        this.writeListener?.(command, result.value);
+      }
       const ticket = this.applying[this.applyingAt++];
       ticket?.settle(result.value, result.error);
     },

@@ -80,6 +80,11 @@ export interface Replicator {
   beginWatch(): WatchHandle;
   /** Whether one of `keys` may have been written after applied index `since` (EXEC after WATCH). */
   watchedKeysChanged(keys: readonly string[], since: number): boolean;
+  /**
+   * Hears of every write this node applies without an error, with what its `mutate` returned
+   * (blocked clients wait for writes to their keys); null stops it.
+   */
+  onWrite(listener: ((command: Command, value: unknown) => void) | null): void;
   /** Raft messages from authenticated peers. */
   receive(messages: readonly Message[]): void;
   status(): NodeStatus;

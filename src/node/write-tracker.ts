@@ -93,15 +93,18 @@ export class WriteTracker {
     return false;
   }
 
-  /** The keys a write names, from its spec; null when it has no key positions (it writes everything). */
   private keysOf(command: Command): string[] | null {
-    const spec = this.specOf(command.name);
-    if (spec === undefined || spec.firstKey <= 0) return null;
-    const count = command.argCount;
-    const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);
-    const step = Math.max(1, spec.step);
-    const keys: string[] = [];
-    for (let i = spec.firstKey; i <= last; i += step) keys.push(command.key(i));
-    return keys;
+    return keysWritten(this.specOf(command.name), command);
   }
+}
+
+/** The keys a write names, from its spec; null when it has no key positions (it writes everything). */
+export function keysWritten(spec: CommandSpec | undefined, command: Command): string[] | null {
+  if (spec === undefined || spec.firstKey <= 0) return null;
+  const count = command.argCount;
+  const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);
+  const step = Math.max(1, spec.step);
+  const keys: string[] = [];
+  for (let i = spec.firstKey; i <= last; i += step) keys.push(command.key(i));
+  return keys;
 }

@@ -5,9 +5,10 @@
  */
 import type { Applier, Conn } from "../api.ts";
 import { assert } from "../assert.ts";
-import { redirect } from "../errors.ts";
+import { redirect, RespError } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
 import type { Command } from "../resp/reader.ts";
+import type { BlockedClients } from "./blocking.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
 import { execFrame, type LeaderProxy, multiFrame } from "./proxy.ts";
 
@@ -26,6 +27,8 @@ export class ClientApplier implements Applier {
     private readonly node: Replicator,
     private readonly mode: RedirectMode = "moved",
     private readonly proxy: LeaderProxy | null = null,
+    /** Where blocking commands wait (null: they do not, and answer at once as inside EXEC). */
+    private readonly blocked: BlockedClients | null = null,
   ) {}
 
   apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
@@ -56,6 +59,10 @@ export class ClientApplier implements Applier {
         this.notLeader(conn, command);
         return;
       }
+      if (this.blocked?.isBlocking(command.name) === true) {
+        // Not over the shared link (see notLeader); not here either, ahead of those commands.
+        throw new RespError("TRYAGAIN A blocking command cannot follow commands still forwarded to the leader; retry it");
+      }
       // Commands of this connection are still at the leader they were forwarded to: this one
       // follows them there, so that it is served in the client's order (Connection.forwardedPending).
       assert(!conn.inExec, "EXEC does not run while commands of its connection are forwarded");
@@ -80,6 +87,16 @@ export class ClientApplier implements Applier {
     if (conn.inExec) {
       slot.readsBefore = conn.execReads.splice(0);
       conn.execWrote = true;
+    } else if (this.blocked !== null && this.blocked.isBlocking(command.name)) {
+      slot.blocker = this.blocked;
+      slot.command = command;
+      // Nothing after it is parsed until it is answered, as Redis runs nothing of a blocked client.
+      if (conn.dispatching && conn.whenIdle === null) {
+        conn.readsWhileBlocked = true;
+        conn.whenIdle = () => {
+          conn.readsWhileBlocked = false;
+        };
+      }
     }
     conn.enqueue(slot);
     conn.proposeInOrder(command, slot);
@@ -145,6 +162,9 @@ export class ClientApplier implements Applier {
     const leader = this.node.leaderAddress();
     const forward = this.mode === "proxy" || (read && conn?.replicaReads === true);
     if (leader === null || conn === null || !forward) throw redirect(leader);
+    // The link to the leader is shared by every client of this node: one blocked there would hold
+    // the replies of them all. A blocking command goes to the leader itself.
+    if (this.blocked?.isBlocking(command.name) === true) throw redirect(leader);
     this.forward(conn, command.name, command.frame(), 0, leader);
   }
 

@@ -10,12 +10,13 @@
  */
 import type { WatchHandle } from "../node/write-tracker.ts";
 import type { Socket } from "bun";
-import type { Conn } from "../api.ts";
+import { Blocked, type Conn } from "../api.ts";
 import { assert } from "../assert.ts";
 import { errorReplyText } from "../errors.ts";
 import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
 import type { Protocol } from "../resp/writer.ts";
 import type { PeerSession } from "../transport/transport.ts";
+import type { BlockedClients } from "./blocking.ts";
 import type { Server } from "./server.ts";
 
 /** What a queued reply waits for. */
@@ -70,6 +71,12 @@ export class Slot {
   afterWrite = false;
   /** A command forwarded to the leader (proxy mode): settling it ends its connection's wait on that leader. */
   forwarded = false;
+  /**
+   * A blocking command outside a transaction: where it waits when applied with nothing to do, and
+   * the command, proposed again when one of its keys is written (see `Blocked`).
+   */
+  blocker: BlockedClients | null = null;
+  command: Command | null = null;
 
   private settleReadsBefore(error: unknown): void {
     const reads = this.readsBefore;
@@ -86,6 +93,12 @@ export class Slot {
    */
   settle(value: unknown, error: unknown): void {
     assert(!this.done, "a write is settled once");
+    const blocker = this.blocker;
+    if (blocker !== null && this.command !== null) {
+      // A blocking command that found nothing waits (its client with it), unless it may not.
+      if (error === undefined && value instanceof Blocked && blocker.wait(this, this.command, value)) return;
+      blocker.done(this);
+    }
     // A write that failed before it was applied takes the transaction's reads waiting on it along.
     this.settleReadsBefore(error);
     this.done = true;
@@ -137,6 +150,14 @@ export class Connection implements Conn, CommandSink {
   unsentBytes = 0;
   /** True while reading is paused (too much output waiting, or too many queued replies). */
   inputPaused = false;
+  /** The client closed its side (a FIN): it sends nothing more, though it may still read replies. */
+  inputEnded = false;
+  /**
+   * A blocking command of this client waits (`Blocked`): what it sends meanwhile is held unparsed,
+   * but the socket is still read, so that a client that leaves is seen to leave (bounded by the
+   * query buffer limit, as any input).
+   */
+  readsWhileBlocked = false;
   /** True while the reader holds parsed-but-not-dispatched bytes because dispatch was stopped. */
   inputStopped = false;
   /** True while a later turn of the loop is to go on parsing what was held back (`Server.resumeLater`). */

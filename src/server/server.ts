@@ -205,6 +205,9 @@ export class Server {
         close: (socket) => {
           if (socket.data !== undefined) this.onClose(socket);
         },
+        end: (socket) => {
+          if (socket.data !== undefined) socket.data.inputEnded = true;
+        },
         error: (socket, error) => {
           const address = (socket.data as Connection | undefined)?.remoteAddress ?? socket.remoteAddress;
           this.logger.verbose(`Client ${address} socket error: ${error.message}`);
@@ -283,7 +286,7 @@ export class Server {
       this.logger.verbose(`Closing client id=${connection.id} after a protocol error`);
       connection.closeAfterReply = true;
     }
-    if (connection.inputStopped && !connection.inputPaused) {
+    if (connection.inputStopped && !connection.inputPaused && !connection.readsWhileBlocked) {
       connection.inputPaused = true;
       connection.socket.pause();
     }

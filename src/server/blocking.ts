@@ -1,0 +1,213 @@
+/**
+ * Clients blocked by a blocking command (BLPOP and the like: see `Blocked` in api.ts).
+ *
+ * A blocking command goes through the log like any write. Applied where nothing is ready, its
+ * `mutate` changes nothing and returns `Blocked`: every replica did the same nothing. On the node
+ * that holds the client (the leader) its reply then waits here, and the client's input with it
+ * (Redis reads nothing more from a blocked client). When a write to one of its keys is applied
+ * (any write whose spec names the key, or a write whose keys are not known), the command is
+ * proposed again, the same bytes, as a new entry: applied on every replica in log order, it takes
+ * what is there if it still is, so the replicas agree on who got what without any coordination.
+ * One retry at a time per key, the longest-waiting client first; a retry that is served is itself
+ * a write to the key, and so wakes the next client if more is there; a retry that finds nothing
+ * (another client took it first) waits again in its place, without a wake-up of its own.
+ *
+ * The deadline is kept here: at its timeout a waiting client is answered with the `Blocked` value
+ * (the command's `respond` writes the timeout's reply), or, with a retry in flight, with whatever
+ * that retry returns. A node that is no longer the leader answers its waiting clients with a
+ * redirect: nothing of theirs was applied. A client that disconnects is forgotten; a retry
+ * already proposed for it still applies (as any write a client sent before leaving does).
+ */
+import { Blocked } from "../api.ts";
+import { redirect } from "../errors.ts";
+import type { Replicator } from "../node/replicator.ts";
+import { keysWritten } from "../node/write-tracker.ts";
+import type { Command } from "../resp/reader.ts";
+import type { CommandSpec } from "./command-spec.ts";
+import type { Slot } from "./connection.ts";
+
+/** How often waiting clients are checked for their deadline, their connection and the node's leadership. */
+const checkMilliseconds = 10;
+/**
+ * A node that lost its leadership sends its waiting clients to the new leader; while none is known
+ * (an election), it waits this long for one before answering CLUSTERDOWN.
+ */
+const leaderlessMilliseconds = 1_000;
+/** The most clients waiting on one node; more answer as if at once timed out (every queue has a limit). */
+export const blockedClientsMax = 100_000;
+
+interface Waiter {
+  readonly slot: Slot;
+  readonly command: Command;
+  readonly blocked: Blocked;
+  readonly keys: readonly string[];
+  readonly deadline: number;
+  /** The command is proposed again and not applied yet. */
+  retrying: boolean;
+  /** The deadline passed while a retry was in flight: what it returns is the answer, even `Blocked`. */
+  expired: boolean;
+}
+
+/** A client that left, or closed its side: it is not served, and nothing is taken for it. */
+function gone(slot: Slot): boolean {
+  return slot.connection.closed || slot.connection.inputEnded;
+}
+
+export class BlockedClients {
+  /** Waiters by key, longest-waiting first. */
+  private readonly byKey = new Map<string, Waiter[]>();
+  private readonly bySlot = new Map<Slot, Waiter>();
+  /** Keys written since the last wake-up pass, and whether every key counts (a write of unknown keys). */
+  private readonly written = new Set<string>();
+  private everything = false;
+  private wakeScheduled = false;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  /** When this node found itself not leading with no leader known, or Infinity. */
+  private leaderlessSince = Infinity;
+  private readonly blocking = new Map<string, boolean>();
+
+  constructor(
+    private readonly node: Replicator,
+    private readonly specOf: (name: string) => CommandSpec | undefined,
+  ) {}
+
+  /** Whether commands named `name` may block (their spec has the `blocking` flag). */
+  isBlocking(name: string): boolean {
+    let known = this.blocking.get(name);
+    if (known === undefined) {
+      known = this.specOf(name)?.flags.includes("blocking") === true;
+      this.blocking.set(name, known);
+    }
+    return known;
+  }
+
+  /** The number of clients waiting now. */
+  get size(): number {
+    return this.bySlot.size;
+  }
+
+  /**
+   * `slot`'s command was applied and returned `blocked`: true when its reply waits (here), false
+   * when it is to be answered now (its deadline passed, or its client is gone).
+   */
+  wait(slot: Slot, command: Command, blocked: Blocked): boolean {
+    const known = this.bySlot.get(slot);
+    const now = performance.now();
+    if (known === undefined) {
+      if (gone(slot) || this.bySlot.size >= blockedClientsMax) return false;
+      const timeout = blocked.timeoutMilliseconds;
+      const waiter: Waiter = {
+        slot,
+        command,
+        blocked,
+        keys: [...new Set(blocked.keys)],
+        deadline: timeout > 0 ? now + timeout : Infinity,
+        retrying: false,
+        expired: false,
+      };
+      this.bySlot.set(slot, waiter);
+      for (const key of waiter.keys) {
+        const list = this.byKey.get(key);
+        if (list === undefined) this.byKey.set(key, [waiter]);
+        else list.push(waiter);
+      }
+      this.timer ??= setInterval(() => this.check(), checkMilliseconds);
+      return true;
+    }
+    known.retrying = false;
+    if (known.expired || now >= known.deadline || gone(slot)) {
+      this.remove(known);
+      return false;
+    }
+    return true;
+  }
+
+  /** `slot` is answered (served, or failed): it waits no more. */
+  done(slot: Slot): void {
+    const waiter = this.bySlot.get(slot);
+    if (waiter !== undefined) this.remove(waiter);
+  }
+
+  /** A write was applied on this node (`value`: what its `mutate` returned). */
+  onWrite(command: Command, value: unknown): void {
+    if (this.bySlot.size === 0 || value instanceof Blocked) return;
+    const keys = keysWritten(this.specOf(command.name), command);
+    if (keys === null) this.everything = true;
+    else for (const key of keys) if (this.byKey.has(key)) this.written.add(key);
+    if ((this.everything || this.written.size > 0) && !this.wakeScheduled) {
+      this.wakeScheduled = true;
+      // After the entries being applied now: a retry is a proposal of its own.
+      queueMicrotask(() => this.wake());
+    }
+  }
+
+  private wake(): void {
+    this.wakeScheduled = false;
+    const keys = this.everything ? [...this.byKey.keys()] : [...this.written];
+    this.everything = false;
+    this.written.clear();
+    if (!this.node.isLeader) return;
+    for (const key of keys) {
+      const list = this.byKey.get(key);
+      if (list === undefined || list.some((waiter) => waiter.retrying)) continue;
+      const first = list.find((waiter) => !gone(waiter.slot));
+      if (first === undefined) continue;
+      first.retrying = true;
+      first.slot.connection.proposeInOrder(first.command, first.slot);
+    }
+  }
+
+  /** Deadlines, clients gone, and leadership lost. */
+  private check(): void {
+    const now = performance.now();
+    const leading = this.node.isLeader && this.node.stopped() === null;
+    const leader = leading ? null : this.node.leaderAddress();
+    if (leading || leader !== null) this.leaderlessSince = Infinity;
+    else if (this.leaderlessSince === Infinity) this.leaderlessSince = now;
+    // Redirected to the next leader once there is one (CLUSTERDOWN if none comes soon).
+    const redirecting = !leading && (leader !== null || now - this.leaderlessSince >= leaderlessMilliseconds);
+    for (const waiter of [...this.bySlot.values()]) {
+      if (waiter.retrying) {
+        // Its retry answers it (or fails it, if leadership went meanwhile).
+        if (now >= waiter.deadline) waiter.expired = true;
+        continue;
+      }
+      if (gone(waiter.slot)) {
+        // As Redis frees a blocked client that closed its side: nothing will be taken for it.
+        this.remove(waiter);
+        if (!waiter.slot.connection.closed) waiter.slot.connection.socket.terminate();
+      } else if (redirecting) this.answer(waiter, undefined, redirect(leader));
+      else if (now >= waiter.deadline) this.answer(waiter, waiter.blocked, undefined);
+    }
+    if (this.bySlot.size === 0) this.stopTimer();
+  }
+
+  private answer(waiter: Waiter, value: unknown, error: unknown): void {
+    this.remove(waiter);
+    waiter.slot.blocker = null;
+    waiter.slot.settle(value, error);
+  }
+
+  private remove(waiter: Waiter): void {
+    if (!this.bySlot.delete(waiter.slot)) return;
+    for (const key of waiter.keys) {
+      const list = this.byKey.get(key);
+      if (list === undefined) continue;
+      const at = list.indexOf(waiter);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.byKey.delete(key);
+    }
+    if (this.bySlot.size === 0) this.stopTimer();
+  }
+
+  private stopTimer(): void {
+    if (this.timer === null) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Stops the timer (the node is closing); waiting clients are closed with the server. */
+  close(): void {
+    this.stopTimer();
+  }
+}
