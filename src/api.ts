@@ -56,14 +56,17 @@ export interface Applier {
  * holds the client the reply waits (and the client's next commands with it, as in Redis): each
  * time a later write to one of `keys` is applied, the command is proposed again, and the first
  * time `mutate` returns anything else, `respond` gets that. Once `timeoutMilliseconds` have passed
- * (0: never) `respond` gets this value itself and writes the timeout's reply. Inside MULTI/EXEC
- * nothing waits: `respond` gets it at once, as Redis answers a blocking command there. Only
- * commands whose spec has the `blocking` flag wait; for others it is an ordinary value.
+ * (0: never) `respond` gets a `Blocked` with `timedOut` set and writes the timeout's reply. Inside
+ * MULTI/EXEC nothing waits: `respond` gets this value itself at once (`timedOut` false), as Redis
+ * answers a blocking command there. Only commands whose spec has the `blocking` flag wait; for
+ * others it is an ordinary value.
  */
 export class Blocked {
   constructor(
     readonly keys: readonly string[],
     readonly timeoutMilliseconds: number,
+    /** Set when the client waited until its timeout (Redis answers some commands differently then). */
+    readonly timedOut = false,
   ) {}
 }
 

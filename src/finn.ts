@@ -527,6 +527,7 @@ async function openLocked(
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
     forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
+    unblock: (id, error) => blocked.unblock(id, error),
     // `handle` is made below, before this loop turn ends: no command runs before it exists.
     shutdown:
       onShutdown === undefined

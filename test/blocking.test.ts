@@ -185,13 +185,43 @@ test("bad arguments and a key of another type are answered at once, as Redis doe
   const { port } = await node();
   expect(await callPort(port, "BLPOP", "k", "-1")).toEqual({ error: "ERR timeout is negative" });
   expect(await callPort(port, "BLPOP", "k", "soon")).toEqual({ error: "ERR timeout is not a float or out of range" });
-  expect(await callPort(port, "BLPOP", "k", "inf")).toEqual({ error: "ERR timeout is out of range" });
+  // As Redis 7.0: an infinite timeout converts to a negative count of milliseconds.
+  expect(await callPort(port, "BLPOP", "k", "inf")).toEqual({ error: "ERR timeout is negative" });
   expect(await callPort(port, "BLPOP", "k")).toEqual({ error: "ERR wrong number of arguments for 'blpop' command" });
   expect(await callPort(port, "BLMPOP", "0", "0", "k", "LEFT")).toEqual({ error: "ERR numkeys should be greater than 0" });
   expect(await callPort(port, "BZMPOP", "0", "1", "k", "MIDDLE")).toEqual({ error: "ERR syntax error" });
   expect(await callPort(port, "SET", "str", "x")).toBe("OK");
   expect(await callPort(port, "BLPOP", "str", "0")).toEqual({ error: "WRONGTYPE Operation against a key holding the wrong kind of value" });
   expect(await callPort(port, "BZPOPMIN", "str", "0")).toEqual({ error: "WRONGTYPE Operation against a key holding the wrong kind of value" });
+});
+
+test("CLIENT UNBLOCK answers a blocked client as timed out, or with an error; 0 for a client not blocked", async () => {
+  const { port } = await node();
+  const [waiting, admin] = await Promise.all([connect(port), connect(port)]);
+  try {
+    const id = String(plain(await waiting.call("CLIENT", "ID")));
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", id))).toBe(0);
+    waiting.command("BRPOPLPUSH", "ub:src", "ub:dst", "0");
+    waiting.command("PING");
+    expect(await repliesWithin(waiting, 100)).toBe(false);
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", id, "TIMEOUT"))).toBe(1);
+    // As a timeout: a null array, then what waited behind it.
+    expect(await waiting.read(5_000)).toEqual({ type: "array", value: null });
+    expect(await next(waiting)).toBe("PONG");
+    waiting.command("BLPOP", "ub:src", "0");
+    expect(await repliesWithin(waiting, 100)).toBe(false);
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", id, "error"))).toBe(1);
+    expect(await next(waiting)).toEqual({ error: "UNBLOCKED client unblocked via CLIENT UNBLOCK" });
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", id))).toBe(0);
+    // Nothing was taken for it: a push stays.
+    expect(plain(await admin.call("RPUSH", "ub:src", "v"))).toBe(1);
+    expect(plain(await admin.call("LLEN", "ub:src"))).toBe(1);
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", id, "LATER"))).toEqual({ error: "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR" });
+    expect(plain(await admin.call("CLIENT", "UNBLOCK", "x"))).toEqual({ error: "ERR value is not an integer or out of range" });
+  } finally {
+    waiting.close();
+    admin.close();
+  }
 });
 
 test("a client that leaves while blocked takes nothing: what is pushed later stays", async () => {

@@ -474,6 +474,20 @@ describe("ioredis (default options)", () => {
       expect(await client.getBuffer(`${prefix}bin2`)).toEqual(reversed);
       expect(await client.strlen(`${prefix}bin`)).toBe(256);
     }));
+
+  test("BLPOP on a second connection waits for this one's RPUSH; BRPOP times out with null", () =>
+    withNodeLog(async () => {
+      const worker = new Redis(node.port, "127.0.0.1");
+      try {
+        const popped = worker.blpop(`${prefix}jobs`, 5);
+        await Bun.sleep(100);
+        expect(await client.rpush(`${prefix}jobs`, "job-1")).toBe(1);
+        expect(await popped).toEqual([`${prefix}jobs`, "job-1"]);
+        expect(await worker.brpop(`${prefix}jobs`, 0.05)).toBeNull();
+      } finally {
+        worker.disconnect();
+      }
+    }));
 });
 
 describe("Bun RedisClient", () => {
@@ -552,6 +566,8 @@ describe("redis-py", () => {
     binary_set: boolean;
     binary_get: { hex: string } | null;
     binary_strlen: number;
+    blpop_served: Array<{ hex: string }>;
+    blpop_timeout: null;
   }
 
   let results: PythonResults;
@@ -592,5 +608,10 @@ describe("redis-py", () => {
     expect(results.binary_get).toEqual({ hex: allBytes.toString("hex") });
     expect(results.binary_strlen).toBe(256);
     expect(await rawGet("py:bin")).toEqual(allBytes);
+  });
+
+  test("BLPOP waits for another connection's RPUSH, and times out with None", () => {
+    expect(results.blpop_served).toEqual([hex("py:jobs"), hex("job-1")]);
+    expect(results.blpop_timeout).toBeNull();
   });
 });

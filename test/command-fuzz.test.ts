@@ -659,7 +659,7 @@ const timeoutAt: ReadonlyMap<string, number> = new Map([
   ["blmove", 5],
 ]);
 /** Timeouts a blocking command gets here: short ones, and ones refused (0, waiting for ever, never). */
-const boundedTimeouts = ["0.001", "0.005", "0.02", "1e-5", "-1", "-0.5", "soon", "inf", ""];
+const boundedTimeouts = ["0.002", "0.005", "0.02", "0x1p-6", "-1", "-0.5", "soon", "inf", ""];
 
 /**
  * A blocking command (BLPOP and the like) with a timeout the fuzzer can afford: one that waits

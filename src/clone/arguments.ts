@@ -4,6 +4,7 @@
  */
 import { RespError } from "../errors.ts";
 import { latin1 } from "../resp/reader.ts";
+import { millisecondsOfSeconds, parseLongDouble } from "./long-double.ts";
 import { decimalDigits, writeDigits } from "../resp/writer.ts";
 import { int64Max, int64Min, parseInt64, parseInteger, parseLong, safeMax, shortInteger, shortIntegerBytesMax } from "../resp/integers.ts";
 
@@ -162,22 +163,19 @@ export function parseDouble(bytes: Uint8Array): number | null {
 }
 
 const errTimeoutNotFloat = new RespError("ERR timeout is not a float or out of range");
-const errTimeoutRange = new RespError("ERR timeout is out of range");
 const errTimeoutNegative = new RespError("ERR timeout is negative");
 
 /**
- * A blocking command's timeout in seconds (a float; 0 waits forever) as milliseconds, rounded up,
- * with Redis's checks and texts (`getTimeoutFromObjectOrReply`): not a number, negative, or too
- * far in the future for a 64-bit count of milliseconds.
+ * A blocking command's timeout in seconds (a float; 0 waits for ever) as milliseconds, exactly as
+ * Redis 7.0 reads it (`getTimeoutFromObjectOrReply`): a long double times 1000, truncated (so
+ * 0.0009 and even 0.001 wait for ever, and an infinity or a product past 64 bits is negative).
  */
 export function parseTimeout(bytes: Uint8Array): number | RespError {
-  const seconds = parseDouble(bytes);
+  const seconds = parseLongDouble(bytes);
   if (seconds === null) return errTimeoutNotFloat;
-  const milliseconds = Math.ceil(seconds * 1000);
-  if (milliseconds > 9223372036854775807) return errTimeoutRange;
-  if (milliseconds < 0) return errTimeoutNegative;
-  if (milliseconds > 0 && milliseconds > 9223372036854775807 - Date.now()) return errTimeoutRange;
-  return milliseconds === 0 ? 0 : milliseconds;
+  const milliseconds = millisecondsOfSeconds(seconds);
+  if (milliseconds < 0n) return errTimeoutNegative;
+  return Number(milliseconds);
 }
 
 /** An optional `-` then one or more decimal digits, leading zeros allowed (as strtod reads them). */

@@ -145,7 +145,9 @@ function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Comman
       return value;
     },
     (value) => {
-      if (value === null || value instanceof Blocked) conn?.writeNull();
+      // Redis answers a timeout with a null array, a BLMOVE in MULTI with a null bulk.
+      if (value instanceof Blocked && value.timedOut && conn !== null) writeNullArray(conn);
+      else if (value === null || value instanceof Blocked) conn?.writeNull();
       else conn?.writeBulk(value);
     },
   );

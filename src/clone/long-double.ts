@@ -120,6 +120,27 @@ export function parseLongDouble(bytes: Uint8Array): LongDouble | "infinite" | nu
   return infinityText.test(text) ? "infinite" : null;
 }
 
+const int64Limit = 1n << 63n;
+
+/**
+ * `(long long)(value * 1000.0)`, as Redis turns a timeout in seconds into milliseconds
+ * (`getTimeoutFromObjectOrReply`): the product rounded to a long double, then truncated toward
+ * zero; a product out of the 64-bit range (an infinity included) converts, as the x87 does, to
+ * -2^63. So 0.001 gives 0 (the long double nearest 0.001 is a little less than it).
+ */
+export function millisecondsOfSeconds(value: LongDouble | "infinite"): bigint {
+  if (value === "infinite") return -int64Limit;
+  const negative = value.mantissa < 0n;
+  const magnitude = (negative ? -value.mantissa : value.mantissa) * 1000n;
+  const product =
+    value.exponent >= 0
+      ? roundLongDouble(negative, magnitude << BigInt(value.exponent), 1n)
+      : roundLongDouble(negative, magnitude, 1n << BigInt(-value.exponent));
+  if (product === null) return -int64Limit;
+  const whole = product.exponent >= 0 ? product.mantissa << BigInt(product.exponent) : product.mantissa / (1n << BigInt(-product.exponent));
+  return whole >= int64Limit || whole < -int64Limit ? -int64Limit : whole;
+}
+
 /** The exact sum of two long doubles, rounded; null when it overflows. */
 function addLongDouble(a: LongDouble, b: LongDouble): LongDouble | null {
   const exponent = Math.min(a.exponent, b.exponent);

@@ -19,7 +19,7 @@
  * already proposed for it still applies (as any write a client sent before leaving does).
  */
 import { Blocked } from "../api.ts";
-import { redirect } from "../errors.ts";
+import { redirect, RespError } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
 import { keysWritten } from "../node/write-tracker.ts";
 import type { Command } from "../resp/reader.ts";
@@ -44,8 +44,21 @@ interface Waiter {
   readonly deadline: number;
   /** The command is proposed again and not applied yet. */
   retrying: boolean;
+  /** The key whose write woke it for that retry. */
+  wokenBy: string;
   /** The deadline passed while a retry was in flight: what it returns is the answer, even `Blocked`. */
   expired: boolean;
+  /** CLIENT UNBLOCK ... ERROR came while a retry was in flight: a `Blocked` result answers with the error. */
+  unblockedWithError: boolean;
+}
+
+function unblockedError(): RespError {
+  return new RespError("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+}
+
+/** What a command that waited until its timeout answers with. */
+function timedOut(blocked: Blocked): Blocked {
+  return new Blocked(blocked.keys, blocked.timeoutMilliseconds, true);
 }
 
 /** A client that left, or closed its side: it is not served, and nothing is taken for it. */
@@ -56,6 +69,8 @@ function gone(slot: Slot): boolean {
 export class BlockedClients {
   /** Waiters by key, longest-waiting first. */
   private readonly byKey = new Map<string, Waiter[]>();
+  /** The waiter whose retry is in flight for a key (one at a time per key), by key. */
+  private readonly retryFor = new Map<string, Waiter>();
   private readonly bySlot = new Map<Slot, Waiter>();
   /** Keys written since the last wake-up pass, and whether every key counts (a write of unknown keys). */
   private readonly written = new Set<string>();
@@ -87,14 +102,15 @@ export class BlockedClients {
   }
 
   /**
-   * `slot`'s command was applied and returned `blocked`: true when its reply waits (here), false
-   * when it is to be answered now (its deadline passed, or its client is gone).
+   * `slot`'s command was applied and returned `blocked`: null when its reply waits (here), else the
+   * value to answer with now (a timed-out `Blocked`: its deadline passed, there is no room, or its
+   * client is gone; or CLIENT UNBLOCK's error).
    */
-  wait(slot: Slot, command: Command, blocked: Blocked): boolean {
+  wait(slot: Slot, command: Command, blocked: Blocked): Blocked | RespError | null {
     const known = this.bySlot.get(slot);
     const now = performance.now();
     if (known === undefined) {
-      if (gone(slot) || this.bySlot.size >= blockedClientsMax) return false;
+      if (gone(slot) || this.bySlot.size >= blockedClientsMax) return timedOut(blocked);
       const timeout = blocked.timeoutMilliseconds;
       const waiter: Waiter = {
         slot,
@@ -103,7 +119,9 @@ export class BlockedClients {
         keys: [...new Set(blocked.keys)],
         deadline: timeout > 0 ? now + timeout : Infinity,
         retrying: false,
+        wokenBy: "",
         expired: false,
+        unblockedWithError: false,
       };
       this.bySlot.set(slot, waiter);
       for (const key of waiter.keys) {
@@ -112,14 +130,32 @@ export class BlockedClients {
         else list.push(waiter);
       }
       this.timer ??= setInterval(() => this.check(), checkMilliseconds);
-      return true;
+      return null;
     }
-    known.retrying = false;
+    this.retryDone(known);
     if (known.expired || now >= known.deadline || gone(slot)) {
       this.remove(known);
-      return false;
+      return known.unblockedWithError ? unblockedError() : timedOut(blocked);
     }
-    return true;
+    return null;
+  }
+
+  /**
+   * CLIENT UNBLOCK: the client `id`'s waiting command answers now, as timed out or with an error
+   * (with a retry in flight, once that retry is applied, if it takes nothing). False when the
+   * client is not blocked.
+   */
+  unblock(id: number, error: boolean): boolean {
+    for (const waiter of this.bySlot.values()) {
+      if (waiter.slot.connection.id !== id || waiter.expired) continue;
+      if (waiter.retrying) {
+        waiter.expired = true;
+        waiter.unblockedWithError = error;
+      } else if (error) this.answer(waiter, undefined, unblockedError());
+      else this.answer(waiter, timedOut(waiter.blocked), undefined);
+      return true;
+    }
+    return false;
   }
 
   /** `slot` is answered (served, or failed): it waits no more. */
@@ -149,10 +185,14 @@ export class BlockedClients {
     if (!this.node.isLeader) return;
     for (const key of keys) {
       const list = this.byKey.get(key);
-      if (list === undefined || list.some((waiter) => waiter.retrying)) continue;
+      if (list === undefined || this.retryFor.has(key)) continue;
+      // Clients gone are dropped by the next check: the first is almost always the one.
       const first = list.find((waiter) => !gone(waiter.slot));
-      if (first === undefined) continue;
+      // One already retried for another of its keys keeps its place here too.
+      if (first === undefined || first.retrying) continue;
       first.retrying = true;
+      first.wokenBy = key;
+      this.retryFor.set(key, first);
       first.slot.connection.proposeInOrder(first.command, first.slot);
     }
   }
@@ -177,7 +217,7 @@ export class BlockedClients {
         this.remove(waiter);
         if (!waiter.slot.connection.closed) waiter.slot.connection.socket.terminate();
       } else if (redirecting) this.answer(waiter, undefined, redirect(leader));
-      else if (now >= waiter.deadline) this.answer(waiter, waiter.blocked, undefined);
+      else if (now >= waiter.deadline) this.answer(waiter, timedOut(waiter.blocked), undefined);
     }
     if (this.bySlot.size === 0) this.stopTimer();
   }
@@ -188,8 +228,15 @@ export class BlockedClients {
     waiter.slot.settle(value, error);
   }
 
+  /** `waiter`'s retry is applied (or failed): its key may be retried again. */
+  private retryDone(waiter: Waiter): void {
+    waiter.retrying = false;
+    if (this.retryFor.get(waiter.wokenBy) === waiter) this.retryFor.delete(waiter.wokenBy);
+  }
+
   private remove(waiter: Waiter): void {
     if (!this.bySlot.delete(waiter.slot)) return;
+    this.retryDone(waiter);
     for (const key of waiter.keys) {
       const list = this.byKey.get(key);
       if (list === undefined) continue;

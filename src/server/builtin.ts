@@ -47,6 +47,11 @@ export interface BuiltinContext {
   readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
   /** Sends a command only the leader may run to the leader (proxy mode); see `ClientApplier.forwardCommand`. */
   readonly forwardCommand?: (connection: Connection, command: Command) => boolean;
+  /**
+   * CLIENT UNBLOCK: answers the blocked command of the client with this id as timed out, or with
+   * an error; false when that client is not blocked.
+   */
+  readonly unblock?: (id: number, error: boolean) => boolean;
   /** Closes the node for a client's SHUTDOWN and hands over to the program; null when it did not ask for that. */
   readonly shutdown: ((reason: string) => void) | null;
 }

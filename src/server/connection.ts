@@ -96,7 +96,15 @@ export class Slot {
     const blocker = this.blocker;
     if (blocker !== null && this.command !== null) {
       // A blocking command that found nothing waits (its client with it), unless it may not.
-      if (error === undefined && value instanceof Blocked && blocker.wait(this, this.command, value)) return;
+      if (error === undefined && value instanceof Blocked) {
+        const answer = blocker.wait(this, this.command, value);
+        if (answer === null) return;
+        if (answer instanceof Blocked) value = answer;
+        else {
+          value = undefined;
+          error = answer;
+        }
+      }
       blocker.done(this);
     }
     // A write that failed before it was applied takes the transaction's reads waiting on it along.

@@ -10,6 +10,7 @@ have yet, so the pipeline here is pipeline(transaction=False).
 
 import json
 import sys
+import threading
 
 import redis
 
@@ -55,6 +56,15 @@ def main():
     results["binary_set"] = client.set(PREFIX + "bin", binary)
     results["binary_get"] = hexify(client.get(PREFIX + "bin"))
     results["binary_strlen"] = client.strlen(PREFIX + "bin")
+
+    # A worker blocked in BLPOP, served by a push from another connection.
+    pusher = redis.Redis(host="127.0.0.1", port=port, socket_timeout=30)
+    timer = threading.Timer(0.1, lambda: pusher.rpush(PREFIX + "jobs", "job-1"))
+    timer.start()
+    results["blpop_served"] = hexify(client.blpop([PREFIX + "jobs"], timeout=5))
+    timer.join()
+    pusher.close()
+    results["blpop_timeout"] = client.blpop([PREFIX + "jobs"], timeout=0.05)
 
     client.close()
     print(json.dumps(results))

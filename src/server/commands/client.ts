@@ -1,5 +1,6 @@
 /** CLIENT and its subcommands, answered as Redis does for the ones clients send. */
 import { RespError } from "../../errors.ts";
+import { parseLong } from "../../resp/integers.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
 import { spec, writeHelp } from "../command-spec.ts";
 import type { Connection } from "../connection.ts";
@@ -128,7 +129,7 @@ function kill(context: BuiltinContext, connection: Connection, args: readonly Ui
 }
 
 export const client: Builtin = {
-  spec: spec("client", -2, "admin noscript loading stale", [0, 0, 0], "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL [args ...]"),
+  spec: spec("client", -2, "admin noscript loading stale", [0, 0, 0], "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL|UNBLOCK [args ...]"),
   run(context, connection, command) {
     const args = command.args;
     const sub = keyword(args[1]);
@@ -211,6 +212,18 @@ export const client: Builtin = {
         arity(args, 2, sub);
         connection.writeInt(-1);
         return;
+      case "unblock": {
+        // CLIENT UNBLOCK id [TIMEOUT|ERROR]
+        if (args.length < 3) arity(args, 3, sub);
+        // Past its arguments Redis 7.0 answers as for a subcommand it does not know.
+        if (args.length > 4) throw new RespError(`ERR unknown subcommand or wrong number of arguments for '${text(args[1])}'. Try CLIENT HELP.`);
+        const id = parseLong(args[2] ?? new Uint8Array(0));
+        if (id === null) throw new RespError("ERR value is not an integer or out of range");
+        const reason = args.length === 4 ? keyword(args[3]) : "timeout";
+        if (reason !== "timeout" && reason !== "error") throw new RespError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        connection.writeInt(context.unblock?.(id, reason === "error") === true ? 1 : 0);
+        return;
+      }
       case "help":
         writeHelp(connection, "client", [
           "ID",
@@ -231,6 +244,8 @@ export const client: Builtin = {
           "    USER <default|admin>, SKIPME <yes|no>.",
           "GETREDIR",
           "    Return -1 (no client tracking).",
+          "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+          "    Unblock the specified blocked client.",
           "NO-EVICT <ON|OFF>, NO-TOUCH <ON|OFF>, REPLY ON",
           "    Accepted; no effect.",
         ]);
