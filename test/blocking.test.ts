@@ -304,3 +304,40 @@ test("on a 3-node cluster: served on the leader, the same on every replica; a le
     for (const one of cluster.nodes) await one.close();
   }
 });
+
+test("proxy mode: a follower forwards a blocking command on a link of its own; its other clients are not held behind it", async () => {
+  const cluster = new InProcessNodes("blocking-proxy");
+  const leader = await cluster.openCluster([new Clone(), new Clone(), new Clone()], { logLevel: "warning", redirect: "proxy" });
+  const follower = cluster.nodes.find((one) => one !== leader);
+  if (follower === undefined) throw new Error("no follower");
+  const clients = await Promise.all([connect(follower.port), connect(follower.port), connect(follower.port)]);
+  const [waiting, other, leaving] = clients as [RespConnection, RespConnection, RespConnection];
+  try {
+    // Pipelined: the SET goes first (on the shared link), the BLPOP after its reply, the GET
+    // only once the BLPOP is answered.
+    waiting.command("SET", "px:flag", "1");
+    waiting.command("BLPOP", "px:q", "0");
+    waiting.command("GET", "px:flag");
+    expect(await next(waiting)).toBe("OK");
+    expect(await repliesWithin(waiting, 200)).toBe(false);
+    // The follower's other clients go on through the shared link meanwhile.
+    expect(plain(await other.call("SET", "px:other", "x"))).toBe("OK");
+    expect(plain(await other.call("GET", "px:other"))).toBe("x");
+    expect(plain(await other.call("RPUSH", "px:q", "job"))).toBe(1);
+    expect(await next(waiting)).toEqual(["px:q", "job"]);
+    expect(await next(waiting)).toBe("1");
+    // A client that leaves while blocked through the follower: nothing is taken for it.
+    leaving.command("BRPOP", "px:gone", "0");
+    expect(await repliesWithin(leaving, 200)).toBe(false);
+    leaving.close();
+    await Bun.sleep(200);
+    expect(plain(await other.call("RPUSH", "px:gone", "kept"))).toBe(1);
+    await Bun.sleep(100);
+    expect(plain(await other.call("LRANGE", "px:gone", "0", "-1"))).toEqual(["kept"]);
+    // A timeout answers through the follower too.
+    expect(plain(await waiting.call("BLPOP", "px:none", "0.05"))).toBe(null);
+  } finally {
+    for (const client of clients) client.close();
+    for (const one of cluster.nodes) await one.close();
+  }
+});

@@ -5,7 +5,7 @@
  */
 import type { Applier, Conn } from "../api.ts";
 import { assert } from "../assert.ts";
-import { redirect, RespError } from "../errors.ts";
+import { redirect } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
 import type { Command } from "../resp/reader.ts";
 import type { BlockedClients } from "./blocking.ts";
@@ -59,9 +59,12 @@ export class ClientApplier implements Applier {
         this.notLeader(conn, command);
         return;
       }
-      if (this.blocked?.isBlocking(command.name) === true) {
-        // Not over the shared link (see notLeader); not here either, ahead of those commands.
-        throw new RespError("TRYAGAIN A blocking command cannot follow commands still forwarded to the leader; retry it");
+      if (this.blocked?.isBlocking(command.name) === true && this.mode === "proxy") {
+        // On a link of its own (see notLeader), once the commands before it are answered: sent
+        // now, it could overtake them.
+        const slot = this.blockingSlot(conn, command);
+        conn.afterForwarded = () => this.forwardBlocking(conn, command, slot);
+        return;
       }
       // Commands of this connection are still at the leader they were forwarded to: this one
       // follows them there, so that it is served in the client's order (Connection.forwardedPending).
@@ -162,10 +165,51 @@ export class ClientApplier implements Applier {
     const leader = this.node.leaderAddress();
     const forward = this.mode === "proxy" || (read && conn?.replicaReads === true);
     if (leader === null || conn === null || !forward) throw redirect(leader);
-    // The link to the leader is shared by every client of this node: one blocked there would hold
-    // the replies of them all. A blocking command goes to the leader itself.
-    if (this.blocked?.isBlocking(command.name) === true) throw redirect(leader);
+    if (this.blocked?.isBlocking(command.name) === true) {
+      if (this.mode !== "proxy") throw redirect(leader);
+      this.forwardBlocking(conn, command, this.blockingSlot(conn, command));
+      return;
+    }
     this.forward(conn, command.name, command.frame(), 0, leader);
+  }
+
+  /**
+   * Proxy mode: the reply slot of a blocking command for the leader; nothing more of its client is
+   * run until it is answered, as on the leader.
+   */
+  private blockingSlot(conn: Connection, command: Command): Slot {
+    const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    conn.enqueue(slot);
+    if (conn.dispatching && conn.whenIdle === null) {
+      conn.readsWhileBlocked = true;
+      conn.whenIdle = () => {
+        conn.readsWhileBlocked = false;
+      };
+    }
+    return slot;
+  }
+
+  /**
+   * Proxy mode: sends a blocking command to the leader on a link of its own (the shared link would
+   * hold every client's replies behind it while it waits).
+   */
+  private forwardBlocking(conn: Connection, command: Command, slot: Slot): void {
+    assert(this.proxy !== null, "proxy mode has a proxy");
+    const leader = this.node.leaderAddress();
+    if (conn.closed) {
+      slot.settle(undefined, redirect(leader));
+      return;
+    }
+    if (leader === null || this.node.isLeader) {
+      // Leadership moved while it waited behind forwarded commands: not sent, so not applied.
+      slot.settle(undefined, redirect(leader));
+      return;
+    }
+    slot.forwarded = true;
+    conn.readsAtLeader = true;
+    conn.forwardedPending++;
+    conn.forwardedTo = leader;
+    conn.blockedLink = this.proxy.forwardAlone(leader, conn.protocol, command.frame(), slot);
   }
 
   /**

@@ -113,7 +113,15 @@ export class Slot {
     this.value = value;
     this.error = error;
     if (this.barrier) this.connection.barrierResolved();
-    if (this.forwarded) this.connection.forwardedPending--;
+    if (this.forwarded) {
+      const connection = this.connection;
+      connection.forwardedPending--;
+      const next = connection.afterForwarded;
+      if (connection.forwardedPending === 0 && next !== null) {
+        connection.afterForwarded = null;
+        next();
+      }
+    }
     const server = this.connection.server;
     if (!this.connection.closed) server.drainQueue(this.connection);
     server.markReady(this.connection);
@@ -265,6 +273,10 @@ export class Connection implements Conn, CommandSink {
    */
   forwardedPending = 0;
   forwardedTo = "";
+  /** The link of this client's blocking command forwarded to the leader (proxy mode), while it waits. */
+  blockedLink: { close(why: string): void } | null = null;
+  /** A blocking command waiting for the replies of the commands forwarded before it (proxy mode). */
+  afterForwarded: (() => void) | null = null;
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;

@@ -56,6 +56,8 @@ class ProxyLink {
     private readonly logger: Logger,
     private readonly onClosed: (link: ProxyLink) => void,
     tls: TlsConfig | null,
+    /** A link of one command (a blocking one): it closes once that command is answered. */
+    private readonly once = false,
   ) {
     const parsed = splitAddress(address);
     if (parsed === null || parsed.port === 0) {
@@ -186,6 +188,10 @@ class ProxyLink {
       if (slot === null) continue;
       // Copied: the buffer is reused for the replies that follow.
       slot.settle(Uint8Array.from(reply), undefined);
+      if (this.once && this.inflight.length === 0) {
+        this.close("its one command was answered");
+        return;
+      }
     }
     if (start > 0) {
       this.buffer.copy(this.buffer, 0, start, this.bufferEnd);
@@ -212,6 +218,8 @@ class ProxyLink {
 
 export class LeaderProxy {
   private readonly links = new Map<string, ProxyLink>();
+  /** Links of one blocking command each (`forwardAlone`). */
+  private readonly lone = new Set<ProxyLink>();
 
   constructor(
     private readonly logger: Logger,
@@ -241,8 +249,21 @@ export class LeaderProxy {
     link.forward(frame, slot, skip);
   }
 
+  /**
+   * Forwards one blocking command on a link of its own, closed once it is answered: on the shared
+   * link a blocked command would hold every other client's replies behind it. Closing the returned
+   * link (its client left) makes the leader drop the waiting command, with nothing taken for it.
+   */
+  forwardAlone(address: string, protocol: 2 | 3, frame: Uint8Array, slot: Slot): { close(why: string): void } {
+    const link = new ProxyLink(address, protocol, this.password, this.logger, (closed) => this.lone.delete(closed), this.tls, true);
+    if (!link.closed) this.lone.add(link);
+    link.forward(frame, slot);
+    return link;
+  }
+
   close(): void {
     for (const link of this.links.values()) link.close("the node is closing");
     this.links.clear();
+    for (const link of [...this.lone]) link.close("the node is closing");
   }
 }

@@ -206,7 +206,15 @@ export class Server {
           if (socket.data !== undefined) this.onClose(socket);
         },
         end: (socket) => {
-          if (socket.data !== undefined) socket.data.inputEnded = true;
+          const connection = socket.data;
+          if (connection === undefined) return;
+          connection.inputEnded = true;
+          // Blocked at the leader through a link of its own: as Redis frees a blocked client that
+          // leaves, the link goes (the leader then takes nothing for it), and so does the client.
+          if (connection.blockedLink !== null && connection.queued > 0) {
+            connection.blockedLink.close("its client left");
+            socket.terminate();
+          }
         },
         error: (socket, error) => {
           const address = (socket.data as Connection | undefined)?.remoteAddress ?? socket.remoteAddress;
@@ -316,6 +324,8 @@ export class Server {
     const connection = socket.data;
     connection.closed = true;
     connection.forgetWatch();
+    connection.blockedLink?.close("its client left");
+    connection.blockedLink = null;
     this.connections.delete(connection);
     this.ready.delete(connection);
     if (this.target === connection) {
