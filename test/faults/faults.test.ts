@@ -70,7 +70,7 @@ afterAll(async () => {
 
 type ScenarioShape = Omit<ScenarioOptions, "seed" | "durationMs" | "name">;
 
-const highHigh = { nodes: 3, clients: 9, consistency: "high", durability: "high", workloads: ["register", "counter", "append"] } as const;
+const highHigh = { nodes: 3, clients: 9, consistency: "high", durability: "high", workloads: ["register", "counter", "append", "queue"] } as const;
 
 const scenarios: Record<string, ScenarioShape> = {
   "kill the leader or a random node (high/high)": {

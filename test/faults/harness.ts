@@ -264,14 +264,14 @@ async function runClient(
 
 async function finalReads(
   cluster: FaultCluster,
-  keys: readonly { workload: WorkloadName; key: string }[],
+  keys: readonly { workload: WorkloadName; key: string; command: string[] }[],
   history: History,
   notes: string[],
 ): Promise<Map<string, string | null>> {
   const finals = new Map<string, string | null>();
   const deadline = performance.now() + finalReadsTimeoutMilliseconds;
   let leader: number | null = await cluster.waitLeader(healLeaderTimeoutMilliseconds);
-  for (const { workload, key } of keys) {
+  for (const { workload, key, command } of keys) {
     while (performance.now() < deadline && !finals.has(key)) {
       if (leader === null) {
         leader = await cluster.findLeader(probeTimeoutMilliseconds);
@@ -287,7 +287,7 @@ async function finalReads(
         client: -1,
         workload,
         node: node.name,
-        command: ["GET", key],
+        command,
         key,
         kind: "read",
         value: null,
@@ -299,7 +299,7 @@ async function finalReads(
       };
       let reply: RespValue;
       try {
-        reply = await probe(node.port, replyTimeoutMillisecondsDefault, "GET", key);
+        reply = await probe(node.port, replyTimeoutMillisecondsDefault, ...command);
       } catch (error) {
         entry.reply = `no reply: ${String(error)}`;
         history.entries.push(entry);
@@ -390,7 +390,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await Promise.all([...clients, nemesisDone]);
     schedule = nemesis.events;
     notes.push(...(await cluster.heal()));
-    const keys = workloads.flatMap((workload) => workload.keys.map((key) => ({ workload: workload.name, key })));
+    const keys = workloads.flatMap((workload) => workload.keys.map((key) => ({ workload: workload.name, key, command: workload.finalCommand?.(key) ?? ["GET", key] })));
     finals = await finalReads(cluster, keys, history, notes);
   } catch (error) {
     notes.push(`harness error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

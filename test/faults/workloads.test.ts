@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Outcome } from "../sim/linearizability.ts";
-import { appendWorkload, counterWorkload, type HistoryEntry, registerWorkload, type WorkloadName } from "./workloads.ts";
+import { appendWorkload, counterWorkload, type HistoryEntry, queueWorkload, registerWorkload, type WorkloadName } from "./workloads.ts";
 
 let nextIndex = 0;
 
@@ -111,5 +111,36 @@ describe("register check", () => {
     const workload = registerWorkload(1, 5_000);
     expect(workload.check([write, entry("register", "read", key, null, 2, 3, "ok")], new Map()).violations.length).toBe(1);
     expect(workload.check([write, entry("register", "read", key, "x", 2, 3, "ok")], new Map()).violations).toEqual([]);
+  });
+});
+
+const queueKey = "queue:0";
+const push = (token: string, outcome: Outcome, client = 0): HistoryEntry => ({ ...entry("queue", "write", queueKey, token, nextIndex, nextIndex + 1, outcome), client });
+const pop = (token: string | null, outcome: Outcome, client = 1): HistoryEntry => ({
+  ...entry("queue", "read", queueKey, token === null ? null : `${queueKey},${token}`, nextIndex, nextIndex + 1, outcome),
+  client,
+});
+
+function queueViolations(history: HistoryEntry[], final: string): string[] {
+  return queueWorkload(1).check(history, new Map([[queueKey, final]])).violations;
+}
+
+describe("queue check", () => {
+  test("a correct history passes: popped, timed out, left in the list, one taken by a pop whose reply was lost", () => {
+    const history = [push("c0.1", "ok"), push("c0.2", "ok"), push("c0.3", "ok"), push("c0.4", "unknown"), pop("c0.1", "ok"), pop(null, "ok"), pop(null, "unknown"), pop("c0.3", "ok")];
+    expect(queueViolations(history, "c0.4")).toEqual([]);
+    expect(queueViolations(history.slice(0, 6).concat(history.slice(7)), "c0.2")).toEqual([]);
+  });
+  test("a token delivered twice is caught: to two pops, or popped and still listed", () => {
+    expect(queueViolations([push("c0.1", "ok"), pop("c0.1", "ok"), pop("c0.1", "ok", 2)], "").length).toBeGreaterThan(0);
+    expect(queueViolations([push("c0.1", "ok"), pop("c0.1", "ok")], "c0.1").length).toBeGreaterThan(0);
+  });
+  test("a lost acknowledged token, a phantom one and a failed push delivered are caught", () => {
+    expect(queueViolations([push("c0.1", "ok"), push("c0.2", "ok"), pop("c0.1", "ok")], "").length).toBeGreaterThan(0);
+    expect(queueViolations([push("c0.1", "ok"), pop("c9.9", "ok")], "c0.1").length).toBeGreaterThan(0);
+    expect(queueViolations([push("c0.1", "failed")], "c0.1").length).toBeGreaterThan(0);
+  });
+  test("a consumer that gets one producer's tokens out of order is caught", () => {
+    expect(queueViolations([push("c0.1", "ok"), push("c0.2", "ok"), pop("c0.2", "ok"), pop("c0.1", "ok")], "").length).toBeGreaterThan(0);
   });
 });

@@ -8,6 +8,11 @@
  * - append: `APPEND key <unique token>;` and `GET key`; every read a prefix of the final value,
  *   tokens unique, acknowledged tokens present, definitely failed tokens absent, real-time order
  *   respected.
+ * - queue: `RPUSH key <unique token>` and `BLPOP key 0.05` (a blocking pop, waiting up to 50 ms);
+ *   no token delivered twice (to two BLPOPs, or to one and still in the list at the end), none
+ *   that was never pushed or whose push definitely failed, no acknowledged token lost beyond what
+ *   pops of unknown outcome may have taken, and each consumer gets one producer's tokens in the
+ *   order they were pushed.
  *
  * Outcomes follow the README ("Errors and what they guarantee"): ok; failed (MOVED, TRY,
  * CLUSTERDOWN, TRYAGAIN, LOADING, ERR: definitely not applied); unknown (UNCERTAIN, a reply
@@ -16,7 +21,7 @@
 import { checkRegisterHistory, type Operation, type Outcome } from "../sim/linearizability.ts";
 import type { Random } from "./random.ts";
 
-export type WorkloadName = "register" | "counter" | "append";
+export type WorkloadName = "register" | "counter" | "append" | "queue";
 
 /** One operation as the harness recorded it. Times are `performance.now()` of the test process. */
 export interface HistoryEntry {
@@ -62,6 +67,8 @@ export interface Workload {
   readonly name: WorkloadName;
   readonly keys: readonly string[];
   generate(client: number, sequence: number, random: Random): PlannedOperation;
+  /** The command that reads a key's final value after the run (GET unless given). */
+  finalCommand?(key: string): string[];
   check(history: readonly HistoryEntry[], finals: ReadonlyMap<string, string | null>): CheckReport;
 }
 
@@ -339,8 +346,98 @@ export function appendWorkload(keyCount = 3): Workload {
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+
+/** How long a BLPOP of the queue workload waits, in seconds. */
+const popTimeoutSeconds = "0.05";
+
+/**
+ * Queues: RPUSH of unique tokens, and BLPOP. A BLPOP is recorded as a read (its reply, `key,token`
+ * or null, is what the check needs), though it removes what it returns.
+ */
+export function queueWorkload(keyCount = 2): Workload {
+  const keys = keysOf("queue", keyCount);
+  const tokenOf = (reply: string | null): string | null => (reply === null ? null : (reply.split(",")[1] ?? null));
+  return {
+    name: "queue",
+    keys,
+    generate(client, sequence, random) {
+      const key = random.pick(keys);
+      // More pushes than pops: most pops find something, some wait (and some time out).
+      if (random.chance(0.6)) {
+        const token = `c${client}.${sequence}`;
+        return { kind: "write", key, command: ["RPUSH", key, token], value: token };
+      }
+      return { kind: "read", key, command: ["BLPOP", key, popTimeoutSeconds], value: null };
+    },
+    finalCommand: (key) => ["LRANGE", key, "0", "-1"],
+    check(history, finals) {
+      const violations: string[] = [];
+      for (const key of keys) {
+        const entries = history.filter((entry) => entry.workload === "queue" && entry.key === key && entry.client >= 0);
+        const pushes = new Map<string, HistoryEntry>();
+        for (const entry of entries) if (entry.kind === "write" && entry.value !== null) pushes.set(entry.value, entry);
+        const finalText = finals.get(key);
+        if (finalText === undefined) {
+          violations.push(`queue ${key}: no final read`);
+          continue;
+        }
+        const remaining = finalText === null || finalText === "" ? [] : finalText.split(",");
+        const delivered = new Map<string, HistoryEntry | "final">();
+        const deliver = (token: string, to: HistoryEntry | "final"): void => {
+          const twice = delivered.get(token);
+          if (twice !== undefined) {
+            const where = (one: HistoryEntry | "final"): string => (one === "final" ? "the final list" : describe(one));
+            pushLimited(violations, `queue ${key}: token ${token} delivered twice: ${where(twice)} and ${where(to)}`);
+          }
+          delivered.set(token, to);
+          const push = pushes.get(token);
+          if (push === undefined) pushLimited(violations, `queue ${key}: token ${token} was never pushed`);
+          else if (push.outcome === "failed") pushLimited(violations, `queue ${key}: token ${token} of a failed RPUSH was delivered: ${describe(push)}`);
+        };
+        const pops = entries.filter((entry) => entry.kind === "read");
+        for (const pop of pops) {
+          if (pop.outcome !== "ok") continue;
+          const token = tokenOf(pop.value);
+          if (token !== null) deliver(token, pop);
+        }
+        for (const token of remaining) deliver(token, "final");
+        // An acknowledged push is delivered, or taken by a pop whose reply never came.
+        const unknownPops = pops.filter((pop) => pop.outcome === "unknown").length;
+        const lost = [...pushes.values()].filter((push) => push.outcome === "ok" && push.value !== null && !delivered.has(push.value));
+        if (lost.length > unknownPops) {
+          pushLimited(
+            violations,
+            `queue ${key}: ${lost.length} acknowledged tokens are neither popped nor left (at most ${unknownPops} pops of unknown outcome could have taken them): ${lost
+              .slice(0, 5)
+              .map(describe)
+              .join("; ")}`,
+          );
+        }
+        // One producer's tokens reach each consumer in the order they were pushed (FIFO).
+        const lastSeen = new Map<string, { sequence: number; pop: HistoryEntry }>();
+        for (const pop of pops.filter((one) => one.outcome === "ok").sort((a, b) => a.index - b.index)) {
+          const token = tokenOf(pop.value);
+          const match = token === null ? null : /^c(\d+)\.(\d+)$/.exec(token);
+          if (match === null) continue;
+          const producer = `${pop.client}<-${match[1] ?? ""}`;
+          const sequence = Number(match[2]);
+          const before = lastSeen.get(producer);
+          if (before !== undefined && before.sequence > sequence) {
+            pushLimited(violations, `queue ${key}: a consumer got ${token} after a later token of the same producer: ${describe(before.pop)} then ${describe(pop)}`);
+          }
+          lastSeen.set(producer, { sequence, pop });
+        }
+      }
+      return { workload: "queue", violations, notes: [] };
+    },
+  };
+}
+
 export function makeWorkload(name: WorkloadName): Workload {
   switch (name) {
+    case "queue":
+      return queueWorkload();
     case "register":
       return registerWorkload();
     case "counter":
