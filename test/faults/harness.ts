@@ -139,14 +139,17 @@ const pipelineLongPauseMilliseconds: readonly [number, number] = [300, 1_500];
 const pipelineLongPauseChance = 0.1;
 
 /**
- * One client. An even-numbered client sends one command and reads its reply before the next. An
- * odd-numbered one pipelines: it often sends a second and a third command, each after a short
- * pause, before it reads the replies in order, so that a read can queue behind a write of its own
- * connection that the node is still deciding, perhaps after the node lost leadership (each
- * command is its own operation in the history, from its send to its reply).
+ * One client. Clients are dealt to the workloads in rounds (client `i` runs workload `i mod n`);
+ * in even rounds a client sends one command and reads its reply before the next, in odd rounds it
+ * pipelines (`pipelining`), so that every workload has clients of both kinds whatever the number
+ * of workloads: it often sends a second and a third command, each after a short pause, before it
+ * reads the replies in order, so that a read can queue behind a write of its own connection that
+ * the node is still deciding, perhaps after the node lost leadership (each command is its own
+ * operation in the history, from its send to its reply).
  */
 async function runClient(
   client: number,
+  pipelining: boolean,
   workload: Workload,
   cluster: FaultCluster,
   history: History,
@@ -159,7 +162,6 @@ async function runClient(
   // The node the connection is to: a membership change may put a new node in the same slot.
   let connectionNode: CloneProcess | null = null;
   let sequence = 0;
-  const pipelining = client % 2 === 1;
   const pickAny = (): void => {
     target = random.int(0, cluster.nodes.length - 1);
   };
@@ -384,7 +386,8 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     const clients = Array.from({ length: options.clients }, (_, client) => {
       const workload = workloads[client % workloads.length];
       if (workload === undefined) throw new Error("no workload");
-      return runClient(client, workload, cluster, history, random.fork(client), deadline, replyTimeoutMs);
+      const pipelining = Math.floor(client / workloads.length) % 2 === 1;
+      return runClient(client, pipelining, workload, cluster, history, random.fork(client), deadline, replyTimeoutMs);
     });
     const nemesisDone = nemesis.run(deadline);
     await Promise.all([...clients, nemesisDone]);
