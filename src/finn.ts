@@ -29,6 +29,7 @@ import { LeaderProxy } from "./server/proxy.ts";
 import type { BuiltinContext, InfoSections, NodeSettings } from "./server/builtin.ts";
 import type { CommandSpec } from "./server/command-spec.ts";
 import { builtins } from "./server/commands/index.ts";
+import { publishApplied } from "./server/commands/pubsub.ts";
 import { createDispatcher } from "./server/dispatch.ts";
 import { defaultServerLimits, isLoopbackAddress, Server, type ServerLimits } from "./server/server.ts";
 import { defaultLinkLimits, type LinkLimits } from "./transport/peer-link.ts";
@@ -473,7 +474,7 @@ async function openLocked(
     id: nodeId,
     store,
     transport,
-    executor: new Executor(machine, logger),
+    executor: new Executor(machine, logger, new Map([["publish", (command) => publishApplied(server.pubsub, command.key(1), command.arg(2))]])),
     logger,
     durability,
     consistency,
@@ -528,6 +529,8 @@ async function openLocked(
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
     forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
     unblock: (id, error) => blocked.unblock(id, error),
+    applier,
+    pubsub: server.pubsub,
     // `handle` is made below, before this loop turn ends: no command runs before it exists.
     shutdown:
       onShutdown === undefined

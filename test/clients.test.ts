@@ -475,6 +475,27 @@ describe("ioredis (default options)", () => {
       expect(await client.strlen(`${prefix}bin`)).toBe(256);
     }));
 
+  test("SUBSCRIBE and PSUBSCRIBE on a second connection hear this one's PUBLISH", () =>
+    withNodeLog(async () => {
+      const listener = new Redis(node.port, "127.0.0.1");
+      try {
+        const heard: string[] = [];
+        const both = Promise.withResolvers<void>();
+        listener.on("message", (channel: string, message: string) => heard.push(`${channel}:${message}`));
+        listener.on("pmessage", (pattern: string, channel: string, message: string) => {
+          heard.push(`${pattern}|${channel}:${message}`);
+          both.resolve();
+        });
+        expect(await listener.subscribe(`${prefix}news`)).toBe(1);
+        expect(await listener.psubscribe(`${prefix}n*`)).toBe(2);
+        expect(await client.publish(`${prefix}news`, "hello")).toBe(2);
+        await both.promise;
+        expect(heard).toEqual([`${prefix}news:hello`, `${prefix}n*|${prefix}news:hello`]);
+      } finally {
+        listener.disconnect();
+      }
+    }));
+
   test("BLPOP on a second connection waits for this one's RPUSH; BRPOP times out with null", () =>
     withNodeLog(async () => {
       const worker = new Redis(node.port, "127.0.0.1");
@@ -568,6 +589,8 @@ describe("redis-py", () => {
     binary_strlen: number;
     blpop_served: Array<{ hex: string }>;
     blpop_timeout: null;
+    pubsub_message: { type: string; channel: { hex: string }; data: { hex: string } } | null;
+    publish_count: number;
   }
 
   let results: PythonResults;
@@ -608,6 +631,11 @@ describe("redis-py", () => {
     expect(results.binary_get).toEqual({ hex: allBytes.toString("hex") });
     expect(results.binary_strlen).toBe(256);
     expect(await rawGet("py:bin")).toEqual(allBytes);
+  });
+
+  test("pubsub(): a message published on another connection arrives", () => {
+    expect(results.publish_count).toBe(1);
+    expect(results.pubsub_message).toEqual({ type: "message", channel: hex("py:news"), data: hex("hello") });
   });
 
   test("BLPOP waits for another connection's RPUSH, and times out with None", () => {

@@ -71,7 +71,17 @@ export class Executor implements CommandSink {
   constructor(
     private readonly machine: Machine,
     private readonly logger: Logger,
+    /**
+     * Commands the framework applies itself, by name (PUBLISH): the machine never sees them, and
+     * what the function returns is their value.
+     */
+    private readonly frameworkCommands: ReadonlyMap<string, (command: Command) => unknown> = new Map(),
   ) {}
+
+  /** Whether the framework applies commands named `name` itself (they touch no key of the machine). */
+  appliesItself(name: string): boolean {
+    return this.frameworkCommands.has(name);
+  }
 
   /** The index of the entry being applied, and the place in it of the next command. */
   private entryIndex = 0;
@@ -138,9 +148,15 @@ export class Executor implements CommandSink {
     const result = this.result;
     try {
       enterLogPosition(this.entryIndex, this.commandPosition++, this.entryTime);
-      const returned = this.machine.command(applier, null, command);
-      result.value = applier.value;
-      result.error = returned instanceof Error ? returned : applier.error;
+      const own = this.frameworkCommands.get(command.name);
+      if (own !== undefined) {
+        result.value = own(command);
+        result.error = undefined;
+      } else {
+        const returned = this.machine.command(applier, null, command);
+        result.value = applier.value;
+        result.error = returned instanceof Error ? returned : applier.error;
+      }
     } catch (error) {
       result.value = undefined;
       result.error = error;

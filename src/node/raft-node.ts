@@ -331,7 +331,7 @@ export class RaftNode implements Replicator {
     const last = this.raft.status().lastIndex;
     if (last > this.machineApplied) {
       const sink = { found: false, onCommand: (command: Command) => {
-        if (command.name !== clockCommandName && this.writes.writes(command, keySet)) sink.found = true;
+        if (this.touchesKeys(command) && this.writes.writes(command, keySet)) sink.found = true;
         return !sink.found;
       } };
       for (const entry of this.raft.entriesBetween(asIndex(this.machineApplied + 1), asIndex(last + 1))) {
@@ -340,7 +340,12 @@ export class RaftNode implements Replicator {
         if (sink.found) return true;
       }
     }
-    return this.queuedCommands.some((command) => this.writes.writes(command, keySet));
+    return this.queuedCommands.some((command) => this.touchesKeys(command) && this.writes.writes(command, keySet));
+  }
+
+  /** Whether a command of the log may write a key of the machine (not the clock frame, nor PUBLISH). */
+  private touchesKeys(command: Command): boolean {
+    return command.name !== clockCommandName && !this.executor.appliesItself(command.name);
   }
 
   canReadNow(): boolean {
@@ -822,7 +827,7 @@ export class RaftNode implements Replicator {
   private readonly onApplied: ApplyListener = {
     before: () => this.applying[this.applyingAt]?.beforeApply?.(),
     after: (command: Command, result: ApplyResult) => {
-      if (result.error === undefined) {
+      if (result.error === undefined && this.touchesKeys(command)) {
         this.writes.applied(command, this.machineApplied);
         this.writeListener?.(command, result.value);
       }

@@ -9,6 +9,8 @@ import type { Transport } from "../transport/transport.ts";
 import type { CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
 import type { Server } from "./server.ts";
+import type { Applier } from "../api.ts";
+import type { PubSub } from "./pubsub.ts";
 
 /** What a node was started with, as INFO and CONFIG GET report it. */
 export interface NodeSettings {
@@ -47,6 +49,10 @@ export interface BuiltinContext {
   readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
   /** Sends a command only the leader may run to the leader (proxy mode); see `ClientApplier.forwardCommand`. */
   readonly forwardCommand?: (connection: Connection, command: Command) => boolean;
+  /** The applier of the machine's commands, for built-ins that go through the log as writes do (PUBLISH). */
+  readonly applier?: Applier;
+  /** This node's publish/subscribe. */
+  readonly pubsub?: PubSub;
   /**
    * CLIENT UNBLOCK: answers the blocked command of the client with this id as timed out, or with
    * an error; false when that client is not blocked.

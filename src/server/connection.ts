@@ -277,6 +277,9 @@ export class Connection implements Conn, CommandSink {
   blockedLink: { close(why: string): void } | null = null;
   /** A blocking command waiting for the replies of the commands forwarded before it (proxy mode). */
   afterForwarded: (() => void) | null = null;
+  /** SUBSCRIBE's channels and PSUBSCRIBE's patterns (null until the first). */
+  channelSubscriptions: Set<string> | null = null;
+  patternSubscriptions: Set<string> | null = null;
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;

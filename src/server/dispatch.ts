@@ -42,6 +42,23 @@ function remoteAllowed(access: Access, connection: Connection, name: string): bo
   return connection.admin || name === "auth" || name === "hello" || name === "quit";
 }
 
+/** What a RESP2 client may send while it is subscribed to a channel or a pattern. */
+const allowedWhileSubscribed: ReadonlySet<string> = new Set(["subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ping", "quit", "reset"]);
+
+/** Commands that are containers of subcommands, whose full name Redis writes `name|sub`. */
+const containers: ReadonlySet<string> = new Set(["pubsub", "client", "config", "command", "cluster", "object", "memory", "xinfo"]);
+
+/** The command's name as Redis's `fullname` gives it: `pubsub|numpat` for a subcommand. */
+function fullName(command: Command): string {
+  const name = command.name;
+  return containers.has(name) && command.argCount > 1 ? `${name}|${latin1(command.arg(1)).toLowerCase()}` : name;
+}
+
+/** Whether `connection` is subscribed to any channel or pattern. */
+export function subscribed(connection: Connection): boolean {
+  return (connection.channelSubscriptions?.size ?? 0) + (connection.patternSubscriptions?.size ?? 0) > 0;
+}
+
 /** Commands that act on a transaction instead of being queued in it (UNWATCH is queued, as in Redis). */
 const transactionControl: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "quit", "reset"]);
 
@@ -63,6 +80,12 @@ export function createDispatcher(
     }
     if (!connection.authenticated && !beforeAuthentication.has(name)) {
       connection.writeError("NOAUTH Authentication required.");
+      return;
+    }
+    if (connection.protocol === 2 && subscribed(connection) && !allowedWhileSubscribed.has(name)) {
+      // RESP2 carries messages and replies in one stream: a subscribed client may only manage its
+      // subscriptions (RESP3 clients get messages as pushes, and may send anything).
+      connection.writeError(`ERR Can't execute '${fullName(command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
       return;
     }
     const builtin = builtins.get(name);

@@ -17,6 +17,7 @@ import { RespWriter } from "../resp/writer.ts";
 import { listenTls, type TlsConfig } from "../tls.ts";
 import type { RedirectMode } from "./applier.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
+import { PubSub } from "./pubsub.ts";
 
 /** Limits on each client, beyond the request reader's. */
 export interface ServerLimits extends ReaderLimits {
@@ -150,6 +151,9 @@ export class Server {
   propose: (command: Command, ticket: Slot) => void = () => {
     throw new Error("no log to propose to");
   };
+
+  /** This node's publish/subscribe: its clients' subscriptions (`PubSub`). */
+  readonly pubsub: PubSub = new PubSub(this);
 
   constructor(private readonly options: ServerOptions) {
     this.limits = options.limits;
@@ -324,6 +328,7 @@ export class Server {
     const connection = socket.data;
     connection.closed = true;
     connection.forgetWatch();
+    this.pubsub.forget(connection);
     connection.blockedLink?.close("its client left");
     connection.blockedLink = null;
     this.connections.delete(connection);

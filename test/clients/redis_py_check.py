@@ -66,6 +66,18 @@ def main():
     pusher.close()
     results["blpop_timeout"] = client.blpop([PREFIX + "jobs"], timeout=0.05)
 
+    # Publish/subscribe: a subscriber on its own connection hears a PUBLISH from this one.
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(PREFIX + "news")
+    results["publish_count"] = client.publish(PREFIX + "news", "hello")
+    got = None
+    for _ in range(50):
+        got = listener.get_message(timeout=0.1)
+        if got is not None:
+            break
+    results["pubsub_message"] = None if got is None else {"type": got["type"], "channel": hexify(got["channel"]), "data": hexify(got["data"])}
+    listener.close()
+
     client.close()
     print(json.dumps(results))
 

@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
 import type { Connection } from "../connection.ts";
 import { spec } from "../command-spec.ts";
+import { subscribed } from "../dispatch.ts";
 
 const noKeys = [0, 0, 0] as const;
 const pong = new TextEncoder().encode("+PONG\r\n");
@@ -12,6 +13,13 @@ export const ping: Builtin = {
   spec: spec("ping", -1, "fast stale loading", noKeys, "connection", "Returns the server's liveliness response.", "[message]"),
   run(_context, connection, command) {
     if (command.argCount > 2) throw new RespError("ERR wrong number of arguments for 'ping' command");
+    if (connection.protocol === 2 && subscribed(connection)) {
+      // A subscribed RESP2 client reads arrays only: PING answers as a message would look.
+      connection.writeArray(2);
+      connection.writeBulk("pong");
+      connection.writeBulk(command.argCount === 2 ? command.arg(1) : new Uint8Array(0));
+      return;
+    }
     if (command.argCount === 1) connection.writeRaw(pong);
     else connection.writeBulk(command.arg(1));
   },
