@@ -56,6 +56,12 @@ test("messages reach RESP2 and RESP3 subscribers and pattern subscribers; a RESP
     expect(message(await resp3.read())).toEqual({ type: "push", value: ["message", "news", "one"] });
     expect(message(await pattern.read())).toEqual({ type: "array", value: ["pmessage", "ne*", "news", "one"] });
     expect(plain(await publisher.call("PUBLISH", "nothing", "x"))).toBe(0);
+    // CLIENT LIST shows subscribers as Redis does: type pubsub, flag P, their counts.
+    const listed = String(plain(await publisher.call("CLIENT", "LIST", "TYPE", "pubsub"))).trim().split("\n");
+    expect(listed.length).toBe(3);
+    expect(listed.every((line) => line.includes(" flags=P "))).toBe(true);
+    expect(listed.filter((line) => line.includes(" sub=1 psub=0 ")).length).toBe(2);
+    expect(listed.filter((line) => line.includes(" sub=0 psub=1 ")).length).toBe(1);
     // RESP3 subscribers may send anything; RESP2 ones only (P)(UN)SUBSCRIBE, PING, QUIT.
     expect(plain(await resp3.call("SET", "ps:k", "v"))).toBe("OK");
     expect(plain(await resp2.call("SET", "ps:k", "v"))).toEqual({

@@ -4,6 +4,7 @@ import { parseLong } from "../../resp/integers.ts";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
 import { spec, writeHelp } from "../command-spec.ts";
 import type { Connection } from "../connection.ts";
+import { subscribed } from "../dispatch.ts";
 
 /** Redis refuses names and library strings with spaces or control characters. */
 function checkName(value: string, what: string): void {
@@ -14,8 +15,10 @@ function checkName(value: string, what: string): void {
 }
 
 /** Redis's client type: another node's Raft link is a `replica` (flag S), every other client `normal`. */
-function clientType(connection: Connection): "normal" | "replica" {
-  return connection.peerSession === null ? "normal" : "replica";
+function clientType(connection: Connection): "normal" | "replica" | "pubsub" {
+  if (connection.peerSession !== null) return "replica";
+  // As Redis: a client subscribed to a channel or a pattern is of type pubsub (flag P).
+  return subscribed(connection) ? "pubsub" : "normal";
 }
 
 /** The user a connection is authenticated as: `admin` once it authenticated as the admin user. */
@@ -34,10 +37,13 @@ function typeArgument(argument: Uint8Array | undefined): string {
 function describe(context: BuiltinContext, connection: Connection, now: number): string {
   const age = Math.floor((now - connection.createdAt) / 1000);
   const idle = Math.floor((now - connection.lastCommandAt) / 1000);
-  const flags = clientType(connection) === "replica" ? "S" : "N";
+  const type = clientType(connection);
+  const flags = type === "replica" ? "S" : type === "pubsub" ? "P" : "N";
+  const channels = connection.channelSubscriptions?.size ?? 0;
+  const patterns = connection.patternSubscriptions?.size ?? 0;
   return (
     `id=${connection.id} addr=${connection.remoteAddress} laddr=${localAddress(connection)} ` +
-    `fd=-1 name=${connection.name} age=${age} idle=${idle} flags=${flags} db=0 sub=0 psub=0 ssub=0 multi=-1 ` +
+    `fd=-1 name=${connection.name} age=${age} idle=${idle} flags=${flags} db=0 sub=${channels} psub=${patterns} ssub=0 multi=-1 ` +
     `qbuf=${connection.reader.bufferedBytes} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=${connection.queued} ` +
     `omem=${connection.unsentBytes} tot-mem=0 events=r cmd=${connection.lastCommand} user=${userOf(context, connection)} redir=-1 ` +
     `resp=${connection.protocol} lib-name=${connection.libraryName} lib-ver=${connection.libraryVersion}\n`
