@@ -897,7 +897,8 @@ test(
         .map((sent) => `  ${sent.label} ${show(sent.args, 200)} -> ${sent.reply}`)
         .join("\n");
     const fail = (why: string): never => {
-      throw new Error(`${why}\n${context()}`);
+      const restartedLog = restartedLogLines.length === 0 ? "" : `\nthe restarted follower's log:\n${restartedLogLines.slice(-40).join("\n")}`;
+      throw new Error(`${why}\n${context()}${restartedLog}`);
     };
     let logLinesChecked = 0;
     const checkLogs = (): void => {
@@ -990,7 +991,17 @@ test(
         const [reference, ...others] = views as [NodeView, ...NodeView[]];
         const portsShown = ports.join(", ");
         const digests = views.map((view) => view.digest);
-        if (new Set(digests).size !== 1) fail(`${when}: DEBUG DIGEST differs between the nodes (ports ${portsShown}): ${show(digests)}`);
+        if (new Set(digests).size !== 1) {
+          // Which keys: those whose reads differ, else those whose DEBUG DIGEST-VALUE does (a
+          // difference the reads do not show, such as an expiry time or a sorted set's order).
+          const differing = keys.filter((key) => views.some((view) => show(view.keys.get(key), Infinity) !== show(reference.keys.get(key), Infinity)));
+          const valueDigests = await Promise.all(ports.map((port) => pipelined(port, keys.map((key) => ["DEBUG", "DIGEST-VALUE", key]))));
+          const byValue = keys.filter((_, i) => valueDigests.some((one) => show(one[i]) !== show(valueDigests[0]?.[i])));
+          const shown = [...new Set([...differing, ...byValue])]
+            .map((key) => `  ${show(key)}:\n${views.map((view, i) => `    port ${ports[i]}: ${show(view.keys.get(key), 3000)} digest ${show(valueDigests[i]?.[keys.indexOf(key)])}`).join("\n")}`)
+            .join("\n");
+          fail(`${when}: DEBUG DIGEST differs between the nodes (ports ${portsShown}): ${show(digests)}; the keys that differ ([TYPE, PEXPIRETIME, GET, LRANGE, SMEMBERS, HGETALL, ZRANGE WITHSCORES, XRANGE] on each):\n${shown}`);
+        }
         // A key whose expiry time came while the nodes were read may be absent from the later reads:
         // reads hide an expired key by the clock (which the digest does not look at).
         const expiring = new Set(

@@ -481,7 +481,9 @@ export class RaftNode implements Replicator {
       term: status.term,
       leader: this.leaderAddress(),
       commitIndex: status.commit,
-      appliedIndex: status.applied,
+      // The machine's, not the core's: while a snapshot from the leader is being installed the core
+      // counts it applied, and the machine still holds (and serves reads from) its old state.
+      appliedIndex: this.machineApplied,
       lastLogIndex: status.lastIndex,
       lastLogTerm: lastTerm,
       lastSnapshotIndex: snapshot.index,
