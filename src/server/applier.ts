@@ -22,6 +22,18 @@ export type RedirectMode = "moved" | "try" | "proxy";
 /** The reply of a command whose `respond` writes nothing: see `Server.runRespond`. */
 function answerOk(): void {}
 
+/**
+ * Nothing a client sends after a blocking command is parsed until that command is answered, as
+ * Redis runs nothing of a blocked client; its socket is still read (`readsWhileBlocked`).
+ */
+function holdWhileBlocked(conn: Connection): void {
+  if (!conn.dispatching || conn.whenIdle !== null) return;
+  conn.readsWhileBlocked = true;
+  conn.whenIdle = () => {
+    conn.readsWhileBlocked = false;
+  };
+}
+
 export class ClientApplier implements Applier {
   constructor(
     private readonly node: Replicator,
@@ -93,13 +105,7 @@ export class ClientApplier implements Applier {
     } else if (this.blocked !== null && this.blocked.isBlocking(command.name)) {
       slot.blocker = this.blocked;
       slot.command = command;
-      // Nothing after it is parsed until it is answered, as Redis runs nothing of a blocked client.
-      if (conn.dispatching && conn.whenIdle === null) {
-        conn.readsWhileBlocked = true;
-        conn.whenIdle = () => {
-          conn.readsWhileBlocked = false;
-        };
-      }
+      holdWhileBlocked(conn);
     }
     conn.enqueue(slot);
     conn.proposeInOrder(command, slot);
@@ -180,12 +186,7 @@ export class ClientApplier implements Applier {
   private blockingSlot(conn: Connection, command: Command): Slot {
     const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
     conn.enqueue(slot);
-    if (conn.dispatching && conn.whenIdle === null) {
-      conn.readsWhileBlocked = true;
-      conn.whenIdle = () => {
-        conn.readsWhileBlocked = false;
-      };
-    }
+    holdWhileBlocked(conn);
     return slot;
   }
 
