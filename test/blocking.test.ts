@@ -228,11 +228,12 @@ test("a client that leaves while blocked takes nothing: what is pushed later sta
   const { port } = await node();
   const [leaving, pusher] = await Promise.all([connect(port), connect(port)]);
   try {
+    const id = String(plain(await leaving.call("CLIENT", "ID")));
     leaving.command("BLPOP", "gone", "0");
     expect(await repliesWithin(leaving, 100)).toBe(false);
     leaving.close();
-    // The node notices the close before the push.
-    await Bun.sleep(100);
+    // The node has noticed the close (its side only: a FIN) before the push.
+    await eventually("the node to drop the client", () => callPort(port, "CLIENT", "LIST", "ID", id), (listed) => listed === "");
     expect(plain(await pusher.call("RPUSH", "gone", "kept"))).toBe(1);
     await Bun.sleep(100);
     expect(plain(await pusher.call("LRANGE", "gone", "0", "-1"))).toEqual(["kept"]);
@@ -330,7 +331,8 @@ test("proxy mode: a follower forwards a blocking command on a link of its own; i
     leaving.command("BRPOP", "px:gone", "0");
     expect(await repliesWithin(leaving, 200)).toBe(false);
     leaving.close();
-    await Bun.sleep(200);
+    // The follower closed its link to the leader for that command, and the leader noticed.
+    await eventually("the leader to drop the blocked link", () => callPort(leader.port, "CLIENT", "LIST"), (listed) => !String(listed).includes("cmd=brpop"));
     expect(plain(await other.call("RPUSH", "px:gone", "kept"))).toBe(1);
     await Bun.sleep(100);
     expect(plain(await other.call("LRANGE", "px:gone", "0", "-1"))).toEqual(["kept"]);
