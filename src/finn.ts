@@ -529,6 +529,7 @@ async function openLocked(
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
     forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
     unblock: (id, error) => blocked.unblock(id, error),
+    blockedClients: () => blocked.size,
     applier,
     pubsub: server.pubsub,
     // `handle` is made below, before this loop turn ends: no command runs before it exists.

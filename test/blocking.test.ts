@@ -93,6 +93,7 @@ test("clients blocked on one key are served first come, first served, one elemen
     expect(await next(first)).toEqual(["fifo", "1"]);
     expect(await next(second)).toEqual(["fifo", "2"]);
     expect(await repliesWithin(third, 200)).toBe(false);
+    expect(String(plain(await pusher.call("INFO", "clients")))).toContain("blocked_clients:1\r\n");
     expect(plain(await pusher.call("LPUSH", "fifo", "3"))).toBe(1);
     expect(await next(third)).toEqual(["fifo", "3"]);
     expect(plain(await pusher.call("EXISTS", "fifo"))).toBe(0);

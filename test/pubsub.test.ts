@@ -56,6 +56,9 @@ test("messages reach RESP2 and RESP3 subscribers and pattern subscribers; a RESP
     expect(message(await resp3.read())).toEqual({ type: "push", value: ["message", "news", "one"] });
     expect(message(await pattern.read())).toEqual({ type: "array", value: ["pmessage", "ne*", "news", "one"] });
     expect(plain(await publisher.call("PUBLISH", "nothing", "x"))).toBe(0);
+    const stats = String(plain(await publisher.call("INFO", "stats")));
+    expect(stats).toContain("pubsub_channels:1\r\n");
+    expect(stats).toContain("pubsub_patterns:1\r\n");
     // CLIENT LIST shows subscribers as Redis does: type pubsub, flag P, their counts.
     const listed = String(plain(await publisher.call("CLIENT", "LIST", "TYPE", "pubsub"))).trim().split("\n");
     expect(listed.length).toBe(3);

@@ -53,6 +53,8 @@ export interface BuiltinContext {
   readonly applier?: Applier;
   /** This node's publish/subscribe. */
   readonly pubsub?: PubSub;
+  /** How many clients wait in a blocking command now (INFO's blocked_clients). */
+  readonly blockedClients?: () => number;
   /**
    * CLIENT UNBLOCK: answers the blocked command of the client with this id as timed out, or with
    * an error; false when that client is not blocked.

@@ -82,7 +82,7 @@ function frameworkSections(context: BuiltinContext): InfoSections {
     clients: {
       connected_clients: server.connections.size,
       maxclients: server.limits.clientsMax,
-      blocked_clients: 0,
+      blocked_clients: context.blockedClients?.() ?? 0,
     },
     memory: {
       used_memory: memory.heapUsed,
@@ -111,6 +111,8 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       total_commands_processed: server.stats.commandsProcessed,
       rejected_connections: server.stats.rejectedConnections,
       client_output_buffer_limit_disconnections: server.stats.outputLimitDisconnections,
+      pubsub_channels: context.pubsub?.activeChannels(null).length ?? 0,
+      pubsub_patterns: context.pubsub?.patternCount ?? 0,
     },
     replication: replicationSection(context, status),
     cpu: {
