@@ -309,7 +309,6 @@ export class RaftNode implements Replicator {
     return !this.closed && this.failure === null && this.raft.isLeader();
   }
 
-  /** True when a read may be served at once, with nothing more to check (see `soleVoterCurrent`). */
   /** The index of the last entry the machine has applied. */
   get appliedIndex(): number {
     return this.machineApplied;
@@ -348,6 +347,7 @@ export class RaftNode implements Replicator {
     return command.name !== clockCommandName && !this.executor.appliesItself(command.name);
   }
 
+  /** True when a read may be served at once, with nothing more to check (see `soleVoterCurrent`). */
   canReadNow(): boolean {
     const until = this.fastReadsUntil;
     return until === Infinity || (until > 0 && performance.now() < until);
