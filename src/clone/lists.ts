@@ -24,14 +24,13 @@ import {
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
+import { parseMultiPop, popFirst } from "./pop-first.ts";
 
 const errRankZero = new RespError(
   "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
 );
 const errCountNegative = new RespError("ERR COUNT can't be negative");
 const errMaxlenNegative = new RespError("ERR MAXLEN can't be negative");
-const errNumkeys = new RespError("ERR numkeys should be greater than 0");
-const errCountNotPositive = new RespError("ERR count should be greater than 0");
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
@@ -160,20 +159,9 @@ function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command:
   return applier.apply(
     conn,
     command,
-    (): { key: string; value: Uint8Array } | Blocked => {
-      const keys: string[] = [];
-      for (let i = 1; i < command.argCount - 1; i++) {
-        const key = command.key(i);
-        const list = db.modify<ListValue>(key, "list");
-        if (list === undefined) {
-          keys.push(key);
-          continue;
-        }
-        const value = (front ? list.popFront() : list.popBack()) as Uint8Array;
-        db.deleteIfEmpty(key, list);
-        return { key, value };
-      }
-      return block(keys, timeout);
+    () => {
+      const found = popFirst<ListValue, Uint8Array>(db, command, 1, command.argCount - 1, "list", (list) => (front ? list.popFront() : list.popBack()) as Uint8Array);
+      return Array.isArray(found) ? block(found, timeout) : found;
     },
     (result) => {
       if (conn === null) return;
@@ -183,7 +171,7 @@ function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command:
       }
       conn.writeArray(2);
       conn.writeBulk(bytesOf(result.key));
-      conn.writeBulk(result.value);
+      conn.writeBulk(result.taken);
     },
   );
 }
@@ -193,37 +181,17 @@ function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command:
  * of numkeys; `timeout` (milliseconds, 0 for none) is null for LMPOP, which does not wait.
  */
 function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, at: number, timeout: number | null): void | Error {
-  const numkeys = parseLong(command.arg(at));
-  if (numkeys === null || numkeys < 1) return errNumkeys;
-  const whereAt = at + numkeys + 1;
-  if (whereAt >= command.argCount) return errSyntax;
+  const parsed = parseMultiPop(command, at);
+  if (parsed instanceof RespError) return parsed;
+  const { whereAt, count } = parsed;
   const front = parseEnd(command.arg(whereAt));
   if (front === null) return errSyntax;
-  let count: number | null = null;
-  for (let j = whereAt + 1; j < command.argCount; j++) {
-    if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
-    const value = parseLong(command.arg(++j));
-    if (value === null || value < 1) return errCountNotPositive;
-    count = value;
-  }
   return applier.apply(
     conn,
     command,
-    (): { key: string; popped: Uint8Array[] } | Blocked | null => {
-      // The first key that holds a list; a key of another type before it is an error.
-      const keys: string[] = [];
-      for (let i = at + 1; i < whereAt; i++) {
-        const key = command.key(i);
-        const list = db.modify<ListValue>(key, "list");
-        if (list === undefined) {
-          keys.push(key);
-          continue;
-        }
-        const popped = popMany(list, count ?? 1, front);
-        db.deleteIfEmpty(key, list);
-        return { key, popped };
-      }
-      return timeout === null ? null : block(keys, timeout);
+    () => {
+      const found = popFirst<ListValue, Uint8Array[]>(db, command, at + 1, whereAt, "list", (list) => popMany(list, count, front));
+      return !Array.isArray(found) ? found : timeout === null ? null : block(found, timeout);
     },
     (result) => {
       if (conn === null) return;
@@ -233,7 +201,7 @@ function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Co
       }
       conn.writeArray(2);
       conn.writeBulk(bytesOf(result.key));
-      writeBulks(conn, result.popped);
+      writeBulks(conn, result.taken);
     },
   );
 }

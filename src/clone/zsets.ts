@@ -43,6 +43,7 @@ import {
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { parseRandomCount, randomPicks } from "./random-count.ts";
+import { parseMultiPop, popFirst } from "./pop-first.ts";
 import { scanCommand, scanMatches } from "./scan.ts";
 import type { SetValue } from "./set.ts";
 import { type ScoredMember, type SkipList, type ZNode, ZSetValue } from "./zset.ts";
@@ -300,20 +301,9 @@ function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command:
   return applier.apply(
     conn,
     command,
-    (): { key: string; member: string; score: number } | Blocked => {
-      const keys: string[] = [];
-      for (let i = 1; i < command.argCount - 1; i++) {
-        const key = command.key(i);
-        const zset = db.modify<ZSetValue>(key, "zset");
-        if (zset === undefined) {
-          keys.push(key);
-          continue;
-        }
-        const [member, score] = popScored(zset, 1, max)[0] as [string, number];
-        db.deleteIfEmpty(key, zset);
-        return { key, member, score };
-      }
-      return block(keys, timeout);
+    () => {
+      const found = popFirst<ZSetValue, [string, number]>(db, command, 1, command.argCount - 1, "zset", (zset) => popScored(zset, 1, max)[0] as [string, number]);
+      return Array.isArray(found) ? block(found, timeout) : found;
     },
     (result) => {
       if (conn === null) return;
@@ -321,53 +311,31 @@ function blockingPop(db: Keyspace, applier: Applier, conn: Conn | null, command:
         writeNullArray(conn);
         return;
       }
+      const [member, score] = result.taken;
       conn.writeArray(3);
       conn.writeBulk(bytesOf(result.key));
-      conn.writeBulk(bytesOf(result.member));
-      conn.writeDouble(result.score);
+      conn.writeBulk(bytesOf(member));
+      conn.writeDouble(score);
     },
   );
 }
-
-const errNumkeys = new RespError("ERR numkeys should be greater than 0");
-const errCountNotPositive = new RespError("ERR count should be greater than 0");
 
 /**
  * ZMPOP numkeys key... MIN|MAX [COUNT n], and BZMPOP timeout numkeys ...: `at` is the position of
  * numkeys; `timeout` (milliseconds, 0 for none) is null for ZMPOP, which does not wait.
  */
 function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, at: number, timeout: number | null): void | Error {
-  const numkeys = parseLong(command.arg(at));
-  if (numkeys === null || numkeys < 1) return errNumkeys;
-  const whereAt = at + numkeys + 1;
-  if (whereAt >= command.argCount) return errSyntax;
+  const parsed = parseMultiPop(command, at);
+  if (parsed instanceof RespError) return parsed;
+  const { whereAt, count } = parsed;
   const where = option(command.arg(whereAt));
   if (where !== "min" && where !== "max") return errSyntax;
-  let count: number | null = null;
-  for (let j = whereAt + 1; j < command.argCount; j++) {
-    if (count !== null || option(command.arg(j)) !== "count" || j + 1 >= command.argCount) return errSyntax;
-    const value = parseLong(command.arg(++j));
-    if (value === null || value < 1) return errCountNotPositive;
-    count = value;
-  }
   return applier.apply(
     conn,
     command,
-    (): { key: string; popped: Array<[string, number]> } | Blocked | null => {
-      // The first key that holds a sorted set; a key of another type before it is an error.
-      const keys: string[] = [];
-      for (let i = at + 1; i < whereAt; i++) {
-        const key = command.key(i);
-        const zset = db.modify<ZSetValue>(key, "zset");
-        if (zset === undefined) {
-          keys.push(key);
-          continue;
-        }
-        const popped = popScored(zset, count ?? 1, where === "max");
-        db.deleteIfEmpty(key, zset);
-        return { key, popped };
-      }
-      return timeout === null ? null : block(keys, timeout);
+    () => {
+      const found = popFirst<ZSetValue, Array<[string, number]>>(db, command, at + 1, whereAt, "zset", (zset) => popScored(zset, count, where === "max"));
+      return !Array.isArray(found) ? found : timeout === null ? null : block(found, timeout);
     },
     (result) => {
       if (conn === null) return;
@@ -377,8 +345,8 @@ function multiPop(db: Keyspace, applier: Applier, conn: Conn | null, command: Co
       }
       conn.writeArray(2);
       conn.writeBulk(bytesOf(result.key));
-      conn.writeArray(result.popped.length);
-      for (const [member, score] of result.popped) {
+      conn.writeArray(result.taken.length);
+      for (const [member, score] of result.taken) {
         conn.writeArray(2);
         conn.writeBulk(bytesOf(member));
         conn.writeDouble(score);

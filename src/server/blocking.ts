@@ -16,7 +16,7 @@
  * (the command's `respond` writes the timeout's reply), or, with a retry in flight, with whatever
  * that retry returns. A node that is no longer the leader answers its waiting clients with a
  * redirect: nothing of theirs was applied. A client that disconnects is forgotten; a retry
- * already proposed for it still applies (as any write a client sent before leaving does).
+ * already proposed for it still applies (as every write a client sent before leaving does).
  */
 import { Blocked } from "../api.ts";
 import { redirect, RespError } from "../errors.ts";

@@ -171,7 +171,7 @@ export class Connection implements Conn, CommandSink {
   /**
    * A blocking command of this client waits (`Blocked`): what it sends meanwhile is held unparsed,
    * but the socket is still read, so that a client that leaves is seen to leave (bounded by the
-   * query buffer limit, as any input).
+   * query buffer limit, as all input is).
    */
   readsWhileBlocked = false;
   /** True while the reader holds parsed-but-not-dispatched bytes because dispatch was stopped. */

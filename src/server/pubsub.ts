@@ -8,7 +8,7 @@
  *
  * A message is pushed to a subscriber at once, unless replies to its earlier commands are still
  * queued: then it waits behind them (a RESP2 client reads replies and messages in one stream).
- * A subscriber that does not read is bounded as any client (`outputBytesMax`).
+ * A subscriber that does not read is bounded as every client is (`outputBytesMax`).
  */
 import { globMatch } from "../glob.ts";
 import { Slot, SlotKind, type Connection } from "./connection.ts";
