@@ -528,6 +528,7 @@ async function openLocked(
     machineInfo: () => machine.info?.() ?? {},
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
     forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
+    forwardWaiting: (connection, command) => applier.forwardWaiting(connection, command),
     unblock: (id, error) => blocked.unblock(id, error),
     blockedClients: () => blocked.size,
     applier,

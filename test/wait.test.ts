@@ -2,7 +2,7 @@
  * WAIT numreplicas timeout on a 3-node cluster: the leader answers how many other members hold the
  * connection's writes, at once when enough do, else when the timeout passes (with a member down,
  * fewer); a WAIT pipelined behind the connection's own write counts that write; a follower
- * redirects WAIT as it does a write. (Its argument errors are compared with redis-server's in
+ * redirects WAIT as it does a write, or in proxy mode sends it on to the leader. (Its argument errors are compared with redis-server's in
  * clone-redis-diff.test.ts.)
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
@@ -68,5 +68,38 @@ test("a single node has no one to wait for: WAIT answers 0, after its timeout wh
     expect(replies[500]).toBe("PONG");
   } finally {
     connection.close();
+  }
+});
+
+test("proxy mode: a follower sends WAIT to the leader after the client's forwarded writes, and holds no other client behind it", async () => {
+  const proxied = new InProcessNodes("wait-proxy");
+  const leader = await proxied.openCluster([new Clone(), new Clone(), new Clone()], { logLevel: "warning", redirect: "proxy" });
+  const [follower, other] = proxied.nodes.filter((node) => node !== leader);
+  if (follower === undefined || other === undefined) throw new Error("no followers");
+  const connection = await RespConnection.connect(follower.port);
+  const bystander = await RespConnection.connect(follower.port);
+  try {
+    // Pipelined: the SET is forwarded, the WAIT follows once it is answered and counts it, the
+    // GET is answered after the WAIT.
+    connection.command("SET", "w:k", "v1");
+    connection.command("WAIT", "2", "10000");
+    connection.command("GET", "w:k");
+    expect((await connection.readMany(3)).map(plain)).toEqual(["OK", 2, "v1"]);
+
+    // With the other follower down, WAIT 2 (no timeout) waits at the leader; the follower's
+    // other clients are served meanwhile, and the WAIT answers once the member is back.
+    await other.close();
+    expect(plain(await connection.call("SET", "w:k", "v2"))).toBe("OK");
+    connection.command("WAIT", "2", "0");
+    connection.command("PING");
+    expect(plain(await bystander.call("SET", "w:other", "x"))).toBe("OK");
+    expect(plain(await bystander.call("GET", "w:other"))).toBe("x");
+    await expect(connection.read(200)).rejects.toThrow();
+    await proxied.restart(other, new Clone(), { logLevel: "warning", redirect: "proxy" });
+    expect((await connection.readMany(2, 30_000)).map(plain)).toEqual([2, "PONG"]);
+  } finally {
+    connection.close();
+    bystander.close();
+    for (const node of proxied.nodes) await node.close();
   }
 });

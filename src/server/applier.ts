@@ -191,6 +191,20 @@ export class ClientApplier implements Applier {
   }
 
   /**
+   * Proxy mode, at a follower: a command that waits at the leader (WAIT) goes there on a link of
+   * its own, once the client's commands forwarded before it are answered, and nothing more of the
+   * client runs until it is answered. False when it cannot (not in proxy mode, this node leads, or
+   * no leader is known): then the caller answers as it would without a proxy.
+   */
+  forwardWaiting(conn: Connection, command: Command): boolean {
+    if (this.mode !== "proxy" || this.proxy === null || this.node.isLeader || this.node.leaderAddress() === null) return false;
+    const slot = this.blockingSlot(conn, command);
+    if (conn.forwardedPending > 0) conn.afterForwarded = () => this.forwardBlocking(conn, command, slot);
+    else this.forwardBlocking(conn, command, slot);
+    return true;
+  }
+
+  /**
    * Proxy mode: sends a blocking command to the leader on a link of its own (the shared link would
    * hold every client's replies behind it while it waits).
    */

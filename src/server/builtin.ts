@@ -49,6 +49,8 @@ export interface BuiltinContext {
   readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
   /** Sends a command only the leader may run to the leader (proxy mode); see `ClientApplier.forwardCommand`. */
   readonly forwardCommand?: (connection: Connection, command: Command) => boolean;
+  /** Sends WAIT to the leader on a link of its own (proxy mode); see `ClientApplier.forwardWaiting`. */
+  readonly forwardWaiting?: (connection: Connection, command: Command) => boolean;
   /** The applier of the machine's commands, for built-ins that go through the log as writes do (PUBLISH). */
   readonly applier?: Applier;
   /** This node's publish/subscribe. */

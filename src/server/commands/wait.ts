@@ -122,6 +122,8 @@ export const wait: Builtin = {
       connection.writeInt(context.node.replicasHolding(context.node.appliedIndex) ?? 0);
       return;
     }
+    // A follower in proxy mode sends WAIT on to the leader, which holds the client's writes.
+    if (context.forwardWaiting?.(connection, command) === true) return;
     if (connection.hasWritesInFlight) connection.whenIdle = () => startWaiting(context, connection, wanted, timeout);
     else startWaiting(context, connection, wanted, timeout);
   },
