@@ -473,6 +473,7 @@ async function openLocked(
   const raftNode = new RaftNode({
     id: nodeId,
     store,
+    dataDirectory: dir,
     transport,
     executor: new Executor(machine, logger, new Map([["publish", (command) => publishApplied(server.pubsub, command.key(1), command.arg(2))]])),
     logger,

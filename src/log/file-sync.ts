@@ -1,5 +1,5 @@
 /** Small synchronous and asynchronous file helpers shared by the file store and snapshot files. */
-import { closeSync, fdatasync, fsyncSync, openSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, openSync, statfsSync } from "node:fs";
 
 /** `fdatasync` on the libuv thread pool, as a promise. */
 export function fdatasyncAsync(fd: number): Promise<void> {
@@ -18,3 +18,24 @@ export function syncDirectory(dir: string): void {
   }
 }
 
+
+/** Error codes of a full or failing disk: Node's names, and the bare errno numbers lmdb-js reports. */
+const diskErrorCodes = new Set<unknown>(["ENOSPC", "EDQUOT", "EIO", "EROFS", 28, 122, 5, 30]);
+
+/**
+ * What a failed write to the data directory says about its disk, to add to the error: its free
+ * space when the error is one of a full or failing disk (LMDB reports a short write, which is what
+ * a full disk gives it, as EIO), else nothing.
+ */
+export function diskNote(error: unknown, directory: string): string {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (!diskErrorCodes.has(code)) return "";
+  try {
+    const stats = statfsSync(directory);
+    const free = stats.bavail * stats.bsize;
+    const full = free < 1024 * 1024 ? " (full)" : "";
+    return `; the disk of ${directory} has ${(free / (1024 * 1024)).toFixed(1)} MB free${full}`;
+  } catch {
+    return "";
+  }
+}

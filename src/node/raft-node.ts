@@ -22,6 +22,7 @@ import { assert } from "../assert.ts";
 import { ErrDisabled, redirect, RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { changesTermOrVote, type Durability, type LogStore } from "../log/store.ts";
+import { diskNote } from "../log/file-sync.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
 import { asIndex, type Entry, type HardState, type Index, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
@@ -63,6 +64,8 @@ export interface RaftNodeOptions {
   readonly snapshotData: Uint8Array;
   /** Take a snapshot once this many entries were applied since the last one. */
   readonly snapshotEntries?: number;
+  /** The data directory, named when a write to it fails. */
+  readonly dataDirectory?: string;
   /** The command specs, to know which keys a write touches (for WATCH). */
   readonly specOf?: (name: string) => CommandSpec | undefined;
   /** Take a snapshot once this many bytes of entries were applied since the last one. */
@@ -196,6 +199,7 @@ export class RaftNode implements Replicator {
   private commitNewsTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   private failure: Error | null = null;
+  private readonly dataDirectory: string | undefined;
   /**
    * The applied index at which this node first found itself a member of its cluster (null: not
    * yet), and whether it has been removed since.
@@ -259,6 +263,7 @@ export class RaftNode implements Replicator {
     this.transport = options.transport;
     this.executor = options.executor;
     this.logger = options.logger;
+    this.dataDirectory = options.dataDirectory;
     this.durability = options.durability;
     this.consistency = options.consistency;
     this.tickMilliseconds = options.tickMilliseconds ?? tickMillisecondsDefault;
@@ -1106,11 +1111,18 @@ export class RaftNode implements Replicator {
     return notAppliedError("the node is shutting down");
   }
 
-  /** A failure the node cannot continue from (the disk refused a write): stop taking part. */
+  /**
+   * A failure the node cannot continue from (the disk refused a write): stop taking part. Clients
+   * are then told why (`stoppedError`), with the disk's free space when the disk is the cause.
+   */
   private fail(error: Error): void {
     if (this.failure !== null) return;
-    this.failure = error;
-    this.logger.warning(`Raft node stopped: ${error.message}`);
+    const note = this.dataDirectory === undefined ? "" : diskNote(error, this.dataDirectory);
+    this.failure = note === "" ? error : new Error(`${error.message}${note}`, { cause: error });
+    this.logger.warning(
+      `Raft node stopped: ${this.failure.message}. It serves nothing until it is restarted; ` +
+        "make room on the disk (or repair it), then restart the node: what it acknowledged is kept.",
+    );
     this.close();
   }
 }
