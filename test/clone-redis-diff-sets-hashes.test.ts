@@ -169,6 +169,47 @@ describe("the clone's set and hash commands answer as redis-server's", () => {
   });
 });
 
+test("random picks from large sets, hashes and sorted sets are members, distinct unless repeats are asked for, and reach every member", async () => {
+  const connection = await RespConnection.connect(servers.clonePort);
+  try {
+    await connection.call("DEL", "rs", "rh", "rz");
+    const names = Array.from({ length: 300 }, (_, i) => `n${i}`);
+    await connection.call("SADD", "rs", ...names);
+    await connection.call("HSET", "rh", ...names.flatMap((name) => [name, `v:${name}`]));
+    await connection.call("ZADD", "rz", ...names.flatMap((name, i) => [String(i), name]));
+    const known = new Set(names);
+    const reached = { rs: new Set<string>(), rh: new Set<string>(), rz: new Set<string>() };
+    for (let round = 0; round < 400; round++) {
+      const members = plain(await connection.call("SRANDMEMBER", "rs", "20")) as string[];
+      const pairs = plain(await connection.call("HRANDFIELD", "rh", "20", "WITHVALUES")) as string[];
+      const scored = plain(await connection.call("ZRANDMEMBER", "rz", "20", "WITHSCORES")) as string[];
+      const fields = pairs.filter((_, i) => i % 2 === 0);
+      const zmembers = scored.filter((_, i) => i % 2 === 0);
+      for (const [list, seen] of [[members, reached.rs], [fields, reached.rh], [zmembers, reached.rz]] as const) {
+        expect(list.length).toBe(20);
+        expect(new Set(list).size).toBe(20);
+        for (const one of list) {
+          expect(known.has(one)).toBe(true);
+          seen.add(one);
+        }
+      }
+      for (let i = 0; i < pairs.length; i += 2) expect(pairs[i + 1]).toBe(`v:${pairs[i]}`);
+      for (let i = 0; i < scored.length; i += 2) expect(scored[i + 1]).toBe(String(names.indexOf(scored[i]!)));
+      for (const [command, key] of [["SRANDMEMBER", "rs"], ["HRANDFIELD", "rh"], ["ZRANDMEMBER", "rz"]] as const) {
+        const repeats = plain(await connection.call(command, key, "-30")) as string[];
+        expect(repeats.length).toBe(30);
+        for (const one of repeats) expect(known.has(one)).toBe(true);
+      }
+    }
+    // 400 rounds of 20 of 300: a given member is missed by all with a chance of (14/15)^400, about e^-27.
+    expect(reached.rs.size).toBe(300);
+    expect(reached.rh.size).toBe(300);
+    expect(reached.rz.size).toBe(300);
+  } finally {
+    connection.close();
+  }
+});
+
 const cluster = new InProcessNodes("sets-hashes");
 
 test("on a 3-node cluster, the new writes leave every node with the same data, and an SSCAN goes on from node to node", async () => {

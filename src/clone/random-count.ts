@@ -62,3 +62,19 @@ export function randomPicks<T>(pool: T[], count: number, distinct: boolean): T[]
   }
   return picks;
 }
+
+/**
+ * `count` random members of a collection of `size` (this node's own randomness, for reads):
+ * distinct ones when `count` >= 0 (all of them when there are fewer), or -`count` with repeats.
+ * `draw` picks one uniformly in O(1); `all` lists the pool, a fresh array, called only when
+ * needed. A few distinct members of many (`count` * 3 <= `size`) are drawn until enough differ,
+ * O(count); more are a partial shuffle of the pool, O(size).
+ */
+export function randomMembers<T>(size: number, count: number, draw: () => T, all: () => T[]): T[] {
+  if (size === 0) return [];
+  if (count < 0) return Array.from({ length: -count }, draw);
+  if (count * 3 > size) return randomPicks(all(), count, true);
+  const picks = new Set<T>();
+  while (picks.size < count) picks.add(draw());
+  return [...picks];
+}

@@ -42,7 +42,7 @@ import {
 } from "./arguments.ts";
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
-import { parseRandomCount, randomPicks } from "./random-count.ts";
+import { parseRandomCount, randomMembers } from "./random-count.ts";
 import { parseMultiPop, popFirst } from "./pop-first.ts";
 import { scanCommand, scanMatches } from "./scan.ts";
 import type { SetValue } from "./set.ts";
@@ -440,15 +440,12 @@ function scanStep(list: SkipList, cursor: bigint, count: number): { nodes: ZNode
  */
 function randomNodes(list: SkipList, count: number): ZNode[] {
   const size = list.length;
-  const pick = (): ZNode => list.byRank(1 + Math.floor(Math.random() * size)) as ZNode;
-  if (count < 0) return Array.from({ length: -count }, pick);
-  if (count >= size) return [...list.nodes()];
-  // Many of them: a partial Fisher-Yates shuffle of every node.
-  if (count * 3 > size) return randomPicks([...list.nodes()], count, true);
-  // A few of them: random ranks until enough are distinct.
-  const ranks = new Set<number>();
-  while (ranks.size < count) ranks.add(1 + Math.floor(Math.random() * size));
-  return [...ranks].map((rank) => list.byRank(rank) as ZNode);
+  return randomMembers(
+    size,
+    count,
+    () => list.byRank(1 + Math.floor(Math.random() * size)) as ZNode,
+    () => [...list.nodes()],
+  );
 }
 
 type SetOperation = "union" | "inter" | "diff";
