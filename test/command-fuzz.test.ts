@@ -29,11 +29,12 @@
  * checks compare a replica rebuilt from its own snapshot and log, then most often the leader's
  * snapshot (or else appends the leader's link still held for it).
  *
- * Arguments: keys of a small pool, populated with every type first, and again (small or large)
- * before a batch when FLUSHALL, DEL, the pops, RENAME... took a key's type away; numbers at the
- * edges (0, -1, 2^31, 2^53+1, the bounds of a long and past them, -0.0, 1e400, inf, nan, hex
- * floats, " 1", "", "abc"); score, lex and stream-id range syntax; keywords mined from the
- * command's COMMAND DOCS and a fixed list of all of them; glob patterns and short random strings.
+ * Arguments: keys of a small pool, populated with every type first (a HyperLogLog among them), and
+ * again (small or large) before a batch when FLUSHALL, DEL, the pops, RENAME... took a key's type
+ * away; numbers at the edges (0, -1, 2^31, 2^53+1, the bounds of a long and past them, -0.0,
+ * 1e400, inf, nan, hex floats, " 1", "", "abc"); score, lex and stream-id range syntax; keywords
+ * mined from the command's COMMAND DOCS and a fixed list of all of them; glob patterns and short
+ * random strings.
  * Half the commands follow their documented arguments (most of them tamely: keys of the command's
  * own type, a numkeys that matches its keys...), a quarter only their arity and key positions, the
  * rest are mutated or random; a MULTI is mostly a whole transaction of well-formed commands.
@@ -162,7 +163,7 @@ const fatalLogPatterns: readonly RegExp[] = [/Command '[^']*' (failed|threw)/, /
 // The pool of values arguments are drawn from
 
 /** The keys the fuzzer works on; each is populated with one type (`populate`). */
-const keyPool = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"] as const;
+const keyPool = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"] as const;
 
 /** Pool keys holding each group's type after population, for well-formed calls. */
 const keysOfGroup: ReadonlyMap<string, readonly string[]> = new Map([
@@ -172,11 +173,14 @@ const keysOfGroup: ReadonlyMap<string, readonly string[]> = new Map([
   ["hash", ["k6"]],
   ["sorted-set", ["k7"]],
   ["stream", ["k8"]],
+  // k9 holds an HLL, a string to TYPE (so one a SET made a plain string stays so until deleted);
+  // k0, a plain string, answers the HLL commands' own WRONGTYPE.
+  ["hyperloglog", ["k9", "k0"]],
 ]);
 
 /** The type each pool key is populated with. */
 const populatedType: ReadonlyMap<string, string> = new Map([
-  ["k0", "string"], ["k1", "string"], ["k2", "string"], ["k3", "list"], ["k4", "set"], ["k5", "set"], ["k6", "hash"], ["k7", "zset"], ["k8", "stream"],
+  ["k0", "string"], ["k1", "string"], ["k2", "string"], ["k3", "list"], ["k4", "set"], ["k5", "set"], ["k6", "hash"], ["k7", "zset"], ["k8", "stream"], ["k9", "string"],
 ]);
 
 /**
@@ -215,6 +219,8 @@ function populate(key: string, size = 0): string[][] {
         ["XADD", key, "1-2", "a", "b", "c", "d"],
         ...Array.from({ length: size > 0 ? 20 : 1 }, (_, i) => ["XADD", key, "*", "x", String(i)]),
       ];
+    case "k9":
+      return [["PFADD", key, ...(size > 0 ? many((i) => [`m${i}`]) : ["a", "b", "c"])]];
     default:
       throw new Error(`no population for ${key}`);
   }
@@ -580,7 +586,7 @@ function isExcluded(args: readonly string[]): boolean {
 }
 
 /** The groups of the machine's data commands (the others are the server's and the cluster's). */
-const dataGroups: ReadonlySet<string> = new Set(["string", "generic", "list", "set", "hash", "sorted-set", "stream"]);
+const dataGroups: ReadonlySet<string> = new Set(["string", "generic", "list", "set", "hash", "sorted-set", "stream", "hyperloglog"]);
 
 /** How often each command is picked after the first pass: rarely those that wipe or snapshot everything. */
 function weightOf(shape: CommandShape): number {

@@ -147,8 +147,8 @@ export class CloneHarness {
   time = 1_700_000_000_000;
   private index = 1;
 
-  /** Runs one command on a connection of `protocol`, returns its reply. */
-  call(protocol: 2 | 3, ...args: string[]): Reply {
+  /** Runs one command on a connection of `protocol`, returns its reply. Byte arguments are sent as they are. */
+  call(protocol: 2 | 3, ...args: (string | Uint8Array)[]): Reply {
     const conn = new RecordingConn(protocol);
     const command = Command.of(args);
     const applier: Applier = {
@@ -172,12 +172,12 @@ export class CloneHarness {
   }
 
   /** RESP2. */
-  run(...args: string[]): Reply {
+  run(...args: (string | Uint8Array)[]): Reply {
     return this.call(2, ...args);
   }
 
   /** RESP3. */
-  run3(...args: string[]): Reply {
+  run3(...args: (string | Uint8Array)[]): Reply {
     return this.call(3, ...args);
   }
 

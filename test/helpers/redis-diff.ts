@@ -52,15 +52,21 @@ export function view(value: RespValue, compare: Compare = "exact"): unknown {
   }
 }
 
+/** One command of a script: text arguments (sent as UTF-8) or bytes (sent as they are). */
 export interface Case {
-  args: string[];
+  args: (string | Uint8Array)[];
   compare?: Compare;
 }
 
-export const c = (...args: string[]): Case => ({ args });
+export const c = (...args: (string | Uint8Array)[]): Case => ({ args });
 export const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
 export const size = (...args: string[]): Case => ({ args, compare: "size" });
 export const positive = (...args: string[]): Case => ({ args, compare: "positive" });
+
+/** A command for a failure message: byte arguments (crafted values) by their length only. */
+function describeArgs(args: readonly (string | Uint8Array)[]): string {
+  return args.map((arg) => (typeof arg === "string" ? arg : `<${arg.length} bytes>`)).join(" ");
+}
 /** 2100-01-01: absolute expiry times make EXPIRETIME's replies the same on both servers. */
 export const y2100 = "4102444800";
 
@@ -140,7 +146,7 @@ export function diffTests(servers: DiffServers, what: string, script: readonly C
       const differences: string[] = [];
       script.forEach((one, i) => {
         if (JSON.stringify(expected[i]) !== JSON.stringify(actual[i])) {
-          differences.push(`${one.args.join(" ")}\n  redis: ${JSON.stringify(expected[i])}\n  clone: ${JSON.stringify(actual[i])}`);
+          differences.push(`${describeArgs(one.args)}\n  redis: ${JSON.stringify(expected[i])}\n  clone: ${JSON.stringify(actual[i])}`);
         }
       });
       expect(differences.join("\n")).toBe("");
