@@ -5,7 +5,9 @@
  * expiry as they were, in sequence order, and nothing created after. Checked against a copy made
  * at the capture, under random interleavings of reads with writes of every kind that touch an
  * entry: overwrite, create, delete, expiry set and removed, expiry reached (deleted on access),
- * aggregates changed (copy-on-write), FLUSHALL, and a second capture started midway.
+ * aggregates changed (copy-on-write), strings changed in place (`modifyString`, as SETBIT does),
+ * FLUSHALL, and a second capture started midway. A string a command took while applying (a reply
+ * waiting its turn) never changes afterwards either.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -36,6 +38,8 @@ type Operation =
   | { kind: "delete"; key: number }
   | { kind: "expire"; key: number; inMs: number }
   | { kind: "push"; key: number; value: number }
+  | { kind: "bit"; key: number; offset: number }
+  | { kind: "take"; key: number }
   | { kind: "tick"; ms: number }
   | { kind: "flush" }
   | { kind: "read"; count: number }
@@ -47,6 +51,8 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete" as const), key: keyIndex }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("expire" as const), key: keyIndex, inMs: fc.integer({ min: -5, max: 30 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("push" as const), key: keyIndex, value: fc.integer({ min: 0, max: 99 }) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant("bit" as const), key: keyIndex, offset: fc.integer({ min: 0, max: 300 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("take" as const), key: keyIndex }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 1, max: 20 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "flush" as const }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("read" as const), count: fc.integer({ min: 1, max: 4 }) }) },
@@ -56,7 +62,7 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
 /** A capture being read, with what it must see and what it saw. */
 class Reading {
   readonly seen: Seen[] = [];
-  /** Aggregates handed out, to check that nothing changed them afterwards. */
+  /** Values handed out, to check that nothing changed them afterwards. */
   readonly handed: { value: Value; rendered: string }[] = [];
   done = false;
   constructor(
@@ -73,7 +79,7 @@ class Reading {
       const value = this.captured.value;
       const rendered = render(value);
       this.seen.push({ key: this.captured.key, value: rendered, seq: this.captured.seq, expiresAt: this.captured.expiresAt });
-      if (!(value instanceof Uint8Array)) this.handed.push({ value, rendered });
+      this.handed.push({ value, rendered });
     }
   }
 
@@ -105,6 +111,8 @@ describe("incremental snapshot capture", () => {
           }
         };
         const readings: Reading[] = [];
+        /** Strings taken while applying, as a command's result waiting for its reply holds them. */
+        const taken: { value: Uint8Array; rendered: string }[] = [];
         const run = (op: Operation): void => {
           const key = "key" in op ? `k${op.key}` : "";
           switch (op.kind) {
@@ -116,6 +124,17 @@ describe("incremental snapshot capture", () => {
               return apply(() => db.setExpiry(key, time + op.inMs));
             case "push":
               return apply(() => db.modifyOrCreate<ListValue>(key, "list", (epoch) => new ListValue(epoch)).pushBack(Buffer.from(`e${op.value}`)));
+            case "bit":
+              // SETBIT: flips the bit, growing the string; WRONGTYPE on an aggregate.
+              return apply(() => {
+                const bytes = db.modifyString(key, (op.offset >> 3) + 1);
+                bytes[op.offset >> 3] = (bytes[op.offset >> 3] as number) ^ (0x80 >> (op.offset & 7));
+              });
+            case "take":
+              return apply(() => {
+                const value = db.lookupString(key);
+                if (value !== undefined) taken.push({ value, rendered: render(value) });
+              });
             case "tick":
               time += op.ms;
               // Reading a key while applying deletes it once expired: touch every key.
@@ -136,6 +155,7 @@ describe("incremental snapshot capture", () => {
         readings.push(new Reading(db.capture(), expectedOf(db)));
         for (const op of during) run(op);
         for (const reading of readings) reading.finish();
+        for (const { value, rendered } of taken) expect(render(value)).toBe(rendered);
         // With every capture released, writes neither copy nor preserve: a new capture reads the present.
         const last = new Reading(db.capture(), expectedOf(db));
         last.finish();

@@ -168,6 +168,7 @@ const keyPool = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"] as 
 /** Pool keys holding each group's type after population, for well-formed calls. */
 const keysOfGroup: ReadonlyMap<string, readonly string[]> = new Map([
   ["string", ["k0", "k1", "k2"]],
+  ["bitmap", ["k0", "k1", "k2"]],
   ["list", ["k3"]],
   ["set", ["k4", "k5"]],
   ["hash", ["k6"]],
@@ -230,7 +231,8 @@ function populate(key: string, size = 0): string[][] {
  * Numbers at the edges: of 32-bit and 64-bit integers and past them, of doubles' exact integers,
  * of seconds that overflow as milliseconds; and numbers that are not quite numbers. None asks for
  * a reply past the server's output limit (64 MB, `outputBytesMax`; SRANDMEMBER key -16777216, say,
- * which the README says disconnects the client), nor for a value hundreds of MB long.
+ * which the README says disconnects the client), nor for a value hundreds of MB long (a bit offset
+ * is one: see `boundedBitOffsets`).
  */
 const numbers = [
   "0", "1", "-1", "2", "7", "100", "-100", "0.5", "2147483648", "-2147483649", "4294967296", "9007199254740993", "1e17",
@@ -252,6 +254,7 @@ const members = ["a", "b", "c", "d", "e", "x", "y", "hello", "1", "2", "3", "5",
 const globs = ["*", "k?", "[a-c]*", "k[0-4]", "?", "*a*", "\\*", "[", "[^k]*", "h*llo", "f?"];
 const typeNames = ["string", "list", "set", "zset", "hash", "stream", "none", "STRING", "x"];
 const configParameters = ["*", "maxclients", "timeout", "port", "m*", "save", "appendonly"];
+const bitfieldTypes = ["i8", "u8", "i1", "u1", "i5", "u16", "i32", "u31", "i64", "u63", "u64", "i65", "i0", "I8", "x8"];
 const unknownCommands = ["nosuchcommand", "getx", "zzz"];
 
 /** Every keyword some command takes; the commands' own keywords are mined from COMMAND DOCS. */
@@ -464,6 +467,7 @@ class ArgumentMaker {
     }
     if (name === "id" || name === "threshold") return this.usually(name === "id" ? streamIds : [...streamIds, ...smallCounts]);
     if (name === "type") return this.usually(typeNames);
+    if (name === "encoding") return this.usually(bitfieldTypes);
     if (name === "parameter") return this.usually(configParameters);
     if (name === "args") return this.wild ? this.anything() : this.rng.pick([...members, ...smallCounts]);
     if (/member|element|field|value|pivot|message/.test(name)) {
@@ -586,7 +590,7 @@ function isExcluded(args: readonly string[]): boolean {
 }
 
 /** The groups of the machine's data commands (the others are the server's and the cluster's). */
-const dataGroups: ReadonlySet<string> = new Set(["string", "generic", "list", "set", "hash", "sorted-set", "stream", "hyperloglog"]);
+const dataGroups: ReadonlySet<string> = new Set(["string", "bitmap", "generic", "list", "set", "hash", "sorted-set", "stream", "hyperloglog"]);
 
 /** How often each command is picked after the first pass: rarely those that wipe or snapshot everything. */
 function weightOf(shape: CommandShape): number {
@@ -659,6 +663,24 @@ function boundedWait(command: string[]): string[] {
   return [command[0] ?? "wait", command[1] ?? "", String(1 + (Number(timeout.slice(-2)) % 20))];
 }
 
+/** Bit offsets from here (a bitmap of 1 MB) to 2^32 (refused) are made smaller: see `boundedBitOffsets`. */
+const bitOffsetsBounded = 2 ** 23;
+
+/**
+ * SETBIT and BITFIELD with a bit offset the fuzzer can afford: 2^31 (one of `numbers`) would make
+ * a 256 MB value, which the fuzzer never asks for (and GET could not return it within the output
+ * limit). An argument that reads as an integer from 2^23 to 2^32 becomes itself modulo 2^23.
+ */
+function boundedBitOffsets(command: string[]): string[] {
+  const name = (command[0] ?? "").toLowerCase();
+  if (name !== "setbit" && name !== "bitfield") return command;
+  return command.map((arg) => {
+    if (!/^\d+$/.test(arg)) return arg;
+    const value = Number(arg);
+    return value >= bitOffsetsBounded && value < 2 ** 32 ? String(value % bitOffsetsBounded) : arg;
+  });
+}
+
 /** Where each blocking command reads its timeout (the last argument, unless named here). */
 const timeoutAt: ReadonlyMap<string, number> = new Map([
   ["blmpop", 1],
@@ -692,7 +714,7 @@ function commandOf(rng: Rng, shape: CommandShape): string[] {
     const roll = rng.float();
     maker.wild = roll >= 0.35;
     const args = roll < 0.5 ? maker.documented() : roll < 0.75 ? maker.byArity() : roll < 0.9 ? maker.mutated() : maker.random();
-    const command = boundedBlocking(rng, boundedWait([randomCase(rng, shape.name), ...args]));
+    const command = boundedBitOffsets(boundedBlocking(rng, boundedWait([randomCase(rng, shape.name), ...args])));
     if (!isExcluded(command)) return command;
   }
   return [shape.name, "HELP"];
@@ -709,7 +731,7 @@ function transactionOf(rng: Rng, picker: CommandPicker): string[][] {
     const shape = picker.data.pick(rng);
     const maker = new ArgumentMaker(rng, shape);
     maker.wild = false;
-    return [shape.name.toUpperCase(), ...maker.documented()];
+    return boundedBitOffsets([shape.name.toUpperCase(), ...maker.documented()]);
   };
   const commands: string[][] = [];
   if (rng.chance(0.3)) commands.push(["WATCH", ...Array.from({ length: rng.int(1, 2) }, () => rng.pick(keyPool))], tame());

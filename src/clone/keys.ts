@@ -103,7 +103,10 @@ function parseCopyOptions(command: Command): boolean | RespError {
   return replace;
 }
 
-/** A deep copy of a value, to store under another key (strings are never changed in place: shared). */
+/**
+ * A deep copy of a value, to store under another key. A string is shared: `get` inside `mutate`
+ * took its ownership away (keyspace.ts), so a bit command copies it before changing either key.
+ */
 function copyOf(db: Keyspace, value: Value): Value {
   return value instanceof Uint8Array ? value : value.clone(db.epoch);
 }

@@ -2,9 +2,26 @@
  * The clone's keyspace: keys (binary-safe latin1 strings) to values of every Redis type, with
  * what SCAN and snapshots need.
  *
- * **Values.** A string is a `Uint8Array` that is never changed in place (APPEND makes a new one);
- * the other types are objects (`ListValue`, `SetValue`, `HashValue`, `ZSetValue`, `StreamValue`)
- * that commands change only through `modify`, never through what `lookup` returned.
+ * **Values.** A string is a `Uint8Array`, changed in place only through `modifyString` (the bit
+ * commands: SETBIT on a large bitmap must not copy it); every other command makes a new one (APPEND,
+ * SETRANGE). The other types are objects (`ListValue`, `SetValue`, `HashValue`, `ZSetValue`,
+ * `StreamValue`) that commands change only through `modify`, never through what `lookup` returned.
+ *
+ * **Strings changed in place.** `modifyString` changes only bytes the keyspace itself made, since
+ * the last capture, and that nothing else holds: the entry's `ownedEpoch` says so. Anything else
+ * (a string a client sent, a string some other holder may still read) is copied first, once, into
+ * bytes of the keyspace's own with spare room, so that SETBIT past the end is amortized as Redis's
+ * `sdsgrowzero` is. What may hold a string besides its entry, and why each is safe:
+ * - a running snapshot: a capture bumps the epoch, so bytes made before it are copied before any
+ *   change (the same rule as aggregates, below), and `preserve` hands the capture the original;
+ * - a command's result, kept until its reply is written (a reply waits behind others, an EXEC
+ *   replies after all its commands, an entry of the log applies many commands before any reply),
+ *   and a second key (COPY shares a string, RENAME moves it): both come from `get` or
+ *   `lookupString` inside `mutate`, which give up the ownership, so the next change copies;
+ * - replies written at once (reads): the RESP writer copies the bytes into its buffer;
+ * - the log and clients' buffers: a stored string is a copy of the argument (`copyArg`), and the
+ *   keyspace changes only bytes it made itself;
+ * - digests: computed synchronously, holding nothing.
  *
  * **Snapshots are copy-on-write, and read incrementally.** `capture()` copies nothing: it notes
  * the entries that exist (the `order` array as it is, and its length) and bumps the epoch. The
@@ -63,6 +80,11 @@ export function typeOf(value: Value): TypeName {
 export class Entry {
   dead = false;
   expiresAt = 0;
+  /**
+   * The epoch in which the keyspace made this entry's string value (bytes with spare room after
+   * them, all zero) for `modifyString` to change in place; 0 when the value may be held elsewhere.
+   */
+  ownedEpoch = 0;
   constructor(
     readonly key: string,
     public value: Value,
@@ -172,6 +194,28 @@ function before(a: Due, b: Due): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
+/**
+ * Strings `modifyString` makes grow by doubling up to this size, and by this much at a time past
+ * it (Redis's `sdsMakeRoomFor` rule, SDS_MAX_PREALLOC), so that SETBIT past the end is amortized
+ * and a large bitmap wastes at most this much.
+ */
+const stringGrowthBytesMax = 1024 * 1024;
+
+/**
+ * Bytes of the keyspace's own for a string of `length` bytes that begins with `from` (the rest
+ * zero), with spare room after them when it grows past `from`: an exact fit otherwise (a bitmap
+ * changed without growing rarely grows later).
+ */
+function ownBytes(length: number, from: Uint8Array): Uint8Array {
+  let room = length;
+  if (length > from.length) room = length < stringGrowthBytesMax ? Math.max(2 * length, 16) : length + stringGrowthBytesMax;
+  const bytes = new Uint8Array(new ArrayBuffer(room), 0, length);
+  bytes.set(from);
+  return bytes;
+}
+
+const noBytes = new Uint8Array(0);
+
 /** True while a command is applied (inside `mutate`). */
 function applying(): boolean {
   return logPosition() !== null;
@@ -222,7 +266,19 @@ export class Keyspace {
 
   /** The value at `key`, whatever its type (read-only for aggregates). */
   get(key: string): Value | undefined {
-    return this.find(key)?.value;
+    const entry = this.find(key);
+    if (entry === undefined) return undefined;
+    if (entry.ownedEpoch !== 0) Keyspace.handOut(entry);
+    return entry.value;
+  }
+
+  /**
+   * A string handed out inside `mutate` may outlive the command (a result waiting for its reply,
+   * a value stored under a second key): `modifyString` must not change it in place any more. A read
+   * (outside `mutate`) writes its reply at once, so it keeps the ownership.
+   */
+  private static handOut(entry: Entry): void {
+    if (applying()) entry.ownedEpoch = 0;
   }
 
   has(key: string): boolean {
@@ -337,9 +393,46 @@ export class Keyspace {
 
   /** The string at `key`; WRONGTYPE when the key holds another type. */
   lookupString(key: string): Uint8Array | undefined {
-    const value = this.find(key)?.value;
-    if (value === undefined || value instanceof Uint8Array) return value;
-    throw errWrongType;
+    const entry = this.find(key);
+    if (entry === undefined) return undefined;
+    const value = entry.value;
+    if (!(value instanceof Uint8Array)) throw errWrongType;
+    if (entry.ownedEpoch !== 0) Keyspace.handOut(entry);
+    return value;
+  }
+
+  /**
+   * The string at `key`, to change in place, at least `length` bytes long (zero bytes added at the
+   * end as needed; an absent key is created with `length` zero bytes); the TTL stays. WRONGTYPE
+   * when the key holds another type. Only inside `mutate`, and what it returns must not be kept
+   * past the command (nor stored anywhere): the next call may change it, or move the bytes.
+   *
+   * The bytes are copied first unless the keyspace made them since the last capture and handed
+   * them to nobody (see the file comment); growing within their spare room copies nothing.
+   */
+  modifyString(key: string, length: number): Uint8Array {
+    const entry = this.find(key);
+    if (entry === undefined) {
+      const made = ownBytes(length, noBytes);
+      this.create(key, made).ownedEpoch = this.epoch;
+      return made;
+    }
+    const value = entry.value;
+    if (!(value instanceof Uint8Array)) throw errWrongType;
+    if (entry.ownedEpoch !== 0 && entry.ownedEpoch >= this.sharedBefore) {
+      if (length <= value.length) return value;
+      if (length <= value.buffer.byteLength - value.byteOffset) {
+        // The spare room is zero: nothing ever wrote past the end (views never shrink).
+        const grown = new Uint8Array(value.buffer, value.byteOffset, length);
+        entry.value = grown;
+        return grown;
+      }
+    }
+    const copy = ownBytes(Math.max(length, value.length), value);
+    if (this.captures.length > 0) this.preserve(entry);
+    entry.value = copy;
+    entry.ownedEpoch = this.epoch;
+    return copy;
   }
 
   /**
@@ -378,12 +471,19 @@ export class Keyspace {
     if (entry !== undefined) {
       if (this.captures.length > 0) this.preserve(entry);
       entry.value = value;
+      entry.ownedEpoch = 0;
       if (!keepTtl) this.expireEntry(entry, 0);
       return;
     }
+    this.create(key, value);
+  }
+
+  /** A new entry for `key` (absent), with the next sequence number. */
+  private create(key: string, value: Value): Entry {
     const created = new Entry(key, value, this.nextSeq++);
     this.entries.set(key, created);
     this.order.push(created);
+    return created;
   }
 
   /** Removes `key`; false when it was not there. */

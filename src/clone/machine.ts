@@ -3,7 +3,7 @@
  * and HyperLogLogs, with Redis's replies and errors. Every write goes through `applier.apply`, so
  * it runs on every node in log order; reads answer from local state.
  *
- * The commands live by type in this directory (strings.ts, lists.ts, sets.ts, hashes.ts,
+ * The commands live by type in this directory (strings.ts, bits.ts, lists.ts, sets.ts, hashes.ts,
  * zsets.ts, streams.ts, hyperloglog.ts, keys.ts); the keyspace (keyspace.ts) keeps the values,
  * SCAN's order and the copy-on-write that makes snapshots point-in-time; snapshot.ts writes and
  * reads snapshots.
@@ -14,6 +14,7 @@ import type { MachineExtras } from "../finn.ts";
 import type { Command } from "../resp/reader.ts";
 import type { InfoSections } from "../server/builtin.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
+import { bitCommands } from "./bits.ts";
 import type { CloneCommand } from "./command.ts";
 import { expiryCommands } from "./expiry.ts";
 import { hashCommands } from "./hashes.ts";
@@ -29,6 +30,7 @@ import { zsetCommands } from "./zsets.ts";
 
 const all: readonly CloneCommand[] = [
   ...stringCommands,
+  ...bitCommands,
   ...expiryCommands,
   ...keyCommands,
   ...listCommands,

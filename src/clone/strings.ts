@@ -21,7 +21,7 @@ import type { Command } from "../resp/reader.ts";
 import { incrementedText, parseLongDouble } from "./long-double.ts";
 
 /** Redis strings are at most 512 MB (proto-max-bulk-len); APPEND and SETRANGE past that fail as in Redis. */
-const valueBytesMax = 512 * 1024 * 1024;
+export const valueBytesMax = 512 * 1024 * 1024;
 const errTooLong = new RespError("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
 const empty = new Uint8Array(0);
 
