@@ -22,6 +22,7 @@ import { hyperLogLogCommands } from "./hyperloglog.ts";
 import { keyCommands } from "./keys.ts";
 import { Keyspace } from "./keyspace.ts";
 import { listCommands } from "./lists.ts";
+import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import { streamCommands } from "./streams.ts";
@@ -39,6 +40,7 @@ const all: readonly CloneCommand[] = [
   ...zsetCommands,
   ...streamCommands,
   ...hyperLogLogCommands,
+  ...objectCommands,
 ];
 const byName = new Map(all.map((one) => [one.spec.name, one]));
 /** The clone's commands, for COMMAND and redis-cli's hints. */
