@@ -231,8 +231,13 @@ export interface FinnNode {
 export interface MachineExtras {
   /** Descriptions of the machine's commands, for COMMAND and redis-cli's hints. */
   readonly commands?: readonly CommandSpec[];
-  /** Sections to add to INFO (for example `keyspace`). */
+  /**
+   * Sections to add to INFO (for example `keyspace`); the fields of a section the server has too
+   * (`stats`) are added to the server's.
+   */
   info?(): InfoSections;
+  /** CONFIG RESETSTAT: the machine's counters in INFO start again from zero. */
+  resetStats?(): void;
 }
 
 export { parseAddress };
@@ -527,6 +532,7 @@ async function openLocked(
     startedAt: Date.now(),
     commandSpecs: () => allSpecs,
     machineInfo: () => machine.info?.() ?? {},
+    resetMachineStats: () => machine.resetStats?.(),
     forwardTransaction: (connection, commands) => applier.forwardTransaction(connection, commands),
     forwardCommand: (connection, command) => applier.forwardCommand(connection, command),
     forwardWaiting: (connection, command) => applier.forwardWaiting(connection, command),

@@ -24,7 +24,7 @@ async function errorOf(...args: string[]): Promise<string> {
   }
 }
 
-for (const name of ["CLIENT", "COMMAND", "CONFIG", "CLUSTER", "DEBUG"]) {
+for (const name of ["CLIENT", "COMMAND", "CONFIG", "CLUSTER", "DEBUG", "OBJECT", "MEMORY"]) {
   test(`${name} HELP answers what ${name}'s unknown-subcommand error sends clients to`, async () => {
     expect(await errorOf(name, "NO-SUCH-SUBCOMMAND")).toContain(`Try ${name} HELP.`);
     const lines = (await call(clone, name, "HELP")) as string[];

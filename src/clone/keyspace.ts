@@ -223,6 +223,11 @@ function applying(): boolean {
 
 export class Keyspace {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * For INFO: reads that found their key and that did not (this node's own: followers count the
+   * reads they serve), and keys deleted because their time came (every replica deletes the same).
+   */
+  readonly stats = { hits: 0, misses: 0, expired: 0 };
   /** Every entry in sequence order, with dead ones not yet compacted away. */
   private order: Entry[] = [];
   private deadInOrder = 0;
@@ -254,8 +259,18 @@ export class Keyspace {
    */
   private find(key: string): Entry | undefined {
     const entry = this.entries.get(key);
-    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > replicatedTime()) return entry;
-    if (applying()) this.delete(key);
+    if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > replicatedTime()) {
+      // A read (outside `mutate`) counts for INFO's keyspace_hits and keyspace_misses.
+      if (!applying()) {
+        if (entry === undefined) this.stats.misses++;
+        else this.stats.hits++;
+      }
+      return entry;
+    }
+    if (applying()) {
+      this.delete(key);
+      this.stats.expired++;
+    } else this.stats.misses++;
     return undefined;
   }
 
@@ -337,6 +352,7 @@ export class Keyspace {
       this.pop();
       if (top.entry.dead || top.entry.expiresAt !== top.at) continue;
       this.delete(top.entry.key);
+      this.stats.expired++;
       reclaimed++;
     }
     return reclaimed;

@@ -92,8 +92,21 @@ export class Clone implements Machine, MachineExtras {
   }
 
   info(): InfoSections {
-    // avg_ttl is Redis's sampled estimate; the clone does not sample and says 0.
-    return { keyspace: this.db.size > 0 ? { db0: `keys=${this.db.size},expires=${this.db.expiresCount},avg_ttl=0` } : {} };
+    const stats = this.db.stats;
+    return {
+      // Merged into the server's stats section. Nothing is ever evicted (no maxmemory policy).
+      stats: { expired_keys: stats.expired, evicted_keys: 0, keyspace_hits: stats.hits, keyspace_misses: stats.misses },
+      // avg_ttl is Redis's sampled estimate; the clone does not sample and says 0.
+      keyspace: this.db.size > 0 ? { db0: `keys=${this.db.size},expires=${this.db.expiresCount},avg_ttl=0` } : {},
+    };
+  }
+
+  /** CONFIG RESETSTAT: the counters INFO shows start again from zero. */
+  resetStats(): void {
+    const stats = this.db.stats;
+    stats.hits = 0;
+    stats.misses = 0;
+    stats.expired = 0;
   }
 
   command(applier: Applier, conn: Conn | null, command: Command): void | Error {

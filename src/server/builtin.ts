@@ -45,6 +45,8 @@ export interface BuiltinContext {
   readonly commandSpecs: () => readonly CommandSpec[];
   /** Sections the machine adds to INFO (such as keyspace). */
   readonly machineInfo: () => InfoSections;
+  /** CONFIG RESETSTAT's share of the machine (its counters in INFO). */
+  readonly resetMachineStats?: () => void;
   /** Sends a transaction to the leader as one unit (proxy mode); see `ClientApplier.forwardTransaction`. */
   readonly forwardTransaction?: (connection: Connection, commands: readonly Command[]) => boolean;
   /** Sends a command only the leader may run to the leader (proxy mode); see `ClientApplier.forwardCommand`. */

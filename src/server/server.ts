@@ -17,6 +17,7 @@ import { RespWriter } from "../resp/writer.ts";
 import { listenTls, type TlsConfig } from "../tls.ts";
 import type { RedirectMode } from "./applier.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
+import { InstantaneousMetric } from "./metrics.ts";
 import { PubSub } from "./pubsub.ts";
 
 /** Limits on each client, beyond the request reader's. */
@@ -130,12 +131,37 @@ export class Server {
   private laterScheduled = false;
   private nextId = 1;
   readonly connections = new Set<Connection>();
-  /** Counters for INFO. */
-  readonly stats = { connectionsReceived: 0, commandsProcessed: 0, rejectedConnections: 0, outputLimitDisconnections: 0, idleDisconnections: 0 };
+  /** Counters for INFO (bytes: from and to clients, and from and to peers, `repl`). */
+  readonly stats = {
+    connectionsReceived: 0,
+    commandsProcessed: 0,
+    rejectedConnections: 0,
+    outputLimitDisconnections: 0,
+    idleDisconnections: 0,
+    netInputBytes: 0,
+    netOutputBytes: 0,
+    netReplInputBytes: 0,
+    netReplOutputBytes: 0,
+  };
+  /** INFO's instantaneous rates, sampled by the clock's timer. */
+  readonly rates = { commands: new InstantaneousMetric(), input: new InstantaneousMetric(), output: new InstantaneousMetric() };
+  /** The most JavaScript heap in use seen (INFO's used_memory_peak), sampled by the clock's timer. */
+  memoryPeak = 0;
 
   /** CONFIG RESETSTAT: the counters INFO reports start again from zero. */
   resetStats(): void {
     for (const name of Object.keys(this.stats) as (keyof typeof this.stats)[]) this.stats[name] = 0;
+    for (const rate of Object.values(this.rates)) rate.reset();
+    this.memoryPeak = 0;
+  }
+
+  /** Samples the instantaneous rates and the memory peak (every `clockMilliseconds`). */
+  private sampleMetrics(): void {
+    const now = performance.now();
+    this.rates.commands.track(this.stats.commandsProcessed, now);
+    this.rates.input.track(this.stats.netInputBytes, now);
+    this.rates.output.track(this.stats.netOutputBytes, now);
+    this.memoryPeak = Math.max(this.memoryPeak, process.memoryUsage().heapUsed);
   }
   dispatcher: Dispatcher = () => {};
   /**
@@ -176,6 +202,7 @@ export class Server {
       this.listener = this.bind();
       this.clock = setInterval(() => {
         this.now = Date.now();
+        this.sampleMetrics();
         if (this.limits.idleTimeoutSeconds > 0 && this.now >= this.nextIdleCheckAt) {
           this.nextIdleCheckAt = this.now + idleCheckMilliseconds;
           this.closeIdleClients();
@@ -280,6 +307,8 @@ export class Server {
   private onData(socket: Socket<Connection>, chunk: Uint8Array): void {
     const connection = socket.data;
     if (connection.closed) return;
+    if (connection.peerSession === null) this.stats.netInputBytes += chunk.length;
+    else this.stats.netReplInputBytes += chunk.length;
     const before = this.stats.commandsProcessed;
     // A command waiting for the replies before it (`whenIdle`): what follows is kept, not parsed.
     const status = connection.whenIdle !== null ? connection.reader.hold(chunk) : connection.reader.feed(chunk, connection);
@@ -491,6 +520,7 @@ export class Server {
    * have slept, and large replies cost more to copy than the wake-up.
    */
   private sendLater(connection: Connection, bytes: Uint8Array): void {
+    this.countOutput(connection, bytes.length);
     this.keepUnsent(connection, bytes.slice());
     this.later.add(connection);
     if (!this.laterScheduled) {
@@ -507,9 +537,16 @@ export class Server {
     }
   };
 
+  /** INFO's output counters: bytes of replies to clients, or of answers to peers. */
+  private countOutput(connection: Connection, bytes: number): void {
+    if (connection.peerSession === null) this.stats.netOutputBytes += bytes;
+    else this.stats.netReplOutputBytes += bytes;
+  }
+
   /** Writes bytes to a connection's socket, keeping a copy of what it does not take. */
   private send(connection: Connection, bytes: Uint8Array): void {
     if (connection.closed || bytes.length === 0) return;
+    this.countOutput(connection, bytes.length);
     let written = 0;
     if (connection.unsentBytes === 0) {
       written = connection.socket.write(bytes);

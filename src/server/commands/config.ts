@@ -49,6 +49,7 @@ export const config: Builtin = {
         throw new RespError("ERR CONFIG SET is not supported: set options on the command line");
       case "resetstat":
         context.server.resetStats();
+        context.resetMachineStats?.();
         connection.writeString("OK");
         return;
       case "rewrite":

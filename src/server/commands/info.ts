@@ -1,5 +1,5 @@
 /** INFO: Redis-shaped sections (ioredis waits for `loading:0` before it says it is ready). */
-import { arch, cpus, platform, release } from "node:os";
+import { arch, cpus, platform, release, totalmem } from "node:os";
 import { splitAddress } from "../../address.ts";
 import { type Builtin, type BuiltinContext, type InfoSections, keyword } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
@@ -61,6 +61,7 @@ function frameworkSections(context: BuiltinContext): InfoSections {
   const now = Date.now();
   const uptime = Math.floor((now - context.startedAt) / 1000);
   const memory = process.memoryUsage();
+  const peak = Math.max(context.server.memoryPeak, memory.heapUsed);
   const usage = process.cpuUsage();
   const status = context.node.status();
   const server = context.server;
@@ -89,6 +90,13 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       used_memory_human: human(memory.heapUsed),
       used_memory_rss: memory.rss,
       used_memory_rss_human: human(memory.rss),
+      used_memory_peak: peak,
+      used_memory_peak_human: human(peak),
+      total_system_memory: totalmem(),
+      total_system_memory_human: human(totalmem()),
+      // RSS over the heap in use: with the allocator keeping freed memory (see the clone's -h),
+      // this stays above 1 long after a peak.
+      mem_fragmentation_ratio: (memory.rss / Math.max(1, memory.heapUsed)).toFixed(2),
       maxmemory: 0,
       maxmemory_human: "0B",
       maxmemory_policy: "noeviction",
@@ -109,6 +117,13 @@ function frameworkSections(context: BuiltinContext): InfoSections {
     stats: {
       total_connections_received: server.stats.connectionsReceived,
       total_commands_processed: server.stats.commandsProcessed,
+      instantaneous_ops_per_sec: Math.round(server.rates.commands.perSecond),
+      total_net_input_bytes: server.stats.netInputBytes,
+      total_net_output_bytes: server.stats.netOutputBytes,
+      total_net_repl_input_bytes: server.stats.netReplInputBytes,
+      total_net_repl_output_bytes: server.stats.netReplOutputBytes,
+      instantaneous_input_kbps: (server.rates.input.perSecond / 1024).toFixed(2),
+      instantaneous_output_kbps: (server.rates.output.perSecond / 1024).toFixed(2),
       rejected_connections: server.stats.rejectedConnections,
       client_output_buffer_limit_disconnections: server.stats.outputLimitDisconnections,
       pubsub_channels: context.pubsub?.activeChannels(null).length ?? 0,
@@ -138,10 +153,9 @@ function frameworkSections(context: BuiltinContext): InfoSections {
 
 /** Renders INFO for the requested section names (`all`, `everything` and `default` included). */
 export function renderInfo(context: BuiltinContext, requested: readonly string[]): string {
-  const sections: Record<string, Readonly<Record<string, string | number>>> = {
-    ...frameworkSections(context),
-    ...context.machineInfo(),
-  };
+  const sections: Record<string, Readonly<Record<string, string | number>>> = frameworkSections(context);
+  // The machine's sections are added; where the server has the section too, their fields join it.
+  for (const [name, fields] of Object.entries(context.machineInfo())) sections[name] = { ...sections[name], ...fields };
   let names: string[];
   if (requested.length === 0 || requested.includes("default")) names = defaultSections;
   else if (requested.includes("all") || requested.includes("everything")) names = [...new Set([...defaultSections, ...Object.keys(sections)])];
