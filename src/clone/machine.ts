@@ -24,6 +24,7 @@ import { Keyspace } from "./keyspace.ts";
 import { listCommands } from "./lists.ts";
 import { setCommands } from "./sets.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
 import { stringCommands } from "./strings.ts";
 import { zsetCommands } from "./zsets.ts";
@@ -38,6 +39,7 @@ const all: readonly CloneCommand[] = [
   ...hashCommands,
   ...zsetCommands,
   ...streamCommands,
+  ...streamReadCommands,
   ...hyperLogLogCommands,
 ];
 const byName = new Map(all.map((one) => [one.spec.name, one]));
