@@ -52,14 +52,14 @@ export interface Applier {
 
 /**
  * What a blocking command's `mutate` returns when it has nothing to do yet (BLPOP on empty
- * lists): `block(keys, timeoutMilliseconds)`. It changes nothing, on any node. On the node that
- * holds the client the reply waits (and the client's next commands with it, as in Redis): each
- * time a later write to one of `keys` is applied, the command is proposed again, and the first
- * time `mutate` returns anything else, `respond` gets that. Once `timeoutMilliseconds` have passed
- * (0: never) `respond` gets a `Blocked` with `timedOut` set and writes the timeout's reply. Inside
- * MULTI/EXEC nothing waits: `respond` gets this value itself at once (`timedOut` false), as Redis
- * answers a blocking command there. Only commands whose spec has the `blocking` flag wait; for
- * others it is an ordinary value.
+ * lists): `block(keys, timeoutMilliseconds, retryArgs?)`. It changes nothing, on any node. On the
+ * node that holds the client the reply waits (and the client's next commands with it, as in
+ * Redis): each time a later write to one of `keys` is applied, the command is proposed again (or
+ * the command `retryArgs` make, when given), and the first time `mutate` returns anything else,
+ * `respond` gets that. Once `timeoutMilliseconds` have passed (0: never) `respond` gets a `Blocked`
+ * with `timedOut` set and writes the timeout's reply. Inside MULTI/EXEC nothing waits: `respond`
+ * gets this value itself at once (`timedOut` false), as Redis answers a blocking command there.
+ * Only commands whose spec has the `blocking` flag wait; for others it is an ordinary value.
  */
 export class Blocked {
   constructor(
@@ -67,12 +67,26 @@ export class Blocked {
     readonly timeoutMilliseconds: number,
     /** Set when the client waited until its timeout (Redis answers some commands differently then). */
     readonly timedOut = false,
+    /** The arguments (name first) of the command its retries propose instead of the original (see `block`). */
+    readonly retryArgs?: readonly (Uint8Array | string)[],
   ) {}
 }
 
-/** Says that a blocking command must wait for a write to one of `keys` (see `Blocked`). */
-export function block(keys: readonly string[], timeoutMilliseconds: number): Blocked {
-  return new Blocked(keys, timeoutMilliseconds);
+/**
+ * Says that a blocking command must wait for a write to one of `keys` (see `Blocked`).
+ *
+ * `retryArgs`, when given, are the arguments (the command's name first) of the command each retry
+ * proposes, instead of the client's own: for an argument that means something relative to the
+ * state when the command first ran, which a retry must not read again against a later state.
+ * XREAD's `$` is one: "after the stream's last id now". Retried as sent, `$` would mean the last
+ * id at each retry, and miss the very entry that woke it; its first `mutate` passes the arguments
+ * with each `$` replaced by the id it stood for. Being computed in `mutate`, they are the same on
+ * every replica, and each retry carries them in the log as explicit arguments. Strings are sent as
+ * UTF-8: pass keys (latin1 text in `Command.key`) as bytes (`command.copyArg`). Only the first
+ * `block` of a waiting command counts: a retry that blocks again waits with the command it had.
+ */
+export function block(keys: readonly string[], timeoutMilliseconds: number, retryArgs?: readonly (Uint8Array | string)[]): Blocked {
+  return new Blocked(keys, timeoutMilliseconds, false, retryArgs);
 }
 
 /** A writer for a snapshot: stream bytes into it. */

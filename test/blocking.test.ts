@@ -7,54 +7,16 @@
  * when many clients wait and time out while writes arrive; on a 3-node cluster, that the replicas
  * agree and that a leadership change answers the waiting clients with a redirect.
  */
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { Clone } from "../src/clone/machine.ts";
-import type { FinnNode } from "../src/finn.ts";
+import { connect, next, repliesWithin, singleNode } from "./helpers/blocked-clients.ts";
 import { eventually } from "./helpers/eventually.ts";
 import { awaitSameDigest, InProcessNodes } from "./helpers/in-process-nodes.ts";
-import { callPort, plain, RespConnection } from "./helpers/resp-client.ts";
+import { callPort, plain, type RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(60_000);
 
-const nodes = new InProcessNodes("blocking");
-let single: FinnNode | null = null;
-
-async function node(): Promise<FinnNode> {
-  if (single === null) {
-    single = await nodes.open(new Clone(), { logLevel: "warning" });
-    const port = single.port;
-    await eventually("a leader", () => callPort(port, "RAFTSTATE"), (state) => state === "Leader");
-  }
-  return single;
-}
-
-async function connect(port: number): Promise<RespConnection> {
-  return RespConnection.connect(port);
-}
-
-/** Resolves to true if a reply arrives within `milliseconds`, false if none does (the reply is kept for `read`). */
-async function repliesWithin(connection: RespConnection, milliseconds: number): Promise<boolean> {
-  try {
-    const reply = await connection.read(milliseconds);
-    pushedBack.set(connection, reply);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pushedBack = new Map<RespConnection, Awaited<ReturnType<RespConnection["read"]>>>();
-async function next(connection: RespConnection): Promise<unknown> {
-  const kept = pushedBack.get(connection);
-  if (kept !== undefined) {
-    pushedBack.delete(connection);
-    return plain(kept);
-  }
-  return plain(await connection.read(10_000));
-}
-
-afterAll(async () => {
-  await single?.close();
-});
+const node = singleNode("blocking");
 
 test("BLPOP waits for a push, takes one element, and leaves the rest; at its timeout it answers null", async () => {
   const { port } = await node();

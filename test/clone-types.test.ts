@@ -610,11 +610,16 @@ describe("argument errors never reach the log", () => {
       ["MSET", "a", "1", "b"], ["INCRBY", "k", "x"], ["FLUSHALL", "x"], ["SET", "k", "v", "EX", "0"],
       ["SET", "k", "v", "EX"], ["SET", "k", "v", "NX", "XX"], ["SET", "k", "v", "EX", "1", "KEEPTTL"], ["SETEX", "k", "x", "v"],
       ["EXPIRE", "k", "x"], ["EXPIRE", "k", "1", "NX", "XX"], ["GETEX", "k", "EX"], ["PEXPIRE", "k", "1", "FOO"],
+      ["XTRIM", "k", "MAXLEN", "-1"], ["XTRIM", "k", "LIMIT", "5"], ["XTRIM", "k", "MAXLEN", "1", "LIMIT", "1"], ["XDEL", "k"],
+      ["XREAD", "BLOCK", "-1", "STREAMS", "k", "0"], ["XREAD", "BLOCK", "0", "STREAMS", "k"], ["XREAD", "BLOCK", "0", "STREAMS", "k", "bad"],
+      ["XREAD", "BLOCK", "0", "STREAMS", "k", ">"],
     ];
     for (const args of bad) {
       const reply = h.run(...args);
       expect([args, typeof reply === "object" && reply !== null && "error" in reply]).toEqual([args, true]);
     }
+    // XDEL with a bad id answers 0 for a missing key (as Redis), as a read.
+    expect(h.run("XDEL", "k", "bad")).toBe(0);
     expect(h.log).toEqual([]);
   });
 });
@@ -670,6 +675,15 @@ describe("snapshots", () => {
     h.run("XADD", "stream", "*", "f", "v");
     h.run("XADD", "stream", "*", "g", "w");
     h.run("XADD", "emptied", "MAXLEN", "0", "*", "f", "v"); // a stream may be empty
+    // Streams whose nodes are not what appending alone makes (approximate trimming depends on
+    // them): an exact trim, deletes around a record's edge, and a node with nothing live in it.
+    for (let i = 1; i <= 2500; i++) h.run("XADD", "nodes", `${i}-0`, "f", String(i));
+    h.run("XTRIM", "nodes", "MAXLEN", "2450");
+    h.run("XDEL", "nodes", ...Array.from({ length: 40 }, (_, i) => `${1000 + i}-0`), "1100-0", "2500-0");
+    for (let i = 1; i <= 200; i++) h.run("XADD", "nodes0", `${i}-0`, "f", "v");
+    h.run("XDEL", "nodes0", "200-0");
+    h.run("XTRIM", "nodes0", "MINID", "200");
+    for (let i = 201; i <= 210; i++) h.run("XADD", "nodes0", `${i}-0`, "f", "v");
     for (let i = 0; i < 40; i++) h.run("SET", `tmp${i}`, "x");
     for (let i = 0; i < 40; i += 2) h.run("DEL", `tmp${i}`);
     return h;
@@ -705,6 +719,10 @@ describe("snapshots", () => {
     expect(after.run("XADD", "stream", "*", "h", "x")).toBe(`${after.time}-0`);
     expect(after.run("XLEN", "emptied")).toBe(0);
     expect(after.run("TYPE", "emptied")).toBe("stream");
+    // The nodes came back as they were (the digest covers them), so trimming removes the same.
+    // (Appended afresh, 2408 entries would fill the first node: 100 would go.)
+    expect(after.run("XTRIM", "nodes", "MAXLEN", "~", "2300")).toBe(50);
+    expect(after.run("XTRIM", "nodes0", "MAXLEN", "~", "0", "LIMIT", "10")).toBe(10);
   });
 
   test("a snapshot is point-in-time: writes while it is being written do not leak into it", async () => {
@@ -720,6 +738,8 @@ describe("snapshots", () => {
       h.run("HSET", "hash", "f1", `changed${i}`);
       h.run("ZADD", "zset", "1000", `new${i}`);
       h.run("XADD", "stream", "*", "n", "v");
+      h.run("XDEL", "nodes", `${1200 + i}-0`);
+      h.run("XTRIM", "nodes0", "MAXLEN", "=", String(9 - (i % 10)));
       h.run("SET", "str", `changed${i}`);
       h.run("DEL", "bin");
       await Bun.sleep(0);
@@ -760,6 +780,16 @@ describe("snapshots", () => {
     expect(digestOf(clone)).toBe(h.digests()[0]);
   });
 
+  test("format 4 streams (no node layout) get the layout appending their entries makes", async () => {
+    const entries = Array.from({ length: 150 }, (_, i) => [`${i + 1}-0`, [Buffer.from("f"), Buffer.from("v")]]);
+    const chunks = [pack({ format: 4, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["150-0", entries]]])];
+    const clone = new Clone();
+    await clone.restore({ readAll: async () => Buffer.concat(chunks), chunks: async function* () { yield* chunks; } });
+    const h = new CloneHarness();
+    for (let i = 1; i <= 150; i++) h.run("XADD", "s", `${i}-0`, "f", "v");
+    expect(digestOf(clone)).toBe(h.digests()[0]);
+  });
+
   test("a malformed or unknown snapshot is refused", async () => {
     const reader = (chunks: Uint8Array[]): SnapshotReader => ({ readAll: async () => Buffer.concat(chunks), chunks: async function* () { yield* chunks; } });
     await expect(new Clone().restore(reader([pack({ format: 9, keys: 0 })]))).rejects.toThrow(/format 9/);
@@ -774,6 +804,15 @@ describe("snapshots", () => {
     await expect(new Clone().restore(reader(list(packed(1, 1))))).rejects.toThrow(/past its elements/);
     await expect(new Clone().restore(reader(list(Buffer.from([1, 0x80]))))).rejects.toThrow(/cut short/);
     await new Clone().restore(reader(list(packed(2, 1, 1))));
+    // Format 5 streams: their nodes must hold their entries exactly.
+    const stream = (data: unknown): Uint8Array[] => [pack({ format: 5, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, data]])];
+    const entry = ["1-0", [Buffer.from("f"), Buffer.from("v")]];
+    await expect(new Clone().restore(reader(stream(["1-0", [entry]])))).rejects.toThrow(/not \[last id, entries, nodes\]/);
+    await expect(new Clone().restore(reader(stream(["1-0", [entry], [[2, 2, "1-0"]]])))).rejects.toThrow(/nodes do not hold/);
+    await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 101, "1-0"]]])))).rejects.toThrow(/nodes do not hold/);
+    await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 1, "0-5"]]])))).rejects.toThrow(/nodes do not hold/);
+    await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 1]]])))).rejects.toThrow(/not \[live, slots, last id\]/);
+    await new Clone().restore(reader(stream(["1-0", [entry], [[0, 100, "0-9"], [1, 1, "1-0"]]])));
   });
 });
 

@@ -690,13 +690,20 @@ const timeoutAt: ReadonlyMap<string, number> = new Map([
 ]);
 /** Timeouts a blocking command gets here: short ones, and ones refused (0, waiting for ever, never). */
 const boundedTimeouts = ["0.002", "0.005", "0.02", "0x1p-6", "-1", "-0.5", "soon", "inf", ""];
+/** XREAD's BLOCK milliseconds here: short ones, and ones refused (0, waiting for ever, never). */
+const boundedMilliseconds = ["1", "2", "5", "20", "-1", "1.5", "soon", ""];
 
 /**
- * A blocking command (BLPOP and the like) with a timeout the fuzzer can afford: one that waits
- * for ever (0), or long, would stall the fuzzer's pipeline as it stalls any Redis client.
+ * A blocking command (BLPOP and the like, XREAD with BLOCK) with a timeout the fuzzer can afford:
+ * one that waits for ever (0), or long, would stall the fuzzer's pipeline as it stalls any Redis
+ * client.
  */
 function boundedBlocking(rng: Rng, command: string[]): string[] {
   const name = (command[0] ?? "").toLowerCase();
+  if (name === "xread") {
+    // XREAD waits only with BLOCK: whatever follows a BLOCK, wherever it is, becomes a bounded milliseconds.
+    return command.map((arg, i) => (i > 1 && (command[i - 1] ?? "").toLowerCase() === "block" ? (boundedMilliseconds[Math.floor(rng.float() * boundedMilliseconds.length)] ?? "1") : arg));
+  }
   if (!blockingCommands.has(name) || command.length < 2) return command;
   const at = timeoutAt.get(name) ?? command.length - 1;
   if (at >= command.length) return command;

@@ -155,6 +155,10 @@ function hashValue(hash: Hasher, value: Value): void {
         hash.lengthPrefix(entry.fields.length);
         for (const field of entry.fields) hash.bytes(field);
       }
+      // The node layout is state too: what approximate trimming removes next depends on it.
+      const layout = value.layout();
+      hash.lengthPrefix(layout.length);
+      for (const node of layout) hash.text(`${node.live}/${node.slots}/${node.lastId.ms}-${node.lastId.seq}`);
       return;
   }
 }

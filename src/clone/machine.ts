@@ -25,6 +25,7 @@ import { listCommands } from "./lists.ts";
 import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
 import { stringCommands } from "./strings.ts";
 import { zsetCommands } from "./zsets.ts";
@@ -39,6 +40,7 @@ const all: readonly CloneCommand[] = [
   ...hashCommands,
   ...zsetCommands,
   ...streamCommands,
+  ...streamReadCommands,
   ...hyperLogLogCommands,
   ...objectCommands,
 ];

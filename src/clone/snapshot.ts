@@ -1,7 +1,13 @@
 /**
  * The clone's snapshot format: msgpack records written one after the other.
  *
- * Format 4 (written now): as format 3, except that a list's data is one byte string, its elements
+ * Format 5 (written now): as format 4, except that a stream's data carries the layout of its
+ * radix-tree nodes, which approximate trimming depends on (see stream.ts):
+ * `[last id, [[id, [field, value...]]...], [[live, slots, last id]...]]`, each item the nodes whose
+ * entries start among its own (a node emptied by MINID, at the end, in the last item). A stream
+ * of an older format gets the layout appending its entries would make.
+ *
+ * Format 4 (still read): as format 3, except that a list's data is one byte string, its elements
  * packed: the count, each element's length, then the elements' bytes one after the other (count
  * and lengths as unsigned LEB128 varints). Writing and reading a list then costs a copy per
  * element rather than a msgpack item each.
@@ -38,10 +44,10 @@ import { HashValue } from "./hash.ts";
 import { type Captured, Keyspace, type Value } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
 import { SetValue } from "./set.ts";
-import { parseStreamId, type StreamId, StreamValue } from "./stream.ts";
+import { parseStreamId, type StreamId, type StreamNode, StreamValue } from "./stream.ts";
 import { ZSetValue } from "./zset.ts";
 
-export const snapshotFormat = 4;
+export const snapshotFormat = 5;
 /** Elements per record: big enough to be cheap, small enough to stream. */
 const recordElements = 1024;
 
@@ -191,13 +197,24 @@ function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item:
     }
     case "stream": {
       const lastId = `${value.lastId.ms}-${value.lastId.seq}`;
+      const layout = value.layout();
+      let node = 0;
+      // Where the entries of `layout[node]` start.
+      let nodeAt = 0;
       for (let at = 0; at < value.size || at === 0; at += recordElements) {
         const entries: Array<[string, Uint8Array[]]> = [];
         for (let i = at; i < Math.min(value.size, at + recordElements); i++) {
           const entry = value.at(i);
           entries.push([`${entry.id.ms}-${entry.id.seq}`, entry.fields.slice()]);
         }
-        yield { item: [key, Type.Stream, seq, [lastId, entries]], elements: Math.max(1, entries.length) };
+        const last = at + recordElements >= value.size;
+        const nodes: Array<[number, number, string]> = [];
+        for (; node < layout.length && (nodeAt < at + recordElements || last); node++) {
+          const { live, slots, lastId: nodeLastId } = layout[node] as StreamNode;
+          nodes.push([live, slots, `${nodeLastId.ms}-${nodeLastId.seq}`]);
+          nodeAt += live;
+        }
+        yield { item: [key, Type.Stream, seq, [lastId, entries, nodes]], elements: Math.max(1, entries.length) };
       }
       return;
     }
@@ -296,7 +313,10 @@ function fill(value: Value, data: unknown, format: number): Value {
       return value;
     }
     case "stream": {
-      if (!Array.isArray(data) || data.length !== 2 || !Array.isArray(data[1])) throw new Malformed("a stream is not [last id, entries]");
+      const withLayout = format >= 5;
+      if (!Array.isArray(data) || data.length !== (withLayout ? 3 : 2) || !Array.isArray(data[1]) || (withLayout && !Array.isArray(data[2]))) {
+        throw new Malformed(withLayout ? "a stream is not [last id, entries, nodes]" : "a stream is not [last id, entries]");
+      }
       for (const entry of data[1] as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2) throw new Malformed("a stream entry is not [id, fields]");
         const id = streamId(entry[0]);
@@ -305,10 +325,23 @@ function fill(value: Value, data: unknown, format: number): Value {
         value.append({ id, fields });
       }
       value.lastId = streamId(data[0]);
+      if (withLayout) {
+        const nodes = layouts.get(value) ?? [];
+        layouts.set(value, nodes);
+        for (const node of data[2] as unknown[]) {
+          if (!Array.isArray(node) || node.length !== 3 || !Number.isSafeInteger(node[0]) || !Number.isSafeInteger(node[1])) {
+            throw new Malformed("a stream node is not [live, slots, last id]");
+          }
+          nodes.push({ live: node[0] as number, slots: node[1] as number, lastId: streamId(node[2]) });
+        }
+      }
       return value;
     }
   }
 }
+
+/** The node layouts of the streams being read (format 5), set in place once each stream is whole. */
+const layouts = new WeakMap<StreamValue, StreamNode[]>();
 
 function compare(a: StreamId, b: StreamId): number {
   return a.ms === b.ms ? (a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1) : a.ms < b.ms ? -1 : 1;
@@ -333,7 +366,7 @@ function fresh(type: unknown, epoch: number): Value {
   }
 }
 
-/** Reads a snapshot of format 1 to 4 into a new keyspace. */
+/** Reads a snapshot of format 1 to 5 into a new keyspace. */
 export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
   const bytes = await reader.readAll();
   const records = new Unpackr({ useRecords: false }).unpackMultiple(bytes) as unknown[];
@@ -353,7 +386,7 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
         if (!db.restoreEntry(latin1(key), Uint8Array.from(value), seq++)) throw new Malformed("a key repeats");
       }
     }
-  } else if (header.format === 2 || header.format === 3 || header.format === snapshotFormat) {
+  } else if (header.format === 2 || header.format === 3 || header.format === 4 || header.format === snapshotFormat) {
     const format = header.format;
     if (typeof header.nextSeq !== "number") throw new Malformed("no nextSeq in the header");
     const withExpiry = format >= 3;
@@ -361,6 +394,13 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
     let current: { value: Value; type: unknown; seq: number; expiresAt: number } | null = null;
     const finish = (): void => {
       if (currentKey === null || current === null) return;
+      const value = current.value;
+      if (value instanceof StreamValue) {
+        // Without a layout (an older format), the one appending the entries made stays.
+        const layout = layouts.get(value);
+        if (layout !== undefined && !value.restoreLayout(layout)) throw new Malformed("a stream's nodes do not hold its entries");
+        layouts.delete(value);
+      }
       if (!db.restoreEntry(currentKey, current.value, current.seq, current.expiresAt)) throw new Malformed("keys repeat or are out of order");
     };
     for (const record of records.slice(1)) {

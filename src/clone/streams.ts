@@ -1,11 +1,13 @@
 /**
  * A minimal set of stream commands: XADD (explicit ids, `ms-*`, `*`, NOMKSTREAM, MAXLEN/MINID with
- * `=` or `~` and LIMIT), XLEN, XRANGE and XREVRANGE (with `(` exclusive bounds and COUNT).
+ * `=` or `~` and LIMIT), XLEN, XRANGE and XREVRANGE (with `(` exclusive bounds and COUNT), XDEL,
+ * and XTRIM (XADD's trimming on its own: one parser and one trim for both). XREAD is in
+ * stream-read.ts.
  *
  * `*` takes its milliseconds from `replicatedTime()` inside `mutate`: the time the leader stamped
  * on the log entry, the same on every replica, so every replica makes the same id. Approximate
- * trimming (`~`) trims whole blocks of 100 entries (Redis trims whole radix-tree nodes, by default
- * up to 100 entries each), so at least the asked-for entries remain, as Redis promises.
+ * trimming (`~`) removes whole radix-tree nodes as Redis does (their layout is kept in
+ * `StreamValue`), so at least the asked-for entries remain, as Redis promises.
  */
 import type { Applier, Conn } from "../api.ts";
 import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
@@ -13,47 +15,52 @@ import { replicatedTime } from "../replicated.ts";
 import { latin1, type Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errSyntax, option, parseInteger } from "./arguments.ts";
-import type { CloneCommand } from "./command.ts";
+import { type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
-import { compareIds, errInvalidStreamId, formatId, parseStreamId, type StreamId, StreamValue, uint64Max } from "./stream.ts";
+import {
+  compareIds,
+  errInvalidStreamId,
+  formatId,
+  nodeEntriesMax,
+  parseStreamId,
+  type StreamEntry,
+  type StreamId,
+  type StreamTrim,
+  StreamValue,
+  uint64Max,
+} from "./stream.ts";
 
 const errIdTooSmall = new RespError("ERR The ID specified in XADD is equal or smaller than the target stream top item");
 const errIdZero = new RespError("ERR The ID specified in XADD must be greater than 0-0");
 const errExhausted = new RespError("ERR The stream has exhausted the last possible ID, unable to add more items");
-/** Entries per block for approximate trimming, and the default LIMIT (Redis: 100 * node size). */
-const approximateBlock = 100;
-const approximateLimitDefault = 100 * approximateBlock;
-
-interface Trim {
-  strategy: "maxlen" | "minid";
-  approximate: boolean;
-  maxLength: number;
-  minId: StreamId;
-  /** Most entries one approximate trim removes; 0 for no bound. */
-  limit: number;
-}
+/** Approximate trimming's LIMIT when none is given (Redis: 100 * stream-node-max-entries). */
+const approximateLimitDefault = 100 * nodeEntriesMax;
 
 interface AddArguments {
   noMakeStream: boolean;
-  trim: Trim | null;
+  trim: StreamTrim | null;
   /** null for `*`; seq null for `ms-*`. */
   id: { ms: bigint; seq: bigint | null } | null;
   /** Where the field/value pairs start. */
   fieldsAt: number;
 }
 
-function parseAdd(command: Command): AddArguments | Error {
-  const parsed: AddArguments = { noMakeStream: false, trim: null, id: null, fieldsAt: 0 };
+/**
+ * XADD's options and id (`xadd`), or XTRIM's options, as Redis's `streamParseAddOrTrimArgsOrReply`
+ * reads them, checks in its order. `at` is where XADD's id (or `*`) is.
+ */
+function parseAddOrTrim(command: Command, xadd: boolean): { noMakeStream: boolean; trim: StreamTrim | null; id: AddArguments["id"]; at: number } | Error {
+  const parsed = { noMakeStream: false, trim: null as StreamTrim | null, id: null as AddArguments["id"], at: 0 };
   let limit: number | null = null;
   let i = 2;
   for (; i < command.argCount; i++) {
     const more = command.argCount - 1 - i;
     const text = latin1(command.arg(i));
     const name = option(command.arg(i));
-    if (text === "*") break;
+    if (xadd && text === "*") break;
     if ((name === "maxlen" || name === "minid") && more > 0) {
       if (parsed.trim !== null) return new RespError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
-      const trim: Trim = { strategy: name, approximate: false, maxLength: 0, minId: { ms: 0n, seq: 0n }, limit: 0 };
+      const trim: StreamTrim = { strategy: name, approximate: false, maxLength: 0, minId: { ms: 0n, seq: 0n }, limit: 0 };
       const next = latin1(command.arg(i + 1));
       if (more >= 2 && (next === "~" || next === "=")) {
         trim.approximate = next === "~";
@@ -77,21 +84,30 @@ function parseAdd(command: Command): AddArguments | Error {
       if (value < 0n) return new RespError("ERR The LIMIT argument must be >= 0.");
       limit = Number(value);
       i++;
-    } else if (name === "nomkstream") {
+    } else if (xadd && name === "nomkstream") {
       parsed.noMakeStream = true;
-    } else {
+    } else if (xadd) {
       const id = parseStreamId(text, 0n, { minMax: false, autoSeq: true });
       if (id === null) return errInvalidStreamId;
       parsed.id = id;
       break;
+    } else {
+      return errSyntax;
     }
   }
-  if (limit !== null && parsed.trim === null) return new RespError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
-  if (parsed.trim !== null) {
-    if (limit !== null && !parsed.trim.approximate) return new RespError("ERR syntax error, LIMIT cannot be used without the special ~ option");
-    parsed.trim.limit = parsed.trim.approximate ? (limit ?? approximateLimitDefault) : 0;
-  }
-  parsed.fieldsAt = i + 1;
+  // As Redis: LIMIT 0 (no limit) alone is refused by the next checks, with their texts.
+  if (limit !== null && limit > 0 && parsed.trim === null) return new RespError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy");
+  if (!xadd && parsed.trim === null) return new RespError("ERR syntax error, XTRIM must be called with a trimming strategy");
+  if (limit !== null && parsed.trim?.approximate !== true) return new RespError("ERR syntax error, LIMIT cannot be used without the special ~ option");
+  if (parsed.trim !== null) parsed.trim.limit = parsed.trim.approximate ? (limit ?? approximateLimitDefault) : 0;
+  parsed.at = i;
+  return parsed;
+}
+
+function parseAdd(command: Command): AddArguments | Error {
+  const options = parseAddOrTrim(command, true);
+  if (options instanceof Error) return options;
+  const parsed: AddArguments = { noMakeStream: options.noMakeStream, trim: options.trim, id: options.id, fieldsAt: options.at + 1 };
   const pairs = command.argCount - parsed.fieldsAt;
   if (pairs < 2 || pairs % 2 === 1) return ErrWrongNumberOfArguments;
   if (parsed.id !== null && parsed.id.seq === 0n && parsed.id.ms === 0n) return errIdZero;
@@ -117,18 +133,12 @@ function nextId(stream: StreamValue, wanted: AddArguments["id"]): StreamId {
   return id;
 }
 
-function trim(stream: StreamValue, how: Trim): void {
-  let excess: number;
-  if (how.strategy === "maxlen") {
-    excess = Math.max(0, stream.size - how.maxLength);
-  } else {
-    excess = stream.lowerBound(how.minId);
-  }
-  if (how.approximate) {
-    excess -= excess % approximateBlock;
-    if (how.limit > 0) excess = Math.min(excess, how.limit - (how.limit % approximateBlock));
-  }
-  if (excess > 0) stream.trimFront(excess);
+/** An entry as XRANGE and XREAD answer it: `[id, [field, value...]]`. */
+export function writeEntry(conn: Conn, entry: StreamEntry): void {
+  conn.writeArray(2);
+  conn.writeBulk(formatId(entry.id));
+  conn.writeArray(entry.fields.length);
+  for (const field of entry.fields) conn.writeBulk(field);
 }
 
 /** XRANGE and XREVRANGE. */
@@ -175,7 +185,7 @@ function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Comma
       return;
     }
     if (count === 0) {
-      conn.writeRaw(nullArray(conn));
+      writeNullArray(conn);
       return;
     }
     const from = stream.lowerBound(startId);
@@ -184,19 +194,8 @@ function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Comma
     const inRange = Math.max(0, to - from);
     const take = count > 0 ? Math.min(count, inRange) : inRange;
     conn.writeArray(take);
-    for (let k = 0; k < take; k++) {
-      const entry = stream.at(reverse ? to - 1 - k : from + k);
-      conn.writeArray(2);
-      conn.writeBulk(formatId(entry.id));
-      conn.writeArray(entry.fields.length);
-      for (const field of entry.fields) conn.writeBulk(field);
-    }
+    for (let k = 0; k < take; k++) writeEntry(conn, stream.at(reverse ? to - 1 - k : from + k));
   });
-}
-
-const encoder = new TextEncoder();
-function nullArray(conn: Conn): Uint8Array {
-  return encoder.encode(conn.protocol === 3 ? "_\r\n" : "*-1\r\n");
 }
 
 export const streamCommands: readonly CloneCommand[] = [
@@ -250,12 +249,78 @@ export const streamCommands: readonly CloneCommand[] = [
     spec: spec("xrevrange", -4, "readonly", [1, 1, 1], "stream", "Returns the messages from a stream within a range of IDs in reverse order.", "key end:string start:string [COUNT count:integer]"),
     run: (db, applier, conn, command) => range(db, applier, conn, command, true),
   },
+  {
+    spec: spec(
+      "xdel",
+      -3,
+      "write fast",
+      [1, 1, 1],
+      "stream",
+      "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.",
+      "key id:string...",
+    ),
+    run(db, applier, conn, command) {
+      const ids: StreamId[] = [];
+      for (let i = 2; i < command.argCount; i++) {
+        const id = parseStreamId(latin1(command.arg(i)), 0n, { minMax: false, autoSeq: false });
+        if (id === null || id.seq === null) {
+          // Redis answers 0 for a missing key, WRONGTYPE, or this error, and deletes nothing:
+          // answered as a read, it never reaches the log.
+          return applier.apply(conn, command, null, () => {
+            if (db.lookup<StreamValue>(command.key(1), "stream") !== undefined) throw errInvalidStreamId;
+            conn?.writeInt(0);
+          });
+        }
+        ids.push({ ms: id.ms, seq: id.seq });
+      }
+      return applier.apply(
+        conn,
+        command,
+        () => {
+          // An emptied stream stays, as in Redis.
+          const stream = db.modify<StreamValue>(command.key(1), "stream");
+          let deleted = 0;
+          if (stream !== undefined) for (const id of ids) if (stream.delete(id)) deleted++;
+          return deleted;
+        },
+        (deleted) => conn?.writeInt(deleted),
+      );
+    },
+  },
+  {
+    spec: spec(
+      "xtrim",
+      -4,
+      "write",
+      [1, 1, 1],
+      "stream",
+      "Trims the stream to (approximately if '~' is passed) a certain size",
+      "key (MAXLEN|MINID [=|~] threshold:string [LIMIT count:integer])",
+    ),
+    run(db, applier, conn, command) {
+      const parsed = parseAddOrTrim(command, false);
+      if (parsed instanceof Error) return parsed;
+      const how = parsed.trim as StreamTrim;
+      return applier.apply(
+        conn,
+        command,
+        () => {
+          const key = command.key(1);
+          const current = db.lookup<StreamValue>(key, "stream");
+          // Copied (if a snapshot holds it) only when something goes; an emptied stream stays.
+          if (current === undefined || current.trim(how, true) === 0) return 0;
+          return (db.modify<StreamValue>(key, "stream") as StreamValue).trim(how);
+        },
+        (count) => conn?.writeInt(count),
+      );
+    },
+  },
 ];
 
 function append(stream: StreamValue, id: StreamId, command: Command, parsed: AddArguments): string {
   const fields: Uint8Array[] = [];
   for (let i = parsed.fieldsAt; i < command.argCount; i++) fields.push(command.copyArg(i));
   stream.append({ id, fields });
-  if (parsed.trim !== null) trim(stream, parsed.trim);
+  if (parsed.trim !== null) stream.trim(parsed.trim);
   return formatId(id);
 }

@@ -9,6 +9,8 @@ const specs = new Map(
     spec("mset", -3, "write", [1, -1, 2], "string", "", "(key value)..."),
     spec("del", -2, "write", [1, -1, 1], "generic", "", "key ..."),
     spec("flushall", -1, "write", [0, 0, 0], "server", ""),
+    spec("xread", -4, "readonly blocking movablekeys", [0, 0, 0], "stream", ""),
+    spec("pfcount", -2, "readonly", [1, -1, 1], "hyperloglog", "", "key ..."),
   ].map((one) => [one.name, one]),
 );
 
@@ -44,6 +46,16 @@ describe("WriteTracker", () => {
     writes.applied(Command.of(["MYCOMMAND", "k"]), 10);
     expect(writes.changedSince(["other"], 9)).toBe(true);
     expect(writes.writes(Command.of(["MYCOMMAND", "k"]), new Set(["other"]))).toBe(true);
+  });
+
+  test("a blocking read (XREAD BLOCK in the log) writes nothing; a plain readonly command in the log writes its keys", () => {
+    const writes = tracker();
+    writes.applied(Command.of(["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]), 3);
+    expect(writes.changedSince(["s", "anything"], 2)).toBe(false);
+    expect(writes.writes(Command.of(["XREAD", "BLOCK", "0", "STREAMS", "s", "0"]), new Set(["s"]))).toBe(false);
+    // PFCOUNT goes through the log to store its cached count, a change of the key (as in Redis).
+    writes.applied(Command.of(["PFCOUNT", "h"]), 4);
+    expect(writes.changedSince(["h"], 3)).toBe(true);
   });
 
   test("past its bound, or after a snapshot, it forgets keys and counts older watches as changed", () => {

@@ -2,11 +2,14 @@
  * What WATCH needs: for each key, the log index of the last applied write to it, so that EXEC can
  * tell whether a watched key may have changed since WATCH.
  *
- * Every command in the log is a write (reads never enter it). Its keys come from its command spec
- * (`firstKey`, `lastKey`, `step`, as Redis's key specs); a write without key positions (FLUSHALL,
- * or a machine that lists no specs) counts as writing every key. Bounded: past `keysMax` keys the
- * map is cleared, and a watch older than that moment counts as changed (a spurious abort, which
- * clients retry; never a missed change).
+ * Every command in the log is a write (reads never enter it), but for a blocking read (XREAD
+ * BLOCK, whose spec has both the `readonly` and `blocking` flags), which goes through the log only
+ * to wait in order, and writes nothing. (A plain `readonly` command in the log may write: PFCOUNT
+ * stores its cached count, and Redis counts that as a change of the key, for WATCH too.) A write's
+ * keys come from its command spec (`firstKey`, `lastKey`, `step`, as Redis's key specs); a write
+ * without key positions (FLUSHALL, or a machine that lists no specs) counts as writing every key.
+ * Bounded: past `keysMax` keys the map is cleared, and a watch older than that moment counts as
+ * changed (a spurious abort, which clients retry; never a missed change).
  *
  * Writes are recorded only while some client watches (`watch()` to `release`): without a WATCH
  * open, nobody asks, and applying a write costs nothing here. When the first watch opens, every
@@ -98,8 +101,13 @@ export class WriteTracker {
   }
 }
 
-/** The keys a write names, from its spec; null when it has no key positions (it writes everything). */
+/**
+ * The keys a write names, from its spec; null when it has no key positions (it writes everything);
+ * none for a blocking read (`readonly` and `blocking`: XREAD BLOCK in the log, whose keys, after
+ * STREAMS, have no fixed positions either, and which must not count as writing every key).
+ */
 export function keysWritten(spec: CommandSpec | undefined, command: Command): string[] | null {
+  if (spec !== undefined && isBlockingRead(spec)) return [];
   if (spec === undefined || spec.firstKey <= 0) return null;
   const count = command.argCount;
   const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);
@@ -107,4 +115,9 @@ export function keysWritten(spec: CommandSpec | undefined, command: Command): st
   const keys: string[] = [];
   for (let i = spec.firstKey; i <= last; i += step) keys.push(command.key(i));
   return keys;
+}
+
+/** A command that waits for data and takes none of it (XREAD): its spec is `readonly` and `blocking`. */
+export function isBlockingRead(spec: CommandSpec): boolean {
+  return spec.flags.includes("readonly") && spec.flags.includes("blocking");
 }

@@ -71,7 +71,8 @@ export class ClientApplier implements Applier {
         this.notLeader(conn, command);
         return;
       }
-      if (this.blocked?.isBlocking(command.name) === true && this.mode === "proxy") {
+      // (A read never waits, even of a blocking command: XREAD without BLOCK.)
+      if (mutate !== null && this.blocked?.isBlocking(command.name) === true && this.mode === "proxy") {
         // On a link of its own (see notLeader), once the commands before it are answered: sent
         // now, it could overtake them.
         const slot = this.blockingSlot(conn, command);
@@ -171,7 +172,7 @@ export class ClientApplier implements Applier {
     const leader = this.node.leaderAddress();
     const forward = this.mode === "proxy" || (read && conn?.replicaReads === true);
     if (leader === null || conn === null || !forward) throw redirect(leader);
-    if (this.blocked?.isBlocking(command.name) === true) {
+    if (!read && this.blocked?.isBlocking(command.name) === true) {
       if (this.mode !== "proxy") throw redirect(leader);
       this.forwardBlocking(conn, command, this.blockingSlot(conn, command));
       return;

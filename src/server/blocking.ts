@@ -6,11 +6,15 @@
  * that holds the client (the leader) its reply then waits here, and the client's input with it
  * (Redis reads nothing more from a blocked client). When a write to one of its keys is applied
  * (any write whose spec names the key, or a write whose keys are not known), the command is
- * proposed again, the same bytes, as a new entry: applied on every replica in log order, it takes
- * what is there if it still is, so the replicas agree on who got what without any coordination.
- * One retry at a time per key, the longest-waiting client first; a retry that is served is itself
- * a write to the key, and so wakes the next client if more is there; a retry that finds nothing
- * (another client took it first) waits again in its place, without a wake-up of its own.
+ * proposed again, the same bytes (or the command `block`'s `retryArgs` make: see api.ts), as a new
+ * entry: applied on every replica in log order, it takes what is there if it still is, so the
+ * replicas agree on who got what without any coordination. One retry at a time per key, the
+ * longest-waiting client first; a retry that is served is itself a write to the key, and so wakes
+ * the next client if more is there; a retry that finds nothing (another client took it first)
+ * waits again in its place, without a wake-up of its own. A blocking command whose spec has the
+ * `readonly` flag too (XREAD) takes nothing: serving one leaves everything for the next, and writes
+ * nothing that would wake it, so every such client waiting on a written key is retried at once
+ * (as Redis serves every XREAD blocked on a stream from one XADD).
  *
  * The deadline is kept here: at its timeout a waiting client is answered with the `Blocked` value
  * (the command's `respond` writes the timeout's reply), or, with a retry in flight, with whatever
@@ -21,8 +25,8 @@
 import { Blocked } from "../api.ts";
 import { redirect, RespError } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
-import { keysWritten } from "../node/write-tracker.ts";
-import type { Command } from "../resp/reader.ts";
+import { isBlockingRead, keysWritten } from "../node/write-tracker.ts";
+import { Command } from "../resp/reader.ts";
 import type { CommandSpec } from "./command-spec.ts";
 import type { Slot } from "./connection.ts";
 
@@ -38,9 +42,12 @@ export const blockedClientsMax = 100_000;
 
 interface Waiter {
   readonly slot: Slot;
+  /** What each retry proposes: the client's command, or the one its first `Blocked.retryArgs` make. */
   readonly command: Command;
   readonly blocked: Blocked;
   readonly keys: readonly string[];
+  /** Its command takes what it is served (BLPOP), so waiters of a key are retried one at a time; false for XREAD. */
+  readonly consumes: boolean;
   readonly deadline: number;
   /** The command is proposed again and not applied yet. */
   retrying: boolean;
@@ -58,7 +65,7 @@ function unblockedError(): RespError {
 
 /** What a command that waited until its timeout answers with. */
 function timedOut(blocked: Blocked): Blocked {
-  return new Blocked(blocked.keys, blocked.timeoutMilliseconds, true);
+  return new Blocked(blocked.keys, blocked.timeoutMilliseconds, true, blocked.retryArgs);
 }
 
 /** A client that left, or closed its side: it is not served, and nothing is taken for it. */
@@ -69,6 +76,8 @@ function gone(slot: Slot): boolean {
 export class BlockedClients {
   /** Waiters by key, longest-waiting first. */
   private readonly byKey = new Map<string, Waiter[]>();
+  /** How many of a key's waiters take nothing (XREAD), by key: the lists of the others are not scanned for them. */
+  private readonly readersOf = new Map<string, number>();
   /** The waiter whose retry is in flight for a key (one at a time per key), by key. */
   private readonly retryFor = new Map<string, Waiter>();
   private readonly bySlot = new Map<Slot, Waiter>();
@@ -80,6 +89,7 @@ export class BlockedClients {
   /** When this node found itself not leading with no leader known, or Infinity. */
   private leaderlessSince = Infinity;
   private readonly blocking = new Map<string, boolean>();
+  private readonly reads = new Map<string, boolean>();
 
   constructor(
     private readonly node: Replicator,
@@ -92,6 +102,17 @@ export class BlockedClients {
     if (known === undefined) {
       known = this.specOf(name)?.flags.includes("blocking") === true;
       this.blocking.set(name, known);
+    }
+    return known;
+  }
+
+  /** Whether blocking commands named `name` only read (XREAD): served, they take nothing. */
+  private isRead(name: string): boolean {
+    let known = this.reads.get(name);
+    if (known === undefined) {
+      const spec = this.specOf(name);
+      known = spec !== undefined && isBlockingRead(spec);
+      this.reads.set(name, known);
     }
     return known;
   }
@@ -114,9 +135,11 @@ export class BlockedClients {
       const timeout = blocked.timeoutMilliseconds;
       const waiter: Waiter = {
         slot,
-        command,
+        // Built once: every retry proposes the same command.
+        command: blocked.retryArgs === undefined ? command : Command.of(blocked.retryArgs),
         blocked,
         keys: [...new Set(blocked.keys)],
+        consumes: !this.isRead(command.name),
         deadline: timeout > 0 ? now + timeout : Infinity,
         retrying: false,
         wokenBy: "",
@@ -128,6 +151,7 @@ export class BlockedClients {
         const list = this.byKey.get(key);
         if (list === undefined) this.byKey.set(key, [waiter]);
         else list.push(waiter);
+        if (!waiter.consumes) this.readersOf.set(key, (this.readersOf.get(key) ?? 0) + 1);
       }
       this.timer ??= setInterval(() => this.check(), checkMilliseconds);
       return null;
@@ -185,15 +209,31 @@ export class BlockedClients {
     if (!this.node.isLeader) return;
     for (const key of keys) {
       const list = this.byKey.get(key);
-      if (list === undefined || this.retryFor.has(key)) continue;
+      if (list === undefined) continue;
+      if (this.readersOf.has(key)) this.wakeReaders(key, list);
+      if (this.retryFor.has(key)) continue;
       // Clients gone are dropped by the next check: the first is almost always the one.
-      const first = list.find((waiter) => !gone(waiter.slot));
+      const first = list.find((waiter) => waiter.consumes && !gone(waiter.slot));
       // One already retried for another of its keys keeps its place here too.
       if (first === undefined || first.retrying) continue;
       first.retrying = true;
       first.wokenBy = key;
       this.retryFor.set(key, first);
       first.slot.connection.proposeInOrder(first.command, first.slot);
+    }
+  }
+
+  /**
+   * Retries every waiter of `key` whose command takes nothing (XREAD) and is not being retried:
+   * served, it leaves the data to the next one, and writes nothing that would wake it.
+   */
+  private wakeReaders(key: string, list: readonly Waiter[]): void {
+    // A copy: a proposal refused at once answers its waiter, which leaves the list.
+    for (const waiter of list.slice()) {
+      if (waiter.consumes || waiter.retrying || gone(waiter.slot) || !this.bySlot.has(waiter.slot)) continue;
+      waiter.retrying = true;
+      waiter.wokenBy = key;
+      waiter.slot.connection.proposeInOrder(waiter.command, waiter.slot);
     }
   }
 
@@ -243,6 +283,11 @@ export class BlockedClients {
       const at = list.indexOf(waiter);
       if (at >= 0) list.splice(at, 1);
       if (list.length === 0) this.byKey.delete(key);
+      if (!waiter.consumes) {
+        const readers = (this.readersOf.get(key) ?? 0) - 1;
+        if (readers > 0) this.readersOf.set(key, readers);
+        else this.readersOf.delete(key);
+      }
     }
     if (this.bySlot.size === 0) this.stopTimer();
   }
