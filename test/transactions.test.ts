@@ -166,6 +166,17 @@ describe("WATCH", () => {
 
   test("EXEC runs when watched keys are untouched, or only other keys changed, or after UNWATCH", async () => {
     expect(await session([["WATCH", "w:c"], ["SET", "w:other", "1"], ["MULTI"], ["INCR", "w:c"], ["EXEC"]])).toEqual(["OK", "OK", "OK", "QUEUED", [1]]);
+    // A write whose keys follow a count (LMPOP, ZMPOP) touches those keys only.
+    expect(
+      await session([["RPUSH", "w:list", "x", "y"], ["WATCH", "w:c2"], ["LMPOP", "1", "w:list", "LEFT"], ["ZMPOP", "1", "w:none", "MIN"], ["MULTI"], ["INCR", "w:c2"], ["EXEC"]]),
+    ).toEqual([2, "OK", ["w:list", ["x"]], null, "OK", "QUEUED", [1]]);
+    expect(await session([["WATCH", "w:list"], ["LMPOP", "2", "w:none", "w:list", "RIGHT"], ["MULTI"], ["INCR", "w:c2"], ["EXEC"]])).toEqual([
+      "OK",
+      ["w:list", ["y"]],
+      "OK",
+      "QUEUED",
+      null,
+    ]);
     const watcher = await RespConnection.connect(node.port);
     try {
       expect(plain(await watcher.call("WATCH", "w:d"))).toBe("OK");

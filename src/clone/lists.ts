@@ -24,7 +24,7 @@ import {
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
-import { parseMultiPop, popFirst } from "./pop-first.ts";
+import { parseMultiPop, popFirst, withCountedKeys } from "./pop-first.ts";
 
 const errRankZero = new RespError(
   "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
@@ -484,27 +484,33 @@ export const listCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => move(db, applier, conn, command, false, true),
   },
   {
-    // The keys' positions depend on numkeys: none are listed, so a WATCH counts LMPOP as a write to every key.
-    spec: spec(
-      "lmpop",
-      -4,
-      "write movablekeys",
-      [0, 0, 0],
-      "list",
-      "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
-      "numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+    // The keys' positions depend on numkeys: `keys` finds them.
+    spec: withCountedKeys(
+      spec(
+        "lmpop",
+        -4,
+        "write movablekeys",
+        [0, 0, 0],
+        "list",
+        "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        "numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+      ),
+      1,
     ),
     run: (db, applier, conn, command) => multiPop(db, applier, conn, command, 1, null),
   },
   {
-    spec: spec(
-      "blmpop",
-      -5,
-      "write blocking movablekeys",
-      [0, 0, 0],
-      "list",
-      "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
-      "timeout:double numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+    spec: withCountedKeys(
+      spec(
+        "blmpop",
+        -5,
+        "write blocking movablekeys",
+        [0, 0, 0],
+        "list",
+        "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        "timeout:double numkeys:integer key... LEFT|RIGHT [COUNT count:integer]",
+      ),
+      2,
     ),
     run(db, applier, conn, command) {
       const timeout = parseTimeout(command.arg(1));

@@ -3,6 +3,7 @@
  * BZMPOP): Redis's argument checks for `numkeys key... <where> [COUNT n]`, and taking from the
  * first key that holds something.
  */
+import type { CommandSpec } from "../server/command-spec.ts";
 import { RespError } from "../errors.ts";
 import type { Command } from "../resp/reader.ts";
 import { errSyntax, option, parseLong } from "./arguments.ts";
@@ -28,6 +29,23 @@ export function parseMultiPop(command: Command, at: number): { readonly whereAt:
     count = value;
   }
   return { whereAt, count: count ?? 1 };
+}
+
+/**
+ * The keys of `numkeys key...` with numkeys at `at` (LMPOP, BLMPOP, ZMPOP, BZMPOP), for their
+ * specs' `keys` (WATCH and blocked clients); null when numkeys is not a count the command holds.
+ */
+export function multiPopKeys(command: Command, at: number): string[] | null {
+  const numkeys = at < command.argCount ? parseLong(command.arg(at)) : null;
+  if (numkeys === null || numkeys < 1 || at + numkeys >= command.argCount) return null;
+  const keys: string[] = [];
+  for (let i = at + 1; i <= at + numkeys; i++) keys.push(command.key(i));
+  return keys;
+}
+
+/** `spec` with the keys of `numkeys key...` (numkeys at `at`) found by `multiPopKeys`. */
+export function withCountedKeys(spec: CommandSpec, at: number): CommandSpec {
+  return { ...spec, keys: (command) => multiPopKeys(command, at) };
 }
 
 /**

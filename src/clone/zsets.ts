@@ -43,7 +43,7 @@ import {
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { parseRandomCount, randomMembers } from "./random-count.ts";
-import { parseMultiPop, popFirst } from "./pop-first.ts";
+import { parseMultiPop, popFirst, withCountedKeys } from "./pop-first.ts";
 import { scanCommand, scanMatches } from "./scan.ts";
 import type { SetValue } from "./set.ts";
 import { type ScoredMember, type SkipList, type ZNode, ZSetValue } from "./zset.ts";
@@ -854,27 +854,33 @@ export const zsetCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => blockingPop(db, applier, conn, command, true),
   },
   {
-    // The keys' positions depend on numkeys: none are listed, so a WATCH counts ZMPOP as a write to every key.
-    spec: spec(
-      "zmpop",
-      -4,
-      "write movablekeys",
-      [0, 0, 0],
-      "sorted-set",
-      "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
-      "numkeys:integer key... MIN|MAX [COUNT count:integer]",
+    // The keys' positions depend on numkeys: `keys` finds them.
+    spec: withCountedKeys(
+      spec(
+        "zmpop",
+        -4,
+        "write movablekeys",
+        [0, 0, 0],
+        "sorted-set",
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        "numkeys:integer key... MIN|MAX [COUNT count:integer]",
+      ),
+      1,
     ),
     run: (db, applier, conn, command) => multiPop(db, applier, conn, command, 1, null),
   },
   {
-    spec: spec(
-      "bzmpop",
-      -5,
-      "write blocking movablekeys",
-      [0, 0, 0],
-      "sorted-set",
-      "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
-      "timeout:double numkeys:integer key... MIN|MAX [COUNT count:integer]",
+    spec: withCountedKeys(
+      spec(
+        "bzmpop",
+        -5,
+        "write blocking movablekeys",
+        [0, 0, 0],
+        "sorted-set",
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "timeout:double numkeys:integer key... MIN|MAX [COUNT count:integer]",
+      ),
+      2,
     ),
     run(db, applier, conn, command) {
       const timeout = parseTimeout(command.arg(1));

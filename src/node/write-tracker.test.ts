@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
+import { withCountedKeys } from "../clone/pop-first.ts";
 import { WriteTracker } from "./write-tracker.ts";
 
 const specs = new Map(
@@ -11,6 +12,7 @@ const specs = new Map(
     spec("flushall", -1, "write", [0, 0, 0], "server", ""),
     spec("xread", -4, "readonly blocking movablekeys", [0, 0, 0], "stream", ""),
     spec("pfcount", -2, "readonly", [1, -1, 1], "hyperloglog", "", "key ..."),
+    withCountedKeys(spec("lmpop", -4, "write movablekeys", [0, 0, 0], "list", ""), 1),
   ].map((one) => [one.name, one]),
 );
 
@@ -22,6 +24,18 @@ function tracker(keysMax?: number): WriteTracker {
 }
 
 describe("WriteTracker", () => {
+  test("a write with movable keys (LMPOP) touches the keys its spec's `keys` finds, not every key", () => {
+    const writes = tracker();
+    writes.applied(Command.of(["LMPOP", "2", "q1", "q2", "LEFT", "COUNT", "3"]), 5);
+    expect(writes.changedSince(["q1"], 4)).toBe(true);
+    expect(writes.changedSince(["q2"], 4)).toBe(true);
+    expect(writes.changedSince(["LEFT"], 0)).toBe(false);
+    expect(writes.changedSince(["other"], 0)).toBe(false);
+    // numkeys past the arguments: no keys found, so every key counts as written (never a missed change).
+    writes.applied(Command.of(["LMPOP", "9", "q1", "LEFT"]), 6);
+    expect(writes.changedSince(["other"], 5)).toBe(true);
+  });
+
   test("a write's keys come from its spec: one key, every other argument, every argument", () => {
     const writes = tracker();
     writes.applied(Command.of(["SET", "a", "1"]), 5);

@@ -6,8 +6,9 @@
  * BLOCK, whose spec has both the `readonly` and `blocking` flags), which goes through the log only
  * to wait in order, and writes nothing. (A plain `readonly` command in the log may write: PFCOUNT
  * stores its cached count, and Redis counts that as a change of the key, for WATCH too.) A write's
- * keys come from its command spec (`firstKey`, `lastKey`, `step`, as Redis's key specs); a write
- * without key positions (FLUSHALL, or a machine that lists no specs) counts as writing every key.
+ * keys come from its command spec (`firstKey`, `lastKey`, `step`, as Redis's key specs, or its
+ * `keys` function for keys without fixed positions: LMPOP's); a write without key positions
+ * (FLUSHALL, or a machine that lists no specs) counts as writing every key.
  * Bounded: past `keysMax` keys the map is cleared, and a watch older than that moment counts as
  * changed (a spurious abort, which clients retry; never a missed change).
  *
@@ -108,6 +109,7 @@ export class WriteTracker {
  */
 export function keysWritten(spec: CommandSpec | undefined, command: Command): string[] | null {
   if (spec !== undefined && isBlockingRead(spec)) return [];
+  if (spec?.keys !== undefined) return spec.keys(command);
   if (spec === undefined || spec.firstKey <= 0) return null;
   const count = command.argCount;
   const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);

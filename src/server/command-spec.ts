@@ -1,3 +1,5 @@
+import type { Command } from "../resp/reader.ts";
+
 /**
  * What `COMMAND`, `COMMAND INFO`, `COMMAND DOCS` and `COMMAND COUNT` report about a command, in the
  * shape Redis 7 uses. A machine may describe its own commands through `Machine.commands`.
@@ -19,6 +21,13 @@ export interface CommandSpec {
   readonly group: string;
   /** The arguments after the name, for `COMMAND DOCS` (redis-cli shows them as hints while typing). */
   readonly arguments: readonly ArgumentDoc[];
+  /**
+   * For a command whose keys have no fixed positions (the `movablekeys` flag: LMPOP's follow its
+   * numkeys), its keys in a given command, as Redis's getkeys functions find them; null for none
+   * found (a malformed command). WATCH and blocked clients then know which keys a write touches,
+   * where without it the write counts as touching every key.
+   */
+  readonly keys?: (command: Command) => string[] | null;
 }
 
 /** One argument in `COMMAND DOCS`, as Redis 7 describes it. */
