@@ -521,6 +521,8 @@ async function openLocked(
   const proxy = new LeaderProxy(logger, options.password ?? "", tls);
   const blocked = new BlockedClients(raftNode, (name) => machineSpecByName.get(name));
   raftNode.onWrite((command, value) => blocked.onWrite(command, value));
+  raftNode.onPropose((command) => blocked.proposed(command));
+  server.afterCommand = () => blocked.serveProposed();
   const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy, blocked);
   const onShutdown = options.onShutdown;
   const context: BuiltinContext = {

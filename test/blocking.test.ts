@@ -2,7 +2,8 @@
  * Blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP): a
  * client waits on the leader until a write to one of its keys lets its command do something, then
  * the command goes through the log again and takes what is there (src/server/blocking.ts). The
- * tests check the replies, the order clients are served in, that a blocked client's next commands
+ * tests check the replies, the order clients are served in (right behind the write that feeds them,
+ * before any command sent after it, as in Redis), that a blocked client's next commands
  * wait behind it, timeouts, MULTI, clients that leave, and that nothing is popped twice or lost
  * when many clients wait and time out while writes arrive; on a 3-node cluster, that the replicas
  * agree and that a leadership change answers the waiting clients with a redirect.
@@ -59,6 +60,45 @@ test("clients blocked on one key are served first come, first served, one elemen
     expect(plain(await pusher.call("LPUSH", "fifo", "3"))).toBe(1);
     expect(await next(third)).toEqual(["fifo", "3"]);
     expect(plain(await pusher.call("EXISTS", "fifo"))).toBe(0);
+  } finally {
+    for (const client of clients) client.close();
+  }
+});
+
+test("a waiting client is served right behind the write that feeds it: nothing sent after that write takes its element first (as Redis)", async () => {
+  const { port } = await node();
+  const clients = await Promise.all([connect(port), connect(port), connect(port), connect(port)]);
+  const [waiting, first, second, writer] = clients as [RespConnection, RespConnection, RespConnection, RespConnection];
+  try {
+    // A push and a plain LPOP pipelined after it: the LPOP finds nothing, the waiting BLPOP gets it.
+    waiting.command("BLPOP", "fair:q", "0");
+    expect(await repliesWithin(waiting, 100)).toBe(false);
+    writer.command("LPUSH", "fair:q", "x");
+    writer.command("LPOP", "fair:q");
+    expect((await writer.readMany(2)).map(plain)).toEqual([1, null]);
+    expect(await next(waiting)).toEqual(["fair:q", "x"]);
+
+    // Two pushes for two waiting clients, in their order, before the LPOP behind them.
+    for (const client of [first, second]) {
+      client.command("BLPOP", "fair:q2", "0");
+      expect(await repliesWithin(client, 100)).toBe(false);
+    }
+    writer.command("RPUSH", "fair:q2", "a");
+    writer.command("RPUSH", "fair:q2", "b");
+    writer.command("LPOP", "fair:q2");
+    expect((await writer.readMany(3)).map(plain)).toEqual([1, 1, null]);
+    expect(await next(first)).toEqual(["fair:q2", "a"]);
+    expect(await next(second)).toEqual(["fair:q2", "b"]);
+
+    // Inside a transaction the waiting client is served after EXEC, as in Redis: the
+    // transaction's own LPOP takes the element, and the client goes on waiting.
+    waiting.command("BLPOP", "fair:q3", "0");
+    expect(await repliesWithin(waiting, 100)).toBe(false);
+    for (const command of [["MULTI"], ["RPUSH", "fair:q3", "a"], ["LPOP", "fair:q3"], ["EXEC"]]) writer.command(...command);
+    expect((await writer.readMany(4)).map(plain)).toEqual(["OK", "QUEUED", "QUEUED", [1, "a"]]);
+    expect(await repliesWithin(waiting, 200)).toBe(false);
+    expect(plain(await writer.call("RPUSH", "fair:q3", "b"))).toBe(1);
+    expect(await next(waiting)).toEqual(["fair:q3", "b"]);
   } finally {
     for (const client of clients) client.close();
   }

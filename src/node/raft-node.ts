@@ -420,6 +420,12 @@ export class RaftNode implements Replicator {
     this.queuedCommands.push(command);
     this.queuedTickets.push(ticket);
     this.schedule();
+    this.proposeListener?.(command);
+  }
+
+  /** Told of every write queued for the log here, right as it is queued (blocked clients: `BlockedClients.proposed`). */
+  onPropose(listener: ((command: Command) => void) | null): void {
+    this.proposeListener = listener;
   }
 
   read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error {
@@ -826,6 +832,7 @@ export class RaftNode implements Replicator {
   }
 
   private writeListener: ((command: Command, value: unknown) => void) | null = null;
+  private proposeListener: ((command: Command) => void) | null = null;
 
   onWrite(listener: ((command: Command, value: unknown) => void) | null): void {
     this.writeListener = listener;

@@ -4,14 +4,17 @@
  * A blocking command goes through the log like any write. Applied where nothing is ready, its
  * `mutate` changes nothing and returns `Blocked`: every replica did the same nothing. On the node
  * that holds the client (the leader) its reply then waits here, and the client's input with it
- * (Redis reads nothing more from a blocked client). When a write to one of its keys is applied
- * (any write whose spec names the key, or a write whose keys are not known), the command is
- * proposed again, the same bytes (or the command `block`'s `retryArgs` make: see api.ts), as a new
- * entry: applied on every replica in log order, it takes what is there if it still is, so the
- * replicas agree on who got what without any coordination. One retry at a time per key, the
- * longest-waiting client first; a retry that is served is itself a write to the key, and so wakes
- * the next client if more is there; a retry that finds nothing (another client took it first)
- * waits again in its place, without a wake-up of its own. A blocking command whose spec has the
+ * (Redis reads nothing more from a blocked client). It is proposed again, the same bytes (or the
+ * command `block`'s `retryArgs` make: see api.ts), as a new entry, when a write to one of its keys
+ * (any write whose spec names the key, or a write whose keys are not known) is proposed, right
+ * behind that write (`serveProposed`: nothing another client sends can come between them, so a
+ * plain LPOP sent after an LPUSH cannot take what a waiting BLPOP is owed, as in Redis); and when
+ * a write to one of its keys is applied while no retry for that key is in flight (`wake`). Applied
+ * on every replica in log order, a retry takes what is there if it still is, so the replicas agree
+ * on who got what without any coordination. The longest-waiting client first; a retry that is
+ * served is itself a write to the key, and so wakes the next client if more is there; a retry that
+ * finds nothing (another client took it first) waits again in its place, without a wake-up of its
+ * own. A blocking command whose spec has the
  * `readonly` flag too (XREAD) takes nothing: serving one leaves everything for the next, and writes
  * nothing that would wake it, so every such client waiting on a written key is retried at once
  * (as Redis serves every XREAD blocked on a stream from one XADD).
@@ -78,8 +81,15 @@ export class BlockedClients {
   private readonly byKey = new Map<string, Waiter[]>();
   /** How many of a key's waiters take nothing (XREAD), by key: the lists of the others are not scanned for them. */
   private readonly readersOf = new Map<string, number>();
-  /** The waiter whose retry is in flight for a key (one at a time per key), by key. */
-  private readonly retryFor = new Map<string, Waiter>();
+  /**
+   * How many waiters (taking ones: BLPOP's) have a retry in flight for a key, by key. A write
+   * applied wakes a key's next waiter only when none has (`wake`); a write proposed serves the next
+   * one behind it whatever is in flight (`serveProposed`).
+   */
+  private readonly retriesFor = new Map<string, number>();
+  /** Keys written by commands proposed since the last `serveProposed`, whose waiters are served behind them. */
+  private readonly proposedKeys = new Set<string>();
+  private proposedEverything = false;
   private readonly bySlot = new Map<Slot, Waiter>();
   /** Keys written since the last wake-up pass, and whether every key counts (a write of unknown keys). */
   private readonly written = new Set<string>();
@@ -211,16 +221,61 @@ export class BlockedClients {
       const list = this.byKey.get(key);
       if (list === undefined) continue;
       if (this.readersOf.has(key)) this.wakeReaders(key, list);
-      if (this.retryFor.has(key)) continue;
+      if (this.retriesFor.has(key)) continue;
       // Clients gone are dropped by the next check: the first is almost always the one.
       const first = list.find((waiter) => waiter.consumes && !gone(waiter.slot));
       // One already retried for another of its keys keeps its place here too.
       if (first === undefined || first.retrying) continue;
-      first.retrying = true;
-      first.wokenBy = key;
-      this.retryFor.set(key, first);
-      first.slot.connection.proposeInOrder(first.command, first.slot);
+      this.retry(first, key);
     }
+  }
+
+  /**
+   * A command was proposed on this node (queued for the log, right now): the waiters of the keys
+   * it writes are served right behind it, at the next `serveProposed`. Left out: blocking commands
+   * (a retry, or a new one, that takes something wakes the next waiter once applied: `onWrite`),
+   * and commands the machine does not describe (the framework's own, PUBLISH; a write of a machine
+   * without specs wakes its waiters once applied).
+   */
+  proposed(command: Command): void {
+    if (this.bySlot.size === 0) return;
+    const spec = this.specOf(command.name);
+    if (spec === undefined || this.isBlocking(command.name)) return;
+    const keys = keysWritten(spec, command);
+    if (keys === null) this.proposedEverything = true;
+    else for (const key of keys) if (this.byKey.has(key)) this.proposedKeys.add(key);
+  }
+
+  /**
+   * After a command was dispatched (or writes held behind a read were proposed): for each key its
+   * writes touch, the first waiter that takes (BLPOP) and is not being retried, and every reader
+   * (XREAD), get their retries proposed now, right behind those writes in the log, before any
+   * other client's command. So a waiter is served what the write brings before a plain LPOP sent
+   * after it can take it, as Redis serves its blocked clients right after the command that fed
+   * them. A write that brings nothing costs its waiter a retry that finds nothing and waits again,
+   * in its place.
+   */
+  serveProposed(): void {
+    if (!this.proposedEverything && this.proposedKeys.size === 0) return;
+    const keys = this.proposedEverything ? [...this.byKey.keys()] : [...this.proposedKeys];
+    this.proposedEverything = false;
+    this.proposedKeys.clear();
+    if (!this.node.isLeader) return;
+    for (const key of keys) {
+      const list = this.byKey.get(key);
+      if (list === undefined) continue;
+      if (this.readersOf.has(key)) this.wakeReaders(key, list);
+      const next = list.find((waiter) => waiter.consumes && !waiter.retrying && !gone(waiter.slot));
+      if (next !== undefined) this.retry(next, key);
+    }
+  }
+
+  /** Proposes `waiter`'s command again, woken by a write to `key`. */
+  private retry(waiter: Waiter, key: string): void {
+    waiter.retrying = true;
+    waiter.wokenBy = key;
+    this.retriesFor.set(key, (this.retriesFor.get(key) ?? 0) + 1);
+    waiter.slot.connection.proposeInOrder(waiter.command, waiter.slot);
   }
 
   /**
@@ -270,8 +325,13 @@ export class BlockedClients {
 
   /** `waiter`'s retry is applied (or failed): its key may be retried again. */
   private retryDone(waiter: Waiter): void {
+    if (!waiter.retrying) return;
     waiter.retrying = false;
-    if (this.retryFor.get(waiter.wokenBy) === waiter) this.retryFor.delete(waiter.wokenBy);
+    // Readers' retries (`wakeReaders`) are not counted.
+    if (!waiter.consumes) return;
+    const count = (this.retriesFor.get(waiter.wokenBy) ?? 1) - 1;
+    if (count > 0) this.retriesFor.set(waiter.wokenBy, count);
+    else this.retriesFor.delete(waiter.wokenBy);
   }
 
   private remove(waiter: Waiter): void {

@@ -327,6 +327,7 @@ export class Connection implements Conn, CommandSink {
     if (this.unresolvedBarriers > 0) return;
     // Every held write was queued after the barrier reads that held it back.
     for (const held of this.heldWrites.splice(0)) this.server.propose(held.command, held.slot);
+    this.server.afterCommand();
   }
 
   /** Adds a slot; any bytes captured since the last slot go in first, to keep order. */

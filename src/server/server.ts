@@ -165,6 +165,11 @@ export class Server {
   }
   dispatcher: Dispatcher = () => {};
   /**
+   * Runs after each command is dispatched, and after writes held behind a read are proposed: the
+   * node serves its blocked clients behind the writes just proposed (`BlockedClients.serveProposed`).
+   */
+  afterCommand: () => void = () => {};
+  /**
    * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:
    * CLIENT LIST's idle time needs no more, and a clock reading per chunk is measurable.
    */
@@ -379,7 +384,13 @@ export class Server {
     connection.dispatching = true;
     // With replies already queued, whatever this command writes at once must wait behind them.
     connection.captureMark = connection.queued > 0 ? this.outputMark(connection) : -1;
-    this.runCommand(connection, command);
+    try {
+      this.runCommand(connection, command);
+    } finally {
+      // After the whole command (EXEC's queued commands run inside it): blocked clients are
+      // served behind the writes it proposed.
+      this.afterCommand();
+    }
     this.cutCaptured(connection);
     connection.captureMark = -1;
     connection.dispatching = false;
