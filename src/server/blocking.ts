@@ -216,17 +216,25 @@ export class BlockedClients {
     const keys = this.everything ? [...this.byKey.keys()] : [...this.written];
     this.everything = false;
     this.written.clear();
+    this.retryWaiters(keys, false);
+  }
+
+  /**
+   * Retries, for each of `keys`, every reader and one waiter that takes: behind a proposed write,
+   * the longest-waiting one not being retried; after an applied one, the longest-waiting one,
+   * only if no retry of the key is in flight and it is not being retried for another key (it
+   * keeps its place there too).
+   */
+  private retryWaiters(keys: readonly string[], behindProposal: boolean): void {
     if (!this.node.isLeader) return;
     for (const key of keys) {
       const list = this.byKey.get(key);
       if (list === undefined) continue;
       if (this.readersOf.has(key)) this.wakeReaders(key, list);
-      if (this.retriesFor.has(key)) continue;
+      if (!behindProposal && this.retriesFor.has(key)) continue;
       // Clients gone are dropped by the next check: the first is almost always the one.
-      const first = list.find((waiter) => waiter.consumes && !gone(waiter.slot));
-      // One already retried for another of its keys keeps its place here too.
-      if (first === undefined || first.retrying) continue;
-      this.retry(first, key);
+      const next = list.find((waiter) => waiter.consumes && !gone(waiter.slot) && (!behindProposal || !waiter.retrying));
+      if (next !== undefined && !next.retrying) this.retry(next, key);
     }
   }
 
@@ -260,14 +268,7 @@ export class BlockedClients {
     const keys = this.proposedEverything ? [...this.byKey.keys()] : [...this.proposedKeys];
     this.proposedEverything = false;
     this.proposedKeys.clear();
-    if (!this.node.isLeader) return;
-    for (const key of keys) {
-      const list = this.byKey.get(key);
-      if (list === undefined) continue;
-      if (this.readersOf.has(key)) this.wakeReaders(key, list);
-      const next = list.find((waiter) => waiter.consumes && !waiter.retrying && !gone(waiter.slot));
-      if (next !== undefined) this.retry(next, key);
-    }
+    this.retryWaiters(keys, true);
   }
 
   /** Proposes `waiter`'s command again, woken by a write to `key`. */
