@@ -173,6 +173,8 @@ const keysOfGroup: ReadonlyMap<string, readonly string[]> = new Map([
   ["set", ["k4", "k5"]],
   ["hash", ["k6"]],
   ["sorted-set", ["k7"]],
+  // A geo set is a sorted set (k7's small scores decode to points near -180,-85).
+  ["geo", ["k7"]],
   ["stream", ["k8"]],
   // k9 holds an HLL, a string to TYPE (so one a SET made a plain string stays so until deleted);
   // k0, a plain string, answers the HLL commands' own WRONGTYPE.
@@ -590,7 +592,7 @@ function isExcluded(args: readonly string[]): boolean {
 }
 
 /** The groups of the machine's data commands (the others are the server's and the cluster's). */
-const dataGroups: ReadonlySet<string> = new Set(["string", "bitmap", "generic", "list", "set", "hash", "sorted-set", "stream", "hyperloglog"]);
+const dataGroups: ReadonlySet<string> = new Set(["string", "bitmap", "generic", "list", "set", "hash", "sorted-set", "geo", "stream", "hyperloglog"]);
 
 /** How often each command is picked after the first pass: rarely those that wipe or snapshot everything. */
 function weightOf(shape: CommandShape): number {
@@ -738,7 +740,9 @@ function transactionOf(rng: Rng, picker: CommandPicker): string[][] {
     const shape = picker.data.pick(rng);
     const maker = new ArgumentMaker(rng, shape);
     maker.wild = false;
-    return boundedBitOffsets([shape.name.toUpperCase(), ...maker.documented()]);
+    // Bounded like any other: the write after a WATCH runs outside the transaction, where a
+    // blocking command with a timeout that reads as 0 (1e-5) would wait for ever.
+    return boundedBitOffsets(boundedBlocking(rng, [shape.name.toUpperCase(), ...maker.documented()]));
   };
   const commands: string[][] = [];
   if (rng.chance(0.3)) commands.push(["WATCH", ...Array.from({ length: rng.int(1, 2) }, () => rng.pick(keyPool))], tame());

@@ -1,12 +1,12 @@
 /**
- * The Redis clone's state machine: strings, lists, sets, hashes, sorted sets, a minimal stream
- * and HyperLogLogs, with Redis's replies and errors. Every write goes through `applier.apply`, so
- * it runs on every node in log order; reads answer from local state.
+ * The Redis clone's state machine: strings, lists, sets, hashes, sorted sets (and geo sets), a
+ * minimal stream and HyperLogLogs, with Redis's replies and errors. Every write goes through
+ * `applier.apply`, so it runs on every node in log order; reads answer from local state.
  *
  * The commands live by type in this directory (strings.ts, bits.ts, lists.ts, sets.ts, hashes.ts,
- * zsets.ts, streams.ts, hyperloglog.ts, keys.ts); the keyspace (keyspace.ts) keeps the values,
- * SCAN's order and the copy-on-write that makes snapshots point-in-time; snapshot.ts writes and
- * reads snapshots.
+ * zsets.ts, geo.ts, streams.ts, hyperloglog.ts, keys.ts); the keyspace (keyspace.ts) keeps the
+ * values, SCAN's order and the copy-on-write that makes snapshots point-in-time; snapshot.ts
+ * writes and reads snapshots.
  */
 import type { Applier, Conn, Machine, SnapshotReader, SnapshotWriter } from "../api.ts";
 import { ErrUnknownCommand, ErrWrongNumberOfArguments } from "../errors.ts";
@@ -17,6 +17,7 @@ import type { CommandSpec } from "../server/command-spec.ts";
 import { bitCommands } from "./bits.ts";
 import type { CloneCommand } from "./command.ts";
 import { expiryCommands } from "./expiry.ts";
+import { geoCommands } from "./geo.ts";
 import { hashCommands } from "./hashes.ts";
 import { hyperLogLogCommands } from "./hyperloglog.ts";
 import { keyCommands } from "./keys.ts";
@@ -39,6 +40,7 @@ const all: readonly CloneCommand[] = [
   ...setCommands,
   ...hashCommands,
   ...zsetCommands,
+  ...geoCommands,
   ...streamCommands,
   ...streamReadCommands,
   ...hyperLogLogCommands,

@@ -57,7 +57,8 @@ const errWithScoresByLex = new RespError("ERR syntax error, WITHSCORES not suppo
 const errWeightNotFloat = new RespError("ERR weight value is not a float");
 const errLimitNegative = new RespError("ERR LIMIT can't be negative");
 
-interface AddFlags {
+/** ZADD's options (GEOADD takes NX, XX and CH of them). */
+export interface AddFlags {
   nx: boolean;
   xx: boolean;
   gt: boolean;
@@ -79,6 +80,23 @@ function add(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
     if (score === null) return errNotFloat;
     scores.push(score);
   }
+  return addScored(db, applier, conn, command, flags, scores, (j) => first + 2 * j + 1);
+}
+
+/**
+ * What ZADD does once its arguments are read (Redis's `zaddGenericCommand` from the key lookup
+ * on): `scores[j]` for the member at argument `memberAt(j)`, with the reply ZADD gives. GEOADD
+ * comes here with the scores its coordinates encode to, as Redis's GEOADD calls ZADD.
+ */
+export function addScored(
+  db: Keyspace,
+  applier: Applier,
+  conn: Conn | null,
+  command: Command,
+  flags: AddFlags,
+  scores: readonly number[],
+  memberAt: (j: number) => number,
+): void | Error {
   return applier.apply(
     conn,
     command,
@@ -95,7 +113,7 @@ function add(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
         db.set(key, zset);
       }
       for (let j = 0; j < scores.length; j++) {
-        const member = command.key(first + 2 * j + 1);
+        const member = command.key(memberAt(j));
         const given = scores[j] as number;
         const current = zset.scores.get(member);
         if (current !== undefined) {
@@ -260,7 +278,7 @@ function range(db: Keyspace, applier: Applier, conn: Conn | null, command: Comma
  * Stores `entries` (in order) at `key` as a new sorted set, whatever the key held (its TTL goes), or
  * deletes the key when there are none, as Redis's STORE forms do. Returns how many were stored.
  */
-function storeSorted(db: Keyspace, key: string, entries: readonly ScoredMember[]): number {
+export function storeSorted(db: Keyspace, key: string, entries: readonly ScoredMember[]): number {
   if (entries.length === 0) db.delete(key);
   else db.set(key, ZSetValue.fromSorted(db.epoch, entries));
   return entries.length;
@@ -601,10 +619,14 @@ function combine(op: SetOperation, sources: readonly Source[], options: CombineO
   return result;
 }
 
+/** The order of a sorted set: by score, then by member (bytes, as latin1 strings compare). */
+export function byScoreThenMember(a: ScoredMember, b: ScoredMember): number {
+  return a.score < b.score ? -1 : a.score > b.score ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0;
+}
+
 /** Members by score, then member; a -0 stays -0 (Redis's replies say "-0" for it, its stored sets "0"). */
 function sortedEntries(scores: ReadonlyMap<string, number>): ScoredMember[] {
-  const entries = Array.from(scores, ([member, score]) => ({ member, score }));
-  return entries.sort((a, b) => (a.score < b.score ? -1 : a.score > b.score ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  return Array.from(scores, ([member, score]) => ({ member, score })).sort(byScoreThenMember);
 }
 
 /** The usage line of a command of the ZUNION family: its arguments, then the options `syntax` allows. */
