@@ -490,25 +490,41 @@ const searchOptions =
   "[BYBOX width:double height:double M|KM|FT|MI] [ASC|DESC] [(COUNT count:integer [ANY])]";
 
 /**
+ * GEORADIUS's and GEORADIUSBYMEMBER's keys, as Redis's `georadiusGetKeys` finds them: the source,
+ * and the STORE or STOREDIST destination (the last given), looked for from argument 5 on.
+ */
+function radiusKeys(command: Command): string[] {
+  const keys = [command.key(1)];
+  let destination: string | null = null;
+  for (let i = 5; i + 1 < command.argCount; i++) {
+    const name = option(command.arg(i));
+    if (name === "store" || name === "storedist") destination = command.key(++i);
+  }
+  if (destination !== null) keys.push(destination);
+  return keys;
+}
+
+/**
  * GEORADIUS and GEORADIUSBYMEMBER (`store`: with STORE and STOREDIST), or their _RO forms. The
- * STORE key is not at a fixed position: none are listed, so a WATCH counts the command as a write
- * to every key (Redis lists the source, with movablekeys).
+ * STORE key is not at a fixed position: the spec lists the source, as Redis's does, and its
+ * `keys` finds both (for WATCH and blocked clients).
  */
 function radiusCommand(kind: "coordinates" | "member", store: boolean): CloneCommand {
   const around = kind === "coordinates" ? "a coordinate" : "a member";
+  const described = spec(
+    `${kind === "coordinates" ? "georadius" : "georadiusbymember"}${store ? "" : "_ro"}`,
+    kind === "coordinates" ? -6 : -5,
+    store ? "write denyoom movablekeys" : "readonly",
+    [1, 1, 1],
+    "geo",
+    store
+      ? `Queries a geospatial index for members within a distance from ${around}, optionally stores the result.`
+      : `Returns members from a geospatial index that are within a distance from ${around}.`,
+    `key ${kind === "coordinates" ? "longitude:double latitude:double" : "member:string"} radius:double M|KM|FT|MI ${radiusOptions}` +
+      (store ? " [STORE key:key] [STOREDIST key:key]" : ""),
+  );
   return {
-    spec: spec(
-      `${kind === "coordinates" ? "georadius" : "georadiusbymember"}${store ? "" : "_ro"}`,
-      kind === "coordinates" ? -6 : -5,
-      store ? "write denyoom movablekeys" : "readonly",
-      store ? [0, 0, 0] : [1, 1, 1],
-      "geo",
-      store
-        ? `Queries a geospatial index for members within a distance from ${around}, optionally stores the result.`
-        : `Returns members from a geospatial index that are within a distance from ${around}.`,
-      `key ${kind === "coordinates" ? "longitude:double latitude:double" : "member:string"} radius:double M|KM|FT|MI ${radiusOptions}` +
-        (store ? " [STORE key:key] [STOREDIST key:key]" : ""),
-    ),
+    spec: store ? { ...described, keys: radiusKeys } : described,
     run: searchCommand({ kind, storeOption: store, searchStore: false }, 1),
   };
 }
