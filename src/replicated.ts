@@ -60,6 +60,11 @@ export function replicatedTime(): number {
   return Math.max(Date.now(), lastAppliedTime);
 }
 
+/** Whether a command is being applied (inside `mutate`): `logPosition() !== null`, with nothing made. */
+export function isApplying(): boolean {
+  return position.applying;
+}
+
 /** The log position of the command being applied, or null outside `mutate`. */
 export function logPosition(): { readonly index: number; readonly command: number } | null {
   return position.applying ? { index: position.index, command: position.command } : null;

@@ -61,7 +61,7 @@
  * though no read ever sees them.
  */
 import { errWrongType } from "./arguments.ts";
-import { logPosition, replicatedTime } from "../replicated.ts";
+import { isApplying, replicatedTime } from "../replicated.ts";
 import type { HashValue } from "./hash.ts";
 import type { ListValue } from "./list.ts";
 import type { SetValue } from "./set.ts";
@@ -218,7 +218,7 @@ const noBytes = new Uint8Array(0);
 
 /** True while a command is applied (inside `mutate`). */
 function applying(): boolean {
-  return logPosition() !== null;
+  return isApplying();
 }
 
 export class Keyspace {
