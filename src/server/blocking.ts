@@ -5,19 +5,20 @@
  * `mutate` changes nothing and returns `Blocked`: every replica did the same nothing. On the node
  * that holds the client (the leader) its reply then waits here, and the client's input with it
  * (Redis reads nothing more from a blocked client). It is proposed again, the same bytes (or the
- * command `block`'s `retryArgs` make: see api.ts), as a new entry, when a write to one of its keys
- * (any write whose spec names the key, or a write whose keys are not known) is proposed, right
- * behind that write (`serveProposed`: nothing another client sends can come between them, so a
- * plain LPOP sent after an LPUSH cannot take what a waiting BLPOP is owed, as in Redis); and when
- * a write to one of its keys is applied while no retry for that key is in flight (`wake`). Applied
- * on every replica in log order, a retry takes what is there if it still is, so the replicas agree
- * on who got what without any coordination. The longest-waiting client first; a retry that is
- * served is itself a write to the key, and so wakes the next client if more is there; a retry that
- * finds nothing (another client took it first) waits again in its place, without a wake-up of its
- * own. A blocking command whose spec has the
- * `readonly` flag too (XREAD) takes nothing: serving one leaves everything for the next, and writes
- * nothing that would wake it, so every such client waiting on a written key is retried at once
- * (as Redis serves every XREAD blocked on a stream from one XADD).
+ * command `block`'s `retryArgs` make: see api.ts), as a new entry: right behind each write to one
+ * of its keys that this node proposes (a command the machine's specs describe, its keys found by
+ * position or by the spec's `keys`), once the command that proposed it is dispatched
+ * (`serveProposed`: nothing another client sends can come between them, so a plain LPOP sent
+ * after an LPUSH cannot take what a waiting BLPOP is owed, as in Redis); and when a write to one
+ * of its keys is applied (any write whose spec names the key, or whose keys are not known) while
+ * no retry for that key is in flight (`wake`). Applied on every replica in log order, a retry
+ * takes what is there if it still is, so the replicas agree on who got what without any
+ * coordination. The longest-waiting client first; a retry that is served is itself a write to the
+ * key, and so wakes the next client if more is there; a retry that finds nothing (another client
+ * took it first) waits again in its place, without a wake-up of its own. A blocking command whose
+ * spec has the `readonly` flag too (XREAD) takes nothing: serving one leaves everything for the
+ * next, and writes nothing that would wake it, so every such client waiting on a written key is
+ * retried at once (as Redis serves every XREAD blocked on a stream from one XADD).
  *
  * The deadline is kept here: at its timeout a waiting client is answered with the `Blocked` value
  * (the command's `respond` writes the timeout's reply), or, with a retry in flight, with whatever
