@@ -120,7 +120,7 @@ function parseHexFloat(text: string): number | null {
  * What `strtod` makes of the whole of `text`, or null when it does not take all of it. Overflow
  * gives an infinity and underflow zero (strtod's values; callers that refuse them check).
  */
-function strtodWhole(text: string): number | null {
+export function strtodWhole(text: string): number | null {
   if (decimalFloat.test(text)) return Number(text);
   if (text.length > 2 && (text.charCodeAt(1) === 120 || text.charCodeAt(1) === 88 || text.charCodeAt(2) === 120 || text.charCodeAt(2) === 88)) {
     // "0x…" or "±0x…": hexadecimal.
@@ -132,7 +132,7 @@ function strtodWhole(text: string): number | null {
 }
 
 /** True when a decimal literal has a non-zero digit in its mantissa. */
-function hasNonZeroDigit(text: string): boolean {
+export function hasNonZeroDigit(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === 101 || code === 69) return false; // the exponent starts
