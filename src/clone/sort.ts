@@ -291,19 +291,14 @@ export function sortResult(db: Keyspace, key: string, options: SortOptions): Arr
 }
 
 /**
- * Redis's `sortGetKeys`: the sorted key and the last STORE destination (LIMIT's, GET's and BY's
- * arguments are skipped, so a key named "store" after them is not taken), for WATCH.
+ * The key SORT writes: the last STORE destination, found by reading the options as the command
+ * does (for valid commands, where Redis's `sortGetKeys` finds it too); none without STORE. The
+ * sorted key is only read, so a WATCH on it is not aborted, as in Redis. For WATCH and blocked
+ * clients (a BLPOP on the destination is served).
  */
 function sortKeys(command: Command): string[] {
-  const skips: Record<string, number> = { limit: 2, get: 1, by: 1 };
-  let destination: string | null = null;
-  for (let i = 2; i < command.argCount; i++) {
-    const name = option(command.arg(i));
-    const skip = skips[name];
-    if (skip !== undefined) i += skip;
-    else if (name === "store" && i + 1 < command.argCount) destination = command.key(i + 1);
-  }
-  return destination === null ? [command.key(1)] : [command.key(1), destination];
+  const options = parseOptions(command, false);
+  return options instanceof RespError || options.store === null ? [] : [options.store];
 }
 
 const syntax = "key [BY pattern:pattern] [LIMIT offset:integer count:integer] [GET pattern:pattern]... [ASC|DESC] [ALPHA]";
