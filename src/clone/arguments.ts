@@ -3,7 +3,7 @@
  * error replies the clone shares between its commands, with Redis's texts.
  */
 import { RespError } from "../errors.ts";
-import { latin1 } from "../resp/reader.ts";
+import { type Command, latin1 } from "../resp/reader.ts";
 import { millisecondsOfSeconds, parseLongDouble } from "./long-double.ts";
 import { decimalDigits, writeDigits } from "../resp/writer.ts";
 import { int64Max, int64Min, parseInt64, parseInteger, parseLong, safeMax, shortInteger, shortIntegerBytesMax } from "../resp/integers.ts";
@@ -77,6 +77,16 @@ export function integerBytes(value: number | bigint): Uint8Array {
   if (magnitude === 0) out[0] = 48;
   else writeDigits(out, negative ? 1 : 0, digits, magnitude);
   return out;
+}
+
+/**
+ * `LIMIT offset count` (ZRANGE's, SORT's): the two integers after the word at `at`, as Redis reads
+ * them with `getLongFromObjectOrReply`; "not an integer" when either is not one.
+ */
+export function parseOffsetCount(command: Command, at: number): readonly [offset: number, count: number] | RespError {
+  const offset = parseLong(command.arg(at + 1));
+  const count = parseLong(command.arg(at + 2));
+  return offset === null || count === null ? errNotInteger : [offset, count];
 }
 
 /** Redis's `getPositiveLongFromObjectOrReply`: a non-negative integer, or "must be positive". */

@@ -18,7 +18,7 @@
 import { RespError } from "../errors.ts";
 import { type Command, latin1 } from "../resp/reader.ts";
 import { type CommandSpec, spec } from "../server/command-spec.ts";
-import { errNotInteger, errSyntax, errWrongType, hasNonZeroDigit, option, parseLong, strtodWhole } from "./arguments.ts";
+import { errSyntax, errWrongType, hasNonZeroDigit, option, parseOffsetCount, strtodWhole } from "./arguments.ts";
 import { mergeSort, partialQuickSort } from "./c-sort.ts";
 import type { CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
@@ -113,11 +113,9 @@ function parseOptions(command: Command, readonly: boolean): SortOptions | RespEr
     else if (name === "desc") desc = true;
     else if (name === "alpha") alpha = true;
     else if (name === "limit" && left >= 2) {
-      const start = parseLong(command.arg(j + 1));
-      const count = parseLong(command.arg(j + 2));
-      if (start === null || count === null) return errNotInteger;
-      limitStart = start;
-      limitCount = count;
+      const pair = parseOffsetCount(command, j);
+      if (pair instanceof RespError) return pair;
+      [limitStart, limitCount] = pair;
       j += 2;
     } else if (!readonly && name === "store" && left >= 1) {
       store = command.key(++j);
