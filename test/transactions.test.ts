@@ -164,6 +164,28 @@ describe("WATCH", () => {
     }
   });
 
+  test("SORT ... STORE writes its destination only: a WATCH on the sorted key survives it, one on the destination does not", async () => {
+    expect(
+      await session([["RPUSH", "w:src", "2", "1"], ["WATCH", "w:src", "w:c5"], ["SORT", "w:src", "BY", "nosort", "GET", "#", "STORE", "w:sorted"], ["SORT", "w:src"], ["MULTI"], ["INCR", "w:c5"], ["EXEC"]]),
+    ).toEqual([2, "OK", 2, ["1", "2"], "OK", "QUEUED", [1]]);
+    expect(await session([["WATCH", "w:sorted"], ["SORT", "w:src", "LIMIT", "0", "1", "STORE", "w:other", "STORE", "w:sorted"], ["MULTI"], ["INCR", "w:c5"], ["EXEC"]])).toEqual([
+      "OK",
+      1,
+      "OK",
+      "QUEUED",
+      null,
+    ]);
+    // An empty result deletes the destination: a write too.
+    expect(await session([["WATCH", "w:sorted"], ["SORT", "w:none", "STORE", "w:sorted"], ["MULTI"], ["INCR", "w:c5"], ["EXEC"], ["EXISTS", "w:sorted"]])).toEqual([
+      "OK",
+      0,
+      "OK",
+      "QUEUED",
+      null,
+      0,
+    ]);
+  });
+
   test("EXEC runs when watched keys are untouched, or only other keys changed, or after UNWATCH", async () => {
     expect(await session([["WATCH", "w:c"], ["SET", "w:other", "1"], ["MULTI"], ["INCR", "w:c"], ["EXEC"]])).toEqual(["OK", "OK", "OK", "QUEUED", [1]]);
     // A write whose keys follow a count (LMPOP, ZMPOP) touches those keys only.

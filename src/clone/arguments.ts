@@ -3,7 +3,7 @@
  * error replies the clone shares between its commands, with Redis's texts.
  */
 import { RespError } from "../errors.ts";
-import { latin1 } from "../resp/reader.ts";
+import { type Command, latin1 } from "../resp/reader.ts";
 import { millisecondsOfSeconds, parseLongDouble } from "./long-double.ts";
 import { decimalDigits, writeDigits } from "../resp/writer.ts";
 import { int64Max, int64Min, parseInt64, parseInteger, parseLong, safeMax, shortInteger, shortIntegerBytesMax } from "../resp/integers.ts";
@@ -79,6 +79,16 @@ export function integerBytes(value: number | bigint): Uint8Array {
   return out;
 }
 
+/**
+ * `LIMIT offset count` (ZRANGE's, SORT's): the two integers after the word at `at`, as Redis reads
+ * them with `getLongFromObjectOrReply`; "not an integer" when either is not one.
+ */
+export function parseOffsetCount(command: Command, at: number): readonly [offset: number, count: number] | RespError {
+  const offset = parseLong(command.arg(at + 1));
+  const count = parseLong(command.arg(at + 2));
+  return offset === null || count === null ? errNotInteger : [offset, count];
+}
+
 /** Redis's `getPositiveLongFromObjectOrReply`: a non-negative integer, or "must be positive". */
 export function parsePositiveCount(bytes: Uint8Array): number {
   const value = parseLong(bytes);
@@ -120,7 +130,7 @@ function parseHexFloat(text: string): number | null {
  * What `strtod` makes of the whole of `text`, or null when it does not take all of it. Overflow
  * gives an infinity and underflow zero (strtod's values; callers that refuse them check).
  */
-function strtodWhole(text: string): number | null {
+export function strtodWhole(text: string): number | null {
   if (decimalFloat.test(text)) return Number(text);
   if (text.length > 2 && (text.charCodeAt(1) === 120 || text.charCodeAt(1) === 88 || text.charCodeAt(2) === 120 || text.charCodeAt(2) === 88)) {
     // "0x…" or "±0x…": hexadecimal.
@@ -132,7 +142,7 @@ function strtodWhole(text: string): number | null {
 }
 
 /** True when a decimal literal has a non-zero digit in its mantissa. */
-function hasNonZeroDigit(text: string): boolean {
+export function hasNonZeroDigit(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code === 101 || code === 69) return false; // the exponent starts

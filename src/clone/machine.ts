@@ -25,6 +25,7 @@ import { Keyspace } from "./keyspace.ts";
 import { listCommands } from "./lists.ts";
 import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
+import { sortCommands } from "./sort.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
@@ -36,6 +37,7 @@ const all: readonly CloneCommand[] = [
   ...bitCommands,
   ...expiryCommands,
   ...keyCommands,
+  ...sortCommands,
   ...listCommands,
   ...setCommands,
   ...hashCommands,

@@ -34,6 +34,7 @@ import {
   parseDouble,
   parseLexRange,
   parseLong,
+  parseOffsetCount,
   parsePositiveCount,
   parseScoreRange,
   parseTimeout,
@@ -191,11 +192,9 @@ function parseRange(command: Command, source: number, fixedType: RangeType, fixe
     const left = command.argCount - j - 1;
     if (!store && name === "withscores") withScores = true;
     else if (name === "limit" && left >= 2) {
-      const givenOffset = parseLong(command.arg(j + 1));
-      const givenLimit = parseLong(command.arg(j + 2));
-      if (givenOffset === null || givenLimit === null) return errNotInteger;
-      offset = givenOffset;
-      limit = givenLimit;
+      const pair = parseOffsetCount(command, j);
+      if (pair instanceof RespError) return pair;
+      [offset, limit] = pair;
       j += 2;
     } else if (reverse === null && name === "rev") reverse = true;
     else if (type === "auto" && name === "bylex") type = "lex";
