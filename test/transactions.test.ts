@@ -192,9 +192,10 @@ describe("WATCH", () => {
     expect(
       await session([["RPUSH", "w:list", "x", "y"], ["WATCH", "w:c2"], ["LMPOP", "1", "w:list", "LEFT"], ["ZMPOP", "1", "w:none", "MIN"], ["MULTI"], ["INCR", "w:c2"], ["EXEC"]]),
     ).toEqual([2, "OK", ["w:list", ["x"]], null, "OK", "QUEUED", [1]]);
-    // GEORADIUS ... STORE writes its destination (found after the options), and nothing else.
+    // GEORADIUS ... STORE writes its destination (found after the options), and nothing else:
+    // not even its source, which it only reads.
     expect(
-      await session([["GEOADD", "w:geo", "13.36", "38.11", "p"], ["WATCH", "w:c3"], ["GEORADIUS", "w:geo", "13.36", "38.11", "10", "km", "STORE", "w:near"], ["MULTI"], ["INCR", "w:c3"], ["EXEC"]]),
+      await session([["GEOADD", "w:geo", "13.36", "38.11", "p"], ["WATCH", "w:geo"], ["GEORADIUS", "w:geo", "13.36", "38.11", "10", "km", "STORE", "w:near"], ["MULTI"], ["INCR", "w:c3"], ["EXEC"]]),
     ).toEqual([1, "OK", 1, "OK", "QUEUED", [1]]);
     expect(await session([["WATCH", "w:near"], ["GEORADIUS", "w:geo", "13.36", "38.11", "10", "km", "STOREDIST", "w:near"], ["MULTI"], ["INCR", "w:c3"], ["EXEC"]])).toEqual([
       "OK",

@@ -490,24 +490,23 @@ const searchOptions =
   "[BYBOX width:double height:double M|KM|FT|MI] [ASC|DESC] [(COUNT count:integer [ANY])]";
 
 /**
- * GEORADIUS's and GEORADIUSBYMEMBER's keys, as Redis's `georadiusGetKeys` finds them: the source,
- * and the STORE or STOREDIST destination (the last given), looked for from argument 5 on.
+ * The key GEORADIUS or GEORADIUSBYMEMBER writes: its STORE or STOREDIST destination (the last
+ * given), looked for from argument 5 on as Redis's `georadiusGetKeys` does; none without one. The
+ * source is only read (a WATCH on it stays valid, as in Redis).
  */
 function radiusKeys(command: Command): string[] {
-  const keys = [command.key(1)];
   let destination: string | null = null;
   for (let i = 5; i + 1 < command.argCount; i++) {
     const name = option(command.arg(i));
     if (name === "store" || name === "storedist") destination = command.key(++i);
   }
-  if (destination !== null) keys.push(destination);
-  return keys;
+  return destination === null ? [] : [destination];
 }
 
 /**
  * GEORADIUS and GEORADIUSBYMEMBER (`store`: with STORE and STOREDIST), or their _RO forms. The
  * STORE key is not at a fixed position: the spec lists the source, as Redis's does, and its
- * `keys` finds both (for WATCH and blocked clients).
+ * `keys` finds the destination it writes (for WATCH and blocked clients).
  */
 function radiusCommand(kind: "coordinates" | "member", store: boolean): CloneCommand {
   const around = kind === "coordinates" ? "a coordinate" : "a member";

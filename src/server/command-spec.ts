@@ -22,10 +22,11 @@ export interface CommandSpec {
   /** The arguments after the name, for `COMMAND DOCS` (redis-cli shows them as hints while typing). */
   readonly arguments: readonly ArgumentDoc[];
   /**
-   * For a command whose keys have no fixed positions (the `movablekeys` flag: LMPOP's follow its
-   * numkeys), its keys in a given command, as Redis's getkeys functions find them; null for none
-   * found (a malformed command). WATCH and blocked clients then know which keys a write touches,
-   * where without it the write counts as touching every key.
+   * For a write whose keys have no fixed positions (the `movablekeys` flag: LMPOP's follow its
+   * numkeys, SORT's and GEORADIUS's STORE destination follows an option), the keys a given command
+   * writes; null for none found (a malformed command: it then counts as writing every key). WATCH
+   * and blocked clients go by them, where without it such a write counts as touching every key.
+   * (Redis's getkeys functions also list keys only read, as SORT's source: those are left out.)
    */
   readonly keys?: (command: Command) => string[] | null;
 }
