@@ -26,6 +26,7 @@ import { listCommands } from "./lists.ts";
 import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { streamGroupAdminCommands } from "./stream-group-admin.ts";
 import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
 import { stringCommands } from "./strings.ts";
@@ -43,6 +44,7 @@ const all: readonly CloneCommand[] = [
   ...geoCommands,
   ...streamCommands,
   ...streamReadCommands,
+  ...streamGroupAdminCommands,
   ...hyperLogLogCommands,
   ...objectCommands,
 ];

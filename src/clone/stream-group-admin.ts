@@ -1,0 +1,283 @@
+/**
+ * XGROUP (CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP) and XINFO GROUPS and
+ * CONSUMERS, with Redis 7.0.15's replies and errors, checked in its order: the subcommand and its
+ * arity, CREATE's options, then the key (WRONGTYPE, a missing key, a missing group), then the
+ * rest of the arguments (their count, ENTRIESREAD, the id).
+ *
+ * Errors that depend on the state are thrown from `mutate`, before anything changes, so every
+ * replica refuses alike. A consumer made here is seen at `replicatedTime()`.
+ */
+import type { Applier, Conn } from "../api.ts";
+import { RespError } from "../errors.ts";
+import { replicatedTime } from "../replicated.ts";
+import { latin1, type Command } from "../resp/reader.ts";
+import { arityAllows, spec } from "../server/command-spec.ts";
+import { errNotInteger, option, parseInteger } from "./arguments.ts";
+import { bytesOf, type CloneCommand } from "./command.ts";
+import type { Keyspace } from "./keyspace.ts";
+import { unknownSubcommand, wrongArity } from "./object.ts";
+import { errInvalidStreamId, formatId, parseStreamId, type StreamId, StreamValue, uint64Max, zeroId } from "./stream.ts";
+import { ConsumerGroup, entriesReadUnknown, groupLag, sortedGroups } from "./stream-groups.ts";
+
+const errKeyMissing = new RespError(
+  "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
+);
+const errBusyGroup = new RespError("BUSYGROUP Consumer Group name already exists");
+const errEntriesRead = new RespError("ERR value for ENTRIESREAD must be positive or -1");
+const errNoSuchKey = new RespError("ERR no such key");
+
+/** `unknown subcommand or wrong number of arguments` for `command`'s subcommand as given. */
+export function subcommandSyntax(command: Command, name: string): RespError {
+  return new RespError(`ERR unknown subcommand or wrong number of arguments for '${latin1(command.arg(1)).slice(0, 128)}'. Try ${name} HELP.`);
+}
+
+/** NOGROUP as XGROUP and XINFO word it. */
+export function noGroup(command: Command, groupAt: number, keyAt: number): RespError {
+  return new RespError(`NOGROUP No such consumer group '${latin1(command.arg(groupAt))}' for key name '${latin1(command.arg(keyAt))}'`);
+}
+
+/** A stream id as `streamParseIDOrReply` reads it (missing seq 0), `-` and `+` allowed when `minMax`. */
+export function parseId(bytes: Uint8Array, minMax: boolean, missingSeq = 0n): StreamId | null {
+  const id = parseStreamId(latin1(bytes), missingSeq, { minMax, autoSeq: false });
+  return id === null || id.seq === null ? null : { ms: id.ms, seq: id.seq };
+}
+
+/** ENTRIESREAD's value: an int64 that is -1 or not negative. */
+function parseEntriesRead(bytes: Uint8Array): number {
+  const value = parseInteger(bytes);
+  if (value === null) throw errNotInteger;
+  if (value < -1n) throw errEntriesRead;
+  return Number(value);
+}
+
+/** The stream's group named by argument `at`, or undefined. */
+export function groupOf(stream: StreamValue | undefined, command: Command, at: number): ConsumerGroup | undefined {
+  return stream?.groups?.get(command.key(at));
+}
+
+const xgroupArity: Readonly<Record<string, number>> = { create: -5, setid: -5, destroy: 4, createconsumer: 5, delconsumer: 5, help: 2 };
+
+const xgroupHelp = [
+  "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "CREATE <key> <groupname> <id|$> [option]",
+  "    Create a new consumer group. Options are:",
+  "    * MKSTREAM",
+  "      Create the empty stream if it does not exist.",
+  "    * ENTRIESREAD entries_read",
+  "      Set the group's entries_read counter (internal use).",
+  "CREATECONSUMER <key> <groupname> <consumer>",
+  "    Create a new consumer in the specified group.",
+  "DELCONSUMER <key> <groupname> <consumer>",
+  "    Remove the specified consumer.",
+  "DESTROY <key> <groupname>",
+  "    Remove the specified group.",
+  "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+  "    Set the current group ID and entries_read counter.",
+  "HELP",
+  "    Prints this help.",
+];
+
+const xinfoHelp = [
+  "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "CONSUMERS <key> <groupname>",
+  "    Show consumers of <groupname>.",
+  "GROUPS <key>",
+  "    Show the stream consumer groups.",
+  "STREAM <key> [FULL [COUNT <count>]",
+  "    Show information about the stream.",
+  "HELP",
+  "    Prints this help.",
+];
+
+/** A HELP reply: its lines as status replies, as a read. */
+function help(applier: Applier, conn: Conn | null, command: Command, lines: readonly string[]): void {
+  return applier.apply(conn, command, null, () => {
+    if (conn === null) return;
+    conn.writeArray(lines.length);
+    for (const line of lines) conn.writeString(line);
+  });
+}
+
+/** XGROUP CREATE's and SETID's options after the id (MKSTREAM for CREATE only), read before the key is looked at. */
+function parseOptions(command: Command, create: boolean): { makeStream: boolean; entriesRead: number } {
+  const parsed = { makeStream: false, entriesRead: entriesReadUnknown };
+  for (let i = 5; i < command.argCount; ) {
+    const name = option(command.arg(i));
+    if (create && name === "mkstream") {
+      parsed.makeStream = true;
+      i++;
+    } else if (name === "entriesread" && i + 1 < command.argCount) {
+      parsed.entriesRead = parseEntriesRead(command.arg(i + 1));
+      i += 2;
+    } else {
+      throw subcommandSyntax(command, "XGROUP");
+    }
+  }
+  return parsed;
+}
+
+/** XGROUP's subcommands but HELP, in `mutate`: "OK" or a count. */
+function xgroup(db: Keyspace, command: Command, sub: string, makeStream: boolean, entriesRead: number): "OK" | number {
+  const key = command.key(2);
+  let stream = db.lookup<StreamValue>(key, "stream");
+  const name = command.key(3);
+  const group = stream?.groups?.get(name);
+  if (!makeStream) {
+    if (stream === undefined) throw errKeyMissing;
+    if (group === undefined && (sub === "setid" || sub === "createconsumer" || sub === "delconsumer")) throw noGroup(command, 3, 2);
+  }
+  const now = replicatedTime();
+  switch (sub) {
+    case "create": {
+      if (command.argCount > 8) throw subcommandSyntax(command, "XGROUP");
+      const dollar = latin1(command.arg(4)) === "$";
+      const id = dollar ? (stream?.lastId ?? zeroId) : parseId(command.arg(4), false);
+      if (id === null) throw errInvalidStreamId;
+      if (stream === undefined) {
+        stream = new StreamValue(db.epoch);
+        db.set(key, stream);
+      } else if (group !== undefined) throw errBusyGroup;
+      const changed = db.modify<StreamValue>(key, "stream") as StreamValue;
+      changed.groups ??= new Map();
+      changed.groups.set(name, new ConsumerGroup(id, entriesRead));
+      return "OK";
+    }
+    case "setid": {
+      if (command.argCount !== 5 && command.argCount !== 7) throw subcommandSyntax(command, "XGROUP");
+      const id = latin1(command.arg(4)) === "$" ? (stream as StreamValue).lastId : parseId(command.arg(4), true);
+      if (id === null) throw errInvalidStreamId;
+      const changed = modifiedGroup(db, key, name);
+      changed.lastId = id;
+      changed.entriesRead = entriesRead;
+      return "OK";
+    }
+    case "destroy":
+      if (group === undefined) return 0;
+      (db.modify<StreamValue>(key, "stream") as StreamValue).groups?.delete(name);
+      return 1;
+    case "createconsumer": {
+      if ((group as ConsumerGroup).consumers.has(command.key(4))) return 0;
+      modifiedGroup(db, key, name).consumer(command.key(4), now);
+      return 1;
+    }
+    default: {
+      if (!(group as ConsumerGroup).consumers.has(command.key(4))) return 0;
+      return modifiedGroup(db, key, name).deleteConsumer(command.key(4));
+    }
+  }
+}
+
+/** The group `name` of the stream at `key`, to change (the stream copied first when a snapshot reads it). */
+export function modifiedGroup(db: Keyspace, key: string, name: string): ConsumerGroup {
+  return (db.modify<StreamValue>(key, "stream") as StreamValue).groups?.get(name) as ConsumerGroup;
+}
+
+/** A map of `pairs` in RESP3, a flat array in RESP2. */
+function writeMapHead(conn: Conn, pairs: number): void {
+  conn.writeMap(pairs);
+}
+
+/** XINFO GROUPS: each group's name, consumers, pending, last-delivered-id, entries-read and lag. */
+function writeGroups(conn: Conn, stream: StreamValue): void {
+  const groups = stream.groups === null ? [] : sortedGroups(stream.groups);
+  conn.writeArray(groups.length);
+  for (const [name, group] of groups) {
+    writeMapHead(conn, 6);
+    conn.writeBulk("name");
+    conn.writeBulk(bytesOf(name));
+    conn.writeBulk("consumers");
+    conn.writeInt(group.consumers.size);
+    conn.writeBulk("pending");
+    conn.writeInt(group.pending.size);
+    conn.writeBulk("last-delivered-id");
+    conn.writeBulk(formatId(group.lastId));
+    conn.writeBulk("entries-read");
+    if (group.entriesRead === entriesReadUnknown) conn.writeNull();
+    else conn.writeInt(group.entriesRead);
+    conn.writeBulk("lag");
+    const lag = groupLag(stream, group);
+    if (lag === null) conn.writeNull();
+    else conn.writeInt(lag);
+  }
+}
+
+/** XINFO CONSUMERS: each consumer's name, pending count and idle time (by this node's clock). */
+function writeConsumers(conn: Conn, group: ConsumerGroup): void {
+  const consumers = group.sortedConsumers();
+  const now = replicatedTime();
+  conn.writeArray(consumers.length);
+  for (const consumer of consumers) {
+    writeMapHead(conn, 3);
+    conn.writeBulk("name");
+    conn.writeBulk(bytesOf(consumer.name));
+    conn.writeBulk("pending");
+    conn.writeInt(consumer.pending.size);
+    conn.writeBulk("idle");
+    conn.writeInt(Math.max(0, now - consumer.seenTime));
+  }
+}
+
+const xinfoArity: Readonly<Record<string, number>> = { consumers: 4, groups: 3, stream: -3, help: 2 };
+
+export const streamGroupAdminCommands: readonly CloneCommand[] = [
+  {
+    spec: spec(
+      "xgroup",
+      -2,
+      "write denyoom",
+      [2, 2, 1],
+      "stream",
+      "CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n], DESTROY key group, CREATECONSUMER and DELCONSUMER key group consumer; HELP.",
+      "CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP [key] [group:string] [arg:string...]",
+    ),
+    run(db, applier, conn, command) {
+      const sub = option(command.arg(1));
+      const arity = xgroupArity[sub];
+      if (arity === undefined) return unknownSubcommand("xgroup", command.arg(1));
+      if (!arityAllows(arity, command.argCount)) return wrongArity(`xgroup|${sub}`);
+      if (sub === "help") return help(applier, conn, command, xgroupHelp);
+      const options = sub === "create" || sub === "setid" ? parseOptions(command, sub === "create") : { makeStream: false, entriesRead: entriesReadUnknown };
+      return applier.apply(
+        conn,
+        command,
+        () => xgroup(db, command, sub, options.makeStream, options.entriesRead),
+        (reply) => {
+          if (reply === "OK") conn?.writeString("OK");
+          else conn?.writeInt(reply);
+        },
+      );
+    },
+  },
+  {
+    spec: spec(
+      "xinfo",
+      -2,
+      "readonly",
+      [2, 2, 1],
+      "stream",
+      "GROUPS key: the consumer groups; CONSUMERS key group: a group's consumers; HELP.",
+      "GROUPS|CONSUMERS|HELP [key] [group:string]",
+    ),
+    run(db, applier, conn, command) {
+      const sub = option(command.arg(1));
+      const arity = xinfoArity[sub];
+      if (arity === undefined || sub === "stream") return unknownSubcommand("xinfo", command.arg(1));
+      if (!arityAllows(arity, command.argCount)) return wrongArity(`xinfo|${sub}`);
+      if (sub === "help") return help(applier, conn, command, xinfoHelp);
+      return applier.apply(conn, command, null, () => {
+        const stream = db.lookup<StreamValue>(command.key(2), "stream");
+        if (stream === undefined) throw errNoSuchKey;
+        if (sub === "groups") {
+          if (conn !== null) writeGroups(conn, stream);
+          return;
+        }
+        const group = groupOf(stream, command, 3);
+        if (group === undefined) throw noGroup(command, 3, 2);
+        if (conn !== null) writeConsumers(conn, group);
+      });
+    },
+  },
+];
+
+/** The largest id, for XPENDING's and XAUTOCLAIM's open ends. */
+export const maxId: StreamId = { ms: uint64Max, seq: uint64Max };
