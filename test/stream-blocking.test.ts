@@ -7,6 +7,7 @@
  * client that waited without one), timeouts, several streams, CLIENT UNBLOCK, that a waiting XREAD
  * does not abort a WATCH (it writes nothing), and on 3 nodes identical replicas, redirects, reads
  * on a follower, and proxy mode (the follower forwards the command as sent; the leader rewrites).
+ * XREADGROUP BLOCK with `>` is a write: its waiters are served one at a time, each new entry to one.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { next, repliesWithin, singleNode, withClients, withCluster } from "./helpers/blocked-clients.ts";
@@ -221,5 +222,25 @@ test("proxy mode: a follower forwards XREAD BLOCK as sent; the leader resolves $
       expect(plain(await reader.call("XREAD", "STREAMS", "px", "1"))).toEqual([["px", [["2-0", ["new", "v"]]]]]);
       await awaitSameDigest(ports);
     });
+  });
+});
+
+test("XREADGROUP BLOCK with >: each new entry goes to one waiting consumer, first come first served, and into its PEL", async () => {
+  const { port } = await node();
+  await withClients(port, 3, async (first, second, writer) => {
+    await writer.call("XGROUP", "CREATE", "gx", "g", "$", "MKSTREAM");
+    first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "1-0", "f", "1"))).toBe("1-0");
+    expect(await next(first)).toEqual([["gx", [["1-0", ["f", "1"]]]]]);
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "2-0", "f", "2"))).toBe("2-0");
+    expect(await next(second)).toEqual([["gx", [["2-0", ["f", "2"]]]]]);
+    expect(plain(await writer.call("XPENDING", "gx", "g"))).toEqual([2, "1-0", "2-0", [["alice", "1"], ["bob", "1"]]]);
+    // A history read, or something new already there, is served at once; a timeout answers a null array.
+    expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", "0"))).toEqual([["gx", [["1-0", ["f", "1"]]]]]);
+    expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "50", "STREAMS", "gx", ">"))).toBeNull();
   });
 });

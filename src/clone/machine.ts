@@ -27,6 +27,8 @@ import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
 import { streamGroupAdminCommands } from "./stream-group-admin.ts";
+import { streamGroupReadCommands } from "./stream-group-read.ts";
+import { streamPendingCommands } from "./stream-pending.ts";
 import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
 import { stringCommands } from "./strings.ts";
@@ -45,6 +47,8 @@ const all: readonly CloneCommand[] = [
   ...streamCommands,
   ...streamReadCommands,
   ...streamGroupAdminCommands,
+  ...streamGroupReadCommands,
+  ...streamPendingCommands,
   ...hyperLogLogCommands,
   ...objectCommands,
 ];

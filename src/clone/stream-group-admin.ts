@@ -16,7 +16,7 @@ import { errNotInteger, option, parseInteger } from "./arguments.ts";
 import { bytesOf, type CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { unknownSubcommand, wrongArity } from "./object.ts";
-import { errInvalidStreamId, formatId, parseStreamId, type StreamId, StreamValue, uint64Max, zeroId } from "./stream.ts";
+import { errInvalidStreamId, formatId, parseStreamId, type StreamId, StreamValue, zeroId } from "./stream.ts";
 import { ConsumerGroup, entriesReadUnknown, groupLag, sortedGroups } from "./stream-groups.ts";
 
 const errKeyMissing = new RespError(
@@ -278,6 +278,3 @@ export const streamGroupAdminCommands: readonly CloneCommand[] = [
     },
   },
 ];
-
-/** The largest id, for XPENDING's and XAUTOCLAIM's open ends. */
-export const maxId: StreamId = { ms: uint64Max, seq: uint64Max };
