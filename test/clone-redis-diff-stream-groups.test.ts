@@ -153,7 +153,22 @@ const claims: Case[] = [
   c("XAUTOCLAIM", "str", "g", "c", "0", "0"), c("XAUTOCLAIM", "str", "g", "c", "x", "0"), c("XAUTOCLAIM", "nokey", "g", "c", "0", "0", "COUNT", "0"),
 ];
 
+/** `count` XADDs to `key`, ids from `from`-0 on, `step` ms apart. */
+function adds(key: string, from: number, count: number, step = 1): Case[] {
+  return Array.from({ length: count }, (_, i) => c("XADD", key, `${from + i * step}-0`, "f", "v"));
+}
+
+// XINFO STREAM: counters, edges, and the radix tree Redis keeps its nodes in (keyed by their first ids).
+const info: Case[] = [
+  ...setup, c("XINFO", "STREAM", "s"), c("XGROUP", "CREATE", "s", "g", "0"), c("XDEL", "s", "1-0"), c("XINFO", "STREAM", "s"), c("XDEL", "s", "3-0"), c("XINFO", "STREAM", "s"),
+  c("XINFO", "STREAM", "nokey"), c("XINFO", "STREAM", "str"), c("XINFO", "STREAM"), c("XINFO", "STREAM", "s", "FOO"), c("XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"), c("XINFO", "STREAM", "e"),
+  ...adds("big", 1, 1050), c("XINFO", "STREAM", "big"), ...adds("big", 2000, 400, 70000), c("XINFO", "STREAM", "big"), c("XTRIM", "big", "MAXLEN", "1000"), c("XINFO", "STREAM", "big"),
+  c("XTRIM", "big", "MAXLEN", "~", "500"), c("XINFO", "STREAM", "big"), ...Array.from({ length: 100 }, (_, i) => c("XDEL", "big", `${2000 + (i + 300) * 70000}-0`)), c("XINFO", "STREAM", "big"),
+  ...adds("wide", 1, 300, 4294967296), c("XINFO", "STREAM", "wide"), c("XTRIM", "wide", "MAXLEN", "0"), c("XINFO", "STREAM", "wide"),
+];
+
 describe("stream consumer groups answer as redis-server does", () => {
+  diffTests(servers, "XINFO STREAM", info);
   diffTests(servers, "XREADGROUP", reads);
   diffTests(servers, "XACK and XPENDING", pending);
   diffTests(servers, "XCLAIM and XAUTOCLAIM", claims);

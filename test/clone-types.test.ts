@@ -848,7 +848,7 @@ describe("snapshots", () => {
     await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 1]]])))).rejects.toThrow(/not \[live, slots, last id\]/);
     await new Clone().restore(reader(stream(["1-0", [entry], [[0, 100, "0-9"], [1, 1, "1-0"]]])));
     // Format 6 streams: groups must be whole, and name consumers that are there.
-    const grouped = (meta: unknown): Uint8Array[] => [pack({ format: 6, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["1-0", [entry], [[1, 1, "1-0"]], meta]]])];
+    const grouped = (meta: unknown): Uint8Array[] => [pack({ format: 6, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["1-0", [entry], [[1, 1, "1-0", "1-0"]], meta]]])];
     const group = (pending: unknown): unknown => [1, "0-0", [[Buffer.from("g"), "1-0", 1, [[Buffer.from("c"), 5]], pending]]];
     await expect(new Clone().restore(reader(grouped([1, "0-0"])))).rejects.toThrow(/not \[entries added/);
     await expect(new Clone().restore(reader(grouped(group([["1-0", 1, 5, 1]]))))).rejects.toThrow(/pending entry is not/);

@@ -160,7 +160,7 @@ function hashValue(hash: Hasher, value: Value): void {
       // The node layout is state too: what approximate trimming removes next depends on it.
       const layout = value.layout();
       hash.lengthPrefix(layout.length);
-      for (const node of layout) hash.text(`${node.live}/${node.slots}/${node.lastId.ms}-${node.lastId.seq}`);
+      for (const node of layout) hash.text(`${node.live}/${node.slots}/${node.lastId.ms}-${node.lastId.seq}/${formatId(node.firstId)}`);
       hashStreamGroups(hash, value);
       return;
   }

@@ -1,7 +1,9 @@
 /**
  * The clone's snapshot format: msgpack records written one after the other.
  *
- * Format 6 (written now): as format 5, except that a stream's data has a fourth element, null but
+ * Format 6 (written now): as format 5, except that a stream's node is `[live, slots, last id, first id]`
+ * (its first id is its key in Redis's radix tree, which XINFO STREAM describes), and its data has a
+ * fourth element, null but
  * in the stream's last item, where it is `[entries added, max deleted id, groups]`: Redis 7.0's
  * counters for consumer groups, and the groups, each
  * `[name, last id, entries read, [[consumer name, seen time]...], [[id, consumer index, delivery time, delivery count]...]]`
@@ -51,7 +53,7 @@ import { HashValue } from "./hash.ts";
 import { type Captured, Keyspace, type Value } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
 import { SetValue } from "./set.ts";
-import { parseStreamId, type StreamId, type StreamNode, StreamValue } from "./stream.ts";
+import { parseStreamId, type RestoredNode, type StreamId, type StreamNode, StreamValue } from "./stream.ts";
 import { type Consumer, ConsumerGroup } from "./stream-groups.ts";
 import { ZSetValue } from "./zset.ts";
 
@@ -216,10 +218,10 @@ function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item:
           entries.push([`${entry.id.ms}-${entry.id.seq}`, entry.fields.slice()]);
         }
         const last = at + recordElements >= value.size;
-        const nodes: Array<[number, number, string]> = [];
+        const nodes: Array<[number, number, string, string]> = [];
         for (; node < layout.length && (nodeAt < at + recordElements || last); node++) {
-          const { live, slots, lastId: nodeLastId } = layout[node] as StreamNode;
-          nodes.push([live, slots, `${nodeLastId.ms}-${nodeLastId.seq}`]);
+          const { live, slots, lastId: nodeLastId, firstId } = layout[node] as StreamNode;
+          nodes.push([live, slots, idText(nodeLastId), idText(firstId)]);
           nodeAt += live;
         }
         const meta = last ? streamMeta(value) : null;
@@ -393,10 +395,11 @@ function fill(value: Value, data: unknown, format: number): Value {
         const nodes = layouts.get(value) ?? [];
         layouts.set(value, nodes);
         for (const node of data[2] as unknown[]) {
-          if (!Array.isArray(node) || node.length !== 3 || !Number.isSafeInteger(node[0]) || !Number.isSafeInteger(node[1])) {
-            throw new Malformed("a stream node is not [live, slots, last id]");
+          if (!Array.isArray(node) || node.length !== (withGroups ? 4 : 3) || !Number.isSafeInteger(node[0]) || !Number.isSafeInteger(node[1])) {
+            throw new Malformed(withGroups ? "a stream node is not [live, slots, last id, first id]" : "a stream node is not [live, slots, last id]");
           }
-          nodes.push({ live: node[0] as number, slots: node[1] as number, lastId: streamId(node[2]) });
+          const lastId = streamId(node[2]);
+          nodes.push(withGroups ? { live: node[0] as number, slots: node[1] as number, lastId, firstId: streamId(node[3]) } : { live: node[0] as number, slots: node[1] as number, lastId });
         }
       }
       return value;
@@ -405,7 +408,7 @@ function fill(value: Value, data: unknown, format: number): Value {
 }
 
 /** The node layouts of the streams being read (format 5), set in place once each stream is whole. */
-const layouts = new WeakMap<StreamValue, StreamNode[]>();
+const layouts = new WeakMap<StreamValue, RestoredNode[]>();
 
 function compare(a: StreamId, b: StreamId): number {
   return a.ms === b.ms ? (a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1) : a.ms < b.ms ? -1 : 1;

@@ -1,11 +1,14 @@
 /**
- * XGROUP (CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP) and XINFO GROUPS and
+ * XGROUP (CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP) and XINFO STREAM, GROUPS and
  * CONSUMERS, with Redis 7.0.15's replies and errors, checked in its order: the subcommand and its
  * arity, CREATE's options, then the key (WRONGTYPE, a missing key, a missing group), then the
  * rest of the arguments (their count, ENTRIESREAD, the id).
  *
  * Errors that depend on the state are thrown from `mutate`, before anything changes, so every
  * replica refuses alike. A consumer made here is seen at `replicatedTime()`.
+ *
+ * XINFO STREAM's radix-tree-nodes is computed from the nodes' first ids (see `radixTreeNodes`);
+ * its FULL form is not there: XINFO STREAM key FULL is refused as a syntax error.
  */
 import type { Applier, Conn } from "../api.ts";
 import { RespError } from "../errors.ts";
@@ -16,8 +19,9 @@ import { errNotInteger, option, parseInteger } from "./arguments.ts";
 import { bytesOf, type CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { unknownSubcommand, wrongArity } from "./object.ts";
-import { errInvalidStreamId, formatId, parseStreamId, type StreamId, StreamValue, zeroId } from "./stream.ts";
-import { ConsumerGroup, entriesReadUnknown, groupLag, sortedGroups } from "./stream-groups.ts";
+import { errInvalidStreamId, formatId, parseStreamId, type StreamEntry, type StreamId, StreamValue, zeroId } from "./stream.ts";
+import { ConsumerGroup, entriesReadUnknown, firstId, groupLag, sortedGroups } from "./stream-groups.ts";
+import { writeEntry } from "./streams.ts";
 
 const errKeyMissing = new RespError(
   "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
@@ -217,6 +221,65 @@ function writeConsumers(conn: Conn, group: ConsumerGroup): void {
   }
 }
 
+/** A node's key in Redis's radix tree: its first id as 16 big-endian bytes, in hex. */
+function nodeKey(id: StreamId): string {
+  return id.ms.toString(16).padStart(16, "0") + id.seq.toString(16).padStart(16, "0");
+}
+
+/**
+ * How many nodes Redis's radix tree (rax) of these keys has (XINFO STREAM's radix-tree-nodes), its
+ * keys all 16 bytes and in order: the head, each key, each byte position where keys part, and the
+ * node after each side of a parting (the tree with every single-child chain compressed, as rax
+ * keeps it). Partings are found between neighbours: each is their common prefix.
+ */
+export function radixTreeNodes(keys: readonly string[]): number {
+  const nodes = new Set<string>([""]);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    nodes.add(key);
+    const next = keys[i + 1];
+    if (next === undefined) continue;
+    let common = 0;
+    while (common < 16 && key.slice(common * 2, common * 2 + 2) === next.slice(common * 2, common * 2 + 2)) common++;
+    nodes.add(key.slice(0, common * 2));
+    nodes.add(key.slice(0, common * 2 + 2));
+    nodes.add(next.slice(0, common * 2 + 2));
+  }
+  return nodes.size;
+}
+
+/** An entry, or a null (RESP3) / null bulk (RESP2) for none, as XINFO STREAM's first-entry and last-entry. */
+function writeEntryOrNull(conn: Conn, entry: StreamEntry | undefined): void {
+  if (entry === undefined) conn.writeNull();
+  else writeEntry(conn, entry);
+}
+
+/** XINFO STREAM without FULL. */
+function writeStreamInfo(conn: Conn, stream: StreamValue): void {
+  const layout = stream.layout();
+  conn.writeMap(10);
+  conn.writeBulk("length");
+  conn.writeInt(stream.size);
+  conn.writeBulk("radix-tree-keys");
+  conn.writeInt(layout.length);
+  conn.writeBulk("radix-tree-nodes");
+  conn.writeInt(radixTreeNodes(layout.map((node) => nodeKey(node.firstId))));
+  conn.writeBulk("last-generated-id");
+  conn.writeBulk(formatId(stream.lastId));
+  conn.writeBulk("max-deleted-entry-id");
+  conn.writeBulk(formatId(stream.maxDeletedId));
+  conn.writeBulk("entries-added");
+  conn.writeInt(stream.entriesAdded);
+  conn.writeBulk("recorded-first-entry-id");
+  conn.writeBulk(formatId(firstId(stream)));
+  conn.writeBulk("groups");
+  conn.writeInt(stream.groups?.size ?? 0);
+  conn.writeBulk("first-entry");
+  writeEntryOrNull(conn, stream.size > 0 ? stream.at(0) : undefined);
+  conn.writeBulk("last-entry");
+  writeEntryOrNull(conn, stream.size > 0 ? stream.at(stream.size - 1) : undefined);
+}
+
 const xinfoArity: Readonly<Record<string, number>> = { consumers: 4, groups: 3, stream: -3, help: 2 };
 
 export const streamGroupAdminCommands: readonly CloneCommand[] = [
@@ -255,18 +318,24 @@ export const streamGroupAdminCommands: readonly CloneCommand[] = [
       "readonly",
       [2, 2, 1],
       "stream",
-      "GROUPS key: the consumer groups; CONSUMERS key group: a group's consumers; HELP.",
-      "GROUPS|CONSUMERS|HELP [key] [group:string]",
+      "STREAM key: the stream's length, ids, counters and edges (not FULL); GROUPS key: the consumer groups; CONSUMERS key group: a group's consumers; HELP.",
+      "STREAM|GROUPS|CONSUMERS|HELP [key] [group:string]",
     ),
     run(db, applier, conn, command) {
       const sub = option(command.arg(1));
       const arity = xinfoArity[sub];
-      if (arity === undefined || sub === "stream") return unknownSubcommand("xinfo", command.arg(1));
+      if (arity === undefined) return unknownSubcommand("xinfo", command.arg(1));
       if (!arityAllows(arity, command.argCount)) return wrongArity(`xinfo|${sub}`);
       if (sub === "help") return help(applier, conn, command, xinfoHelp);
+      // FULL is not answered (see the file's comment): refused like any option XINFO STREAM does not know.
+      if (sub === "stream" && command.argCount > 3) return subcommandSyntax(command, "XINFO");
       return applier.apply(conn, command, null, () => {
         const stream = db.lookup<StreamValue>(command.key(2), "stream");
         if (stream === undefined) throw errNoSuchKey;
+        if (sub === "stream") {
+          if (conn !== null) writeStreamInfo(conn, stream);
+          return;
+        }
         if (sub === "groups") {
           if (conn !== null) writeGroups(conn, stream);
           return;

@@ -93,7 +93,12 @@ export interface StreamNode {
   slots: number;
   /** The id of the last entry put in it, deleted or not: what MINID's approximate trimming compares. */
   lastId: StreamId;
+  /** The id of the first entry put in it, deleted or not: its key in Redis's radix tree (XINFO STREAM counts the tree's nodes). */
+  readonly firstId: StreamId;
 }
+
+/** A node as a snapshot gives it back: format 5 has no first ids. */
+export type RestoredNode = Omit<StreamNode, "firstId"> & { readonly firstId?: StreamId };
 
 /** How XADD's MAXLEN/MINID options and XTRIM trim. */
 export interface StreamTrim {
@@ -142,7 +147,7 @@ export class StreamValue {
     this.lastId = entry.id;
     this.entriesAdded++;
     const tail = this.nodes.length > this.nodesStart ? this.nodes[this.nodes.length - 1] : undefined;
-    if (tail === undefined || tail.slots >= nodeEntriesMax) this.nodes.push({ live: 1, slots: 1, lastId: entry.id });
+    if (tail === undefined || tail.slots >= nodeEntriesMax) this.nodes.push({ live: 1, slots: 1, lastId: entry.id, firstId: entry.id });
     else {
       tail.live++;
       tail.slots++;
@@ -219,15 +224,21 @@ export class StreamValue {
    * false when it does not fit the entries: the live counts must add up to them, and each node's
    * last id must not be below its last entry's.
    */
-  restoreLayout(nodes: readonly StreamNode[]): boolean {
+  restoreLayout(nodes: readonly RestoredNode[]): boolean {
     let covered = 0;
+    const restored: StreamNode[] = [];
     for (const node of nodes) {
       if (!(node.live >= 0 && node.live <= node.slots && node.slots <= nodeEntriesMax && node.slots > 0)) return false;
+      const firstLive = node.live > 0 && covered < this.size ? this.at(covered).id : node.lastId;
       covered += node.live;
       if (covered > this.size || (node.live > 0 && compareIds(node.lastId, this.at(covered - 1).id) < 0)) return false;
+      // Without its first id (format 5), a node's first entry there stands for it.
+      const firstId = node.firstId ?? firstLive;
+      if (compareIds(firstId, firstLive) > 0 || compareIds(firstId, node.lastId) > 0) return false;
+      restored.push({ live: node.live, slots: node.slots, lastId: node.lastId, firstId });
     }
     if (covered !== this.size) return false;
-    this.nodes = nodes.map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId }));
+    this.nodes = restored;
     this.nodesStart = 0;
     return true;
   }
@@ -272,7 +283,7 @@ export class StreamValue {
     const copy = new StreamValue(epoch);
     copy.entries = this.entries.slice(this.start);
     // Nodes change in place: the copy has its own.
-    copy.nodes = this.layout().map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId }));
+    copy.nodes = this.layout().map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId, firstId: node.firstId }));
     copy.lastId = this.lastId;
     copy.entriesAdded = this.entriesAdded;
     copy.maxDeletedId = this.maxDeletedId;
