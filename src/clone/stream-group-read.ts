@@ -17,27 +17,17 @@
  * new entry goes to one consumer. `>` means the same at every retry, so the command is retried as
  * it was sent.
  */
-import { block, Blocked, type Conn } from "../api.ts";
+import { block, Blocked } from "../api.ts";
 import { RespError } from "../errors.ts";
 import { replicatedTime } from "../replicated.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
-import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
+import { type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { modifiedGroup } from "./stream-group-admin.ts";
 import { advanceGroup, type ConsumerGroup } from "./stream-groups.ts";
-import { parseRead, type ReadArguments, writeHead } from "./stream-read.ts";
-import { compareIds, formatId, type StreamEntry, type StreamId, type StreamValue } from "./stream.ts";
-import { writeEntry } from "./streams.ts";
-
-/** An entry a read answers, or a pending id whose entry was deleted (answered `[id, null]`). */
-export type ReadEntry = StreamEntry | { readonly id: StreamId; readonly fields: null };
-
-/** What XREADGROUP served from one stream. */
-interface Served {
-  readonly key: string;
-  readonly entries: readonly ReadEntry[];
-}
+import { parseRead, type ReadArguments, type ReadEntry, type Served, writeServed } from "./stream-read.ts";
+import { compareIds, type StreamEntry, type StreamId, type StreamValue } from "./stream.ts";
 
 /** NOGROUP as XREADGROUP words it. */
 function noGroup(command: Command, keyAt: number, parsed: ReadArguments): RespError {
@@ -139,17 +129,6 @@ function readGroup(db: Keyspace, command: Command, parsed: ReadArguments): Serve
   return block(keys, parsed.timeout);
 }
 
-/** An entry as a read answers it: `[id, fields]`, or `[id, null]` for a deleted one. */
-export function writeReadEntry(conn: Conn, entry: ReadEntry): void {
-  if (entry.fields !== null) {
-    writeEntry(conn, entry);
-    return;
-  }
-  conn.writeArray(2);
-  conn.writeBulk(formatId(entry.id));
-  writeNullArray(conn);
-}
-
 export const streamGroupReadCommands: readonly CloneCommand[] = [
   {
     spec: spec(
@@ -170,17 +149,8 @@ export const streamGroupReadCommands: readonly CloneCommand[] = [
         () => readGroup(db, command, parsed),
         (result) => {
           if (conn === null) return;
-          if (result === null || result instanceof Blocked) {
-            writeNullArray(conn);
-            return;
-          }
-          writeHead(conn, result.length);
-          for (const { key, entries } of result) {
-            if (conn.protocol !== 3) conn.writeArray(2);
-            conn.writeBulk(bytesOf(key));
-            conn.writeArray(entries.length);
-            for (const entry of entries) writeReadEntry(conn, entry);
-          }
+          if (result === null || result instanceof Blocked) writeNullArray(conn);
+          else writeServed(conn, result);
         },
       );
     },

@@ -151,7 +151,7 @@ function taken(stream: StreamValue, from: number, count: number): number {
 }
 
 /** The reply's head: n pairs of key and entries, a map in RESP3. */
-export function writeHead(conn: Conn, streams: number): void {
+function writeHead(conn: Conn, streams: number): void {
   if (conn.protocol === 3) conn.writeMap(streams);
   else conn.writeArray(streams);
 }
@@ -181,10 +181,32 @@ function readNow(db: Keyspace, applier: Applier, conn: Conn | null, command: Com
   });
 }
 
-/** What a blocking XREAD served: each stream with entries, and them. */
-interface Served {
+/** An entry a read answers, or (XREADGROUP) a pending id whose entry was deleted, answered `[id, null]`. */
+export type ReadEntry = StreamEntry | { readonly id: StreamId; readonly fields: null };
+
+/** What a blocking XREAD (or an XREADGROUP) served: each stream with entries, and them. */
+export interface Served {
   readonly key: string;
-  readonly entries: readonly StreamEntry[];
+  readonly entries: readonly ReadEntry[];
+}
+
+/** Writes what was served: `[key, entries]` per stream (a map in RESP3). */
+export function writeServed(conn: Conn, served: readonly Served[]): void {
+  writeHead(conn, served.length);
+  for (const { key, entries } of served) {
+    if (conn.protocol !== 3) conn.writeArray(2);
+    conn.writeBulk(bytesOf(key));
+    conn.writeArray(entries.length);
+    for (const entry of entries) {
+      if (entry.fields !== null) {
+        writeEntry(conn, entry);
+        continue;
+      }
+      conn.writeArray(2);
+      conn.writeBulk(formatId(entry.id));
+      writeNullArray(conn);
+    }
+  }
 }
 
 /**
@@ -225,17 +247,8 @@ function readOrWait(db: Keyspace, applier: Applier, conn: Conn | null, command: 
     },
     (result) => {
       if (conn === null) return;
-      if (result instanceof Blocked) {
-        writeNullArray(conn);
-        return;
-      }
-      writeHead(conn, result.length);
-      for (const { key, entries } of result) {
-        if (conn.protocol !== 3) conn.writeArray(2);
-        conn.writeBulk(bytesOf(key));
-        conn.writeArray(entries.length);
-        for (const entry of entries) writeEntry(conn, entry);
-      }
+      if (result instanceof Blocked) writeNullArray(conn);
+      else writeServed(conn, result);
     },
   );
 }
