@@ -125,7 +125,7 @@ const claims: Case[] = [
   c("XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">"), c("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"),
   c("XCLAIM", "s", "g", "carol", "0", "1-0"), idle("XPENDING", "s", "g", "-", "+", "10"), c("XCLAIM", "s", "g", "carol", "3600000", "2-0"), c("XCLAIM", "s", "g", "carol", "0", "2-0", "3-0", "JUSTID"),
   idle("XPENDING", "s", "g", "-", "+", "10"), c("XCLAIM", "s", "g", "dave", "0", "4-0", "RETRYCOUNT", "7"), c("XCLAIM", "s", "g", "dave", "0", "4-0", "IDLE", "3600000", "JUSTID"),
-  c("XPENDING", "s", "g", "IDLE", "3000000", "-", "+", "10"), c("XCLAIM", "s", "g", "dave", "0", "5-0", "TIME", "1000", "RETRYCOUNT", "0"), idle("XPENDING", "s", "g", "IDLE", "3000000", "-", "+", "10"),
+  idle("XPENDING", "s", "g", "IDLE", "3000000", "-", "+", "10"), c("XCLAIM", "s", "g", "dave", "0", "5-0", "TIME", "1000", "RETRYCOUNT", "0"), idle("XPENDING", "s", "g", "IDLE", "3000000", "-", "+", "10"),
   c("XCLAIM", "s", "g", "dave", "0", "5-0", "TIME", "99999999999999"), idle("XPENDING", "s", "g", "-", "+", "10"), c("XCLAIM", "s", "g", "dave", "0", "5-0", "IDLE", "-100"),
   c("XCLAIM", "s", "g", "dave", "-5", "9-0", "1-0"), c("XCLAIM", "s", "g", "erin", "0", "9-0", "FORCE"), c("XACK", "s", "g", "1-0"), c("XCLAIM", "s", "g", "erin", "0", "1-0", "FORCE"),
   c("XCLAIM", "s", "g", "erin", "0", "2-0", "FORCE", "JUSTID"), idle("XPENDING", "s", "g", "-", "+", "10"), c("XACK", "s", "g", "2-0"), c("XCLAIM", "s", "g", "erin", "0", "2-0", "FORCE", "JUSTID"),
@@ -165,6 +165,13 @@ const info: Case[] = [
   ...adds("big", 1, 1050), c("XINFO", "STREAM", "big"), ...adds("big", 2000, 400, 70000), c("XINFO", "STREAM", "big"), c("XTRIM", "big", "MAXLEN", "1000"), c("XINFO", "STREAM", "big"),
   c("XTRIM", "big", "MAXLEN", "~", "500"), c("XINFO", "STREAM", "big"), ...Array.from({ length: 100 }, (_, i) => c("XDEL", "big", `${2000 + (i + 300) * 70000}-0`)), c("XINFO", "STREAM", "big"),
   ...adds("wide", 1, 300, 4294967296), c("XINFO", "STREAM", "wide"), c("XTRIM", "wide", "MAXLEN", "0"), c("XINFO", "STREAM", "wide"),
+  // FULL: entries, groups with their PELs and consumers, COUNT bounding entries and pending lists
+  c("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "s", ">"), c("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"), c("XGROUP", "CREATECONSUMER", "s", "g", "carol"),
+  c("XGROUP", "CREATE", "s", "h", "$"), idle("XINFO", "STREAM", "s", "FULL"), idle("XINFO", "STREAM", "s", "full", "count", "1"), idle("XINFO", "STREAM", "s", "FULL", "COUNT", "0"),
+  idle("XINFO", "STREAM", "s", "FULL", "COUNT", "-1"), c("XINFO", "STREAM", "e", "FULL"), c("XINFO", "STREAM", "big", "FULL", "COUNT", "3"),
+  c("XINFO", "STREAM", "s", "FULL", "COUNT"), c("XINFO", "STREAM", "s", "COUNT", "1"), c("XINFO", "STREAM", "s", "FULL", "x"), c("XINFO", "STREAM", "s", "FULL", "COUNT", "1", "x"),
+  c("XINFO", "STREAM", "s", "FULL", "COUNT", "x"), c("XINFO", "STREAM", "nokey", "FULL", "COUNT", "x"), c("XINFO", "STREAM", "nokey", "FOO"), c("XINFO", "STREAM", "str", "FULL"),
+  c("XINFO", "STREAM", "s", "FULL", "FOO", "1"),
 ];
 
 describe("stream consumer groups answer as redis-server does", () => {

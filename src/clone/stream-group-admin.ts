@@ -8,7 +8,7 @@
  * replica refuses alike. A consumer made here is seen at `replicatedTime()`.
  *
  * XINFO STREAM's radix-tree-nodes is computed from the nodes' first ids (see `radixTreeNodes`);
- * its FULL form is not there: XINFO STREAM key FULL is refused as a syntax error.
+ * FULL shows delivery and seen times as stored: the log entries' times.
  */
 import type { Applier, Conn } from "../api.ts";
 import { RespError } from "../errors.ts";
@@ -176,9 +176,15 @@ export function modifiedGroup(db: Keyspace, key: string, name: string): Consumer
   return (db.modify<StreamValue>(key, "stream") as StreamValue).groups?.get(name) as ConsumerGroup;
 }
 
-/** A map of `pairs` in RESP3, a flat array in RESP2. */
-function writeMapHead(conn: Conn, pairs: number): void {
-  conn.writeMap(pairs);
+/** A group's entries-read and lag fields (null when unknown), as XINFO GROUPS and STREAM FULL show them. */
+function writeReadCounters(conn: Conn, stream: StreamValue, group: ConsumerGroup): void {
+  conn.writeBulk("entries-read");
+  if (group.entriesRead === entriesReadUnknown) conn.writeNull();
+  else conn.writeInt(group.entriesRead);
+  conn.writeBulk("lag");
+  const lag = groupLag(stream, group);
+  if (lag === null) conn.writeNull();
+  else conn.writeInt(lag);
 }
 
 /** XINFO GROUPS: each group's name, consumers, pending, last-delivered-id, entries-read and lag. */
@@ -186,7 +192,7 @@ function writeGroups(conn: Conn, stream: StreamValue): void {
   const groups = stream.groups === null ? [] : sortedGroups(stream.groups);
   conn.writeArray(groups.length);
   for (const [name, group] of groups) {
-    writeMapHead(conn, 6);
+    conn.writeMap(6);
     conn.writeBulk("name");
     conn.writeBulk(bytesOf(name));
     conn.writeBulk("consumers");
@@ -195,13 +201,7 @@ function writeGroups(conn: Conn, stream: StreamValue): void {
     conn.writeInt(group.pending.size);
     conn.writeBulk("last-delivered-id");
     conn.writeBulk(formatId(group.lastId));
-    conn.writeBulk("entries-read");
-    if (group.entriesRead === entriesReadUnknown) conn.writeNull();
-    else conn.writeInt(group.entriesRead);
-    conn.writeBulk("lag");
-    const lag = groupLag(stream, group);
-    if (lag === null) conn.writeNull();
-    else conn.writeInt(lag);
+    writeReadCounters(conn, stream, group);
   }
 }
 
@@ -211,7 +211,7 @@ function writeConsumers(conn: Conn, group: ConsumerGroup): void {
   const now = replicatedTime();
   conn.writeArray(consumers.length);
   for (const consumer of consumers) {
-    writeMapHead(conn, 3);
+    conn.writeMap(3);
     conn.writeBulk("name");
     conn.writeBulk(bytesOf(consumer.name));
     conn.writeBulk("pending");
@@ -254,10 +254,76 @@ function writeEntryOrNull(conn: Conn, entry: StreamEntry | undefined): void {
   else writeEntry(conn, entry);
 }
 
-/** XINFO STREAM without FULL. */
-function writeStreamInfo(conn: Conn, stream: StreamValue): void {
+/** XINFO STREAM's arguments after the key: null without FULL, else FULL's COUNT (0: everything). */
+function parseStreamInfo(command: Command): number | null {
+  if (command.argCount === 3) return null;
+  const fullCount = command.argCount === 4 || (command.argCount === 6 && option(command.arg(4)) === "count");
+  if (!fullCount || option(command.arg(3)) !== "full") throw subcommandSyntax(command, "XINFO");
+  if (command.argCount === 4) return fullInfoCountDefault;
+  const count = parseInteger(command.arg(5));
+  if (count === null) throw errNotInteger;
+  return count < 0n ? 0 : Number(count);
+}
+
+/** How many entries and pending entries XINFO STREAM FULL lists without a COUNT (Redis's default). */
+const fullInfoCountDefault = 10;
+
+/** The first `count` items (all for 0). */
+function firstOf<T>(items: readonly T[], count: number): readonly T[] {
+  return count === 0 ? items : items.slice(0, count);
+}
+
+/** XINFO STREAM FULL's groups: each with its PEL and its consumers (each with theirs), at most `count` pending entries each. */
+function writeFullGroups(conn: Conn, stream: StreamValue, count: number): void {
+  const groups = stream.groups === null ? [] : sortedGroups(stream.groups);
+  conn.writeArray(groups.length);
+  for (const [name, group] of groups) {
+    conn.writeMap(7);
+    conn.writeBulk("name");
+    conn.writeBulk(bytesOf(name));
+    conn.writeBulk("last-delivered-id");
+    conn.writeBulk(formatId(group.lastId));
+    writeReadCounters(conn, stream, group);
+    conn.writeBulk("pel-count");
+    conn.writeInt(group.pending.size);
+    conn.writeBulk("pending");
+    const pending = firstOf(group.pending.values(), count);
+    conn.writeArray(pending.length);
+    for (const entry of pending) {
+      conn.writeArray(4);
+      conn.writeBulk(formatId(entry.id));
+      conn.writeBulk(bytesOf(entry.consumer.name));
+      conn.writeInt(entry.deliveryTime);
+      conn.writeInt(entry.deliveryCount);
+    }
+    const consumers = group.sortedConsumers();
+    conn.writeBulk("consumers");
+    conn.writeArray(consumers.length);
+    for (const consumer of consumers) {
+      conn.writeMap(4);
+      conn.writeBulk("name");
+      conn.writeBulk(bytesOf(consumer.name));
+      conn.writeBulk("seen-time");
+      conn.writeInt(consumer.seenTime);
+      conn.writeBulk("pel-count");
+      conn.writeInt(consumer.pending.size);
+      conn.writeBulk("pending");
+      const held = firstOf(consumer.pending.values(), count);
+      conn.writeArray(held.length);
+      for (const entry of held) {
+        conn.writeArray(3);
+        conn.writeBulk(formatId(entry.id));
+        conn.writeInt(entry.deliveryTime);
+        conn.writeInt(entry.deliveryCount);
+      }
+    }
+  }
+}
+
+/** XINFO STREAM, and with FULL (`fullCount` not null) its entries and groups in full. */
+function writeStreamInfo(conn: Conn, stream: StreamValue, fullCount: number | null): void {
   const layout = stream.layout();
-  conn.writeMap(10);
+  conn.writeMap(fullCount === null ? 10 : 9);
   conn.writeBulk("length");
   conn.writeInt(stream.size);
   conn.writeBulk("radix-tree-keys");
@@ -272,6 +338,15 @@ function writeStreamInfo(conn: Conn, stream: StreamValue): void {
   conn.writeInt(stream.entriesAdded);
   conn.writeBulk("recorded-first-entry-id");
   conn.writeBulk(formatId(firstId(stream)));
+  if (fullCount !== null) {
+    conn.writeBulk("entries");
+    const take = fullCount === 0 ? stream.size : Math.min(fullCount, stream.size);
+    conn.writeArray(take);
+    for (let i = 0; i < take; i++) writeEntry(conn, stream.at(i));
+    conn.writeBulk("groups");
+    writeFullGroups(conn, stream, fullCount);
+    return;
+  }
   conn.writeBulk("groups");
   conn.writeInt(stream.groups?.size ?? 0);
   conn.writeBulk("first-entry");
@@ -318,8 +393,8 @@ export const streamGroupAdminCommands: readonly CloneCommand[] = [
       "readonly",
       [2, 2, 1],
       "stream",
-      "STREAM key: the stream's length, ids, counters and edges (not FULL); GROUPS key: the consumer groups; CONSUMERS key group: a group's consumers; HELP.",
-      "STREAM|GROUPS|CONSUMERS|HELP [key] [group:string]",
+      "STREAM key [FULL [COUNT n]]: the stream's length, ids, counters and edges, or all of it; GROUPS key: the consumer groups; CONSUMERS key group: a group's consumers; HELP.",
+      "STREAM|GROUPS|CONSUMERS|HELP [key] [group:string] [FULL [COUNT count:integer]]",
     ),
     run(db, applier, conn, command) {
       const sub = option(command.arg(1));
@@ -327,13 +402,12 @@ export const streamGroupAdminCommands: readonly CloneCommand[] = [
       if (arity === undefined) return unknownSubcommand("xinfo", command.arg(1));
       if (!arityAllows(arity, command.argCount)) return wrongArity(`xinfo|${sub}`);
       if (sub === "help") return help(applier, conn, command, xinfoHelp);
-      // FULL is not answered (see the file's comment): refused like any option XINFO STREAM does not know.
-      if (sub === "stream" && command.argCount > 3) return subcommandSyntax(command, "XINFO");
       return applier.apply(conn, command, null, () => {
         const stream = db.lookup<StreamValue>(command.key(2), "stream");
         if (stream === undefined) throw errNoSuchKey;
         if (sub === "stream") {
-          if (conn !== null) writeStreamInfo(conn, stream);
+          const fullCount = parseStreamInfo(command);
+          if (conn !== null) writeStreamInfo(conn, stream, fullCount);
           return;
         }
         if (sub === "groups") {

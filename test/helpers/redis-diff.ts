@@ -6,8 +6,8 @@
  *
  * What legitimately differs is compared loosely and said so: KEYS and set members (order is the
  * server's own; compared sorted), random picks (compared by size), TTLs counted from each server's
- * clock (compared as positive), and a stream consumer's idle times (`idle`: XPENDING's and XINFO
- * CONSUMERS's, counted from each server's clock, compared as integers only).
+ * clock (compared as positive), and a stream consumer's idle and delivery times (`idle`: XPENDING's,
+ * XINFO CONSUMERS's and XINFO STREAM FULL's, from each server's clock, compared as integers only).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -21,14 +21,20 @@ import { plain, RespConnection, type RespValue } from "./resp-client.ts";
 
 export type Compare = "exact" | "sorted" | "size" | "positive" | "idle";
 
-/** The integer after an "idle" field, and the third of an XPENDING row (`[id, consumer, idle, count]`), as "idle". */
+/**
+ * As "idle": the integer after an "idle" or "seen-time" field, the third of a pending row
+ * `[id, consumer, idle or time, count]`, and the second of a consumer's `[id, time, count]`.
+ */
+const isClockField = (item: unknown): boolean => ["idle", "seen-time"].some((name) => JSON.stringify(item) === JSON.stringify({ bulk: name }));
+
 function maskIdle(items: unknown[]): unknown[] {
   const masked = items.map((item) => item);
   const isBulk = (item: unknown): boolean => typeof item === "object" && item !== null && "bulk" in item;
   const isInteger = (item: unknown): boolean => typeof item === "object" && item !== null && "integer" in item;
   if (masked.length === 4 && isBulk(masked[0]) && isBulk(masked[1]) && isInteger(masked[2]) && isInteger(masked[3])) masked[2] = { integer: "idle" };
+  if (masked.length === 3 && isBulk(masked[0]) && isInteger(masked[1]) && isInteger(masked[2])) masked[1] = { integer: "idle" };
   for (let i = 1; i < masked.length; i++) {
-    if (JSON.stringify(masked[i - 1]) === JSON.stringify({ bulk: "idle" }) && isInteger(masked[i])) masked[i] = { integer: "idle" };
+    if (isClockField(masked[i - 1]) && isInteger(masked[i])) masked[i] = { integer: "idle" };
   }
   return masked;
 }
@@ -57,7 +63,7 @@ export function view(value: RespValue, compare: Compare = "exact"): unknown {
     case "map":
     case "attribute":
       if (compare === "idle") {
-        return { [value.type]: value.value.map(([k, v]) => [view(k), JSON.stringify(view(k)) === JSON.stringify({ bulk: "idle" }) ? { integer: "idle" } : view(v, "idle")]) };
+        return { [value.type]: value.value.map(([k, v]) => [view(k), isClockField(view(k)) ? { integer: "idle" } : view(v, "idle")]) };
       }
       return { [value.type]: value.value.map(([k, v]) => [view(k), view(v)]) };
     case "verbatim":
