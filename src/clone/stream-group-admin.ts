@@ -20,7 +20,7 @@ import { bytesOf, type CloneCommand } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { unknownSubcommand, wrongArity } from "./object.ts";
 import { errInvalidStreamId, formatId, parseStreamId, type StreamEntry, type StreamId, StreamValue, zeroId } from "./stream.ts";
-import { ConsumerGroup, entriesReadUnknown, firstId, groupLag, sortedGroups } from "./stream-groups.ts";
+import { ConsumerGroup, entriesReadUnknown, firstId, groupLag, groupWriteSpec, sortedGroups } from "./stream-groups.ts";
 import { writeEntry } from "./streams.ts";
 
 const errKeyMissing = new RespError(
@@ -57,6 +57,13 @@ function parseEntriesRead(bytes: Uint8Array): number {
 /** The stream's group named by argument `at`, or undefined. */
 export function groupOf(stream: StreamValue | undefined, command: Command, at: number): ConsumerGroup | undefined {
   return stream?.groups?.get(command.key(at));
+}
+
+/** The key XGROUP CREATE MKSTREAM may make (whether it does is known only when applied); none for the rest. */
+function keyMadeByCreate(command: Command): string[] {
+  if (command.argCount < 6 || option(command.arg(1)) !== "create") return [];
+  for (let i = 5; i < command.argCount; i++) if (option(command.arg(i)) === "mkstream") return [command.key(2)];
+  return [];
 }
 
 const xgroupArity: Readonly<Record<string, number>> = { create: -5, setid: -5, destroy: 4, createconsumer: 5, delconsumer: 5, help: 2 };
@@ -359,14 +366,17 @@ const xinfoArity: Readonly<Record<string, number>> = { consumers: 4, groups: 3, 
 
 export const streamGroupAdminCommands: readonly CloneCommand[] = [
   {
-    spec: spec(
-      "xgroup",
-      -2,
-      "write denyoom",
-      [2, 2, 1],
-      "stream",
-      "CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n], DESTROY key group, CREATECONSUMER and DELCONSUMER key group consumer; HELP.",
-      "CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP [key] [group:string] [arg:string...]",
+    spec: groupWriteSpec(
+      spec(
+        "xgroup",
+        -2,
+        "write denyoom",
+        [2, 2, 1],
+        "stream",
+        "CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], SETID key group id|$ [ENTRIESREAD n], DESTROY key group, CREATECONSUMER and DELCONSUMER key group consumer; HELP.",
+        "CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP [key] [group:string] [arg:string...]",
+      ),
+      keyMadeByCreate,
     ),
     run(db, applier, conn, command) {
       const sub = option(command.arg(1));

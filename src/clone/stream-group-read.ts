@@ -25,7 +25,7 @@ import { spec } from "../server/command-spec.ts";
 import { type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { modifiedGroup } from "./stream-group-admin.ts";
-import { advanceGroup, type ConsumerGroup } from "./stream-groups.ts";
+import { advanceGroup, type ConsumerGroup, groupWriteSpec } from "./stream-groups.ts";
 import { parseRead, type ReadArguments, type ReadEntry, type Served, writeServed } from "./stream-read.ts";
 import { compareIds, type StreamEntry, type StreamId, type StreamValue } from "./stream.ts";
 
@@ -131,14 +131,16 @@ function readGroup(db: Keyspace, command: Command, parsed: ReadArguments): Serve
 
 export const streamGroupReadCommands: readonly CloneCommand[] = [
   {
-    spec: spec(
-      "xreadgroup",
-      -7,
-      "write blocking movablekeys",
-      [0, 0, 0],
-      "stream",
-      "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
-      "GROUP group:string consumer:string [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS (key... id:string...)",
+    spec: groupWriteSpec(
+      spec(
+        "xreadgroup",
+        -7,
+        "write blocking movablekeys",
+        [0, 0, 0],
+        "stream",
+        "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
+        "GROUP group:string consumer:string [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS (key... id:string...)",
+      ),
     ),
     run(db, applier, conn, command) {
       const parsed = parseRead(command, true);

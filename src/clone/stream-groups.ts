@@ -10,6 +10,8 @@
  * replica stores the same ones. Groups and consumers are answered in the byte order of their
  * names (Redis keeps them in radix trees); names are latin1 text of the bytes.
  */
+import type { Command } from "../resp/reader.ts";
+import type { CommandSpec } from "../server/command-spec.ts";
 import { compareIds, type StreamId, type StreamValue, zeroId } from "./stream.ts";
 
 /** A delivered entry not acknowledged yet (Redis's NACK). */
@@ -149,6 +151,15 @@ export class ConsumerGroup {
 /** The groups of a stream in the byte order of their names. */
 export function sortedGroups(groups: ReadonlyMap<string, ConsumerGroup>): [string, ConsumerGroup][] {
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * `spec` for a group command that, as in Redis 7.0, signals no key as modified: a WATCH on its
+ * stream is not aborted by it, and clients blocked on the stream are not woken (it adds no
+ * entries). Its keys are those `created` names: the stream XGROUP CREATE MKSTREAM may make.
+ */
+export function groupWriteSpec(spec: CommandSpec, created: (command: Command) => string[] = () => []): CommandSpec {
+  return { ...spec, keys: created };
 }
 
 const isZero = (id: StreamId): boolean => id.ms === 0n && id.seq === 0n;

@@ -17,7 +17,7 @@ import { errNotInteger, errSyntax, option, parseInteger } from "./arguments.ts";
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { modifiedGroup, parseId } from "./stream-group-admin.ts";
-import type { ConsumerGroup, PendingEntry } from "./stream-groups.ts";
+import { type ConsumerGroup, groupWriteSpec, type PendingEntry } from "./stream-groups.ts";
 import { compareIds, errInvalidStreamId, formatId, type StreamEntry, type StreamId, type StreamValue, uint64Max, zeroId } from "./stream.ts";
 import { writeEntry } from "./streams.ts";
 
@@ -298,14 +298,16 @@ function writeClaimed(conn: Conn, justId: boolean, entries: readonly StreamEntry
 
 export const streamPendingCommands: readonly CloneCommand[] = [
   {
-    spec: spec(
-      "xack",
-      -4,
-      "write fast",
-      [1, 1, 1],
-      "stream",
-      "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
-      "key group:string id:string...",
+    spec: groupWriteSpec(
+      spec(
+        "xack",
+        -4,
+        "write fast",
+        [1, 1, 1],
+        "stream",
+        "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
+        "key group:string id:string...",
+      ),
     ),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -352,14 +354,16 @@ export const streamPendingCommands: readonly CloneCommand[] = [
     },
   },
   {
-    spec: spec(
-      "xclaim",
-      -6,
-      "write fast",
-      [1, 1, 1],
-      "stream",
-      "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
-      "key group:string consumer:string min-idle-time:string id:string... [IDLE ms:integer] [TIME unix-time-milliseconds:integer] [RETRYCOUNT count:integer] [FORCE] [JUSTID] [LASTID lastid:string]",
+    spec: groupWriteSpec(
+      spec(
+        "xclaim",
+        -6,
+        "write fast",
+        [1, 1, 1],
+        "stream",
+        "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
+        "key group:string consumer:string min-idle-time:string id:string... [IDLE ms:integer] [TIME unix-time-milliseconds:integer] [RETRYCOUNT count:integer] [FORCE] [JUSTID] [LASTID lastid:string]",
+      ),
     ),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -373,14 +377,16 @@ export const streamPendingCommands: readonly CloneCommand[] = [
     },
   },
   {
-    spec: spec(
-      "xautoclaim",
-      -6,
-      "write fast",
-      [1, 1, 1],
-      "stream",
-      "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
-      "key group:string consumer:string min-idle-time:string start:string [COUNT count:integer] [JUSTID]",
+    spec: groupWriteSpec(
+      spec(
+        "xautoclaim",
+        -6,
+        "write fast",
+        [1, 1, 1],
+        "stream",
+        "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
+        "key group:string consumer:string min-idle-time:string start:string [COUNT count:integer] [JUSTID]",
+      ),
     ),
     run(db, applier, conn, command) {
       const parsed = parseAutoClaim(command);
