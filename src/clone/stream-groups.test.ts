@@ -11,6 +11,7 @@ import type { Applier } from "../api.ts";
 import { Command } from "../resp/reader.ts";
 import { CloneHarness, RecordingConn } from "../../test/helpers/clone-harness.ts";
 import { Clone } from "./machine.ts";
+import { PendingList } from "./stream-groups.ts";
 
 const keys = ["s", "t"];
 const groups = ["g", "h"];
@@ -109,4 +110,32 @@ test("random group commands: the replica stays identical, and a snapshot taken m
     { numRuns: 200 },
   );
   expect(served).toBeGreaterThan(10);
+});
+
+test("the pending list keeps id order through inserts and removals anywhere (the oldest removed in O(1), compacted past 1024)", () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 3000 })), { minLength: 1, maxLength: 4000 }), (operations) => {
+      const list = new PendingList();
+      const model = new Set<number>();
+      const consumer = { name: "c", seenTime: 0, pending: new PendingList() };
+      // Mostly appended in order and removed oldest first, as a PEL is; some anywhere.
+      let next = 0;
+      for (const [insert, value] of operations) {
+        if (insert) {
+          const ms = value % 5 === 0 ? value : next++;
+          if (model.has(ms)) continue;
+          model.add(ms);
+          list.insert({ id: { ms: BigInt(ms), seq: 0n }, consumer, deliveryTime: 0, deliveryCount: 1 });
+        } else {
+          const oldest = value % 4 !== 0 && list.size > 0 ? Number(list.at(0).id.ms) : value;
+          expect(list.remove({ ms: BigInt(oldest), seq: 0n }) !== undefined).toBe(model.delete(oldest));
+        }
+      }
+      const sorted = [...model].sort((a, b) => a - b);
+      expect(list.values().map((entry) => Number(entry.id.ms))).toEqual(sorted);
+      expect(list.size).toBe(sorted.length);
+      for (const ms of sorted.slice(0, 20)) expect(list.find({ ms: BigInt(ms), seq: 0n })?.id.ms).toBe(BigInt(ms));
+    }),
+    { numRuns: 60 },
+  );
 });

@@ -22,25 +22,29 @@ export interface PendingEntry {
   deliveryCount: number;
 }
 
-/** Pending entries in id order: a sorted array (a PEL is usually short; inserts are at its end). */
+/**
+ * Pending entries in id order: a sorted array from `start` (a PEL is usually acknowledged oldest
+ * first, and grows at its end; both are O(1) here, a removal elsewhere moves the entries after it).
+ */
 export class PendingList {
   private items: PendingEntry[] = [];
+  private start = 0;
 
   get size(): number {
-    return this.items.length;
+    return this.items.length - this.start;
   }
 
   at(index: number): PendingEntry {
-    return this.items[index] as PendingEntry;
+    return this.items[this.start + index] as PendingEntry;
   }
 
   /** The index of the first entry whose id is >= `id` (size when none). */
   lowerBound(id: StreamId): number {
     let low = 0;
-    let high = this.items.length;
+    let high = this.size;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (compareIds((this.items[middle] as PendingEntry).id, id) < 0) low = middle + 1;
+      if (compareIds(this.at(middle).id, id) < 0) low = middle + 1;
       else high = middle;
     }
     return low;
@@ -48,27 +52,36 @@ export class PendingList {
 
   find(id: StreamId): PendingEntry | undefined {
     const index = this.lowerBound(id);
-    const found = this.items[index];
-    return found !== undefined && compareIds(found.id, id) === 0 ? found : undefined;
+    if (index === this.size) return undefined;
+    const found = this.at(index);
+    return compareIds(found.id, id) === 0 ? found : undefined;
   }
 
   /** Adds `entry`; its id must not be there. */
   insert(entry: PendingEntry): void {
-    const last = this.items[this.items.length - 1];
-    if (last === undefined || compareIds(last.id, entry.id) < 0) this.items.push(entry);
-    else this.items.splice(this.lowerBound(entry.id), 0, entry);
+    if (this.size === 0 || compareIds(this.at(this.size - 1).id, entry.id) < 0) this.items.push(entry);
+    else this.items.splice(this.start + this.lowerBound(entry.id), 0, entry);
   }
 
   remove(id: StreamId): PendingEntry | undefined {
     const index = this.lowerBound(id);
-    const found = this.items[index];
-    if (found === undefined || compareIds(found.id, id) !== 0) return undefined;
-    this.items.splice(index, 1);
+    if (index === this.size) return undefined;
+    const found = this.at(index);
+    if (compareIds(found.id, id) !== 0) return undefined;
+    if (index === 0) {
+      this.start++;
+      // Compacted once half of the array is gone (as a stream's entries are).
+      if (this.start > 1024 && this.start * 2 > this.items.length) {
+        this.items = this.items.slice(this.start);
+        this.start = 0;
+      }
+    } else this.items.splice(this.start + index, 1);
     return found;
   }
 
+  /** The entries in id order (a copy once the oldest were removed: reads never change the list). */
   values(): readonly PendingEntry[] {
-    return this.items;
+    return this.start === 0 ? this.items : this.items.slice(this.start);
   }
 }
 
