@@ -244,3 +244,22 @@ test("XREADGROUP BLOCK with >: each new entry goes to one waiting consumer, firs
     expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "50", "STREAMS", "gx", ">"))).toBeNull();
   });
 });
+
+test("on a 3-node cluster: XREADGROUP BLOCK served on the leader leaves identical replicas; a follower redirects it (a write, even without BLOCK)", async () => {
+  await withCluster("stream-blocking-groups", { logLevel: "warning", consistency: "low" }, async (leader, follower, ports) => {
+    await withClients(leader.port, 3, async (first, second, writer) => {
+      await writer.call("XGROUP", "CREATE", "gc", "g", "$", "MKSTREAM");
+      first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gc", ">");
+      expect(await repliesWithin(first, 200)).toBe(false);
+      second.command("XREADGROUP", "GROUP", "g", "bob", "BLOCK", "0", "STREAMS", "gc", ">");
+      expect(await repliesWithin(second, 100)).toBe(false);
+      expect(plain(await writer.call("XADD", "gc", "1-0", "f", "1"))).toBe("1-0");
+      expect(plain(await writer.call("XADD", "gc", "2-0", "f", "2"))).toBe("2-0");
+      expect(await next(first)).toEqual([["gc", [["1-0", ["f", "1"]]]]]);
+      expect(await next(second)).toEqual([["gc", [["2-0", ["f", "2"]]]]]);
+      await awaitSameDigest(ports);
+      expect(await callPort(follower.port, "XPENDING", "gc", "g")).toEqual([2, "1-0", "2-0", [["alice", "1"], ["bob", "1"]]]);
+      expect(await callPort(follower.port, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "gc", "0")).toEqual({ error: `MOVED 0 ${leader.address}` });
+    });
+  });
+});
