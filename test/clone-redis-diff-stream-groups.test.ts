@@ -97,6 +97,9 @@ const reads: Case[] = [
   c("XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "STREAMS", "s", ">"), c("XREADGROUP", "GROUP", "g", "c", "BLOCK", "10", "NOACK", "STREAMS", "t", ">"),
   c("MULTI"), c("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"), c("XADD", "s", "7-0", "f", "7"), c("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"),
   c("XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"), c("EXEC"), c("XPENDING", "s", "g"), c("XINFO", "GROUPS", "s"),
+  // COPY copies the groups (their own from then on), RENAME moves them, DEL drops them
+  c("COPY", "s", "s2"), c("XPENDING", "s2", "g"), c("XACK", "s2", "g", "4-0", "5-0", "6-0"), c("XPENDING", "s2", "g"), c("XPENDING", "s", "g"), c("XINFO", "GROUPS", "s2"),
+  c("RENAME", "s2", "s3"), c("XPENDING", "s3", "g"), c("XPENDING", "s2", "g"), c("DEL", "s3"), c("XADD", "s3", "1-0", "f", "v"), c("XINFO", "GROUPS", "s3"),
 ];
 
 // XACK and XPENDING
