@@ -178,12 +178,12 @@ const info: Case[] = [
 ];
 
 // WATCH: as in Redis 7.0, only XGROUP CREATE MKSTREAM that makes the stream aborts a transaction
-// watching it. (One on a stream already there aborts it here too: its keys are named before it is
-// applied; not compared.)
+// watching it. (Here one on a stream already there aborts it too, its keys named before it is
+// applied; and XREADGROUP, whose served retries must wake the next waiter: not compared.)
 const watches: Case[] = [
   ...setup, c("XGROUP", "CREATE", "s", "g", "0"),
   ...[
-    ["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", ">"], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"], ["XACK", "s", "g", "1-0"],
+    ["XACK", "s", "g", "1-0"],
     ["XCLAIM", "s", "g", "d", "0", "2-0"], ["XAUTOCLAIM", "s", "g", "e", "0", "0"], ["XGROUP", "CREATECONSUMER", "s", "g", "z"], ["XGROUP", "DELCONSUMER", "s", "g", "z"],
     ["XGROUP", "SETID", "s", "g", "0"], ["XGROUP", "CREATE", "s", "g2", "0"], ["XGROUP", "DESTROY", "s", "g2"], ["XADD", "s", "9-0", "f", "v"],
   ].flatMap((write) => [c("WATCH", "s"), c(...write), c("MULTI"), c("PING"), c("EXEC")]),

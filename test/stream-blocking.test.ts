@@ -239,6 +239,26 @@ test("XREADGROUP BLOCK with >: each new entry goes to one waiting consumer, firs
     expect(plain(await writer.call("XADD", "gx", "2-0", "f", "2"))).toBe("2-0");
     expect(await next(second)).toEqual([["gx", [["2-0", ["f", "2"]]]]]);
     expect(plain(await writer.call("XPENDING", "gx", "g"))).toEqual([2, "1-0", "2-0", [["alice", "1"], ["bob", "1"]]]);
+    // Two entries at once (one transaction) for two waiters taking one each: served one after the other.
+    first.command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    for (const args of [["MULTI"], ["XADD", "gx", "3-0", "f", "3"], ["XADD", "gx", "4-0", "f", "4"], ["EXEC"]]) writer.command(...args);
+    await writer.readMany(4);
+    expect(await next(first)).toEqual([["gx", [["3-0", ["f", "3"]]]]]);
+    expect(await next(second)).toEqual([["gx", [["4-0", ["f", "4"]]]]]);
+    expect(plain(await writer.call("XACK", "gx", "g", "3-0", "4-0"))).toBe(2);
+    // Waiters of two groups: one entry serves both (each group reads every entry).
+    await writer.call("XGROUP", "CREATE", "gx", "other", "$");
+    first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "other", "carol", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "5-0", "f", "5"))).toBe("5-0");
+    expect(await next(first)).toEqual([["gx", [["5-0", ["f", "5"]]]]]);
+    expect(await next(second)).toEqual([["gx", [["5-0", ["f", "5"]]]]]);
+    expect(plain(await writer.call("XACK", "gx", "g", "5-0"))).toBe(1);
     // A history read, or something new already there, is served at once; a timeout answers a null array.
     expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", "0"))).toEqual([["gx", [["1-0", ["f", "1"]]]]]);
     expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "50", "STREAMS", "gx", ">"))).toBeNull();

@@ -129,6 +129,20 @@ function readGroup(db: Keyspace, command: Command, parsed: ReadArguments): Serve
   return block(keys, parsed.timeout);
 }
 
+/**
+ * The streams XREADGROUP names, as the keys it writes. Redis 7.0 signals none (a WATCH on them
+ * stands), but here the blocking framework wakes the next client waiting on a stream when a
+ * served retry writes it: another group's waiter must get the entry too, whenever that retry is
+ * applied. So a WATCH on the stream is aborted by an XREADGROUP here.
+ */
+function streamKeys(command: Command): string[] | null {
+  const parsed = parseRead(command, true);
+  if (parsed instanceof RespError) return null;
+  const keys: string[] = [];
+  for (let i = 0; i < parsed.streams; i++) keys.push(command.key(parsed.keysAt + i));
+  return keys;
+}
+
 export const streamGroupReadCommands: readonly CloneCommand[] = [
   {
     spec: groupWriteSpec(
@@ -141,6 +155,7 @@ export const streamGroupReadCommands: readonly CloneCommand[] = [
         "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
         "GROUP group:string consumer:string [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] STREAMS (key... id:string...)",
       ),
+      streamKeys,
     ),
     run(db, applier, conn, command) {
       const parsed = parseRead(command, true);

@@ -167,12 +167,13 @@ export function sortedGroups(groups: ReadonlyMap<string, ConsumerGroup>): [strin
 }
 
 /**
- * `spec` for a group command that, as in Redis 7.0, signals no key as modified: a WATCH on its
- * stream is not aborted by it, and clients blocked on the stream are not woken (it adds no
- * entries). Its keys are those `created` names: the stream XGROUP CREATE MKSTREAM may make.
+ * `spec` with the keys a group command writes, as WATCH and blocked clients see them: by default
+ * none, as Redis 7.0 signals none for XACK, XCLAIM and the like (a WATCH on the stream stands,
+ * clients blocked on it are not woken: no entry was added); `written` names them otherwise (the
+ * stream XGROUP CREATE MKSTREAM may make; XREADGROUP's streams).
  */
-export function groupWriteSpec(spec: CommandSpec, created: (command: Command) => string[] = () => []): CommandSpec {
-  return { ...spec, keys: created };
+export function groupWriteSpec(spec: CommandSpec, written: (command: Command) => string[] | null = () => []): CommandSpec {
+  return { ...spec, keys: written };
 }
 
 const isZero = (id: StreamId): boolean => id.ms === 0n && id.seq === 0n;
