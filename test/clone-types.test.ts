@@ -675,6 +675,17 @@ describe("snapshots", () => {
     h.run("XADD", "stream", "*", "f", "v");
     h.run("XADD", "stream", "*", "g", "w");
     h.run("XADD", "emptied", "MAXLEN", "0", "*", "f", "v"); // a stream may be empty
+    // Consumer groups (format 6): consumers with and without pending entries, a NOACK reader, a claim.
+    h.run("XGROUP", "CREATE", "stream", "g", "0");
+    h.run("XGROUP", "CREATE", "stream", "h", "$", "ENTRIESREAD", "2");
+    h.run("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "stream", ">");
+    h.run("XREADGROUP", "GROUP", "g", "bob", "STREAMS", "stream", ">");
+    h.time = 6000;
+    h.run("XCLAIM", "stream", "g", "carol", "0", "5000-1", "RETRYCOUNT", "4");
+    h.run("XGROUP", "CREATECONSUMER", "stream", "h", "dave");
+    h.run("XREADGROUP", "GROUP", "h", "erin", "NOACK", "STREAMS", "stream", ">");
+    h.run("XDEL", "stream", "5000-0");
+    h.run("XGROUP", "CREATE", "emptied", "\u0000\u00ff", "0");
     // Streams whose nodes are not what appending alone makes (approximate trimming depends on
     // them): an exact trim, deletes around a record's edge, and a node with nothing live in it.
     for (let i = 1; i <= 2500; i++) h.run("XADD", "nodes", `${i}-0`, "f", String(i));
@@ -780,6 +791,29 @@ describe("snapshots", () => {
     expect(digestOf(clone)).toBe(h.digests()[0]);
   });
 
+  test("a snapshot keeps consumer groups (format 6): a restored node answers XPENDING and XINFO alike", async () => {
+    const h = filled();
+    const memory = memorySnapshot();
+    await h.leader.snapshot(memory.writer);
+    const restored = new Clone();
+    await restored.restore(memory.reader());
+    for (const args of [["XPENDING", "stream", "g"], ["XPENDING", "stream", "g", "-", "+", "10"], ["XINFO", "GROUPS", "stream"], ["XINFO", "GROUPS", "emptied"]]) {
+      const replies = [read(h.leader, ...args), read(restored, ...args)];
+      expect(replies[1]).toEqual(replies[0]);
+    }
+    expect(JSON.stringify(read(restored, "XPENDING", "stream", "g"))).toContain("carol");
+  });
+
+  test("format 5 streams (no groups) are still read: entries added are the entries held", async () => {
+    const entries = Array.from({ length: 3 }, (_, i) => [`${i + 1}-0`, [Buffer.from("f"), Buffer.from("v")]]);
+    const chunks = [pack({ format: 5, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["3-0", entries, [[3, 3, "3-0"]]]]])];
+    const clone = new Clone();
+    await clone.restore({ readAll: async () => Buffer.concat(chunks), chunks: async function* () { yield* chunks; } });
+    const h = new CloneHarness();
+    for (let i = 1; i <= 3; i++) h.run("XADD", "s", `${i}-0`, "f", "v");
+    expect(digestOf(clone)).toBe(h.digests()[0]);
+  });
+
   test("format 4 streams (no node layout) get the layout appending their entries makes", async () => {
     const entries = Array.from({ length: 150 }, (_, i) => [`${i + 1}-0`, [Buffer.from("f"), Buffer.from("v")]]);
     const chunks = [pack({ format: 4, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["150-0", entries]]])];
@@ -813,6 +847,13 @@ describe("snapshots", () => {
     await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 1, "0-5"]]])))).rejects.toThrow(/nodes do not hold/);
     await expect(new Clone().restore(reader(stream(["1-0", [entry], [[1, 1]]])))).rejects.toThrow(/not \[live, slots, last id\]/);
     await new Clone().restore(reader(stream(["1-0", [entry], [[0, 100, "0-9"], [1, 1, "1-0"]]])));
+    // Format 6 streams: groups must be whole, and name consumers that are there.
+    const grouped = (meta: unknown): Uint8Array[] => [pack({ format: 6, keys: 1, nextSeq: 2 }), pack([[Buffer.from("s"), 5, 1, ["1-0", [entry], [[1, 1, "1-0", "1-0"]], meta]]])];
+    const group = (pending: unknown): unknown => [1, "0-0", [[Buffer.from("g"), "1-0", 1, [[Buffer.from("c"), 5]], pending]]];
+    await expect(new Clone().restore(reader(grouped([1, "0-0"])))).rejects.toThrow(/not \[entries added/);
+    await expect(new Clone().restore(reader(grouped(group([["1-0", 1, 5, 1]]))))).rejects.toThrow(/pending entry is not/);
+    await expect(new Clone().restore(reader(grouped(group([["1-0", 0, 5, 1], ["1-0", 0, 5, 1]]))))).rejects.toThrow(/pending entry repeats/);
+    await new Clone().restore(reader(grouped(group([["1-0", 0, 5, 1]]))));
   });
 });
 

@@ -692,7 +692,7 @@ const timeoutAt: ReadonlyMap<string, number> = new Map([
 ]);
 /** Timeouts a blocking command gets here: short ones, and ones refused (0, waiting for ever, never). */
 const boundedTimeouts = ["0.002", "0.005", "0.02", "0x1p-6", "-1", "-0.5", "soon", "inf", ""];
-/** XREAD's BLOCK milliseconds here: short ones, and ones refused (0, waiting for ever, never). */
+/** XREAD's and XREADGROUP's BLOCK milliseconds here: short ones, and ones refused (0, waiting for ever, never). */
 const boundedMilliseconds = ["1", "2", "5", "20", "-1", "1.5", "soon", ""];
 
 /**
@@ -702,8 +702,8 @@ const boundedMilliseconds = ["1", "2", "5", "20", "-1", "1.5", "soon", ""];
  */
 function boundedBlocking(rng: Rng, command: string[]): string[] {
   const name = (command[0] ?? "").toLowerCase();
-  if (name === "xread") {
-    // XREAD waits only with BLOCK: whatever follows a BLOCK, wherever it is, becomes a bounded milliseconds.
+  if (name === "xread" || name === "xreadgroup") {
+    // XREAD and XREADGROUP wait only with BLOCK: whatever follows a BLOCK, wherever it is, becomes a bounded milliseconds.
     return command.map((arg, i) => (i > 1 && (command[i - 1] ?? "").toLowerCase() === "block" ? (boundedMilliseconds[Math.floor(rng.float() * boundedMilliseconds.length)] ?? "1") : arg));
   }
   if (!blockingCommands.has(name) || command.length < 2) return command;

@@ -7,6 +7,7 @@
  * client that waited without one), timeouts, several streams, CLIENT UNBLOCK, that a waiting XREAD
  * does not abort a WATCH (it writes nothing), and on 3 nodes identical replicas, redirects, reads
  * on a follower, and proxy mode (the follower forwards the command as sent; the leader rewrites).
+ * XREADGROUP BLOCK with `>` is a write: its waiters are served one at a time, each new entry to one.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { next, repliesWithin, singleNode, withClients, withCluster } from "./helpers/blocked-clients.ts";
@@ -220,6 +221,65 @@ test("proxy mode: a follower forwards XREAD BLOCK as sent; the leader resolves $
       expect(plain(await reader.call("XREAD", "BLOCK", "30", "STREAMS", "px", "$"))).toBe(null);
       expect(plain(await reader.call("XREAD", "STREAMS", "px", "1"))).toEqual([["px", [["2-0", ["new", "v"]]]]]);
       await awaitSameDigest(ports);
+    });
+  });
+});
+
+test("XREADGROUP BLOCK with >: each new entry goes to one waiting consumer, first come first served, and into its PEL", async () => {
+  const { port } = await node();
+  await withClients(port, 3, async (first, second, writer) => {
+    await writer.call("XGROUP", "CREATE", "gx", "g", "$", "MKSTREAM");
+    first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "1-0", "f", "1"))).toBe("1-0");
+    expect(await next(first)).toEqual([["gx", [["1-0", ["f", "1"]]]]]);
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "2-0", "f", "2"))).toBe("2-0");
+    expect(await next(second)).toEqual([["gx", [["2-0", ["f", "2"]]]]]);
+    expect(plain(await writer.call("XPENDING", "gx", "g"))).toEqual([2, "1-0", "2-0", [["alice", "1"], ["bob", "1"]]]);
+    // Two entries at once (one transaction) for two waiters taking one each: served one after the other.
+    first.command("XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    for (const args of [["MULTI"], ["XADD", "gx", "3-0", "f", "3"], ["XADD", "gx", "4-0", "f", "4"], ["EXEC"]]) writer.command(...args);
+    await writer.readMany(4);
+    expect(await next(first)).toEqual([["gx", [["3-0", ["f", "3"]]]]]);
+    expect(await next(second)).toEqual([["gx", [["4-0", ["f", "4"]]]]]);
+    expect(plain(await writer.call("XACK", "gx", "g", "3-0", "4-0"))).toBe(2);
+    // Waiters of two groups: one entry serves both (each group reads every entry).
+    await writer.call("XGROUP", "CREATE", "gx", "other", "$");
+    first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(first, 100)).toBe(false);
+    second.command("XREADGROUP", "GROUP", "other", "carol", "BLOCK", "0", "STREAMS", "gx", ">");
+    expect(await repliesWithin(second, 100)).toBe(false);
+    expect(plain(await writer.call("XADD", "gx", "5-0", "f", "5"))).toBe("5-0");
+    expect(await next(first)).toEqual([["gx", [["5-0", ["f", "5"]]]]]);
+    expect(await next(second)).toEqual([["gx", [["5-0", ["f", "5"]]]]]);
+    expect(plain(await writer.call("XACK", "gx", "g", "5-0"))).toBe(1);
+    // A history read, or something new already there, is served at once; a timeout answers a null array.
+    expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gx", "0"))).toEqual([["gx", [["1-0", ["f", "1"]]]]]);
+    expect(plain(await first.call("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "50", "STREAMS", "gx", ">"))).toBeNull();
+  });
+});
+
+test("on a 3-node cluster: XREADGROUP BLOCK served on the leader leaves identical replicas; a follower redirects it (a write, even without BLOCK)", async () => {
+  await withCluster("stream-blocking-groups", { logLevel: "warning", consistency: "low" }, async (leader, follower, ports) => {
+    await withClients(leader.port, 3, async (first, second, writer) => {
+      await writer.call("XGROUP", "CREATE", "gc", "g", "$", "MKSTREAM");
+      first.command("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "gc", ">");
+      expect(await repliesWithin(first, 200)).toBe(false);
+      second.command("XREADGROUP", "GROUP", "g", "bob", "BLOCK", "0", "STREAMS", "gc", ">");
+      expect(await repliesWithin(second, 100)).toBe(false);
+      expect(plain(await writer.call("XADD", "gc", "1-0", "f", "1"))).toBe("1-0");
+      expect(plain(await writer.call("XADD", "gc", "2-0", "f", "2"))).toBe("2-0");
+      expect(await next(first)).toEqual([["gc", [["1-0", ["f", "1"]]]]]);
+      expect(await next(second)).toEqual([["gc", [["2-0", ["f", "2"]]]]]);
+      await awaitSameDigest(ports);
+      expect(await callPort(follower.port, "XPENDING", "gc", "g")).toEqual([2, "1-0", "2-0", [["alice", "1"], ["bob", "1"]]]);
+      expect(await callPort(follower.port, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "gc", "0")).toEqual({ error: `MOVED 0 ${leader.address}` });
     });
   });
 });

@@ -12,6 +12,8 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import type { Keyspace, Value } from "./keyspace.ts";
+import { formatId, type StreamValue } from "./stream.ts";
+import { sortedGroups } from "./stream-groups.ts";
 
 export const emptyDigest = "0".repeat(40);
 
@@ -158,8 +160,36 @@ function hashValue(hash: Hasher, value: Value): void {
       // The node layout is state too: what approximate trimming removes next depends on it.
       const layout = value.layout();
       hash.lengthPrefix(layout.length);
-      for (const node of layout) hash.text(`${node.live}/${node.slots}/${node.lastId.ms}-${node.lastId.seq}`);
+      for (const node of layout) hash.text(`${node.live}/${node.slots}/${node.lastId.ms}-${node.lastId.seq}/${formatId(node.firstId)}`);
+      hashStreamGroups(hash, value);
       return;
+  }
+}
+
+/**
+ * A stream's consumer groups and the counters they read (replicated state: what XREADGROUP
+ * delivers next, and to whom, depends on them), groups and consumers in name order.
+ */
+function hashStreamGroups(hash: Hasher, value: StreamValue): void {
+  hash.text(`${value.entriesAdded}/${formatId(value.maxDeletedId)}`);
+  const groups = value.groups === null ? [] : sortedGroups(value.groups);
+  hash.lengthPrefix(groups.length);
+  for (const [name, group] of groups) {
+    hash.text(name);
+    hash.text(`${formatId(group.lastId)}/${group.entriesRead}`);
+    const consumers = group.sortedConsumers();
+    hash.lengthPrefix(consumers.length);
+    for (const consumer of consumers) {
+      hash.text(consumer.name);
+      hash.score(consumer.seenTime);
+    }
+    hash.lengthPrefix(group.pending.size);
+    for (const entry of group.pending.values()) {
+      hash.text(formatId(entry.id));
+      hash.text(entry.consumer.name);
+      hash.score(entry.deliveryTime);
+      hash.score(entry.deliveryCount);
+    }
   }
 }
 

@@ -27,6 +27,9 @@ import { objectCommands } from "./object.ts";
 import { setCommands } from "./sets.ts";
 import { sortCommands } from "./sort.ts";
 import { readSnapshot, writeSnapshot } from "./snapshot.ts";
+import { streamGroupAdminCommands } from "./stream-group-admin.ts";
+import { streamGroupReadCommands } from "./stream-group-read.ts";
+import { streamPendingCommands } from "./stream-pending.ts";
 import { streamReadCommands } from "./stream-read.ts";
 import { streamCommands } from "./streams.ts";
 import { stringCommands } from "./strings.ts";
@@ -45,6 +48,9 @@ const all: readonly CloneCommand[] = [
   ...geoCommands,
   ...streamCommands,
   ...streamReadCommands,
+  ...streamGroupAdminCommands,
+  ...streamGroupReadCommands,
+  ...streamPendingCommands,
   ...hyperLogLogCommands,
   ...objectCommands,
 ];

@@ -141,11 +141,13 @@ function memoryUsage(key: string, value: Value, samples: number): number {
   }
 }
 
-function wrongArity(name: string): RespError {
+/** `wrong number of arguments` for a command or `container|subcommand`. */
+export function wrongArity(name: string): RespError {
   return new RespError(`ERR wrong number of arguments for '${name}' command`);
 }
 
-function unknownSubcommand(command: string, given: Uint8Array): RespError {
+/** `unknown subcommand` of a container command, as given (128 characters at most). */
+export function unknownSubcommand(command: string, given: Uint8Array): RespError {
   return new RespError(`ERR unknown subcommand '${latin1(given).slice(0, 128)}'. Try ${command.toUpperCase()} HELP.`);
 }
 

@@ -1,7 +1,16 @@
 /**
  * The clone's snapshot format: msgpack records written one after the other.
  *
- * Format 5 (written now): as format 4, except that a stream's data carries the layout of its
+ * Format 6 (written now): as format 5, except that a stream's node is `[live, slots, last id, first id]`
+ * (its first id is its key in Redis's radix tree, which XINFO STREAM describes), and its data has a
+ * fourth element, null but
+ * in the stream's last item, where it is `[entries added, max deleted id, groups]`: Redis 7.0's
+ * counters for consumer groups, and the groups, each
+ * `[name, last id, entries read, [[consumer name, seen time]...], [[id, consumer index, delivery time, delivery count]...]]`
+ * (the pending entries in id order, each naming its consumer by its index in the list before).
+ * A stream of an older format has added as many entries as it holds, deleted none, and no groups.
+ *
+ * Format 5 (still read): as format 4, except that a stream's data carries the layout of its
  * radix-tree nodes, which approximate trimming depends on (see stream.ts):
  * `[last id, [[id, [field, value...]]...], [[live, slots, last id]...]]`, each item the nodes whose
  * entries start among its own (a node emptied by MINID, at the end, in the last item). A stream
@@ -44,10 +53,11 @@ import { HashValue } from "./hash.ts";
 import { type Captured, Keyspace, type Value } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
 import { SetValue } from "./set.ts";
-import { parseStreamId, type StreamId, type StreamNode, StreamValue } from "./stream.ts";
+import { parseStreamId, type RestoredNode, type StreamId, type StreamNode, StreamValue } from "./stream.ts";
+import { type Consumer, ConsumerGroup } from "./stream-groups.ts";
 import { ZSetValue } from "./zset.ts";
 
-export const snapshotFormat = 5;
+export const snapshotFormat = 6;
 /** Elements per record: big enough to be cheap, small enough to stream. */
 const recordElements = 1024;
 
@@ -208,16 +218,70 @@ function* itemsOf(key: Uint8Array, value: Value, seq: number): Generator<{ item:
           entries.push([`${entry.id.ms}-${entry.id.seq}`, entry.fields.slice()]);
         }
         const last = at + recordElements >= value.size;
-        const nodes: Array<[number, number, string]> = [];
+        const nodes: Array<[number, number, string, string]> = [];
         for (; node < layout.length && (nodeAt < at + recordElements || last); node++) {
-          const { live, slots, lastId: nodeLastId } = layout[node] as StreamNode;
-          nodes.push([live, slots, `${nodeLastId.ms}-${nodeLastId.seq}`]);
+          const { live, slots, lastId: nodeLastId, firstId } = layout[node] as StreamNode;
+          nodes.push([live, slots, idText(nodeLastId), idText(firstId)]);
           nodeAt += live;
         }
-        yield { item: [key, Type.Stream, seq, [lastId, entries, nodes]], elements: Math.max(1, entries.length) };
+        const meta = last ? streamMeta(value) : null;
+        yield { item: [key, Type.Stream, seq, [lastId, entries, nodes, meta]], elements: Math.max(1, entries.length) };
+        if (last) break;
       }
       return;
     }
+  }
+}
+
+const idText = (id: StreamId): string => `${id.ms}-${id.seq}`;
+
+/** A stream's group counters and groups, as format 6 writes them. */
+function streamMeta(value: StreamValue): unknown[] {
+  const groups: unknown[] = [];
+  for (const [name, group] of value.groups ?? []) {
+    const consumers = [...group.consumers.values()];
+    const index = new Map(consumers.map((consumer, i) => [consumer, i]));
+    groups.push([
+      bytesOf(name),
+      idText(group.lastId),
+      group.entriesRead,
+      consumers.map((consumer) => [bytesOf(consumer.name), consumer.seenTime]),
+      group.pending.values().map((entry) => [idText(entry.id), index.get(entry.consumer), entry.deliveryTime, entry.deliveryCount]),
+    ]);
+  }
+  return [value.entriesAdded, idText(value.maxDeletedId), groups];
+}
+
+/** Reads a stream's group counters and groups (format 6) into `value`. */
+function fillStreamMeta(value: StreamValue, meta: unknown): void {
+  if (!Array.isArray(meta) || meta.length !== 3 || !Number.isSafeInteger(meta[0]) || !Array.isArray(meta[2])) throw new Malformed("a stream's groups are not [entries added, max deleted id, groups]");
+  value.entriesAdded = meta[0] as number;
+  value.maxDeletedId = streamId(meta[1]);
+  for (const data of meta[2] as unknown[]) {
+    if (!Array.isArray(data) || data.length !== 5 || !(data[0] instanceof Uint8Array) || !Number.isSafeInteger(data[2]) || !Array.isArray(data[3]) || !Array.isArray(data[4])) {
+      throw new Malformed("a consumer group is not [name, last id, entries read, consumers, pending]");
+    }
+    const group = new ConsumerGroup(streamId(data[1]), data[2] as number);
+    const consumers: Consumer[] = [];
+    for (const one of data[3] as unknown[]) {
+      if (!Array.isArray(one) || one.length !== 2 || !(one[0] instanceof Uint8Array) || typeof one[1] !== "number") throw new Malformed("a consumer is not [name, seen time]");
+      const name = latin1(one[0]);
+      if (group.consumers.has(name)) throw new Malformed("a consumer repeats");
+      consumers.push(group.consumer(name, one[1]));
+    }
+    for (const one of data[4] as unknown[]) {
+      const consumer = Array.isArray(one) && one.length === 4 ? consumers[one[1] as number] : undefined;
+      if (!Array.isArray(one) || consumer === undefined || typeof one[2] !== "number" || !Number.isSafeInteger(one[3])) throw new Malformed("a pending entry is not [id, consumer, time, count]");
+      const id = streamId(one[0]);
+      if (group.pending.find(id) !== undefined) throw new Malformed("a pending entry repeats");
+      const entry = { id, consumer, deliveryTime: one[2] as number, deliveryCount: one[3] as number };
+      group.pending.insert(entry);
+      consumer.pending.insert(entry);
+    }
+    value.groups ??= new Map();
+    const name = latin1(data[0]);
+    if (value.groups.has(name)) throw new Malformed("a consumer group repeats");
+    value.groups.set(name, group);
   }
 }
 
@@ -314,8 +378,9 @@ function fill(value: Value, data: unknown, format: number): Value {
     }
     case "stream": {
       const withLayout = format >= 5;
-      if (!Array.isArray(data) || data.length !== (withLayout ? 3 : 2) || !Array.isArray(data[1]) || (withLayout && !Array.isArray(data[2]))) {
-        throw new Malformed(withLayout ? "a stream is not [last id, entries, nodes]" : "a stream is not [last id, entries]");
+      const withGroups = format >= 6;
+      if (!Array.isArray(data) || data.length !== (withGroups ? 4 : withLayout ? 3 : 2) || !Array.isArray(data[1]) || (withLayout && !Array.isArray(data[2]))) {
+        throw new Malformed(withGroups ? "a stream is not [last id, entries, nodes, groups]" : withLayout ? "a stream is not [last id, entries, nodes]" : "a stream is not [last id, entries]");
       }
       for (const entry of data[1] as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2) throw new Malformed("a stream entry is not [id, fields]");
@@ -325,14 +390,16 @@ function fill(value: Value, data: unknown, format: number): Value {
         value.append({ id, fields });
       }
       value.lastId = streamId(data[0]);
+      if (withGroups && data[3] !== null) fillStreamMeta(value, data[3]);
       if (withLayout) {
         const nodes = layouts.get(value) ?? [];
         layouts.set(value, nodes);
         for (const node of data[2] as unknown[]) {
-          if (!Array.isArray(node) || node.length !== 3 || !Number.isSafeInteger(node[0]) || !Number.isSafeInteger(node[1])) {
-            throw new Malformed("a stream node is not [live, slots, last id]");
+          if (!Array.isArray(node) || node.length !== (withGroups ? 4 : 3) || !Number.isSafeInteger(node[0]) || !Number.isSafeInteger(node[1])) {
+            throw new Malformed(withGroups ? "a stream node is not [live, slots, last id, first id]" : "a stream node is not [live, slots, last id]");
           }
-          nodes.push({ live: node[0] as number, slots: node[1] as number, lastId: streamId(node[2]) });
+          const lastId = streamId(node[2]);
+          nodes.push(withGroups ? { live: node[0] as number, slots: node[1] as number, lastId, firstId: streamId(node[3]) } : { live: node[0] as number, slots: node[1] as number, lastId });
         }
       }
       return value;
@@ -341,7 +408,7 @@ function fill(value: Value, data: unknown, format: number): Value {
 }
 
 /** The node layouts of the streams being read (format 5), set in place once each stream is whole. */
-const layouts = new WeakMap<StreamValue, StreamNode[]>();
+const layouts = new WeakMap<StreamValue, RestoredNode[]>();
 
 function compare(a: StreamId, b: StreamId): number {
   return a.ms === b.ms ? (a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1) : a.ms < b.ms ? -1 : 1;
@@ -366,7 +433,7 @@ function fresh(type: unknown, epoch: number): Value {
   }
 }
 
-/** Reads a snapshot of format 1 to 5 into a new keyspace. */
+/** Reads a snapshot of format 1 to 6 into a new keyspace. */
 export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
   const bytes = await reader.readAll();
   const records = new Unpackr({ useRecords: false }).unpackMultiple(bytes) as unknown[];
@@ -386,7 +453,7 @@ export async function readSnapshot(reader: SnapshotReader): Promise<Keyspace> {
         if (!db.restoreEntry(latin1(key), Uint8Array.from(value), seq++)) throw new Malformed("a key repeats");
       }
     }
-  } else if (header.format === 2 || header.format === 3 || header.format === 4 || header.format === snapshotFormat) {
+  } else if (header.format === 2 || header.format === 3 || header.format === 4 || header.format === 5 || header.format === snapshotFormat) {
     const format = header.format;
     if (typeof header.nextSeq !== "number") throw new Malformed("no nextSeq in the header");
     const withExpiry = format >= 3;

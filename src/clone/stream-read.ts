@@ -18,10 +18,15 @@ import { spec } from "../server/command-spec.ts";
 import { errNotInteger, errSyntax, option, parseInteger } from "./arguments.ts";
 import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
-import { compareIds, errInvalidStreamId, formatId, parseStreamId, type StreamEntry, type StreamId, type StreamValue, zeroId } from "./stream.ts";
+import { assert } from "../assert.ts";
+import { compareIds, errInvalidStreamId, formatId, parseStreamId, type StreamEntry, type StreamId, type StreamValue, uint64Max, zeroId } from "./stream.ts";
 import { writeEntry } from "./streams.ts";
 
 const errUnbalanced = new RespError("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
+const errMissingGroup = new RespError("ERR Missing GROUP option for XREADGROUP");
+const errGroupDollar = new RespError(
+  "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.",
+);
 const errGroup = new RespError("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
 const errNoAck = new RespError("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
 const errGreaterId = new RespError("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.");
@@ -30,8 +35,8 @@ const errTimeoutNegative = new RespError("ERR timeout is negative");
 /** The most entries a client that waited is served per stream when it gave no COUNT (Redis's XREAD_BLOCKED_DEFAULT_COUNT). */
 const blockedCountDefault = 1000;
 
-/** XREAD's arguments, as far as they depend on nothing but themselves. */
-interface ReadArguments {
+/** XREAD's (and XREADGROUP's) arguments, as far as they depend on nothing but themselves. */
+export interface ReadArguments {
   /** COUNT: 0 for every entry (COUNT 0 and a negative COUNT mean that too, as in Redis). */
   count: number;
   /** BLOCK's milliseconds (0: for ever); null without BLOCK. */
@@ -39,17 +44,26 @@ interface ReadArguments {
   /** Where the keys start (the ids follow them), and how many streams there are. */
   keysAt: number;
   streams: number;
-  /** Each stream's id: an id, `$`, or the error its text is, answered in its turn (after the types of the keys before it). */
-  ids: (StreamId | "$" | RespError)[];
+  /**
+   * Each stream's id: an id, `$` (XREAD), `>` (XREADGROUP: new entries; the largest id reads as
+   * that too, as in Redis), or the error its text is, answered in its turn (after the types of the
+   * keys before it).
+   */
+  ids: (StreamId | "$" | ">" | RespError)[];
   /** Some id is an error: the command answers an error whatever the state, and never waits. */
   failing: boolean;
   /** Some id is `$`. */
   dollar: boolean;
+  /** XREADGROUP's GROUP group consumer (argument positions), and NOACK. */
+  groupAt: number;
+  noAck: boolean;
 }
 
 /** The options, in Redis's order (`xreadCommand`): the first bad one answers. */
-function parseRead(command: Command): ReadArguments | RespError {
+export function parseRead(command: Command, xreadgroup = false): ReadArguments | RespError {
   let count = 0;
+  let groupAt = 0;
+  let noAck = false;
   let timeout: number | null = null;
   let keysAt = 0;
   for (let i = 1; i < command.argCount; i++) {
@@ -67,21 +81,34 @@ function parseRead(command: Command): ReadArguments | RespError {
       count = value < 0n ? 0 : Number(value);
     } else if (name === "streams" && more > 0) {
       keysAt = i + 1;
-      if ((command.argCount - keysAt) % 2 !== 0) return errUnbalanced;
+      if ((command.argCount - keysAt) % 2 !== 0) return errUnbalanced; // XREADGROUP's too, in Redis 7.0
       break;
     } else if (name === "group" && more >= 2) {
-      return errGroup;
+      if (!xreadgroup) return errGroup;
+      groupAt = i + 1;
+      i += 2;
     } else if (name === "noack") {
-      return errNoAck;
+      if (!xreadgroup) return errNoAck;
+      noAck = true;
     } else {
       return errSyntax;
     }
   }
   if (keysAt === 0) return errSyntax;
+  if (xreadgroup && groupAt === 0) return errMissingGroup;
   const streams = (command.argCount - keysAt) / 2;
-  const parsed: ReadArguments = { count, timeout, keysAt, streams, ids: [], failing: false, dollar: false };
+  const parsed: ReadArguments = { count, timeout, keysAt, streams, ids: [], failing: false, dollar: false, groupAt, noAck };
   for (let i = keysAt + streams; i < command.argCount; i++) {
     const text = latin1(command.arg(i));
+    if (xreadgroup) {
+      const id = text === "$" ? errGroupDollar : text === ">" ? ">" : parseStreamId(text, 0n, { minMax: false, autoSeq: false });
+      if (id === null || id instanceof RespError || (id !== ">" && id.seq === null)) {
+        parsed.ids.push(id instanceof RespError ? id : errInvalidStreamId);
+        parsed.failing = true;
+      } else if (id === ">" || (id.ms === uint64Max && id.seq === uint64Max)) parsed.ids.push(">");
+      else parsed.ids.push({ ms: id.ms, seq: id.seq as bigint });
+      continue;
+    }
     if (text === "$") {
       parsed.ids.push("$");
       parsed.dollar = true;
@@ -104,6 +131,7 @@ function resolve(db: Keyspace, command: Command, parsed: ReadArguments): { strea
     const stream = db.lookup<StreamValue>(command.key(parsed.keysAt + i), "stream");
     const id = parsed.ids[i] ?? zeroId;
     if (id instanceof RespError) throw id;
+    assert(id !== ">", "XREAD has no > ids");
     streams.push(stream);
     after.push(id === "$" ? (stream?.lastId ?? zeroId) : id);
   }
@@ -153,10 +181,32 @@ function readNow(db: Keyspace, applier: Applier, conn: Conn | null, command: Com
   });
 }
 
-/** What a blocking XREAD served: each stream with entries, and them. */
-interface Served {
+/** An entry a read answers, or (XREADGROUP) a pending id whose entry was deleted, answered `[id, null]`. */
+export type ReadEntry = StreamEntry | { readonly id: StreamId; readonly fields: null };
+
+/** What a blocking XREAD (or an XREADGROUP) served: each stream with entries, and them. */
+export interface Served {
   readonly key: string;
-  readonly entries: readonly StreamEntry[];
+  readonly entries: readonly ReadEntry[];
+}
+
+/** Writes what was served: `[key, entries]` per stream (a map in RESP3). */
+export function writeServed(conn: Conn, served: readonly Served[]): void {
+  writeHead(conn, served.length);
+  for (const { key, entries } of served) {
+    if (conn.protocol !== 3) conn.writeArray(2);
+    conn.writeBulk(bytesOf(key));
+    conn.writeArray(entries.length);
+    for (const entry of entries) {
+      if (entry.fields !== null) {
+        writeEntry(conn, entry);
+        continue;
+      }
+      conn.writeArray(2);
+      conn.writeBulk(formatId(entry.id));
+      writeNullArray(conn);
+    }
+  }
 }
 
 /**
@@ -197,17 +247,8 @@ function readOrWait(db: Keyspace, applier: Applier, conn: Conn | null, command: 
     },
     (result) => {
       if (conn === null) return;
-      if (result instanceof Blocked) {
-        writeNullArray(conn);
-        return;
-      }
-      writeHead(conn, result.length);
-      for (const { key, entries } of result) {
-        if (conn.protocol !== 3) conn.writeArray(2);
-        conn.writeBulk(bytesOf(key));
-        conn.writeArray(entries.length);
-        for (const entry of entries) writeEntry(conn, entry);
-      }
+      if (result instanceof Blocked) writeNullArray(conn);
+      else writeServed(conn, result);
     },
   );
 }

@@ -1,7 +1,7 @@
 /**
  * A minimal Redis stream: entries with ids `ms-seq` (two unsigned 64-bit numbers) in increasing
  * order, each a list of field/value pairs. Enough for XADD (with its id forms and trimming), XLEN,
- * XRANGE, XREVRANGE, XREAD, XDEL and XTRIM; consumer groups are not there.
+ * XRANGE, XREVRANGE, XREAD, XDEL and XTRIM, and the consumer groups of stream-groups.ts.
  *
  * Entries are appended at the end and trimmed from the front; the array keeps a start offset and
  * is compacted when half of it is trimmed. XDEL removes an entry from the middle by moving the
@@ -16,6 +16,7 @@
  * about 40 bytes, its nodes are smaller than these, and approximate trimming removes less here.
  */
 import { RespError } from "../errors.ts";
+import type { ConsumerGroup } from "./stream-groups.ts";
 
 export const uint64Max = (1n << 64n) - 1n;
 
@@ -92,7 +93,12 @@ export interface StreamNode {
   slots: number;
   /** The id of the last entry put in it, deleted or not: what MINID's approximate trimming compares. */
   lastId: StreamId;
+  /** The id of the first entry put in it, deleted or not: its key in Redis's radix tree (XINFO STREAM counts the tree's nodes). */
+  readonly firstId: StreamId;
 }
+
+/** A node as a snapshot gives it back: format 5 has no first ids. */
+export type RestoredNode = Omit<StreamNode, "firstId"> & { readonly firstId?: StreamId };
 
 /** How XADD's MAXLEN/MINID options and XTRIM trim. */
 export interface StreamTrim {
@@ -115,6 +121,12 @@ export class StreamValue {
   private nodesStart = 0;
   /** The largest id ever added (entries trimmed since included): new ids must be above it. */
   lastId: StreamId = { ms: 0n, seq: 0n };
+  /** Entries ever added (Redis 7.0's entries_added): what consumer groups count their reads against. */
+  entriesAdded = 0;
+  /** The largest id XDEL removed (0-0 for none; Redis's max_deleted_entry_id). */
+  maxDeletedId: StreamId = { ms: 0n, seq: 0n };
+  /** The consumer groups by name (latin1 text of the bytes); null until one is made. */
+  groups: Map<string, ConsumerGroup> | null = null;
 
   constructor(epoch: number) {
     this.epoch = epoch;
@@ -133,8 +145,9 @@ export class StreamValue {
   append(entry: StreamEntry): void {
     this.entries.push(entry);
     this.lastId = entry.id;
+    this.entriesAdded++;
     const tail = this.nodes.length > this.nodesStart ? this.nodes[this.nodes.length - 1] : undefined;
-    if (tail === undefined || tail.slots >= nodeEntriesMax) this.nodes.push({ live: 1, slots: 1, lastId: entry.id });
+    if (tail === undefined || tail.slots >= nodeEntriesMax) this.nodes.push({ live: 1, slots: 1, lastId: entry.id, firstId: entry.id });
     else {
       tail.live++;
       tail.slots++;
@@ -189,6 +202,7 @@ export class StreamValue {
       if (compareIds((this.nodes[middle] as StreamNode).lastId, id) < 0) low = middle + 1;
       else high = middle;
     }
+    if (compareIds(id, this.maxDeletedId) > 0) this.maxDeletedId = id;
     const node = this.nodes[low] as StreamNode;
     node.live--;
     if (node.live === 0) {
@@ -210,15 +224,21 @@ export class StreamValue {
    * false when it does not fit the entries: the live counts must add up to them, and each node's
    * last id must not be below its last entry's.
    */
-  restoreLayout(nodes: readonly StreamNode[]): boolean {
+  restoreLayout(nodes: readonly RestoredNode[]): boolean {
     let covered = 0;
+    const restored: StreamNode[] = [];
     for (const node of nodes) {
       if (!(node.live >= 0 && node.live <= node.slots && node.slots <= nodeEntriesMax && node.slots > 0)) return false;
+      const firstLive = node.live > 0 && covered < this.size ? this.at(covered).id : node.lastId;
       covered += node.live;
       if (covered > this.size || (node.live > 0 && compareIds(node.lastId, this.at(covered - 1).id) < 0)) return false;
+      // Without its first id (format 5), a node's first entry there stands for it.
+      const firstId = node.firstId ?? firstLive;
+      if (compareIds(firstId, firstLive) > 0 || compareIds(firstId, node.lastId) > 0) return false;
+      restored.push({ live: node.live, slots: node.slots, lastId: node.lastId, firstId });
     }
     if (covered !== this.size) return false;
-    this.nodes = nodes.map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId }));
+    this.nodes = restored;
     this.nodesStart = 0;
     return true;
   }
@@ -263,8 +283,12 @@ export class StreamValue {
     const copy = new StreamValue(epoch);
     copy.entries = this.entries.slice(this.start);
     // Nodes change in place: the copy has its own.
-    copy.nodes = this.layout().map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId }));
+    copy.nodes = this.layout().map((node) => ({ live: node.live, slots: node.slots, lastId: node.lastId, firstId: node.firstId }));
     copy.lastId = this.lastId;
+    copy.entriesAdded = this.entriesAdded;
+    copy.maxDeletedId = this.maxDeletedId;
+    // Groups change in place: the copy has its own.
+    if (this.groups !== null) copy.groups = new Map([...this.groups].map(([name, group]) => [name, group.clone()]));
     return copy;
   }
 }

@@ -6,7 +6,8 @@
  *
  * What legitimately differs is compared loosely and said so: KEYS and set members (order is the
  * server's own; compared sorted), random picks (compared by size), TTLs counted from each server's
- * clock (compared as positive).
+ * clock (compared as positive), and a stream consumer's idle and delivery times (`idle`: XPENDING's,
+ * XINFO CONSUMERS's and XINFO STREAM FULL's, from each server's clock, compared as integers only).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -18,7 +19,25 @@ import { type FinnNode, open } from "../../src/finn.ts";
 import { freePort } from "./clone-process.ts";
 import { plain, RespConnection, type RespValue } from "./resp-client.ts";
 
-export type Compare = "exact" | "sorted" | "size" | "positive";
+export type Compare = "exact" | "sorted" | "size" | "positive" | "idle";
+
+/**
+ * As "idle": the integer after an "idle" or "seen-time" field, the third of a pending row
+ * `[id, consumer, idle or time, count]`, and the second of a consumer's `[id, time, count]`.
+ */
+const isClockField = (item: unknown): boolean => ["idle", "seen-time"].some((name) => JSON.stringify(item) === JSON.stringify({ bulk: name }));
+
+function maskIdle(items: unknown[]): unknown[] {
+  const masked = items.map((item) => item);
+  const isBulk = (item: unknown): boolean => typeof item === "object" && item !== null && "bulk" in item;
+  const isInteger = (item: unknown): boolean => typeof item === "object" && item !== null && "integer" in item;
+  if (masked.length === 4 && isBulk(masked[0]) && isBulk(masked[1]) && isInteger(masked[2]) && isInteger(masked[3])) masked[2] = { integer: "idle" };
+  if (masked.length === 3 && isBulk(masked[0]) && isInteger(masked[1]) && isInteger(masked[2])) masked[1] = { integer: "idle" };
+  for (let i = 1; i < masked.length; i++) {
+    if (isClockField(masked[i - 1]) && isInteger(masked[i])) masked[i] = { integer: "idle" };
+  }
+  return masked;
+}
 
 /** A RespValue with buffers as text, for comparing and printing. */
 export function view(value: RespValue, compare: Compare = "exact"): unknown {
@@ -36,12 +55,16 @@ export function view(value: RespValue, compare: Compare = "exact"): unknown {
     case "set":
     case "push": {
       if (value.value === null) return { [value.type]: null };
+      if (compare === "idle") return { [value.type]: maskIdle(value.value.map((item) => view(item, "idle"))) };
       const items = value.value.map((item) => view(item));
       if (compare === "sorted") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
       return { [value.type]: compare === "size" ? items.length : items };
     }
     case "map":
     case "attribute":
+      if (compare === "idle") {
+        return { [value.type]: value.value.map(([k, v]) => [view(k), isClockField(view(k)) ? { integer: "idle" } : view(v, "idle")]) };
+      }
       return { [value.type]: value.value.map(([k, v]) => [view(k), view(v)]) };
     case "verbatim":
       return { verbatim: value.value.toString("latin1") };
@@ -62,6 +85,7 @@ export const c = (...args: (string | Uint8Array)[]): Case => ({ args });
 export const sorted = (...args: string[]): Case => ({ args, compare: "sorted" });
 export const size = (...args: string[]): Case => ({ args, compare: "size" });
 export const positive = (...args: string[]): Case => ({ args, compare: "positive" });
+export const idle = (...args: string[]): Case => ({ args, compare: "idle" });
 
 /** A command for a failure message: byte arguments (crafted values) by their length only. */
 function describeArgs(args: readonly (string | Uint8Array)[]): string {
