@@ -52,7 +52,7 @@ export interface Applier {
 
 /**
  * What a blocking command's `mutate` returns when it has nothing to do yet (BLPOP on empty
- * lists): `block(keys, timeoutMilliseconds, retryArgs?)`. It changes nothing, on any node. On the
+ * lists): `block(keys, timeoutMilliseconds, retryArgs?)`. It changes nothing, on every node. On the
  * node that holds the client the reply waits (and the client's next commands with it, as in
  * Redis): each time a later write to one of `keys` is applied, the command is proposed again (or
  * the command `retryArgs` make, when given), and the first time `mutate` returns anything else,

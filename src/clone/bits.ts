@@ -191,7 +191,7 @@ function bitCount(value: Uint8Array, command: Command): number {
   const start = parseIndex(command.arg(2));
   const end = parseIndex(command.arg(3));
   const inBits = count === 5 && parseUnit(command.arg(4));
-  // Both from the end with the start after the end: empty before any clamping, as in Redis.
+  // Both from the end with the start after the end: empty before clamping, as in Redis.
   if (start < 0 && end < 0 && start > end) return 0;
   const range = clampIndexes(start, end, inBits ? value.length * 8 : value.length);
   if (range === null) return 0;

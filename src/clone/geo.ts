@@ -60,7 +60,7 @@ const errAnyWithoutCount = new RespError("ERR the ANY argument requires COUNT ar
 /** A decoded point (longitude, latitude): scratch for one command at a time. */
 const xy = new Float64Array(2);
 
-/** Meters per unit (Redis's `extractUnitOrReply`), or null for any other text. */
+/** Meters per unit (Redis's `extractUnitOrReply`), or null for other text. */
 function unitOf(bytes: Uint8Array): number | null {
   switch (option(bytes)) {
     case "m":

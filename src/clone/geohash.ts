@@ -136,7 +136,7 @@ const scratchArea: Area = { latitudeMin: 0, latitudeMax: 0, longitudeMin: 0, lon
  * Redis's `decodeGeohash`: the centre of the step-26 cell a score names, clamped to the limits,
  * into `xy` (longitude, latitude). The score becomes 64 bits as gcc converts a double to
  * uint64_t on x86-64 (truncation; from 2^63 up through a subtraction; out of range it gives
- * 2^63, or 0 at and above 2^64), so any score a client stored with ZADD decodes as in Redis.
+ * 2^63, or 0 at and above 2^64), so every score a client stored with ZADD decodes as in Redis.
  */
 export function decodeScore(score: number, xy: Float64Array): void {
   let whole: number;

@@ -172,7 +172,7 @@ export const hyperLogLogCommands: readonly CloneCommand[] = [
           const key = command.key(1);
           const value = db.lookupString(key);
           const draft = value === undefined ? HyperLogLogDraft.empty() : HyperLogLogDraft.of(value);
-          // As Redis 7.0: dense when any source was, else sparse edits (which turn dense past the limit).
+          // As Redis 7.0: dense when a source was, else sparse edits (which turn dense past the limit).
           if (anyDense && !draft.toDense()) throw errCorrupt;
           for (let i = 0; i < registers.length; i++) {
             const register = registers[i] as number;

@@ -12,10 +12,10 @@
  * (a string a client sent, a string some other holder may still read) is copied first, once, into
  * bytes of the keyspace's own with spare room, so that SETBIT past the end is amortized as Redis's
  * `sdsgrowzero` is. What may hold a string besides its entry, and why each is safe:
- * - a running snapshot: a capture bumps the epoch, so bytes made before it are copied before any
+ * - a running snapshot: a capture bumps the epoch, so bytes made before it are copied before a
  *   change (the same rule as aggregates, below), and `preserve` hands the capture the original;
  * - a command's result, kept until its reply is written (a reply waits behind others, an EXEC
- *   replies after all its commands, an entry of the log applies many commands before any reply),
+ *   replies after all its commands, an entry of the log applies many commands before its first reply),
  *   and a second key (COPY shares a string, RENAME moves it): both come from `get` or
  *   `lookupString` inside `mutate`, which give up the ownership, so the next change copies;
  * - replies written at once (reads): the RESP writer copies the bytes into its buffer;
@@ -289,7 +289,7 @@ export class Keyspace {
 
   /**
    * A string handed out inside `mutate` may outlive the command (a result waiting for its reply,
-   * a value stored under a second key): `modifyString` must not change it in place any more. A read
+   * a value stored under a second key): `modifyString` must not change it in place from then on. A read
    * (outside `mutate`) writes its reply at once, so it keeps the ownership.
    */
   private static handOut(entry: Entry): void {

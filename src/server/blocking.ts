@@ -10,9 +10,9 @@
  * position or by the spec's `keys`), once the command that proposed it is dispatched
  * (`serveProposed`: nothing another client sends can come between them, so a plain LPOP sent
  * after an LPUSH cannot take what a waiting BLPOP is owed, as in Redis); and when a write to one
- * of its keys is applied (any write whose spec names the key, or whose keys are not known) while
+ * of its keys is applied (a write whose spec names the key, or whose keys are not known) while
  * no retry for that key is in flight (`wake`). Applied on every replica in log order, a retry
- * takes what is there if it still is, so the replicas agree on who got what without any
+ * takes what is there if it still is, so the replicas agree on who got what with no other
  * coordination. The longest-waiting client first; a retry that is served is itself a write to the
  * key, and so wakes the next client if more is there; a retry that finds nothing (another client
  * took it first) waits again in its place, without a wake-up of its own. A blocking command whose
@@ -258,7 +258,7 @@ export class BlockedClients {
   /**
    * After a command was dispatched (or writes held behind a read were proposed): for each key its
    * writes touch, the first waiter that takes (BLPOP) and is not being retried, and every reader
-   * (XREAD), get their retries proposed now, right behind those writes in the log, before any
+   * (XREAD), get their retries proposed now, right behind those writes in the log, before every
    * other client's command. So a waiter is served what the write brings before a plain LPOP sent
    * after it can take it, as Redis serves its blocked clients right after the command that fed
    * them. A write that brings nothing costs its waiter a retry that finds nothing and waits again,
