@@ -12,7 +12,7 @@
  */
 import type { Command } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
-import { compareIds, type StreamId, type StreamValue, zeroId } from "./stream.ts";
+import { compareIds, lowerBoundOf, type StreamId, type StreamValue, zeroId } from "./stream.ts";
 
 /** A delivered entry not acknowledged yet (Redis's NACK). */
 export interface PendingEntry {
@@ -40,14 +40,7 @@ export class PendingList {
 
   /** The index of the first entry whose id is >= `id` (size when none). */
   lowerBound(id: StreamId): number {
-    let low = 0;
-    let high = this.size;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareIds(this.at(middle).id, id) < 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return lowerBoundOf(this, id);
   }
 
   find(id: StreamId): PendingEntry | undefined {

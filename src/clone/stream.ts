@@ -110,6 +110,21 @@ export interface StreamTrim {
   limit: number;
 }
 
+/**
+ * In `items` (in id order, as a stream's entries and a group's pending list are), the index of the
+ * first whose id is >= `id` (`size` when none): a binary search.
+ */
+export function lowerBoundOf(items: { readonly size: number; at(index: number): { readonly id: StreamId } }, id: StreamId): number {
+  let low = 0;
+  let high = items.size;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareIds(items.at(middle).id, id) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 export class StreamValue {
   readonly type = "stream";
   /** The keyspace epoch this stream was made in (see `Keyspace.modify`). */
@@ -269,14 +284,7 @@ export class StreamValue {
 
   /** The index of the first entry whose id is >= `id` (size when none). */
   lowerBound(id: StreamId): number {
-    let low = 0;
-    let high = this.size;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareIds(this.at(middle).id, id) < 0) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return lowerBoundOf(this, id);
   }
 
   clone(epoch: number): StreamValue {
