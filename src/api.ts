@@ -47,7 +47,30 @@ export interface Conn {
  * the operation and sends the error to the client.
  */
 export interface Applier {
-  apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void;
+  apply<T>(
+    conn: Conn | null,
+    command: Command,
+    mutate: (() => T) | null,
+    respond: ((value: T) => void) | null,
+    unchanged?: (() => Unchanged<T> | null) | null,
+  ): void;
+}
+
+/**
+ * What a write's `unchanged` returns when the write, run now, would change nothing: `value` is
+ * what `mutate` would return. `unchanged` only reads (it runs outside the log, on one node), and
+ * answers null when it cannot tell, or when the write would change something.
+ *
+ * With it, the framework may answer such a write as a linearizable read, without a log entry, as
+ * Redis leaves a write that changed nothing out of its AOF and replication stream: SADD of members
+ * already there, SET NX of a key that exists, a pop from a missing list. It asks only on the leader,
+ * when a read could be served there at once with no stale answer (under its lease, or as its
+ * cluster's only voter; at High consistency only the latter), and only when nothing of the
+ * connection is still waiting. Otherwise, or when it answers null, the write goes through the log
+ * as always. A thrown error is the command's reply, as from a read.
+ */
+export interface Unchanged<T> {
+  readonly value: T;
 }
 
 /**

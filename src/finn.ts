@@ -37,7 +37,7 @@ import { Transport } from "./transport/transport.ts";
 import { loadTls, type TlsFiles } from "./tls.ts";
 import type { Machine } from "./api.ts";
 
-export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter } from "./api.ts";
+export type { Applier, Command, Conn, Machine, SnapshotReader, SnapshotWriter, Unchanged } from "./api.ts";
 export { Blocked, block } from "./api.ts";
 export { Command as RespCommand, latin1 } from "./resp/reader.ts";
 export { globMatch } from "./glob.ts";

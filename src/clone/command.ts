@@ -7,7 +7,7 @@
  * replica throws the same error there) before anything is changed, since `mutate` is not undone
  * when it throws.
  */
-import type { Applier, Conn } from "../api.ts";
+import type { Applier, Conn, Unchanged } from "../api.ts";
 import type { Command } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
 import type { Keyspace } from "./keyspace.ts";
@@ -18,6 +18,15 @@ export interface CloneCommand {
   readonly spec: CommandSpec;
   readonly run: Handler;
 }
+
+/**
+ * `unchanged` answers many writes share (see `Unchanged` in api.ts): a write that changes nothing
+ * is answered without a log entry, as Redis keeps it out of its AOF. Shared, so asking allocates
+ * nothing.
+ */
+export const unchangedZero: Unchanged<number> = { value: 0 };
+export const unchangedNull: Unchanged<null> = { value: null };
+export const unchangedUndefined: Unchanged<undefined> = { value: undefined };
 
 const encoder = new TextEncoder();
 const setHeaders: Uint8Array[] = [];

@@ -19,7 +19,7 @@ import { replicatedTime } from "../replicated.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errNotInteger, errSyntax, int64Max, int64Min, option, parseInteger, parseLong } from "./arguments.ts";
-import { type CloneCommand, writeBulkOrNull } from "./command.ts";
+import { type CloneCommand, unchangedUndefined, unchangedZero, writeBulkOrNull } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 
 function errInvalidExpire(name: string): RespError {
@@ -185,6 +185,16 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
       else if (result.done) conn?.writeString("OK");
       else conn?.writeNull();
     },
+    // NX of a key that exists, XX of one that does not: nothing set (the checks of `mutate`).
+    options.nx || options.xx
+      ? () => {
+          const key = command.key(1);
+          const old = options.get ? db.lookupString(key) : undefined;
+          const exists = options.get ? old !== undefined : db.has(key);
+          if ((options.nx && exists) || (options.xx && !exists)) return { value: old === undefined ? notSet : { done: false, old } };
+          return null;
+        }
+      : null,
   );
 }
 
@@ -231,6 +241,12 @@ function expireCommand(name: string, unit: TimeUnit, summary: string, argument: 
           return 1;
         },
         (done) => conn?.writeInt(done),
+        () => {
+          // The checks of `mutate` that do not depend on the time (GT and LT compare with it).
+          const current = db.expiryOf(command.key(1));
+          if (current === undefined || (flags.nx && current !== 0) || (flags.xx && current === 0)) return unchangedZero;
+          return null;
+        },
       );
     },
   };
@@ -297,6 +313,7 @@ export const expiryCommands: readonly CloneCommand[] = [
           return value;
         },
         (value) => writeBulkOrNull(conn, value),
+        () => (db.lookupString(command.key(1)) === undefined ? unchangedUndefined : null),
       );
     },
   },
@@ -376,6 +393,10 @@ export const expiryCommands: readonly CloneCommand[] = [
           return 1;
         },
         (done) => conn?.writeInt(done),
+        () => {
+          const at = db.expiryOf(command.key(1));
+          return at === undefined || at === 0 ? unchangedZero : null;
+        },
       );
     },
   },

@@ -13,7 +13,7 @@ import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errHashNotInteger, errNotFloat, errNotInteger, incrementedInteger, integerBytes, parseInt64 } from "./arguments.ts";
-import { bytesOf, type CloneCommand, writeBulkOrNull } from "./command.ts";
+import { bytesOf, type CloneCommand, unchangedZero, writeBulkOrNull } from "./command.ts";
 import { incrementedText, parseLongDouble } from "./long-double.ts";
 import { HashValue } from "./hash.ts";
 import type { Keyspace } from "./keyspace.ts";
@@ -74,6 +74,7 @@ export const hashCommands: readonly CloneCommand[] = [
           return 1;
         },
         (added) => conn?.writeInt(added),
+        () => (db.lookup<HashValue>(command.key(1), "hash")?.fields.has(command.key(2)) === true ? unchangedZero : null),
       );
     },
   },
@@ -124,6 +125,12 @@ export const hashCommands: readonly CloneCommand[] = [
           return removed;
         },
         (removed) => conn?.writeInt(removed),
+        () => {
+          // No field there: nothing to delete.
+          const hash = db.lookup<HashValue>(command.key(1), "hash");
+          if (hash !== undefined) for (let i = 2; i < command.argCount; i++) if (hash.fields.has(command.key(i))) return null;
+          return unchangedZero;
+        },
       );
     },
   },

@@ -11,7 +11,7 @@ import { globMatch } from "../glob.ts";
 import { type Command, latin1 } from "../resp/reader.ts";
 import { spec, writeHelp } from "../server/command-spec.ts";
 import { errInvalidCursor, errNoSuchKey, errNotInteger, errSyntax, option, parseCursor, parseLong } from "./arguments.ts";
-import { bytesOf, type CloneCommand, type Handler } from "./command.ts";
+import { bytesOf, type CloneCommand, type Handler, unchangedZero } from "./command.ts";
 import { keyspaceDigest, valueDigest } from "./digest.ts";
 import { type Entry, type Keyspace, typeOf, type Value } from "./keyspace.ts";
 import { parseScanOptions, scanMatches, writeScanReply } from "./scan.ts";
@@ -28,10 +28,19 @@ const deleteKeys: Handler = (db, applier, conn, command) => {
     command,
     () => {
       let removed = 0;
-      for (let i = 1; i < count; i++) if (db.delete(command.key(i))) removed++;
+      // A key whose time has come counts as gone, as in Redis (`has` reclaims it).
+      for (let i = 1; i < count; i++) {
+        const key = command.key(i);
+        if (db.has(key) && db.delete(key)) removed++;
+      }
       return removed;
     },
     (removed) => conn?.writeInt(removed),
+    () => {
+      // None of the keys there: nothing to delete.
+      for (let i = 1; i < count; i++) if (db.has(command.key(i))) return null;
+      return unchangedZero;
+    },
   );
 };
 

@@ -21,7 +21,7 @@ import {
   parsePositiveCount,
   parseTimeout,
 } from "./arguments.ts";
-import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
+import { bytesOf, type CloneCommand, unchangedNull, unchangedZero, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { ListValue } from "./list.ts";
 import { parseMultiPop, popFirst, withCountedKeys } from "./pop-first.ts";
@@ -82,6 +82,8 @@ function push(db: Keyspace, applier: Applier, conn: Conn | null, command: Comman
       return list.size;
     },
     (length) => conn?.writeInt(length),
+    // LPUSHX and RPUSHX of a missing list: nothing pushed.
+    onlyIfExists ? () => (db.lookup<ListValue>(command.key(1), "list") === undefined ? unchangedZero : null) : null,
   );
 }
 
@@ -115,6 +117,7 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
         writeBulks(conn, popped);
       }
     },
+    () => (db.lookup<ListValue>(command.key(1), "list") === undefined ? unchangedNull : null),
   );
 }
 
@@ -149,6 +152,8 @@ function move(db: Keyspace, applier: Applier, conn: Conn | null, command: Comman
       else if (value === null || value instanceof Blocked) conn?.writeNull();
       else conn?.writeBulk(value);
     },
+    // LMOVE and RPOPLPUSH from a missing list: nothing moved (the blocking forms wait instead).
+    timeout === null ? () => (db.lookup<ListValue>(command.key(1), "list") === undefined ? unchangedNull : null) : null,
   );
 }
 

@@ -8,7 +8,7 @@
  * values, SCAN's order and the copy-on-write that makes snapshots point-in-time; snapshot.ts
  * writes and reads snapshots.
  */
-import type { Applier, Conn, Machine, SnapshotReader, SnapshotWriter } from "../api.ts";
+import type { Applier, Conn, Machine, SnapshotReader, SnapshotWriter, Unchanged } from "../api.ts";
 import { ErrUnknownCommand, ErrWrongNumberOfArguments } from "../errors.ts";
 import type { MachineExtras } from "../finn.ts";
 import type { Command } from "../resp/reader.ts";
@@ -67,13 +67,19 @@ class ExpiringApplier implements Applier {
   inner: Applier | null = null;
   constructor(private readonly machine: { readonly keyspace: Keyspace }) {}
 
-  apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
+  apply<T>(
+    conn: Conn | null,
+    command: Command,
+    mutate: (() => T) | null,
+    respond: ((value: T) => void) | null,
+    unchanged?: (() => Unchanged<T> | null) | null,
+  ): void {
     const inner = this.inner as Applier;
     const machine = this.machine;
     // With no TTL pending, reclaiming would do nothing: pass `mutate` as it is (no closure per
     // write). The keyspace is the same on every replica at a given log position, so is the choice.
     if (mutate === null || !machine.keyspace.mayReclaim) {
-      inner.apply(conn, command, mutate, respond);
+      inner.apply(conn, command, mutate, respond, unchanged);
       return;
     }
     inner.apply(
@@ -84,6 +90,14 @@ class ExpiringApplier implements Applier {
         return mutate();
       },
       respond,
+      // Applied, a write that changes nothing reclaims as every other does (outside the log,
+      // `reclaimExpired` does nothing).
+      unchanged == null
+        ? unchanged
+        : () => {
+            machine.keyspace.reclaimExpired();
+            return unchanged();
+          },
     );
   }
 }

@@ -15,7 +15,7 @@ import { replicatedRandom } from "../replicated.ts";
 import type { Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errSyntax, option, parseLong, parsePositiveCount } from "./arguments.ts";
-import { bytesOf, type CloneCommand, writeSetHeader } from "./command.ts";
+import { bytesOf, type CloneCommand, unchangedNull, unchangedZero, writeSetHeader } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { parseRandomCount, randomMembers } from "./random-count.ts";
 import { scanCommand, scanStep } from "./scan.ts";
@@ -130,6 +130,13 @@ export const setCommands: readonly CloneCommand[] = [
           return added;
         },
         (added) => conn?.writeInt(added),
+        () => {
+          // Every member there already: nothing to add.
+          const set = db.lookup<SetValue>(command.key(1), "set");
+          if (set === undefined) return null;
+          for (let i = 2; i < command.argCount; i++) if (!set.has(command.key(i))) return null;
+          return unchangedZero;
+        },
       );
     },
   },
@@ -149,6 +156,12 @@ export const setCommands: readonly CloneCommand[] = [
           return removed;
         },
         (removed) => conn?.writeInt(removed),
+        () => {
+          // No member there: nothing to remove.
+          const set = db.lookup<SetValue>(command.key(1), "set");
+          if (set !== undefined) for (let i = 2; i < command.argCount; i++) if (set.has(command.key(i))) return null;
+          return unchangedZero;
+        },
       );
     },
   },
@@ -219,6 +232,7 @@ export const setCommands: readonly CloneCommand[] = [
           else if (typeof popped === "string") conn.writeBulk(bytesOf(popped));
           else writeMembers(conn, popped);
         },
+        () => (db.lookup<SetValue>(command.key(1), "set") !== undefined ? null : count === null ? unchangedNull : { value: [] }),
       );
     },
   },
@@ -269,6 +283,13 @@ export const setCommands: readonly CloneCommand[] = [
           return 1;
         },
         (moved) => conn?.writeInt(moved),
+        () => {
+          // As `mutate` answers 0, on the same checks.
+          const from = db.lookup<SetValue>(command.key(1), "set");
+          if (from === undefined) return unchangedZero;
+          db.lookup<SetValue>(command.key(2), "set");
+          return from.has(command.key(3)) ? null : unchangedZero;
+        },
       );
     },
   },

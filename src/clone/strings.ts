@@ -14,7 +14,7 @@
 import { ErrWrongNumberOfArguments, RespError } from "../errors.ts";
 import { spec } from "../server/command-spec.ts";
 import { errNotFloat, errNotInteger, errSyntax, incrementedInteger, int64Min, integerBytes, option, parseInt64, parseLong } from "./arguments.ts";
-import { type CloneCommand, type Handler, writeBulkOrNull } from "./command.ts";
+import { type CloneCommand, type Handler, unchangedZero, writeBulkOrNull } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import type { Applier, Conn } from "../api.ts";
 import type { Command } from "../resp/reader.ts";
@@ -57,6 +57,13 @@ function setMany(onlyNew: boolean): Handler {
         if (onlyNew) conn?.writeInt(done);
         else conn?.writeString("OK");
       },
+      // MSETNX of a key that exists: nothing set.
+      onlyNew
+        ? () => {
+            for (let i = 1; i < count; i += 2) if (db.has(command.key(i))) return unchangedZero;
+            return null;
+          }
+        : null,
     );
   };
 }

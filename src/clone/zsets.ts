@@ -41,7 +41,7 @@ import {
   type ScoreRange,
   uint64Max,
 } from "./arguments.ts";
-import { bytesOf, type CloneCommand, writeNullArray } from "./command.ts";
+import { bytesOf, type CloneCommand, unchangedZero, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import { parseRandomCount, randomMembers } from "./random-count.ts";
 import { parseMultiPop, popFirst, withCountedKeys } from "./pop-first.ts";
@@ -115,27 +115,18 @@ export function addScored(
       }
       for (let j = 0; j < scores.length; j++) {
         const member = command.key(memberAt(j));
-        const given = scores[j] as number;
         const current = zset.scores.get(member);
-        if (current !== undefined) {
-          if (flags.nx) continue;
-          const next = flags.incr ? current + given : given;
-          // Only INCR can make NaN, and INCR has one pair: nothing was changed yet.
-          if (Number.isNaN(next)) throw errNaN;
-          if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
-          if (next !== current) {
-            zset.set(member, next);
-            updated++;
-          }
-          processed++;
-          score = next;
-        } else {
-          if (flags.xx) continue;
-          zset.set(member, given);
+        const next = nextScore(flags, current, scores[j] as number);
+        if (next === null) continue;
+        if (current === undefined) {
+          zset.set(member, next);
           added++;
-          processed++;
-          score = given;
+        } else if (next !== current) {
+          zset.set(member, next);
+          updated++;
         }
+        processed++;
+        score = next;
       }
       db.deleteIfEmpty(key, zset);
       return { added, updated, processed, score };
@@ -149,7 +140,37 @@ export function addScored(
         conn.writeInt(flags.ch ? result.added + result.updated : result.added);
       }
     },
+    () => {
+      // Every member left as it is (there with the same score, or skipped by NX, XX, GT, LT).
+      const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+      if (zset === undefined) return flags.xx ? { value: { added: 0, updated: 0, processed: 0, score: 0 } } : null;
+      let processed = 0;
+      let score = 0;
+      for (let j = 0; j < scores.length; j++) {
+        const current = zset.scores.get(command.key(memberAt(j)));
+        const next = nextScore(flags, current, scores[j] as number);
+        if (next === null) continue;
+        if (next !== current) return null;
+        processed++;
+        score = next;
+      }
+      return { value: { added: 0, updated: 0, processed, score } };
+    },
   );
+}
+
+/**
+ * The score ZADD gives a member whose score is `current` (undefined when it is not there), or null
+ * when it leaves the member as it is (NX, XX, GT, LT).
+ */
+function nextScore(flags: AddFlags, current: number | undefined, given: number): number | null {
+  if (current === undefined) return flags.xx ? null : given;
+  if (flags.nx) return null;
+  const next = flags.incr ? current + given : given;
+  // Only INCR can make NaN, and INCR has one pair: nothing was changed yet.
+  if (Number.isNaN(next)) throw errNaN;
+  if ((flags.lt && next >= current) || (flags.gt && next <= current)) return null;
+  return next;
 }
 
 /** Writes members (with scores when asked: pairs in RESP3, flat in RESP2). */
@@ -404,6 +425,7 @@ function pop(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
         conn.writeDouble(score);
       }
     },
+    () => (db.lookup<ZSetValue>(command.key(1), "zset") === undefined ? { value: [] } : null),
   );
 }
 
@@ -724,6 +746,12 @@ export const zsetCommands: readonly CloneCommand[] = [
           return removed;
         },
         (removed) => conn?.writeInt(removed),
+        () => {
+          // No member there: nothing to remove.
+          const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+          if (zset !== undefined) for (let i = 2; i < command.argCount; i++) if (zset.scores.has(command.key(i))) return null;
+          return unchangedZero;
+        },
       );
     },
   },

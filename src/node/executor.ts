@@ -5,32 +5,45 @@
  * does, the one that proposed the command included, so every replica runs the same code on the
  * same bytes in the same order (as Finn does).
  */
-import type { Applier, Conn, Machine } from "../api.ts";
+import type { Applier, Conn, Machine, Unchanged } from "../api.ts";
 import { assert } from "../assert.ts";
 import type { Logger } from "../log.ts";
 import { enterLogPosition, leaveLogPosition, noteAppliedTime } from "../replicated.ts";
 import { clockCommandName } from "./batch.ts";
 import { type Command, type CommandSink, RespReader } from "../resp/reader.ts";
 
-/** What applying one command produced: `mutate`'s value, or the error it (or `command`) raised. */
+/**
+ * What applying one command produced: `mutate`'s value, or the error it (or `command`) raised;
+ * `unchanged` when the command's `unchanged` found that it would change nothing (see `Unchanged`),
+ * so `mutate` did not run.
+ */
 export interface ApplyResult {
   value: unknown;
   error: unknown;
+  unchanged: boolean;
 }
 
 /** The applier handed to the machine while applying committed commands. */
 class ApplyModeApplier implements Applier {
   value: unknown = undefined;
   error: unknown = undefined;
+  unchanged = false;
   calls = 0;
 
   reset(): void {
     this.value = undefined;
     this.error = undefined;
+    this.unchanged = false;
     this.calls = 0;
   }
 
-  apply<T>(_conn: Conn | null, _command: Command, mutate: (() => T) | null, _respond: ((value: T) => void) | null): void {
+  apply<T>(
+    _conn: Conn | null,
+    _command: Command,
+    mutate: (() => T) | null,
+    _respond: ((value: T) => void) | null,
+    unchanged?: (() => Unchanged<T> | null) | null,
+  ): void {
     this.calls++;
     if (this.calls > 1) {
       this.error = new Error("apply called more than once for one command");
@@ -38,6 +51,14 @@ class ApplyModeApplier implements Applier {
     }
     if (mutate === null) return;
     try {
+      // A write found to change nothing is not run: it wrote no key (WATCH, blocked clients), as
+      // the same write answered without the log did not. Every replica asks the same state.
+      const found = unchanged == null ? null : unchanged();
+      if (found !== null) {
+        this.value = found.value;
+        this.unchanged = true;
+        return;
+      }
       const value: unknown = mutate();
       // Returning an error answers with it, as throwing does (what mutate changed before stays,
       // the same on every node). A Promise means mutate is async: what it does after its first
@@ -66,7 +87,7 @@ const ignore: ApplyListener = { before: () => {}, after: () => {} };
 export class Executor implements CommandSink {
   private readonly applier = new ApplyModeApplier();
   private listener: ApplyListener = ignore;
-  private readonly result: ApplyResult = { value: undefined, error: undefined };
+  private readonly result: ApplyResult = { value: undefined, error: undefined, unchanged: false };
 
   constructor(
     private readonly machine: Machine,
@@ -149,6 +170,7 @@ export class Executor implements CommandSink {
     try {
       enterLogPosition(this.entryIndex, this.commandPosition++, this.entryTime);
       const own = this.frameworkCommands.get(command.name);
+      result.unchanged = false;
       if (own !== undefined) {
         result.value = own(command);
         result.error = undefined;
@@ -156,10 +178,12 @@ export class Executor implements CommandSink {
         const returned = this.machine.command(applier, null, command);
         result.value = applier.value;
         result.error = returned instanceof Error ? returned : applier.error;
+        result.unchanged = applier.unchanged;
       }
     } catch (error) {
       result.value = undefined;
       result.error = error;
+      result.unchanged = false;
       if (error instanceof Error && error.name === "AssertionError") throw error;
     } finally {
       leaveLogPosition();

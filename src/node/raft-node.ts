@@ -841,7 +841,7 @@ export class RaftNode implements Replicator {
   private readonly onApplied: ApplyListener = {
     before: () => this.applying[this.applyingAt]?.beforeApply?.(),
     after: (command: Command, result: ApplyResult) => {
-      if (result.error === undefined && this.touchesKeys(command)) {
+      if (result.error === undefined && !result.unchanged && this.touchesKeys(command)) {
         this.writes.applied(command, this.machineApplied);
         this.writeListener?.(command, result.value);
       }
@@ -1030,15 +1030,16 @@ export class RaftNode implements Replicator {
   }
 
   /**
-   * At Medium consistency, when this node leads under a valid lease and its machine has applied
+   * Below High consistency, when this node leads under a valid lease and its machine has applied
    * everything committed: until when a read may be answered at once. That is what a lease read
    * through the core would do (confirm at the commit index, serve once it is applied), without a
    * turn of the loop per batch of reads. The deadline is where the lease ends in ticks, taken from
    * the last tick's time; a paused process resumes past it and takes the slow path, which catches
-   * up the ticks first. 0 when reads may not be served at once.
+   * up the ticks first. 0 when reads may not be served at once. (At Low a read needs none of this,
+   * `read` answers it at once anyway; a write that changes nothing does, see `Unchanged`.)
    */
   private leaseReadsUntil(): number {
-    if (this.consistency !== "medium" || this.closed || this.failure !== null || this.installing) return 0;
+    if (this.consistency === "high" || this.closed || this.failure !== null || this.installing) return 0;
     const status = this.raft.status();
     if (status.role !== "leader" || this.machineApplied < status.commit) return 0;
     const left = this.raft.leaseTicksLeft();
@@ -1048,7 +1049,7 @@ export class RaftNode implements Replicator {
   private afterAdvance(): void {
     // Between two advances nothing a read depends on changes, unless a message arrives (or time
     // runs out on a lease).
-    this.fastReadsUntil = this.consistency === "low" ? 0 : this.soleVoterCurrent() ? Infinity : this.leaseReadsUntil();
+    this.fastReadsUntil = this.soleVoterCurrent() ? Infinity : this.leaseReadsUntil();
     for (const ticket of this.appliedConfigTickets.splice(0)) ticket?.settle(undefined, undefined);
     this.maybeSnapshot();
     this.updatePeers();

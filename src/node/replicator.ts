@@ -51,7 +51,11 @@ export interface Replicator {
    * an error, once the read may go ahead); "notLeader" when only the leader may serve it; or an error to answer with.
    */
   read(ticket: () => Ticket): "now" | "wait" | "notLeader" | Error;
-  /** A cheap first check: true when a read may be served at once (then `read` would say "now"). */
+  /**
+   * A cheap first check: true when a read may be served at once (then `read` would say "now"), and
+   * the state here is current: this node leads under its lease (not at High consistency), or is
+   * its cluster's only voter. (At Low, `read` says "now" in more cases.)
+   */
   canReadNow(): boolean;
   /** The leader's client address, when one is known. */
   leaderAddress(): string | null;

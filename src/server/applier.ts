@@ -3,7 +3,7 @@
  * once when nothing is queued on the connection, else it waits its turn, so a connection always
  * reads its own writes. A write is proposed to the log and answered once it has been applied.
  */
-import type { Applier, Conn } from "../api.ts";
+import type { Applier, Conn, Unchanged } from "../api.ts";
 import { assert } from "../assert.ts";
 import { redirect } from "../errors.ts";
 import type { Replicator } from "../node/replicator.ts";
@@ -43,7 +43,13 @@ export class ClientApplier implements Applier {
     private readonly blocked: BlockedClients | null = null,
   ) {}
 
-  apply<T>(conn: Conn | null, command: Command, mutate: (() => T) | null, respond: ((value: T) => void) | null): void {
+  apply<T>(
+    conn: Conn | null,
+    command: Command,
+    mutate: (() => T) | null,
+    respond: ((value: T) => void) | null,
+    unchanged?: (() => Unchanged<T> | null) | null,
+  ): void {
     if (conn !== null && !(conn instanceof Connection)) {
       throw new TypeError("apply: conn must be the connection the command came from");
     }
@@ -99,6 +105,7 @@ export class ClientApplier implements Applier {
       this.node.propose(command, null);
       return;
     }
+    if (unchanged != null && this.answerUnchanged(conn, command, unchanged, reply ?? answerOk)) return;
     const slot = new Slot(SlotKind.Write, command.name, null, reply, conn);
     if (conn.inExec) {
       slot.readsBefore = conn.execReads.splice(0);
@@ -110,6 +117,29 @@ export class ClientApplier implements Applier {
     }
     conn.enqueue(slot);
     conn.proposeInOrder(command, slot);
+  }
+
+  /**
+   * A write that would change nothing (see `Unchanged`), answered at once as a read, when this
+   * leader's state is current (`canReadNow`: under its lease below High consistency, or as its
+   * cluster's only voter) and nothing of the connection waits. False when it is not: then the
+   * write goes through the log.
+   *
+   * Why this is linearizable: the answer is what the write returns on the state this leader has
+   * applied, which a read at this moment may be served from; the write changes nothing there, so
+   * it takes effect at this moment as a write applied now would. Writes of other connections
+   * proposed and not yet applied have not been answered, so they may come after it; the
+   * connection's own come before, as nothing of it waits. A blocking command waits through its
+   * own path, and a transaction's writes go through the log as one.
+   */
+  private answerUnchanged<T>(conn: Connection, command: Command, unchanged: () => Unchanged<T> | null, reply: (value: unknown) => void): boolean {
+    if (conn.queued !== 0 || conn.inExec || conn.readsAtLeader || !this.node.canReadNow()) return false;
+    if (this.blocked !== null && this.blocked.isBlocking(command.name)) return false;
+    const found = unchanged();
+    if (found === null) return false;
+    const returned: unknown = reply(found.value);
+    if (returned instanceof Error) throw returned;
+    return true;
   }
 
   /**

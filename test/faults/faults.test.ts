@@ -102,7 +102,7 @@ const scenarios: Record<string, ScenarioShape> = {
     clients: 9,
     consistency: "medium",
     durability: "high",
-    workloads: ["register", "append", "counter"],
+    workloads: ["register", "append", "counter", "set"],
     mix: { "pause-leader": 1 },
     gapMs: [1_000, 2_500],
     faultMs: [1_000, 3_000],
@@ -135,7 +135,7 @@ const scenarios: Record<string, ScenarioShape> = {
     clients: 9,
     consistency: "medium",
     durability: "high",
-    workloads: ["register", "append", "counter"],
+    workloads: ["register", "append", "counter", "set"],
     mix: { "partition-leader": 2, "partition-oneway": 1, "pause-leader": 1 },
     gapMs: [1_000, 2_000],
     faultMs: [1_000, 3_000],
@@ -148,9 +148,9 @@ const replaySchedule = scheduleFromEnvironment();
  * The claim behind medium consistency (README): "a paused leader catches its clock up before
  * serving, so it never answers from a lease that expired while it was stopped". Finn failed
  * exactly here (reads queued at a paused leader were answered after it resumed with values a
- * newer leader had overwritten). Directly: pause the leader, queue reads at it, write a new value
- * through the next leader, resume the old one: its queued reads and a read sent right after the
- * resume must not return the old value.
+ * newer leader had overwritten). Directly: pause the leader, queue commands at it, write through
+ * the next leader, resume the old one: what it answers to the queued commands, and to one sent
+ * right after the resume, must not come from its old state.
  */
 describe("a paused leader at medium consistency", () => {
   let cluster: FaultCluster | null = null;
@@ -158,58 +158,82 @@ describe("a paused leader at medium consistency", () => {
     await cluster?.destroy();
   });
 
+  /**
+   * One round: `before` on the leader, then the leader paused while `probe` is queued at it three
+   * times and `write` is acknowledged by a new leader, then resumed, and `probe` sent once more.
+   * Returns the four replies to `probe`.
+   */
+  async function pausedLeaderRound(active: FaultCluster, before: string[], probe: string[], write: string[], acknowledged: unknown): Promise<unknown[]> {
+    const leaderIndex = await active.waitLeader(20_000);
+    const leader = active.nodes[leaderIndex];
+    if (leader === undefined) throw new Error("no leader node");
+    const setup = await RespConnection.connect(leader.port);
+    await setup.call(...before);
+    setup.close();
+    // Queue commands at the leader while it is stopped: the kernel accepts and buffers them.
+    const queued = await RespConnection.connect(leader.port);
+    active.paused.add(leaderIndex);
+    leader.kill("SIGSTOP");
+    try {
+      for (let i = 0; i < 3; i++) queued.command(...probe);
+      // A new leader among the others takes the write.
+      const writeDeadline = performance.now() + 20_000;
+      let written = false;
+      while (!written && performance.now() < writeDeadline) {
+        const next = await active.findLeader(1_000);
+        const node = next === null ? undefined : active.nodes[next];
+        if (node !== undefined) {
+          const connection = await RespConnection.connect(node.port);
+          try {
+            written = plain(await connection.call(...write)) === acknowledged;
+          } catch {
+            // An election in progress: try again.
+          } finally {
+            connection.close();
+          }
+        }
+        if (!written) await Bun.sleep(100);
+      }
+      expect(written).toBe(true);
+    } finally {
+      leader.kill("SIGCONT");
+      active.paused.delete(leaderIndex);
+    }
+    const late = await RespConnection.connect(leader.port);
+    late.command(...probe);
+    const replies = [...(await queued.readMany(3, 10_000)), await late.read(10_000)].map((reply) => plain(reply));
+    queued.close();
+    late.close();
+    return replies;
+  }
+
   test("answers no read from a lease that expired while it was stopped", async () => {
     cluster = await FaultCluster.start(3, ["-consistency", "medium", "-durability", "high"]);
-    const rounds = 3;
     const observed: string[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const leaderIndex = await cluster.waitLeader(20_000);
-      const leader = cluster.nodes[leaderIndex];
-      if (leader === undefined) throw new Error("no leader node");
+    for (let round = 0; round < 3; round++) {
       const oldValue = `old-${round}`;
-      const newValue = `new-${round}`;
-      const writer = await RespConnection.connect(leader.port);
-      expect(plain(await writer.call("SET", "lease", oldValue))).toBe("OK");
-      writer.close();
-      // Queue reads at the leader while it is stopped: the kernel accepts and buffers them.
-      const queued = await RespConnection.connect(leader.port);
-      cluster.paused.add(leaderIndex);
-      leader.kill("SIGSTOP");
-      try {
-        for (let i = 0; i < 3; i++) queued.command("GET", "lease");
-        // A new leader among the others takes the write.
-        const writeDeadline = performance.now() + 20_000;
-        let written = false;
-        while (!written && performance.now() < writeDeadline) {
-          const next = await cluster.findLeader(1_000);
-          const node = next === null ? undefined : cluster.nodes[next];
-          if (node !== undefined) {
-            const connection = await RespConnection.connect(node.port);
-            try {
-              written = plain(await connection.call("SET", "lease", newValue)) === "OK";
-            } catch {
-              // An election in progress: try again.
-            } finally {
-              connection.close();
-            }
-          }
-          if (!written) await Bun.sleep(100);
-        }
-        expect(written).toBe(true);
-      } finally {
-        leader.kill("SIGCONT");
-        cluster.paused.delete(leaderIndex);
-      }
-      const late = await RespConnection.connect(leader.port);
-      late.command("GET", "lease");
-      const replies = [...(await queued.readMany(3, 10_000)), await late.read(10_000)].map((reply) => plain(reply));
-      queued.close();
-      late.close();
+      const replies = await pausedLeaderRound(cluster, ["SET", "lease", oldValue], ["GET", "lease"], ["SET", "lease", `new-${round}`], "OK");
       observed.push(JSON.stringify(replies));
       // MOVED, CLUSTERDOWN or the new value are all fine; the old value is a stale read.
       for (const reply of replies) expect(reply).not.toBe(oldValue);
     }
     console.log(`paused-leader reads (3 queued during the pause, 1 sent right after): ${observed.join(" ")}`);
+  });
+
+  test("answers no write that changes nothing from a lease that expired while it was stopped", async () => {
+    // A leader answers SADD of a member already there without the log, from its state (`Unchanged`):
+    // only under its lease. Here the member is removed through the next leader while the old one
+    // is stopped; its answer "already there" (0) to an SADD would come from its old state.
+    cluster ??= await FaultCluster.start(3, ["-consistency", "medium", "-durability", "high"]);
+    const observed: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const key = `members-${round}`;
+      const replies = await pausedLeaderRound(cluster, ["SADD", key, "m"], ["SADD", key, "m"], ["SREM", key, "m"], 1);
+      observed.push(JSON.stringify(replies));
+      // MOVED, CLUSTERDOWN, or 1 (added again after the removal) are fine; 0 is a stale answer.
+      for (const reply of replies) expect(reply).not.toBe(0);
+    }
+    console.log(`paused-leader SADDs (3 queued during the pause, 1 sent right after): ${observed.join(" ")}`);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Outcome } from "../sim/linearizability.ts";
-import { appendWorkload, counterWorkload, type HistoryEntry, queueWorkload, registerWorkload, type WorkloadName } from "./workloads.ts";
+import { appendWorkload, counterWorkload, type HistoryEntry, queueWorkload, registerWorkload, setWorkload, type WorkloadName } from "./workloads.ts";
 
 let nextIndex = 0;
 
@@ -142,5 +142,47 @@ describe("queue check", () => {
   });
   test("a consumer that gets one producer's tokens out of order is caught", () => {
     expect(queueViolations([push("c0.1", "ok"), push("c0.2", "ok"), pop("c0.2", "ok"), pop("c0.1", "ok")], "").length).toBeGreaterThan(0);
+  });
+});
+
+const setKey = "set:0";
+/** A set workload command: SADD or SREM (`integer` its reply), or SISMEMBER (`value` its reply). */
+function setOp(command: "SADD" | "SREM" | "SISMEMBER", invoke: number, complete: number | null, outcome: Outcome, reply: number | null): HistoryEntry {
+  const read = command === "SISMEMBER";
+  const made = entry("set", read ? "read" : "write", setKey, read && reply !== null ? String(reply) : null, invoke, complete, outcome, read ? null : reply);
+  made.command = [command, setKey, "m"];
+  return made;
+}
+
+function setViolations(history: HistoryEntry[]): string[] {
+  return setWorkload(1).check(history, new Map()).violations;
+}
+
+describe("set check", () => {
+  test("a correct history passes, writes that changed nothing included", () => {
+    const history = [
+      setOp("SADD", 0, 1, "ok", 1),
+      setOp("SADD", 2, 3, "ok", 0),
+      setOp("SISMEMBER", 4, 5, "ok", 1),
+      setOp("SREM", 6, null, "unknown", null),
+      setOp("SREM", 7, 8, "failed", null),
+      setOp("SREM", 9, 10, "ok", 1),
+      setOp("SREM", 11, 12, "ok", 0),
+      setOp("SISMEMBER", 13, 14, "ok", 0),
+    ];
+    expect(setViolations(history)).toEqual([]);
+    // Concurrent: the SADD may come before or after the SREM.
+    expect(setViolations([setOp("SADD", 0, 1, "ok", 1), setOp("SREM", 2, 5, "ok", 1), setOp("SADD", 3, 4, "ok", 0)])).toEqual([]);
+  });
+  test("a write answered from a stale state is caught", () => {
+    // The member was removed (acknowledged) before the second SADD was sent, which still said it was there.
+    const history = [setOp("SADD", 0, 1, "ok", 1), setOp("SREM", 2, 3, "ok", 1), setOp("SADD", 4, 5, "ok", 0)];
+    expect(setViolations(history).length).toBeGreaterThan(0);
+  });
+  test("a stale read is caught", () => {
+    expect(setViolations([setOp("SADD", 0, 1, "ok", 1), setOp("SISMEMBER", 2, 3, "ok", 0)]).length).toBeGreaterThan(0);
+  });
+  test("a lost write is caught", () => {
+    expect(setViolations([setOp("SADD", 0, 1, "ok", 1), setOp("SADD", 2, 3, "ok", 1)]).length).toBeGreaterThan(0);
   });
 });

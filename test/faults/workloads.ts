@@ -13,15 +13,18 @@
  *   that was never pushed or whose push definitely failed, no acknowledged token lost beyond what
  *   pops of unknown outcome may have taken, and each consumer gets one producer's tokens in the
  *   order they were pushed.
+ * - set: `SADD key m`, `SREM key m` and `SISMEMBER key m`, one member per key, so that about half
+ *   the writes change nothing (a leader answers those without a log entry, see `Unchanged` in
+ *   src/api.ts); checked for linearizability against a set of that one member.
  *
  * Outcomes follow the README ("Errors and what they guarantee"): ok; failed (MOVED, TRY,
  * CLUSTERDOWN, TRYAGAIN, LOADING, ERR: definitely not applied); unknown (UNCERTAIN, a reply
  * timeout, a dropped connection: may or may not have been applied).
  */
-import { checkRegisterHistory, type Operation, type Outcome } from "../sim/linearizability.ts";
+import { checkOperations, checkRegisterHistory, type Model, type ModelOperation, type Operation, type Outcome } from "../sim/linearizability.ts";
 import type { Random } from "./random.ts";
 
-export type WorkloadName = "register" | "counter" | "append" | "queue";
+export type WorkloadName = "register" | "counter" | "append" | "queue" | "set";
 
 /** One operation as the harness recorded it. Times are `performance.now()` of the test process. */
 export interface HistoryEntry {
@@ -434,8 +437,82 @@ export function queueWorkload(keyCount = 2): Workload {
   };
 }
 
+/** The member every command of the set workload names. */
+const setMember = "m";
+
+/** A set workload operation for the checker: what it does, and its reply (null: unknown). */
+interface SetInput {
+  readonly op: "add" | "remove" | "is";
+  readonly reply: number | null;
+}
+
+/**
+ * A set of one member (present or not): SADD answers 1 when it added it, SREM 1 when it removed it,
+ * SISMEMBER whether it is there. A write of unknown outcome may answer anything.
+ */
+const setModel: Model<boolean, SetInput, null> = {
+  init: () => false,
+  step(present, input) {
+    const expected = input.op === "add" ? (present ? 0 : 1) : present ? 1 : 0;
+    const legal = input.reply === null || input.reply === expected;
+    return [legal, input.op === "add" ? true : input.op === "remove" ? false : present];
+  },
+  equal: (a, b) => a === b,
+  hash: (present) => (present ? 1 : 0),
+  readOnly: (input) => input.op === "is",
+};
+
+/**
+ * Sets: SADD, SREM and SISMEMBER of one member per key, about half the writes changing nothing,
+ * checked for linearizability (`setModel`). Failed commands took no effect and are left out, as
+ * are reads without a reply; a write without one may take effect at any time after it was sent.
+ */
+export function setWorkload(keyCount = 3, checkTimeoutMs = 60_000): Workload {
+  const keys = keysOf("set", keyCount);
+  return {
+    name: "set",
+    keys,
+    generate(_client, _sequence, random) {
+      const key = random.pick(keys);
+      const roll = random.int(0, 2);
+      if (roll === 0) return { kind: "write", key, command: ["SADD", key, setMember], value: null };
+      if (roll === 1) return { kind: "write", key, command: ["SREM", key, setMember], value: null };
+      return { kind: "read", key, command: ["SISMEMBER", key, setMember], value: null };
+    },
+    finalCommand: (key) => ["SISMEMBER", key, setMember],
+    check(history) {
+      const violations: string[] = [];
+      const notes: string[] = [];
+      const deadline = performance.now() + checkTimeoutMs;
+      for (const key of keys) {
+        const entries = history.filter((entry) => entry.workload === "set" && entry.key === key && entry.outcome !== "failed");
+        const operations: ModelOperation<SetInput, null>[] = [];
+        const sources: HistoryEntry[] = [];
+        for (const entry of entries) {
+          const known = entry.outcome === "ok";
+          if (entry.kind === "read" && !known) continue;
+          const op = entry.kind === "read" ? "is" : entry.command[0] === "SADD" ? "add" : "remove";
+          const reply = !known ? null : entry.kind === "read" ? Number(entry.value) : entry.integer;
+          operations.push({ input: { op, reply }, output: null, invoke: entry.invoke, complete: known ? (entry.complete as number) : Infinity });
+          sources.push(entry);
+        }
+        const verdict = checkOperations(setModel, operations, { deadline });
+        if (verdict.kind === "gave-up") notes.push(`set ${key}: no verdict (${verdict.reason})`);
+        else if (verdict.kind === "not-linearizable") {
+          const prefix = verdict.longestPrefix.slice(-5).map((i) => describe(sources[i] as HistoryEntry));
+          const unplaced = verdict.unplaced.slice(0, 5).map((i) => describe(sources[i] as HistoryEntry));
+          pushLimited(violations, `set ${key}: not linearizable; last placed: ${prefix.join("; ")}; could not place: ${unplaced.join("; ")}`);
+        }
+      }
+      return { workload: "set", violations, notes };
+    },
+  };
+}
+
 export function makeWorkload(name: WorkloadName): Workload {
   switch (name) {
+    case "set":
+      return setWorkload();
     case "queue":
       return queueWorkload();
     case "register":

@@ -1,0 +1,202 @@
+/**
+ * Writes that change nothing (SADD of a member already there, SET NX of a key that exists, a pop
+ * from a missing list...): a leader whose state is current answers them without a log entry, as
+ * Redis keeps them out of its AOF and replication stream (`Unchanged` in src/api.ts). Checked
+ * against redis-server: the same replies, and a WATCH on the key is not aborted by them, whether
+ * they were answered at once or went through the log behind a write of their connection; the log
+ * does not grow for them on a single node; on a 3-node cluster a leader under its lease answers
+ * them without the log at Medium consistency, and at High sends them through the log (its lease
+ * is not trusted there). The linearizability of these answers under partitions and pauses is
+ * checked by the fault harness's `set` workload and by test/faults/faults.test.ts's paused leader.
+ */
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { Clone } from "../src/clone/machine.ts";
+import { eventually } from "./helpers/eventually.ts";
+import { InProcessNodes } from "./helpers/in-process-nodes.ts";
+import { diffServers } from "./helpers/redis-diff.ts";
+import { callPort, plain, RespConnection, type RespValue } from "./helpers/resp-client.ts";
+
+setDefaultTimeout(60_000);
+
+/** A write that changes nothing once `setup` has run, on key `k`. */
+interface NoOp {
+  readonly setup: readonly (readonly string[])[];
+  readonly write: readonly string[];
+}
+
+const noOps: readonly NoOp[] = [
+  { setup: [["SADD", "k", "a", "b"]], write: ["SADD", "k", "b", "a"] },
+  { setup: [["SADD", "k", "a"]], write: ["SREM", "k", "x", "y"] },
+  { setup: [], write: ["SREM", "k", "x"] },
+  { setup: [], write: ["SPOP", "k"] },
+  { setup: [], write: ["SPOP", "k", "3"] },
+  { setup: [["SADD", "k", "a"]], write: ["SMOVE", "k", "d", "x"] },
+  { setup: [], write: ["SMOVE", "k", "d", "x"] },
+  { setup: [["SET", "k", "v"]], write: ["SET", "k", "w", "NX"] },
+  { setup: [["SET", "k", "v"]], write: ["SET", "k", "w", "NX", "GET"] },
+  { setup: [], write: ["SET", "k", "w", "XX"] },
+  { setup: [], write: ["SET", "k", "w", "XX", "GET"] },
+  { setup: [["SET", "k", "v"]], write: ["SETNX", "k", "w"] },
+  { setup: [["SET", "k", "v"]], write: ["MSETNX", "j", "1", "k", "2"] },
+  { setup: [], write: ["DEL", "k", "j"] },
+  { setup: [], write: ["UNLINK", "k"] },
+  { setup: [], write: ["GETDEL", "k"] },
+  { setup: [], write: ["EXPIRE", "k", "100"] },
+  { setup: [["SET", "k", "v", "EX", "100"]], write: ["EXPIRE", "k", "50", "NX"] },
+  { setup: [["SET", "k", "v"]], write: ["PEXPIRE", "k", "500", "XX"] },
+  { setup: [["SET", "k", "v"]], write: ["PERSIST", "k"] },
+  { setup: [], write: ["PERSIST", "k"] },
+  { setup: [], write: ["LPOP", "k"] },
+  { setup: [], write: ["RPOP", "k", "2"] },
+  { setup: [], write: ["LPUSHX", "k", "a"] },
+  { setup: [], write: ["RPUSHX", "k", "a", "b"] },
+  { setup: [], write: ["RPOPLPUSH", "k", "d"] },
+  { setup: [], write: ["LMOVE", "k", "d", "LEFT", "RIGHT"] },
+  { setup: [["ZADD", "k", "1", "a", "2", "b"]], write: ["ZADD", "k", "2", "b", "1", "a"] },
+  { setup: [["ZADD", "k", "1", "a"]], write: ["ZADD", "k", "NX", "5", "a"] },
+  { setup: [["ZADD", "k", "1", "a"]], write: ["ZADD", "k", "XX", "CH", "5", "b"] },
+  { setup: [["ZADD", "k", "3", "a"]], write: ["ZADD", "k", "GT", "2", "a"] },
+  { setup: [["ZADD", "k", "3", "a"]], write: ["ZADD", "k", "INCR", "0", "a"] },
+  { setup: [], write: ["ZADD", "k", "XX", "1", "a"] },
+  { setup: [["ZADD", "k", "1", "a"]], write: ["ZREM", "k", "x"] },
+  { setup: [], write: ["ZPOPMIN", "k"] },
+  { setup: [], write: ["ZPOPMAX", "k", "2"] },
+  { setup: [["HSET", "k", "f", "v"]], write: ["HSETNX", "k", "f", "w"] },
+  { setup: [["HSET", "k", "f", "v"]], write: ["HDEL", "k", "g", "h"] },
+  { setup: [], write: ["HDEL", "k", "g"] },
+  { setup: [["GEOADD", "k", "13.361389", "38.115556", "a"]], write: ["GEOADD", "k", "13.361389", "38.115556", "a"] },
+  // The same check that makes the write a no-op reports its type error: not logged either.
+  { setup: [["SET", "k", "v"]], write: ["SADD", "k", "a"] },
+  { setup: [["SADD", "k", "a"]], write: ["LPOP", "k"] },
+  { setup: [["LPUSH", "k", "a"]], write: ["SET", "k", "w", "NX", "GET"] },
+];
+
+/** RAFTSTATS's last_log_index of the node at `port`. */
+async function lastLogIndex(port: number): Promise<number> {
+  const stats = (await callPort(port, "RAFTSTATS")) as string[];
+  const at = stats.indexOf("last_log_index");
+  return Number(stats[at + 1]);
+}
+
+/** A reply, comparable across servers. */
+function shown(reply: RespValue): unknown {
+  return plain(reply);
+}
+
+/**
+ * On a fresh keyspace: runs `setup`, then on a second connection WATCHes `k`, then (with `behind`,
+ * pipelined behind a write of another key on the same connection, so that it waits its turn and
+ * goes through the log) sends the no-op, then runs MULTI/EXEC on the watching connection. Returns
+ * the no-op's reply and whether EXEC ran (null when aborted).
+ */
+async function runNoOp(port: number, noOp: NoOp, behind: boolean): Promise<{ reply: unknown; exec: unknown }> {
+  const writer = await RespConnection.connect(port);
+  const watcher = await RespConnection.connect(port);
+  try {
+    await writer.call("FLUSHALL");
+    for (const command of noOp.setup) await writer.call(...command);
+    await watcher.call("WATCH", "k");
+    let reply: unknown;
+    if (behind) {
+      writer.command("SET", "other", "x");
+      writer.command(...noOp.write);
+      const [set, noOpReply] = await writer.readMany(2);
+      expect(shown(set as RespValue)).toBe("OK");
+      reply = shown(noOpReply as RespValue);
+    } else {
+      reply = shown(await writer.call(...noOp.write));
+    }
+    await watcher.call("MULTI");
+    await watcher.call("GET", "other");
+    const exec = shown(await watcher.call("EXEC"));
+    return { reply, exec };
+  } finally {
+    writer.close();
+    watcher.close();
+  }
+}
+
+describe("a single node, against redis-server", () => {
+  const servers = diffServers();
+
+  test("answers each write that changes nothing as redis-server does, without a log entry, and a WATCH stays", async () => {
+    const differences: string[] = [];
+    for (const noOp of noOps) {
+      const expected = await runNoOp(servers.redisPort, noOp, false);
+      const before = await lastLogIndex(servers.clonePort);
+      const actual = await runNoOp(servers.clonePort, noOp, false);
+      const after = await lastLogIndex(servers.clonePort);
+      // FLUSHALL, the setup's writes and SET other, each an entry: the no-op adds none.
+      const entries = after - before;
+      const expectedEntries = 1 + noOp.setup.length;
+      if (JSON.stringify(actual) !== JSON.stringify(expected) || entries !== expectedEntries) {
+        differences.push(`${noOp.write.join(" ")}: redis ${JSON.stringify(expected)}, clone ${JSON.stringify(actual)}, ${entries} entries (expected ${expectedEntries})`);
+      }
+    }
+    expect(differences).toEqual([]);
+  });
+
+  test("behind a write of its connection it goes through the log, with the same reply, and a WATCH stays", async () => {
+    const differences: string[] = [];
+    for (const noOp of noOps) {
+      const expected = await runNoOp(servers.redisPort, noOp, true);
+      const actual = await runNoOp(servers.clonePort, noOp, true);
+      if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+        differences.push(`${noOp.write.join(" ")}: redis ${JSON.stringify(expected)}, clone ${JSON.stringify(actual)}`);
+      }
+    }
+    expect(differences).toEqual([]);
+  });
+
+  test("a write that changes something is still logged, and aborts a WATCH", async () => {
+    const before = await lastLogIndex(servers.clonePort);
+    const result = await runNoOp(servers.clonePort, { setup: [["SADD", "k", "a"]], write: ["SADD", "k", "a", "b"] }, false);
+    expect(result).toEqual({ reply: 1, exec: null });
+    // FLUSHALL, the setup and the SADD.
+    expect((await lastLogIndex(servers.clonePort)) - before).toBe(3);
+  });
+});
+
+describe("a 3-node cluster", () => {
+  for (const consistency of ["medium", "high"] as const) {
+    describe(`at ${consistency} consistency`, () => {
+      const cluster = new InProcessNodes(`unchanged-${consistency}`);
+      let leaderPort = 0;
+      let followerPort = 0;
+      beforeAll(async () => {
+        const leader = await cluster.openCluster([new Clone(), new Clone(), new Clone()], { logLevel: "warning", consistency });
+        leaderPort = leader.port;
+        followerPort = (cluster.nodes.find((node) => node !== leader) as { port: number }).port;
+        expect(await callPort(leaderPort, "SADD", "members", "m")).toBe(1);
+      });
+
+      if (consistency === "medium") {
+        test("the leader under its lease answers SADD of a member already there without the log", async () => {
+          // The lease holds from the first heartbeat round a quorum acknowledged in this term.
+          await eventually(
+            "an SADD answered without a log entry",
+            async () => {
+              const before = await lastLogIndex(leaderPort);
+              const reply = await callPort(leaderPort, "SADD", "members", "m");
+              return { reply, entries: (await lastLogIndex(leaderPort)) - before };
+            },
+            (result) => result.reply === 0 && result.entries === 0,
+          );
+        });
+      } else {
+        test("the leader sends SADD of a member already there through the log (its lease is not trusted at High)", async () => {
+          for (let i = 0; i < 3; i++) {
+            const before = await lastLogIndex(leaderPort);
+            expect(await callPort(leaderPort, "SADD", "members", "m")).toBe(0);
+            expect((await lastLogIndex(leaderPort)) - before).toBe(1);
+          }
+        });
+      }
+
+      test("a follower redirects it, as any write", async () => {
+        const reply = (await callPort(followerPort, "SADD", "members", "m")) as { error: string };
+        expect(reply.error).toStartWith("MOVED 0 ");
+      });
+    });
+  }
+});
