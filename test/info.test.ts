@@ -37,7 +37,7 @@ test("total_net_input_bytes and total_net_output_bytes count the client's frames
   expect(stats.get("total_net_repl_input_bytes")).toBe("0");
 });
 
-test("keyspace hits and misses count reads, expired_keys the keys deleted when their time came; RESETSTAT clears them", async () => {
+test("keyspace hits and misses count reads (not writes), expired_keys the keys deleted when their time came; RESETSTAT clears them", async () => {
   expect(plain(await connection.call("CONFIG", "RESETSTAT"))).toBe("OK");
   await connection.call("SET", "info:k", "v");
   await connection.call("GET", "info:k");
@@ -49,6 +49,10 @@ test("keyspace hits and misses count reads, expired_keys the keys deleted when t
   // A read of an expired key is a miss; the next write reclaims it (reads never change state).
   await connection.call("GET", "info:short");
   await connection.call("SET", "info:other", "v");
+  // Writes that change nothing, answered without the log, are not reads: as in Redis, their
+  // lookups count for neither.
+  expect(plain(await connection.call("DEL", "info:nope4"))).toBe(0);
+  expect(plain(await connection.call("SET", "info:k", "w", "NX"))).toBe(null);
   const stats = await fields("stats");
   expect([stats.get("keyspace_hits"), stats.get("keyspace_misses"), stats.get("expired_keys"), stats.get("evicted_keys")]).toEqual(["4", "4", "1", "0"]);
   expect(plain(await connection.call("CONFIG", "RESETSTAT"))).toBe("OK");

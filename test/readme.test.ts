@@ -59,12 +59,12 @@ function multibulk(...args: string[]): string {
   return `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")}`;
 }
 
-test("the README's Clone example serves SET, GET, DEL and KEYS", async () => {
+test("the README's Clone example serves SET, GET, DEL (a DEL of nothing too) and KEYS", async () => {
   writeFileSync(generated, exampleSource());
   const module = (await import(generated)) as { node: FinnNode };
   try {
     const expected =
-      "+OK\r\n+OK\r\n$8\r\nmy value\r\n*2\r\n$3\r\na/b\r\n$5\r\nmykey\r\n:1\r\n$-1\r\n-ERR wrong number of arguments for 'set' command\r\n";
+      "+OK\r\n+OK\r\n$8\r\nmy value\r\n*2\r\n$3\r\na/b\r\n$5\r\nmykey\r\n:1\r\n$-1\r\n:0\r\n-ERR wrong number of arguments for 'set' command\r\n";
     const reply = await exchange(
       module.node.port,
       multibulk("SET", "a/b", "1") +
@@ -73,6 +73,7 @@ test("the README's Clone example serves SET, GET, DEL and KEYS", async () => {
         multibulk("KEYS", "*") +
         multibulk("DEL", "mykey", "nokey") +
         multibulk("GET", "mykey") +
+        multibulk("DEL", "mykey", "nokey") +
         multibulk("SET", "x"),
       expected.length,
     );

@@ -228,6 +228,8 @@ export class Keyspace {
    * reads they serve), and keys deleted because their time came (every replica deletes the same).
    */
   readonly stats = { hits: 0, misses: 0, expired: 0 };
+  /** False while a write's `unchanged` reads (`readAsWrite`): its lookups are not counted as reads. */
+  private countsReads = true;
   /** Every entry in sequence order, with dead ones not yet compacted away. */
   private order: Entry[] = [];
   private deadInOrder = 0;
@@ -261,7 +263,7 @@ export class Keyspace {
     const entry = this.entries.get(key);
     if (entry === undefined || entry.expiresAt === 0 || entry.expiresAt > replicatedTime()) {
       // A read (outside `mutate`) counts for INFO's keyspace_hits and keyspace_misses.
-      if (!applying()) {
+      if (!applying() && this.countsReads) {
         if (entry === undefined) this.stats.misses++;
         else this.stats.hits++;
       }
@@ -270,8 +272,24 @@ export class Keyspace {
     if (applying()) {
       this.delete(key);
       this.stats.expired++;
-    } else this.stats.misses++;
+    } else if (this.countsReads) this.stats.misses++;
     return undefined;
+  }
+
+  /**
+   * Runs a write's `unchanged` (see `Unchanged` in api.ts) as the write would read: after active
+   * expiry when it is applied (outside the log `reclaimExpired` does nothing), and without counting
+   * its lookups in INFO's keyspace_hits and keyspace_misses (Redis counts only reads' lookups).
+   */
+  readAsWrite<T>(read: () => T): T {
+    this.reclaimExpired();
+    const counted = this.countsReads;
+    this.countsReads = false;
+    try {
+      return read();
+    } finally {
+      this.countsReads = counted;
+    }
   }
 
   /** True when `entry` has expired (at `now`). */

@@ -59,9 +59,10 @@ const byName = new Map(all.map((one) => [one.spec.name, one]));
 const commands: readonly CommandSpec[] = all.map((one) => one.spec);
 
 /**
- * Passes commands to the framework's applier, with active expiry first in every `mutate`: before
- * a command's own work, the keys whose time has come are reclaimed (deterministically, see
- * keyspace.ts). One per machine, reused (`command` is synchronous).
+ * Passes commands to the framework's applier, with active expiry first in every `mutate` (and a
+ * write's `unchanged`, see `Keyspace.readAsWrite`): before a command's own work, the keys whose
+ * time has come are reclaimed (deterministically, see keyspace.ts). One per machine, reused
+ * (`command` is synchronous).
  */
 class ExpiringApplier implements Applier {
   inner: Applier | null = null;
@@ -76,10 +77,11 @@ class ExpiringApplier implements Applier {
   ): void {
     const inner = this.inner as Applier;
     const machine = this.machine;
+    const asked = unchanged == null ? null : () => machine.keyspace.readAsWrite(unchanged);
     // With no TTL pending, reclaiming would do nothing: pass `mutate` as it is (no closure per
     // write). The keyspace is the same on every replica at a given log position, so is the choice.
     if (mutate === null || !machine.keyspace.mayReclaim) {
-      inner.apply(conn, command, mutate, respond, unchanged);
+      inner.apply(conn, command, mutate, respond, asked);
       return;
     }
     inner.apply(
@@ -90,14 +92,7 @@ class ExpiringApplier implements Applier {
         return mutate();
       },
       respond,
-      // Applied, a write that changes nothing reclaims as every other does (outside the log,
-      // `reclaimExpired` does nothing).
-      unchanged == null
-        ? unchanged
-        : () => {
-            machine.keyspace.reclaimExpired();
-            return unchanged();
-          },
+      asked,
     );
   }
 }
