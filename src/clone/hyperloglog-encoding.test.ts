@@ -6,7 +6,7 @@
  */
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { countOf, elementPattern, HyperLogLogDraft, murmurHash64AForTest } from "./hyperloglog-encoding.ts";
+import { countOf, elementPattern, HyperLogLogDraft, murmurHash64AForTest, registerOf } from "./hyperloglog-encoding.ts";
 
 const mask = (1n << 64n) - 1n;
 const m = 0xc6a4a7935bd1e995n;
@@ -71,6 +71,28 @@ test("a sparse HLL and a dense one fed the same elements count alike and hold th
     }),
     { numRuns: 60 },
   );
+});
+
+test("registerOf reads every register of a sparse HLL as of its dense form, and an element already counted raises none", () => {
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 12 }), { maxLength: 300 }), (elements) => {
+      const sparse = HyperLogLogDraft.empty();
+      for (const element of elements) sparse.add(element);
+      const sparseValue = sparse.value();
+      expect(sparse.toDense()).toBe(true);
+      const denseValue = sparse.value();
+      for (let index = 0; index < 16384; index++) expect(registerOf(sparseValue, index)).toBe(registerOf(denseValue, index));
+      // PFADD's `unchanged`: each element's register already holds its pattern length.
+      for (const element of elements) {
+        const pattern = elementPattern(element);
+        expect(registerOf(sparseValue, pattern >>> 6) as number).toBeGreaterThanOrEqual(pattern & 63);
+      }
+    }),
+    { numRuns: 30 },
+  );
+  // A sparse code cut short: the registers past its end are not known.
+  const cut = HyperLogLogDraft.empty().value().subarray(0, 16);
+  expect(registerOf(cut, 0)).toBeNull();
 });
 
 test("a sparse code that does not cover 16384 registers is refused, a long run of them does not loop", () => {

@@ -196,6 +196,22 @@ function denseRegister(bytes: Uint8Array, index: number): number {
   return (((bytes[at] as number) >>> shift) | next) & 63;
 }
 
+/**
+ * Register `index` of `value` (a checked HLL, dense or sparse), or null when a sparse code ends
+ * before it (broken: Redis finds that when it walks the code).
+ */
+export function registerOf(value: Uint8Array, index: number): number | null {
+  if (isDense(value)) return denseRegister(value, index);
+  let first = 0;
+  for (let at = headerBytes; at < value.length; at += isXZero(value[at] as number) ? 2 : 1) {
+    const opcode = value[at] as number;
+    const run = runLength(value, at);
+    if (index < first + run) return isValue(opcode) ? opcodeValue(opcode) : 0;
+    first += run;
+  }
+  return null;
+}
+
 /** Raises dense register `index` to `count`; 1 when it was lower, else 0 (Redis's `hllDenseSet`). */
 function raiseDenseRegister(bytes: Uint8Array, index: number, count: number): number {
   if (count <= denseRegister(bytes, index)) return 0;

@@ -5,15 +5,15 @@
  * "WRONGTYPE Key is not a valid HyperLogLog string value."; a broken sparse code answers
  * INVALIDOBJ where Redis notices it. Writes keep the key's TTL, as Redis changes the value in place.
  *
- * **PFCOUNT of one key goes through the log.** Redis's PFCOUNT writes the count it computed into
- * the value's header (the cache) when the cached one was stale, and propagates itself to
- * replicas when it did. Here the choice between a read and a write cannot be made before the
- * command is applied (the key's state is only known in log order), so PFCOUNT of one key is
- * always a write: `mutate` computes the count and stores the refreshed header only when the
- * cache was stale, on every replica alike, and GET afterwards shows Redis's bytes. The cost is a
- * log entry per PFCOUNT of one key (and WATCH sees it as a change of the key, even when the cache
- * was already fresh; Redis counts it a change only when it refreshed the cache). PFCOUNT of
- * several keys merges them in memory and changes nothing, as in Redis: a read.
+ * **PFCOUNT of one key is a write that may change nothing.** Redis's PFCOUNT writes the count it
+ * computed into the value's header (the cache) when the cached one was stale, and propagates
+ * itself to replicas when it did. Here it is a write whose `unchanged` answers a fresh cached
+ * count (or 0 for a missing key): a leader whose state is current answers that as a read, and
+ * applied through the log it changes nothing and is no change of the key for WATCH, as in Redis.
+ * Otherwise `mutate` computes the count and stores the refreshed header, on every replica alike,
+ * and GET afterwards shows Redis's bytes. PFADD of elements already counted (no register rises)
+ * changes nothing either. PFCOUNT of several keys merges them in memory and changes nothing, as
+ * in Redis: a read.
  *
  * PFSELFTEST (Redis's internal test of its register macros, 10 million additions) is left out.
  */
@@ -21,7 +21,7 @@ import { RespError } from "../errors.ts";
 import { latin1 } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { option } from "./arguments.ts";
-import type { CloneCommand } from "./command.ts";
+import { type CloneCommand, unchangedZero } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import type { Command } from "../resp/reader.ts";
 import {
@@ -31,11 +31,13 @@ import {
   countOf,
   countOfRegisters,
   countReply,
+  elementPattern,
   errCorrupt,
   HyperLogLogDraft,
   isDense,
   mergeInto,
   registerCount,
+  registerOf,
   withCachedCount,
 } from "./hyperloglog-encoding.ts";
 
@@ -132,6 +134,17 @@ export const hyperLogLogCommands: readonly CloneCommand[] = [
           return 1;
         },
         (updated) => conn?.writeInt(updated),
+        () => {
+          // No register would rise (an element already counted, as most are): nothing to store.
+          const value = lookupHyperLogLog(db, command.key(1));
+          if (value === undefined) return null;
+          for (let i = 2; i < command.argCount; i++) {
+            const pattern = elementPattern(command.arg(i));
+            const register = registerOf(value, pattern >>> 6);
+            if (register === null || register < (pattern & 63)) return null;
+          }
+          return unchangedZero;
+        },
       );
     },
   },
@@ -152,6 +165,12 @@ export const hyperLogLogCommands: readonly CloneCommand[] = [
           command,
           () => countOne(db, command.key(1)),
           (count) => conn?.writeInt(count),
+          () => {
+            // A valid cached count is the answer, and nothing to store: a read.
+            const value = lookupHyperLogLog(db, command.key(1));
+            const cached = value === undefined ? 0 : cachedCardinality(value);
+            return cached === null ? null : { value: cached };
+          },
         );
       }
       return applier.apply(conn, command, null, () => {
