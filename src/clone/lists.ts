@@ -404,6 +404,14 @@ export const listCommands: readonly CloneCommand[] = [
           return removed;
         },
         (removed) => conn?.writeInt(removed),
+        () => {
+          // No element equal to the one given: nothing to remove.
+          const list = db.lookup<ListValue>(command.key(1), "list");
+          if (list === undefined) return unchangedZero;
+          const element = command.arg(3);
+          for (let i = 0; i < list.size; i++) if (sameBytes(list.at(i), element)) return null;
+          return unchangedZero;
+        },
       );
     },
   },

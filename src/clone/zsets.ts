@@ -304,8 +304,18 @@ export function storeSorted(db: Keyspace, key: string, entries: readonly ScoredM
   return entries.length;
 }
 
-/** ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX: `remove` takes the members out and says how many. */
-function removeRange(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, remove: (zset: ZSetValue) => number): void {
+/**
+ * ZREMRANGEBYRANK, ZREMRANGEBYSCORE and ZREMRANGEBYLEX: `remove` takes the members out and says how
+ * many; `none` tells, only reading, that the range holds no member (then nothing changes).
+ */
+function removeRange(
+  db: Keyspace,
+  applier: Applier,
+  conn: Conn | null,
+  command: Command,
+  remove: (zset: ZSetValue) => number,
+  none: (zset: ZSetValue) => boolean,
+): void {
   return applier.apply(
     conn,
     command,
@@ -318,6 +328,10 @@ function removeRange(db: Keyspace, applier: Applier, conn: Conn | null, command:
       return removed;
     },
     (removed) => conn?.writeInt(removed),
+    () => {
+      const zset = db.lookup<ZSetValue>(command.key(1), "zset");
+      return zset === undefined || none(zset) ? unchangedZero : null;
+    },
   );
 }
 
@@ -986,10 +1000,17 @@ export const zsetCommands: readonly CloneCommand[] = [
       const start = parseLong(command.arg(2));
       const stop = parseLong(command.arg(3));
       if (start === null || stop === null) return errNotInteger;
-      return removeRange(db, applier, conn, command, (zset) => {
-        const clamped = clampRange(start, stop, zset.size);
-        return clamped === null ? 0 : zset.removeRangeByRank(clamped[0], clamped[1]);
-      });
+      return removeRange(
+        db,
+        applier,
+        conn,
+        command,
+        (zset) => {
+          const clamped = clampRange(start, stop, zset.size);
+          return clamped === null ? 0 : zset.removeRangeByRank(clamped[0], clamped[1]);
+        },
+        (zset) => clampRange(start, stop, zset.size) === null,
+      );
     },
   },
   {
@@ -1004,7 +1025,14 @@ export const zsetCommands: readonly CloneCommand[] = [
     ),
     run(db, applier, conn, command) {
       const scores = parseScoreRange(command.arg(2), command.arg(3));
-      return removeRange(db, applier, conn, command, (zset) => zset.removeRangeByScore(scores));
+      return removeRange(
+        db,
+        applier,
+        conn,
+        command,
+        (zset) => zset.removeRangeByScore(scores),
+        (zset) => zset.list.firstInRange(scores) === null,
+      );
     },
   },
   {
@@ -1019,7 +1047,14 @@ export const zsetCommands: readonly CloneCommand[] = [
     ),
     run(db, applier, conn, command) {
       const lex = parseLexRange(command.arg(2), command.arg(3));
-      return removeRange(db, applier, conn, command, (zset) => zset.removeRangeByLex(lex));
+      return removeRange(
+        db,
+        applier,
+        conn,
+        command,
+        (zset) => zset.removeRangeByLex(lex),
+        (zset) => zset.list.countInLexRange(lex) === 0,
+      );
     },
   },
   {
