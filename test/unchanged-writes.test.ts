@@ -7,13 +7,17 @@
  * does not grow for them on a single node; on a 3-node cluster a leader under its lease answers
  * them without the log at Low and Medium consistency, and at High sends them through the log (its
  * lease is not trusted there); a follower redirects them at every level (at Low too, where it
- * answers reads from its own state). The linearizability of these answers under partitions and pauses is
+ * answers reads from its own state). Seeded random writes on three keys (UNCHANGED_FUZZ_SEED,
+ * UNCHANGED_FUZZ_STEPS), half of them of the kinds that may change nothing, give the same reply,
+ * the same WATCH outcome and the same state after each as on redis-server: a write wrongly found
+ * unchanged would be lost, one wrongly found changed aborts a WATCH that Redis keeps. The linearizability of these answers under partitions and pauses is
  * checked by the fault harness's `set` workload and by test/faults/faults.test.ts's paused leader.
  */
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Clone } from "../src/clone/machine.ts";
 import { eventually } from "./helpers/eventually.ts";
 import { InProcessNodes } from "./helpers/in-process-nodes.ts";
+import { caseRng, countFromEnvironment, seedFromEnvironment } from "./hostile/fuzz.ts";
 import { diffServers } from "./helpers/redis-diff.ts";
 import { callPort, plain, RespConnection, type RespValue } from "./helpers/resp-client.ts";
 
@@ -33,6 +37,7 @@ const noOps: readonly NoOp[] = [
   { setup: [], write: ["SPOP", "k", "3"] },
   { setup: [["SADD", "k", "a"]], write: ["SMOVE", "k", "d", "x"] },
   { setup: [], write: ["SMOVE", "k", "d", "x"] },
+  { setup: [["SADD", "k", "a"]], write: ["SMOVE", "k", "k", "a"] },
   { setup: [["SET", "k", "v"]], write: ["SET", "k", "w", "NX"] },
   { setup: [["SET", "k", "v"]], write: ["SET", "k", "w", "NX", "GET"] },
   { setup: [], write: ["SET", "k", "w", "XX"] },
@@ -176,6 +181,127 @@ describe("a single node, against redis-server", () => {
       expect((await lastLogIndex(servers.clonePort)) - before).toBe(2 + change.setup.length);
     }
   });
+});
+
+/** The keys the random sequences use, and the members and values they write. */
+const randomKeys = ["k1", "k2", "d"];
+const randomMembers = ["a", "b", "c"];
+
+/** A random write on a small keyspace: one that makes state, or one that may change nothing. */
+function randomWrite(rng: ReturnType<typeof caseRng>): string[] {
+  const k = rng.pick(randomKeys);
+  const m = rng.pick(randomMembers);
+  const v = rng.pick(["v", "w"]);
+  const score = rng.pick(["1", "2"]);
+  const makers: (() => string[])[] = [
+    () => ["SET", k, v],
+    () => ["RPUSH", k, m],
+    () => ["SADD", k, m],
+    () => ["ZADD", k, score, m],
+    () => ["HSET", k, m, v],
+    () => ["PFADD", k, m],
+  ];
+  const maybeNothing: (() => string[])[] = [
+    () => ["SADD", k, m, rng.pick(randomMembers)],
+    () => ["SREM", k, m],
+    () => ["SPOP", k, "10"],
+    () => ["SMOVE", k, "d", m],
+    () => ["SET", k, v, rng.pick(["NX", "XX"]), ...(rng.chance(0.5) ? ["GET"] : [])],
+    () => ["SETNX", k, v],
+    () => ["MSETNX", "k1", v, "k2", v],
+    () => ["DEL", k, rng.pick(randomKeys)],
+    () => ["UNLINK", k],
+    () => ["GETDEL", k],
+    () => ["EXPIRE", k, "1000", ...(rng.chance(0.5) ? [rng.pick(["NX", "XX"])] : [])],
+    () => ["PERSIST", k],
+    () => ["LPOP", k],
+    () => ["RPOP", k, "2"],
+    () => [rng.pick(["LPUSHX", "RPUSHX"]), k, m],
+    () => ["RPOPLPUSH", k, "d"],
+    () => ["LMOVE", k, "d", "LEFT", "RIGHT"],
+    () => ["LREM", k, rng.pick(["0", "1", "-1"]), m],
+    () => ["ZADD", k, ...(rng.chance(0.6) ? [rng.pick(["NX", "XX", "GT", "LT", "CH", "INCR"])] : []), score, m],
+    () => ["ZREM", k, m],
+    () => ["ZREMRANGEBYSCORE", k, score, score],
+    () => ["ZREMRANGEBYRANK", k, "1", "2"],
+    () => ["ZREMRANGEBYLEX", k, "[a", `[${m}`],
+    () => [rng.pick(["ZPOPMIN", "ZPOPMAX"]), k],
+    () => ["HSETNX", k, m, v],
+    () => ["HDEL", k, m],
+    () => ["PFADD", k, m],
+    () => ["PFCOUNT", k],
+  ];
+  return rng.chance(0.35) ? rng.pick(makers)() : rng.pick(maybeNothing)();
+}
+
+/** Every key's type, TTL presence and content, in a form both servers answer alike. */
+async function stateOf(connection: RespConnection): Promise<unknown[]> {
+  const state: unknown[] = [];
+  for (const key of randomKeys) {
+    const type = shown(await connection.call("TYPE", key));
+    const ttl = Number(shown(await connection.call("TTL", key))) > 0;
+    const reads: Record<string, string[]> = {
+      string: ["GET", key],
+      list: ["LRANGE", key, "0", "-1"],
+      set: ["SMEMBERS", key],
+      zset: ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+      hash: ["HGETALL", key],
+    };
+    const read = reads[String(type)];
+    let content = read === undefined ? null : shown(await connection.call(...read));
+    // Sets and hashes: their order is each server's own.
+    if ((type === "set" || type === "hash") && Array.isArray(content)) content = [...content].map(String).sort();
+    state.push([key, type, ttl, content]);
+  }
+  return state;
+}
+
+describe("random writes on a small keyspace, against redis-server", () => {
+  const servers = diffServers();
+  // UNCHANGED_FUZZ_SEED=random (or a number) and UNCHANGED_FUZZ_STEPS for longer runs by hand.
+  const seed = seedFromEnvironment("UNCHANGED_FUZZ_SEED", 0x5eed);
+  const steps = countFromEnvironment("UNCHANGED_FUZZ_STEPS", 300);
+
+  for (const behind of [false, true]) {
+    test(`the same replies, WATCH outcomes and state after each of ${steps} writes${behind ? ", each behind a write of its connection" : ""} (seed ${seed})`, async () => {
+      const run = async (port: number): Promise<unknown[]> => {
+        const rng = caseRng(seed, behind ? 1 : 0);
+        const writer = await RespConnection.connect(port);
+        const watcher = await RespConnection.connect(port);
+        const observed: unknown[] = [];
+        try {
+          await writer.call("FLUSHALL");
+          for (let step = 0; step < steps; step++) {
+            const command = randomWrite(rng);
+            await watcher.call("WATCH", ...randomKeys);
+            let reply: unknown;
+            if (behind) {
+              writer.command("SET", "other", "x");
+              writer.command(...command);
+              reply = shown((await writer.readMany(2))[1] as RespValue);
+            } else {
+              reply = shown(await writer.call(...command));
+            }
+            // SPOP's members come in each server's own order.
+            if (command[0] === "SPOP" && Array.isArray(reply)) reply = [...reply].map(String).sort();
+            await watcher.call("MULTI");
+            await watcher.call("PING");
+            const exec = shown(await watcher.call("EXEC"));
+            observed.push({ step, command: command.join(" "), reply, aborted: exec === null, state: await stateOf(writer) });
+          }
+        } finally {
+          writer.close();
+          watcher.close();
+        }
+        return observed;
+      };
+      const expected = await run(servers.redisPort);
+      const actual = await run(servers.clonePort);
+      const first = actual.findIndex((one, i) => JSON.stringify(one) !== JSON.stringify(expected[i]));
+      // The first step where they part (later steps start from different states).
+      expect(first === -1 ? null : { redis: expected[first], clone: actual[first], before: expected[first - 1] ?? null }).toBeNull();
+    });
+  }
 });
 
 describe("a 3-node cluster", () => {

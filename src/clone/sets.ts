@@ -22,6 +22,8 @@ import { scanCommand, scanStep } from "./scan.ts";
 import { SetValue } from "./set.ts";
 
 const errNumKeys = new RespError("ERR numkeys should be greater than 0");
+/** SMOVE of a member onto the set it is in: 1, and nothing changes (as Redis answers). */
+const movedOntoItself = { value: 1 } as const;
 const errNumKeysArgs = new RespError("ERR Number of keys can't be greater than number of args");
 const errLimitNegative = new RespError("ERR LIMIT can't be negative");
 
@@ -284,11 +286,13 @@ export const setCommands: readonly CloneCommand[] = [
         },
         (moved) => conn?.writeInt(moved),
         () => {
-          // As `mutate` answers 0, on the same checks.
+          // The checks of `mutate` that answer without a change: a missing source or member, or
+          // a member moved onto the set it is in.
           const from = db.lookup<SetValue>(command.key(1), "set");
           if (from === undefined) return unchangedZero;
           db.lookup<SetValue>(command.key(2), "set");
-          return from.has(command.key(3)) ? null : unchangedZero;
+          if (!from.has(command.key(3))) return unchangedZero;
+          return command.key(1) === command.key(2) ? movedOntoItself : null;
         },
       );
     },
