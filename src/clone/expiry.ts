@@ -200,7 +200,14 @@ function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Comm
 
 
 /** EXPIRE's NX|XX|GT|LT (Redis's `parseExtendedExpireArgumentsOrReply`). */
-function parseExpireFlags(command: Command): { nx: boolean; xx: boolean; gt: boolean; lt: boolean } | Error {
+interface ExpireFlags {
+  nx: boolean;
+  xx: boolean;
+  gt: boolean;
+  lt: boolean;
+}
+
+function parseExpireFlags(command: Command): ExpireFlags | Error {
   const flags = { nx: false, xx: false, gt: false, lt: false };
   for (let i = 3; i < command.argCount; i++) {
     const name = option(command.arg(i));
@@ -229,27 +236,29 @@ function expireCommand(name: string, unit: TimeUnit, summary: string, argument: 
         () => {
           const key = command.key(1);
           const at = expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : replicatedTime());
-          const current = db.expiryOf(key);
-          if (current === undefined) return 0;
-          // No TTL counts as an infinite one for GT and LT, as in Redis.
-          if (flags.nx && current !== 0) return 0;
-          if (flags.xx && current === 0) return 0;
-          const stored = storedTime(at);
-          if (flags.gt && (current === 0 || stored <= current)) return 0;
-          if (flags.lt && current !== 0 && stored >= current) return 0;
+          if (expiryStays(db.expiryOf(key), flags, storedTime(at))) return 0;
           expireKey(db, key, at);
           return 1;
         },
         (done) => conn?.writeInt(done),
-        () => {
-          // The checks of `mutate` that do not depend on the time (GT and LT compare with it).
-          const current = db.expiryOf(command.key(1));
-          if (current === undefined || (flags.nx && current !== 0) || (flags.xx && current === 0)) return unchangedZero;
-          return null;
-        },
+        // A relative time from this node's clock now: the moment the write is answered at.
+        () => (expiryStays(db.expiryOf(command.key(1)), flags, storedTime(expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : replicatedTime()))) ? unchangedZero : null),
       );
     },
   };
+}
+
+/**
+ * Whether an EXPIRE-family command with `flags` leaves the expiry as it is: no key (`current`
+ * undefined), or NX, XX, GT or LT refusing the new time `stored` (no TTL counts as an infinite one
+ * for GT and LT, as in Redis).
+ */
+function expiryStays(current: number | undefined, flags: ExpireFlags, stored: number): boolean {
+  if (current === undefined) return true;
+  if (flags.nx && current !== 0) return true;
+  if (flags.xx && current === 0) return true;
+  if (flags.gt && (current === 0 || stored <= current)) return true;
+  return flags.lt && current !== 0 && stored >= current;
 }
 
 /** TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 without the key, -1 without a TTL. */

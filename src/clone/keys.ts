@@ -82,6 +82,13 @@ function rename(onlyNew: boolean): Handler {
         if (onlyNew) conn?.writeInt(renamed);
         else conn?.writeString("OK");
       },
+      () => {
+        // A key renamed to itself, or RENAMENX onto a key that exists: nothing moves.
+        const from = command.key(1);
+        const to = command.key(2);
+        if (!db.has(from)) throw errNoSuchKey;
+        return from === to || (onlyNew && db.has(to)) ? unchangedZero : null;
+      },
     );
 }
 
