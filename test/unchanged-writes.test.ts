@@ -80,6 +80,7 @@ const noOps: readonly NoOp[] = [
   { setup: [["RPUSH", "k", "a", "b", "a"]], write: ["LREM", "k", "0", "c"] },
   { setup: [], write: ["LREM", "k", "-1", "c"] },
   { setup: [], write: ["ZPOPMAX", "k", "2"] },
+  { setup: [], write: ["XADD", "k", "NOMKSTREAM", "*", "f", "v"] },
   { setup: [["HSET", "k", "f", "v"]], write: ["HSETNX", "k", "f", "w"] },
   { setup: [["HSET", "k", "f", "v"]], write: ["HDEL", "k", "g", "h"] },
   { setup: [], write: ["HDEL", "k", "g"] },

@@ -15,7 +15,7 @@ import { replicatedTime } from "../replicated.ts";
 import { latin1, type Command } from "../resp/reader.ts";
 import { spec } from "../server/command-spec.ts";
 import { errSyntax, option, parseInteger } from "./arguments.ts";
-import { type CloneCommand, writeNullArray } from "./command.ts";
+import { type CloneCommand, unchangedNull, writeNullArray } from "./command.ts";
 import type { Keyspace } from "./keyspace.ts";
 import {
   compareIds,
@@ -232,6 +232,8 @@ export const streamCommands: readonly CloneCommand[] = [
           if (id === null) conn?.writeNull();
           else conn?.writeBulk(id);
         },
+        // NOMKSTREAM of a missing stream: nothing added.
+        parsed.noMakeStream ? () => (db.lookup<StreamValue>(command.key(1), "stream") === undefined ? unchangedNull : null) : null,
       );
     },
   },
