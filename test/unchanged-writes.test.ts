@@ -342,6 +342,19 @@ describe("a 3-node cluster", () => {
             (result) => result.reply === 0 && result.entries === 0,
           );
         });
+
+        test("it keeps doing so while only heartbeats pass (their answers renew the lease)", async () => {
+          // A heartbeat's answer leaves the leader's core nothing to hand out; the fast path it
+          // cleared on arrival must be judged again then, not only at the next heartbeat's send.
+          const through: number[] = [];
+          for (let round = 0; round < 10; round++) {
+            await Bun.sleep(120); // a few heartbeat rounds, answered
+            const before = await lastLogIndex(leaderPort);
+            expect(await callPort(leaderPort, "SADD", "members", "m")).toBe(0);
+            if ((await lastLogIndex(leaderPort)) !== before) through.push(round);
+          }
+          expect(through).toEqual([]);
+        });
       } else {
         test("the leader sends SADD of a member already there through the log (its lease is not trusted at High)", async () => {
           for (let i = 0; i < 3; i++) {

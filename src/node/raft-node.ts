@@ -616,6 +616,9 @@ export class RaftNode implements Replicator {
           this.requestReads();
         }
       } while (!this.closed && (this.rerun || this.queuedCommands.length > 0 || this.turnReads.length > 0));
+      // Messages that leave the core nothing to hand out (a heartbeat's answer, which renews the
+      // lease) cleared the fast path too: judge it again now that every message has been stepped.
+      if (!this.closed) this.refreshFastReads();
       // Learning of its removal from a vote response may leave the core nothing to hand out.
       if (this.raft.hasLearnedRemoval() && !this.removedFromCluster) this.noticeRemoval();
     } catch (error) {
@@ -1046,10 +1049,16 @@ export class RaftNode implements Replicator {
     return left < 0 ? 0 : this.lastTickAt + left * this.tickMilliseconds;
   }
 
-  private afterAdvance(): void {
-    // Between two advances nothing a read depends on changes, unless a message arrives (or time
-    // runs out on a lease).
+  /**
+   * Between two advances nothing a read depends on changes, unless a message arrives (or time runs
+   * out on a lease): judged after each advance, and once the loop has stepped every message.
+   */
+  private refreshFastReads(): void {
     this.fastReadsUntil = this.soleVoterCurrent() ? Infinity : this.leaseReadsUntil();
+  }
+
+  private afterAdvance(): void {
+    this.refreshFastReads();
     for (const ticket of this.appliedConfigTickets.splice(0)) ticket?.settle(undefined, undefined);
     this.maybeSnapshot();
     this.updatePeers();
