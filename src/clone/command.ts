@@ -17,6 +17,15 @@ export type Handler = (db: Keyspace, applier: Applier, conn: Conn | null, comman
 export interface CloneCommand {
   readonly spec: CommandSpec;
   readonly run: Handler;
+  /**
+   * True when whether `run` calls `apply` with a `mutate`, and what that `mutate` and its
+   * `unchanged` do, depend on nothing but the command's arguments and what they read when called:
+   * no key, connection or clock read before (`respond` may use the connection). Then the closures
+   * made when the client's command arrives are what a second `run` would make when the command is
+   * applied on the same node, and the leader applies its own commands with them (`Clone.command`),
+   * sparing the second run. Every other replica runs the command from the log as always.
+   */
+  readonly reusable?: boolean;
 }
 
 /**

@@ -280,6 +280,7 @@ function ttlCommand(name: string, ms: boolean, absolute: boolean, summary: strin
 
 export const expiryCommands: readonly CloneCommand[] = [
   {
+    reusable: true,
     spec: spec(
       "set",
       -3,

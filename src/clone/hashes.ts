@@ -52,6 +52,7 @@ function setFields(db: Keyspace, applier: Applier, conn: Conn | null, command: C
 
 export const hashCommands: readonly CloneCommand[] = [
   {
+    reusable: true,
     spec: spec("hset", -4, "write denyoom fast", [1, 1, 1], "hash", "Creates or modifies the value of a field in a hash.", "key (field value)..."),
     run: (db, applier, conn, command) => setFields(db, applier, conn, command, "count"),
   },

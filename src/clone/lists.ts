@@ -270,10 +270,12 @@ function positions(list: ListValue, element: Uint8Array, query: PositionQuery): 
 
 export const listCommands: readonly CloneCommand[] = [
   {
+    reusable: true,
     spec: spec("lpush", -3, "write denyoom fast", [1, 1, 1], "list", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "key element ..."),
     run: (db, applier, conn, command) => push(db, applier, conn, command, true, false),
   },
   {
+    reusable: true,
     spec: spec("rpush", -3, "write denyoom fast", [1, 1, 1], "list", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "key element ..."),
     run: (db, applier, conn, command) => push(db, applier, conn, command, false, false),
   },
@@ -286,10 +288,12 @@ export const listCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => push(db, applier, conn, command, false, true),
   },
   {
+    reusable: true,
     spec: spec("lpop", -2, "write fast", [1, 1, 1], "list", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, true),
   },
   {
+    reusable: true,
     spec: spec("rpop", -2, "write fast", [1, 1, 1], "list", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, false),
   },

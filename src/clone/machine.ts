@@ -66,6 +66,8 @@ const commands: readonly CommandSpec[] = all.map((one) => one.spec);
  */
 class ExpiringApplier implements Applier {
   inner: Applier | null = null;
+  /** True while a reusable command (`CloneCommand.reusable`) runs for its client: keep its closures. */
+  keeping = false;
   constructor(private readonly machine: { readonly keyspace: Keyspace }) {}
 
   apply<T>(
@@ -77,6 +79,10 @@ class ExpiringApplier implements Applier {
   ): void {
     const inner = this.inner as Applier;
     const machine = this.machine;
+    if (this.keeping && mutate !== null) {
+      this.keeping = false;
+      command.keptByMachine = new Kept(machine.keyspace, mutate, unchanged ?? null);
+    }
     const asked = unchanged == null ? null : () => machine.keyspace.readAsWrite(unchanged);
     // With no TTL pending, reclaiming would do nothing: pass `mutate` as it is (no closure per
     // write). The keyspace is the same on every replica at a given log position, so is the choice.
@@ -95,6 +101,18 @@ class ExpiringApplier implements Applier {
       asked,
     );
   }
+}
+
+/**
+ * The closures a reusable command's `run` made for its client (`CloneCommand.reusable`), and the
+ * keyspace they read and write: a snapshot restored since replaces it, and then they are not used.
+ */
+class Kept {
+  constructor(
+    readonly keyspace: Keyspace,
+    readonly mutate: () => unknown,
+    readonly unchanged: (() => Unchanged<unknown> | null) | null,
+  ) {}
 }
 
 export class Clone implements Machine, MachineExtras {
@@ -140,9 +158,20 @@ export class Clone implements Machine, MachineExtras {
     const outer = expiring.inner;
     expiring.inner = applier;
     try {
+      if (known.reusable === true) {
+        const kept = command.keptByMachine;
+        if (conn === null && kept instanceof Kept && kept.keyspace === this.db) {
+          // Applied where its client sent it: what `run` would make again (the flag's contract).
+          command.keptByMachine = undefined;
+          expiring.apply(null, command, kept.mutate, null, kept.unchanged);
+          return;
+        }
+        expiring.keeping = conn !== null;
+      }
       return known.run(this.db, expiring, conn, command);
     } finally {
       expiring.inner = outer;
+      expiring.keeping = false;
     }
   }
 

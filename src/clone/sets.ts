@@ -119,6 +119,7 @@ function algebraStoreCommand(algebra: Algebra): CloneCommand {
 
 export const setCommands: readonly CloneCommand[] = [
   {
+    reusable: true,
     spec: spec("sadd", -3, "write denyoom fast", [1, 1, 1], "set", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member ..."),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -202,6 +203,7 @@ export const setCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("spop", -2, "write fast", [1, 1, 1], "set", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count:integer]"),
     run(db, applier, conn, command) {
       if (command.argCount > 3) return errSyntax;

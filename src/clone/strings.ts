@@ -217,6 +217,7 @@ export const stringCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("getset", 3, "write denyoom fast", [1, 1, 1], "string", "Returns the previous string value of a key after setting it to a new value.", "key value"),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -233,6 +234,7 @@ export const stringCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("mset", -3, "write denyoom", [1, -1, 2], "string", "Sets the string values of one or more keys.", "(key value:string)..."),
     run: setMany(false),
   },
@@ -255,14 +257,17 @@ export const stringCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("incr", 2, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by one.", "key"),
     run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, 1),
   },
   {
+    reusable: true,
     spec: spec("decr", 2, "write denyoom fast", [1, 1, 1], "string", "Decrements the integer value of a key by one.", "key"),
     run: (db, applier, conn, command) => incrementBy(db, applier, conn, command, -1),
   },
   {
+    reusable: true,
     spec: spec("incrby", 3, "write denyoom fast", [1, 1, 1], "string", "Increments the integer value of a key by a number.", "key increment:integer"),
     run(db, applier, conn, command) {
       const amount = parseInt64(command.arg(2));
@@ -271,6 +276,7 @@ export const stringCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("decrby", 3, "write denyoom fast", [1, 1, 1], "string", "Decrements a number from the integer value of a key.", "key decrement:integer"),
     run(db, applier, conn, command) {
       const amount = parseInt64(command.arg(2));
@@ -305,6 +311,7 @@ export const stringCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("append", 3, "write denyoom fast", [1, 1, 1], "string", "Appends a string to the value of a key.", "key value"),
     run(db, applier, conn, command) {
       return applier.apply(

@@ -715,6 +715,7 @@ function combineCommand(name: string, summary: string, op: SetOperation, store: 
 
 export const zsetCommands: readonly CloneCommand[] = [
   {
+    reusable: true,
     spec: spec(
       "zadd",
       -4,
@@ -885,6 +886,7 @@ export const zsetCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => range(db, applier, conn, command, "lex", true),
   },
   {
+    reusable: true,
     spec: spec("zpopmin", -2, "write fast", [1, 1, 1], "sorted-set", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, false),
   },

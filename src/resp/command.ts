@@ -32,6 +32,12 @@ export class Command {
   /** Views `arg(i)` made, by argument. */
   private argViews: (Uint8Array | undefined)[] | null = null;
   private lowerName: string | null = null;
+  /**
+   * @internal What the machine kept of this command when the node that holds its client ran it,
+   * for when the same object is applied there (that node applies an entry it proposed from the
+   * commands it was built from). The framework neither reads nor writes it.
+   */
+  keptByMachine: unknown = undefined;
 
   /** @internal Made by the reader; use `Command.of` to build one. */
   constructor(
