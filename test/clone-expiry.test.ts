@@ -5,11 +5,13 @@
  * process's clock, so tests of what reads see set expiry times relative to `Date.now()`, far
  * enough either way that the outcome does not depend on how fast the test runs.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setSystemTime, test } from "bun:test";
 import { pack } from "msgpackr";
 import type { Applier, SnapshotReader } from "../src/api.ts";
+import { keyspaceDigest } from "../src/clone/digest.ts";
 import { reclaimPerCommand } from "../src/clone/keyspace.ts";
 import { Clone } from "../src/clone/machine.ts";
+import { enterLogPosition, leaveLogPosition } from "../src/replicated.ts";
 import { Command } from "../src/resp/reader.ts";
 import { CloneHarness, RecordingConn, type Reply } from "./helpers/clone-harness.ts";
 
@@ -607,4 +609,43 @@ describe("digests and snapshots", () => {
     await fresh.restore(reader([pack({ format: 3, keys: 1, nextSeq: 2 }), pack([[Buffer.from("k"), 0, 1, Buffer.from("v"), later]])]));
     expect(read(fresh, "PEXPIRETIME", "k")).toBe(later);
   });
+});
+
+describe("a time within the replicas' clock difference of overflowing", () => {
+  // Applied at the same log position, with the same entry time, on two replicas whose clocks are
+  // 2 s apart: the check that refuses an overflowing time must read the entry's time, as `mutate`
+  // does, or one replica sets the key and the other refuses the command.
+  const entryTime = 1_700_000_000_000;
+  const nearMax = (9223372036854775807n - BigInt(entryTime) - 500n).toString();
+  const apply = (machine: Clone, args: string[], index: number): void => {
+    enterLogPosition(index, 0, entryTime);
+    try {
+      machine.command({ apply: (_conn, _command, mutate) => void mutate?.() }, null, Command.of(args));
+    } catch {
+      // The refusal: the same on both, or the digests below differ.
+    } finally {
+      leaveLogPosition();
+    }
+  };
+  for (const args of [
+    ["SET", "k", "v", "PX", nearMax],
+    ["PSETEX", "k", nearMax, "v"],
+    ["PEXPIRE", "k", nearMax],
+    ["GETEX", "k", "PX", nearMax],
+  ]) {
+    test(`${args.slice(0, 2).join(" ")} ... sets the same expiry on both`, () => {
+      const replicas = [new Clone(), new Clone()];
+      try {
+        replicas.forEach((machine, i) => {
+          setSystemTime(new Date(entryTime + (i === 0 ? -1000 : 1000)));
+          apply(machine, ["SET", "k", "v"], 1);
+          apply(machine, args, 2);
+        });
+      } finally {
+        setSystemTime();
+      }
+      expect(replicas[0]!.keyspace.expiresCount).toBe(1);
+      expect(keyspaceDigest(replicas[1]!.keyspace)).toBe(keyspaceDigest(replicas[0]!.keyspace));
+    });
+  }
 });

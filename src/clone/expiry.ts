@@ -112,7 +112,12 @@ function timeOption(name: string): TimeUnit | null {
   }
 }
 
-/** Runs `check` now (against this node's clock) so argument errors never reach the log. */
+/**
+ * Runs `check` before `apply`, so that argument errors never reach the log. Its time is
+ * `replicatedTime()`: this node's clock when the client's command arrives, and the entry's time
+ * when the command is applied, where a replica's own clock would let replicas decide differently
+ * (a time within their clocks' difference of overflowing, refused on one, set on another).
+ */
 function checkNow(check: () => unknown): Error | null {
   try {
     check();
@@ -160,7 +165,7 @@ function parseSetOptions(command: Command): SetOptions | Error {
 function runSet(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, name: string, options: SetOptions, valueAt: number): void | Error {
   const time = options.time;
   if (time !== null) {
-    const error = checkNow(() => positiveTime(time.bytes, time.unit, name, Date.now()));
+    const error = checkNow(() => positiveTime(time.bytes, time.unit, name, replicatedTime()));
     if (error !== null) return error;
   }
   return applier.apply(
@@ -228,7 +233,7 @@ function expireCommand(name: string, unit: TimeUnit, summary: string, argument: 
     run(db, applier, conn, command) {
       const flags = parseExpireFlags(command);
       if (flags instanceof Error) return flags;
-      const error = checkNow(() => expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : Date.now()));
+      const error = checkNow(() => expireArgument(command.arg(2), unit, name, unit.absolute ? 0 : replicatedTime()));
       if (error !== null) return error;
       return applier.apply(
         conn,
@@ -359,7 +364,7 @@ export const expiryCommands: readonly CloneCommand[] = [
       // As in Redis, a missing key answers nil whatever the time given, and a key of another type
       // WRONGTYPE: a bad time is refused only for a string that exists. Such a GETEX changes
       // nothing: it is answered as a read (after the connection's writes before it), never logged.
-      const error = given === null ? null : checkNow(() => positiveTime(given.bytes, given.unit, "getex", Date.now()));
+      const error = given === null ? null : checkNow(() => positiveTime(given.bytes, given.unit, "getex", replicatedTime()));
       if (error !== null) {
         return applier.apply(conn, command, null, () => {
           if (db.lookupString(key) !== undefined) throw error;
