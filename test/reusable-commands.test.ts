@@ -105,6 +105,22 @@ const commands: string[][] = [
   ["ZADD", "k", "GT", "INCR", "3", "a"],
   ["ZPOPMIN", "k"],
   ["ZPOPMIN", "k", "2"],
+  ["SETNX", "k", "v"],
+  ["SETEX", "k", "100", "v"],
+  ["PSETEX", "k", "100000", "v"],
+  ["GETDEL", "k"],
+  ["HMSET", "k", "f", "v", "g", "w"],
+  ["HINCRBY", "k", "f", "3"],
+  ["HSETNX", "k", "f", "v"],
+  ["HDEL", "k", "f", "g"],
+  ["SREM", "k", "a", "d"],
+  ["ZREM", "k", "a", "b"],
+  ["ZINCRBY", "k", "2", "a"],
+  ["ZPOPMAX", "k"],
+  ["LPUSHX", "k", "a"],
+  ["RPUSHX", "k", "a", "b"],
+  ["DEL", "k", "k2"],
+  ["UNLINK", "k"],
 ];
 
 describe("a reusable command applied with the closures made when it arrived", () => {

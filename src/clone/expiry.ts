@@ -302,20 +302,24 @@ export const expiryCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("setex", 4, "write denyoom", [1, 1, 1], "string", "Sets the string value and expiration time of a key.", "key seconds:integer value"),
     run: (db, applier, conn, command) =>
       runSet(db, applier, conn, command, "setex", { ...noOptions, time: { unit: seconds, bytes: command.arg(2) } }, 3),
   },
   {
+    reusable: true,
     spec: spec("psetex", 4, "write denyoom", [1, 1, 1], "string", "Sets the string value and expiration time in milliseconds of a key.", "key milliseconds:integer value"),
     run: (db, applier, conn, command) =>
       runSet(db, applier, conn, command, "psetex", { ...noOptions, time: { unit: milliseconds, bytes: command.arg(2) } }, 3),
   },
   {
+    reusable: true,
     spec: spec("setnx", 3, "write denyoom fast", [1, 1, 1], "string", "Set the string value of a key only when the key doesn't exist.", "key value"),
     run: (db, applier, conn, command) => runSet(db, applier, conn, command, "setnx", { ...noOptions, nx: true }, 2),
   },
   {
+    reusable: true,
     spec: spec("getdel", 2, "write fast", [1, 1, 1], "string", "Returns the string value of a key after deleting the key.", "key"),
     run(db, applier, conn, command) {
       return applier.apply(

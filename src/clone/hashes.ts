@@ -57,10 +57,12 @@ export const hashCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => setFields(db, applier, conn, command, "count"),
   },
   {
+    reusable: true,
     spec: spec("hmset", -4, "write denyoom fast", [1, 1, 1], "hash", "Sets the values of multiple fields.", "key (field value)..."),
     run: (db, applier, conn, command) => setFields(db, applier, conn, command, "ok"),
   },
   {
+    reusable: true,
     spec: spec("hsetnx", 4, "write denyoom fast", [1, 1, 1], "hash", "Sets the value of a field in a hash only when the field doesn't exist.", "key field value"),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -111,6 +113,7 @@ export const hashCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("hdel", -3, "write fast", [1, 1, 1], "hash", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "key field ..."),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -136,6 +139,7 @@ export const hashCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("hincrby", 4, "write denyoom fast", [1, 1, 1], "hash", "Increments the integer value of a field in a hash by a number.", "key field increment:integer"),
     run(db, applier, conn, command) {
       const amount = parseInt64(command.arg(3));

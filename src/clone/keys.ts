@@ -128,8 +128,9 @@ function copyOf(db: Keyspace, value: Value): Value {
 }
 
 export const keyCommands: readonly CloneCommand[] = [
-  { spec: spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys.", "key ..."), run: deleteKeys },
+  { reusable: true, spec: spec("del", -2, "write", [1, -1, 1], "generic", "Deletes one or more keys.", "key ..."), run: deleteKeys },
   {
+    reusable: true,
     spec: spec("unlink", -2, "write fast", [1, -1, 1], "generic", "Asynchronously deletes one or more keys.", "key ..."),
     run: deleteKeys,
   },

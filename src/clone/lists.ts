@@ -280,10 +280,12 @@ export const listCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => push(db, applier, conn, command, false, false),
   },
   {
+    reusable: true,
     spec: spec("lpushx", -3, "write denyoom fast", [1, 1, 1], "list", "Prepends one or more elements to a list only when the list exists.", "key element ..."),
     run: (db, applier, conn, command) => push(db, applier, conn, command, true, true),
   },
   {
+    reusable: true,
     spec: spec("rpushx", -3, "write denyoom fast", [1, 1, 1], "list", "Appends an element to a list only when the list exists.", "key element ..."),
     run: (db, applier, conn, command) => push(db, applier, conn, command, false, true),
   },

@@ -144,6 +144,7 @@ export const setCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("srem", -3, "write fast", [1, 1, 1], "set", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member ..."),
     run(db, applier, conn, command) {
       return applier.apply(

@@ -742,10 +742,12 @@ export const zsetCommands: readonly CloneCommand[] = [
     },
   },
   {
+    reusable: true,
     spec: spec("zincrby", 4, "write denyoom fast", [1, 1, 1], "sorted-set", "Increments the score of a member in a sorted set.", "key increment:double member"),
     run: (db, applier, conn, command) => add(db, applier, conn, command, { nx: false, xx: false, gt: false, lt: false, ch: false, incr: true }, 2),
   },
   {
+    reusable: true,
     spec: spec("zrem", -3, "write fast", [1, 1, 1], "sorted-set", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "key member ..."),
     run(db, applier, conn, command) {
       return applier.apply(
@@ -891,6 +893,7 @@ export const zsetCommands: readonly CloneCommand[] = [
     run: (db, applier, conn, command) => pop(db, applier, conn, command, false),
   },
   {
+    reusable: true,
     spec: spec("zpopmax", -2, "write fast", [1, 1, 1], "sorted-set", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "key [count:integer]"),
     run: (db, applier, conn, command) => pop(db, applier, conn, command, true),
   },
