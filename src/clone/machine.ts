@@ -81,7 +81,9 @@ class ExpiringApplier implements Applier {
     const machine = this.machine;
     if (this.keeping && mutate !== null) {
       this.keeping = false;
-      command.keptByMachine = new Kept(machine.keyspace, mutate, unchanged ?? null);
+      command.keptByMachine = mutate;
+      command.keptByMachineToo = unchanged ?? null;
+      command.keptFor = machine.keyspace;
     }
     const asked = unchanged == null ? null : () => machine.keyspace.readAsWrite(unchanged);
     // With no TTL pending, reclaiming would do nothing: pass `mutate` as it is (no closure per
@@ -101,18 +103,6 @@ class ExpiringApplier implements Applier {
       asked,
     );
   }
-}
-
-/**
- * The closures a reusable command's `run` made for its client (`CloneCommand.reusable`), and the
- * keyspace they read and write: a snapshot restored since replaces it, and then they are not used.
- */
-class Kept {
-  constructor(
-    readonly keyspace: Keyspace,
-    readonly mutate: () => unknown,
-    readonly unchanged: (() => Unchanged<unknown> | null) | null,
-  ) {}
 }
 
 export class Clone implements Machine, MachineExtras {
@@ -159,11 +149,14 @@ export class Clone implements Machine, MachineExtras {
     expiring.inner = applier;
     try {
       if (known.reusable === true) {
-        const kept = command.keptByMachine;
-        if (conn === null && kept instanceof Kept && kept.keyspace === this.db) {
+        // The closures a reusable command's `run` made for its client, and the keyspace they read
+        // and write: a snapshot restored since replaces it, and then they are not used.
+        const mutate = command.keptByMachine as (() => unknown) | undefined;
+        if (conn === null && mutate !== undefined && command.keptFor === this.db) {
           // Applied where its client sent it: what `run` would make again (the flag's contract).
-          command.keptByMachine = undefined;
-          expiring.apply(null, command, kept.mutate, null, kept.unchanged);
+          const unchanged = command.keptByMachineToo as (() => Unchanged<unknown> | null) | null;
+          command.keptByMachine = command.keptByMachineToo = command.keptFor = undefined;
+          expiring.apply(null, command, mutate, null, unchanged);
           return;
         }
         expiring.keeping = conn !== null;

@@ -35,9 +35,14 @@ export class Command {
   /**
    * @internal What the machine kept of this command when the node that holds its client ran it,
    * for when the same object is applied there (that node applies an entry it proposed from the
-   * commands it was built from). The framework neither reads nor writes it.
+   * commands it was built from). The framework neither reads nor writes them. Three fields rather
+   * than one object: a write answered without the log keeps them too, and allocates nothing more.
    */
   keptByMachine: unknown = undefined;
+  /** @internal See `keptByMachine`. */
+  keptByMachineToo: unknown = undefined;
+  /** @internal See `keptByMachine`. */
+  keptFor: unknown = undefined;
 
   /** @internal Made by the reader; use `Command.of` to build one. */
   constructor(
