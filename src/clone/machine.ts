@@ -81,8 +81,8 @@ class ExpiringApplier implements Applier {
     const machine = this.machine;
     if (this.keeping && mutate !== null) {
       this.keeping = false;
-      command.keptByMachine = mutate;
-      command.keptByMachineToo = unchanged ?? null;
+      command.keptMutate = mutate;
+      command.keptUnchanged = unchanged ?? null;
       command.keptFor = machine.keyspace;
     }
     const asked = unchanged == null ? null : () => machine.keyspace.readAsWrite(unchanged);
@@ -151,11 +151,11 @@ export class Clone implements Machine, MachineExtras {
       if (known.reusable === true) {
         // The closures a reusable command's `run` made for its client, and the keyspace they read
         // and write: a snapshot restored since replaces it, and then they are not used.
-        const mutate = command.keptByMachine as (() => unknown) | undefined;
+        const mutate = command.keptMutate as (() => unknown) | undefined;
         if (conn === null && mutate !== undefined && command.keptFor === this.db) {
           // Applied where its client sent it: what `run` would make again (the flag's contract).
-          const unchanged = command.keptByMachineToo as (() => Unchanged<unknown> | null) | null;
-          command.keptByMachine = command.keptByMachineToo = command.keptFor = undefined;
+          const unchanged = command.keptUnchanged as (() => Unchanged<unknown> | null) | null;
+          command.keptMutate = command.keptUnchanged = command.keptFor = undefined;
           expiring.apply(null, command, mutate, null, unchanged);
           return;
         }

@@ -33,15 +33,16 @@ export class Command {
   private argViews: (Uint8Array | undefined)[] | null = null;
   private lowerName: string | null = null;
   /**
-   * @internal What the machine kept of this command when the node that holds its client ran it,
-   * for when the same object is applied there (that node applies an entry it proposed from the
-   * commands it was built from). The framework neither reads nor writes them. Three fields rather
-   * than one object: a write answered without the log keeps them too, and allocates nothing more.
+   * @internal The `mutate` and `unchanged` a machine made for this command on the node that holds
+   * its client, and the state they belong to, kept for when the same object is applied there (that
+   * node applies an entry it proposed from the commands it was built from). The framework neither
+   * reads nor writes them. Three fields rather than one object: a write then answered without the
+   * log keeps them too, and allocates nothing more.
    */
-  keptByMachine: unknown = undefined;
-  /** @internal See `keptByMachine`. */
-  keptByMachineToo: unknown = undefined;
-  /** @internal See `keptByMachine`. */
+  keptMutate: unknown = undefined;
+  /** @internal See `keptMutate`. */
+  keptUnchanged: unknown = undefined;
+  /** @internal See `keptMutate`. */
   keptFor: unknown = undefined;
 
   /** @internal Made by the reader; use `Command.of` to build one. */
