@@ -11,7 +11,8 @@ import type { Applier, SnapshotReader } from "../src/api.ts";
 import { keyspaceDigest } from "../src/clone/digest.ts";
 import { reclaimPerCommand } from "../src/clone/keyspace.ts";
 import { Clone } from "../src/clone/machine.ts";
-import { enterLogPosition, leaveLogPosition } from "../src/replicated.ts";
+import { Logger } from "../src/log.ts";
+import { Executor } from "../src/node/executor.ts";
 import { Command } from "../src/resp/reader.ts";
 import { CloneHarness, RecordingConn, type Reply } from "./helpers/clone-harness.ts";
 
@@ -617,16 +618,9 @@ describe("a time within the replicas' clock difference of overflowing", () => {
   // does, or one replica sets the key and the other refuses the command.
   const entryTime = 1_700_000_000_000;
   const nearMax = (9223372036854775807n - BigInt(entryTime) - 500n).toString();
-  const apply = (machine: Clone, args: string[], index: number): void => {
-    enterLogPosition(index, 0, entryTime);
-    try {
-      machine.command({ apply: (_conn, _command, mutate) => void mutate?.() }, null, Command.of(args));
-    } catch {
-      // The refusal: the same on both, or the digests below differ.
-    } finally {
-      leaveLogPosition();
-    }
-  };
+  // As the node's executor applies an entry (a refusal is its result: the digests below compare).
+  const apply = (machine: Clone, args: string[], index: number): void =>
+    new Executor(machine, new Logger("quiet")).applyParsed(index, entryTime, [Command.of(args)], { before() {}, after() {} });
   for (const args of [
     ["SET", "k", "v", "PX", nearMax],
     ["PSETEX", "k", nearMax, "v"],

@@ -8,42 +8,30 @@
  * (DEBUG DIGEST's hash: types, values and expiry times).
  */
 import { describe, expect, test } from "bun:test";
-import type { Applier, Conn, Unchanged } from "../src/api.ts";
+import type { Applier } from "../src/api.ts";
 import { Clone } from "../src/clone/machine.ts";
 import { keyspaceDigest } from "../src/clone/digest.ts";
-import { enterLogPosition, leaveLogPosition } from "../src/replicated.ts";
+import { Logger } from "../src/log.ts";
+import { type ApplyResult, Executor } from "../src/node/executor.ts";
 import { Command } from "../src/resp/reader.ts";
 import { RecordingConn } from "./helpers/clone-harness.ts";
-
-/** Applies as the executor does: `unchanged` first, then `mutate`; keeps the value or the error. */
-class ApplyModeApplier implements Applier {
-  result: unknown = undefined;
-  apply<T>(_conn: Conn | null, _command: Command, mutate: (() => T) | null, _respond: unknown, unchanged?: (() => Unchanged<T> | null) | null): void {
-    if (mutate === null) return;
-    try {
-      const found = unchanged == null ? null : unchanged();
-      this.result = found !== null ? { unchanged: found.value } : { value: mutate() };
-    } catch (error) {
-      this.result = { error: String(error) };
-    }
-  }
-}
 
 /** What the leader's client applier does with a write: nothing yet (it is proposed). */
 const proposing: Applier = { apply() {} };
 
 const start = 1_700_000_000_000;
+const quiet = new Logger("quiet");
 
-/** Applies `command` at log position `index` (replicated randomness is drawn from it) and `time`. */
+/**
+ * Applies `command` as the node's executor does, as the entry at `index` (replicated randomness
+ * is drawn from the log position) of `time`: its value, what its `unchanged` answered, or its error.
+ */
 function applyOn(machine: Clone, command: Command, index: number, time: number): unknown {
-  const applier = new ApplyModeApplier();
-  enterLogPosition(index, 0, time);
-  try {
-    const returned = machine.command(applier, null, command);
-    return returned instanceof Error ? { error: String(returned) } : applier.result;
-  } finally {
-    leaveLogPosition();
-  }
+  let result: ApplyResult | null = null;
+  new Executor(machine, quiet).applyParsed(index, time, [command], { before() {}, after: (_command, applied) => void (result = { ...applied }) });
+  const { value, error, unchanged } = result as unknown as ApplyResult;
+  if (error !== undefined) return { error: String(error) };
+  return unchanged ? { unchanged: value } : { value };
 }
 
 /** Applies each of `writes` to each of `machines` in turn, at the same positions on each, from `index` on. */
@@ -135,12 +123,12 @@ describe("a reusable command applied with the closures made when it arrived", ()
           // The client's command arrives at the leader, which proposes it.
           const arrived = Command.of(args);
           leader.command(proposing, new RecordingConn(3), arrived);
-          expect(arrived.keptByMachine).toBeDefined();
+          expect(arrived.keptMutate).toBeDefined();
           index = applyAll([leader, replica], writes, index, start + 1);
           const time = start + 2 + after;
           // The leader applies the object it proposed; the replica parses the entry's bytes.
           const reused = applyOn(leader, arrived, index, time);
-          expect(arrived.keptByMachine).toBeUndefined();
+          expect(arrived.keptMutate).toBeUndefined();
           const rerun = applyOn(replica, Command.of(args), index, time);
           const same = Bun.deepEquals(reused, rerun) && keyspaceDigest(leader.keyspace) === keyspaceDigest(replica.keyspace);
           if (!same) differences.push(`${state}, then ${what}: reused ${JSON.stringify(reused)}, rerun ${JSON.stringify(rerun)}`);
@@ -156,7 +144,7 @@ describe("a reusable command applied with the closures made when it arrived", ()
     applyAll([other], [["RPUSH", "k", "from-the-snapshot"]], 1, start);
     const arrived = Command.of(["RPUSH", "k", "a"]);
     leader.command(proposing, new RecordingConn(2), arrived);
-    expect(arrived.keptByMachine).toBeDefined();
+    expect(arrived.keptMutate).toBeDefined();
     const chunks: Uint8Array[] = [];
     await other.snapshot({ write: (bytes) => void chunks.push(bytes.slice()) });
     const data = Buffer.concat(chunks);
@@ -177,7 +165,7 @@ describe("a reusable command applied with the closures made when it arrived", ()
     applyAll([leader, replica], [["RPUSH", "k", "a", "b"]], 1, start);
     const arrived = Command.of(["LSET", "k", "0", "z"]);
     leader.command(proposing, new RecordingConn(2), arrived);
-    expect(arrived.keptByMachine).toBeUndefined();
+    expect(arrived.keptMutate).toBeUndefined();
     expect(applyOn(leader, arrived, 2, start + 1)).toEqual(applyOn(replica, Command.of(["LSET", "k", "0", "z"]), 2, start + 1));
     expect(keyspaceDigest(leader.keyspace)).toBe(keyspaceDigest(replica.keyspace));
   });
