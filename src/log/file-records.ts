@@ -28,11 +28,28 @@ export const RecordKind = {
   journal: 9,
 } as const;
 
-/** Encodes records into one growable buffer, for one `write`. */
+/** A writer keeps a buffer up to this size for its next records (`reset`); a larger one goes. */
+const keptBufferBytesMax = 1024 * 1024;
+
+/**
+ * Encodes records into one growable buffer, for one `write`. A writer that stays (the journal's,
+ * a store's) is `reset` between writes and reuses its buffer: a new writer for each save of 30 KB
+ * grew 4 KB -> 32 KB, four zeroed allocations and three copies (2.7% of a node's time, SETs at
+ * pipeline 16).
+ */
 export class RecordWriter {
   private buffer = new Uint8Array(4096);
   private view = new DataView(this.buffer.buffer);
   bytes = 0;
+
+  /** Starts over: what `finish` returned before is overwritten by the next records. */
+  reset(): void {
+    this.bytes = 0;
+    if (this.buffer.byteLength > keptBufferBytesMax) {
+      this.buffer = new Uint8Array(4096);
+      this.view = new DataView(this.buffer.buffer);
+    }
+  }
 
   add(kind: number, payload: Uint8Array): void {
     const start = this.reserve(kind, payload.byteLength);

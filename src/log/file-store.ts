@@ -101,6 +101,8 @@ export class FileLogStore extends StateBackedStore implements LogStore {
   private inlineSyncs = 0;
   /** Appends to the file (see `writeCount`). */
   private appends = 0;
+  /** Encodes each save's records (reused: they are written before `save` returns). */
+  private readonly writer = new RecordWriter();
   private closed = false;
   /** Rewrites performed (for tests). */
   rewriteCount = 0;
@@ -290,7 +292,8 @@ export class FileLogStore extends StateBackedStore implements LogStore {
 
   save(batch: SaveBatch): Promise<void> {
     this.checkUsable();
-    const writer = new RecordWriter();
+    const writer = this.writer;
+    writer.reset();
     const urgent = changesTermOrVote(this.state.hardState(), batch.hardState);
     if (batch.snapshot !== null) {
       this.state.applySnapshot(batch.snapshot);

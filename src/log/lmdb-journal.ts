@@ -56,6 +56,8 @@ export class Journal {
   private position = 0;
   /** The largest group written here (see `journalGroupBytesMax`). */
   private readonly groupBytesMax: number;
+  /** Encodes each group (reused: a group is written before the next is encoded). */
+  private readonly writer = new RecordWriter();
   /** Groups written since the journal opened (for the store's counts). */
   writeCount = 0;
 
@@ -119,7 +121,8 @@ export class Journal {
    * pages may be gone: nothing written since is trusted).
    */
   append(number: number, entries: readonly Entry[], hardState: HardState | null): "written" | "full" | "large" {
-    const writer = new RecordWriter();
+    const writer = this.writer;
+    writer.reset();
     writer.add(RecordKind.journal, encodeIndex(asIndex(number)));
     for (const entry of entries) {
       // Sized before it is copied: a large save is told so without being encoded.
