@@ -5,7 +5,7 @@ import { recordOffsets, RecordKind, RecordWriter } from "./file-records.ts";
 function entry(index: number, bytes: number): Entry {
   const data = new Uint8Array(bytes);
   for (let i = 0; i < bytes; i++) data[i] = (index * 31 + i) & 0xff;
-  return { index: asIndex(index), term: asTerm(1), data };
+  return { index: asIndex(index), term: asTerm(1), type: "normal", data };
 }
 
 /** The bytes a new writer makes of `entries` and a closing mark. */
