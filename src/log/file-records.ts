@@ -34,8 +34,8 @@ const keptBufferBytesMax = 1024 * 1024;
 /**
  * Encodes records into one growable buffer, for one `write`. A writer that stays (the journal's,
  * a store's) is `reset` between writes and reuses its buffer: a new writer for each save of 30 KB
- * grew 4 KB -> 32 KB, four zeroed allocations and three copies (1.8% of a node's CPU profile samples, SETs at
- * pipeline 16).
+ * grew 4 KB -> 32 KB, four zeroed allocations and three copies (1.8% of a node's CPU profile
+ * samples, SETs at pipeline 16).
  */
 export class RecordWriter {
   private buffer = new Uint8Array(4096);
