@@ -84,6 +84,14 @@ export class RespWriter {
     return this.buffer.subarray(0, this.length);
   }
 
+  /**
+   * The buffer the bytes are written into, without making a view: its first `size` bytes are what
+   * was written (the rest is not). Valid until the next write or reset.
+   */
+  backing(): Uint8Array {
+    return this.buffer;
+  }
+
   /** Forgets everything written; keeps the buffer. */
   reset(): void {
     this.length = 0;

@@ -513,8 +513,10 @@ export class Server {
     if (connection !== null) {
       this.cutCaptured(connection);
       const size = this.writer.size;
-      if (later && size > 0 && size <= laterBytesMax && !connection.closed) this.sendLater(connection, this.writer.bytes());
-      else if (size > 0) this.send(connection, this.writer.bytes());
+      if (later && size > 0 && size <= laterBytesMax && !connection.closed) this.sendLater(connection, this.writer.copyFrom(0));
+      // The writer's own buffer and a length, not a view of it: a view per reply is an object per
+      // request at pipeline 1.
+      else if (size > 0) this.send(connection, this.writer.backing(), size);
       if (connection.captureMark >= 0) connection.captureMark = 0;
     }
     this.writer.reset();
@@ -532,7 +534,7 @@ export class Server {
    */
   private sendLater(connection: Connection, bytes: Uint8Array): void {
     this.countOutput(connection, bytes.length);
-    this.keepUnsent(connection, bytes.slice());
+    this.keepUnsent(connection, bytes);
     this.later.add(connection);
     if (!this.laterScheduled) {
       this.laterScheduled = true;
@@ -554,17 +556,17 @@ export class Server {
     else this.stats.netReplOutputBytes += bytes;
   }
 
-  /** Writes bytes to a connection's socket, keeping a copy of what it does not take. */
-  private send(connection: Connection, bytes: Uint8Array): void {
-    if (connection.closed || bytes.length === 0) return;
-    this.countOutput(connection, bytes.length);
+  /** Writes the first `length` bytes to a connection's socket, keeping a copy of what it does not take. */
+  private send(connection: Connection, bytes: Uint8Array, length: number): void {
+    if (connection.closed || length === 0) return;
+    this.countOutput(connection, length);
     let written = 0;
     if (connection.unsentBytes === 0) {
-      written = connection.socket.write(bytes);
+      written = connection.socket.write(bytes, 0, length);
       if (written < 0) return; // closed underneath us; onClose cleans up
     }
-    if (written === bytes.length) return;
-    this.keepUnsent(connection, bytes.slice(written));
+    if (written === length) return;
+    this.keepUnsent(connection, bytes.slice(written, length));
   }
 
   /** Queues bytes (a copy of the connection's own) behind what it has unsent, within the output limits. */
