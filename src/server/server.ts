@@ -524,8 +524,8 @@ export class Server {
   }
 
   /**
-   * Keeps a copy of bytes for a connection until the socket events of this turn of the loop have
-   * all run: then every connection's replies are written in one burst, as Redis writes its replies
+   * Keeps `bytes` (a copy of the connection's own, which the caller made) for a connection until
+   * the socket events of this turn of the loop have all run: then every connection's replies are written in one burst, as Redis writes its replies
    * before it sleeps. After a read of many pipelined commands (each read takes the loop some
    * microseconds), writing at once would wake the client for every connection in turn, and on
    * these machines waking a process on the other core costs the waker more than the replies' own
@@ -556,7 +556,7 @@ export class Server {
     else this.stats.netReplOutputBytes += bytes;
   }
 
-  /** Writes the first `length` bytes to a connection's socket, keeping a copy of what it does not take. */
+  /** Writes the first `length` bytes to a connection's socket, keeping a copy of what it leaves. */
   private send(connection: Connection, bytes: Uint8Array, length: number): void {
     if (connection.closed || length === 0) return;
     this.countOutput(connection, length);
