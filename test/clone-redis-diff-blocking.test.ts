@@ -21,7 +21,10 @@ const lists: Case[] = [
   c("RPUSH", "l2", "1", "2", "3", "4"), c("BLMPOP", "0", "2", "none", "l2", "LEFT"), c("BLMPOP", "0", "1", "l2", "RIGHT", "COUNT", "2"),
   c("BLMPOP", "0.01", "1", "none", "LEFT"), c("BLMPOP", "0", "1", "l2", "left", "count", "10"), c("EXISTS", "l2"),
   // errors
-  // (A timeout's milliseconds are truncated from a long double: 0.001 and -0.001 wait for ever.)
+  // (A timeout's milliseconds are rounded up from a long double: -0.001 waits for ever, and
+  // timeouts below a millisecond wait one.)
+  c("BLPOP", "none", "0.0001"), c("BRPOP", "none", "0.0009"), c("BLPOP", "none", "0.001"), c("BLMOVE", "none", "d", "LEFT", "RIGHT", "1e-300"),
+  c("BLMPOP", "0x0.0001p0", "1", "none", "LEFT"), c("BZPOPMIN", "none", "0.0005"), c("BLPOP", "none", "0.0010000000000000001"),
   c("BLPOP", "l", "-1"), c("BLPOP", "l", "-0.002"), c("BLPOP", "l", "abc"), c("BLPOP", "l", ""), c("BLPOP", "l", " 1"), c("BLPOP", "l", "inf"),
   c("BLPOP", "l", "-inf"), c("BLPOP", "l", "nan"), c("BLPOP", "l", "1e400"), c("BLPOP", "l", "9223372036854775807"), c("BLPOP", "l", "1e16"), c("BLPOP", "l", "0x1p70"),
   c("BLPOP", "l"), c("BLPOP"), c("BRPOPLPUSH", "l", "d"), c("BLMOVE", "l", "d", "LEFT", "UP", "0"), c("BLMOVE", "l", "d", "LEFT", "RIGHT", "x"),

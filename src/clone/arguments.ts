@@ -177,8 +177,8 @@ const errTimeoutNegative = new RespError("ERR timeout is negative");
 
 /**
  * A blocking command's timeout in seconds (a float; 0 waits for ever) as milliseconds, exactly as
- * Redis 7.0 reads it (`getTimeoutFromObjectOrReply`): a long double times 1000, truncated (so
- * 0.0009 and even 0.001 wait for ever, and an infinity or a product past 64 bits is negative).
+ * Redis 7.0.15 reads it (`getTimeoutFromObjectOrReply`): a long double times 1000, rounded up
+ * (so 0.0001 waits a millisecond, and an infinity or a product past 64 bits is negative).
  */
 export function parseTimeout(bytes: Uint8Array): number | RespError {
   const seconds = parseLongDouble(bytes);

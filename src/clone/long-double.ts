@@ -123,10 +123,11 @@ export function parseLongDouble(bytes: Uint8Array): LongDouble | "infinite" | nu
 const int64Limit = 1n << 63n;
 
 /**
- * `(long long)(value * 1000.0)`, as Redis turns a timeout in seconds into milliseconds
- * (`getTimeoutFromObjectOrReply`): the product rounded to a long double, then truncated toward
- * zero; a product out of the 64-bit range (an infinity included) converts, as the x87 does, to
- * -2^63. So 0.001 gives 0 (the long double nearest 0.001 is a little less than it).
+ * `(long long) ceill(value * 1000.0)`, as Redis 7.0.15 turns a timeout in seconds into
+ * milliseconds (`getTimeoutFromObjectOrReply`): the product rounded to a long double, then rounded
+ * up to a whole number; a product out of the 64-bit range (an infinity included) converts, as the
+ * x87 does, to -2^63. So a positive timeout below a millisecond waits one millisecond (not for
+ * ever, as 0 would), and one above -1 ms rounds up to 0 (which waits for ever, as in Redis).
  */
 export function millisecondsOfSeconds(value: LongDouble | "infinite"): bigint {
   if (value === "infinite") return -int64Limit;
@@ -137,7 +138,14 @@ export function millisecondsOfSeconds(value: LongDouble | "infinite"): bigint {
       ? roundLongDouble(negative, magnitude << BigInt(value.exponent), 1n)
       : roundLongDouble(negative, magnitude, 1n << BigInt(-value.exponent));
   if (product === null) return -int64Limit;
-  const whole = product.exponent >= 0 ? product.mantissa << BigInt(product.exponent) : product.mantissa / (1n << BigInt(-product.exponent));
+  let whole = product.mantissa;
+  if (product.exponent >= 0) whole <<= BigInt(product.exponent);
+  else {
+    const divisor = 1n << BigInt(-product.exponent);
+    // BigInt division truncates toward zero: that is the ceiling of a negative product already.
+    const truncated = whole / divisor;
+    whole = truncated * divisor !== whole && whole > 0n ? truncated + 1n : truncated;
+  }
   return whole >= int64Limit || whole < -int64Limit ? -int64Limit : whole;
 }
 
