@@ -106,6 +106,11 @@ class RawClient {
     this.socket?.end();
   }
 
+  /** Starts reading (a client connected with `read: false`). */
+  resume(): void {
+    this.socket?.resume();
+  }
+
   /** Closes with a reset rather than a FIN: the server's next write to it fails. */
   reset(): void {
     this.socket?.terminate();
@@ -353,7 +358,7 @@ describe("limits", () => {
     }
   });
 
-  test("a single reply larger than the output limit cuts the client off, with a count in INFO; others are served", async () => {
+  test("a reply of many values past the output limit cuts the client off, with a count in INFO; others are served", async () => {
     const writer = await connect();
     // Appends of 1 MB (the bulk limit of this node) make a 24 MB value: far past its 4 MB output
     // limit, even after the kernel's socket buffers on both ends have taken their share.
@@ -362,7 +367,8 @@ describe("limits", () => {
     await writer.until((received) => received.split("\r\n").length > 24, "the APPEND replies");
     expect(writer.text).toEndWith(`:${24 * 1024 * 1024}\r\n`);
     const reader = await connect({ read: false });
-    reader.send(multibulk("GET", "limit:big"));
+    // One value may take a reply past the limit (the next test); two of them may not.
+    reader.send(multibulk("MGET", "limit:big", "limit:big"));
     const other = await connect();
     other.send(multibulk("PING"));
     await other.expectReply("+PONG\r\n");
@@ -377,6 +383,60 @@ describe("limits", () => {
       await Bun.sleep(50);
     }
     expect(stats).toContain("client_output_buffer_limit_disconnections:1");
+  });
+
+  test("a value larger than the output limit is sent whole, to a client that reads and to one that reads late", async () => {
+    const writer = await connect();
+    const size = 24 * 1024 * 1024;
+    writer.send(multibulk("APPEND", "limit:huge", "h".repeat(1024 * 1024)).repeat(24));
+    await writer.until((received) => received.endsWith(`:${size}\r\n`), "the APPEND replies");
+    const disconnections = async (): Promise<string> => {
+      const probe = await connect();
+      probe.send(multibulk("INFO", "stats"));
+      const stats = await probe.until((received) => received.includes("client_output_buffer_limit_disconnections"), "INFO stats");
+      probe.close();
+      return /client_output_buffer_limit_disconnections:(\d+)/.exec(stats)?.[1] ?? "";
+    };
+    const before = await disconnections();
+    const expected = `$${size}\r\n${"h".repeat(size)}\r\n`;
+    const reader = await connect();
+    reader.send(multibulk("GET", "limit:huge"));
+    await reader.until((received, closed) => received.length >= expected.length || closed, "the whole value", 30_000);
+    expect(reader.isClosed).toBe(false);
+    expect(reader.text === expected).toBe(true);
+    // A client that reads only later keeps its reply (and is not read meanwhile); others are served.
+    const late = await connect({ read: false });
+    late.send(multibulk("GET", "limit:huge") + multibulk("PING"));
+    await Bun.sleep(300);
+    const other = await connect();
+    other.send(multibulk("PING"));
+    await other.expectReply("+PONG\r\n");
+    expect(late.isClosed).toBe(false);
+    late.resume();
+    await late.until((received, closed) => received.length >= expected.length + 7 || closed, "the value, then PONG", 30_000);
+    expect(late.text === `${expected}+PONG\r\n`).toBe(true);
+    expect(await disconnections()).toBe(before);
+  });
+
+  test("behind a value larger than the output limit, messages to a subscriber count: past the limit it is cut off", async () => {
+    const writer = await connect();
+    const size = 24 * 1024 * 1024;
+    writer.send(multibulk("APPEND", "limit:held", "m".repeat(1024 * 1024)).repeat(24));
+    await writer.until((received) => received.endsWith(`:${size}\r\n`), "the APPEND replies");
+    // A RESP3 subscriber may GET: its 24 MB reply waits unread, and messages pile up behind it.
+    const subscriber = await connect({ read: false });
+    subscriber.send(multibulk("HELLO", "3") + multibulk("SUBSCRIBE", "limit:channel") + multibulk("GET", "limit:held"));
+    await Bun.sleep(300);
+    expect(subscriber.isClosed).toBe(false);
+    const publisher = await connect();
+    const message = "p".repeat(512 * 1024);
+    // 16 messages of 512 KB: 8 MB behind the value, past the 4 MB limit.
+    for (let i = 0; i < 16; i++) {
+      publisher.send(multibulk("PUBLISH", "limit:channel", message));
+      await publisher.until((received) => received.split("\r\n").length > i + 1, "PUBLISH's reply");
+    }
+    await subscriber.until((_, closed) => closed, "the subscriber cut off", 10_000);
+    expect(subscriber.isClosed).toBe(true);
   });
 
   test("a client that never reads holds back the work of its replies, not their bytes; others are served", async () => {

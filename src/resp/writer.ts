@@ -116,17 +116,20 @@ export class RespWriter {
   /**
    * Past this many bytes, growing the buffer first calls `overLimit` (which may `reset()`): a
    * reply too large to send is cut off while it is built, not once it exists whole in memory.
+   * A large bulk value may pass it by its own length (see `bulk`).
    */
   bytesLimit = Infinity;
   overLimit: (() => void) | null = null;
 
-  private reserve(extra: number): void {
+  private reserve(extra: number, beyondLimit = 0): void {
     if (this.length + extra <= this.buffer.length) return;
-    if (this.length + extra > this.bytesLimit) this.overLimit?.();
+    if (this.length + extra > this.bytesLimit + beyondLimit) this.overLimit?.();
     const needed = this.length + extra;
     if (needed <= this.buffer.length) return;
     let capacity = Math.max(64, this.buffer.length * 2);
     while (capacity < needed) capacity *= 2;
+    // Past the limit (by a value: see `bulk`) the buffer grows to what is needed, not double.
+    if (capacity > this.bytesLimit) capacity = Math.max(needed, this.bytesLimit);
     const next = new Uint8Array(capacity);
     next.set(this.buffer.subarray(0, this.length));
     this.buffer = next;
@@ -247,8 +250,12 @@ export class RespWriter {
       value = encoder.encode(value);
     }
     this.header(36, value.length);
+    // A value of a quarter of `bytesLimit` or more may take the output past it by its own length:
+    // a string as long as the store holds is sent whole (GET of a 100 MB value), while a reply of
+    // many smaller values (MGET, LRANGE) stays within the limit. (Smaller values always fit: the
+    // server stops reading a client whose output passed its far lower soft limit.)
+    this.reserve(value.length + 2, value.length >= this.bytesLimit / 4 ? value.length : 0);
     this.raw(value);
-    this.reserve(2);
     this.crlf();
   }
 

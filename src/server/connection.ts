@@ -164,6 +164,8 @@ export class Connection implements Conn, CommandSink {
   /** Output that the socket did not take yet, oldest first. */
   readonly unsent: Uint8Array[] = [];
   unsentBytes = 0;
+  /** The length of the largest chunk in `unsent`, or -1 when not known (`Server.checkOutput`). */
+  unsentLargest = 0;
   /** True while reading is paused (too much output waiting, or too many queued replies). */
   inputPaused = false;
   /** The client closed its side (a FIN): it sends nothing more, though it may still read replies. */

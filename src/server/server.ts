@@ -373,6 +373,7 @@ export class Server {
     }
     connection.unsent.length = 0;
     connection.unsentBytes = 0;
+    connection.unsentLargest = 0;
   }
 
   /** Runs one command for a connection, keeping its replies in order. */
@@ -573,12 +574,20 @@ export class Server {
   private keepUnsent(connection: Connection, bytes: Uint8Array): void {
     connection.unsent.push(bytes);
     connection.unsentBytes += bytes.length;
+    if (connection.unsentLargest >= 0 && bytes.length > connection.unsentLargest) connection.unsentLargest = bytes.length;
     this.checkOutput(connection);
   }
 
-  /** Enforces the output limits on a connection with unsent bytes. */
+  /**
+   * Enforces the output limits on a connection with unsent bytes. Its largest unsent chunk does
+   * not count against `outputBytesMax`: that is one batch of replies, which the shared writer
+   * already bounded (by the limit and one value past it), and it is sent whole however large (a
+   * GET of a 100 MB value). Past the soft limit nothing more is read from the client, so only
+   * messages to a subscriber can pile up behind it, and they count.
+   */
   private checkOutput(connection: Connection): void {
-    if (connection.unsentBytes > this.limits.outputBytesMax) {
+    const unsent = connection.unsentBytes;
+    if (unsent > this.limits.outputBytesMax && unsent - this.largestUnsent(connection) > this.limits.outputBytesMax) {
       this.disconnectOverLimit(connection, connection.unsentBytes);
       return;
     }
@@ -588,6 +597,16 @@ export class Server {
     }
   }
 
+  /** The length of the largest chunk `connection` has unsent (kept, or found again when not known). */
+  private largestUnsent(connection: Connection): number {
+    if (connection.unsentLargest < 0) {
+      let largest = 0;
+      for (const chunk of connection.unsent) if (chunk.length > largest) largest = chunk.length;
+      connection.unsentLargest = largest;
+    }
+    return connection.unsentLargest;
+  }
+
   /** Disconnects a client whose output passed `outputBytesMax` (Redis's client-output-buffer-limit). */
   private disconnectOverLimit(connection: Connection, bytes: number): void {
     this.stats.outputLimitDisconnections++;
@@ -595,6 +614,7 @@ export class Server {
     connection.closed = true;
     connection.unsent.length = 0;
     connection.unsentBytes = 0;
+    connection.unsentLargest = 0;
     connection.socket.terminate();
   }
 
@@ -605,6 +625,8 @@ export class Server {
       const written = connection.socket.write(bytes);
       if (written < 0) return;
       connection.unsentBytes -= Math.max(0, written);
+      // The largest chunk shrinks or goes: which one is largest now is found when it matters.
+      if (written > 0 && bytes.length === connection.unsentLargest) connection.unsentLargest = -1;
       if (written < bytes.length) {
         connection.unsent[0] = bytes.subarray(written);
         return;
