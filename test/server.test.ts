@@ -333,13 +333,17 @@ describe("protocol", () => {
 });
 
 describe("limits", () => {
-  test("the idle timeout disconnects a client that sends nothing, not one that keeps talking", async () => {
+  test("the idle timeout disconnects a client that sends nothing, not one that keeps talking nor a subscriber", async () => {
     const idleDir = mkdtempSync(join(tmpdir(), "finn-idle-test-"));
     const idleNode = await open(idleDir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet", limits: { idleTimeoutSeconds: 1 } });
     try {
       const idle = await RawClient.connect(idleNode.port);
       const busy = await RawClient.connect(idleNode.port);
-      clients.push(idle, busy);
+      // A subscriber waits for messages, not commands: it is not idle (as in Redis).
+      const subscriber = await RawClient.connect(idleNode.port);
+      clients.push(idle, busy, subscriber);
+      subscriber.send(multibulk("SUBSCRIBE", "idle:channel"));
+      await subscriber.expectReply("*3\r\n$9\r\nsubscribe\r\n$12\r\nidle:channel\r\n:1\r\n");
       busy.send(multibulk("CONFIG", "GET", "timeout"));
       await busy.expectReply("*2\r\n$7\r\ntimeout\r\n$1\r\n1\r\n");
       // The busy client sends a command every 200 ms while the idle one sends nothing.
@@ -352,11 +356,19 @@ describe("limits", () => {
       expect(idle.isClosed).toBe(true);
       expect(busy.isClosed).toBe(false);
       await busy.until((received) => received.split("+PONG").length - 1 === pings, "every PONG");
+      // Well past the timeout since it last sent a command, the subscriber still hears messages.
+      await Bun.sleep(1200);
+      expect(subscriber.isClosed).toBe(false);
+      const publisher = await RawClient.connect(idleNode.port);
+      clients.push(publisher);
+      publisher.send(multibulk("PUBLISH", "idle:channel", "still here"));
+      await publisher.expectReply(":1\r\n");
+      await subscriber.until((received) => received.includes("still here"), "the message");
     } finally {
       await idleNode.close();
       rmSync(idleDir, { recursive: true, force: true });
     }
-  });
+  }, 20_000);
 
   test("a reply of many values past the output limit cuts the client off, with a count in INFO; others are served", async () => {
     const writer = await connect();

@@ -17,6 +17,7 @@ import { RespWriter } from "../resp/writer.ts";
 import { listenTls, type TlsConfig } from "../tls.ts";
 import type { RedirectMode } from "./applier.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
+import { subscribed } from "./dispatch.ts";
 import { InstantaneousMetric } from "./metrics.ts";
 import { PubSub } from "./pubsub.ts";
 
@@ -32,7 +33,7 @@ export interface ServerLimits extends ReaderLimits {
   readonly clientsMax: number;
   /**
    * Seconds without a command after which a client is disconnected (Redis's `timeout`); 0, the
-   * default, never. Peer links and clients waiting for replies are not idle.
+   * default, never. Peer links, clients waiting for replies and subscribers are not idle.
    */
   readonly idleTimeoutSeconds: number;
 }
@@ -278,7 +279,8 @@ export class Server {
   private closeIdleClients(): void {
     const limitMilliseconds = this.limits.idleTimeoutSeconds * 1000;
     for (const connection of this.connections) {
-      if (connection.closed || connection.peerSession !== null || connection.queued > 0) continue;
+      // Subscribers wait for messages, not commands: Redis exempts them too.
+      if (connection.closed || connection.peerSession !== null || connection.queued > 0 || subscribed(connection)) continue;
       if (this.now - connection.lastCommandAt <= limitMilliseconds) continue;
       this.logger.verbose(`Closing idle client id=${connection.id} addr=${connection.remoteAddress} (no command for ${this.limits.idleTimeoutSeconds} s)`);
       this.stats.idleDisconnections++;
