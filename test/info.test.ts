@@ -69,3 +69,8 @@ test("instantaneous_ops_per_sec shows a burst of commands, and the memory sectio
   expect(Number(memory.get("mem_fragmentation_ratio"))).toBeGreaterThan(0);
   expect(Number(memory.get("total_system_memory"))).toBeGreaterThan(0);
 });
+
+test("section titles are Redis's: each name capitalized, CPU in capitals", async () => {
+  const text = String(plain(await connection.call("INFO", "server", "cpu", "keyspace")));
+  expect(text.split("\r\n").filter((line) => line.startsWith("#"))).toEqual(["# Server", "# CPU", "# Keyspace"]);
+});

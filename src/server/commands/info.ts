@@ -164,7 +164,8 @@ export function renderInfo(context: BuiltinContext, requested: readonly string[]
   for (const name of names) {
     const fields = sections[name];
     if (fields === undefined) continue;
-    let part = `# ${name[0]?.toUpperCase() ?? ""}${name.slice(1)}\r\n`;
+    // Redis's titles: the name capitalized, but "CPU".
+    let part = `# ${name === "cpu" ? "CPU" : `${name[0]?.toUpperCase() ?? ""}${name.slice(1)}`}\r\n`;
     for (const [field, value] of Object.entries(fields)) part += `${field}:${value}\r\n`;
     parts.push(part);
   }
