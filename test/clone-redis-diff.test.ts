@@ -69,7 +69,7 @@ const script: Case[] = [
   c("ZADD", "z", "XX", "1", "new"), c("ZADD", "z", "NX", "5", "a", "3", "e"), c("ZADD", "z", "XX", "CH", "5", "a", "9", "new"),
   c("ZADD", "z", "GT", "CH", "4", "a", "10", "b"), c("ZADD", "z", "LT", "CH", "4", "a", "20", "b"), c("ZADD", "z", "INCR", "2.5", "a"),
   c("ZADD", "z", "NX", "INCR", "1", "a"), c("ZADD", "z", "XX", "INCR", "1", "nobody"), c("ZADD", "z", "GT", "INCR", "-1", "a"), c("ZINCRBY", "z", "10", "a"),
-  c("ZINCRBY", "z", "x", "a"), c("ZADD", "z", "NX", "XX", "1", "a"), c("ZADD", "z", "GT", "LT", "1", "a"), c("ZADD", "z", "NX", "GT", "1", "a"),
+  c("ZINCRBY", "z", "x", "a"), c("ZINCRBY", "z", "XX", "a"), c("ZINCRBY", "z", "nx", "incr"), c("ZINCRBY", "z", "GT", "1"), c("ZINCRBY", "z", "ch", "a"), c("ZADD", "z", "NX", "XX", "1", "a"), c("ZADD", "z", "GT", "LT", "1", "a"), c("ZADD", "z", "NX", "GT", "1", "a"),
   c("ZADD", "z", "INCR", "1", "a", "2", "b"), c("ZADD", "z", "1", "a", "2"), c("ZADD", "z", "NX"), c("ZADD", "z", "NX", "1"), c("ZADD", "z", "x", "a"),
   c("ZADD", "z", "nan", "a"), c("ZADD", "z", "1e400", "a"), c("ZADD", "z", " 1", "a"), c("ZADD", "zx", "XX", "1", "a"), c("EXISTS", "zx"),
   c("ZADD", "inf", "+inf", "m", "-inf", "n", "-0", "o"), c("ZINCRBY", "inf", "-inf", "m"), c("ZRANGE", "inf", "0", "-1", "WITHSCORES"),

@@ -84,6 +84,23 @@ function add(db: Keyspace, applier: Applier, conn: Conn | null, command: Command
   return addScored(db, applier, conn, command, flags, scores, (j) => first + 2 * j + 1);
 }
 
+/** ZADD (and ZINCRBY, `incr`): its options from argument 2 on, then the score-member pairs. */
+function addWithOptions(db: Keyspace, applier: Applier, conn: Conn | null, command: Command, incr: boolean): void | Error {
+  const flags: AddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr };
+  let at = 2;
+  for (; at < command.argCount; at++) {
+    const name = option(command.arg(at));
+    if (name === "nx") flags.nx = true;
+    else if (name === "xx") flags.xx = true;
+    else if (name === "gt") flags.gt = true;
+    else if (name === "lt") flags.lt = true;
+    else if (name === "ch") flags.ch = true;
+    else if (name === "incr") flags.incr = true;
+    else break;
+  }
+  return add(db, applier, conn, command, flags, at);
+}
+
 /**
  * What ZADD does once its arguments are read (Redis's `zaddGenericCommand` from the key lookup
  * on): `scores[j]` for the member at argument `memberAt(j)`, with the reply ZADD gives. GEOADD
@@ -725,26 +742,13 @@ export const zsetCommands: readonly CloneCommand[] = [
       "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
       "key [NX|XX] [GT|LT] [CH] [INCR] (score:double member)...",
     ),
-    run(db, applier, conn, command) {
-      const flags: AddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
-      let at = 2;
-      for (; at < command.argCount; at++) {
-        const name = option(command.arg(at));
-        if (name === "nx") flags.nx = true;
-        else if (name === "xx") flags.xx = true;
-        else if (name === "gt") flags.gt = true;
-        else if (name === "lt") flags.lt = true;
-        else if (name === "ch") flags.ch = true;
-        else if (name === "incr") flags.incr = true;
-        else break;
-      }
-      return add(db, applier, conn, command, flags, at);
-    },
+    run: (db, applier, conn, command) => addWithOptions(db, applier, conn, command, false),
   },
   {
     reusable: true,
     spec: spec("zincrby", 4, "write denyoom fast", [1, 1, 1], "sorted-set", "Increments the score of a member in a sorted set.", "key increment:double member"),
-    run: (db, applier, conn, command) => add(db, applier, conn, command, { nx: false, xx: false, gt: false, lt: false, ch: false, incr: true }, 2),
+    // Redis's ZINCRBY is ZADD with INCR, options included: `ZINCRBY key XX member` is a syntax error.
+    run: (db, applier, conn, command) => addWithOptions(db, applier, conn, command, true),
   },
   {
     reusable: true,
