@@ -55,6 +55,22 @@ describe("passwords", () => {
     expect(refused).toEqual({ error: "WRONGPASS invalid username-password pair or user is disabled." });
   });
 
+  test("RESET takes the authentication back: the connection needs AUTH again, as a new one does", async () => {
+    expect(
+      await session(first, [["RESET"], ["AUTH", "admin", "admin-pass"], ["GET", "k"], ["RESET"], ["GET", "k"], ["RAFTSNAPSHOT"], ["AUTH", "client-pass"], ["GET", "k"], ["RAFTSNAPSHOT"]]),
+    ).toEqual([
+      "RESET",
+      "OK",
+      "v",
+      "RESET",
+      { error: "NOAUTH Authentication required." },
+      { error: "NOAUTH Authentication required." },
+      "OK",
+      "v",
+      { error: "NOPERM this command needs the admin user: AUTH admin <password>" },
+    ]);
+  });
+
   test("administration needs the admin user", async () => {
     expect(await session(first, [["AUTH", "client-pass"], ["RAFTSNAPSHOT"], ["AUTH", "admin", "admin-pass"], ["RAFTSNAPSHOT"]])).toEqual([
       "OK",

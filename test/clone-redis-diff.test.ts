@@ -152,8 +152,16 @@ const script: Case[] = [
   c("MULTI"), c("SET", "waited", "w"), c("WAIT", "1", "10"), c("GET", "waited"), c("EXEC"),
 ];
 
+/** RESET: the connection as it opened (RESP2 after it: in the RESP3 runs replies change form). */
+const resets: Case[] = [
+  c("MULTI"), c("SET", "reset:a", "1"), c("RESET"), c("EXEC"), c("GET", "reset:a"), c("CLIENT", "SETNAME", "named"), c("RESET"), c("CLIENT", "GETNAME"),
+  c("WATCH", "reset:a"), c("RESET"), c("MULTI"), c("SET", "reset:a", "2"), c("EXEC"), c("RESET", "extra"), c("reset"),
+  c("SUBSCRIBE", "reset:channel"), c("RESET"), c("PING"), c("HSET", "reset:h", "f", "v"), c("HGETALL", "reset:h"), c("DEL", "reset:a", "reset:h"),
+];
+
 describe("the clone answers as redis-server does", () => {
   diffTests(servers, "over every type", script);
+  diffTests(servers, "RESET", resets);
 
   test("SCAN with MATCH, COUNT and TYPE returns the same keys as redis-server over a whole iteration", async () => {
     const collect = async (port: number, options: string[]): Promise<string[]> => (await scanAll(port, ["SCAN"], options)).sort();

@@ -17,7 +17,7 @@ const transactionCommandsMax = 100_000;
  * What a client may send before it authenticates: the handshake, and the peer commands (peers
  * prove the cluster secret in their own handshake).
  */
-const beforeAuthentication: ReadonlySet<string> = new Set(["auth", "hello", "quit", "rafthello", "raftauth", "raftmsg", "raftsnap", "raftnodeid"]);
+const beforeAuthentication: ReadonlySet<string> = new Set(["auth", "hello", "quit", "reset", "rafthello", "raftauth", "raftmsg", "raftsnap", "raftnodeid"]);
 
 /** The commands of a peer connection: its handshake proves the cluster secret before any other. */
 const peerHandshake: ReadonlySet<string> = new Set(["rafthello", "raftauth", "raftmsg", "raftsnap"]);

@@ -290,11 +290,16 @@ export class Server {
     }
   }
 
+  /** What a new client may do before AUTH (and again after RESET). */
+  grantInitialAccess(connection: Connection): void {
+    connection.authenticated = !this.access.passwordRequired;
+    connection.reader.setLimits(connection.authenticated ? this.readerLimits : unauthenticatedReaderLimits);
+    connection.admin = !this.access.adminPasswordSet;
+  }
+
   private onOpen(socket: Socket<Connection>): void {
     const connection = new Connection(this, socket, this.nextId++);
-    connection.authenticated = !this.access.passwordRequired;
-    if (!connection.authenticated) connection.reader.setLimits(unauthenticatedReaderLimits);
-    connection.admin = !this.access.adminPasswordSet;
+    this.grantInitialAccess(connection);
     // A socket reset before it was accepted has no address any more: it counts as remote.
     connection.local = isLoopbackAddress(socket.remoteAddress ?? "");
     socket.data = connection;

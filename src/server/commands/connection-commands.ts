@@ -1,4 +1,4 @@
-/** PING, ECHO, QUIT, SELECT, AUTH and HELLO: the connection commands every client sends. */
+/** PING, ECHO, QUIT, SELECT, AUTH, HELLO and RESET: the connection commands every client sends. */
 import { RespError } from "../../errors.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { type Builtin, type BuiltinContext, keyword, text } from "../builtin.ts";
@@ -145,5 +145,31 @@ export const hello: Builtin = {
     writer.bulk(context.node.isLeader ? "master" : "replica");
     writer.bulk("modules");
     writer.array(0);
+  },
+};
+
+/**
+ * RESET, as Redis's: the connection as it was when it opened. Its transaction is discarded and
+ * WATCH forgotten, it leaves every channel and pattern, speaks RESP2, has no name, reads from the
+ * leader again (READWRITE), and is authenticated only as a new connection is. Behind the
+ * connection's own writes in flight, as SUBSCRIBE's changes are (a message its earlier PUBLISH
+ * sends it still arrives).
+ */
+export const reset: Builtin = {
+  spec: spec("reset", 1, "noscript loading stale fast no-auth", noKeys, "connection", "Resets the connection."),
+  run(context, connection) {
+    const resetNow = (): void => {
+      connection.transaction = null;
+      connection.forgetWatch();
+      context.pubsub?.forget(connection);
+      connection.protocol = 2;
+      connection.name = "";
+      connection.replicaReads = false;
+      context.server.grantInitialAccess(connection);
+      context.server.writerFor(connection).protocol = 2;
+      connection.writeString("RESET");
+    };
+    if (connection.hasWritesInFlight) connection.whenIdle = resetNow;
+    else resetNow();
   },
 };

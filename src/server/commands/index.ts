@@ -3,7 +3,7 @@ import type { Builtin } from "../builtin.ts";
 import { client } from "./client.ts";
 import { command } from "./command.ts";
 import { config } from "./config.ts";
-import { auth, echo, hello, ping, quit, select } from "./connection-commands.ts";
+import { auth, echo, hello, ping, quit, reset, select } from "./connection-commands.ts";
 import { info } from "./info.ts";
 import { asking, cluster, readOnly, readWrite } from "./cluster.ts";
 import { discard, exec, multi, unwatch, watch } from "./transaction.ts";
@@ -17,7 +17,7 @@ import { psubscribe, publish, pubsubCommand, punsubscribe, subscribe, unsubscrib
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
   [
-    ...[ping, echo, quit, select, auth, hello, client, info, command, config, shutdown],
+    ...[ping, echo, quit, select, auth, hello, reset, client, info, command, config, shutdown],
     ...[raftLeader, raftState, raftStats, raftHello, raftAuth, raftMessage, raftSnapshotChunk],
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
