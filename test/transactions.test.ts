@@ -81,6 +81,32 @@ describe("MULTI / EXEC / DISCARD", () => {
     ]);
   });
 
+  test("a transaction holds at most 100,000 commands, and at most the query buffer's limit of bytes: past either EXEC aborts", async () => {
+    const many = [["MULTI"], ...Array.from({ length: 100_001 }, () => ["INCR", "t:many"]), ["EXEC"], ["GET", "t:many"]];
+    const replies = await session(many);
+    expect(replies.slice(0, 2)).toEqual(["OK", "QUEUED"]);
+    expect(replies[100_001]).toEqual({ error: "ERR a transaction holds at most 100000 commands" });
+    expect(replies.slice(-2)).toEqual([{ error: "EXECABORT Transaction discarded because of previous errors." }, null]);
+    const smallDir = mkdtempSync(join(tmpdir(), "finn-transactions-bytes-"));
+    const small = await open(smallDir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet", limits: { queryBufferBytesMax: 64 * 1024 } });
+    try {
+      const connection = await RespConnection.connect(small.port);
+      const value = "v".repeat(40 * 1024);
+      for (const command of [["MULTI"], ["SET", "t:a", value], ["SET", "t:b", value], ["EXEC"], ["EXISTS", "t:a", "t:b"]]) connection.command(...command);
+      expect((await connection.readMany(5)).map(plain)).toEqual([
+        "OK",
+        "QUEUED",
+        { error: "ERR a transaction holds at most 65536 bytes of commands (client-query-buffer-limit)" },
+        { error: "EXECABORT Transaction discarded because of previous errors." },
+        0,
+      ]);
+      connection.close();
+    } finally {
+      await small.close();
+      rmSync(smallDir, { recursive: true, force: true });
+    }
+  });
+
   test("EXEC's replies keep the commands' order when a read waits before replies made at once", async () => {
     // A read queued before any write waits for the transaction's confirmation; PING, ECHO and an
     // argument error are answered at once, and must not overtake it (found by a differential fuzz).

@@ -231,8 +231,8 @@ export class Connection implements Conn, CommandSink {
   /** Whether the client authenticated as the admin user (needed for cluster administration when an admin password is set). */
   admin = true;
 
-  /** The commands queued since MULTI, and whether queueing one failed (EXEC then aborts), or null. */
-  transaction: { readonly commands: Command[]; failed: boolean } | null = null;
+  /** The commands queued since MULTI, their bytes, and whether queueing one failed (EXEC then aborts), or null. */
+  transaction: { readonly commands: Command[]; bytes: number; failed: boolean } | null = null;
   /**
    * The keys WATCHed since the last EXEC, DISCARD or UNWATCH, and the node's handle on the watch
    * (the applied index when the first was), or null.

@@ -10,7 +10,7 @@ import { arityAllows, type CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
 import type { Access, Dispatcher } from "./server.ts";
 
-/** Commands queued in one MULTI: a bound on what one client can make the node hold. */
+/** Commands queued in one MULTI: a bound on what one client can make the node hold (with their bytes: see `dispatch`). */
 const transactionCommandsMax = 100_000;
 
 /**
@@ -118,6 +118,14 @@ export function createDispatcher(
         connection.writeError(`ERR a transaction holds at most ${transactionCommandsMax} commands`);
         return;
       }
+      // Queued commands are requests held: together they answer to the query buffer's limit.
+      const bytesMax = connection.server.limits.queryBufferBytesMax;
+      if (transaction.bytes + command.frameLength > bytesMax) {
+        transaction.failed = true;
+        connection.writeError(`ERR a transaction holds at most ${bytesMax} bytes of commands (client-query-buffer-limit)`);
+        return;
+      }
+      transaction.bytes += command.frameLength;
       transaction.commands.push(command);
       connection.writeString("QUEUED");
       return;

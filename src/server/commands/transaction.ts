@@ -30,7 +30,7 @@ export const multi: Builtin = {
   spec: spec("multi", 1, "noscript loading stale fast", noKeys, "transactions", "Starts a transaction."),
   run(_context, connection) {
     if (connection.transaction !== null) throw new RespError("ERR MULTI calls can not be nested");
-    connection.transaction = { commands: [], failed: false };
+    connection.transaction = { commands: [], bytes: 0, failed: false };
     connection.writeString("OK");
   },
 };
