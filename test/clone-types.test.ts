@@ -667,6 +667,10 @@ describe("snapshots", () => {
     for (const offset of ["7", "900", "100000", "100001"]) h.run("SETBIT", "bitmap", offset, "1");
     h.run("RPUSH", "list", ...Array.from({ length: 10_000 }, (_, i) => `e${i}`)); // spans several records
     h.run("RPUSH", "binlist", "", "\u0000\u00ff\r\n", "x".repeat(70_000), ""); // packed: empty, binary and long elements
+    // Values of 64 KB or more are records of their own, their msgpack made around them by hand.
+    h.run("SET", "big", "b".repeat(200_000));
+    h.run("SET", "k".repeat(300), "\u0000".repeat(70_000), "PX", "1000000000");
+    h.run("SET", "small-after-big", "s");
     h.run("SADD", "set", ...Array.from({ length: 5000 }, (_, i) => `m${i}`));
     h.run("SPOP", "set", "7");
     h.run("HSET", "hash", ...Array.from({ length: 9000 }, (_, i) => [`f${i}`, `v${i}`]).flat());

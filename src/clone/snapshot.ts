@@ -60,6 +60,12 @@ import { ZSetValue } from "./zset.ts";
 export const snapshotFormat = 6;
 /** Elements per record: big enough to be cheap, small enough to stream. */
 const recordElements = 1024;
+/**
+ * An item whose data is bytes at least this long is a record of its own, its msgpack made by hand
+ * around the data (`rawItemRecord`), which is written as it is: msgpackr would copy it into its
+ * buffer, growing that buffer (with copies of its whole length) for every large value.
+ */
+const rawDataBytesMin = 64 * 1024;
 
 const enum Type {
   String = 0,
@@ -285,6 +291,41 @@ function fillStreamMeta(value: StreamValue, meta: unknown): void {
   }
 }
 
+/** msgpack's header of bytes (`bin`) of `length` bytes. */
+function binHeader(length: number): number[] {
+  if (length < 0x100) return [0xc4, length];
+  if (length < 0x10000) return [0xc5, length >>> 8, length & 0xff];
+  return [0xc6, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff];
+}
+
+/** msgpack of a non-negative integer, as msgpackr writes it (a float64 past 32 bits). */
+function unsignedBytes(value: number): number[] {
+  if (value < 0x80) return [value];
+  if (value < 0x100) return [0xcc, value];
+  if (value < 0x10000) return [0xcd, value >>> 8, value & 0xff];
+  if (value < 0x100000000) return [0xce, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff];
+  const float = new Uint8Array(9);
+  float[0] = 0xcb;
+  new DataView(float.buffer).setFloat64(1, value);
+  return [...float];
+}
+
+/**
+ * The record `[[key, type, seq, data(, expiresAt)]]` in three parts whose concatenation is its
+ * msgpack, byte for byte what `Packr.pack` makes of it: the bytes before the data, the data
+ * itself (not copied), and the bytes after it.
+ */
+export function rawItemRecord(key: Uint8Array, type: number, seq: number, data: Uint8Array, expiresAt: number): [Uint8Array, Uint8Array, Uint8Array] {
+  const before = [0x91, expiresAt === 0 ? 0x94 : 0x95, ...binHeader(key.byteLength)];
+  const rest = [...unsignedBytes(type), ...unsignedBytes(seq), ...binHeader(data.byteLength)];
+  const head = new Uint8Array(before.length + key.byteLength + rest.length);
+  head.set(before);
+  head.set(key, before.length);
+  head.set(rest, before.length + key.byteLength);
+  const after = expiresAt === 0 ? new Uint8Array(0) : Uint8Array.from(unsignedBytes(expiresAt));
+  return [head, data, after];
+}
+
 /** Writes what `captured` holds, then releases it. */
 export async function writeSnapshot(captured: Captured, writer: SnapshotWriter): Promise<void> {
   try {
@@ -299,6 +340,15 @@ export async function writeSnapshot(captured: Captured, writer: SnapshotWriter):
       const key = bytesOf(captured.key);
       const expiresAt = captured.expiresAt;
       for (const part of itemsOf(key, captured.value, captured.seq)) {
+        const data = part.item[3];
+        if (data instanceof Uint8Array && data.byteLength >= rawDataBytesMin) {
+          // After the record so far (the order of items is kept), a record of its own.
+          if (record.length > 0) await writer.write(packr.pack(record));
+          record = [];
+          elements = 0;
+          for (const bytes of rawItemRecord(key, part.item[1], part.item[2], data, expiresAt)) if (bytes.byteLength > 0) await writer.write(bytes);
+          continue;
+        }
         record.push(expiresAt === 0 ? part.item : [...(part.item as [Uint8Array, Type, number, unknown]), expiresAt]);
         elements += part.elements;
         if (elements >= recordElements) {
