@@ -92,6 +92,17 @@ export class RespWriter {
     return this.buffer;
   }
 
+  /**
+   * Hands over the buffer, bytes written included, and starts again with a new one (empty): a
+   * large batch that the socket did not take is kept as it is rather than copied out.
+   */
+  detach(): Uint8Array {
+    const buffer = this.buffer;
+    this.buffer = new Uint8Array(writerBytesInitial);
+    this.length = 0;
+    return buffer;
+  }
+
   /** Forgets everything written; keeps the buffer. */
   reset(): void {
     this.length = 0;

@@ -574,7 +574,10 @@ export class Server {
       if (written < 0) return; // closed underneath us; onClose cleans up
     }
     if (written === length) return;
-    this.keepUnsent(connection, bytes.slice(written, length));
+    // The rest of a batch past the soft limit (a large value) keeps the shared writer's buffer
+    // itself, which would be dropped after this flush anyway (`writerBytesKept`): not a copy of it.
+    if (bytes === this.writer.backing() && bytes.length > writerBytesKept) this.keepUnsent(connection, this.writer.detach().subarray(written, length));
+    else this.keepUnsent(connection, bytes.slice(written, length));
   }
 
   /** Queues bytes (a copy of the connection's own) behind what it has unsent, within the output limits. */
