@@ -15,7 +15,7 @@ import { isLogLevel, Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Executor } from "./node/executor.ts";
 import { checkBackend, holdsLog, lockDataDirectory } from "./node/data-dir.ts";
 import { helperThreadNiceDefault, lowerHelperThreads } from "./node/helper-threads.ts";
-import { loadIdentity, recordLog, recordMember } from "./node/identity.ts";
+import { loadIdentity, randomId, recordClusterId, recordLog, recordMember } from "./node/identity.ts";
 import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
 import { SnapshotStore } from "./log/snapshot-store.ts";
@@ -450,8 +450,12 @@ async function openLocked(
     await environment.close();
     throw new Error(`-join ${join} is this node's own address: a node joins through a member of the cluster`);
   }
+  let clusterId = identity.clusterId ?? "";
   if (fresh && join === "") {
-    // A new cluster of one: its first entry, committed, names this node the only voter.
+    // A new cluster of one, with an id of its own (its peers' handshakes carry it): its first
+    // entry, committed, names this node the only voter.
+    clusterId = randomId();
+    recordClusterId(environment, identity, clusterId);
     await store.save({
       hardState: { term: asTerm(1), vote: null, commit: asIndex(1) },
       entries: [bootstrapEntry([nodeId], { [nodeId]: advertise })],
@@ -464,13 +468,20 @@ async function openLocked(
     await store.flush();
     await recordLog(environment, identity, backend);
   }
-  const linkIdentity = { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", secret: options.secret ?? "" };
+  const linkIdentity = { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", clusterId, secret: options.secret ?? "" };
+  // A node with no Raft state yet (waiting to be added) belongs to the first cluster that reaches it.
+  const adoptCluster = (id: string): boolean => {
+    if (store.lastIndex() !== 0 || store.hardState().term !== 0 || store.snapshotMetadata().index !== 0) return false;
+    recordClusterId(environment, identity, id);
+    return true;
+  };
   const transport = new Transport(
     linkIdentity,
     logger,
     (messages) => node?.receive(messages),
     { ...defaultLinkLimits, ...options.peerLimits },
     tls,
+    adoptCluster,
   );
   // Only the machine's commands enter the log; their specs say which keys a write touches (WATCH).
   const machineSpecByName = new Map((machine.commands ?? []).map((one) => [one.name, one]));

@@ -98,6 +98,8 @@ test("a member removed while it ran stays removed when it is restarted", async (
   const redirect = await call(third, "SET", "k", "v");
   expect([first, second].map((node): unknown => ({ error: `MOVED 0 ${node.address}` }))).toContainEqual(redirect);
   expect(third.log()).toContain("This node was removed from the cluster");
+  // Not the advice for a full disk: a restart does not undo a removal.
+  expect(third.log()).not.toContain("make room on the disk");
   // A member restarted is still a member: the first and the second restart as such.
   await second.restart();
   expect(await eventually("the second to follow", () => call(second, "RAFTSTATE"), (state) => state === "Follower")).toBe("Follower");
@@ -144,11 +146,17 @@ test("a node whose -advertise the leader cannot reach is not added, and its log 
   // Nothing was proposed: the member still leads a cluster of one, which still serves writes.
   expect(await call(member, "RAFTPEERS")).toEqual([member.address, "Leader"]);
   expect(await call(member, "SET", "k", "v")).toBe("OK");
-  // An address where another node answers is refused too: the joiner would take its place.
+  // An address where another node answers is refused too: the joiner would take its place. A
+  // node of another cluster says so first; one waiting to join answers with its own id.
   const other = await startNode("advertise-other", null);
   const joinerId = String(await call(joiner, "RAFTNODEID"));
   expect(await call(member, "RAFTJOIN", joinerId, other.address)).toEqual({
-    error: expect.stringContaining(`${other.address} answers as node ${String(await call(other, "RAFTNODEID")).slice(0, 12)}, not as node ${joinerId.slice(0, 12)}`),
+    error: `ERR the node at ${other.address} belongs to another cluster: start it with an empty data directory and -join to add it`,
+  });
+  const waiting = await CloneProcess.start({ name: "advertise-waiting", dir: `${parent}/advertise-waiting`, join: `127.0.0.1:${await freePort()}` });
+  started.push(waiting);
+  expect(await call(member, "RAFTJOIN", joinerId, waiting.address)).toEqual({
+    error: expect.stringContaining(`${waiting.address} answers as node ${String(await call(waiting, "RAFTNODEID")).slice(0, 12)}, not as node ${joinerId.slice(0, 12)}`),
   });
   // At its real address the same node is added.
   expect(await call(member, "RAFTJOIN", joinerId, joiner.address)).toBe("OK");
@@ -223,4 +231,57 @@ test("a node that joined but that no leader reaches says so in its log", async (
   } finally {
     proxy.stop(true);
   }
+});
+
+test("a node of another cluster added by its id is refused by that node: the two clusters' logs never meet", async () => {
+  // An operator probe found that `RAFTADDPEER address id` naming a node that leads a cluster of its
+  // own merged the two: its log took the other cluster's entries on top of its own, and replicas
+  // answered differently. Both are named `finn`; their cluster ids tell them apart.
+  const a1 = await startNode("merge-a1", null);
+  await startNode("merge-a2", a1);
+  await eventually("a2 a voter", () => call(a1, "RAFTPEERS"), (peers) => JSON.stringify(peers).split("Voter").length === 2);
+  const b = await startNode("merge-b", null);
+  expect(await call(b, "SET", "onlyB", "precious")).toBe("OK");
+  const bId = String(await call(b, "RAFTNODEID"));
+  expect(await call(a1, "SET", "akey", "fromA")).toBe("OK");
+  expect(await call(a1, "RAFTADDPEER", b.address, bId)).toBe("OK");
+  for (let i = 0; i < 20; i++) expect(await call(a1, "SET", `a${i}`, "v")).toBe("OK");
+  await eventually(
+    "b refusing a's links",
+    () => b.log(),
+    (log) => log.includes("belongs to another cluster") || a1.log().includes("belongs to another cluster"),
+  );
+  // b is still the only member of its own cluster, with its own data and none of a's.
+  expect(await call(b, "RAFTSTATE")).toBe("Leader");
+  expect(await call(b, "RAFTPEERS")).toEqual([b.address, "Leader"]);
+  expect(await call(b, "DBSIZE")).toBe(1);
+  expect(await call(b, "GET", "onlyB")).toBe("precious");
+  expect(await call(b, "GET", "akey")).toBe(null);
+  // a's cluster goes on with a learner that never catches up, until it is removed.
+  expect(await call(a1, "GET", "onlyB")).toBe(null);
+  expect(await call(a1, "RAFTREMOVEPEER", b.address)).toBe("OK");
+  expect(await call(a1, "SET", "after", "v")).toBe("OK");
+});
+
+test("a new node added by two clusters at once joins one of them; the other is refused and adds nothing", async () => {
+  // An operator probe added a fresh node from two clusters at the same moment: both additions
+  // succeeded, and one cluster's leader counted a node holding the other's log in its quorum.
+  const a = await startNode("race-a", null);
+  const b = await startNode("race-b", null);
+  const fresh = await CloneProcess.start({
+    name: "race-fresh",
+    dir: `${parent}/race-fresh`,
+    join: `127.0.0.1:${await freePort()}`,
+    extraArguments: ["-consistency", "low"],
+  });
+  started.push(fresh);
+  const results = await Promise.all([call(a, "RAFTADDPEER", fresh.address), call(b, "RAFTADDPEER", fresh.address)]);
+  expect(results.filter((result) => result === "OK").length).toBe(1);
+  expect(results.find((result) => result !== "OK")).toEqual({ error: expect.stringContaining("belongs to") });
+  const [winner, loser] = results[0] === "OK" ? [a, b] : [b, a];
+  expect(await call(loser, "RAFTPEERS")).toEqual([loser.address, "Leader"]);
+  await eventually("the new node a voter of the cluster that added it", () => call(winner, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
+  expect(await call(winner, "SET", "k", "v")).toBe("OK");
+  await eventually("the write on the new node", () => call(fresh, "GET", "k"), (value) => value === "v");
+  expect(await call(loser, "SET", "k", "w")).toBe("OK");
 });

@@ -14,6 +14,7 @@ import { defaultServerLimits, Server } from "../src/server/server.ts";
 import { ClientApplier } from "../src/server/applier.ts";
 import { decodeMessages, encodeBatch, encodeMessages, separateDataBytesMin } from "../src/transport/codec.ts";
 import { nonce, openerProof, peerProtocolVersion } from "../src/transport/handshake.ts";
+import type { LinkIdentity } from "../src/transport/peer-link.ts";
 import { Transport } from "../src/transport/transport.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
@@ -23,6 +24,7 @@ interface PeerNode {
   readonly transport: Transport;
   readonly received: Message[];
   readonly address: string;
+  readonly identity: LinkIdentity;
 }
 
 const started: PeerNode[] = [];
@@ -37,12 +39,13 @@ async function eventuallyTrue(condition: () => boolean, timeoutMilliseconds = 50
 const logger = new Logger("quiet");
 
 /** A server that takes peers and records what they deliver (no Raft node behind it). */
-function startPeer(id: string, secret: string, cluster = "test", log: Logger = logger): PeerNode {
+function startPeer(id: string, secret: string, cluster = "test", log: Logger = logger, clusterId = "", adopt: ((clusterId: string) => boolean) | null = null): PeerNode {
   const received: Message[] = [];
   const server = new Server({ hostname: "127.0.0.1", port: 0, limits: defaultServerLimits, logger });
   server.listen();
   const address = `127.0.0.1:${server.port}`;
-  const transport = new Transport({ id, address, cluster, secret }, log, (messages) => received.push(...messages), {
+  const identity: LinkIdentity = { id, address, cluster, clusterId, secret };
+  const transport = new Transport(identity, log, (messages) => received.push(...messages), {
     queuedMessagesMax: 4096,
     unsentBytesMax: 64 << 20,
     frameBytesMax: 1 << 20,
@@ -51,7 +54,7 @@ function startPeer(id: string, secret: string, cluster = "test", log: Logger = l
     backoffMinMs: 10,
     backoffMaxMs: 100,
     handshakeTimeoutMs: 2000,
-  });
+  }, null, adopt);
   const node: Replicator = {
     isLeader: true,
     read: () => "now",
@@ -83,7 +86,7 @@ function startPeer(id: string, secret: string, cluster = "test", log: Logger = l
     machineInfo: () => ({}),
   };
   server.dispatcher = createDispatcher(builtins, context, { command: () => new Error("no machine"), snapshot: () => {}, restore: () => {} }, new ClientApplier(node));
-  const peer = { id, server, transport, received, address };
+  const peer = { id, server, transport, received, address, identity };
   started.push(peer);
   return peer;
 }
@@ -248,6 +251,50 @@ describe("peer links", () => {
     expect(lines.some((line) => line.includes("unbalanced quotes"))).toBe(false);
   });
 
+  test("a peer of another cluster id is refused whatever its name: nothing is delivered, and the log says why", async () => {
+    const lines: string[] = [];
+    const a = startPeer("node-a", "same", "finn", new Logger("notice", (line) => lines.push(line)), "a".repeat(40));
+    const b = startPeer("node-b", "same", "finn", logger, "b".repeat(40));
+    a.transport.setPeers(new Map([["node-b", b.address]]));
+    a.transport.send([heartbeat("node-a", "node-b", 1)]);
+    await eventuallyTrue(() => lines.some((line) => line.includes("refused the handshake")));
+    expect(lines.find((line) => line.includes("refused the handshake"))).toContain("belongs to another cluster (id bbbbbbbbbbbb, not aaaaaaaaaaaa)");
+    a.transport.send([heartbeat("node-a", "node-b", 2)]);
+    await Bun.sleep(200);
+    expect(b.received).toEqual([]);
+  });
+
+  test("a node with no cluster id takes the first peer's, then refuses every other cluster's (and still takes peers with none)", async () => {
+    const adopted: string[] = [];
+    const fresh = startPeer("node-f", "s", "finn", logger, "", (clusterId) => {
+      adopted.push(clusterId);
+      return true;
+    });
+    const a = startPeer("node-a", "s", "finn", logger, "a".repeat(40));
+    const b = startPeer("node-b", "s", "finn", logger, "b".repeat(40));
+    const none = startPeer("node-n", "s", "finn", logger, "");
+    for (const peer of [a, b, none]) peer.transport.setPeers(new Map([["node-f", fresh.address]]));
+    a.transport.send([heartbeat("node-a", "node-f", 1)]);
+    await eventuallyTrue(() => fresh.received.length === 1);
+    expect(adopted).toEqual(["a".repeat(40)]);
+    expect(fresh.identity.clusterId).toBe("a".repeat(40));
+    b.transport.send([heartbeat("node-b", "node-f", 1)]);
+    none.transport.send([heartbeat("node-n", "node-f", 1)]);
+    await eventuallyTrue(() => fresh.received.some((message) => message.from === "node-n"));
+    await Bun.sleep(200);
+    expect(fresh.received.map((message) => String(message.from))).toEqual(["node-a", "node-n"]);
+    expect(adopted).toEqual(["a".repeat(40)]);
+  });
+
+  test("a node that may not take a cluster id (it has Raft state from before cluster ids) takes none, and refuses no one", async () => {
+    const legacy = startPeer("node-l", "s", "finn", logger, "", () => false);
+    const a = startPeer("node-a", "s", "finn", logger, "a".repeat(40));
+    a.transport.setPeers(new Map([["node-l", legacy.address]]));
+    a.transport.send([heartbeat("node-a", "node-l", 1)]);
+    await eventuallyTrue(() => legacy.received.length === 1);
+    expect(legacy.identity.clusterId).toBe("");
+  });
+
   test("a member that leaves the membership is forgotten, the address its handshake taught too", async () => {
     // A member replaced at its address by a new id used to be dialled for ever, through the
     // address learned from its own handshake (found by an operator probe: a warning a minute).
@@ -310,11 +357,11 @@ function startPeerOnPort(id: string, secret: string, port: number): PeerNode {
 /** Completes the peer handshake on a raw connection as node-a, knowing `secret`; returns the reply to RAFTAUTH. */
 async function handshake(client: RespConnection, secret: string): Promise<unknown> {
   const mine = nonce();
-  client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
+  client.send(encodeCommand(["RAFTHELLO", peerProtocolVersion, "test", "", "node-a", mine, "127.0.0.1:1"].map((part) => Buffer.from(part))));
   const hello = plain(await client.read());
   expect(Array.isArray(hello)).toBe(true);
   const peerNonce = Array.isArray(hello) ? String(hello[1]) : "";
-  const proof = openerProof({ secret, cluster: "test", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
+  const proof = openerProof({ secret, cluster: "test", clusterId: "", openerId: "node-a", openerNonce: mine, openerAddress: "127.0.0.1:1", peerId: "node-b", peerNonce });
   client.send(encodeCommand([Buffer.from("RAFTAUTH"), Buffer.from(proof)]));
   return plain(await client.read());
 }

@@ -15,7 +15,7 @@ import type { Logger } from "../log.ts";
 import { asNodeId, type NodeId } from "../raft/types.ts";
 import { encodeCommand } from "../resp/reader.ts";
 import { scanReply } from "../resp/reply-scanner.ts";
-import { nonce, peerProof, peerProtocolVersion, proofMatches } from "../transport/handshake.ts";
+import { nonce, openerProof, peerProof, peerProtocolVersion, proofMatches } from "../transport/handshake.ts";
 import type { LinkIdentity } from "../transport/peer-link.ts";
 import { nodeIdPattern } from "./identity.ts";
 import type { RaftNode } from "./raft-node.ts";
@@ -30,12 +30,24 @@ const redirectsMax = 5;
  * line without its CRLF (errors start with `-`), any other reply as its raw bytes. The replies to
  * the ones before it (such as AUTH) must be `+OK`.
  */
-export async function requestReply(address: string, tls: TlsConfig | null, ...commands: readonly (readonly string[])[]): Promise<string> {
+export function requestReply(address: string, tls: TlsConfig | null, ...commands: readonly (readonly string[])[]): Promise<string> {
+  let sent = 0;
+  return converse(address, tls, (reply) => (sent === 0 || (reply === "+OK" && sent < commands.length) ? (commands[sent++] ?? null) : null));
+}
+
+/**
+ * One conversation with the node at `address`: `next` gives the first command (called with null),
+ * then the command that follows each reply (as `requestReply` renders it), or null to end it there;
+ * resolves with the last reply.
+ */
+export async function converse(address: string, tls: TlsConfig | null, next: (reply: string | null) => readonly string[] | null): Promise<string> {
   const { host: hostname, port } = parseNodeAddress(address);
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   let received: Uint8Array = new Uint8Array(0);
-  let expected = commands.length;
   const timer = setTimeout(() => reject(new RespError(`ERR ${address} did not answer in time`)), requestTimeoutMilliseconds);
+  const send = (socket: { write(bytes: Uint8Array): number }, args: readonly string[]): void => {
+    socket.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
+  };
   try {
     const socket = await Bun.connect({
       hostname,
@@ -45,14 +57,16 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
         ...whenReady(
           tls,
           (ready) => {
-            for (const args of commands) ready.write(encodeCommand(args.map((arg) => Buffer.from(arg))));
+            const first = next(null);
+            if (first === null) resolve("");
+            else send(ready, first);
           },
           (why) => reject(new RespError(`ERR ${address}: ${why}`)),
         ),
-        data: (_socket, chunk) => {
+        data: (socket, chunk) => {
           received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
           let start = 0;
-          while (expected > 0) {
+          for (;;) {
             const end = scanReply(received, start, received.length);
             if (end === "incomplete") break;
             if (typeof end !== "number") {
@@ -61,11 +75,12 @@ export async function requestReply(address: string, tls: TlsConfig | null, ...co
             }
             const text = Buffer.from(received.subarray(start, end - 2)).toString("latin1");
             start = end;
-            expected--;
-            if (expected === 0 || text !== "+OK") {
+            const following = next(text);
+            if (following === null) {
               resolve(text);
               return;
             }
+            send(socket, following);
           }
           // What is left waits for the next chunk: a copy (the socket may reuse the chunk's memory).
           received = start < received.length ? Uint8Array.from(received.subarray(start)) : new Uint8Array(0);
@@ -205,30 +220,57 @@ export class ClusterControl {
   private async checkNewMember(id: string, address: string): Promise<void> {
     const identity = this.identity;
     const openerNonce = nonce();
+    const hello = ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.clusterId, identity.id, openerNonce, identity.address];
+    // What is wrong with the node's answer to RAFTHELLO, or null when the handshake may go on.
+    let problem: RespError | null = null;
+    const check = (reply: string): readonly string[] | null => {
+      if (reply.startsWith("-ERR this node belongs to another cluster")) {
+        problem = new RespError(`ERR the node at ${address} belongs to another cluster: start it with an empty data directory and -join to add it`);
+        return null;
+      }
+      if (reply.startsWith("-DENIED")) {
+        problem = new RespError(
+          `ERR the node at ${address} refuses the leader's host (protected mode): give every node the same -secret, which lets peers on other hosts in`,
+        );
+        return null;
+      }
+      // `*3 <peerId> <peerNonce> <peerProof>`: ids, nonces and proofs are hexadecimal, one line each.
+      const [, , peerId = "", , peerNonce = "", , proof = ""] = reply.startsWith("*3\r\n") ? reply.split("\r\n") : [];
+      if (peerId === "") problem = new RespError(`ERR the node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
+      else if (peerId !== id) {
+        problem = new RespError(`ERR ${address} answers as node ${peerId.slice(0, 12)}, not as node ${id.slice(0, 12)}: is its -advertise this node's address?`);
+      }
+      if (problem !== null) return null;
+      const parties = { secret: identity.secret, cluster: identity.cluster, clusterId: identity.clusterId, openerId: identity.id, openerNonce, openerAddress: identity.address, peerId, peerNonce };
+      if (!proofMatches(proof, peerProof(parties))) {
+        problem = new RespError(`ERR the node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
+        return null;
+      }
+      // The handshake is completed (RAFTAUTH), not only checked: a node with no cluster id yet
+      // takes this cluster's now, so that another cluster adding it at the same moment is refused
+      // here, before either membership change commits, rather than left with a learner it can
+      // never reach.
+      return ["RAFTAUTH", openerProof(parties)];
+    };
     let reply: string;
     try {
-      reply = await requestReply(address, this.tls, ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.id, openerNonce, identity.address]);
+      // RAFTHELLO, then RAFTAUTH once its answer is checked; the reply to RAFTAUTH ends it.
+      let step = 0;
+      reply = await converse(address, this.tls, (last) => {
+        step++;
+        return step === 1 ? hello : step === 2 ? check(last ?? "") : null;
+      });
     } catch (error) {
       const why = error instanceof Error ? error.message.replace(/^ERR /, "") : String(error);
       throw new RespError(
         `ERR the leader cannot reach the node at ${address} (${why}): start it with an -advertise address that the cluster's nodes can reach`,
       );
     }
-    if (reply.startsWith("-DENIED")) {
-      throw new RespError(
-        `ERR the node at ${address} refuses the leader's host (protected mode): give every node the same -secret, which lets peers on other hosts in`,
-      );
+    if (problem !== null) throw problem;
+    if (reply.startsWith("-ERR this node belongs to another cluster")) {
+      throw new RespError(`ERR the node at ${address} belongs to another cluster: start it with an empty data directory and -join to add it`);
     }
-    // `*3 <peerId> <peerNonce> <peerProof>`: ids, nonces and proofs are hexadecimal, one line each.
-    const [, , peerId = "", , peerNonce = "", , proof = ""] = reply.startsWith("*3\r\n") ? reply.split("\r\n") : [];
-    if (peerId === "") throw new RespError(`ERR the node at ${address} did not answer as a node: ${reply.slice(0, 80)}`);
-    if (peerId !== id) {
-      throw new RespError(`ERR ${address} answers as node ${peerId.slice(0, 12)}, not as node ${id.slice(0, 12)}: is its -advertise this node's address?`);
-    }
-    const parties = { secret: identity.secret, cluster: identity.cluster, openerId: identity.id, openerNonce, openerAddress: identity.address, peerId, peerNonce };
-    if (!proofMatches(proof, peerProof(parties))) {
-      throw new RespError(`ERR the node at ${address} does not know the cluster secret: start it with the same -secret as the cluster's nodes`);
-    }
+    if (reply !== "+OK") throw new RespError(`ERR the node at ${address} refused the peer handshake: ${reply.slice(0, 120)}`);
   }
 
   /**

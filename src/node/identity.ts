@@ -22,6 +22,12 @@ export interface Identity {
    * restart, a membership without it applied at or after that index means it was removed since.
    */
   readonly memberSince?: number;
+  /**
+   * The id of the cluster this node belongs to (transport/handshake.ts): made when it started a
+   * new cluster, or taken from the first peer of one that reached it while it had no Raft state.
+   * Directories from before this field have none, and keep none.
+   */
+  readonly clusterId?: string;
 }
 
 /** The file name of the LMDB environment inside the data directory. */
@@ -62,10 +68,22 @@ export async function loadIdentity(dir: string, mayCreate = true): Promise<{ ide
  */
 export const nodeIdPattern = /^[0-9a-f]{16,64}$/;
 
-function randomId(): string {
+/** A new random id (a node's, or a cluster's). */
+export function randomId(): string {
   const bytes = new Uint8Array(20);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Records in the identity the cluster this node belongs to (see `Identity.clusterId`), flushed to
+ * disk before it returns: a node that told a peer it is of that cluster must not forget it.
+ */
+export function recordClusterId(environment: RootDatabase, identity: Identity, clusterId: string): void {
+  const meta = environment.openDB<Identity, string>({ name: "meta" });
+  const current = meta.get("identity") ?? identity;
+  // A synchronous transaction of this environment (not `noSync`) is durable when it returns.
+  meta.putSync("identity", { ...current, clusterId });
 }
 
 /** Records in the identity the applied index at which this node found itself a member (see `Identity.memberSince`). */
@@ -79,9 +97,12 @@ export async function recordMember(environment: RootDatabase, identity: Identity
 
 /** Records in the identity that this node's log, of `backend`, is on disk (see `Identity.log`). */
 export async function recordLog(environment: RootDatabase, identity: Identity, backend: "lmdb" | "memory"): Promise<Identity> {
-  if (identity.log === backend) return identity;
-  const recorded: Identity = { ...identity, log: backend };
-  await environment.openDB<Identity, string>({ name: "meta" }).put("identity", recorded);
+  // What is stored, not `identity`: fields recorded since it was loaded (the cluster id) stay.
+  const meta = environment.openDB<Identity, string>({ name: "meta" });
+  const current = meta.get("identity") ?? identity;
+  if (current.log === backend) return current;
+  const recorded: Identity = { ...current, log: backend };
+  await meta.put("identity", recorded);
   await environment.flushed;
   return recorded;
 }

@@ -1136,10 +1136,13 @@ export class RaftNode implements Replicator {
     if (this.failure !== null) return;
     const note = this.dataDirectory === undefined ? "" : diskNote(error, this.dataDirectory);
     this.failure = note === "" ? error : new Error(`${error.message}${note}`, { cause: error });
-    this.logger.warning(
-      `Raft node stopped: ${this.failure.message}. It serves nothing until it is restarted; ` +
-        "make room on the disk (or repair it), then restart the node: what it acknowledged is kept.",
-    );
+    // A removal has said what it means already (restarting does not undo it).
+    if (!this.removedFromCluster) {
+      this.logger.warning(
+        `Raft node stopped: ${this.failure.message}. It serves nothing until it is restarted; ` +
+          "make room on the disk (or repair it), then restart the node: what it acknowledged is kept.",
+      );
+    }
     this.close();
   }
 }

@@ -57,6 +57,11 @@ export interface LinkIdentity {
   /** The address this node advertises, where peers answer it. */
   readonly address: string;
   readonly cluster: string;
+  /**
+   * This node's cluster's id ("" while it has none: see handshake.ts); set once, when a node with
+   * no Raft state is adopted by a cluster.
+   */
+  clusterId: string;
   readonly secret: string;
 }
 
@@ -98,6 +103,8 @@ export class PeerLink implements CommandSink {
   private reader = new RespReader();
   private transfer: SnapshotTransfer | null = null;
   private openerNonce = "";
+  /** The cluster id this link's RAFTHELLO sent (which the proofs bind). */
+  private sentClusterId = "";
   /** Counters, for INFO and tests. */
   readonly stats = { sentMessages: 0, droppedMessages: 0, connects: 0, handshakeFailures: 0 };
 
@@ -218,7 +225,9 @@ export class PeerLink implements CommandSink {
     this.state = "hello";
     this.reader = new RespReader();
     this.openerNonce = nonce();
-    const hello = ["RAFTHELLO", peerProtocolVersion, this.identity.cluster, this.identity.id, this.openerNonce, this.identity.address];
+    const identity = this.identity;
+    this.sentClusterId = identity.clusterId;
+    const hello = ["RAFTHELLO", peerProtocolVersion, identity.cluster, this.sentClusterId, identity.id, this.openerNonce, identity.address];
     this.writeNow(encodeCommand(hello.map((part) => encoder.encode(part))));
   }
 
@@ -235,6 +244,7 @@ export class PeerLink implements CommandSink {
       const parties = {
         secret: this.identity.secret,
         cluster: this.identity.cluster,
+        clusterId: this.sentClusterId,
         openerId: this.identity.id,
         openerNonce: this.openerNonce,
         openerAddress: this.identity.address,

@@ -21,6 +21,8 @@ const noSeparateData: Uint8Array[] = [];
 export interface PeerSession {
   state: "hello" | "ready";
   readonly openerId: string;
+  /** The opener's cluster id ("" when it has none). */
+  readonly openerClusterId: string;
   readonly openerNonce: string;
   /** The address the opener advertises; this node answers it there. */
   readonly openerAddress: string;
@@ -68,6 +70,11 @@ export class Transport {
     private readonly limits: LinkLimits = defaultLinkLimits,
     /** TLS for the links this node opens, or null. */
     private readonly tls: TlsConfig | null = null,
+    /**
+     * Records `clusterId` as this node's own, durably, when the node may take one (it has no id
+     * and no Raft state yet); false when it may not. Null: this node never takes one.
+     */
+    private readonly adoptCluster: ((clusterId: string) => boolean) | null = null,
   ) {}
 
   /** Sets the members (id to address); links to nodes no longer known are closed. */
@@ -135,25 +142,38 @@ export class Transport {
     this.links.clear();
   }
 
-  /** `RAFTHELLO <version> <cluster> <openerId> <openerNonce> <openerAddress>` on a new connection. */
+  /**
+   * Why a peer of cluster id `openerClusterId` may not link to this node, or null when it may:
+   * both have ids and they differ (two clusters, whatever their names).
+   */
+  private otherCluster(openerClusterId: string): string | null {
+    const own = this.identity.clusterId;
+    if (own === "" || openerClusterId === "" || own === openerClusterId) return null;
+    return `ERR this node belongs to another cluster (id ${own.slice(0, 12)}, not ${openerClusterId.slice(0, 12)}): its log must not meet that cluster's`;
+  }
+
+  /** `RAFTHELLO <version> <cluster> <clusterId> <openerId> <openerNonce> <openerAddress>` on a new connection. */
   acceptHello(session: PeerSession | null, command: Command): { reply: PeerReply; session: PeerSession | null } {
     if (session !== null) return { reply: refuse("ERR peer handshake already started", true), session };
-    if (command.argCount !== 6) return { reply: refuse("ERR wrong number of arguments for 'rafthello' command", false), session: null };
+    if (command.argCount !== 7) return { reply: refuse("ERR wrong number of arguments for 'rafthello' command", false), session: null };
     if (command.key(1) !== peerProtocolVersion) {
       return { reply: refuse(`ERR peer protocol version ${command.key(1)} is not ${peerProtocolVersion}`, true), session: null };
     }
     if (command.key(2) !== this.identity.cluster) {
       return { reply: refuse(`ERR this node belongs to cluster '${this.identity.cluster}', not '${command.key(2)}'`, true), session: null };
     }
-    if (command.key(3) === this.identity.id) {
+    const other = this.otherCluster(command.key(3));
+    if (other !== null) return { reply: refuse(other, true), session: null };
+    if (command.key(4) === this.identity.id) {
       // No node opens a link to itself; messages "from" this node would reach the core's assertions.
       return { reply: refuse("ERR a peer cannot claim this node's own id", true), session: null };
     }
     const next: PeerSession = {
       state: "hello",
-      openerId: command.key(3),
-      openerNonce: command.key(4),
-      openerAddress: command.key(5),
+      openerId: command.key(4),
+      openerClusterId: command.key(3),
+      openerNonce: command.key(5),
+      openerAddress: command.key(6),
       peerNonce: nonce(),
     };
     const proof = peerProof(this.parties(next));
@@ -166,6 +186,14 @@ export class Transport {
     if (!proofMatches(command.key(1), openerProof(this.parties(session)))) {
       this.logger.warning(`Refused a peer claiming to be ${session.openerId.slice(0, 12)}: wrong proof (different cluster secret?)`);
       return refuse("ERR peer authentication failed", true);
+    }
+    // Again: this node may have taken a cluster id since this peer's RAFTHELLO (two clusters
+    // adding the same new node at once: the first to finish the handshake has it).
+    const other = this.otherCluster(session.openerClusterId);
+    if (other !== null) return refuse(other, true);
+    if (this.identity.clusterId === "" && session.openerClusterId !== "" && this.adoptCluster?.(session.openerClusterId) === true) {
+      this.identity.clusterId = session.openerClusterId;
+      this.logger.notice(`This node now belongs to cluster ${session.openerClusterId.slice(0, 12)} (its first peer, ${session.openerId.slice(0, 12)}, is of it)`);
     }
     session.state = "ready";
     if (!this.learned.has(session.openerId) && this.learned.size >= learnedAddressesMax) {
@@ -262,6 +290,7 @@ export class Transport {
     return {
       secret: this.identity.secret,
       cluster: this.identity.cluster,
+      clusterId: session.openerClusterId,
       openerId: session.openerId,
       openerNonce: session.openerNonce,
       openerAddress: session.openerAddress,

@@ -6,7 +6,7 @@
  *
  * Peer links are one-way: node A opens its own connection to B's advertised address, and A's
  * messages to B (and the handshake replies) travel only on it. The first command on such a
- * connection is `RAFTHELLO <version> <cluster> <openerId> <openerNonce> <openerAddress>`, and the
+ * connection is `RAFTHELLO <version> <cluster> <clusterId> <openerId> <openerNonce> <openerAddress>`, and the
  * opener's address is its proxy's address, which names the node. So a proxy reads the first RESP
  * command of every inbound connection: RAFTHELLO from a known address makes it the link from that
  * node (into this proxy's node); anything else is a client (the test's clients and probes, and
@@ -232,8 +232,8 @@ export class PartitionProxy {
   }
 
   private classify(connection: ProxiedConnection, command: string[] | "incomplete" | "other"): void {
-    const isHello = Array.isArray(command) && command.length === 6 && command[0]?.toUpperCase() === "RAFTHELLO";
-    connection.from = isHello ? this.network.nodeOfAddress(command[5] ?? "") : null;
+    const isHello = Array.isArray(command) && command.length === 7 && command[0]?.toUpperCase() === "RAFTHELLO";
+    connection.from = isHello ? this.network.nodeOfAddress(command[6] ?? "") : null;
     if (connection.from === null) this.stats.clientConnections++;
     else this.stats.peerConnections++;
     if (connection.from !== null && this.network.isCut(connection.from, this.index)) {

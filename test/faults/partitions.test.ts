@@ -108,7 +108,7 @@ class RawClient {
   }
 }
 
-const hello = (openerAddress: string): Buffer => encodeCommand(["RAFTHELLO", "1", "finn", "id-of-the-opener", "nonce", openerAddress]);
+const hello = (openerAddress: string): Buffer => encodeCommand(["RAFTHELLO", "2", "finn", "", "id-of-the-opener", "nonce", openerAddress]);
 
 describe("the partition proxy", () => {
   let network: PartitionNetwork | null = null;

@@ -927,7 +927,7 @@ export const liveVocabulary: readonly (readonly string[])[] = [
   ["RAFTSTATS"],
   ["RAFTMSG", "\x93\x01\x02"],
   ["RAFTAUTH", "0000"],
-  ["RAFTHELLO", "1", "finn", "fz-node", "nonce", "127.0.0.1:1"],
+  ["RAFTHELLO", "2", "finn", "", "fz-node", "nonce", "127.0.0.1:1"],
   ["RAFTSNAP", "t", "chunk", "0", "x"],
   ["NOSUCHCOMMAND", "x"],
   ["GET"],

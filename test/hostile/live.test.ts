@@ -402,8 +402,9 @@ async function expectAcknowledgedReadable(port: number, good: GoodClient): Promi
 // Peer handshake, from the protocol as src/transport/handshake.ts documents it
 
 function handshakeProof(role: "peer" | "opener", key: string, parts: { cluster: string; openerId: string; openerNonce: string; openerAddress: string; peerId: string; peerNonce: string }): string {
+  // The opener's cluster id is empty here: a node with none (one waiting to join) may open links.
   return createHmac("sha256", key)
-    .update([role, parts.cluster, parts.openerId, parts.openerNonce, parts.openerAddress, parts.peerId, parts.peerNonce].join("\n"))
+    .update([role, parts.cluster, "", parts.openerId, parts.openerNonce, parts.openerAddress, parts.peerId, parts.peerNonce].join("\n"))
     .digest("hex");
 }
 
@@ -426,7 +427,7 @@ async function openPeerLink(port: number, openerId: string, key = secret): Promi
   const socket = await RawSocket.open(port);
   const openerNonce = randomBytes(16).toString("hex");
   const openerAddress = "127.0.0.1:1";
-  const hello = frame(["RAFTHELLO", "1", clusterName, openerId, openerNonce, openerAddress]);
+  const hello = frame(["RAFTHELLO", "2", clusterName, "", openerId, openerNonce, openerAddress]);
   socket.send(hello);
   const [helloReply] = await socket.expectReplies(1, "RAFTHELLO");
   const answer = helloReply === undefined ? null : plain(helloReply);
@@ -749,15 +750,16 @@ describe("one node under hostile clients", () => {
     test("a wrong cluster, a wrong version, RAFTAUTH first, a second RAFTHELLO and this node's own id are refused and closed", async () => {
       const nodeId = String(await call(node, "RAFTNODEID"));
       const cases: { sent: Uint8Array[]; error: RegExp; replies: number }[] = [
-        { sent: [frame(["RAFTHELLO", "1", "another-cluster", "evil", "n", "127.0.0.1:1"])], error: /^ERR this node belongs to cluster 'hostile', not 'another-cluster'$/, replies: 1 },
-        { sent: [frame(["RAFTHELLO", "2", clusterName, "evil", "n", "127.0.0.1:1"])], error: /^ERR peer protocol version 2 is not 1$/, replies: 1 },
+        { sent: [frame(["RAFTHELLO", "2", "another-cluster", "", "evil", "n", "127.0.0.1:1"])], error: /^ERR this node belongs to cluster 'hostile', not 'another-cluster'$/, replies: 1 },
+        { sent: [frame(["RAFTHELLO", "1", clusterName, "", "evil", "n", "127.0.0.1:1"])], error: /^ERR peer protocol version 1 is not 2$/, replies: 1 },
+        { sent: [frame(["RAFTHELLO", "2", clusterName, "0123456789abcdef", "evil", "n", "127.0.0.1:1"])], error: /^ERR this node belongs to another cluster \(id [0-9a-f]{12}, not 0123456789ab\): its log must not meet that cluster's$/, replies: 1 },
         { sent: [frame(["RAFTAUTH", "00".repeat(32)])], error: /^ERR RAFTAUTH before RAFTHELLO$/, replies: 1 },
         {
-          sent: [frame(["RAFTHELLO", "1", clusterName, "evil", "n", "127.0.0.1:1"]), frame(["RAFTHELLO", "1", clusterName, "evil", "n", "127.0.0.1:1"])],
+          sent: [frame(["RAFTHELLO", "2", clusterName, "", "evil", "n", "127.0.0.1:1"]), frame(["RAFTHELLO", "2", clusterName, "", "evil", "n", "127.0.0.1:1"])],
           error: /^ERR peer handshake already started$/,
           replies: 2,
         },
-        { sent: [frame(["RAFTHELLO", "1", clusterName, nodeId, "n", "127.0.0.1:1"])], error: /^ERR a peer cannot claim this node's own id$/, replies: 1 },
+        { sent: [frame(["RAFTHELLO", "2", clusterName, "", nodeId, "n", "127.0.0.1:1"])], error: /^ERR a peer cannot claim this node's own id$/, replies: 1 },
       ];
       for (const { sent, error, replies } of cases) {
         const socket = await RawSocket.open(node.port);

@@ -33,7 +33,7 @@ function transportMissing(connection: Connection): void {
 }
 
 export const raftHello: Builtin = {
-  spec: spec("rafthello", 6, "noscript loading stale fast", noKeys, "cluster", "Opens a peer link (internal).", "version cluster id nonce address"),
+  spec: spec("rafthello", 7, "noscript loading stale fast", noKeys, "cluster", "Opens a peer link (internal).", "version cluster clusterid id nonce address"),
   run(context, connection, command) {
     if (context.transport === null) return transportMissing(connection);
     const { reply, session } = context.transport.acceptHello(connection.peerSession, command);
