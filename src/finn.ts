@@ -578,6 +578,7 @@ async function openLocked(
         "(to move a node, remove it with RAFTREMOVEPEER, then start it with an empty data directory and -join)",
     );
   }
+  cluster.followLeaderWhileRemoved(() => !closed);
   if (fresh && join !== "") {
     void cluster.join(join, () => !closed);
   } else if (join !== "") {

@@ -285,3 +285,21 @@ test("a new node added by two clusters at once joins one of them; the other is r
   await eventually("the write on the new node", () => call(fresh, "GET", "k"), (value) => value === "v");
   expect(await call(loser, "SET", "k", "w")).toBe("OK");
 });
+
+test("a removed leader keeps sending its clients to whoever leads its old cluster now", async () => {
+  // An operator probe removed the leader through itself: it went on redirecting to the voter it had
+  // handed over to, also once another one led, and after restarts too.
+  const first = await startNode("moved-1", null);
+  const second = await startNode("moved-2", first);
+  const third = await startNode("moved-3", first);
+  await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+  expect(await call(first, "RAFTREMOVEPEER", first.address)).toBe("OK");
+  await eventually("the removed leader to stop", () => call(first, "RAFTSTATE"), (state) => state === "Shutdown");
+  const leaderOf = async (): Promise<CloneProcess> =>
+    eventually("a leader", async () => ((await call(second, "RAFTSTATE")) === "Leader" ? second : (await call(third, "RAFTSTATE")) === "Leader" ? third : null), (node) => node !== null) as Promise<CloneProcess>;
+  const leader = await leaderOf();
+  const other = leader === second ? third : second;
+  expect(await call(leader, "RAFTTRANSFER", other.address)).toBe("OK");
+  await eventually("the other voter to lead", () => call(other, "RAFTSTATE"), (state) => state === "Leader");
+  await eventually("the removed node's redirect to follow", () => call(first, "SET", "k", "v"), (reply) => JSON.stringify(reply) === JSON.stringify({ error: `MOVED 0 ${other.address}` }), 20_000);
+});

@@ -22,6 +22,8 @@ import type { RaftNode } from "./raft-node.ts";
 
 /** One exchange with another node must finish within this long. */
 const requestTimeoutMilliseconds = 5000;
+/** How often a removed node asks its old cluster who leads it (`followLeaderWhileRemoved`). */
+const removedLeaderPollMilliseconds = 5000;
 /** Redirects a join follows before giving up on this attempt. */
 const redirectsMax = 5;
 
@@ -152,6 +154,39 @@ export class ClusterControl {
     }
     for (const id of membership.learners) rows.push([membership.addresses[id] ?? id, "Learner"]);
     return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  /** Sends `command` to the node at `address`, authenticated as this node is configured to. */
+  private ask(address: string, command: readonly string[]): Promise<string> {
+    return this.credentials.length > 0 ? requestReply(address, this.tls, ["AUTH", ...this.credentials], command) : requestReply(address, this.tls, command);
+  }
+
+  /**
+   * While this node runs removed from its cluster, asks the members it knew who leads now
+   * (RAFTLEADER) every few seconds, for the redirects it answers clients with: the leader it last
+   * knew may be gone (a removed leader hands over to one voter, and another may win), and nothing
+   * else tells a removed node. A member that names itself is believed over the others.
+   */
+  followLeaderWhileRemoved(stillRunning: () => boolean): void {
+    const poll = async (): Promise<void> => {
+      if (!stillRunning()) return;
+      if (this.node.removed) {
+        const membership = this.node.membershipNow();
+        let heard: string | null = null;
+        for (const id of membership.voters) {
+          const address = membership.addresses[id];
+          if (id === this.node.id || address === undefined) continue;
+          const reply = await this.ask(address, ["RAFTLEADER"]).catch(() => "");
+          const leader = reply.startsWith("$") ? reply.slice(reply.indexOf("\r\n") + 2) : "";
+          if (leader === "") continue;
+          heard = leader;
+          if (leader === address) break;
+        }
+        if (heard !== null) this.node.removedLeaderHint = heard;
+      }
+      setTimeout(() => void poll(), removedLeaderPollMilliseconds).unref();
+    };
+    setTimeout(() => void poll(), removedLeaderPollMilliseconds).unref();
   }
 
   /** The member at `address`, if any. */
@@ -354,7 +389,7 @@ export class ClusterControl {
         let reply: string;
         try {
           const join = ["RAFTJOIN", this.node.id, selfAddress, cluster];
-          reply = await (this.credentials.length > 0 ? requestReply(target, this.tls, ["AUTH", ...this.credentials], join) : requestReply(target, this.tls, join));
+          reply = await this.ask(target, join);
         } catch (error) {
           reply = `-${error instanceof Error ? error.message : String(error)}`;
         }

@@ -358,6 +358,9 @@ export class RaftNode implements Replicator {
     return until === Infinity || (until > 0 && performance.now() < until);
   }
 
+  /** Who leads the cluster this node was removed from, as its members said last (`ClusterControl`). */
+  removedLeaderHint: string | null = null;
+
   get removed(): boolean {
     return this.removedFromCluster;
   }
@@ -371,6 +374,7 @@ export class RaftNode implements Replicator {
     const status = this.raft.status();
     const self = this.raft.id;
     if (!this.removedFromCluster) return status.leader === null ? null : (status.membership.addresses[status.leader] ?? null);
+    if (this.removedLeaderHint !== null) return this.removedLeaderHint;
     if (status.leader !== null && status.leader !== self) return status.membership.addresses[status.leader] ?? null;
     // One that learned of its removal from a vote response was campaigning: the leader it followed.
     const last = this.lastLeader === null ? undefined : status.membership.addresses[this.lastLeader];
