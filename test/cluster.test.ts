@@ -450,6 +450,46 @@ describe("redirect modes and cluster clients", () => {
   });
 });
 
+describe("Redis Cluster's view of members that are down", () => {
+  // Found by a probe with real cluster clients: a dead follower stayed a healthy replica in CLUSTER
+  // SLOTS, NODES and SHARDS (node-redis with useReplicas waited for ever to connect to it), and with
+  // no quorum CLUSTER SLOTS was empty, after which node-redis could not route a command again.
+  test("a follower that is down leaves SLOTS and SHARDS and is flagged in NODES; without a leader the slots keep a master", async () => {
+    const nodes = await startCluster(3);
+    const leader = await leaderOf(nodes);
+    const [dead, alive] = nodes.filter((node) => node !== leader) as [CloneProcess, CloneProcess];
+    const deadId = String(await call(dead, "RAFTNODEID"));
+    const routed = async (node: CloneProcess): Promise<unknown[]> => {
+      const [range] = (await call(node, "CLUSTER", "SLOTS")) as unknown[][];
+      return (range ?? []).slice(2).map((member) => (member as unknown[])[1]);
+    };
+    await eventually("every member in the leader's SLOTS, the leader first", () => routed(leader), (ports) => ports.length === 3 && ports[0] === leader.port);
+    dead.kill("SIGKILL");
+    await dead.exited();
+    await eventually("the dead follower out of the leader's SLOTS", () => routed(leader), (ports) => ports.length === 2 && !ports.includes(dead.port));
+    expect(await routed(leader)).toEqual([leader.port, alive.port]);
+    const nodesText = String(await call(leader, "CLUSTER", "NODES"));
+    expect(nodesText.split("\n").find((line) => line.startsWith(deadId))).toMatch(/ slave,fail .* disconnected$/);
+    const shards = Bun.inspect(await call(leader, "CLUSTER", "SHARDS"));
+    expect(shards).toContain(String(await call(alive, "RAFTNODEID")));
+    expect(shards).not.toContain(deadId);
+    // A follower lists the master and itself (it cannot tell whether the other follower is up).
+    expect(await routed(alive)).toEqual([leader.port, alive.port]);
+    // Two of three down: no leader, but the slots still have a master (the last leader known).
+    leader.kill("SIGKILL");
+    await leader.exited();
+    await eventually("no leader on the survivor", () => call(alive, "CLUSTER", "INFO"), (info) => String(info).includes("cluster_state:fail"));
+    expect(await routed(alive)).toEqual([leader.port, alive.port]);
+    expect(String(await call(alive, "CLUSTER", "NODES"))).toContain(" master,fail ");
+    // Quorum back: the cluster serves again, and the slots name its leader.
+    await leader.restart();
+    await dead.restart();
+    const next = await leaderOf(nodes);
+    expect(await call(next, "SET", "after", "v")).toBe("OK");
+    await eventually("the slots' master to be the leader", () => routed(alive), (ports) => ports[0] === next.port);
+  });
+});
+
 describe("membership changes that clients and operators get wrong", () => {
   test("RAFTADDPEER of a node that runs a cluster of its own is refused, and both go on unharmed", async () => {
     const first = await startNode("own-1", null);

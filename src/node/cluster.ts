@@ -143,6 +143,28 @@ export class ClusterControl {
     return rows.sort((a, b) => (a.role === "leader" ? -1 : b.role === "leader" ? 1 : 0));
   }
 
+  /**
+   * The members as Redis Cluster's commands show them (one shard): its master is the leader, or,
+   * while none is known (an election, or no quorum), the last leader this node knew, or else its
+   * first voter, so that clients still find the slots served and send their commands there (to
+   * hear CLUSTERDOWN or MOVED), where no slots at all left node-redis unable to route for good.
+   * `reachable`: this node can tell the member is up: itself, a master that leads now, a member
+   * its peer link reaches (a leader has links to all; a follower only to its leader).
+   */
+  shard(linkReady: (id: string) => boolean): { readonly id: string; readonly address: string; readonly master: boolean; readonly reachable: boolean }[] {
+    const rows = this.members().filter((member) => member.role !== "learner");
+    const current = rows.find((member) => member.role === "leader");
+    const masterAddress = current?.address ?? this.node.lastKnownLeaderAddress();
+    const master = rows.find((member) => member.address === masterAddress) ?? rows.find((member) => member.id === this.node.id) ?? rows[0];
+    const shard = rows.map((member) => ({
+      id: member.id,
+      address: member.address,
+      master: member === master,
+      reachable: member.id === this.node.id || (member === master ? current !== undefined : linkReady(member.id)),
+    }));
+    return shard.sort((a, b) => (a.master ? -1 : b.master ? 1 : 0));
+  }
+
   /** Members as `[address, state]`, sorted by address (RAFTPEERS). */
   peers(): [string, string][] {
     const membership = this.node.membershipNow();

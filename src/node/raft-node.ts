@@ -209,6 +209,8 @@ export class RaftNode implements Replicator {
   private removedFromCluster = false;
   /** The last other node this one knew as leader (for a removed node's redirects). */
   private lastLeader: string | null = null;
+  /** The last node this one knew as leader, itself included (`lastKnownLeaderAddress`). */
+  private lastLeaderSeen: string | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
   private lastTickAt: number;
   private readonly machine: Machine;
@@ -356,6 +358,13 @@ export class RaftNode implements Replicator {
   canReadNow(): boolean {
     const until = this.fastReadsUntil;
     return until === Infinity || (until > 0 && performance.now() < until);
+  }
+
+  /** The address of the last leader this node knew (itself included), or null if it never knew one. */
+  lastKnownLeaderAddress(): string | null {
+    const status = this.raft.status();
+    if (status.leader !== null) return status.membership.addresses[status.leader] ?? null;
+    return this.lastLeaderSeen === null ? null : (status.membership.addresses[this.lastLeaderSeen] ?? null);
   }
 
   /** Who leads the cluster this node was removed from, as its members said last (`ClusterControl`). */
@@ -1089,6 +1098,7 @@ export class RaftNode implements Replicator {
     const status = this.raft.status();
     const membership = status.membership;
     if (status.leader !== null && status.leader !== this.raft.id) this.lastLeader = status.leader;
+    if (status.leader !== null) this.lastLeaderSeen = status.leader;
     const member = membership.voters.includes(this.raft.id) || membership.learners.includes(this.raft.id);
     if (member && !status.removalLearned) {
       if (this.memberSince === null) {

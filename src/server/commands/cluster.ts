@@ -40,8 +40,13 @@ export const cluster: Builtin = {
   run(context, connection, command) {
     const sub = keyword(command.args[1]);
     const writer = context.server.writerFor(connection);
-    const members = control(context).members();
-    const leader = members.find((member) => member.role === "leader");
+    const transport = context.transport;
+    const shard = control(context).shard((id) => transport?.linkReady(id) === true);
+    const leaderKnown = shard[0]?.master === true && shard[0].reachable;
+    // Routing (SLOTS, SHARDS) names the master and the replicas this node can tell are up: a client
+    // that connects to every replica listed (node-redis with useReplicas) waited for ever on a
+    // dead one, and ioredis sent reads to it.
+    const routed = shard.filter((member) => member.master || member.reachable);
     switch (sub) {
       case "myid":
         writer.bulk(control(context).selfId);
@@ -51,16 +56,12 @@ export const cluster: Builtin = {
         writer.integer(keySlot(command.arg(2)));
         return;
       case "slots": {
-        if (leader === undefined) {
-          writer.array(0);
-          return;
-        }
-        const replicas = members.filter((member) => member.role === "voter");
-        writer.array(1);
-        writer.array(3 + replicas.length);
+        writer.array(routed.length === 0 ? 0 : 1);
+        if (routed.length === 0) return;
+        writer.array(2 + routed.length);
         writer.integer(0);
         writer.integer(slotsMax);
-        for (const member of [leader, ...replicas]) {
+        for (const member of routed) {
           const [host, port] = hostPort(member.address);
           writer.array(3);
           writer.bulk(host);
@@ -70,17 +71,16 @@ export const cluster: Builtin = {
         return;
       }
       case "shards": {
-        writer.array(leader === undefined ? 0 : 1);
-        if (leader === undefined) return;
+        writer.array(routed.length === 0 ? 0 : 1);
+        if (routed.length === 0) return;
         writer.map(2);
         writer.bulk("slots");
         writer.array(2);
         writer.integer(0);
         writer.integer(slotsMax);
         writer.bulk("nodes");
-        const shard = members.filter((member) => member.role !== "learner");
-        writer.array(shard.length);
-        for (const member of shard) {
+        writer.array(routed.length);
+        for (const member of routed) {
           const [host, port] = hostPort(member.address);
           writer.map(6);
           writer.bulk("id");
@@ -92,32 +92,40 @@ export const cluster: Builtin = {
           writer.bulk("endpoint");
           writer.bulk(host);
           writer.bulk("role");
-          writer.bulk(member.role === "leader" ? "master" : "replica");
+          writer.bulk(member.master ? "master" : "replica");
           writer.bulk("health");
+          // The master stays "online" while none is known: clients route to it and hear CLUSTERDOWN.
           writer.bulk("online");
         }
         return;
       }
       case "nodes": {
+        // Every member (learners as replicas too); one this node can tell is down (a leader's
+        // follower its link does not reach, or a master no longer leading) flagged `fail`.
         const self = control(context).selfId;
+        const masterId = shard[0]?.id ?? "-";
+        const flagged = new Map(shard.map((member) => [member.id, member]));
         let lines = "";
-        for (const member of members) {
+        for (const member of control(context).members()) {
           const [host, port] = hostPort(member.address);
-          const flags = `${member.id === self ? "myself," : ""}${member.role === "leader" ? "master" : "slave"}`;
-          const master = member.role === "leader" ? "-" : (leader?.id ?? "-");
-          const slots = member.role === "leader" ? ` 0-${slotsMax}` : "";
-          lines += `${member.id} ${host}:${port}@${port} ${flags} ${master} 0 0 1 connected${slots}\n`;
+          const row = flagged.get(member.id);
+          const isMaster = row?.master === true;
+          const down = member.id !== self && (isMaster ? !leaderKnown : leaderKnown && masterId === self && !(transport?.linkReady(member.id) === true));
+          const flags = `${member.id === self ? "myself," : ""}${isMaster ? "master" : "slave"}${down ? ",fail" : ""}`;
+          const master = isMaster ? "-" : masterId;
+          const slots = isMaster ? ` 0-${slotsMax}` : "";
+          lines += `${member.id} ${host}:${port}@${port} ${flags} ${master} 0 0 1 ${down ? "disconnected" : "connected"}${slots}\n`;
         }
         writer.bulk(lines);
         return;
       }
       case "info": {
-        const state = leader === undefined ? "fail" : "ok";
-        const assigned = leader === undefined ? 0 : slotsMax + 1;
+        const state = leaderKnown ? "ok" : "fail";
+        const assigned = leaderKnown ? slotsMax + 1 : 0;
         writer.verbatim(
           `cluster_enabled:1\r\ncluster_state:${state}\r\ncluster_slots_assigned:${assigned}\r\n` +
             `cluster_slots_ok:${assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n` +
-            `cluster_known_nodes:${members.length}\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n` +
+            `cluster_known_nodes:${control(context).members().length}\r\ncluster_size:1\r\ncluster_current_epoch:1\r\n` +
             `cluster_my_epoch:1\r\n`,
         );
         return;
