@@ -490,6 +490,35 @@ describe("Redis Cluster's view of members that are down", () => {
   });
 });
 
+describe("a proxying follower that loses its leader mid-command", () => {
+  test("answers a read TRYAGAIN (it changed nothing) and a write UNCERTAIN", async () => {
+    // Found by a probe with real clients: forwarded GETs were answered UNCERTAIN, which ioredis
+    // hands to the application where it retries TRYAGAIN itself.
+    const first = await startNode("proxy-lost-1", null, ["-redirect", "proxy"]);
+    const nodes = [first, await startNode("proxy-lost-2", first, ["-redirect", "proxy"]), await startNode("proxy-lost-3", first, ["-redirect", "proxy"])];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    const follower = nodes.find((node) => node !== leader) as CloneProcess;
+    expect(await call(follower, "SET", "k", "v")).toBe("OK");
+    const reader = await RespConnection.connect(follower.port);
+    const writer = await RespConnection.connect(follower.port);
+    try {
+      leader.kill("SIGSTOP");
+      reader.command("GET", "k");
+      writer.command("SET", "k", "w");
+      await Bun.sleep(100);
+      leader.kill("SIGKILL");
+      const [read] = (await reader.readMany(1)).map(plain);
+      const [write] = (await writer.readMany(1)).map(plain);
+      expect(read).toEqual({ error: "TRYAGAIN The connection to the leader was lost before the read was answered; it changed nothing" });
+      expect(write).toEqual({ error: "UNCERTAIN The connection to the leader was lost: the command may or may not have been applied" });
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+});
+
 describe("membership changes that clients and operators get wrong", () => {
   test("RAFTADDPEER of a node that runs a cluster of its own is refused, and both go on unharmed", async () => {
     const first = await startNode("own-1", null);

@@ -88,7 +88,7 @@ export class ClientApplier implements Applier {
       // Commands of this connection are still at the leader they were forwarded to: this one
       // follows them there, so that it is served in the client's order (Connection.forwardedPending).
       assert(!conn.inExec, "EXEC does not run while commands of its connection are forwarded");
-      this.forward(conn, command.name, command.frame(), 0, conn.forwardedTo);
+      this.forward(conn, command.name, command.frame(), 0, conn.forwardedTo, mutate === null);
       return;
     }
     if (mutate === null) {
@@ -207,7 +207,7 @@ export class ClientApplier implements Applier {
       this.forwardBlocking(conn, command, this.blockingSlot(conn, command));
       return;
     }
-    this.forward(conn, command.name, command.frame(), 0, leader);
+    this.forward(conn, command.name, command.frame(), 0, leader, read);
   }
 
   /**
@@ -286,11 +286,15 @@ export class ClientApplier implements Applier {
     return true;
   }
 
-  /** Forwards frames to the leader at `address`; the reply to the last is relayed in its turn. */
-  private forward(conn: Connection, name: string, frame: Uint8Array, skip: number, address: string): void {
+  /**
+   * Forwards frames to the leader at `address`; the reply to the last is relayed in its turn.
+   * `read`: the command changes nothing (a lost link then answers TRYAGAIN, not UNCERTAIN).
+   */
+  private forward(conn: Connection, name: string, frame: Uint8Array, skip: number, address: string, read = false): void {
     assert(this.proxy !== null, "proxy mode has a proxy");
     const slot = new Slot(SlotKind.Write, name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
     slot.forwarded = true;
+    slot.forwardedRead = read;
     conn.enqueue(slot);
     conn.readsAtLeader = true;
     conn.forwardedPending++;

@@ -71,6 +71,8 @@ export class Slot {
   afterWrite = false;
   /** A command forwarded to the leader (proxy mode): settling it ends its connection's wait on that leader. */
   forwarded = false;
+  /** A forwarded read: losing the leader's link before its reply cannot leave it half done. */
+  forwardedRead = false;
   /**
    * A blocking command outside a transaction: where it waits when applied with nothing to do, and
    * the command, proposed again when one of its keys is written (see `Blocked`).

@@ -33,6 +33,9 @@ const uncertain = (): RespError =>
 
 const notForwarded = (why: string): RespError => new RespError(`TRYAGAIN ${why}; the command was not forwarded`);
 
+/** A read has nothing to be uncertain about: it changed nothing, and may simply be sent again. */
+const readLost = (): RespError => new RespError("TRYAGAIN The connection to the leader was lost before the read was answered; it changed nothing");
+
 type LinkState = "connecting" | "hello" | "ready" | "closed";
 
 class ProxyLink {
@@ -211,7 +214,7 @@ class ProxyLink {
     this.waiting = [];
     this.waitingBytes = 0;
     const error = neverOpened ? notForwarded(`The leader at ${this.address} could not be reached (${why})`) : uncertain();
-    for (const slot of this.inflight.splice(0)) slot?.settle(undefined, error);
+    for (const slot of this.inflight.splice(0)) slot?.settle(undefined, slot.forwardedRead && !neverOpened ? readLost() : error);
     this.onClosed(this);
   }
 }
