@@ -234,7 +234,8 @@ describe("transactions and the default benchmark suite through a 3-node cluster"
     // redis-benchmark 7 exits at the first error reply, so a clean exit means none.
     const run = Bun.spawn(["redis-benchmark", "-h", "127.0.0.1", "-p", String(leader.port), "-c", "20", "-n", "2000", "--csv"], { stdout: "pipe", stderr: "pipe" });
     const [stdout, stderr] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text()]);
-    expect(await run.exited).toBe(0);
+    // What redis-benchmark said, when it failed: the error reply it stopped at.
+    expect({ exit: await run.exited, output: `${stdout.slice(-600)}\n${stderr.slice(-600)}` }).toEqual({ exit: 0, output: expect.any(String) });
     expect(`${stdout}\n${stderr}`).not.toMatch(/error|could not|unknown|WRONGTYPE|ERR/i);
     const tests = stdout.trim().split("\n").slice(1).map((line) => line.split(",")[0]?.replace(/"/g, ""));
     for (const name of ["PING_INLINE", "SET", "GET", "INCR", "LPUSH", "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN", "LRANGE_600 (first 600 elements)", "MSET (10 keys)"]) {
