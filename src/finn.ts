@@ -443,7 +443,9 @@ async function openLocked(
   }
   const advertise = options.advertise ?? `${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host}:${server.port}`;
   const nodeId = asNodeId(identity.nodeId);
-  const fresh = store.lastIndex() === 0 && store.hardState().term === 0;
+  // No Raft state yet: nothing in the log, no term, no snapshot (a node waiting to join, or a new one).
+  const stateless = (): boolean => store.lastIndex() === 0 && store.hardState().term === 0 && store.snapshotMetadata().index === 0;
+  const fresh = stateless();
   if (fresh && join !== "" && joinsItself(join, advertise, host, server.port)) {
     server.stop();
     await store.close();
@@ -471,7 +473,7 @@ async function openLocked(
   const linkIdentity = { id: identity.nodeId, address: advertise, cluster: options.cluster ?? "finn", clusterId, secret: options.secret ?? "" };
   // A node with no Raft state yet (waiting to be added) belongs to the first cluster that reaches it.
   const adoptCluster = (id: string): boolean => {
-    if (store.lastIndex() !== 0 || store.hardState().term !== 0 || store.snapshotMetadata().index !== 0) return false;
+    if (!stateless()) return false;
     recordClusterId(environment, identity, id);
     return true;
   };

@@ -267,7 +267,8 @@ export class ClusterControl {
   /**
    * A node asking to join (RAFTJOIN), or added by address (RAFTADDPEER), is added at that address:
    * before that commits for good, this node opens the peers' handshake to it there (`RAFTHELLO`,
-   * transport/handshake.ts) and checks the answer, without going on to `RAFTAUTH`. An address
+   * transport/handshake.ts), checks the answer and completes it (`RAFTAUTH`, which binds a node
+   * with no cluster id yet to this cluster: see the comment in the body). An address
    * nobody answers at (a wrong `-advertise`, or one only the joiner's own host can reach) would
    * make a learner that never catches up, dialled for ever; one where another node answers would
    * take that node's place; a node with another `-secret` would be a learner every link to which
@@ -278,13 +279,16 @@ export class ClusterControl {
     const identity = this.identity;
     const openerNonce = nonce();
     const hello = ["RAFTHELLO", peerProtocolVersion, identity.cluster, identity.clusterId, identity.id, openerNonce, identity.address];
+    // The node's refusal of this cluster's id, at RAFTHELLO or (another cluster took it since) at RAFTAUTH.
+    const otherCluster = (reply: string): RespError | null =>
+      reply.startsWith("-ERR this node belongs to another cluster")
+        ? new RespError(`ERR the node at ${address} belongs to another cluster: start it with an empty data directory and -join to add it`)
+        : null;
     // What is wrong with the node's answer to RAFTHELLO, or null when the handshake may go on.
     let problem: RespError | null = null;
     const check = (reply: string): readonly string[] | null => {
-      if (reply.startsWith("-ERR this node belongs to another cluster")) {
-        problem = new RespError(`ERR the node at ${address} belongs to another cluster: start it with an empty data directory and -join to add it`);
-        return null;
-      }
+      problem = otherCluster(reply);
+      if (problem !== null) return null;
       if (reply.startsWith("-DENIED")) {
         problem = new RespError(
           `ERR the node at ${address} refuses the leader's host (protected mode): give every node the same -secret, which lets peers on other hosts in`,
@@ -324,9 +328,8 @@ export class ClusterControl {
       );
     }
     if (problem !== null) throw problem;
-    if (reply.startsWith("-ERR this node belongs to another cluster")) {
-      throw new RespError(`ERR the node at ${address} belongs to another cluster: start it with an empty data directory and -join to add it`);
-    }
+    const refused = otherCluster(reply);
+    if (refused !== null) throw refused;
     if (reply !== "+OK") throw new RespError(`ERR the node at ${address} refused the peer handshake: ${reply.slice(0, 120)}`);
   }
 

@@ -524,7 +524,7 @@ export class Server {
       if (later && size > 0 && size <= laterBytesMax && !connection.closed) this.sendLater(connection, this.writer.copyFrom(0));
       // The writer's own buffer and a length, not a view of it: a view per reply is an object per
       // request at pipeline 1.
-      else if (size > 0) this.send(connection, this.writer.backing(), size);
+      else if (size > 0) this.send(connection, size);
       if (connection.captureMark >= 0) connection.captureMark = 0;
     }
     this.writer.reset();
@@ -564,8 +564,9 @@ export class Server {
     else this.stats.netReplOutputBytes += bytes;
   }
 
-  /** Writes the first `length` bytes to a connection's socket, keeping a copy of what it leaves. */
-  private send(connection: Connection, bytes: Uint8Array, length: number): void {
+  /** Writes the shared writer's first `length` bytes to a connection's socket, keeping what it leaves. */
+  private send(connection: Connection, length: number): void {
+    const bytes = this.writer.backing();
     if (connection.closed || length === 0) return;
     this.countOutput(connection, length);
     let written = 0;
@@ -576,7 +577,7 @@ export class Server {
     if (written === length) return;
     // The rest of a batch past the soft limit (a large value) keeps the shared writer's buffer
     // itself, which would be dropped after this flush anyway (`writerBytesKept`): not a copy of it.
-    if (bytes === this.writer.backing() && bytes.length > writerBytesKept) this.keepUnsent(connection, this.writer.detach().subarray(written, length));
+    if (bytes.length > writerBytesKept) this.keepUnsent(connection, this.writer.detach().subarray(written, length));
     else this.keepUnsent(connection, bytes.slice(written, length));
   }
 
