@@ -22,7 +22,10 @@
  * u64 and a u32). Reading starts at offset 0 and goes through groups numbered one after another, skipping
  * those LMDB holds and taking the rest; it stops at the first record that fails its checksum, a
  * group that is not closed, or a number out of sequence (a group left from before the journal
- * last started over).
+ * last started over). What follows the stop may be zeros, groups of earlier rounds (numbered
+ * lower), and the group a crash interrupted (numbered next: a power loss can leave its end on disk
+ * without its beginning). A sound end mark numbered beyond that means damage: saves written after
+ * the stop, perhaps acknowledged, would be dropped, so the journal is refused (`JournalDamageError`).
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
@@ -43,6 +46,9 @@ export const journalBytesDefault = 1024 * 1024;
  * pipeline 16 with small values (about 40 KB), twice over.
  */
 export const journalGroupBytesMax = 128 * 1024;
+
+/** A group's end mark: its number and the group's length up to the mark (a u64 and a u32). */
+const endMarkPayloadBytes = 12;
 
 /** One save read back from the journal. */
 export interface JournalSave {
@@ -77,13 +83,33 @@ export class Journal {
    * directory fsynced). Writing starts at offset 0: read the file (`read`) and check what it
    * holds into LMDB before the first `append`.
    */
-  static open(path: string, options: { readonly syncEach: boolean; readonly groupBytesMax?: number; readonly bytes?: number }): Journal {
+  static open(
+    path: string,
+    options: {
+      readonly syncEach: boolean;
+      readonly groupBytesMax?: number;
+      readonly bytes?: number;
+      /**
+       * The last run did not close the journal (it may hold saves LMDB has not taken): a missing
+       * file is refused (`JournalMissingError`). An empty one is made anew: it is how an operator
+       * says to go on without what it held.
+       */
+      readonly mustExist?: boolean;
+    },
+  ): Journal {
     const bytes = options.bytes ?? journalBytesDefault;
-    let fd: number;
+    let fd: number | null = null;
     try {
       fd = openSync(path, "r+");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      if (options.mustExist === true) throw new JournalMissingError(path);
+    }
+    if (fd !== null && fstatSync(fd).size === 0) {
+      closeSync(fd);
+      fd = null;
+    }
+    if (fd === null) {
       Journal.make(path, bytes);
       fd = openSync(path, "r+");
     }
@@ -131,7 +157,7 @@ export class Journal {
     }
     if (hardState !== null) writer.add(RecordKind.hardState, encodeChecked(hardState));
     // The end mark: the group's number and its length up to the mark (see `readGroup`).
-    const mark = new Uint8Array(12);
+    const mark = new Uint8Array(endMarkPayloadBytes);
     const markView = new DataView(mark.buffer);
     setUint64(markView, 0, number);
     markView.setUint32(8, writer.bytes);
@@ -174,6 +200,24 @@ export class JournalGapError extends Error {
   }
 }
 
+/** Thrown for a journal the last run left open that is not there: the saves it held are not either. */
+export class JournalMissingError extends Error {
+  constructor(readonly path: string) {
+    super(`the journal ${path} is missing, but the last run did not close it: the saves it held since LMDB's last checkpoint (acknowledged writes among them) are gone`);
+  }
+}
+
+/** Thrown for a journal damaged before saves that follow (see the header): not a crash's tear. */
+export class JournalDamageError extends Error {
+  constructor(
+    readonly path: string,
+    readonly offset: number,
+    readonly following: number,
+  ) {
+    super(`the journal ${path} is damaged at byte ${offset}, and save ${following} follows it, so it is not a save torn by a crash`);
+  }
+}
+
 function readGroups(path: string, fd: number, after: number): JournalSave[] {
   const size = fstatSync(fd).size;
   const bytes = new Uint8Array(size);
@@ -200,7 +244,26 @@ function readGroups(path: string, fd: number, after: number): JournalSave[] {
     if (saves.length === 0 && group.save.number !== after + 1) throw new JournalGapError(path, group.save.number, after + 1);
     saves.push(group.save);
   }
+  const following = laterEndMark(file, view, offset, Math.max(previous ?? 0, after) + 1);
+  if (following !== null) throw new JournalDamageError(path, offset, following);
   return saves;
+}
+
+/**
+ * The number of a sound group end mark after `from` numbered above `next` (the group that may
+ * have been interrupted there), or null.
+ */
+function laterEndMark(file: Uint8Array, view: DataView, from: number, next: number): number | null {
+  const bytes = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  // A record header starts with its payload's length: an end mark's is 12.
+  const lengthField = Buffer.from([0, 0, 0, endMarkPayloadBytes]);
+  for (let at = bytes.indexOf(lengthField, from); at !== -1; at = bytes.indexOf(lengthField, at + 1)) {
+    if (at + recordHeaderBytes + endMarkPayloadBytes > file.byteLength) break;
+    if (view.getUint8(at + 8) !== RecordKind.saveEnd || checkRecord(file, view, at) !== null) continue;
+    const number = getUint64(view, at + recordHeaderBytes);
+    if (number !== null && number > next) return number;
+  }
+  return null;
 }
 
 /** The group at `offset`, whole and sound, or null. */
@@ -237,9 +300,9 @@ function readGroup(file: Uint8Array, view: DataView, start: number): { save: Jou
       case RecordKind.saveEnd: {
         // Its number and the group's length: a group torn by a power loss, whose lost pages left
         // records of an older group in place, does not end with its own mark.
-        if (length !== 12) return null;
-        const mark = new DataView(payload.buffer, payload.byteOffset, 12);
-        if (getUint64(mark, 0) !== number || mark.getUint32(8) !== offset - recordHeaderBytes - 12 - start) return null;
+        if (length !== endMarkPayloadBytes) return null;
+        const mark = new DataView(payload.buffer, payload.byteOffset, endMarkPayloadBytes);
+        if (getUint64(mark, 0) !== number || mark.getUint32(8) !== offset - recordHeaderBytes - endMarkPayloadBytes - start) return null;
         return { save: { number, entries, hardState }, end: offset };
       }
       default:

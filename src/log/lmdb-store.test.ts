@@ -483,6 +483,8 @@ describe("lmdb log store", () => {
       // And what the checkpoint took is in LMDB alone: the hard state of its last group too.
       const lmdbOnly = freshDir();
       copyFileSync(join(dir, lmdbLogFileName), join(lmdbOnly, lmdbLogFileName));
+      // An empty journal beside it: go on without the journal's groups (a missing one is refused).
+      writeFileSync(join(lmdbOnly, lmdbJournalFileName), "");
       const checkpointed = openStore(lmdbOnly, "high");
       expect(checkpointed.lastIndex()).toBe(asIndex(210));
       expect(checkpointed.hardState().commit).toBe(asIndex(174));
@@ -525,6 +527,8 @@ describe("lmdb log store", () => {
       expect(store.commitCount).toBe(commits + 1);
       const lmdbOnly = freshDir();
       copyFileSync(join(dir, lmdbLogFileName), join(lmdbOnly, lmdbLogFileName));
+      // An empty journal beside it: go on without the journal's groups (a missing one is refused).
+      writeFileSync(join(lmdbOnly, lmdbJournalFileName), "");
       const stored = openStore(lmdbOnly, "high");
       expect(stored.lastIndex()).toBe(asIndex(11));
       expect(stored.entries(asIndex(1), asIndex(11), Infinity)).toEqual(entriesFrom(1, 10));
@@ -630,6 +634,72 @@ describe("lmdb log store", () => {
       journal.close();
       expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "high" })).toThrow(StorageCorruptionError);
       expect(() => LmdbLogStore.open(dir, { backend: "lmdb", durability: "medium" })).toThrow(join(dir, lmdbJournalFileName));
+    });
+
+    /** A store at High with three journal groups of 100 entries after a first save LMDB holds; its crash image's files. */
+    async function threeGroups(): Promise<{ lmdb: Buffer; journal: Buffer; offsets: number[] }> {
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      await store.save({ ...noChange, entries: entriesFrom(1, 10), hardState: { term: asTerm(1), vote: null, commit: asIndex(0) } });
+      for (let low = 11; low <= 300; low += 100) await store.save({ ...noChange, entries: entriesFrom(low, low + 99) });
+      expect(store.journalWrites()).toBe(3);
+      const journal = readFileSync(join(dir, lmdbJournalFileName));
+      return { lmdb: readFileSync(join(dir, lmdbLogFileName)), journal, offsets: recordOffsets(journal) };
+    }
+    function imageOf(lmdb: Uint8Array, journal: Uint8Array | null): string {
+      const copy = freshDir();
+      writeFileSync(join(copy, lmdbLogFileName), lmdb);
+      if (journal !== null) writeFileSync(join(copy, lmdbJournalFileName), journal);
+      return copy;
+    }
+
+    test("a journal damaged before groups that follow is refused, naming it (a crash tears the last group only); emptied, LMDB's saves go on", async () => {
+      const { lmdb, journal, offsets } = await threeGroups();
+      expect(offsets.length).toBe(3 * 102);
+      // An entry of the first group (save 1): the two after it are whole.
+      journal[offsets[5]! + 20]! ^= 0xff;
+      const dir = imageOf(lmdb, journal);
+      let refusal: unknown = null;
+      try {
+        openStore(dir, "high");
+      } catch (error) {
+        refusal = error;
+      }
+      expect(refusal).toBeInstanceOf(StorageCorruptionError);
+      expect(String(refusal)).toContain(`the journal ${join(dir, lmdbJournalFileName)} is damaged at byte 0, and save 2 follows it`);
+      expect(String(refusal)).toContain(`truncate -s 0 ${join(dir, lmdbJournalFileName)}`);
+      // The operator's way on without the journal: an empty file in its place.
+      writeFileSync(join(dir, lmdbJournalFileName), "");
+      const store = openStore(dir, "high");
+      expect(store.lastIndex()).toBe(asIndex(10));
+      await store.save({ ...noChange, entries: entriesFrom(11, 20) });
+      expect(store.entries(asIndex(1), asIndex(21), Infinity)).toEqual(entriesFrom(1, 20));
+    });
+
+    test("a last group whose end is on disk but not its beginning (a power loss inside its fdatasync) is left out", async () => {
+      const { lmdb, journal, offsets } = await threeGroups();
+      // The third group's opening record and first entry lost; its end mark sound.
+      const third = offsets[2 * 102]!;
+      journal.fill(0, third, offsets[2 * 102 + 2]!);
+      const store = openStore(imageOf(lmdb, journal), "high");
+      expect(store.lastIndex()).toBe(asIndex(210));
+      expect(store.entries(asIndex(1), asIndex(211), Infinity)).toEqual(entriesFrom(1, 210));
+    });
+
+    test("a missing journal is refused when the last run left it open (a crash), and made anew after a clean close", async () => {
+      const { lmdb } = await threeGroups();
+      expect(() => openStore(imageOf(lmdb, null), "high")).toThrow("is missing, but the last run did not close it");
+      expect(() => openStore(imageOf(lmdb, null), "medium")).toThrow(StorageCorruptionError);
+      const dir = freshDir();
+      const store = openStore(dir, "high");
+      await store.save({ ...noChange, entries: entriesFrom(1, 10) });
+      await store.close();
+      rmSync(join(dir, lmdbJournalFileName));
+      const reopened = openStore(dir, "high");
+      expect(reopened.entries(asIndex(1), asIndex(11), Infinity)).toEqual(entriesFrom(1, 10));
+      // Open again: a crash of this run without its journal is refused once more.
+      await reopened.save({ ...noChange, entries: entriesFrom(11, 12) });
+      expect(() => openStore(imageOf(readFileSync(join(dir, lmdbLogFileName)), null), "high")).toThrow(StorageCorruptionError);
     });
   });
 

@@ -67,7 +67,7 @@ import {
 import { fdatasyncAsync } from "./file-sync.ts";
 import { GroupSync } from "./group-sync.ts";
 import { openLmdbFile } from "./lmdb-check.ts";
-import { Journal, JournalGapError, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
+import { Journal, JournalDamageError, JournalGapError, JournalMissingError, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
 import { StateBackedStore } from "./state-backed-store.ts";
 import {
@@ -94,7 +94,10 @@ export const tailCacheBytesMaxDefault = 8 * 1024 * 1024;
 const hardStateKey = "hardState";
 const snapshotKey = "snapshot";
 const compactionKey = "compaction";
-/** The number of the last journal group in LMDB (`{ number }`). */
+/**
+ * The number of the last journal group in LMDB, and whether a run has the journal open (`{ number,
+ * open }`: set when the store opens, cleared by a clean close; records from before `open` have none).
+ */
 const journalKey = "journal";
 
 /** lmdb-js's root database has `sync(callback)` (mdb_env_sync with force), untyped in index.d.ts. */
@@ -207,6 +210,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private journalNumber = 0;
   /** The number of the last journal group LMDB holds. */
   private checkpointNumber = 0;
+  /** The last run did not close the journal: it must be there (`Journal.open`'s `mustExist`). */
+  private journalLeftOpen = false;
   /** Entries of journal groups not in LMDB yet, in order (the tail keeps them in memory too). */
   private waiting: Entry[] = [];
   /** The bytes of their data. */
@@ -349,8 +354,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
     this.state.restore({ compactIndex: compaction.index, compactTerm: compaction.term, hardState, snapshot, last });
     this.diskCompaction = compaction;
-    this.checkpointNumber = this.readMeta(journalKey, parseJournalNumber) ?? 0;
+    const journal = this.readMeta(journalKey, parseJournalMeta);
+    this.checkpointNumber = journal?.number ?? 0;
     this.journalNumber = this.checkpointNumber;
+    this.journalLeftOpen = journal?.open === true;
     // Reading the last entry checks its checksum and index now rather than on first use.
     if (last > compaction.index) this.state.entry(last);
   }
@@ -362,10 +369,17 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   private recoverJournal(path: string, high: boolean): void {
     let saves;
     try {
-      this.journal = Journal.open(path, { syncEach: high, groupBytesMax: high ? journalGroupBytesMax : journalGroupBytesMaxBelowHigh });
+      const groupBytesMax = high ? journalGroupBytesMax : journalGroupBytesMaxBelowHigh;
+      this.journal = Journal.open(path, { syncEach: high, groupBytesMax, mustExist: this.journalLeftOpen });
       saves = this.journal.read(this.checkpointNumber);
     } catch (error) {
-      if (error instanceof JournalGapError) throw this.corruption(error.message);
+      if (error instanceof JournalGapError || error instanceof JournalDamageError || error instanceof JournalMissingError) {
+        throw this.corruption(
+          error.message,
+          ` Or, to go on from what ${this.path} holds, losing the saves in the journal it had not taken, leave an empty ` +
+            `journal in its place: \`truncate -s 0 ${path}\`.`,
+        );
+      }
       throw error;
     }
     for (const save of saves) {
@@ -386,10 +400,21 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       }
       this.journalNumber = save.number;
     }
+    // The mark that the journal is open, durable (below) before the first group: a checkpoint's
+    // transaction records it, and with no group to take a transaction of its own does (bookkeeping
+    // of the open, not counted in `commitCount`).
+    if (this.journalNumber === this.checkpointNumber && !this.journalLeftOpen) {
+      this.environment.transactionSync(() => this.metaDatabase.putSync(journalKey, this.journalMeta()));
+    }
     // Even with nothing to take, and at every level: the groups the last run put into LMDB may not
     // be on disk in LMDB yet (below High its transactions do not flush), and new groups are about
     // to overwrite them.
     this.durableCheckpoint(true);
+  }
+
+  /** The journal's record: the last group LMDB holds, and open until the store closes. */
+  private journalMeta(): Uint8Array {
+    return encodeChecked({ number: this.journalNumber, open: !this.closed });
   }
 
   /**
@@ -449,7 +474,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   private readStored(index: Index): Entry {
     const first = this.entryDatabase.get(index);
-    assert(first !== undefined, "a held entry is stored");
+    if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
     // lmdb-js `get` with binary encoding returns a fresh copy (a Buffer), so the entry may keep a
     // view of it; a plain Uint8Array view keeps entries of one type whichever path they came by.
     let bytes = first;
@@ -465,11 +490,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     return entry;
   }
 
-  private corruption(what: string): StorageCorruptionError {
+  /** An error naming the file, with what to do (and `otherWay`, another way on, after it). */
+  private corruption(what: string, otherWay = ""): StorageCorruptionError {
     return new StorageCorruptionError(
       this.path,
       null,
-      `log store ${this.path} is corrupt: ${what}. ${corruptLogAdvice(dirname(this.path))}`,
+      `log store ${this.path} is corrupt: ${what}. ${corruptLogAdvice(dirname(this.path))}${otherWay}`,
     );
   }
 
@@ -572,7 +598,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   /** The term in the header of the stored entry at `index` (its first piece only: it is about to go). */
   private storedTerm(index: number): Term {
     const first = this.entryDatabase.get(index);
-    assert(first !== undefined, "a held entry is stored");
+    if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
     const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
     const stored = first.byteLength >= entryHeaderBytes ? getUint64(view, 8) : null;
     const term = first.byteLength >= entryHeaderBytes ? getUint64(view, 16) : null;
@@ -664,7 +690,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       // The journal's groups first: every write below came after them.
       for (const entry of waiting) this.writes.putEntry(entry, false);
       if (this.waitingHardState !== null) this.writes.putMeta(hardStateKey, encodeChecked(this.waitingHardState));
-      if (checkpoint) this.writes.putMeta(journalKey, encodeChecked({ number: this.journalNumber }));
+      if (checkpoint) this.writes.putMeta(journalKey, this.journalMeta());
       steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin + waiting.length);
       body(this.writes);
     });
@@ -757,10 +783,8 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     if (this.timer !== null) clearInterval(this.timer);
     if (this.removalTimer !== null) clearTimeout(this.removalTimer);
     // The removals left, and the journal's groups, go in one transaction: a closed store leaves a
-    // tidy file.
-    if (this.failure === null && (this.removals.length > 0 || this.journalNumber !== this.checkpointNumber)) {
-      this.transact(Infinity, 0, () => {});
-    }
+    // tidy file, and the journal marked closed (a next run may then make a new one if it is gone).
+    if (this.failure === null) this.transact(Infinity, 0, (writes) => writes.putMeta(journalKey, this.journalMeta()));
     await this.flush();
     await this.lmdbSyncing;
     this.journal?.close();
@@ -769,8 +793,10 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   }
 }
 
-function parseJournalNumber(value: unknown): number | null {
+function parseJournalMeta(value: unknown): { number: number; open: boolean } | null {
   if (typeof value !== "object" || value === null) return null;
-  const number = (value as { number?: unknown }).number;
-  return typeof number === "number" && Number.isSafeInteger(number) && number >= 0 ? number : null;
+  const { number, open } = value as { number?: unknown; open?: unknown };
+  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < 0) return null;
+  if (open !== undefined && typeof open !== "boolean") return null;
+  return { number, open: open === true };
 }
