@@ -1,6 +1,6 @@
 /** The clone's data directory and every file it writes there are readable by their owner only. */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { closeSync, cpSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, cpSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CloneProcess, call, freePort, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
 
@@ -144,6 +144,33 @@ test("LMDB files cut short or with a damaged meta page are refused at start, nam
   await node.restart();
   expect(await call(node, "GET", "key:1999")).toBe("x".repeat(200));
   await node.stop();
+});
+
+test("LMDB lock files the node may not write are refused at start, naming them (lmdb-js crashed the process on them)", async () => {
+  const dir = join(parent, "locked");
+  const node = await CloneProcess.start({ dir });
+  expect(await call(node, "SET", "k", "v")).toBe("OK");
+  await node.stop();
+  // Nobody may reach into `parent` (it is the owner's only): the copies go where it may.
+  const reachable = makeTemporaryDirectory("finn-locked-");
+  chmodSync(reachable, 0o711);
+  for (const lock of ["log.mdb-lock", "finn.mdb-lock"]) {
+    const copy = join(reachable, lock);
+    cpSync(dir, copy, { recursive: true });
+    // Run as nobody, owning the directory, with the one lock file read-only.
+    chownSync(copy, 65534, 65534);
+    for (const name of readdirSync(copy)) chownSync(join(copy, name), 65534, 65534);
+    chmodSync(join(copy, lock), 0o444);
+    const port = String(await freePort());
+    const run = Bun.spawnSync(
+      ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-p", port, "-dir", copy],
+      { timeout: 20_000, env: { ...process.env, HOME: reachable } },
+    );
+    const output = `${run.stdout.toString()}${run.stderr.toString()}`;
+    expect({ lock, signal: run.signalCode ?? null, exitCode: run.exitCode }).toEqual({ lock, signal: null, exitCode: 1 });
+    expect(output).toContain(`cannot open ${join(copy, lock)} for writing (EACCES)`);
+  }
+  removeTemporaryDirectory(reachable);
 });
 
 test("a data directory whose log was lost is refused rather than started empty under the same id", async () => {

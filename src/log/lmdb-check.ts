@@ -81,11 +81,27 @@ export function checkLmdbFile(path: string, advice: string): void {
  */
 export function openLmdbFile<T>(path: string, advice: string, opening: () => T): T {
   checkLmdbFile(path, advice);
+  // LMDB opens both for writing; a lock file it cannot write (read-only, immutable) crashed the
+  // process inside lmdb-js instead of failing.
+  for (const file of [path, `${path}-lock`]) checkWritable(file);
   try {
     return opening();
   } catch (error) {
     throw new Error(`cannot open ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+/** Throws an error naming `file` when it exists and cannot be opened for writing. */
+function checkWritable(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, "r+");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    throw new Error(`cannot open ${file} for writing (${code ?? String(error)}): LMDB writes it; give this process read and write access to it (\`chmod u+rw\`, \`chattr -i\`)`, { cause: error });
+  }
+  closeSync(fd);
 }
 
 /** Node flags (`MDB_node.mn_flags`) of leaf nodes. */
