@@ -40,7 +40,7 @@ async function refusedStart(dir: string, extra: string[] = [], chosenPort?: numb
   return { exitCode: run.exitCode, signal: run.signalCode === undefined || run.signalCode === null ? null : String(run.signalCode), output: `${run.stdout.toString()}${run.stderr.toString()}` };
 }
 
-test("a data directory in use by a running node is refused to a second one; the lock goes with the process, even after kill -9", async () => {
+test("a data directory in use by a running node is refused to a second one, even with its LOCK file deleted; the lock goes with the process, even after kill -9", async () => {
   const dir = join(parent, "shared");
   const first = await CloneProcess.start({ dir });
   try {
@@ -48,6 +48,11 @@ test("a data directory in use by a running node is refused to a second one; the 
     const second = await refusedStart(dir);
     expect(second.exitCode).not.toBe(0);
     expect(second.output).toContain(`the data directory ${dir} is in use by another node (process ${first.pid})`);
+    // With its LOCK file deleted too (the directory itself is locked).
+    rmSync(join(dir, "LOCK"));
+    const third = await refusedStart(dir);
+    expect(third.exitCode).not.toBe(0);
+    expect(third.output).toContain(`the data directory ${dir} is in use by another node`);
     expect(await call(first, "GET", "k")).toBe("first");
     first.kill("SIGKILL");
     await first.exited();

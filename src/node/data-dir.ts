@@ -4,7 +4,9 @@
  * LMDB lets several processes open one environment (it is built for that), so nothing stopped a
  * second node from starting on a directory in use: both then wrote the same log, and acknowledged
  * writes were lost or the log damaged. A node now holds an exclusive `flock` on `LOCK` in the
- * directory for as long as it runs; the kernel drops it when the process ends, however it ends.
+ * directory, and on the directory itself (`LOCK` can be deleted while the node runs; the directory
+ * cannot be replaced without its files), for as long as it runs; the kernel drops both when the
+ * process ends, however it ends.
  */
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -37,14 +39,21 @@ export async function lockDataDirectory(dir: string, warn: (message: string) => 
     warn(`cannot lock ${path} (flock is not available here): make sure no other node uses this data directory`);
     return { release: () => closeSync(fd) };
   }
-  if (lock(fd, lockExclusive | lockNonBlocking) !== 0) {
+  const directoryFd = openSync(dir, "r");
+  if (lock(fd, lockExclusive | lockNonBlocking) !== 0 || lock(directoryFd, lockExclusive | lockNonBlocking) !== 0) {
     closeSync(fd);
+    closeSync(directoryFd);
     const holder = readFileSync(path, "latin1").trim();
     throw new Error(`the data directory ${dir} is in use by another node${holder === "" ? "" : ` (process ${holder})`}: stop it first, or give this one another -dir`);
   }
   ftruncateSync(fd, 0);
   writeSync(fd, `${process.pid}\n`);
-  return { release: () => closeSync(fd) };
+  return {
+    release: () => {
+      closeSync(fd);
+      closeSync(directoryFd);
+    },
+  };
 }
 
 /**
