@@ -1,12 +1,16 @@
 /**
  * The node's identity, kept in its data directory so that it survives restarts: a random ID made
  * on first start. Stored in the LMDB environment that the log shares (`finn.mdb`), written with a
- * flushed transaction before the node serves anyone.
+ * flushed transaction before the node serves anyone, with a checksum (LMDB has none): a damaged id
+ * made the node take itself for a removed member and advise moving its data away. Identities
+ * written before the checksum are read as they are, and checked the next time one is recorded.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { open, type RootDatabase } from "lmdb";
+import { open, type Database, type RootDatabase } from "lmdb";
+import { decodeChecked, encodeChecked } from "../log/codec.ts";
 import { openLmdbFile } from "../log/lmdb-check.ts";
+import { StorageCorruptionError } from "../log/store.ts";
 
 export interface Identity {
   readonly nodeId: string;
@@ -44,11 +48,17 @@ export async function loadIdentity(dir: string, mayCreate = true): Promise<{ ide
   const path = join(dir, lmdbFileName);
   // LMDB would crash the process on a file cut short or a damaged meta page: refuse it first.
   const advice = `Restore that file from a backup, or move the data directory ${dir} away and add this node again as a new member.`;
-  const { environment, meta, stored } = openLmdbFile(path, advice, () => {
+  const { environment, meta } = openLmdbFile(path, advice, () => {
     const environment = open({ path, compression: false });
-    const meta = environment.openDB<Identity, string>({ name: "meta" });
-    return { environment, meta, stored: meta.get("identity") };
+    return { environment, meta: metaOf(environment) };
   });
+  let stored: Identity | undefined;
+  try {
+    stored = readIdentity(meta);
+  } catch (error) {
+    await environment.close();
+    throw new StorageCorruptionError(path, null, `${path} is damaged: the node's identity ${error instanceof Error ? error.message : String(error)}. ${advice}`);
+  }
   if (stored !== undefined) return { identity: stored, environment };
   if (!mayCreate) {
     await environment.close();
@@ -57,9 +67,54 @@ export async function loadIdentity(dir: string, mayCreate = true): Promise<{ ide
     );
   }
   const identity: Identity = { nodeId: randomId(), createdAt: Date.now() };
-  await meta.put("identity", identity);
+  await meta.put(identityKey, encodeChecked(identity));
   await environment.flushed;
   return { identity, environment };
+}
+
+const identityKey = "identity";
+
+function metaOf(environment: RootDatabase): Database<unknown, string> {
+  return environment.openDB<unknown, string>({ name: "meta" });
+}
+
+/** The stored identity, or undefined; throws (what is wrong) when it is damaged. */
+function readIdentity(meta: Database<unknown, string>): Identity | undefined {
+  let stored: unknown;
+  try {
+    stored = meta.get(identityKey);
+  } catch (error) {
+    throw new Error(`cannot be decoded (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+  if (stored === undefined) return undefined;
+  // Written before checksums: the object itself.
+  const value = stored instanceof Uint8Array ? decodeChecked(stored) : stored;
+  if (value === null) throw new Error("fails its checksum");
+  const identity = parseIdentity(value);
+  if (identity === null) throw new Error("is not in the format of one");
+  return identity;
+}
+
+/** The identity in `value`, with every field in its format, or null. */
+function parseIdentity(value: unknown): Identity | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { nodeId, createdAt, log, memberSince, clusterId } = value as Record<string, unknown>;
+  if (typeof nodeId !== "string" || !nodeIdPattern.test(nodeId) || typeof createdAt !== "number") return null;
+  if (log !== undefined && log !== "lmdb" && log !== "memory") return null;
+  if (memberSince !== undefined && !(typeof memberSince === "number" && Number.isSafeInteger(memberSince) && memberSince >= 0)) return null;
+  if (clusterId !== undefined && !(typeof clusterId === "string" && nodeIdPattern.test(clusterId))) return null;
+  return {
+    nodeId,
+    createdAt,
+    ...(log === undefined ? {} : { log }),
+    ...(memberSince === undefined ? {} : { memberSince }),
+    ...(clusterId === undefined ? {} : { clusterId }),
+  };
+}
+
+/** What is stored now (fields recorded since `identity` was loaded stay), or `identity`. */
+function currentIdentity(meta: Database<unknown, string>, identity: Identity): Identity {
+  return readIdentity(meta) ?? identity;
 }
 
 /**
@@ -80,29 +135,27 @@ export function randomId(): string {
  * disk before it returns: a node that told a peer it is of that cluster must not forget it.
  */
 export function recordClusterId(environment: RootDatabase, identity: Identity, clusterId: string): void {
-  const meta = environment.openDB<Identity, string>({ name: "meta" });
-  const current = meta.get("identity") ?? identity;
+  const meta = metaOf(environment);
   // A synchronous transaction of this environment (not `noSync`) is durable when it returns.
-  meta.putSync("identity", { ...current, clusterId });
+  meta.putSync(identityKey, encodeChecked({ ...currentIdentity(meta, identity), clusterId }));
 }
 
 /** Records in the identity the applied index at which this node found itself a member (see `Identity.memberSince`). */
 export async function recordMember(environment: RootDatabase, identity: Identity, index: number): Promise<void> {
-  const meta = environment.openDB<Identity, string>({ name: "meta" });
-  const current = meta.get("identity") ?? identity;
+  const meta = metaOf(environment);
+  const current = currentIdentity(meta, identity);
   if (current.memberSince !== undefined) return;
-  await meta.put("identity", { ...current, memberSince: index });
+  await meta.put(identityKey, encodeChecked({ ...current, memberSince: index }));
   await environment.flushed;
 }
 
 /** Records in the identity that this node's log, of `backend`, is on disk (see `Identity.log`). */
 export async function recordLog(environment: RootDatabase, identity: Identity, backend: "lmdb" | "memory"): Promise<Identity> {
-  // What is stored, not `identity`: fields recorded since it was loaded (the cluster id) stay.
-  const meta = environment.openDB<Identity, string>({ name: "meta" });
-  const current = meta.get("identity") ?? identity;
+  const meta = metaOf(environment);
+  const current = currentIdentity(meta, identity);
   if (current.log === backend) return current;
   const recorded: Identity = { ...current, log: backend };
-  await meta.put("identity", recorded);
+  await meta.put(identityKey, encodeChecked(recorded));
   await environment.flushed;
   return recorded;
 }
