@@ -30,12 +30,27 @@ const diskErrorCodes = new Set<unknown>(["ENOSPC", "EDQUOT", "EIO", "EROFS", 28,
 export function diskNote(error: unknown, directory: string): string {
   const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
   if (!diskErrorCodes.has(code)) return "";
+  const free = freeBytes(directory);
+  if (free === null) return "";
+  const full = free < fullBytes ? " (full)" : "";
+  return `; the disk of ${directory} has ${(free / (1024 * 1024)).toFixed(1)} MB free${full}`;
+}
+
+/** Less free space than this is a full disk (for the notes above). */
+const fullBytes = 1024 * 1024;
+
+/** Whether the disk of `directory` is full, or as good as (false when that cannot be told). */
+export function diskFull(directory: string): boolean {
+  const free = freeBytes(directory);
+  return free !== null && free < fullBytes;
+}
+
+/** The bytes free to this process on the disk of `directory`, or null when statfs fails. */
+function freeBytes(directory: string): number | null {
   try {
     const stats = statfsSync(directory);
-    const free = stats.bavail * stats.bsize;
-    const full = free < 1024 * 1024 ? " (full)" : "";
-    return `; the disk of ${directory} has ${(free / (1024 * 1024)).toFixed(1)} MB free${full}`;
+    return stats.bavail * stats.bsize;
   } catch {
-    return "";
+    return null;
   }
 }

@@ -155,6 +155,30 @@ describe("lmdb log store", () => {
     );
   });
 
+  test("LMDB's own word that a page is damaged (it has no checksums) is an error naming log.mdb with what to do", async () => {
+    const dir = freshDir();
+    const store = openStore(dir, "high", 4096);
+    const big = (index: number): Entry => ({ index: asIndex(index), term: asTerm(1), type: "normal", data: new Uint8Array(8 * 1024).fill(index) });
+    await store.save({ ...noChange, entries: [big(1), big(2), big(3)] });
+    store.checkpoint();
+    store.applied(asIndex(3));
+    expect(store.cacheStatus().from).toBe(asIndex(4));
+    // What lmdb-js throws when a page reference leads nowhere.
+    const database = (store as unknown as { entryDatabase: { get: (key: number) => unknown } }).entryDatabase;
+    database.get = () => {
+      throw new Error("MDB_PAGE_NOTFOUND: Requested page not found");
+    };
+    let failure: unknown = null;
+    try {
+      store.entries(asIndex(1), asIndex(2), Infinity);
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(StorageCorruptionError);
+    expect(String(failure)).toContain(`log store ${join(dir, lmdbLogFileName)} is corrupt: LMDB reports MDB_PAGE_NOTFOUND`);
+    expect(String(failure)).toContain("Restore the data directory from a backup");
+  });
+
   test("entries not applied yet stay in memory whatever their size, and their terms are known without reading them back", async () => {
     const store = openStore(freshDir(), "medium", 4096);
     const big = (index: number): Entry => ({ index: asIndex(index), term: asTerm(index < 3 ? 1 : 2), type: "normal", data: new Uint8Array(64 * 1024).fill(index) });

@@ -64,7 +64,7 @@ import {
   parseSnapshotMetadata,
   type CompactionPoint,
 } from "./codec.ts";
-import { fdatasyncAsync } from "./file-sync.ts";
+import { diskFull, fdatasyncAsync } from "./file-sync.ts";
 import { GroupSync } from "./group-sync.ts";
 import { openLmdbFile } from "./lmdb-check.ts";
 import { Journal, JournalDamageError, JournalGapError, JournalMissingError, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
@@ -319,7 +319,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       store.journal?.close();
       if (store.lmdbFd !== null) closeSync(store.lmdbFd);
       void environment.close();
-      throw error;
+      throw store.lmdbDamage(error);
     }
     return store;
   }
@@ -473,6 +473,14 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
   }
 
   private readStored(index: Index): Entry {
+    try {
+      return this.readStoredEntry(index);
+    } catch (error) {
+      throw this.lmdbDamage(error);
+    }
+  }
+
+  private readStoredEntry(index: Index): Entry {
     const first = this.entryDatabase.get(index);
     if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
     // lmdb-js `get` with binary encoding returns a fresh copy (a Buffer), so the entry may keep a
@@ -488,6 +496,18 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       throw this.corruption(`entry ${index} fails its checksum or format`);
     }
     return entry;
+  }
+
+  /**
+   * LMDB's own word that its file is damaged (it checks no checksums, but sees a page that is not
+   * there) as an error naming the file, with what to do; other errors as they are.
+   */
+  private lmdbDamage(error: unknown): unknown {
+    const message = error instanceof Error ? error.message : "";
+    if (!/^MDB_(PAGE_NOTFOUND|CORRUPTED|BAD_TXN)\b/.test(message)) return error;
+    // A transaction LMDB gave up on: after a damaged page, or after a write a full disk refused.
+    if (message.startsWith("MDB_BAD_TXN") && diskFull(dirname(this.path))) return error;
+    return this.corruption(`LMDB reports ${message}`);
   }
 
   /** An error naming the file, with what to do (and `otherWay`, another way on, after it). */
@@ -597,7 +617,12 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   /** The term in the header of the stored entry at `index` (its first piece only: it is about to go). */
   private storedTerm(index: number): Term {
-    const first = this.entryDatabase.get(index);
+    let first: Uint8Array | undefined;
+    try {
+      first = this.entryDatabase.get(index);
+    } catch (error) {
+      throw this.lmdbDamage(error);
+    }
     if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
     const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
     const stored = first.byteLength >= entryHeaderBytes ? getUint64(view, 8) : null;
@@ -686,14 +711,18 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     const waiting = this.waiting;
     const checkpoint = this.journalNumber !== this.checkpointNumber;
     if (this.failure !== null) throw this.failure;
-    this.environment.transactionSync(() => {
-      // The journal's groups first: every write below came after them.
-      for (const entry of waiting) this.writes.putEntry(entry, false);
-      if (this.waitingHardState !== null) this.writes.putMeta(hardStateKey, encodeChecked(this.waitingHardState));
-      if (checkpoint) this.writes.putMeta(journalKey, this.journalMeta());
-      steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin + waiting.length);
-      body(this.writes);
-    });
+    try {
+      this.environment.transactionSync(() => {
+        // The journal's groups first: every write below came after them.
+        for (const entry of waiting) this.writes.putEntry(entry, false);
+        if (this.waitingHardState !== null) this.writes.putMeta(hardStateKey, encodeChecked(this.waitingHardState));
+        if (checkpoint) this.writes.putMeta(journalKey, this.journalMeta());
+        steps = this.removeSteps(this.writes, removalMilliseconds, removalEntriesMin + waiting.length);
+        body(this.writes);
+      });
+    } catch (error) {
+      throw this.lmdbDamage(error);
+    }
     this.commitCount++;
     if (checkpoint) {
       this.waiting = [];

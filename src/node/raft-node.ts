@@ -21,7 +21,7 @@
 import { assert } from "../assert.ts";
 import { ErrDisabled, redirect, RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { changesTermOrVote, type Durability, type LogStore } from "../log/store.ts";
+import { changesTermOrVote, StorageCorruptionError, type Durability, type LogStore } from "../log/store.ts";
 import { diskNote } from "../log/file-sync.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
@@ -1150,12 +1150,17 @@ export class RaftNode implements Replicator {
     if (this.failure !== null) return;
     const note = this.dataDirectory === undefined ? "" : diskNote(error, this.dataDirectory);
     this.failure = note === "" ? error : new Error(`${error.message}${note}`, { cause: error });
-    // A removal has said what it means already (restarting does not undo it).
+    // A removal has said what it means already (restarting does not undo it). A damaged store's
+    // error says what to do itself; a full or failing disk's is told here.
     if (!this.removedFromCluster) {
-      this.logger.warning(
-        `Raft node stopped: ${this.failure.message}. It serves nothing until it is restarted; ` +
-          "make room on the disk (or repair it), then restart the node: what it acknowledged is kept.",
-      );
+      const advice =
+        error instanceof StorageCorruptionError
+          ? ""
+          : note === ""
+            ? " It serves nothing until it is restarted; restart it: what it acknowledged is kept."
+            : " It serves nothing until it is restarted; make room on the disk (or repair it), then restart the node: what it acknowledged is kept.";
+      const message = this.failure.message.endsWith(".") ? this.failure.message : `${this.failure.message}.`;
+      this.logger.warning(`Raft node stopped: ${message}${advice}`);
     }
     this.close();
   }
