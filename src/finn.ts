@@ -168,9 +168,23 @@ async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: Sn
   }
   const metadata = latest.metadata;
   if (metadata.index < recorded.index) {
-    throw new Error(
-      `the newest snapshot file (${latest.path}, index ${metadata.index}) is older than the one the log records (index ${recorded.index})`,
+    // The newer file was lost, or moved away because it was damaged: the older one serves, with
+    // the log's entries after it, when the log still holds them (every one is committed: the
+    // newer snapshot covered them).
+    const held = metadata.index >= store.firstIndex() - 1 && metadata.index <= store.lastIndex() && store.term(metadata.index) === metadata.term;
+    if (!held) {
+      throw new Error(
+        `the newest snapshot file (${latest.path}, index ${metadata.index}) is older than the one the log records ` +
+          `(index ${recorded.index}), and the log no longer holds the entries after it (it begins at index ${store.firstIndex()}): ` +
+          `put the snapshot file of index ${recorded.index} back in ${snapshots.dir}, or restore the data directory from a backup; ` +
+          `in a cluster, move the data directory away and add this node again (RAFTADDPEER), so that it receives the leader's snapshot`,
+      );
+    }
+    logger.warning(
+      `The newest snapshot file (${latest.path}, index ${metadata.index}) is older than the one the log records ` +
+        `(index ${recorded.index}): going on from it and the log's entries after it.`,
     );
+    store.recordSnapshot(metadata);
   }
   if (metadata.index > store.lastIndex()) {
     // The log ends before the newest snapshot: it lost its tail. Below High the log reaches the

@@ -1,8 +1,10 @@
 /** The clone's data directory and every file it writes there are readable by their owner only. */
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, chownSync, closeSync, cpSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, cpSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CloneProcess, call, freePort, makeTemporaryDirectory, removeTemporaryDirectory } from "./helpers/clone-process.ts";
+import { eventually } from "./helpers/eventually.ts";
+import { RespConnection } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(60_000);
 
@@ -176,6 +178,52 @@ test("LMDB lock files the node may not write are refused at start, naming them (
     expect(output).toContain(`cannot open ${join(copy, lock)} for writing (EACCES)`);
   }
   removeTemporaryDirectory(reachable);
+});
+
+test("a damaged newest snapshot, moved away as its error says, leaves the node on the previous one and the log after it; without those entries, the refusal says what to do", async () => {
+  for (const trail of [2000, 10]) {
+    const dir = join(parent, `snapshots-trail-${trail}`);
+    const node = await CloneProcess.start({ dir, extraArguments: ["-durability", "high", "-snapshot-entries", "500", "-snapshot-trail", String(trail)] });
+    // 3,000 entries, one command each (sent one at a time): snapshots at 500, 1,000, ... 3,000;
+    // with a trail of 2,000 the log keeps 1,001 on, with a trail of 10 only 2,991 on.
+    const connection = await RespConnection.connect(node.port);
+    for (let i = 0; i < 1500; i++) {
+      await connection.call("INCR", "counter");
+      await connection.call("SET", `key:${i % 100}`, `value:${i}`);
+    }
+    connection.close();
+    // Automatic snapshots are written off the loop: wait for the last one before stopping.
+    const snapshotFiles = (): string[] => readdirSync(join(dir, "snapshots")).filter((name) => name.endsWith(".snap")).sort();
+    await eventually("the snapshot at index 3000", snapshotFiles, (files) => files.some((name) => name.startsWith("snapshot-00000000000000003000-")));
+    await node.stop();
+    const files = snapshotFiles();
+    const newest = join(dir, "snapshots", files[files.length - 1]!);
+    expect(newest).toContain("snapshot-00000000000000003000-");
+    const bytes = readFileSync(newest);
+    bytes[bytes.byteLength - 5]! ^= 0xff;
+    writeFileSync(newest, bytes);
+    const damaged = await refusedStart(dir);
+    expect(damaged.exitCode).toBe(1);
+    expect(damaged.output).toContain(`snapshot file ${newest} is corrupt`);
+    expect(damaged.output).toContain("Move it away to start from the previous snapshot");
+    renameSync(newest, join(parent, `moved-away-${trail}.snap`));
+    if (trail === 2000) {
+      await node.restart();
+      expect(await call(node, "GET", "counter")).toBe("1500");
+      expect(await call(node, "GET", "key:99")).toBe("value:1499");
+      expect(node.log()).toContain("is older than the one the log records (index 3000): going on from it");
+      await node.stop();
+      // And again: the older snapshot is the recorded one now.
+      await node.restart();
+      expect(await call(node, "INCR", "counter")).toBe(1501);
+      await node.stop();
+    } else {
+      const refused = await refusedStart(dir);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.output).toContain("and the log no longer holds the entries after it");
+      expect(refused.output).toContain("put the snapshot file of index 3000 back in");
+    }
+  }
 });
 
 test("a data directory whose log was lost is refused rather than started empty under the same id", async () => {

@@ -253,9 +253,13 @@ export class LogState {
     this.resetRuns();
   }
 
-  /** Records a snapshot of the local state machine without touching the log. */
+  /**
+   * Records a snapshot of the local state machine without touching the log. An older one than the
+   * last recorded may be (a newer file was lost: `restoreLatestSnapshot`), while it covers the
+   * compacted part of the log.
+   */
   recordSnapshot(metadata: SnapshotMetadata): void {
-    assert(metadata.index >= this.snap.index, "snapshot must not go backwards");
+    assert(metadata.index >= this.compactIndex, "a snapshot covers the compacted log");
     assert(metadata.index <= this.last, "snapshot beyond the log");
     assert(metadata.term === this.term(metadata.index), "snapshot term differs from the log's");
     this.snap = metadata;

@@ -174,8 +174,8 @@ function corrupt(path: string, what: string): StorageCorruptionError {
   return new StorageCorruptionError(
     path,
     null,
-    `snapshot file ${path} is corrupt: ${what}. Move it away to start from the previous snapshot ` +
-      `(the node then replays more of its log, or receives a snapshot from the leader).`,
+    `snapshot file ${path} is corrupt: ${what}. Move it away to start from the previous snapshot and the ` +
+      `log's entries after it (the node says what to do instead if the log no longer holds them).`,
   );
 }
 
