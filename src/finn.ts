@@ -20,6 +20,7 @@ import type { NodeStatus } from "./node/replicator.ts";
 import { RaftNode, snapshotReaderOf } from "./node/raft-node.ts";
 import { SnapshotStore } from "./log/snapshot-store.ts";
 import { ClusterControl } from "./node/cluster.ts";
+import { diskNote } from "./log/file-sync.ts";
 import { corruptLogAdvice, fileLogFileName, lmdbLogFileName, type LogStore, openLogStore } from "./log/store.ts";
 import { bootstrapEntry } from "./raft/config-change.ts";
 import { asIndex, asNodeId, asTerm } from "./raft/types.ts";
@@ -423,7 +424,10 @@ async function openLocked(
     snapshotData: (metadata) => node?.snapshotDataFor(metadata) ?? new Uint8Array(0),
   }).catch(async (error: unknown) => {
     await environment.close();
-    throw error;
+    // A full or failing disk says so (lmdb-js reports a short write as a bare "Input/output error").
+    const note = diskNote(error, dir);
+    if (note === "") throw error;
+    throw new Error(`cannot open the log in ${dir}: ${error instanceof Error ? error.message : String(error)}${note}`, { cause: error });
   });
   const snapshots = SnapshotStore.open(dir);
   let snapshotData: Uint8Array = new Uint8Array(0);

@@ -27,7 +27,7 @@
  * without its beginning). A sound end mark numbered beyond that means damage: saves written after
  * the stop, perhaps acknowledged, would be dropped, so the journal is refused (`JournalDamageError`).
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync } from "node:fs";
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { asIndex, type Entry, type HardState } from "../raft/types.ts";
 import { decodeChecked, decodeEntry, encodeChecked, encodedEntryBytes, getUint64, parseHardState, setUint64 } from "./codec.ts";
@@ -125,9 +125,13 @@ export class Journal {
         writeAll(fd, zeros.subarray(0, Math.min(zeros.byteLength, bytes - at)), at);
       }
       fdatasyncSync(fd);
-    } finally {
+    } catch (error) {
+      // A full disk: leave nothing half made behind.
       closeSync(fd);
+      rmSync(temporary, { force: true });
+      throw error;
     }
+    closeSync(fd);
     renameSync(temporary, path);
     syncDirectory(dirname(path));
   }
