@@ -155,7 +155,7 @@ export interface Options {
  * leaves a newer file, which is used when the log still holds its index, and a log that lost its
  * tail behind a newer snapshot file goes on from that snapshot. Returns the data.
  */
-async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
+async function restoreLatestSnapshot(dir: string, nodeId: string, store: LogStore, snapshots: SnapshotStore, machine: Machine, logger: Logger): Promise<Uint8Array> {
   const recorded = store.snapshotMetadata();
   const latest = await snapshots.latest();
   if (latest === null) {
@@ -194,6 +194,16 @@ async function restoreLatestSnapshot(dir: string, store: LogStore, snapshots: Sn
     // committed: the log goes on from there, as a follower's does after it installs a snapshot.
     // (Moving the file away instead, to use an older one, would serve an older state.)
     const hard = store.hardState();
+    // This node's own snapshot, or one it installed as a member: a file of another node's (copied
+    // in by hand) would replace this node's log with another cluster's state.
+    const members = [...metadata.membership.voters, ...metadata.membership.learners];
+    if (!members.includes(asNodeId(nodeId))) {
+      throw new Error(
+        `the newest snapshot file (${latest.path}, index ${metadata.index}) is past the end of the log (index ${store.lastIndex()}) ` +
+          `and its membership does not hold this node (${nodeId}): it came from another node (or was taken after this one ` +
+          `was removed from its cluster). Move it away.`,
+      );
+    }
     if (hard.term < metadata.term) {
       // The term and vote are synced before they are acted on, at every level: no crash loses
       // them. A log that did is damaged, and a node that forgot its vote must not come back under
@@ -432,7 +442,7 @@ async function openLocked(
   const snapshots = SnapshotStore.open(dir);
   let snapshotData: Uint8Array = new Uint8Array(0);
   try {
-    snapshotData = await restoreLatestSnapshot(dir, store, snapshots, machine, logger);
+    snapshotData = await restoreLatestSnapshot(dir, identity.nodeId, store, snapshots, machine, logger);
   } catch (error) {
     await store.close();
     await environment.close();

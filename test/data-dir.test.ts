@@ -226,6 +226,30 @@ test("a damaged newest snapshot, moved away as its error says, leaves the node o
   }
 });
 
+test("a snapshot file of another node copied into the directory is refused, not put in place of the log", async () => {
+  const own = await CloneProcess.start({ dir: join(parent, "own-snapshots") });
+  const other = await CloneProcess.start({ dir: join(parent, "other-snapshots") });
+  try {
+    for (let i = 0; i < 20; i++) await call(own, "SET", `own:${i}`, "mine");
+    for (let i = 0; i < 200; i++) await call(other, "SET", `other:${i}`, "theirs");
+    expect(await call(other, "RAFTSNAPSHOT")).toBe("OK");
+    await own.stop();
+    await other.stop();
+    for (const name of readdirSync(join(other.dir, "snapshots"))) cpSync(join(other.dir, "snapshots", name), join(own.dir, "snapshots", name));
+    const refused = await refusedStart(own.dir);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.output).toContain("its membership does not hold this node");
+    // Moved away, the node serves its own log again.
+    for (const name of readdirSync(join(other.dir, "snapshots"))) rmSync(join(own.dir, "snapshots", name));
+    await own.restart();
+    expect(await call(own, "GET", "own:19")).toBe("mine");
+    expect(await call(own, "GET", "other:0")).toBeNull();
+  } finally {
+    await own.stop();
+    await other.stop();
+  }
+});
+
 test("a data directory whose log was lost is refused rather than started empty under the same id", async () => {
   const dir = join(parent, "lost-log");
   const node = await CloneProcess.start({ dir });
