@@ -193,7 +193,7 @@ export class FileLogStore extends StateBackedStore implements LogStore {
               `and data follows, so it is not a write torn by a crash. ${corruptLogAdvice(this.dir)}`,
           );
         }
-        dropReason = `a save torn by a crash (${problem})`;
+        dropReason = `a save that fails its check (${problem})`;
         break;
       }
       const length = view.getUint32(offset);
@@ -210,7 +210,8 @@ export class FileLogStore extends StateBackedStore implements LogStore {
     if (goodBytes < bytes.byteLength) {
       this.logger.warning(
         `log file ${this.path}: dropped the last ${bytes.byteLength - goodBytes} bytes after byte ` +
-          `${goodBytes}: ${dropReason}`,
+          `${goodBytes}: ${dropReason}, taken for the save being written when the process or machine stopped. If the file ` +
+          `was cut short instead, saves the node acknowledged are gone: a copy of the file from before has them.`,
       );
       ftruncateSync(this.fd, goodBytes);
       fsyncSync(this.fd);
