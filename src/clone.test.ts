@@ -23,3 +23,11 @@ test("the size flags read units, and keep their lower bounds", () => {
   expect(() => parseFlags(["-proto-max-bulk-len", "1k"])).toThrow("invalid size '1k' for -proto-max-bulk-len: at least 1024 bytes");
   expect(() => parseFlags(["-snapshot-bytes", "0"])).toThrow("invalid size '0' for -snapshot-bytes: at least 1 byte");
 });
+
+test("-election-timeout takes whole milliseconds from 20 to an hour", () => {
+  const flags = parseFlags(["-election-timeout", "3000"]);
+  expect(flags === "help" ? null : flags.electionTimeoutMilliseconds).toBe(3000);
+  for (const bad of ["10", "1.5", "abc", "3600001"]) {
+    expect(() => parseFlags(["-election-timeout", bad])).toThrow(`invalid milliseconds '${bad}' for -election-timeout: from 20 to 3600000`);
+  }
+});

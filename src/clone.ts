@@ -59,6 +59,10 @@ Flags (each also as --flag, and as -flag=value):
   -snapshot-trail N    entries kept in the log behind a snapshot for slow followers (default 10000)...
   -snapshot-trail-bytes BYTES      ...and at most BYTES of them (default 67108864); an entry
                          batches many commands, so the count alone does not bound the disk
+  -election-timeout MS  least time a follower waits without hearing from a leader before it
+                         stands for election (default 500; each waits MS to 2*MS); heartbeats go
+                         every MS/10. Raise it where round trips between nodes are long: it must
+                         be well above one. The same on every node
   -h, -help            print this help
 
 BYTES take Redis's units: 512mb, 1gb, 64kb (powers of 1024), 64k, 1m, 1g (powers of 1000).
@@ -106,6 +110,7 @@ interface CloneFlags {
   bulkBytesMax: number | null;
   queryBufferBytesMax: number | null;
   adminPassword: string;
+  electionTimeoutMilliseconds: number | null;
 }
 
 class UsageError extends Error {}
@@ -144,6 +149,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
     snapshotBytes: null,
     snapshotGrowthPercent: null,
     snapshotTrailBytes: null,
+    electionTimeoutMilliseconds: null,
     redirect: "moved",
     cluster: "finn",
     secret: "",
@@ -266,6 +272,12 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
         else flags.snapshotTrail = count;
         break;
       }
+      case "election-timeout":
+        if (!/^\d{1,7}$/.test(value) || Number(value) < 20 || Number(value) > 3_600_000) {
+          throw new UsageError(`invalid milliseconds '${value}' for -election-timeout: from 20 to 3600000`);
+        }
+        flags.electionTimeoutMilliseconds = Number(value);
+        break;
       case "snapshot-growth":
         if (!/^\d{1,6}$/.test(value)) throw new UsageError(`invalid percentage '${value}' for -snapshot-growth`);
         flags.snapshotGrowthPercent = Number(value);
@@ -316,6 +328,7 @@ async function main(): Promise<void> {
     ...(flags.snapshotBytes === null ? {} : { snapshotBytes: flags.snapshotBytes }),
     ...(flags.snapshotGrowthPercent === null ? {} : { snapshotGrowthPercent: flags.snapshotGrowthPercent }),
     ...(flags.snapshotTrailBytes === null ? {} : { snapshotTrailBytes: flags.snapshotTrailBytes }),
+    ...(flags.electionTimeoutMilliseconds === null ? {} : { electionTimeoutMilliseconds: flags.electionTimeoutMilliseconds }),
     redirect: flags.redirect,
     cluster: flags.cluster,
     secret: flags.secret,

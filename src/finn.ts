@@ -64,6 +64,10 @@ export type Backend = "lmdb" | "memory";
 
 /** `snapshotGrowthPercent` with the default thresholds: Redis's `auto-aof-rewrite-percentage`. */
 const snapshotGrowthPercentDefault = 100;
+/** An election timeout is this many ticks of the node's clock; a heartbeat goes every tick. */
+const electionTicks = 10;
+/** The shortest election timeout: ticks of 2 ms. */
+const electionTimeoutMillisecondsMin = 20;
 
 /** How long start-up waits for the log to be replayed and, in a cluster of one, to lead. */
 const startupLeaderWaitMilliseconds = 5000;
@@ -132,6 +136,13 @@ export interface Options {
    * (`src/node/helper-threads.ts`). Default 10; 0 leaves them alone. Linux only.
    */
   readonly helperThreadNice?: number;
+  /**
+   * The least time, in milliseconds, a follower waits without hearing from a leader before it
+   * stands for election (each waits a random time from it to twice it). Default 500; the leader
+   * sends heartbeats every tenth of it, and its lease and check-quorum scale with it. Raise it
+   * where round trips between nodes are long: it must be well above one (an election needs two).
+   */
+  readonly electionTimeoutMilliseconds?: number;
   /** Take a snapshot after this many applied entries (default 100,000)... */
   readonly snapshotEntries?: number;
   /** ...or this many bytes of applied entries, whichever comes first (default 64 MB). */
@@ -329,6 +340,7 @@ function checkOptions(options: Options): void {
   checkWhole("snapshotGrowthPercent", options.snapshotGrowthPercent, 0);
   checkWhole("snapshotTrailEntries", options.snapshotTrailEntries, 0);
   checkWhole("snapshotTrailBytes", options.snapshotTrailBytes, 0);
+  checkWhole("electionTimeoutMilliseconds", options.electionTimeoutMilliseconds, electionTimeoutMillisecondsMin);
   checkLimits("limits", options.limits, defaultServerLimits, { idleTimeoutSeconds: 0 });
   checkLimits("peerLimits", options.peerLimits, defaultLinkLimits);
   for (const key of ["cluster", "secret", "password", "adminPassword", "advertise"] as const) {
@@ -537,6 +549,8 @@ async function openLocked(
     ...(options.snapshotTrailEntries === undefined ? {} : { snapshotTrailEntries: options.snapshotTrailEntries }),
     ...(options.snapshotTrailBytes === undefined ? {} : { snapshotTrailBytes: options.snapshotTrailBytes }),
     specOf: (name) => machineSpecByName.get(name),
+    ...(options.electionTimeoutMilliseconds === undefined ? {} : { tickMilliseconds: options.electionTimeoutMilliseconds / electionTicks }),
+    electionTicks,
     memberSince: identity.memberSince ?? null,
     onMember: (index) => (closed ? Promise.resolve() : recordMember(environment, identity, index)),
   });

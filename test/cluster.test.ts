@@ -566,6 +566,27 @@ describe("membership changes that clients and operators get wrong", () => {
   });
 });
 
+describe("-election-timeout", () => {
+  test("a cluster started with a longer election timeout waits that long after losing its leader, then elects one", async () => {
+    const timeout = ["-election-timeout", "3000"];
+    const first = await startNode("slow-1", null, timeout);
+    const nodes = [first, await startNode("slow-2", first, timeout), await startNode("slow-3", first, timeout)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    expect(String(await call(leader, "INFO", "raft"))).toContain("election_timeout_ms:3000");
+    expect(await call(leader, "SET", "before", "1")).toBe("OK");
+    leader.kill("SIGKILL");
+    await leader.exited();
+    const survivors = nodes.filter((node) => node !== leader);
+    // No follower may stand before about 3 s without a heartbeat (with the default, 0.5 to 1 s,
+    // one is elected by now): look at 1.5 s after the kill.
+    await Bun.sleep(1500);
+    for (const node of survivors) expect(await call(node, "RAFTSTATE")).toBe("Follower");
+    const next = await leaderOf(survivors);
+    expect(await call(next, "GET", "before")).toBe("1");
+  });
+});
+
 describe("a 5-node cluster", () => {
   test("survives losing two members, then the leader, and real clients work against the leader", async () => {
     const nodes = await startCluster(5);

@@ -517,6 +517,7 @@ export class RaftNode implements Replicator {
       lastSnapshotAt: this.lastSnapshotAt,
       logWrites: this.store.writeCount(),
       logSyncs: this.store.syncCount(),
+      electionTimeoutMilliseconds: this.tickMilliseconds * this.electionTicks,
       lastContactMilliseconds:
         status.role === "leader" ? 0 : this.lastLeaderContactAt === null ? null : performance.now() - this.lastLeaderContactAt,
     };

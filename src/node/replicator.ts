@@ -41,6 +41,8 @@ export interface NodeStatus {
   /** The log store's writes and flushes to disk since it opened. */
   readonly logWrites: number;
   readonly logSyncs: number;
+  /** The least time a follower waits without hearing from a leader before it stands for election. */
+  readonly electionTimeoutMilliseconds: number;
 }
 
 /** What the server needs from whatever decides the order of writes. */

@@ -19,7 +19,7 @@ function human(bytes: number): string {
   return unit === 0 ? `${bytes}B` : `${value.toFixed(2)}${units[unit]}`;
 }
 
-/** A follower counts its leader's link as up while it heard from it within this long. */
+/** A follower counts its leader's link as up while it heard from it within this long (or an election timeout, if longer). */
 const leaderLinkUpMilliseconds = 2000;
 
 /**
@@ -38,7 +38,8 @@ function replicationSection(context: BuiltinContext, status: NodeStatus): Record
       role: "slave",
       master_host: host,
       master_port: port,
-      master_link_status: status.leader !== null && contact !== null && contact < leaderLinkUpMilliseconds ? "up" : "down",
+      master_link_status:
+        status.leader !== null && contact !== null && contact < Math.max(leaderLinkUpMilliseconds, status.electionTimeoutMilliseconds) ? "up" : "down",
       master_last_io_seconds_ago: contact === null ? -1 : Math.floor(contact / 1000),
       master_sync_in_progress: 0,
       connected_slaves: 0,
@@ -147,6 +148,7 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       last_snapshot_index: status.lastSnapshotIndex,
       snapshot_stall_ms_max: status.snapshotStallMillisecondsMax.toFixed(1),
       consistency: context.settings.consistency,
+      election_timeout_ms: status.electionTimeoutMilliseconds,
     },
   };
 }
