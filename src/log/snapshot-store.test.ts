@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asIndex, asNodeId, asTerm, type SnapshotMetadata } from "../raft/types.ts";
@@ -85,6 +85,15 @@ describe("snapshot store", () => {
     expect(readdirSync(reopened.dir)).toEqual([]);
     expect(await reopened.latest()).toBeNull();
     await crashed.abort(); // closes its descriptor; the file is already gone
+  });
+
+  test("a directory named like a snapshot is not one: the newest snapshot file is used", async () => {
+    const store = SnapshotStore.open(freshDir());
+    const writer = await store.create(metadataAt(10));
+    await writer.write(dataOf(100, 1));
+    await writer.finish();
+    mkdirSync(join(store.dir, "snapshot-00000000000000000099-00000000000000000001.snap"));
+    expect((await store.latest())!.metadata.index).toBe(asIndex(10));
   });
 
   test("a corrupt or truncated newest snapshot is a clear error naming the file, never used", async () => {

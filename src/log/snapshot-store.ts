@@ -137,8 +137,9 @@ export class SnapshotStore {
 
   /** The snapshot file names, newest first. */
   list(): string[] {
-    return readdirSync(this.dir)
-      .filter((name) => name.startsWith("snapshot-") && name.endsWith(".snap"))
+    return readdirSync(this.dir, { withFileTypes: true })
+      .filter((entry) => entry.isFile() && entry.name.startsWith("snapshot-") && entry.name.endsWith(".snap"))
+      .map((entry) => entry.name)
       .sort()
       .reverse();
   }
