@@ -572,7 +572,8 @@ export class RaftNode implements Replicator {
       this.lastTickAt = now;
       due = catchUpTicksMax;
     }
-    for (let i = 0; i < due; i++) this.raft.tick();
+    // Several at once: the loop stood still, and messages that came meanwhile are not read yet.
+    for (let i = 0; i < due; i++) this.raft.tick(due > 1);
   }
 
   private expireProposals(): void {

@@ -170,16 +170,20 @@ export abstract class RaftLeader extends RaftState {
     this.broadcastAppend();
   }
 
-  protected tickLeader(): void {
+  protected tickLeader(late: boolean): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.options.electionTicks) {
-      this.electionElapsed = 0;
       // Thesis §6.2: a leader that has not heard from a quorum in an election timeout steps down.
       if (this.options.checkQuorum && !this.quorumActive()) {
+        // A late tick comes before the answers that arrived while the loop stood still were read:
+        // judged on the next tick on time, or after another election timeout of late ones.
+        if (late && this.electionElapsed < 2 * this.options.electionTicks) return this.tickLeaderRest();
+        this.electionElapsed = 0;
         this.becomeFollower(this.term, null);
         return;
       }
+      this.electionElapsed = 0;
       for (const [id, progress] of this.progress) progress.recentActive = id === this.id;
       if (this.removedLeader) {
         // The hand-over had an election timeout to finish; a removed leader steps down anyway.
@@ -189,6 +193,11 @@ export abstract class RaftLeader extends RaftState {
       // A transfer that did not finish within an election timeout is aborted (thesis §3.10).
       this.leadTransferee = null;
     }
+    this.tickLeaderRest();
+  }
+
+  /** What a leader does on every tick: recover followers, promote learners, heartbeats. */
+  private tickLeaderRest(): void {
     this.tickProgress();
     this.maybePromoteLearner();
     if (this.heartbeatElapsed >= this.options.heartbeatTicks) {

@@ -393,6 +393,43 @@ describe("thesis extensions", () => {
     expect(cluster.raft(n1).status().role).toBe("follower");
   });
 
+  test("check-quorum after the loop stood still: its late ticks do not step a leader down before the answers that waited are read", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    const lateTicks = (count: number, drop: boolean): void => {
+      for (let tick = 0; tick < count; tick++) {
+        cluster.raft(n1).tick(true);
+        cluster.process(n1);
+        if (drop) cluster.drop(() => true);
+      }
+    };
+    // A stall of 22 ticks (what RaftNode catches up at most): two election timeouts pass before
+    // the followers' answers, sent meanwhile, are read.
+    lateTicks(22, false);
+    expect(cluster.raft(n1).status().role).toBe("leader");
+    cluster.stabilize();
+    cluster.tick(n1);
+    expect(cluster.raft(n1).status().role).toBe("leader");
+    // With no answers at all, the next tick on time judges...
+    lateTicks(15, true);
+    expect(cluster.raft(n1).status().role).toBe("leader");
+    cluster.tick(n1);
+    cluster.drop(() => true);
+    expect(cluster.raft(n1).status().role).toBe("follower");
+    // ...and a loop that is always late steps down after another election timeout.
+    cluster.stabilize();
+    cluster.elect(n2);
+    const late = (count: number): void => {
+      for (let tick = 0; tick < count; tick++) {
+        cluster.raft(n2).tick(true);
+        cluster.process(n2);
+        cluster.drop(() => true);
+      }
+    };
+    late(30);
+    expect(cluster.raft(n2).status().role).toBe("follower");
+  });
+
   test("check-quorum: followers in touch with a leader ignore a disruptive candidate (thesis §4.2.3)", () => {
     const cluster = new TestCluster([n1, n2, n3], { preVote: false });
     cluster.elect(n1);

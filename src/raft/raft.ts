@@ -45,9 +45,14 @@ export type { RaftStatus } from "./raft-state.ts";
  */
 export class Raft extends RaftLeader {
   /** Advances the logical clock by one tick. */
-  tick(): void {
+  /**
+   * One tick of the clock. `late`: one of several delivered at once after the loop stood still
+   * (`RaftNode.catchUpTicks`), before the messages that arrived meanwhile were read: a leader
+   * does not step down for want of answers on such a tick, once (the next tick judges).
+   */
+  tick(late = false): void {
     this.ticks++;
-    if (this.role === "leader") this.tickLeader();
+    if (this.role === "leader") this.tickLeader(late);
     else this.tickElection();
   }
 
