@@ -296,6 +296,49 @@ describe("multi-megabyte values", () => {
   });
 });
 
+describe("values past the leader's limit on uncommitted entries (64 MB)", () => {
+  test("a 70 MB SET among other clients' INCRs: the INCRs wait behind it, none refused; a proxying follower relays its GET whole", async () => {
+    const first = await startNode("huge-1", null, ["-redirect", "proxy"]);
+    const nodes = [first, await startNode("huge-2", first, ["-redirect", "proxy"]), await startNode("huge-3", first, ["-redirect", "proxy"])];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    const follower = nodes.find((node) => node !== leader)!;
+    const value = Buffer.alloc(70 * 1024 * 1024, "h");
+    const counters = await Promise.all([0, 1, 2, 3].map(() => RespConnection.connect(leader.port)));
+    const writer = await RespConnection.connect(leader.port);
+    try {
+      let running = true;
+      const replies: unknown[][] = [[], [], [], []];
+      const incrementing = counters.map(async (connection, i) => {
+        while (running) replies[i]!.push(plain(await connection.call("INCR", `counter:${i}`)));
+      });
+      await Bun.sleep(200);
+      for (let round = 0; round < 2; round++) expect(plain(await writer.call("SET", "huge", value))).toBe("OK");
+      running = false;
+      await Promise.all(incrementing);
+      for (const [i, answers] of replies.entries()) {
+        expect(answers.length).toBeGreaterThan(0);
+        // Each INCR answered with the next count: none refused, none lost.
+        expect(answers).toEqual(answers.map((_, n) => n + 1));
+        expect(await call(leader, "GET", `counter:${i}`)).toBe(String(answers.length));
+      }
+      // Through a follower in proxy mode: relayed whole, past the client output limit by its own length.
+      const reader = await RespConnection.connect(follower.port);
+      try {
+        const relayed = await reader.call("GET", "huge");
+        const bytes = relayed.type === "bulk" ? relayed.value : null;
+        expect(bytes?.length).toBe(value.length);
+        expect(bytes !== null && Buffer.compare(bytes, value) === 0).toBe(true);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      writer.close();
+      for (const connection of counters) connection.close();
+    }
+  });
+});
+
 describe("redirect modes and cluster clients", () => {
   let leader: CloneProcess;
   let tryNode: CloneProcess;

@@ -114,6 +114,10 @@ const tickMillisecondsDefault = 50;
 const applyBytesMax = 1 << 20;
 const electionTicksDefault = 10;
 const proposalTimeoutMillisecondsDefault = 10_000;
+/** Writes held back by the leader's limit on uncommitted entries wait this long at most... */
+const heldMillisecondsMax = 5_000;
+/** ...and this many bytes of them at most (more are refused at once, not applied). */
+const heldBytesMax = 256 * 1024 * 1024;
 /** A machine writing a snapshot gives the event loop a turn after this much work. */
 const snapshotSliceMilliseconds = 5;
 /**
@@ -157,6 +161,14 @@ export class RaftNode implements Replicator {
 
   private queuedCommands: Command[] = [];
   private queuedTickets: (Ticket | null)[] = [];
+  /**
+   * The commit index when the queued commands were held back because the leader's uncommitted
+   * entries were at their limit (a large write on its way to the followers), or null: they are
+   * proposed again once it moves on, as Redis makes writes wait behind a large one rather than
+   * fail them; after `heldMillisecondsMax`, or past `heldBytesMax`, they are refused as before.
+   */
+  private heldAtCommit: Index | null = null;
+  private heldSince = 0;
   private readonly pending = new Map<number, PendingEntry>();
   /** Reads that arrived this turn: they share one ReadIndex request. */
   private turnReads: Ticket[] = [];
@@ -630,7 +642,7 @@ export class RaftNode implements Replicator {
           this.proposeQueued();
           this.requestReads();
         }
-      } while (!this.closed && (this.rerun || this.queuedCommands.length > 0 || this.turnReads.length > 0));
+      } while (!this.closed && (this.rerun || (this.queuedCommands.length > 0 && this.heldAtCommit === null) || this.turnReads.length > 0));
       // Messages that leave the core nothing to hand out (a heartbeat's answer, which renews the
       // lease) cleared the fast path too: judge it again now that every message has been stepped.
       if (!this.closed) this.refreshFastReads();
@@ -662,6 +674,7 @@ export class RaftNode implements Replicator {
 
   private proposeQueued(): void {
     if (this.queuedCommands.length === 0) return;
+    if (this.heldAtCommit !== null && this.raft.isLeader() && this.raft.status().commit === this.heldAtCommit && performance.now() - this.heldSince < heldMillisecondsMax) return;
     this.fastReadsUntil = 0;
     const commands = this.queuedCommands;
     const tickets = this.queuedTickets;
@@ -674,10 +687,18 @@ export class RaftNode implements Replicator {
     const { entries, tickets: entryTickets, commands: entryCommands } = batchEntries(commands, tickets, time);
     const result: ProposeResult = this.raft.propose(entries);
     if (!result.ok) {
+      if (result.reason === "uncommittedLimit" && this.mayHold(commands)) {
+        // Nothing else was queued meanwhile (proposing is synchronous): they go back as they were.
+        this.queuedCommands = commands;
+        this.queuedTickets = tickets;
+        return;
+      }
+      this.heldAtCommit = null;
       const error = refusalError(result.reason, this.leaderAddress());
       for (const ticket of tickets) ticket?.settle(undefined, error);
       return;
     }
+    this.heldAtCommit = null;
     assert(result.lastIndex - result.firstIndex + 1 === entries.length, "one index per proposed entry");
     const now = performance.now();
     for (let i = 0; i < entries.length; i++) {
@@ -689,6 +710,18 @@ export class RaftNode implements Replicator {
         time,
       });
     }
+  }
+
+  /** Whether `commands`, refused for the uncommitted limit, may wait for commits (see `heldAtCommit`). */
+  private mayHold(commands: readonly Command[]): boolean {
+    const now = performance.now();
+    if (this.heldAtCommit === null) this.heldSince = now;
+    else if (now - this.heldSince >= heldMillisecondsMax) return false;
+    let bytes = 0;
+    for (const command of commands) bytes += command.frameLength;
+    if (bytes > heldBytesMax) return false;
+    this.heldAtCommit = this.raft.status().commit;
+    return true;
   }
 
   private requestReads(): void {

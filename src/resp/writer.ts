@@ -155,6 +155,16 @@ export class RespWriter {
     this.buffer[this.length++] = crlf1;
   }
 
+  /**
+   * Appends one whole reply already encoded (relayed from the leader, or set aside earlier): like
+   * a large bulk value, one of a quarter of `bytesLimit` or more may take the output past it by
+   * its own length, since it exists in memory already (the proxy bounds what it takes).
+   */
+  reply(bytes: Uint8Array): void {
+    this.reserve(bytes.length, bytes.length >= this.bytesLimit / 4 ? bytes.length : 0);
+    this.raw(bytes);
+  }
+
   /** Appends raw bytes, already encoded. */
   raw(bytes: Uint8Array): void {
     const length = bytes.length;

@@ -215,7 +215,7 @@ export class ClientApplier implements Applier {
    * run until it is answered, as on the leader.
    */
   private blockingSlot(conn: Connection, command: Command): Slot {
-    const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    const slot = new Slot(SlotKind.Write, command.name, null, (bytes) => conn.writeReply(bytes as Uint8Array), conn);
     conn.enqueue(slot);
     holdWhileBlocked(conn);
     return slot;
@@ -292,7 +292,7 @@ export class ClientApplier implements Applier {
    */
   private forward(conn: Connection, name: string, frame: Uint8Array, skip: number, address: string, read = false): void {
     assert(this.proxy !== null, "proxy mode has a proxy");
-    const slot = new Slot(SlotKind.Write, name, null, (bytes) => conn.writeRaw(bytes as Uint8Array), conn);
+    const slot = new Slot(SlotKind.Write, name, null, (bytes) => conn.writeReply(bytes as Uint8Array), conn);
     slot.forwarded = true;
     slot.forwardedRead = read;
     conn.enqueue(slot);

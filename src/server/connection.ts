@@ -373,7 +373,7 @@ export class Connection implements Conn, CommandSink {
   /** Writes a reply for a slot that reached the head of the queue. */
   runSlot(slot: Slot): void {
     if (slot.kind === SlotKind.Reply) {
-      if (slot.bytes !== null) this.writeRaw(slot.bytes);
+      if (slot.bytes !== null) this.writeReply(slot.bytes);
       return;
     }
     if (slot.kind === SlotKind.Write) {
@@ -418,6 +418,10 @@ export class Connection implements Conn, CommandSink {
   }
   writeRaw(bytes: Uint8Array): void {
     if (!this.closed) this.server.writerFor(this).raw(bytes);
+  }
+  /** One whole reply, already encoded (relayed from the leader, or set aside): see `RespWriter.reply`. */
+  writeReply(bytes: Uint8Array): void {
+    if (!this.closed) this.server.writerFor(this).reply(bytes);
   }
   close(): void {
     this.closeAfterReply = true;

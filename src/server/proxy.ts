@@ -15,7 +15,7 @@ import { assert } from "../assert.ts";
 import { RespError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { encodeCommand } from "../resp/reader.ts";
-import { scanReply } from "../resp/reply-scanner.ts";
+import { ReplyScanner } from "../resp/reply-scanner.ts";
 import { connectTls, type TlsConfig, whenReady } from "../tls.ts";
 import type { Slot } from "./connection.ts";
 
@@ -48,6 +48,8 @@ class ProxyLink {
   private waitingBytes = 0;
   private buffer: Buffer = Buffer.alloc(0);
   private bufferEnd = 0;
+  /** Finds where each reply ends, going on from where it stopped in one that is incomplete. */
+  private readonly scanner = new ReplyScanner();
 
   /** Replies to skip before the relayed ones (AUTH, HELLO 3). */
   private handshakeReplies = 0;
@@ -166,7 +168,7 @@ class ProxyLink {
     this.bufferEnd += chunk.length;
     let start = 0;
     for (;;) {
-      const end = scanReply(this.buffer, start, this.bufferEnd);
+      const end = this.scanner.scan(this.buffer, start, this.bufferEnd);
       if (end === "incomplete") break;
       if (typeof end !== "number") {
         this.close(`unreadable reply from the leader: ${end.error}`);
@@ -189,8 +191,10 @@ class ProxyLink {
         return;
       }
       if (slot === null) continue;
-      // Copied: the buffer is reused for the replies that follow.
-      slot.settle(Uint8Array.from(reply), undefined);
+      // Copied (one memcpy): the buffer is reused for the replies that follow.
+      const copy = new Uint8Array(reply.length);
+      copy.set(reply);
+      slot.settle(copy, undefined);
       if (this.once && this.inflight.length === 0) {
         this.close("its one command was answered");
         return;
@@ -199,6 +203,7 @@ class ProxyLink {
     if (start > 0) {
       this.buffer.copy(this.buffer, 0, start, this.bufferEnd);
       this.bufferEnd -= start;
+      this.scanner.shift(start);
     }
     if (this.bufferEnd > replyBytesMax) this.close("a reply from the leader is too large");
   }
