@@ -3,9 +3,11 @@
  * 10 ms, and the next allocations fault it back in, one page at a time: 14–16 µs a page on our
  * VMs. A node allocates and frees at every message and every batch of commands, so it paid that
  * over and over: a follower took about 0.13 page faults per SET, and a quarter of its CPU was the
- * kernel's memory management. With `MIMALLOC_PURGE_DELAY=-1` mimalloc keeps freed memory for its
- * next allocations instead (the resident set stays at its peak, as with Redis's jemalloc); the
- * README's "Latency tails" has the measurements.
+ * kernel's memory management. With `MIMALLOC_PURGE_DELAY=10000` mimalloc keeps freed memory for its
+ * next allocations for 10 s instead (under load it is used again long before; after a burst it
+ * goes back, as jemalloc's 10 s decay does for Redis). `-1`, kept for ever, was the setting before:
+ * nodes stayed at their peak, 5-6 GB of RSS with 0.4-0.8 GB in use after 70 MB values and 200 MB
+ * snapshots, and one was killed for want of memory. The README's "Latency tails" has the measurements.
  *
  * mimalloc reads its options from the environment once, as the process starts: so the clone
  * starts itself again, once, in place (`execve` of its own executable with its own arguments, so
@@ -18,6 +20,8 @@ import { readFileSync } from "node:fs";
 import { loadLibc } from "./libc.ts";
 
 export const allocatorVariable = "MIMALLOC_PURGE_DELAY";
+/** How long freed memory stays with the allocator before it goes back to the kernel. */
+export const purgeDelayMilliseconds = 10_000;
 
 /** The NUL-separated strings of a /proc file (its last string ends with a NUL too). */
 function nulSeparated(bytes: Buffer): Buffer[] {
@@ -46,6 +50,6 @@ export function restartWithAllocatorSetting(): void {
     return;
   }
   if (argv.length === 0) return;
-  environment.push(Buffer.from(`${allocatorVariable}=-1`));
+  environment.push(Buffer.from(`${allocatorVariable}=${purgeDelayMilliseconds}`));
   libc.execve(Buffer.from("/proc/self/exe"), argv, environment);
 }
