@@ -23,10 +23,10 @@ export function splitAddress(address: string): HostPort | null {
   return { host: host === "" ? "127.0.0.1" : host, port: Number(portText) };
 }
 
-/** Splits an address to listen on (port 0: a free port the system picks), or throws a Redis-style error naming it. */
+/** Splits an address to listen on (port 0: a free port the system picks), or throws an error naming it. */
 export function parseAddress(address: string): HostPort {
   const parsed = splitAddress(address);
-  if (parsed === null) throw new RespError(`ERR invalid address '${address}': expected host:port with a port from 0 to 65535`);
+  if (parsed === null) throw new Error(`invalid address '${address}': expected host:port with a port from 0 to 65535`);
   return parsed;
 }
 

@@ -328,7 +328,38 @@ function checkLimits(name: string, given: object | undefined, defaults: object, 
  * time (from a configuration file, say) hears what is wrong, rather than running with a level
  * nobody meant (TypeScript's types catch these only in typed code).
  */
+/** Every option's name (the compiler keeps this whole: a name missing or unknown is an error). */
+const optionNames: Readonly<Record<keyof Options, true>> = {
+  consistency: true,
+  durability: true,
+  backend: true,
+  logLevel: true,
+  logOutput: true,
+  advertise: true,
+  limits: true,
+  peerLimits: true,
+  tls: true,
+  cluster: true,
+  secret: true,
+  redirect: true,
+  password: true,
+  protectedMode: true,
+  adminPassword: true,
+  onShutdown: true,
+  helperThreadNice: true,
+  electionTimeoutMilliseconds: true,
+  snapshotEntries: true,
+  snapshotBytes: true,
+  snapshotGrowthPercent: true,
+  snapshotTrailEntries: true,
+  snapshotTrailBytes: true,
+};
+
 function checkOptions(options: Options): void {
+  if (typeof options !== "object" || options === null) throw new Error("invalid options: expected an object");
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(optionNames, key)) throw new Error(`unknown option '${key}': expected one of ${Object.keys(optionNames).join(", ")}`);
+  }
   if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) throw new Error(`invalid log level '${options.logLevel}'`);
   const levels = ["low", "medium", "high"];
   checkChoice("consistency", options.consistency, levels);

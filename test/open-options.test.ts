@@ -30,6 +30,9 @@ test("every malformed option is refused with its name and what it takes; the dir
     [{ password: 42 }, "invalid password: expected a string"],
     [{ protectedMode: "no" }, "invalid protectedMode: expected true or false"],
     [{ onShutdown: "exit" }, "invalid onShutdown: expected a function"],
+    // A misspelt name (it opened at medium, the default, before).
+    [{ durabilty: "high" }, "unknown option 'durabilty': expected one of consistency, durability,"],
+    [{ electionTimeoutMilliseconds: 5 }, "invalid electionTimeoutMilliseconds 5: expected a whole number of at least 20"],
   ];
   for (const [options, message] of refused) {
     const error = await open(dir, "127.0.0.1:0", "", new Clone(), { logLevel: "quiet", ...(options as Options) }).then(
