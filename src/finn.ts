@@ -668,6 +668,7 @@ async function openLocked(
       if (closed) return;
       closed = true;
       if (reason !== undefined) logger.notice(reason);
+      if (raftNode.isLeader && (await raftNode.handOver())) logger.notice("Handed leadership over before stopping");
       raftNode.close();
       proxy.close();
       blocked.close();

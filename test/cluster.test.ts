@@ -630,6 +630,24 @@ describe("-election-timeout", () => {
   });
 });
 
+describe("stopping a leader", () => {
+  test("SIGTERM on a leader hands leadership to a follower before it stops; no acknowledged write is lost", async () => {
+    const first = await startNode("stop-1", null);
+    const nodes = [first, await startNode("stop-2", first), await startNode("stop-3", first)];
+    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const leader = await leaderOf(nodes);
+    for (let i = 1; i <= 20; i++) expect(await call(leader, "INCR", "stop:counter")).toBe(i);
+    expect(await leader.stop()).toBe(0);
+    expect(leader.log()).toContain("Handed leadership over before stopping");
+    const survivors = nodes.filter((node) => node !== leader);
+    const next = await leaderOf(survivors);
+    expect(await call(next, "INCR", "stop:counter")).toBe(21);
+    // The last node standing with one other: it hands over too, and the one left cannot lead alone.
+    expect(await next.stop()).toBe(0);
+    expect(next.log()).toContain("Handed leadership over before stopping");
+  });
+});
+
 describe("a 5-node cluster", () => {
   test("survives losing two members, then the leader, and real clients work against the leader", async () => {
     const nodes = await startCluster(5);

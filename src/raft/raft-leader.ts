@@ -113,6 +113,23 @@ export abstract class RaftLeader extends RaftState {
   }
 
   /**
+   * The voter other than this leader best placed to take over from it (heard from within the
+   * election timeout, the furthest caught up), or null (not the leader, or no such voter).
+   */
+  handOverTarget(): NodeId | null {
+    if (this.role !== "leader") return null;
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const id of this.membership.voters) {
+      const progress = this.progress.get(id);
+      if (id === this.id || progress === undefined || !progress.recentActive || progress.match <= bestMatch) continue;
+      best = id;
+      bestMatch = progress.match;
+    }
+    return best;
+  }
+
+  /**
    * How many members other than this leader (voters and learners) hold the log up to `index`, as
    * far as this leader knows from their acknowledgements (WAIT); null when this node is not the leader.
    */
