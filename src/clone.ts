@@ -11,8 +11,9 @@
 import type { Backend, Level, Options, RedirectMode } from "./finn.ts";
 import { isLogLevel, type LogLevel } from "./log.ts";
 import { restartWithAllocatorSetting } from "./node/allocator.ts";
+import { finnVersion } from "./version.ts";
 
-const usage = `Usage: finn-clone [flags]
+export const usage = `Usage: finn-clone [flags]
 
 A Redis clone replicated with Raft: every Redis client can talk to it.
 
@@ -63,6 +64,7 @@ Flags (each also as --flag, and as -flag=value):
                          stands for election (default 500; each waits MS to 2*MS); heartbeats go
                          every MS/10. Raise it where round trips between nodes are long: it must
                          be well above one. The same on every node
+  -v, -version         print the version
   -h, -help            print this help
 
 BYTES take Redis's units: 512mb, 1gb, 64kb (powers of 1024), 64k, 1m, 1g (powers of 1000).
@@ -132,8 +134,16 @@ export function parseSize(value: string, flag: string): number {
   return bytes;
 }
 
+/** The flags that take a value (each handled in `parseFlags`). */
+export const valueFlags: ReadonlySet<string> = new Set([
+  "p", "port", "bind", "advertise", "dir", "join", "durability", "consistency", "backend", "loglevel", "redirect",
+  "cluster", "secret", "auth", "protected-mode", "admin-auth", "tls-cert", "tls-key", "tls-ca", "maxclients",
+  "proto-max-bulk-len", "client-query-buffer-limit", "timeout", "snapshot-entries", "snapshot-trail",
+  "election-timeout", "snapshot-growth", "snapshot-bytes", "snapshot-trail-bytes",
+]);
+
 /** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
-export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
+export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "version" {
   const flags: CloneFlags = {
     port: 7481,
     bind: "127.0.0.1",
@@ -175,6 +185,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
       name = name.slice(0, equals);
     }
     if (name === "h" || name === "help") return "help";
+    if (name === "v" || name === "version") return "version";
+    if (!valueFlags.has(name)) throw new UsageError(`unknown flag '${argument}'`);
     if (value === undefined) {
       value = argv[i + 1];
       if (value === undefined) throw new UsageError(`flag -${name} needs a value`);
@@ -302,7 +314,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" {
 async function main(): Promise<void> {
   // Before anything is opened: see allocator.ts.
   restartWithAllocatorSetting();
-  let flags: CloneFlags | "help";
+  let flags: CloneFlags | "help" | "version";
   try {
     flags = parseFlags(process.argv.slice(2));
   } catch (error) {
@@ -312,6 +324,10 @@ async function main(): Promise<void> {
   }
   if (flags === "help") {
     process.stdout.write(usage);
+    return;
+  }
+  if (flags === "version") {
+    process.stdout.write(`finn-clone ${finnVersion} (Bun ${Bun.version})\n`);
     return;
   }
   // The data directory and every file in it are the owner's alone, even in a directory that
@@ -366,6 +382,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // As redis-server: a hang-up (the terminal it started from closed) does not stop the node.
+  process.on("SIGHUP", () => {});
 }
 
 if (import.meta.main) {

@@ -75,3 +75,17 @@ test("a program that passed no onShutdown keeps its node: SHUTDOWN is refused", 
     await node.close();
   }
 });
+
+test("a hang-up (SIGHUP) leaves the clone running, as redis-server; -version prints the version", async () => {
+  const clone = await CloneProcess.start({ logLevel: "notice" });
+  clones.push(clone);
+  expect(await call(clone, "SET", "k", "v")).toBe("OK");
+  clone.kill("SIGHUP");
+  await Bun.sleep(200);
+  expect(clone.running).toBe(true);
+  expect(await call(clone, "GET", "k")).toBe("v");
+  expect(await clone.stop()).toBe(0);
+  const version = Bun.spawnSync([process.execPath, "run", join(import.meta.dir, "..", "src", "clone.ts"), "-version"]);
+  expect(version.exitCode).toBe(0);
+  expect(version.stdout.toString()).toMatch(/^finn-clone \d+\.\d+\.\d+ \(Bun \d+\.\d+\.\d+\)\n$/);
+});

@@ -4,6 +4,7 @@ import { splitAddress } from "../../address.ts";
 import { type Builtin, type BuiltinContext, type InfoSections, keyword } from "../builtin.ts";
 import { spec } from "../command-spec.ts";
 import type { NodeStatus } from "../../node/replicator.ts";
+import { finnVersion } from "../../version.ts";
 
 /** The sections INFO prints with no argument, in Redis's order. */
 const defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "raft", "keyspace"];
@@ -69,7 +70,7 @@ function frameworkSections(context: BuiltinContext): InfoSections {
   return {
     server: {
       redis_version: context.settings.version,
-      finn_version: "0.1.0",
+      finn_version: finnVersion,
       redis_mode: "standalone",
       os: `${platform()} ${release()} ${arch()}`,
       arch_bits: 64,
