@@ -51,6 +51,9 @@ Flags (each also as --flag, and as -flag=value):
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
   -proto-max-bulk-len BYTES         largest bulk argument a client may send (default 512 MB)
   -client-query-buffer-limit BYTES  most bytes buffered for a command still arriving (default 1 GB)
+  -client-output-buffer-limit BYTES most bytes of replies a client may leave unread, a reply being
+                         built included, before it is disconnected (default 64 MB; a single
+                         value of a quarter of it or more may pass it by its own length)
   -snapshot-entries N  take a snapshot after N applied entries (default 100000)...
   -snapshot-bytes BYTES            ...or BYTES of applied entries, whichever comes first
                          (default 67108864, 64 MB)
@@ -111,6 +114,7 @@ interface CloneFlags {
   idleTimeoutSeconds: number | null;
   bulkBytesMax: number | null;
   queryBufferBytesMax: number | null;
+  outputBytesMax: number | null;
   adminPassword: string;
   electionTimeoutMilliseconds: number | null;
 }
@@ -138,7 +142,7 @@ export function parseSize(value: string, flag: string): number {
 export const valueFlags: ReadonlySet<string> = new Set([
   "p", "port", "bind", "advertise", "dir", "join", "durability", "consistency", "backend", "loglevel", "redirect",
   "cluster", "secret", "auth", "protected-mode", "admin-auth", "tls-cert", "tls-key", "tls-ca", "maxclients",
-  "proto-max-bulk-len", "client-query-buffer-limit", "timeout", "snapshot-entries", "snapshot-trail",
+  "proto-max-bulk-len", "client-query-buffer-limit", "client-output-buffer-limit", "timeout", "snapshot-entries", "snapshot-trail",
   "election-timeout", "snapshot-growth", "snapshot-bytes", "snapshot-trail-bytes",
 ]);
 
@@ -172,6 +176,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "vers
     idleTimeoutSeconds: null,
     bulkBytesMax: null,
     queryBufferBytesMax: null,
+    outputBytesMax: null,
     adminPassword: "",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -272,6 +277,12 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "vers
         else flags.queryBufferBytesMax = bytes;
         break;
       }
+      case "client-output-buffer-limit": {
+        const bytes = parseSize(value, name);
+        if (bytes < 1024 * 1024) throw new UsageError(`invalid size '${value}' for -${name}: at least 1 MB`);
+        flags.outputBytesMax = bytes;
+        break;
+      }
       case "timeout":
         if (!/^\d+$/.test(value)) throw new UsageError(`invalid seconds '${value}' for -timeout`);
         flags.idleTimeoutSeconds = Number(value);
@@ -356,6 +367,7 @@ async function main(): Promise<void> {
       ...(flags.idleTimeoutSeconds === null ? {} : { idleTimeoutSeconds: flags.idleTimeoutSeconds }),
       ...(flags.bulkBytesMax === null ? {} : { bulkBytesMax: flags.bulkBytesMax }),
       ...(flags.queryBufferBytesMax === null ? {} : { queryBufferBytesMax: flags.queryBufferBytesMax }),
+      ...(flags.outputBytesMax === null ? {} : { outputBytesMax: flags.outputBytesMax }),
     },
     adminPassword: flags.adminPassword,
     // SHUTDOWN from a client (the admin user, with -admin-auth) closes the node; the clone then exits.

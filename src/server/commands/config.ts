@@ -8,6 +8,9 @@ import { spec, writeHelp } from "../command-spec.ts";
 function parameters(context: BuiltinContext): [string, string][] {
   const limits = context.server.limits;
   const settings = context.settings;
+  // Redis's classes of client; here one limit for all: the hard one, the soft one (reading stops
+  // there), and no time on the soft one.
+  const outputLimits = `${limits.outputBytesMax} ${limits.outputSoftBytesMax} 0`;
   return [
     // Every write reaches an append-only log on disk, whichever the backend: the Raft log. How
     // often it is flushed is the durability level, in Redis's terms.
@@ -15,6 +18,7 @@ function parameters(context: BuiltinContext): [string, string][] {
     ["appendfsync", settings.durability === "high" ? "always" : settings.durability === "medium" ? "everysec" : "no"],
     ["bind", settings.bind],
     ["client-query-buffer-limit", String(limits.queryBufferBytesMax)],
+    ["client-output-buffer-limit", `normal ${outputLimits} slave ${outputLimits} pubsub ${outputLimits}`],
     ["cluster-enabled", "yes"],
     ["databases", "1"],
     ["dir", settings.dir],
