@@ -29,11 +29,11 @@ async function startNode(name: string, join: CloneProcess | null, extra: string[
   return clone;
 }
 
-/** Starts a cluster of `size` nodes: the first bootstraps, the others join it. */
-async function startCluster(size: number): Promise<CloneProcess[]> {
-  const first = await startNode("node-1", null);
+/** Starts a cluster of `size` nodes named `prefix-1`...: the first bootstraps, the others join it. */
+async function startCluster(size: number, prefix = "node", extra: string[] = []): Promise<CloneProcess[]> {
+  const first = await startNode(`${prefix}-1`, null, extra);
   const nodes = [first];
-  for (let i = 2; i <= size; i++) nodes.push(await startNode(`node-${i}`, first));
+  for (let i = 2; i <= size; i++) nodes.push(await startNode(`${prefix}-${i}`, first, extra));
   await eventually(
     "every node to be a voter",
     () => call(first, "RAFTPEERS"),
@@ -172,9 +172,7 @@ describe("transactions and the default benchmark suite through a 3-node cluster"
   let leader: CloneProcess;
 
   test("redis-py's optimistic-locking loop (watch, get, multi, set, execute) loses no increment", async () => {
-    const first = await startNode("watch-1", null);
-    const nodes = [first, await startNode("watch-2", first), await startNode("watch-3", first)];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "watch");
     leader = await leaderOf(nodes);
     const script = [
       "import redis, sys, threading",
@@ -248,9 +246,7 @@ describe("large values", () => {
   test("a value as large as a client may send is replicated, though its Raft frame is larger than any client bulk", async () => {
     // 1 MB bulks for clients: the leader's RAFTMSG frame carrying such a SET is past 1 MB.
     const limits = ["-proto-max-bulk-len", String(1024 * 1024)];
-    const first = await startNode("big-1", null, limits);
-    const nodes = [first, await startNode("big-2", first, limits), await startNode("big-3", first, limits)];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "big", limits);
     const leader = await leaderOf(nodes);
     const value = "b".repeat(1024 * 1024);
     expect(await call(leader, "SET", "big", value)).toBe("OK");
@@ -273,9 +269,7 @@ describe("multi-megabyte values", () => {
     // Before session 7 a 10 MB SET held the leader's loop for over a second (msgpack's buffer
     // grown to 40 MB per follower, the frame halved and packed again, the entry read back from
     // LMDB), the followers elected another leader and the write was refused with TRYAGAIN.
-    const first = await startNode("mb-1", null);
-    const nodes = [first, await startNode("mb-2", first), await startNode("mb-3", first)];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "mb");
     const leader = await leaderOf(nodes);
     const stat = async (node: CloneProcess, name: string): Promise<number> => {
       const stats = (await call(node, "RAFTSTATS")) as string[];
@@ -298,9 +292,7 @@ describe("multi-megabyte values", () => {
 
 describe("values past the leader's limit on uncommitted entries (64 MB)", () => {
   test("a 70 MB SET among other clients' INCRs: the INCRs wait behind it, none refused; a proxying follower relays its GET whole", async () => {
-    const first = await startNode("huge-1", null, ["-redirect", "proxy"]);
-    const nodes = [first, await startNode("huge-2", first, ["-redirect", "proxy"]), await startNode("huge-3", first, ["-redirect", "proxy"])];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "huge", ["-redirect", "proxy"]);
     const leader = await leaderOf(nodes);
     const follower = nodes.find((node) => node !== leader)!;
     const value = Buffer.alloc(70 * 1024 * 1024, "h");
@@ -538,9 +530,7 @@ describe("a proxying follower that loses its leader mid-command", () => {
   test("answers a read TRYAGAIN (it changed nothing) and a write UNCERTAIN", async () => {
     // Found by a probe with real clients: forwarded GETs were answered UNCERTAIN, which ioredis
     // hands to the application where it retries TRYAGAIN itself.
-    const first = await startNode("proxy-lost-1", null, ["-redirect", "proxy"]);
-    const nodes = [first, await startNode("proxy-lost-2", first, ["-redirect", "proxy"]), await startNode("proxy-lost-3", first, ["-redirect", "proxy"])];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "proxy-lost", ["-redirect", "proxy"]);
     const leader = await leaderOf(nodes);
     const follower = nodes.find((node) => node !== leader) as CloneProcess;
     expect(await call(follower, "SET", "k", "v")).toBe("OK");
@@ -612,9 +602,7 @@ describe("membership changes that clients and operators get wrong", () => {
 describe("-election-timeout", () => {
   test("a cluster started with a longer election timeout waits that long after losing its leader, then elects one", async () => {
     const timeout = ["-election-timeout", "3000"];
-    const first = await startNode("slow-1", null, timeout);
-    const nodes = [first, await startNode("slow-2", first, timeout), await startNode("slow-3", first, timeout)];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "slow", timeout);
     const leader = await leaderOf(nodes);
     expect(String(await call(leader, "INFO", "raft"))).toContain("election_timeout_ms:3000");
     expect(await call(leader, "SET", "before", "1")).toBe("OK");
@@ -632,9 +620,7 @@ describe("-election-timeout", () => {
 
 describe("stopping a leader", () => {
   test("SIGTERM on a leader hands leadership to a follower before it stops; no acknowledged write is lost", async () => {
-    const first = await startNode("stop-1", null);
-    const nodes = [first, await startNode("stop-2", first), await startNode("stop-3", first)];
-    await eventually("three voters", () => call(first, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 6 && !peers.includes("Learner"));
+    const nodes = await startCluster(3, "stop");
     const leader = await leaderOf(nodes);
     for (let i = 1; i <= 20; i++) expect(await call(leader, "INCR", "stop:counter")).toBe(i);
     expect(await leader.stop()).toBe(0);
