@@ -323,11 +323,6 @@ function checkLimits(name: string, given: object | undefined, defaults: object, 
   }
 }
 
-/**
- * Checks `open()`'s options before anything starts, so that a program that builds them at run
- * time (from a configuration file, say) hears what is wrong, rather than running with a level
- * nobody meant (TypeScript's types catch these only in typed code).
- */
 /** Every option's name (the compiler keeps this whole: a name missing or unknown is an error). */
 const optionNames: Readonly<Record<keyof Options, true>> = {
   consistency: true,
@@ -355,6 +350,11 @@ const optionNames: Readonly<Record<keyof Options, true>> = {
   snapshotTrailBytes: true,
 };
 
+/**
+ * Checks `open()`'s options before anything starts, so that a program that builds them at run
+ * time (from a configuration file, say) hears what is wrong, rather than running with a level
+ * nobody meant (TypeScript's types catch these only in typed code).
+ */
 function checkOptions(options: Options): void {
   if (typeof options !== "object" || options === null) throw new Error("invalid options: expected an object");
   for (const key of Object.keys(options)) {
