@@ -161,8 +161,16 @@ export class RespWriter {
    * its own length, since it exists in memory already (the proxy bounds what it takes).
    */
   reply(bytes: Uint8Array): void {
-    this.reserve(bytes.length, bytes.length >= this.bytesLimit / 4 ? bytes.length : 0);
+    this.reserve(bytes.length, this.pastLimitAllowed(bytes.length));
     this.raw(bytes);
+  }
+
+  /**
+   * How far one value of `length` bytes may take the output past `bytesLimit`: by its own length
+   * when it is a quarter of the limit or more (see `bulk`), else not at all.
+   */
+  private pastLimitAllowed(length: number): number {
+    return length >= this.bytesLimit / 4 ? length : 0;
   }
 
   /** Appends raw bytes, already encoded. */
@@ -275,7 +283,7 @@ export class RespWriter {
     // a string as long as the store holds is sent whole (GET of a 100 MB value), while a reply of
     // many smaller values (MGET, LRANGE) stays within the limit. (Smaller values always fit: the
     // server stops reading a client whose output passed its far lower soft limit.)
-    this.reserve(value.length + 2, value.length >= this.bytesLimit / 4 ? value.length : 0);
+    this.reserve(value.length + 2, this.pastLimitAllowed(value.length));
     this.raw(value);
     this.crlf();
   }
