@@ -193,8 +193,11 @@ export class Journal {
   }
 }
 
+/** Why the journal cannot be read back as it is (each names it): the store refuses to open. */
+export class JournalRefusal extends Error {}
+
 /** Thrown for a journal whose groups resume after a gap: saves it once held are missing. */
-export class JournalGapError extends Error {
+export class JournalGapError extends JournalRefusal {
   constructor(
     readonly path: string,
     readonly first: number,
@@ -205,14 +208,14 @@ export class JournalGapError extends Error {
 }
 
 /** Thrown for a journal the last run left open that is not there: the saves it held are not either. */
-export class JournalMissingError extends Error {
+export class JournalMissingError extends JournalRefusal {
   constructor(readonly path: string) {
     super(`the journal ${path} is missing, but the last run did not close it: the saves it held since LMDB's last checkpoint (acknowledged writes among them) are gone`);
   }
 }
 
 /** Thrown for a journal damaged before saves that follow (see the header): not a crash's tear. */
-export class JournalDamageError extends Error {
+export class JournalDamageError extends JournalRefusal {
   constructor(
     readonly path: string,
     readonly offset: number,

@@ -67,7 +67,7 @@ import {
 import { diskFull, fdatasyncAsync } from "./file-sync.ts";
 import { GroupSync } from "./group-sync.ts";
 import { openLmdbFile } from "./lmdb-check.ts";
-import { Journal, JournalDamageError, JournalGapError, JournalMissingError, journalGroupBytesMax, lmdbJournalFileName } from "./lmdb-journal.ts";
+import { Journal, journalGroupBytesMax, lmdbJournalFileName, JournalRefusal } from "./lmdb-journal.ts";
 import { droppedRanges, LogState, type IndexRange } from "./log-state.ts";
 import { StateBackedStore } from "./state-backed-store.ts";
 import {
@@ -373,7 +373,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
       this.journal = Journal.open(path, { syncEach: high, groupBytesMax, mustExist: this.journalLeftOpen });
       saves = this.journal.read(this.checkpointNumber);
     } catch (error) {
-      if (error instanceof JournalGapError || error instanceof JournalDamageError || error instanceof JournalMissingError) {
+      if (error instanceof JournalRefusal) {
         throw this.corruption(
           error.message,
           ` Or, to go on from what ${this.path} holds, losing the saves in the journal it had not taken, leave an empty ` +
@@ -480,9 +480,20 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
     }
   }
 
-  private readStoredEntry(index: Index): Entry {
-    const first = this.entryDatabase.get(index);
+  /** The stored record of the entry at `index` (its first piece), which the log holds. */
+  private storedFirstPiece(index: number): Uint8Array {
+    let first: Uint8Array | undefined;
+    try {
+      first = this.entryDatabase.get(index);
+    } catch (error) {
+      throw this.lmdbDamage(error);
+    }
     if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
+    return first;
+  }
+
+  private readStoredEntry(index: Index): Entry {
+    const first = this.storedFirstPiece(index);
     // lmdb-js `get` with binary encoding returns a fresh copy (a Buffer), so the entry may keep a
     // view of it; a plain Uint8Array view keeps entries of one type whichever path they came by.
     let bytes = first;
@@ -617,13 +628,7 @@ export class LmdbLogStore extends StateBackedStore implements LogStore {
 
   /** The term in the header of the stored entry at `index` (its first piece only: it is about to go). */
   private storedTerm(index: number): Term {
-    let first: Uint8Array | undefined;
-    try {
-      first = this.entryDatabase.get(index);
-    } catch (error) {
-      throw this.lmdbDamage(error);
-    }
-    if (first === undefined) throw this.corruption(`entry ${index}, inside the stored range, is missing`);
+    const first = this.storedFirstPiece(index);
     const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
     const stored = first.byteLength >= entryHeaderBytes ? getUint64(view, 8) : null;
     const term = first.byteLength >= entryHeaderBytes ? getUint64(view, 16) : null;
