@@ -843,7 +843,16 @@ export class RaftNode implements Replicator {
     this.savesSinceTick = 0;
     this.commitIndexDue = true;
     if (hardState === null || !quiet || this.running || this.closed || this.failure !== null) return;
-    this.watchSave(this.saveBatch(hardState, [], null));
+    let saved: Promise<void>;
+    try {
+      saved = this.saveBatch(hardState, [], null);
+    } catch (error) {
+      // A store that refuses at once (the memory backend's write on a full disk) throws here, in a
+      // timer's callback: the node stops, as for a save that fails later, rather than the process.
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.watchSave(saved);
   }
 
   /**
