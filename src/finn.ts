@@ -609,6 +609,10 @@ async function openLocked(
   raftNode.onWrite((command, value) => blocked.onWrite(command, value));
   raftNode.onPropose((command) => blocked.proposed(command));
   server.afterCommand = () => blocked.serveProposed();
+  server.onPeerInput = (session) => {
+    if (session.state === "ready") raftNode.peerActive(session.openerId);
+  };
+  transport.onPeerReading = (id) => raftNode.peerActive(id);
   const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy, blocked);
   const onShutdown = options.onShutdown;
   const context: BuiltinContext = {

@@ -25,7 +25,7 @@ import { changesTermOrVote, StorageCorruptionError, type Durability, type LogSto
 import { diskNote } from "../log/file-sync.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
-import { asIndex, type Entry, type HardState, type Index, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
+import { asIndex, asNodeId, type Entry, type HardState, type Index, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
 import { type Command, RespReader } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
 import type { Transport } from "../transport/transport.ts";
@@ -477,6 +477,12 @@ export class RaftNode implements Replicator {
     this.scheduleSoon();
   }
 
+  /** The link with peer `id` moved bytes of a frame not whole yet (see `Raft.peerActive`). */
+  peerActive(id: string): void {
+    if (this.closed || this.failure !== null) return;
+    if (this.raft.peerActive(asNodeId(id))) this.lastLeaderContactAt = performance.now();
+  }
+
   /** Proposes a membership change; the promise settles once it is applied (or refused). */
   changeMembership(change: Parameters<Raft["proposeConfigChange"]>[0]): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -598,7 +604,8 @@ export class RaftNode implements Replicator {
       due = catchUpTicksMax;
     }
     // Several at once: the loop stood still, and messages that came meanwhile are not read yet.
-    for (let i = 0; i < due; i++) this.raft.tick(due > 1);
+    if (due === 1) this.raft.tick();
+    else this.raft.catchUp(due);
   }
 
   private expireProposals(): void {

@@ -125,6 +125,15 @@ export class Progress {
     this.inflights.reset();
   }
 
+  /**
+   * The link shows the member reading what the leader sends, though no answer came: it is alive
+   * (check-quorum), and the appends in flight are crossing the link, not lost (`stalledTicks`).
+   */
+  reading(): void {
+    this.recentActive = true;
+    this.stalledTicks = 0;
+  }
+
   /** Back to probing from just after `match` (or after the snapshot just acknowledged). */
   becomeProbe(): void {
     if (this.state === "snapshot") {

@@ -75,6 +75,8 @@ export abstract class RaftState {
   protected randomizedElectionTicks = 0;
   /** Ticks since start: the leader's clock for leases. */
   protected ticks = 0;
+  /** An election came due in the last catch-up batch and waits for the next tick (`Raft.catchUp`). */
+  protected electionDeferred = false;
   /** True until one election timeout passed since start (see `voteGuardAfterStart`). */
   protected startGuard: boolean;
 
@@ -218,6 +220,7 @@ export abstract class RaftState {
     this.lead = null;
     this.campaignAfterApply = false;
     this.electionElapsed = 0;
+    this.electionDeferred = false;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTicks = this.options.electionTicks + this.options.random.nextInt(this.options.electionTicks);
     this.votes.clear();

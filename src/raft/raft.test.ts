@@ -430,6 +430,75 @@ describe("thesis extensions", () => {
     expect(cluster.raft(n2).status().role).toBe("follower");
   });
 
+  test("a follower whose election comes due among a stalled loop's late ticks waits for the next tick, after the messages that waited are read", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    const role = () => cluster.raft(n2).status().role;
+    // 22 ticks at once (what RaftNode catches up at most): the election is due, and waits.
+    cluster.raft(n2).catchUp(22);
+    cluster.process(n2);
+    expect(role()).toBe("follower");
+    expect(cluster.drop((message) => message.from === n2)).toEqual([]);
+    // The leader's heartbeat, read before the next tick, restarts its timer: a stall right after
+    // waits again, and a heartbeat after that keeps it a follower for a whole timeout.
+    cluster.tick(n1);
+    cluster.stabilize();
+    cluster.raft(n2).catchUp(22);
+    cluster.process(n2);
+    expect(role()).toBe("follower");
+    cluster.tick(n1);
+    cluster.stabilize();
+    cluster.tick(n2, 9);
+    expect(role()).toBe("follower");
+    // With nothing from the leader, the next tick on time starts the (pre-)election...
+    cluster.raft(n2).catchUp(22);
+    cluster.process(n2);
+    expect(role()).toBe("follower");
+    cluster.tick(n2);
+    expect(role()).toBe("preCandidate");
+    // ...and so does the next batch of late ticks, for a loop that is always late.
+    cluster.drop(() => true);
+    cluster.tick(n1);
+    cluster.stabilize();
+    expect(role()).toBe("follower");
+    cluster.raft(n2).catchUp(22);
+    cluster.process(n2);
+    expect(role()).toBe("follower");
+    cluster.raft(n2).catchUp(2);
+    cluster.process(n2);
+    expect(role()).toBe("preCandidate");
+  });
+
+  test("a link that shows its peer alive with no whole message: a follower's leader restarts its election timer, a follower that reads counts for check-quorum", () => {
+    const cluster = new TestCluster([n1, n2, n3]);
+    cluster.elect(n1);
+    // Bytes of a long frame from its leader, every few ticks: no election, however long.
+    for (let tick = 0; tick < 50; tick++) {
+      cluster.tick(n2);
+      cluster.drop(() => true);
+      if (tick % 5 === 0) expect(cluster.raft(n2).peerActive(n1)).toBe(true);
+    }
+    expect(cluster.raft(n2).status().role).toBe("follower");
+    // Bytes from a node that is not its leader do not count.
+    expect(cluster.raft(n2).peerActive(n3)).toBe(false);
+    cluster.tick(n2, 20);
+    expect(cluster.raft(n2).status().role).toBe("preCandidate");
+    // The leader, its answers held up behind the frames it sends, keeps leading while the
+    // followers read them (no answers at all for 50 ticks), and steps down once they do not.
+    cluster.drop(() => true);
+    cluster.stabilize();
+    cluster.elect(n1);
+    for (let tick = 0; tick < 50; tick++) {
+      cluster.tick(n1);
+      cluster.drop(() => true);
+      cluster.raft(n1).peerActive(n2);
+      cluster.raft(n1).peerActive(n3);
+    }
+    expect(cluster.raft(n1).status().role).toBe("leader");
+    cluster.tick(n1, 20);
+    expect(cluster.raft(n1).status().role).toBe("follower");
+  });
+
   test("check-quorum: followers in touch with a leader ignore a disruptive candidate (thesis §4.2.3)", () => {
     const cluster = new TestCluster([n1, n2, n3], { preVote: false });
     cluster.elect(n1);

@@ -44,16 +44,71 @@ export type { RaftStatus } from "./raft-state.ts";
  * `RaftLeader`, the shared state in `RaftState`.
  */
 export class Raft extends RaftLeader {
-  /** Advances the logical clock by one tick. */
   /**
    * One tick of the clock. `late`: one of several delivered at once after the loop stood still
-   * (`RaftNode.catchUpTicks`), before the messages that arrived meanwhile were read: a leader
-   * does not step down for want of answers on such a tick, once (the next tick judges).
+   * (see `catchUp`), before the messages that arrived meanwhile were read: a leader does not step
+   * down for want of answers on such a tick, once (the next tick judges).
    */
   tick(late = false): void {
     this.ticks++;
     if (this.role === "leader") this.tickLeader(late);
     else this.tickElection();
+    this.electionDeferred = false;
+  }
+
+  /**
+   * `count` ticks at once, the time a loop that stood still missed, before it reads the messages
+   * that arrived meanwhile. A follower whose election comes due among them waits for the next tick
+   * (it would otherwise depose a live leader whose heartbeats wait unread, as both followers of a
+   * leader may at once when each stood still storing the same large entry); if the next tick is
+   * part of such a batch again, the election starts there.
+   */
+  catchUp(count: number): void {
+    if (this.role === "leader") {
+      for (let i = 0; i < count; i++) this.tick(true);
+      return;
+    }
+    const mayDefer = !this.electionDeferred;
+    this.electionDeferred = false;
+    for (let i = 0; i < count; i++) {
+      this.ticks++;
+      if (mayDefer && this.electionElapsed + 1 >= this.randomizedElectionTicks) {
+        // The rest of the batch is not counted: the leader may have spoken within it.
+        this.electionDeferred = true;
+        continue;
+      }
+      this.tickElection();
+    }
+  }
+
+  /**
+   * The link with `id` shows it alive though no whole message came: bytes of a frame from it are
+   * arriving, or it reads the bytes of one to it. A large entry takes a link for long (a 70 MB one
+   * took up to a second on a loaded machine), and the messages behind it wait: without this, both
+   * followers timed out at once and granted each other their pre-votes, or the leader, hearing no
+   * answers, stepped down (check-quorum), while it was sending to them. On a follower, bytes from
+   * its leader restart its election timer, as a message would; on a leader, a follower that reads
+   * counts as active for check-quorum (thesis §6.2), not for leases, which rest on answers, and
+   * its appends are not sent again as lost (they were, an election timeout after they left: two
+   * 24 MB entries sent over links of 12 MB/s crossed them 203 MB in all, not 96 MB).
+   * Returns whether this is a follower that heard from its leader so.
+   */
+  peerActive(id: NodeId): boolean {
+    if (this.role === "leader") {
+      const progress = this.progress.get(id);
+      progress?.reading();
+      return false;
+    }
+    if (this.role !== "follower" || this.lead !== id) return false;
+    this.heardFromLeader(id);
+    return true;
+  }
+
+  /** A follower heard from its leader `from`: its election timer starts again. */
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.electionDeferred = false;
+    this.lead = from;
   }
 
   /** Starts an election now (as an election timeout would), if this server may. */
@@ -386,18 +441,15 @@ export class Raft extends RaftLeader {
   protected stepFollower(message: Message): void {
     switch (message.type) {
       case "append":
-        this.electionElapsed = 0;
-        this.lead = message.from;
+        this.heardFromLeader(message.from);
         this.handleAppend(message);
         return;
       case "heartbeat":
-        this.electionElapsed = 0;
-        this.lead = message.from;
+        this.heardFromLeader(message.from);
         this.handleHeartbeat(message);
         return;
       case "snapshot":
-        this.electionElapsed = 0;
-        this.lead = message.from;
+        this.heardFromLeader(message.from);
         this.handleSnapshot(message);
         return;
       case "timeoutNow":

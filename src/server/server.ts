@@ -20,6 +20,7 @@ import { Connection, Slot, SlotKind } from "./connection.ts";
 import { subscribed } from "./dispatch.ts";
 import { InstantaneousMetric } from "./metrics.ts";
 import { PubSub } from "./pubsub.ts";
+import type { PeerSession } from "../transport/transport.ts";
 
 /** Limits on each client, beyond the request reader's. */
 export interface ServerLimits extends ReaderLimits {
@@ -170,6 +171,8 @@ export class Server {
    * node serves its blocked clients behind the writes just proposed (`BlockedClients.serveProposed`).
    */
   afterCommand: () => void = () => {};
+  /** Runs after each read from a peer's link (its frames may be long in coming: `RaftNode.peerActive`). */
+  onPeerInput: (session: PeerSession) => void = () => {};
   /**
    * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:
    * CLIENT LIST's idle time needs no more, and a clock reading per chunk is measurable.
@@ -326,6 +329,7 @@ export class Server {
     const status = connection.whenIdle !== null ? connection.reader.hold(chunk) : connection.reader.feed(chunk, connection);
     const batched = this.stats.commandsProcessed - before >= batchedReadCommands;
     this.afterRead(connection, status.kind === "error" ? status.message : null, batched);
+    if (connection.peerSession !== null) this.onPeerInput(connection.peerSession);
     // Parsing may have stopped on output that the socket has taken already: go on at once.
     if (connection.inputStopped) this.maybeResume(connection);
   }

@@ -116,6 +116,8 @@ export class PeerLink implements CommandSink {
     private readonly logger: Logger,
     private readonly limits: LinkLimits = defaultLinkLimits,
     private readonly tls: TlsConfig | null = null,
+    /** Runs when the peer took more of what did not fit its socket at once: it reads. */
+    private readonly reading: () => void = () => {},
   ) {}
 
   get isReady(): boolean {
@@ -201,7 +203,10 @@ export class PeerLink implements CommandSink {
           if (status.kind === "error") this.drop(`unreadable reply from the peer: ${status.message}`);
         },
         drain: () => {
-          if (current()) this.sendUnsent();
+          if (!current()) return;
+          const before = this.unsentBytes;
+          this.sendUnsent();
+          if (this.unsentBytes < before) this.reading();
         },
         close: () => {
           if (current()) this.drop("the connection closed");

@@ -61,6 +61,8 @@ export class Transport {
   private readonly learned = new Map<string, string>();
   /** Counters, for INFO and tests. */
   readonly stats = { receivedMessages: 0, refusedFrames: 0 };
+  /** Runs when a peer takes more of a frame that did not fit its socket at once (`PeerLink`). */
+  onPeerReading: (id: string) => void = () => {};
 
   constructor(
     private readonly identity: LinkIdentity,
@@ -110,7 +112,8 @@ export class Transport {
       if (link === undefined) {
         const address = this.addressOf(message.to);
         if (address === undefined || message.to === this.identity.id) continue;
-        link = new PeerLink(this.identity, message.to, address, this.logger, this.limits, this.tls);
+        const to = message.to;
+        link = new PeerLink(this.identity, to, address, this.logger, this.limits, this.tls, () => this.onPeerReading(to));
         this.links.set(message.to, link);
       }
       link.send(message);

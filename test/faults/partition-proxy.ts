@@ -20,6 +20,10 @@
  * soon as their RAFTHELLO is read. Healing destroys the black-holed connections (their streams
  * lost bytes mid-frame, so they cannot be resumed) and the nodes reconnect by themselves.
  *
+ * A bandwidth limit (`PartitionNetwork.limitPeerBandwidth`) slows the peer links (the direction
+ * into the node): after each chunk it forwards, the proxy stops reading that link for as long as
+ * the chunk takes at the rate, so the sender sees a slow reader, as behind a slow network.
+ *
  * Bounded: the first command is read up to `firstCommandBytesMax` (past it the connection is a
  * client), bytes waiting for the upstream connection to open up to `pendingBytesMax` (past it the
  * inbound socket is paused), forwarding uses backpressure (the reading side pauses until the
@@ -51,6 +55,8 @@ export interface ProxyStats {
   resetConnections: number;
   /** Connections refused because the proxy held `connectionsMax` already. */
   refusedConnections: number;
+  /** Bytes forwarded on peer links into the node. */
+  peerBytesIn: number;
 }
 
 type ConnectionState = "classifying" | "forwarding" | "blackholed" | "closed";
@@ -67,6 +73,10 @@ class ProxiedConnection {
   pendingBytes = 0;
   /** Which side is paused waiting for the other to drain. */
   readonly waiting = new Set<"inbound" | "upstream">();
+  /** Under a bandwidth limit: when the bytes forwarded so far have taken their time. */
+  throttledUntil = 0;
+  /** Under a bandwidth limit: the timer that resumes reading the inbound side. */
+  throttleTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(readonly inbound: Socket) {}
 }
@@ -105,7 +115,7 @@ export function firstCommand(bytes: Buffer): string[] | "incomplete" | "other" {
 }
 
 function emptyStats(): ProxyStats {
-  return { peerConnections: 0, clientConnections: 0, blackholedConnections: 0, droppedBytes: 0, resetConnections: 0, refusedConnections: 0 };
+  return { peerConnections: 0, clientConnections: 0, blackholedConnections: 0, droppedBytes: 0, resetConnections: 0, refusedConnections: 0, peerBytesIn: 0 };
 }
 
 /** The proxy in front of one node (`index`). */
@@ -193,6 +203,9 @@ export class PartitionProxy {
           return;
         }
         if (!upstream.write(chunk)) this.waitDrain(connection, "inbound");
+        if (connection.from !== null) this.stats.peerBytesIn += chunk.length;
+        const rate = connection.from === null ? null : this.network.peerBytesPerSecond;
+        if (rate !== null) this.throttle(connection, chunk.length, rate);
         return;
       }
       case "blackholed":
@@ -221,8 +234,26 @@ export class PartitionProxy {
     readerSocket.pause();
     writerSocket.once("drain", () => {
       connection.waiting.delete(reader);
-      if (connection.state === "forwarding") readerSocket.resume();
+      if (connection.state === "forwarding" && (reader === "upstream" || connection.throttleTimer === null)) readerSocket.resume();
     });
+  }
+
+  /** Under a bandwidth limit: stops reading the inbound side until `bytes` more took their time. */
+  private throttle(connection: ProxiedConnection, bytes: number, bytesPerSecond: number): void {
+    const now = performance.now();
+    connection.throttledUntil = Math.max(now, connection.throttledUntil) + (bytes / bytesPerSecond) * 1000;
+    if (connection.throttleTimer !== null) return;
+    connection.inbound.pause();
+    const wake = (): void => {
+      const left = connection.throttledUntil - performance.now();
+      if (left > 0) {
+        connection.throttleTimer = setTimeout(wake, left);
+        return;
+      }
+      connection.throttleTimer = null;
+      if (connection.state === "forwarding" && !connection.waiting.has("inbound")) connection.inbound.resume();
+    };
+    connection.throttleTimer = setTimeout(wake, connection.throttledUntil - now);
   }
 
   private buffer(connection: ProxiedConnection, chunk: Buffer): void {
@@ -302,6 +333,8 @@ export class PartitionProxy {
   private destroy(connection: ProxiedConnection): void {
     if (connection.state === "closed") return;
     connection.state = "closed";
+    if (connection.throttleTimer !== null) clearTimeout(connection.throttleTimer);
+    connection.throttleTimer = null;
     connection.pending = [];
     connection.pendingBytes = 0;
     connection.inbound.destroy();
@@ -344,6 +377,8 @@ export class PartitionNetwork {
   readonly proxies: PartitionProxy[] = [];
   /** Cut directed links, as "from>to". */
   private readonly cuts = new Set<string>();
+  /** The bandwidth of each peer link (into its node), or null for no limit. */
+  peerBytesPerSecond: number | null = null;
   private closed = false;
 
   private constructor() {}
@@ -423,6 +458,11 @@ export class PartitionNetwork {
       this.cuts.add(`${from}>${to}`);
     }
     for (const proxy of this.proxies) proxy.applyCuts();
+  }
+
+  /** Limits the bandwidth of every peer link (each direction between two nodes) from now on; null lifts it. */
+  limitPeerBandwidth(bytesPerSecond: number | null): void {
+    this.peerBytesPerSecond = bytesPerSecond;
   }
 
   /** Heals every cut; returns how many black-holed connections were reset. */

@@ -11,13 +11,20 @@
  * the history. At `medium` (lease) and `high` (ReadIndex) the same sequence must not produce a
  * stale read: the isolated node refuses, redirects or times out once its lease is over, and any
  * read it answered must fit a linearization (the checker decides).
+ *
+ * Slow links: a large entry goes to each follower in one frame, and the messages behind it
+ * (heartbeats, and the followers' answers to them) wait until it has crossed. With nothing but
+ * whole messages to go by, both followers timed out at once and granted each other their
+ * pre-votes, and the leader, hearing no answers, stepped down (check-quorum), although it was
+ * sending to them all along. The proxies limit the peer links' bandwidth so that one frame takes
+ * longer than several election timeouts; clients reach the nodes directly.
  */
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createServer, type Server, Socket } from "node:net";
 import { eventually } from "../helpers/eventually.ts";
 import { encodeCommand, plain, RespConnection, type RespValue } from "../helpers/resp-client.ts";
 import { checkRegisterHistory } from "../sim/linearizability.ts";
-import { classifyError, destroyAllClusters, errorText, FaultCluster, probe, replyText, sleep } from "./cluster.ts";
+import { classifyError, destroyAllClusters, errorText, FaultCluster, probe, probeTimeoutMilliseconds, replyText, sleep } from "./cluster.ts";
 import { isolateLinks, PartitionNetwork } from "./partition-proxy.ts";
 import { type HistoryEntry, registerOperations, registerWorkload } from "./workloads.ts";
 
@@ -25,6 +32,13 @@ setDefaultTimeout(120_000);
 
 afterAll(async () => {
   await destroyAllClusters();
+});
+
+/** The real cluster of the test running, destroyed after it. */
+let cluster: FaultCluster | null = null;
+afterEach(async () => {
+  await cluster?.destroy();
+  cluster = null;
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -402,12 +416,6 @@ function describeReads(entries: readonly HistoryEntry[]): string {
 }
 
 describe("an isolated old leader", () => {
-  let cluster: FaultCluster | null = null;
-  afterEach(async () => {
-    await cluster?.destroy();
-    cluster = null;
-  });
-
   test("at low consistency answers stale reads, and the register checker rejects the history", async () => {
     cluster = await FaultCluster.start(3, ["-consistency", "low", "-durability", "high"], { partitions: true });
     const result = await isolatedLeaderSequence(cluster);
@@ -458,4 +466,44 @@ describe("an isolated old leader", () => {
       expect(verdict.timedOut).toBeUndefined();
     });
   }
+});
+
+describe("a link slower than a large entry needs", () => {
+  const megabyte = 1024 * 1024;
+  const stat = async (port: number, name: string): Promise<number> => {
+    const stats = plain(await probe(port, probeTimeoutMilliseconds, "RAFTSTATS")) as string[];
+    return Number(stats[stats.indexOf(name) + 1]);
+  };
+
+  test("24 MB SETs over peer links of 12 MB/s (2 s a frame, four default election timeouts): committed, no change of leader or term", async () => {
+    const started = await FaultCluster.start(3, ["-consistency", "high", "-durability", "high"], { partitions: true });
+    cluster = started;
+    const leader = started.nodes[await started.waitLeader(10_000)]!;
+    const term = await stat(leader.port, "term");
+    started.network!.limitPeerBandwidth(12 * megabyte);
+    const writer = await RespConnection.connect(leader.port);
+    try {
+      for (let round = 0; round < 2; round++) {
+        const began = performance.now();
+        const reply = plain(await writer.call("SET", `slow:${round}`, Buffer.alloc(24 * megabyte, 97 + round)));
+        const elapsed = performance.now() - began;
+        expect({ round, reply }).toEqual({ round, reply: "OK" });
+        // The link was as slow as the test needs: the frame took longer than election timeouts.
+        expect(elapsed).toBeGreaterThan(1500);
+      }
+    } finally {
+      writer.close();
+    }
+    // Each entry crossed each link once (sent again as lost, they had crossed 203 MB, not 96 MB).
+    const crossed = started.network!.totals().peerBytesIn;
+    expect(crossed).toBeGreaterThan(2 * 48 * megabyte);
+    expect(crossed).toBeLessThan(2 * 48 * megabyte * 1.25);
+    const target = await stat(leader.port, "applied_index");
+    for (const node of started.nodes) {
+      await eventually(`${node.name} to apply the large writes`, () => stat(node.port, "applied_index"), (index) => index >= target);
+      expect({ node: node.name, term: await stat(node.port, "term") }).toEqual({ node: node.name, term });
+    }
+    expect(plain(await probe(leader.port, probeTimeoutMilliseconds, "RAFTSTATE"))).toBe("Leader");
+    expect(plain(await probe(leader.port, probeTimeoutMilliseconds, "STRLEN", "slow:1"))).toBe(24 * megabyte);
+  });
 });
