@@ -297,7 +297,9 @@ export class Simulation {
       const raft = node.raft;
       if (node.life !== life || raft === null) return;
       const catchUp = this.options.driverBugs?.tickOnceAfterPause === true ? Math.min(1, node.missedTicks) : node.missedTicks;
-      for (let tick = 0; tick < catchUp; tick++) raft.tick();
+      // As RaftNode does: several at once in one batch (`Raft.catchUp`), before the messages.
+      if (catchUp === 1) raft.tick();
+      else if (catchUp > 1) raft.catchUp(catchUp);
       node.missedTicks = 0;
       this.pump(node);
     });

@@ -29,7 +29,10 @@ function firstCatch(bugs: Pick<SimulationOptions, "bugs" | "driverBugs" | "fault
 
 const core = (bugs: RaftTestBugs): Pick<SimulationOptions, "bugs"> => ({ bugs });
 const bugs: [string, Pick<SimulationOptions, "bugs" | "driverBugs" | "faultMs" | "nodeCount">][] = [
-  ["commit an old-term entry by counting replicas (§5.4.2)", core({ commitOldTermByCounting: true })],
+  // Figure 8 needs a precise sequence of elections: in the default runs 2 to 4 seeds in 1000
+  // caught it (the first 96, then 691 once a follower's election due among a pause's late ticks
+  // waited for the next tick), in runs of 3 servers and four times the faults 8 in 300 (first 9).
+  ["commit an old-term entry by counting replicas (§5.4.2)", { bugs: { commitOldTermByCounting: true }, faultMs: 12_000, nodeCount: 3 }],
   ["grant a vote to a candidate with a stale log (§5.4.1)", core({ voteForStaleLog: true })],
   ["serve reads on a possibly deposed leader without ReadIndex (thesis §6.4)", core({ readWithoutQuorum: true })],
   ["acknowledge an append before it is durable (Figure 2)", core({ ackBeforePersist: true })],
