@@ -610,9 +610,9 @@ async function openLocked(
   raftNode.onPropose((command) => blocked.proposed(command));
   server.afterCommand = () => blocked.serveProposed();
   server.onPeerInput = (session) => {
-    if (session.state === "ready") raftNode.peerActive(session.openerId);
+    if (session.state === "ready") raftNode.heardFrom(session.openerId);
   };
-  transport.onPeerReading = (id) => raftNode.peerActive(id);
+  transport.onPeerReading = (id) => raftNode.peerReading(id);
   const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy, blocked);
   const onShutdown = options.onShutdown;
   const context: BuiltinContext = {

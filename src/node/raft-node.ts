@@ -477,10 +477,15 @@ export class RaftNode implements Replicator {
     this.scheduleSoon();
   }
 
-  /** The link with peer `id` moved bytes of a frame not whole yet (see `Raft.peerActive`). */
-  peerActive(id: string): void {
+  /** Bytes of a frame from peer `id` arrived (see `Raft.heardFrom`). */
+  heardFrom(id: string): void {
     if (this.closed || this.failure !== null) return;
-    if (this.raft.peerActive(asNodeId(id))) this.lastLeaderContactAt = performance.now();
+    if (this.raft.heardFrom(asNodeId(id))) this.lastLeaderContactAt = performance.now();
+  }
+
+  /** Peer `id` took more of what this node sends it (see `Raft.peerReading`). */
+  peerReading(id: string): void {
+    if (!this.closed && this.failure === null) this.raft.peerReading(asNodeId(id));
   }
 
   /** Proposes a membership change; the promise settles once it is applied (or refused). */

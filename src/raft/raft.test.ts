@@ -476,11 +476,12 @@ describe("thesis extensions", () => {
     for (let tick = 0; tick < 50; tick++) {
       cluster.tick(n2);
       cluster.drop(() => true);
-      if (tick % 5 === 0) expect(cluster.raft(n2).peerActive(n1)).toBe(true);
+      if (tick % 5 === 0) expect(cluster.raft(n2).heardFrom(n1)).toBe(true);
     }
     expect(cluster.raft(n2).status().role).toBe("follower");
     // Bytes from a node that is not its leader do not count.
-    expect(cluster.raft(n2).peerActive(n3)).toBe(false);
+    expect(cluster.raft(n2).heardFrom(n3)).toBe(false);
+    expect(cluster.raft(n1).heardFrom(n2)).toBe(false);
     cluster.tick(n2, 20);
     expect(cluster.raft(n2).status().role).toBe("preCandidate");
     // The leader, its answers held up behind the frames it sends, keeps leading while the
@@ -491,8 +492,8 @@ describe("thesis extensions", () => {
     for (let tick = 0; tick < 50; tick++) {
       cluster.tick(n1);
       cluster.drop(() => true);
-      cluster.raft(n1).peerActive(n2);
-      cluster.raft(n1).peerActive(n3);
+      cluster.raft(n1).peerReading(n2);
+      cluster.raft(n1).peerReading(n3);
     }
     expect(cluster.raft(n1).status().role).toBe("leader");
     cluster.tick(n1, 20);

@@ -81,27 +81,32 @@ export class Raft extends RaftLeader {
     }
   }
 
-  /**
-   * The link with `id` shows it alive though no whole message came: bytes of a frame from it are
-   * arriving, or it reads the bytes of one to it. A large entry takes a link for long (a 70 MB one
-   * took up to a second on a loaded machine), and the messages behind it wait: without this, both
-   * followers timed out at once and granted each other their pre-votes, or the leader, hearing no
-   * answers, stepped down (check-quorum), while it was sending to them. On a follower, bytes from
-   * its leader restart its election timer, as a message would; on a leader, a follower that reads
-   * counts as active for check-quorum (thesis §6.2), not for leases, which rest on answers, and
-   * its appends are not sent again as lost (they were, an election timeout after they left: two
-   * 24 MB entries sent over links of 12 MB/s crossed them 203 MB in all, not 96 MB).
-   * Returns whether this is a follower that heard from its leader so.
+  /*
+   * A link can show its peer alive though no whole message came. A large entry takes a link for
+   * long (a 70 MB one took up to a second on a loaded machine), and the messages behind it wait:
+   * with only whole messages to go by, both followers timed out at once and granted each other
+   * their pre-votes, or the leader, hearing no answers, stepped down (check-quorum), while it was
+   * sending to them all along.
    */
-  peerActive(id: NodeId): boolean {
-    if (this.role === "leader") {
-      const progress = this.progress.get(id);
-      progress?.reading();
-      return false;
-    }
+
+  /**
+   * Bytes of a frame from `id` are arriving. On a follower, from its leader: its election timer
+   * starts again, as a message would restart it; returns whether it did.
+   */
+  heardFrom(id: NodeId): boolean {
     if (this.role !== "follower" || this.lead !== id) return false;
     this.heardFromLeader(id);
     return true;
+  }
+
+  /**
+   * `id` takes more of a frame to it that did not fit its socket at once. On a leader: the follower
+   * counts as active for check-quorum (thesis §6.2), not for leases, which rest on answers, and its
+   * appends in flight are not sent again as lost (they were, an election timeout after they left:
+   * two 24 MB entries sent over links of 12 MB/s crossed them 203 MB in all, not 96 MB).
+   */
+  peerReading(id: NodeId): void {
+    if (this.role === "leader") this.progress.get(id)?.reading();
   }
 
   /** A follower heard from its leader `from`: its election timer starts again. */

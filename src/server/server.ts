@@ -171,7 +171,7 @@ export class Server {
    * node serves its blocked clients behind the writes just proposed (`BlockedClients.serveProposed`).
    */
   afterCommand: () => void = () => {};
-  /** Runs after each read from a peer's link (its frames may be long in coming: `RaftNode.peerActive`). */
+  /** Runs after each read from a peer's link (its frames may be long in coming: `RaftNode.heardFrom`). */
   onPeerInput: (session: PeerSession) => void = () => {};
   /**
    * Wall-clock time (ms), read by a timer every `clockMilliseconds` rather than per request:

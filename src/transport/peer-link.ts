@@ -203,10 +203,7 @@ export class PeerLink implements CommandSink {
           if (status.kind === "error") this.drop(`unreadable reply from the peer: ${status.message}`);
         },
         drain: () => {
-          if (!current()) return;
-          const before = this.unsentBytes;
-          this.sendUnsent();
-          if (this.unsentBytes < before) this.reading();
+          if (current() && this.sendUnsent()) this.reading();
         },
         close: () => {
           if (current()) this.drop("the connection closed");
@@ -461,20 +458,24 @@ export class PeerLink implements CommandSink {
     }
   }
 
-  private sendUnsent(): void {
+  /** Writes what waited for the socket; returns whether some of it left (the peer reads). */
+  private sendUnsent(): boolean {
     const socket = this.socket;
+    let sent = false;
     while (socket !== null && this.unsent.length > 0) {
       const frame = this.unsent[0];
       assert(frame !== undefined, "unsent is not empty");
       const written = socket.write(frame);
-      if (written < 0) return;
+      if (written < 0) return sent;
+      sent ||= written > 0;
       this.unsentBytes -= Math.max(0, written);
       if (written < frame.length) {
         this.unsent[0] = frame.subarray(written);
-        return;
+        return sent;
       }
       this.unsent.shift();
     }
     this.pumpTransfer();
+    return sent;
   }
 }
