@@ -205,6 +205,66 @@ describe("transactions and the default benchmark suite through a 3-node cluster"
     expect(value).toBe("100");
   });
 
+  test("EXEC while leadership moves (RAFTTRANSFER): answered as a whole, an array of its replies or one error, never an array of errors", async () => {
+    // An array answers for commands that ran; a client reads errors inside it as theirs (ioredis
+    // resolved exec() with them and did not retry). A transfer refuses writes: it refused the
+    // transaction's commands one by one, after its array had started.
+    const nodes = await startCluster(3, "txmove");
+    const byPort = new Map(nodes.map((node) => [node.port, node]));
+    let running = true;
+    const counts = { acknowledged: 0, refused: 0, uncertain: 0 };
+    const arraysWithErrors: unknown[] = [];
+    const client = async (): Promise<void> => {
+      let node = await leaderOf(nodes);
+      let connection = await RespConnection.connect(node.port);
+      try {
+        while (running) {
+          connection.command("MULTI");
+          connection.command("INCR", "tx:a");
+          connection.command("INCR", "tx:b");
+          connection.command("EXEC");
+          const replies = [plain(await connection.read()), plain(await connection.read()), plain(await connection.read()), plain(await connection.read())];
+          const exec = replies[3];
+          if (Array.isArray(exec)) {
+            if (exec.some((item) => typeof item === "object" && item !== null && "error" in item)) arraysWithErrors.push(exec);
+            else counts.acknowledged++;
+            continue;
+          }
+          const error = (exec as { error: string }).error;
+          if (error.startsWith("UNCERTAIN")) counts.uncertain++;
+          else counts.refused++;
+          const moved = /^MOVED \d+ \S+:(\d+)$/.exec(error);
+          const next = moved === null ? undefined : byPort.get(Number(moved[1]));
+          if (next !== undefined && next !== node) {
+            connection.close();
+            node = next;
+            connection = await RespConnection.connect(node.port);
+          } else if (moved === null) {
+            await Bun.sleep(10);
+          }
+        }
+      } finally {
+        connection.close();
+      }
+    };
+    const clients = [0, 1, 2, 3].map(() => client());
+    for (let round = 0; round < 6; round++) {
+      await Bun.sleep(300);
+      const leader = await leaderOf(nodes);
+      expect(await call(leader, "RAFTTRANSFER")).toBe("OK");
+    }
+    await Bun.sleep(300);
+    running = false;
+    await Promise.all(clients);
+    expect(arraysWithErrors).toEqual([]);
+    const leader = await leaderOf(nodes);
+    const a = Number(await call(leader, "GET", "tx:a"));
+    expect(Number(await call(leader, "GET", "tx:b"))).toBe(a);
+    expect(a).toBeGreaterThanOrEqual(counts.acknowledged);
+    expect(a).toBeLessThanOrEqual(counts.acknowledged + counts.uncertain);
+    expect(counts.acknowledged).toBeGreaterThan(0);
+  });
+
   test("ioredis multi() and node-redis multi() against the leader", async () => {
     const { default: Redis } = await import("ioredis");
     const ioredis = new Redis(leader.port, "127.0.0.1");

@@ -49,6 +49,10 @@ class ScriptedNode implements Replicator {
     if (ticket === null) throw new Error("every write here comes from a client");
     this.proposals.push({ command: command.args.map((arg) => Buffer.from(arg).toString("latin1")).join(" "), ticket });
   }
+  writeRefusal(): null {
+    return null;
+  }
+  proposeNow(): void {}
   stopped(): null {
     return null;
   }

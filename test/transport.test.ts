@@ -68,6 +68,8 @@ function startPeer(id: string, secret: string, cluster = "test", log: Logger = l
     replicasHolding: () => null,
     leaderAddress: () => null,
     propose: () => {},
+    writeRefusal: () => null,
+    proposeNow: () => {},
     receive: () => {},
     status: () => {
       throw new Error("not used");

@@ -448,6 +448,16 @@ export class RaftNode implements Replicator {
     this.proposeListener?.(command);
   }
 
+  writeRefusal(): Error | null {
+    if (this.closed || this.failure !== null) return this.stoppedError();
+    const reason = this.raft.proposalRefusal();
+    return reason === null ? null : refusalError(reason, this.leaderAddress());
+  }
+
+  proposeNow(): void {
+    if (!this.closed && this.failure === null) this.proposeQueued();
+  }
+
   /** Told of every write queued for the log here, right as it is queued (blocked clients: `BlockedClients.proposed`). */
   onPropose(listener: ((command: Command) => void) | null): void {
     this.proposeListener = listener;

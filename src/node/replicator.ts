@@ -63,6 +63,14 @@ export interface Replicator {
   leaderAddress(): string | null;
   /** Appends a command (its RESP frame) to the log; `ticket` hears when it has been applied. */
   propose(command: Command, ticket: Ticket | null): void;
+  /**
+   * The error a write proposed now would be refused with (not the leader, a leadership transfer
+   * under way), or null. With `proposeNow` right after its writes are queued, EXEC answers that
+   * one error instead of an array of it, which a client would take for commands that ran.
+   */
+  writeRefusal(): Error | null;
+  /** Proposes the writes queued so far now, rather than at the end of the turn (see `writeRefusal`). */
+  proposeNow(): void;
   /** True when this node may accept writes now. */
   readonly isLeader: boolean;
   /** Why this node serves nothing at all any more (removed from its cluster, a failed disk), or null. */

@@ -373,7 +373,8 @@ export abstract class RaftLeader extends RaftState {
     }
   }
 
-  protected proposalRefusal(): "notLeader" | "transferring" | null {
+  /** Why a proposal made now would be refused (before the limit on uncommitted entries), or null. */
+  proposalRefusal(): "notLeader" | "transferring" | null {
     if (this.role !== "leader" || this.removedLeader) return "notLeader";
     if (this.leadTransferee !== null) return "transferring";
     return null;

@@ -106,6 +106,10 @@ export const exec: Builtin = {
         context.server.writerFor(connection).nullArray();
         return;
       }
+      // A leader handing its leadership over refuses writes: the transaction as a whole is
+      // refused, before its reply starts (its writes are proposed below, in this same step).
+      const refused = context.node.writeRefusal();
+      if (refused !== null) throw refused;
     } finally {
       watched?.handle.release();
     }
@@ -117,6 +121,7 @@ export const exec: Builtin = {
     } finally {
       connection.inExec = false;
     }
+    if (connection.execWrote) context.node.proposeNow();
     // Reads with no write after them: one confirmation for all, then they run together.
     const reads = connection.execReads.splice(0);
     if (reads.length === 0) return;
