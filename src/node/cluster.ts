@@ -28,6 +28,23 @@ const removedLeaderPollMilliseconds = 5000;
 const redirectsMax = 5;
 
 /**
+ * The leader's address in a reply to RAFTLEADER (as `requestReply` renders it), or null: none
+ * known (a null bulk, `$-1`, which was taken for the address "-1" and sent clients to `MOVED 0 -1`
+ * while the cluster had no leader), an error, or what is not an address.
+ */
+export function leaderInReply(reply: string): string | null {
+  const lineEnd = reply.indexOf("\r\n");
+  if (!reply.startsWith("$") || lineEnd < 0) return null;
+  const address = reply.slice(lineEnd + 2);
+  try {
+    parseNodeAddress(address);
+    return address;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Sends commands to `address` and returns the reply to the last one as text: a status or error
  * line without its CRLF (errors start with `-`), any other reply as its raw bytes. The replies to
  * the ones before it (such as AUTH) must be `+OK`.
@@ -198,9 +215,8 @@ export class ClusterControl {
         for (const id of membership.voters) {
           const address = membership.addresses[id];
           if (id === this.node.id || address === undefined) continue;
-          const reply = await this.ask(address, ["RAFTLEADER"]).catch(() => "");
-          const leader = reply.startsWith("$") ? reply.slice(reply.indexOf("\r\n") + 2) : "";
-          if (leader === "") continue;
+          const leader = leaderInReply(await this.ask(address, ["RAFTLEADER"]).catch(() => ""));
+          if (leader === null) continue;
           heard = leader;
           if (leader === address) break;
         }
