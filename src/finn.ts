@@ -605,6 +605,7 @@ async function openLocked(
   const machineSpecs = machine.commands ?? [];
   const allSpecs = [...[...builtins.values()].map((builtin) => builtin.spec), ...machineSpecs];
   const proxy = new LeaderProxy(logger, options.password ?? "", tls);
+  raftNode.onLeaderChange((address) => proxy.leaderMoved(address));
   const blocked = new BlockedClients(raftNode, (name) => machineSpecByName.get(name));
   raftNode.onWrite((command, value) => blocked.onWrite(command, value));
   raftNode.onPropose((command) => blocked.proposed(command));

@@ -613,6 +613,35 @@ describe("a proxying follower that loses its leader mid-command", () => {
   });
 });
 
+describe("a proxying follower whose leader stops (SIGSTOP) with commands in flight", () => {
+  test("answers them once another leader is elected, while the old one is still stopped: a write UNCERTAIN, a read and WAIT TRYAGAIN", async () => {
+    // Found by a client-semantics probe: they were held for as long as the leader was stopped
+    // (40 s for a 40 s pause), with no bound.
+    const nodes = await startCluster(3, "proxy-stopped", ["-redirect", "proxy"]);
+    const leader = await leaderOf(nodes);
+    const follower = nodes.find((node) => node !== leader) as CloneProcess;
+    expect(await call(follower, "SET", "k", "v")).toBe("OK");
+    const connections = await Promise.all([0, 1, 2].map(() => RespConnection.connect(follower.port)));
+    const [reader, writer, waiter] = connections as [RespConnection, RespConnection, RespConnection];
+    leader.kill("SIGSTOP");
+    try {
+      reader.command("GET", "k");
+      writer.command("SET", "k", "w");
+      waiter.command("WAIT", "2", "0");
+      // The old leader stays stopped until all three are answered (SIGCONT comes after, below).
+      const answers = await Promise.all([reader, writer, waiter].map(async (connection) => plain(await connection.read(30_000))));
+      expect(answers).toEqual([
+        { error: "TRYAGAIN The connection to the leader was lost before the read was answered; it changed nothing" },
+        { error: "UNCERTAIN The connection to the leader was lost: the command may or may not have been applied" },
+        { error: "TRYAGAIN The connection to the leader was lost before the read was answered; it changed nothing" },
+      ]);
+    } finally {
+      leader.kill("SIGCONT");
+      for (const connection of connections) connection.close();
+    }
+  });
+});
+
 describe("membership changes that clients and operators get wrong", () => {
   test("RAFTADDPEER of a node that runs a cluster of its own is refused, and both go on unharmed", async () => {
     const first = await startNode("own-1", null);

@@ -221,6 +221,9 @@ export class RaftNode implements Replicator {
   private removedFromCluster = false;
   /** The last other node this one knew as leader (for a removed node's redirects). */
   private lastLeader: string | null = null;
+  /** The leader last told to `onLeaderChange`'s listener. */
+  private announcedLeader: string | null = null;
+  private leaderListener: ((address: string) => void) | null = null;
   /** The last node this one knew as leader, itself included (`lastKnownLeaderAddress`). */
   private lastLeaderSeen: string | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
@@ -456,6 +459,11 @@ export class RaftNode implements Replicator {
 
   proposeNow(): void {
     if (!this.closed && this.failure === null) this.proposeQueued();
+  }
+
+  /** Told of each new leader this node learns of, with its address (proxy mode: `LeaderProxy.leaderMoved`). */
+  onLeaderChange(listener: ((address: string) => void) | null): void {
+    this.leaderListener = listener;
   }
 
   /** Told of every write queued for the log here, right as it is queued (blocked clients: `BlockedClients.proposed`). */
@@ -1155,10 +1163,16 @@ export class RaftNode implements Replicator {
     this.maybeSnapshot();
     this.updatePeers();
     this.noticeRemoval();
-    const state = stateName(this.raft.status().role);
+    const status = this.raft.status();
+    if (status.leader !== null && status.leader !== this.announcedLeader) {
+      this.announcedLeader = status.leader;
+      const address = this.leaderAddress();
+      if (address !== null) this.leaderListener?.(address);
+    }
+    const state = stateName(status.role);
     if (state !== this.lastState) {
       this.lastState = state;
-      this.logger.notice(`Raft state is now ${state} (term ${this.raft.status().term})`);
+      this.logger.notice(`Raft state is now ${state} (term ${status.term})`);
       this.onRoleChange(state);
       if (state !== "Leader") this.failReads(redirect(this.leaderAddress()));
     }

@@ -230,6 +230,8 @@ export class ClientApplier implements Applier {
   forwardWaiting(conn: Connection, command: Command): boolean {
     if (this.mode !== "proxy" || this.proxy === null || this.node.isLeader || this.node.leaderAddress() === null) return false;
     const slot = this.blockingSlot(conn, command);
+    // It changes nothing: a lost link answers TRYAGAIN, not UNCERTAIN.
+    slot.forwardedRead = true;
     if (conn.forwardedPending > 0) conn.afterForwarded = () => this.forwardBlocking(conn, command, slot);
     else this.forwardBlocking(conn, command, slot);
     return true;

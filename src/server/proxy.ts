@@ -23,6 +23,13 @@ import type { Slot } from "./connection.ts";
 export const multiFrame: Uint8Array = Buffer.from("*1\r\n$5\r\nMULTI\r\n", "latin1");
 export const execFrame: Uint8Array = Buffer.from("*1\r\n$4\r\nEXEC\r\n", "latin1");
 
+/**
+ * How long a link to a leader that is no longer the leader keeps its commands in flight: one that
+ * stepped down answers them (or redirects them) within it; one that stopped (paused, cut off)
+ * would hold them until it comes back, with no bound (a 40 s pause held SETs 40 s).
+ */
+const deposedGraceMilliseconds = 1000;
+
 /** Commands in flight on one proxy link; more are refused (the leader is not keeping up). */
 export const inflightCommandsMax = 65_536;
 /** A reply larger than this from the leader closes the link (the bulk limit plus headroom). */
@@ -55,7 +62,7 @@ class ProxyLink {
   private handshakeReplies = 0;
 
   constructor(
-    private readonly address: string,
+    readonly address: string,
     private readonly protocol: 2 | 3,
     private readonly password: string,
     private readonly logger: Logger,
@@ -90,6 +97,11 @@ class ProxyLink {
 
   get closed(): boolean {
     return this.state === "closed";
+  }
+
+  /** Whether replies are still awaited. */
+  get waitingForReplies(): boolean {
+    return this.inflight.length > 0;
   }
 
   /**
@@ -267,6 +279,20 @@ export class LeaderProxy {
     if (!link.closed) this.lone.add(link);
     link.forward(frame, slot);
     return link;
+  }
+
+  /**
+   * A leader is known at `address` (this node's own when it leads now): the links to another
+   * address that still wait for replies after `deposedGraceMilliseconds` are closed, and their
+   * commands answered (UNCERTAIN, or TRYAGAIN for a read) rather than held until that node
+   * comes back.
+   */
+  leaderMoved(address: string): void {
+    const stale = [...this.links.values(), ...this.lone].filter((link) => link.address !== address && link.waitingForReplies);
+    if (stale.length === 0) return;
+    setTimeout(() => {
+      for (const link of stale) if (link.waitingForReplies) link.close(`the leader is now at ${address}, and ${link.address} did not answer`);
+    }, deposedGraceMilliseconds).unref();
   }
 
   close(): void {
