@@ -643,6 +643,22 @@ describe("a proxying follower whose leader stops (SIGSTOP) with commands in flig
 });
 
 describe("membership changes that clients and operators get wrong", () => {
+  test("RAFTTRANSFER to a voter that is down: the leader gives up after an election timeout, says so in its log, and leads on", async () => {
+    // Found by an operator probe: it answered OK, refused writes for a moment and logged nothing.
+    const nodes = await startCluster(3, "transfer-down");
+    const leader = await leaderOf(nodes);
+    const down = nodes.find((node) => node !== leader) as CloneProcess;
+    down.kill("SIGSTOP");
+    try {
+      expect(await call(leader, "RAFTTRANSFER", down.address)).toBe("OK");
+      await eventually("the leader to log the abandoned transfer", async () => leader.log(), (log) => log.includes(`Leadership transfer to ${down.address} abandoned`));
+      expect(await call(leader, "RAFTSTATE")).toBe("Leader");
+      expect(await call(leader, "SET", "after-transfer", "1")).toBe("OK");
+    } finally {
+      down.kill("SIGCONT");
+    }
+  });
+
   test("RAFTADDPEER of a node that runs a cluster of its own is refused, and both go on unharmed", async () => {
     const first = await startNode("own-1", null);
     const second = await startNode("own-2", first);

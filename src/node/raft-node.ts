@@ -221,6 +221,8 @@ export class RaftNode implements Replicator {
   private removedFromCluster = false;
   /** The last other node this one knew as leader (for a removed node's redirects). */
   private lastLeader: string | null = null;
+  /** The voter a transfer was started to, until it took over or the core gave up (`noticeTransferEnd`). */
+  private transferTarget: NodeId | null = null;
   /** The leader last told to `onLeaderChange`'s listener. */
   private announcedLeader: string | null = null;
   private leaderListener: ((address: string) => void) | null = null;
@@ -546,8 +548,21 @@ export class RaftNode implements Replicator {
   transferLeadership(to: NodeId): boolean {
     this.fastReadsUntil = 0;
     const started = this.raft.transferLeadership(to);
+    if (started) this.transferTarget = to;
     this.schedule();
     return started;
+  }
+
+  /** A transfer RAFTTRANSFER started that the core gave up (the target never took over) is logged. */
+  private noticeTransferEnd(): void {
+    if (this.transferTarget === null) return;
+    const status = this.raft.status();
+    if (status.role === "leader" && status.leadTransferee === this.transferTarget) return;
+    if (status.role === "leader") {
+      const address = status.membership.addresses[this.transferTarget] ?? this.transferTarget;
+      this.logger.warning(`Leadership transfer to ${address} abandoned: it did not take over within an election timeout (down, or cut off); this node leads on`);
+    }
+    this.transferTarget = null;
   }
 
   status(): NodeStatus {
@@ -606,6 +621,7 @@ export class RaftNode implements Replicator {
   private onTimer(): void {
     if (this.closed) return;
     this.catchUpTicks();
+    this.noticeTransferEnd();
     // A removed leader that stepped down on its election timer has no Ready to notice it by.
     if (!this.running) this.noticeRemoval();
     this.expireProposals();

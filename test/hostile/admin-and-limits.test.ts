@@ -50,6 +50,7 @@ describe("cluster administration with malformed arguments", () => {
       [["RAFTADDPEER", "abc", "0123456789abcdef"], "invalid address 'abc'"],
       [["RAFTADDPEER", "127.0.0.1:7000", "XYZ"], "invalid node id 'XYZ'"],
       [["RAFTTRANSFER", "garbage"], "invalid address 'garbage'"],
+      [["RAFTTRANSFER", "127.0.0.1:7000", "junk"], "wrong number of arguments for 'rafttransfer' command"],
       [["RAFTREMOVEPEER", "garbage"], "garbage is not a member"],
     ];
     for (const [command, error] of refused) {

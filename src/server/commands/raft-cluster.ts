@@ -111,6 +111,7 @@ export const raftTransfer: Builtin = {
   adminOnly: true,
   spec: spec("rafttransfer", -1, "admin noscript", noKeys, "cluster", "Hands leadership to another voter.", "[address]"),
   run(context, connection, command) {
+    if (command.argCount > 2) throw new RespError("ERR wrong number of arguments for 'rafttransfer' command");
     if (forwarded(context, connection, command)) return;
     control(context).transfer(command.argCount > 1 ? text(command.args[1]) : null);
     connection.writeString("OK");
