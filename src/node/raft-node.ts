@@ -539,6 +539,8 @@ export class RaftNode implements Replicator {
   async handOver(): Promise<boolean> {
     const target = this.closed || this.failure !== null ? null : this.raft.handOverTarget();
     if (target === null || !this.transferLeadership(target)) return false;
+    // Not RAFTTRANSFER's: the node stops whether it hands over or not, and says which itself.
+    this.transferTarget = null;
     const deadline = performance.now() + this.tickMilliseconds * this.electionTicks;
     while (!this.closed && this.raft.isLeader() && performance.now() < deadline) await Bun.sleep(5);
     return !this.raft.isLeader();
