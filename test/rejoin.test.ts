@@ -179,6 +179,22 @@ test("a node with another -secret is refused at the join, with the reason in its
   expect(friend.log()).not.toContain("no leader has reached this node");
 });
 
+test("a node stopped (SIGSTOP) right as it joined does not warn, once resumed, that no leader reached it", async () => {
+  // Seen at the start of npm run bench, which stops the servers it is not measuring: the warning's
+  // timer ran on resuming, before the leader's messages that were waiting had been read.
+  const member = await CloneProcess.start({ name: "paused-member", dir: `${parent}/paused-member` });
+  started.push(member);
+  const joiner = await CloneProcess.start({ name: "paused-joiner", dir: `${parent}/paused-joiner`, join: `:${member.port}`, logLevel: "verbose" });
+  started.push(joiner);
+  await eventually("the join", () => joiner.log(), (text) => text.includes("Joined the cluster"), 20_000, 1);
+  joiner.kill("SIGSTOP");
+  await Bun.sleep(7000);
+  joiner.kill("SIGCONT");
+  await eventually("two voters", () => call(member, "RAFTPEERS"), (peers) => Array.isArray(peers) && peers.length === 4 && !peers.includes("Learner"));
+  expect(await call(joiner, "SET", "after-pause", "1")).toEqual({ error: expect.stringMatching(/^MOVED /) });
+  expect(joiner.log()).not.toContain("no leader has reached this node");
+});
+
 test("a node that joined but that no leader reaches says so in its log", async () => {
   const member = await startNode("silence-1", null);
   // The joining node advertises a proxy that passes the leader's check at the join (the first
