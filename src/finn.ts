@@ -611,7 +611,7 @@ async function openLocked(
   raftNode.onPropose((command) => blocked.proposed(command));
   server.afterCommand = () => blocked.serveProposed();
   server.onPeerInput = (session) => {
-    if (session.state === "ready") raftNode.heardFrom(session.openerId);
+    if (session.state === "ready" && session.leaderTraffic === true) raftNode.heardFrom(session.openerId);
   };
   transport.onPeerReading = (id) => raftNode.peerReading(id);
   const applier = new ClientApplier(raftNode, options.redirect ?? "moved", proxy, blocked);

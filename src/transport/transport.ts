@@ -29,6 +29,13 @@ export interface PeerSession {
   readonly peerNonce: string;
   /** A snapshot being streamed in by this peer (`RAFTSNAP`). */
   transfer?: IncomingSnapshot | null;
+  /**
+   * Whether the last message this link delivered was a leader's (an append, a heartbeat, a
+   * snapshot): only then do more bytes on it count as the leader's word (`RaftNode.heardFrom`).
+   * A leader killed and restarted opens a new link and asks for votes on it; counted, its bytes
+   * kept the followers that still took it for their leader from ever standing for election.
+   */
+  leaderTraffic?: boolean;
 }
 
 interface IncomingSnapshot {
@@ -228,6 +235,8 @@ export class Transport {
       this.logger.warning(`Dropped ${decoded.length - accepted.length} messages from peer ${session.openerId.slice(0, 12)} not sent by it or not for this node`);
     }
     this.stats.receivedMessages += accepted.length;
+    const last = accepted.at(-1);
+    if (last !== undefined) session.leaderTraffic = last.type === "append" || last.type === "heartbeat" || last.type === "snapshot";
     if (accepted.length > 0) this.deliver(accepted);
     return { kind: "none" };
   }
