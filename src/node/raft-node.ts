@@ -704,6 +704,7 @@ export class RaftNode implements Replicator {
           this.requestReads();
         }
       } while (!this.closed && (this.rerun || (this.queuedCommands.length > 0 && this.heldAtCommit === null) || this.turnReads.length > 0));
+      if (!this.closed) this.maybeSnapshot();
       // Messages that leave the core nothing to hand out (a heartbeat's answer, which renews the
       // lease) cleared the fast path too: judge it again now that every message has been stepped.
       if (!this.closed) this.refreshFastReads();
@@ -1113,6 +1114,9 @@ export class RaftNode implements Replicator {
     this.snapshot().then(
       () => {
         this.snapshotFailures = 0;
+        // One that came due while this one was written starts now, not at the next write (a burst
+        // that ended meanwhile left its log uncompacted until then): the loop judges, at its end.
+        this.schedule();
       },
       (error: unknown) => {
         if (this.snapshotsDisabled) return;
