@@ -8,7 +8,9 @@
  *
  * For each server, test and pipeline it reports medians of requests per second, p50 and p99
  * latency (redis-benchmark's), CPU time of the server per request (its processes' user + system
- * time over the run, from /proc, all three nodes for the cluster), and the peak resident memory
+ * time over the run, from /proc, all three nodes for the cluster), its minor page faults per
+ * request (the same processes; memory the allocator handed back and faults in again shows here),
+ * and the peak resident memory
  * of each process over the whole run (VmHWM); and the ratio to the matching redis-server mode:
  * low to no persistence, medium and the cluster to `everysec`, high to `always`. It writes a
  * markdown table, the raw figures (JSON) and a chart (SVG) to `--out` (bench/results).
@@ -79,12 +81,26 @@ async function focus(targets: readonly Target[], on: Target): Promise<void> {
   await waitForPing(on.port);
 }
 
-/** User + system CPU time of `pid` so far, in seconds (from /proc/<pid>/stat, 100 ticks a second). */
-function cpuSeconds(pid: number): number {
+/**
+ * User + system CPU time of `pid` so far, in seconds (100 ticks a second), and its minor page
+ * faults, all its threads' (from /proc/<pid>/stat).
+ */
+function processCounters(pid: number): { cpuSeconds: number; minorFaults: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, minorFaults: Number(fields[7]) };
+}
+
+/** The counters of `processCounters` summed over `pids`. */
+function counters(pids: readonly number[]): { cpuSeconds: number; minorFaults: number } {
+  const sum = { cpuSeconds: 0, minorFaults: 0 };
+  for (const pid of pids) {
+    const one = processCounters(pid);
+    sum.cpuSeconds += one.cpuSeconds;
+    sum.minorFaults += one.minorFaults;
+  }
+  return sum;
 }
 
 
@@ -115,6 +131,7 @@ interface Sample {
   p50: number;
   p99: number;
   cpuMicros: number;
+  faults: number;
 }
 
 async function main(): Promise<void> {
@@ -155,13 +172,19 @@ async function main(): Promise<void> {
     const samples = new Map<string, Sample[]>();
     const run = (target: Target, test: string, pipeline: number, record: boolean): void => {
       const requests = settings.requests * (pipeline > 1 ? 4 : 1);
-      const before = target.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const before = counters(target.pids);
       const row = runBenchmark(target.port, [test], requests, settings.clients, pipeline, [], target.pinned ? cpu.client : []).get(test.toUpperCase());
-      const after = target.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+      const after = counters(target.pids);
       if (row === undefined) throw new Error(`no ${test} row from redis-benchmark against ${target.name}`);
       if (!record) return;
       const key = `${target.name}|${test}|${pipeline}`;
-      samples.set(key, [...(samples.get(key) ?? []), { rps: row.rps, p50: row.p50, p99: row.p99, cpuMicros: ((after - before) * 1e6) / requests }]);
+      samples.set(key, [...(samples.get(key) ?? []), {
+          rps: row.rps,
+          p50: row.p50,
+          p99: row.p99,
+          cpuMicros: ((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests,
+          faults: (after.minorFaults - before.minorFaults) / requests,
+        }]);
     };
     const tests = ["set", "get"];
     for (let pass = 0; pass < settings.warmup; pass++) {
@@ -186,8 +209,8 @@ async function main(): Promise<void> {
     lines.push(`redis-benchmark -c ${settings.clients} -n ${settings.requests} (×4 at pipeline > 1), medians of ${settings.reps} runs after ${settings.warmup} untimed`);
     lines.push(`${machine}; single processes: ${cpu.description}; the cluster and redis-benchmark unpinned`);
     lines.push("");
-    lines.push("| server | test | pipeline | rps | p50 ms | p99 ms | CPU µs/request | vs matching redis | peak RSS MiB |");
-    lines.push("|---|---|---:|---:|---:|---:|---:|---|---|");
+    lines.push("| server | test | pipeline | rps | p50 ms | p99 ms | CPU µs/request | page faults/request | vs matching redis | peak RSS MiB |");
+    lines.push("|---|---|---:|---:|---:|---:|---:|---:|---|---|");
     const medianOf = (key: string, field: keyof Sample): number => median((samples.get(key) ?? []).map((sample) => sample[field]));
     for (const target of targets) {
       for (const test of tests) {
@@ -199,7 +222,7 @@ async function main(): Promise<void> {
           const rss = peak.get(target.name) ?? [];
           lines.push(
             `| ${target.name} | ${test.toUpperCase()} | ${pipeline} | ${Math.round(rps).toLocaleString("en")} | ${medianOf(key, "p50").toFixed(3)} | ` +
-              `${medianOf(key, "p99").toFixed(3)} | ${medianOf(key, "cpuMicros").toFixed(2)} | ` +
+              `${medianOf(key, "p99").toFixed(3)} | ${medianOf(key, "cpuMicros").toFixed(2)} | ${medianOf(key, "faults").toFixed(3)} | ` +
               `${ratio === null ? (target.matches === "" ? "–" : "n/a") : `${ratio.toFixed(2)}x ${target.matches}`} | ${rss.map((mib) => mib.toFixed(0)).join(" / ")} |`,
           );
           rows.push({
@@ -211,6 +234,7 @@ async function main(): Promise<void> {
             p50: medianOf(key, "p50"),
             p99: medianOf(key, "p99"),
             cpuMicrosPerRequest: medianOf(key, "cpuMicros"),
+            pageFaultsPerRequest: medianOf(key, "faults"),
             matches: target.matches,
             ratio,
             peakRssMiB: rss,

@@ -10,7 +10,7 @@
  */
 import type { Backend, Level, Options, RedirectMode } from "./finn.ts";
 import { isLogLevel, type LogLevel } from "./log.ts";
-import { restartWithAllocatorSetting } from "./node/allocator.ts";
+import { restartWithAllocatorSettings } from "./node/allocator.ts";
 import { finnVersion } from "./version.ts";
 
 export const usage = `Usage: finn-clone [flags]
@@ -324,7 +324,7 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "vers
 
 async function main(): Promise<void> {
   // Before anything is opened: see allocator.ts.
-  restartWithAllocatorSetting();
+  restartWithAllocatorSettings();
   let flags: CloneFlags | "help" | "version";
   try {
     flags = parseFlags(process.argv.slice(2));
