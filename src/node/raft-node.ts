@@ -118,6 +118,17 @@ const proposalTimeoutMillisecondsDefault = 10_000;
 const heldMillisecondsMax = 5_000;
 /** ...and this many bytes of them at most (more are refused at once, not applied). */
 const heldBytesMax = 256 * 1024 * 1024;
+/**
+ * While a snapshot is written the log keeps growing behind it, and is compacted only once it is
+ * done: on a disk slowed by other writers' flushes, a snapshot of a small state took 200 ms and
+ * more, and the log took on 50 MB meanwhile. So a leader lets the entries applied since the
+ * snapshot's capture reach this many times `snapshotBytes`, or the snapshot's own size if more
+ * (writing it takes about as long as writing that much log), and then holds new writes until it is
+ * done, as RocksDB stalls writes behind a lagging compaction: the data directory stays bounded
+ * whatever the disk's speed. A write waits `heldMillisecondsMax` at most: then a batch goes on,
+ * so a snapshot that does not end slows writes without stopping them.
+ */
+const snapshotBacklogFactor = 4;
 /** A machine writing a snapshot gives the event loop a turn after this much work. */
 const snapshotSliceMilliseconds = 5;
 /**
@@ -272,6 +283,14 @@ export class RaftNode implements Replicator {
   private installing = false;
   /** Bytes of entries applied since the last snapshot started (a snapshot is due past a bound). */
   private appliedBytesSinceSnapshot = 0;
+  /** Bytes of entries applied since the machine captured the snapshot being written (see `snapshotBacklogFactor`). */
+  private appliedBytesSinceCapture = 0;
+  /** True while queued writes wait for the snapshot being written (`snapshotBacklogFactor`); since when. */
+  private heldForSnapshot = false;
+  private heldForSnapshotSince = 0;
+  /** Times writes were held for a snapshot, and the longest hold (ms): RAFTSTATS. */
+  snapshotHolds = 0;
+  snapshotHoldMillisecondsMax = 0;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   snapshotStallMillisecondsMax = 0;
   /** When this node last wrote a snapshot, or started (ms since the epoch): LASTSAVE. */
@@ -585,6 +604,8 @@ export class RaftNode implements Replicator {
       lastSnapshotTerm: snapshot.term,
       pendingProposals: this.queuedCommands.length + this.pending.size,
       snapshotStallMillisecondsMax: this.snapshotStallMillisecondsMax,
+      snapshotHolds: this.snapshotHolds,
+      snapshotHoldMillisecondsMax: this.snapshotHoldMillisecondsMax,
       lastSnapshotAt: this.lastSnapshotAt,
       logWrites: this.store.writeCount(),
       logSyncs: this.store.syncCount(),
@@ -703,7 +724,7 @@ export class RaftNode implements Replicator {
           this.proposeQueued();
           this.requestReads();
         }
-      } while (!this.closed && (this.rerun || (this.queuedCommands.length > 0 && this.heldAtCommit === null) || this.turnReads.length > 0));
+      } while (!this.closed && (this.rerun || (this.queuedCommands.length > 0 && this.heldAtCommit === null && !this.heldForSnapshot) || this.turnReads.length > 0));
       if (!this.closed) this.maybeSnapshot();
       // Messages that leave the core nothing to hand out (a heartbeat's answer, which renews the
       // lease) cleared the fast path too: judge it again now that every message has been stepped.
@@ -736,6 +757,7 @@ export class RaftNode implements Replicator {
 
   private proposeQueued(): void {
     if (this.queuedCommands.length === 0) return;
+    if (this.holdForSnapshot()) return;
     if (this.heldAtCommit !== null && this.raft.isLeader() && this.raft.status().commit === this.heldAtCommit && performance.now() - this.heldSince < heldMillisecondsMax) return;
     this.fastReadsUntil = 0;
     const commands = this.queuedCommands;
@@ -772,6 +794,31 @@ export class RaftNode implements Replicator {
         time,
       });
     }
+  }
+
+  /**
+   * Whether the queued writes wait for the snapshot being written (`snapshotBacklogFactor`): only
+   * a leader holds them (a follower's log grows with its leader's), and one held for
+   * `heldMillisecondsMax` goes on.
+   */
+  private holdForSnapshot(): boolean {
+    const now = performance.now();
+    const full =
+      this.snapshotting !== null &&
+      this.raft.isLeader() &&
+      this.appliedBytesSinceCapture >= Math.max(snapshotBacklogFactor * this.snapshotBytes, this.snapshotData.byteLength);
+    if (full && !this.heldForSnapshot) {
+      this.heldForSnapshot = true;
+      this.heldForSnapshotSince = now;
+      this.snapshotHolds++;
+      return true;
+    }
+    if (full && now - this.heldForSnapshotSince < heldMillisecondsMax) return true;
+    if (this.heldForSnapshot) {
+      this.heldForSnapshot = false;
+      this.snapshotHoldMillisecondsMax = Math.max(this.snapshotHoldMillisecondsMax, now - this.heldForSnapshotSince);
+    }
+    return false;
   }
 
   /** Whether `commands`, refused for the uncommitted limit, may wait for commits (see `heldAtCommit`). */
@@ -917,6 +964,7 @@ export class RaftNode implements Replicator {
 
   private applyEntry(entry: Entry): void {
     this.appliedBytesSinceSnapshot += entry.data.byteLength;
+    this.appliedBytesSinceCapture += entry.data.byteLength;
     this.trail.applied(entry.index, entry.data.byteLength);
     this.machineApplied = entry.index;
     const pending = this.pending.get(entry.index);
@@ -1067,6 +1115,7 @@ export class RaftNode implements Replicator {
     }
     // Applying stands still only while the machine captures its state (it returns at its first await).
     const stall = performance.now() - started;
+    this.appliedBytesSinceCapture = 0;
     this.snapshotting = (async () => {
       const outcome = await result;
       if (outcome === ErrDisabled) {
@@ -1100,6 +1149,8 @@ export class RaftNode implements Replicator {
       );
     })().finally(() => {
       this.snapshotting = null;
+      // Writes held for it go on (`holdForSnapshot`).
+      if (this.heldForSnapshot) this.schedule();
     });
     return this.snapshotting;
   }

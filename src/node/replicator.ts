@@ -36,6 +36,9 @@ export interface NodeStatus {
   readonly lastContactMilliseconds: number | null;
   /** The longest time applying stood still while the machine captured a snapshot (ms). */
   readonly snapshotStallMillisecondsMax: number;
+  /** Times the leader held writes until the snapshot being written was done, and the longest hold (ms). */
+  readonly snapshotHolds: number;
+  readonly snapshotHoldMillisecondsMax: number;
   /** When this node last wrote a snapshot (ms since the epoch), or when it started if it has not. */
   readonly lastSnapshotAt: number;
   /** The log store's writes and flushes to disk since it opened. */

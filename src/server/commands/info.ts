@@ -148,6 +148,8 @@ function frameworkSections(context: BuiltinContext): InfoSections {
       last_log_index: status.lastLogIndex,
       last_snapshot_index: status.lastSnapshotIndex,
       snapshot_stall_ms_max: status.snapshotStallMillisecondsMax.toFixed(1),
+      snapshot_write_holds: status.snapshotHolds,
+      snapshot_write_hold_ms_max: status.snapshotHoldMillisecondsMax.toFixed(1),
       consistency: context.settings.consistency,
       election_timeout_ms: status.electionTimeoutMilliseconds,
     },

@@ -36,6 +36,8 @@ export const raftStats: Builtin = {
       last_snapshot_term: String(status.lastSnapshotTerm),
       num_peers: String(Math.max(0, (context.cluster?.peers().length ?? 1) - 1)),
       snapshot_stall_ms_max: status.snapshotStallMillisecondsMax.toFixed(1),
+      snapshot_write_holds: String(status.snapshotHolds),
+      snapshot_write_hold_ms_max: status.snapshotHoldMillisecondsMax.toFixed(1),
       state: status.state,
       term: String(status.term),
     };
