@@ -178,6 +178,13 @@ class Capture implements Captured {
   }
 }
 
+/**
+ * The value of a dead entry: `order` keeps dead entries until it is compacted (and a capture's
+ * copy of `order` until it is released), and they must not keep their values alive with them
+ * (eight deleted 70 MB strings stayed in memory, 560 MB, until the next compaction).
+ */
+const deadValue: Value = new Uint8Array(0);
+
 /** Dead entries tolerated in `order` before it is compacted: at least this many, and half of it. */
 const deadEntriesCompactMin = 1024;
 /** Keys active expiry reclaims at most before one command (Redis samples 20 per cycle). */
@@ -527,6 +534,7 @@ export class Keyspace {
     if (this.captures.length > 0) this.preserve(entry);
     this.entries.delete(key);
     entry.dead = true;
+    entry.value = deadValue;
     if (entry.expiresAt !== 0) this.withTtl--;
     this.deadInOrder++;
     if (this.deadInOrder >= deadEntriesCompactMin && this.deadInOrder * 2 >= this.order.length) {
@@ -547,6 +555,7 @@ export class Keyspace {
     for (const entry of this.order) {
       if (this.captures.length > 0 && !entry.dead) this.preserve(entry);
       entry.dead = true;
+      entry.value = deadValue;
     }
     this.order = [];
     this.deadInOrder = 0;
