@@ -122,4 +122,25 @@ describe("snapshot store", () => {
     rmSync(path);
     expect((await store.latest())!.metadata.index).toBe(asIndex(10));
   });
+
+  test("readDataSync: a snapshot's data read back whole by its metadata, checked; null when its file is gone", async () => {
+    const store = SnapshotStore.open(freshDir());
+    const data = dataOf(300_000, 3);
+    await writeSnapshot(store, metadataAt(30), data);
+    expect(Buffer.from(store.readDataSync(metadataAt(30))!).equals(Buffer.from(data))).toBe(true);
+    expect(store.readDataSync(metadataAt(31))).toBeNull();
+    await writeSnapshot(store, metadataAt(40), new Uint8Array(0));
+    expect(store.readDataSync(metadataAt(40))!.byteLength).toBe(0);
+
+    const path = join(store.dir, store.list().find((name) => name.includes(String(30).padStart(20, "0")))!);
+    const original = readFileSync(path);
+    const flipped = Uint8Array.from(original);
+    flipped[flipped.byteLength - 10] = flipped[flipped.byteLength - 10]! ^ 0x01;
+    writeFileSync(path, flipped);
+    expect(() => store.readDataSync(metadataAt(30))).toThrow(`snapshot file ${path} is corrupt: the data fails its checksum`);
+    truncateSync(path, original.byteLength - 1);
+    expect(() => store.readDataSync(metadataAt(30))).toThrow("the data is truncated");
+    writeFileSync(path, Buffer.concat([original, Buffer.from("x")]));
+    expect(() => store.readDataSync(metadataAt(30))).toThrow("bytes follow the data");
+  });
 });

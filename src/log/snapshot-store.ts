@@ -10,7 +10,7 @@
  * `[data length u64][data crc32 u32][header crc32 u32]`, where the header CRC covers every byte
  * of the header before it. The header is written last (at offset 0, its size is known up front).
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
 import { open, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../assert.ts";
@@ -156,6 +156,28 @@ export class SnapshotStore {
     const reader = makeReader(path, header);
     for await (const chunk of reader.chunks()) void chunk; // verifies the data CRC at the end
     return reader;
+  }
+
+  /**
+   * The data of the snapshot taken at `metadata`, read whole and checked (header and data CRC32),
+   * or null when its file is gone. Synchronous, for a node that does not hold its latest snapshot
+   * in memory (`RaftNode.snapshotDataFor`).
+   */
+  readDataSync(metadata: SnapshotMetadata): Uint8Array | null {
+    const path = join(this.dir, fileName(metadata));
+    if (!existsSync(path)) return null;
+    const header = readHeader(path);
+    if (header.metadata.index !== metadata.index || header.metadata.term !== metadata.term) throw corrupt(path, "its header names another snapshot");
+    const fd = openSync(path, "r");
+    try {
+      const data = readExactly(fd, header.dataBytes + 1, header.headerBytes);
+      if (data.byteLength < header.dataBytes) throw corrupt(path, `the data is truncated at byte ${header.headerBytes + data.byteLength} of ${header.headerBytes + header.dataBytes}`);
+      if (data.byteLength > header.dataBytes) throw corrupt(path, "bytes follow the data");
+      if (Bun.hash.crc32(data) >>> 0 !== header.dataCrc) throw corrupt(path, "the data fails its checksum");
+      return data;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private prune(): void {
