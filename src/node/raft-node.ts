@@ -339,7 +339,9 @@ export class RaftNode implements Replicator {
       applyBytesMax: applyBytesMax,
     });
     this.persistedHardState = options.store.hardState();
-    this.noteSnapshotData(options.snapshotData, this.snapshotDataIndex);
+    // Held whatever the membership: the snapshot's may be older than the log's (peers that joined
+    // after it), and reading it back on a leader's loop could stall it past an election timeout.
+    this.noteSnapshotData(options.snapshotData, this.snapshotDataIndex, true);
     this.updatePeers();
 
     this.onRoleChange(this.lastState);
@@ -1066,13 +1068,14 @@ export class RaftNode implements Replicator {
    * Notes the data of the latest snapshot. A node with peers keeps it in memory, to send it to a
    * follower that needs it without reading it back; a node alone keeps only its size: the bytes
    * would be a second copy of its state that nothing sends (a heap snapshot of one node found 367 MB
-   * held there after its large values were deleted), and they are in the file if a node joins.
+   * held there after its large values were deleted), and they are in the file if a node joins
+   * (a learner first: the one voter's loop may stand still while it reads them).
    */
-  private noteSnapshotData(data: Uint8Array, index: number): void {
+  private noteSnapshotData(data: Uint8Array, index: number, hold = false): void {
     const membership = this.raft.status().membership;
     this.snapshotDataIndex = index;
     this.snapshotDataBytes = data.byteLength;
-    this.snapshotData = membership.voters.length + membership.learners.length > 1 ? data : null;
+    this.snapshotData = hold || membership.voters.length + membership.learners.length > 1 ? data : null;
   }
 
   /**
