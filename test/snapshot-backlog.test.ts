@@ -9,6 +9,7 @@
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
 import type { Applier, Conn, Machine, RespCommand, SnapshotWriter } from "../src/finn.ts";
+import { eventually } from "./helpers/eventually.ts";
 import { InProcessNodes } from "./helpers/in-process-nodes.ts";
 import { plain, RespConnection } from "./helpers/resp-client.ts";
 
@@ -96,14 +97,6 @@ async function appendUntilSnapshot(connection: RespConnection, machine: GatedSna
   }
 }
 
-async function until(what: string, condition: () => boolean, milliseconds = 10_000): Promise<void> {
-  const deadline = performance.now() + milliseconds;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
 const nodes = new InProcessNodes("backlog");
 
 /**
@@ -169,7 +162,7 @@ test("a follower does not hold: it applies what its leader sends while its own s
   const writer = await RespConnection.connect(leader.port);
   try {
     for (let i = 1; i <= 44; i++) expect(plain(await writer.call("APPEND", "k", value))).toBe(i);
-    await until("the follower to apply every write", () => machines[1]!.appended === 44);
+    await eventually("the follower to apply every write", () => machines[1]!.appended, (appended) => appended === 44, 10_000);
     expect(machines[1]!.snapshotsStarted).toBe(1);
   } finally {
     machines[1]!.release();

@@ -808,11 +808,12 @@ export class RaftNode implements Replicator {
    * `heldMillisecondsMax` goes on.
    */
   private holdForSnapshot(): boolean {
-    const now = performance.now();
     const full =
       this.snapshotting !== null &&
       this.raft.isLeader() &&
       this.appliedBytesSinceCapture >= Math.max(snapshotBacklogFactor * this.snapshotBytes, this.snapshotDataBytes);
+    if (!full && !this.heldForSnapshot) return false;
+    const now = performance.now();
     if (full && !this.heldForSnapshot) {
       this.heldForSnapshot = true;
       this.heldForSnapshotSince = now;
