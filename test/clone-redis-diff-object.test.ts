@@ -1,5 +1,5 @@
 /**
- * OBJECT and MEMORY USAGE against the real redis-server, reply for reply (`helpers/redis-diff.ts`):
+ * OBJECT and MEMORY USAGE (and the arities of MEMORY's other subcommands) against the real redis-server, reply for reply (`helpers/redis-diff.ts`):
  * the encodings Redis 7.0 names for values built the ordinary way (strings by content and length,
  * small and large sets, hashes and sorted sets, lists, streams), REFCOUNT's shared integers, the
  * errors and arities of both commands, OBJECT FREQ's refusal; MEMORY USAGE's figure is the
@@ -46,6 +46,8 @@ const script: Case[] = [
   positive("MEMORY", "USAGE", "list", "samples", "2"), positive("MEMORY", "USAGE", "stream"), positive("MEMORY", "USAGE", "bigzset", "SAMPLES", "5", "SAMPLES", "1"),
   c("MEMORY", "USAGE", "nope"), c("MEMORY", "USAGE", "i", "SAMPLES"), c("MEMORY", "USAGE", "i", "SAMPLES", "-1"), c("MEMORY", "USAGE", "i", "SAMPLES", "x"),
   c("MEMORY", "USAGE", "i", "FOO", "1"), c("MEMORY", "USAGE"), c("MEMORY"), c("MEMORY", "FOO"), c("MEMORY", "HELP", "x"),
+  // The node's own subcommands (test/memory-command.test.ts checks their figures): PURGE's reply, the arities
+  c("MEMORY", "PURGE"), c("MEMORY", "purge", "x"), c("MEMORY", "STATS", "x"), c("MEMORY", "DOCTOR", "x"), c("MEMORY", "MALLOC-STATS", "x"),
 ];
 
 describe("OBJECT and MEMORY USAGE answer as redis-server does", () => {

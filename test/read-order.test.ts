@@ -124,6 +124,7 @@ function startServer(mode: "moved" | "proxy"): Harness {
     cluster: null,
     settings: { port: 0, bind: "127.0.0.1", advertise: "", dir: "", durability: "low", consistency: "high", backend: "memory", version: "7.2.0", nodeId: "n1", cluster: "finn", passwords: { client: "", admin: "" } },
     startedAt: Date.now(),
+    startupMemory: { heapUsed: 0, rss: 0 },
     shutdown: null,
     commandSpecs: () => [],
     machineInfo: () => ({}),

@@ -83,6 +83,7 @@ function startPeer(id: string, secret: string, cluster = "test", log: Logger = l
     cluster: null,
     settings: { port: 0, bind: "127.0.0.1", advertise: "", dir: "", durability: "low", consistency: "low", backend: "memory", version: "7.2.0", nodeId: id, cluster: "finn", passwords: { client: "", admin: "" } },
     startedAt: Date.now(),
+    startupMemory: { heapUsed: 0, rss: 0 },
     shutdown: null,
     commandSpecs: () => [],
     machineInfo: () => ({}),

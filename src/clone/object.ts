@@ -24,6 +24,7 @@ import type { Applier, Conn } from "../api.ts";
 import { RespError } from "../errors.ts";
 import { type Command, latin1 } from "../resp/reader.ts";
 import { spec, writeHelp } from "../server/command-spec.ts";
+import { memoryHelpLines } from "../server/commands/memory.ts";
 import { errNotInteger, errSyntax, option, parseInt64, parseLong } from "./arguments.ts";
 import type { CloneCommand } from "./command.ts";
 import type { HashValue } from "./hash.ts";
@@ -215,13 +216,14 @@ export const objectCommands: readonly CloneCommand[] = [
       "readonly",
       [2, 2, 1],
       "server",
-      "USAGE key [SAMPLES count]: an estimate of this node's memory for the key and its value, in bytes; HELP.",
-      "USAGE|HELP [key] [SAMPLES count:integer]",
+      "USAGE key [SAMPLES count]: an estimate of this node's memory for the key and its value, in bytes; HELP. (STATS, DOCTOR, PURGE and MALLOC-STATS are the node's own: src/server/commands/memory.ts.)",
+      "USAGE|HELP|STATS|DOCTOR|PURGE|MALLOC-STATS [key] [SAMPLES count:integer]",
     ),
     run(db, applier, conn, command) {
       const sub = option(command.arg(1));
       if (sub === "help") {
         return help(applier, conn, command, "memory", [
+          ...memoryHelpLines,
           "USAGE <key> [SAMPLES <count>]",
           "    Return memory in bytes used by <key> and its value. Nested values are",
           "    sampled up to <count> times (default: 5, 0 means sample all).",

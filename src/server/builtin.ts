@@ -41,6 +41,8 @@ export interface BuiltinContext {
   readonly cluster: ClusterControl | null;
   readonly settings: NodeSettings;
   readonly startedAt: number;
+  /** The JavaScript heap in use and the process's resident memory when the node started, before it loaded any state (MEMORY STATS). */
+  readonly startupMemory: { readonly heapUsed: number; readonly rss: number };
   /** Every command the node knows: built-ins and the machine's. */
   readonly commandSpecs: () => readonly CommandSpec[];
   /** Sections the machine adds to INFO (such as keyspace). */

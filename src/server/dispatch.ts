@@ -6,6 +6,7 @@ import type { Applier, Machine } from "../api.ts";
 import { ErrUnknownCommand, errorReplyText } from "../errors.ts";
 import { type Command, latin1 } from "../resp/reader.ts";
 import type { Builtin, BuiltinContext } from "./builtin.ts";
+import { memorySubcommands } from "./commands/memory.ts";
 import { arityAllows, type CommandSpec } from "./command-spec.ts";
 import type { Connection } from "./connection.ts";
 import type { Access, Dispatcher } from "./server.ts";
@@ -88,7 +89,8 @@ export function createDispatcher(
       connection.writeError(`ERR Can't execute '${fullName(command)}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
       return;
     }
-    const builtin = builtins.get(name);
+    // MEMORY STATS, DOCTOR, PURGE and MALLOC-STATS are the node's; MEMORY's others are the machine's.
+    const builtin = builtins.get(name) ?? (name === "memory" && command.argCount > 1 ? memorySubcommands.get(latin1(command.arg(1)).toLowerCase()) : undefined);
     if (builtin !== undefined && !connection.admin && builtin.adminOnly === true) {
       connection.writeError("NOPERM this command needs the admin user: AUTH admin <password>");
       return;
@@ -97,7 +99,7 @@ export function createDispatcher(
     if (transaction !== null && !transactionControl.has(name)) {
       // Inside MULTI: check what can be checked now (Redis answers these errors at once and
       // aborts the transaction at EXEC), and queue the rest.
-      const spec = builtins.get(name)?.spec ?? machineSpecs.get(name);
+      const spec = builtin?.spec ?? machineSpecs.get(name);
       if (spec === undefined && machineSpecs.size > 0) {
         transaction.failed = true;
         connection.writeError(errorReplyText(ErrUnknownCommand, name, givenName(command)));
@@ -132,7 +134,7 @@ export function createDispatcher(
     }
     if (builtin !== undefined) {
       if (!arityAllows(builtin.spec.arity, command.argCount)) {
-        const error = `wrong number of arguments for '${name}' command`;
+        const error = `wrong number of arguments for '${builtin.spec.name}' command`;
         if (transaction !== null && name === "exec") {
           // As Redis: EXEC refused ends the transaction, discarded with the reason.
           connection.transaction = null;
