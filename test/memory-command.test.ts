@@ -2,7 +2,7 @@
  * MEMORY STATS, DOCTOR, PURGE and MALLOC-STATS (src/server/commands/memory.ts) against a real
  * clone process: STATS has redis-server's fields in redis-server's order (compared with a real one)
  * in RESP2 and RESP3, with figures that agree with DBSIZE and INFO; PURGE gives back what deleted
- * values held; DOCTOR judges an empty node, then a node whose peak is past; the errors and
+ * values held (the admin user's, when there is one); DOCTOR judges an empty node, then a node whose peak is past; the errors and
  * arities are Redis's; a transaction runs them; redis-py's helpers parse the replies.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
@@ -140,6 +140,21 @@ describe("MEMORY PURGE and DOCTOR", () => {
 });
 
 describe("MEMORY's node subcommands", () => {
+  test("with an admin password, PURGE is the admin user's (STATS is anyone's)", async () => {
+    const secured = await CloneProcess.start({ name: "memory-admin", extraArguments: ["-auth", "client-pass", "-admin-auth", "admin-pass"] });
+    const connection = await RespConnection.connect(secured.port);
+    try {
+      expect(plain(await connection.call("AUTH", "client-pass"))).toBe("OK");
+      expect(plain(await connection.call("MEMORY", "PURGE"))).toEqual({ error: "NOPERM this command needs the admin user: AUTH admin <password>" });
+      expect((plain(await connection.call("MEMORY", "STATS")) as unknown[])[0]).toBe("peak.allocated");
+      expect(plain(await connection.call("AUTH", "admin", "admin-pass"))).toBe("OK");
+      expect(plain(await connection.call("MEMORY", "PURGE"))).toBe("OK");
+    } finally {
+      connection.close();
+      await secured.cleanup();
+    }
+  });
+
   test("MALLOC-STATS reports the engine and the allocator's settings", async () => {
     const report = String(await call(node, "MEMORY", "MALLOC-STATS"));
     expect(report).toStartWith("___ Begin Bun memory statistics ___\n");
