@@ -287,6 +287,8 @@ export class Connection implements Conn, CommandSink {
 
   /** True while the server runs one of this connection's commands. */
   dispatching = false;
+  /** The command being dispatched is to be shown to MONITOR once it has run (set by the dispatcher). */
+  shownToMonitors = false;
   /** The number of `apply` calls of the command being dispatched (one command, one apply). */
   appliesInDispatch = 0;
   /** Writes queued on this connection whose replies have not been written yet. */

@@ -95,6 +95,9 @@ export function createDispatcher(
       connection.writeError("NOPERM this command needs the admin user: AUTH admin <password>");
       return;
     }
+    // MONITOR shows what runs (or is queued in a transaction) once it has run, as Redis does, but
+    // not administration (`Server.dispatch` feeds it).
+    if (server.monitors.size > 0 && !connection.inExec) connection.shownToMonitors = (builtin?.spec ?? machineSpecs.get(name))?.flags.includes("admin") !== true;
     const transaction = connection.transaction;
     if (transaction !== null && !transactionControl.has(name)) {
       // Inside MULTI: check what can be checked now (Redis answers these errors at once and

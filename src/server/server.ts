@@ -19,6 +19,7 @@ import type { RedirectMode } from "./applier.ts";
 import { Connection, Slot, SlotKind } from "./connection.ts";
 import { subscribed } from "./dispatch.ts";
 import { InstantaneousMetric } from "./metrics.ts";
+import { Monitors } from "./monitor.ts";
 import { PubSub } from "./pubsub.ts";
 import type { PeerSession } from "../transport/transport.ts";
 
@@ -189,9 +190,17 @@ export class Server {
 
   /** This node's publish/subscribe: its clients' subscriptions (`PubSub`). */
   readonly pubsub: PubSub = new PubSub(this);
+  /** The connections that sent MONITOR (`Monitors`). */
+  readonly monitors: Monitors;
 
   constructor(private readonly options: ServerOptions) {
     this.limits = options.limits;
+    this.monitors = new Monitors(
+      options.limits,
+      (connection, bytes) => this.disconnectOverLimit(connection, bytes),
+      (connection) => this.markReady(connection),
+      (connection) => this.outputBacklog(connection),
+    );
     this.writer.bytesLimit = options.limits.outputBytesMax;
     this.writer.overLimit = () => this.writerOverLimit();
     this.readerLimits = options.limits;
@@ -374,6 +383,7 @@ export class Server {
     connection.closed = true;
     connection.forgetWatch();
     this.pubsub.forget(connection);
+    this.monitors.remove(connection);
     connection.blockedLink?.close("its client left");
     connection.blockedLink = null;
     this.connections.delete(connection);
@@ -406,6 +416,10 @@ export class Server {
     this.cutCaptured(connection);
     connection.captureMark = -1;
     connection.dispatching = false;
+    if (connection.shownToMonitors) {
+      connection.shownToMonitors = false;
+      this.monitors.feed(connection, command);
+    }
   }
 
   /**

@@ -38,7 +38,7 @@ function describe(context: BuiltinContext, connection: Connection, now: number):
   const age = Math.floor((now - connection.createdAt) / 1000);
   const idle = Math.floor((now - connection.lastCommandAt) / 1000);
   const type = clientType(connection);
-  const flags = type === "replica" ? "S" : type === "pubsub" ? "P" : "N";
+  const flags = type === "replica" ? "S" : type === "pubsub" ? "P" : context.server.monitors.has(connection) ? "O" : "N";
   const channels = connection.channelSubscriptions?.size ?? 0;
   const patterns = connection.patternSubscriptions?.size ?? 0;
   return (

@@ -162,6 +162,7 @@ export const reset: Builtin = {
       connection.transaction = null;
       connection.forgetWatch();
       context.pubsub?.forget(connection);
+      context.server.monitors.remove(connection);
       connection.protocol = 2;
       connection.name = "";
       connection.replicaReads = false;

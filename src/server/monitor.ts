@@ -1,0 +1,132 @@
+/**
+ * MONITOR: every command this node receives from its clients, as Redis shows it to the connections
+ * that asked, one status line each:
+ *
+ *   +1700000000.123456 [0 127.0.0.1:53211] "SET" "key" "value"
+ *
+ * Arguments are quoted as Redis's `sdscatrepr` quotes them (`\"`, `\\`, `\n`, `\r`, `\t`, `\a`,
+ * `\b`, and `\xHH` for other bytes that are not printable ASCII). Like Redis, MONITOR shows a
+ * command once it has run (its own MONITOR and RESET do not show to the client that sent them),
+ * leaves out administrative commands, commands refused before they run (NOAUTH) and peers' Raft
+ * traffic, and shows `(redacted)` for the passwords of AUTH and HELLO. Unlike Redis, which shows a
+ * transaction's commands when EXEC runs them, a command queued in a MULTI shows when it is queued.
+ *
+ * A line is fed at the end of a command's dispatch, when the shared output buffer may hold another
+ * connection's replies: it never goes there (that would send them early) but takes a slot in the
+ * monitor's queue, written at the end of the turn with the monitor's other replies. A monitor
+ * that does not read is closed once it holds `queuedRepliesMax` lines or its unsent output passes
+ * `outputBytesMax`, as any client past its output limit is.
+ */
+import type { Command } from "../resp/reader.ts";
+import { type Connection, Slot, SlotKind } from "./connection.ts";
+
+/** Commands never shown: peers' handshake and traffic (their secret, the cluster's messages). */
+const hidden: ReadonlySet<string> = new Set(["rafthello", "raftauth", "raftmsg", "raftsnap"]);
+
+const redacted = Buffer.from("(redacted)");
+
+/** Redis's `sdscatrepr`: the bytes as a quoted, escaped, printable string. */
+export function quoteArgument(bytes: Uint8Array): string {
+  let text = '"';
+  for (const byte of bytes) {
+    switch (byte) {
+      case 0x5c:
+        text += "\\\\";
+        break;
+      case 0x22:
+        text += '\\"';
+        break;
+      case 0x0a:
+        text += "\\n";
+        break;
+      case 0x0d:
+        text += "\\r";
+        break;
+      case 0x09:
+        text += "\\t";
+        break;
+      case 0x07:
+        text += "\\a";
+        break;
+      case 0x08:
+        text += "\\b";
+        break;
+      default:
+        text += byte >= 0x20 && byte <= 0x7e ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, "0")}`;
+    }
+  }
+  return `${text}"`;
+}
+
+/** The arguments as MONITOR shows them: passwords replaced (AUTH's, and HELLO's after AUTH). */
+function shownArguments(command: Command): readonly Uint8Array[] {
+  const args = command.args;
+  if (command.name === "auth") return args.map((arg, i) => (i === 0 ? arg : redacted));
+  if (command.name !== "hello") return args;
+  const shown = args.slice();
+  for (let i = 2; i < shown.length; i++) {
+    if (Buffer.from(shown[i]!).toString("latin1").toLowerCase() !== "auth") continue;
+    for (let j = i + 1; j <= i + 2 && j < shown.length; j++) shown[j] = redacted;
+    i += 2;
+  }
+  return shown;
+}
+
+/** One MONITOR line for `command` from `connection`, at `microseconds` since the epoch. */
+export function monitorLine(connection: Connection, command: Command, microseconds: number): Uint8Array {
+  const seconds = Math.floor(microseconds / 1e6);
+  const fraction = String(Math.floor(microseconds % 1e6)).padStart(6, "0");
+  const args = shownArguments(command).map(quoteArgument).join(" ");
+  return Buffer.from(`+${seconds}.${fraction} [0 ${connection.remoteAddress}] ${args}\r\n`, "latin1");
+}
+
+export class Monitors {
+  private readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly limits: { readonly queuedRepliesMax: number; readonly outputBytesMax: number },
+    /** Closes a monitor past its output limit (the server's, with its log line and counter). */
+    private readonly disconnect: (connection: Connection, bytes: number) => void,
+    /** Has a connection's queue written at the end of this turn. */
+    private readonly markReady: (connection: Connection) => void,
+    /** Bytes produced for a connection and not yet taken by its socket. */
+    private readonly backlog: (connection: Connection) => number,
+  ) {}
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  has(connection: Connection): boolean {
+    return this.connections.has(connection);
+  }
+
+  add(connection: Connection): void {
+    this.connections.add(connection);
+  }
+
+  /** Stops showing commands to `connection` (RESET, or it closed). */
+  remove(connection: Connection): void {
+    this.connections.delete(connection);
+  }
+
+  /** Shows `command`, which `connection` just ran, to every monitor. */
+  feed(connection: Connection, command: Command): void {
+    if (connection.peerSession !== null || hidden.has(command.name)) return;
+    const line = monitorLine(connection, command, Math.floor((performance.timeOrigin + performance.now()) * 1000));
+    for (const monitor of this.connections) {
+      if (monitor.closed) {
+        this.connections.delete(monitor);
+        continue;
+      }
+      const backlog = this.backlog(monitor);
+      if (monitor.queued >= this.limits.queuedRepliesMax || backlog > this.limits.outputBytesMax) {
+        this.connections.delete(monitor);
+        this.disconnect(monitor, backlog);
+        continue;
+      }
+      monitor.enqueue(new Slot(SlotKind.Reply, "", line, null, monitor));
+      this.markReady(monitor);
+    }
+  }
+}
