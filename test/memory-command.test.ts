@@ -6,7 +6,8 @@
  * arities are Redis's; a transaction runs them; redis-py's helpers parse the replies.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { call, CloneProcess, freePort, makeTemporaryDirectory, removeTemporaryDirectory, repositoryRoot } from "./helpers/clone-process.ts";
+import { call, CloneProcess, repositoryRoot } from "./helpers/clone-process.ts";
+import { startRedisServer } from "./helpers/redis-diff.ts";
 import { callPort, plain, RespConnection, type RespValue } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
@@ -33,27 +34,13 @@ const number = (fields: Map<string, unknown>, name: string): number => Number(fi
 
 /** A real redis-server with one key, for its MEMORY STATS field names. */
 async function redisFieldNames(): Promise<string[]> {
-  const dir = makeTemporaryDirectory("finn-memory-redis-");
-  const port = await freePort();
-  const child = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir], { stdout: "ignore", stderr: "ignore" });
+  const redis = await startRedisServer();
   try {
-    let connection: RespConnection | null = null;
-    for (let attempt = 0; connection === null; attempt++) {
-      try {
-        connection = await RespConnection.connect(port);
-      } catch (error) {
-        if (attempt > 100) throw error;
-        await Bun.sleep(50);
-      }
-    }
-    await connection.call("SET", "k", "v");
-    const reply = plain(await connection.call("MEMORY", "STATS")) as unknown[];
-    connection.close();
+    await callPort(redis.port, "SET", "k", "v");
+    const reply = (await callPort(redis.port, "MEMORY", "STATS")) as unknown[];
     return reply.filter((_, i) => i % 2 === 0).map(String);
   } finally {
-    child.kill();
-    await child.exited;
-    removeTemporaryDirectory(dir);
+    await redis.stop();
   }
 }
 

@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Socket } from "node:net";
-import { call, CloneProcess, freePort, makeTemporaryDirectory, removeTemporaryDirectory, repositoryRoot } from "./helpers/clone-process.ts";
+import { call, CloneProcess, repositoryRoot } from "./helpers/clone-process.ts";
+import { startRedisServer } from "./helpers/redis-diff.ts";
 import { eventually } from "./helpers/eventually.ts";
 import { callPort, plain, RespConnection } from "./helpers/resp-client.ts";
 
@@ -69,14 +70,11 @@ describe("MONITOR", () => {
   });
 
   test("quotes arguments as redis-server does", async () => {
-    const dir = makeTemporaryDirectory("finn-monitor-redis-");
-    const port = await freePort();
-    const child = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir], { stdout: "ignore", stderr: "ignore" });
+    const redis = await startRedisServer();
     try {
-      await eventually("redis-server to answer", () => callPort(port, "PING"), (reply) => reply === "PONG");
       const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
       const lines: string[] = [];
-      for (const target of [port, node.port]) {
+      for (const target of [redis.port, node.port]) {
         const { connection, next } = await startMonitor(target);
         const client = await RespConnection.connect(target);
         await client.call("SET", "all", bytes);
@@ -86,9 +84,7 @@ describe("MONITOR", () => {
       }
       expect(lines[1]).toBe(lines[0]!);
     } finally {
-      child.kill();
-      await child.exited;
-      removeTemporaryDirectory(dir);
+      await redis.stop();
     }
   });
 

@@ -25,7 +25,7 @@ import { changesTermOrVote, StorageCorruptionError, type Durability, type LogSto
 import { diskNote } from "../log/file-sync.ts";
 import { Raft, type ProposeResult } from "../raft/raft.ts";
 import { SeededRandom } from "../raft/random.ts";
-import { asIndex, asNodeId, type Entry, type HardState, type Index, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
+import { asIndex, asNodeId, type Entry, type HardState, type Index, isLeaderMessage, type Membership, type Message, type NodeId, type Ready, type SnapshotMetadata } from "../raft/types.ts";
 import { type Command, RespReader } from "../resp/reader.ts";
 import type { CommandSpec } from "../server/command-spec.ts";
 import type { Transport } from "../transport/transport.ts";
@@ -516,7 +516,7 @@ export class RaftNode implements Replicator {
     if (this.closed || this.failure !== null) return;
     this.fastReadsUntil = 0;
     for (const message of messages) {
-      if (message.type === "append" || message.type === "heartbeat" || message.type === "snapshot") this.lastLeaderContactAt = performance.now();
+      if (isLeaderMessage(message)) this.lastLeaderContactAt = performance.now();
       this.raft.step(message);
     }
     this.scheduleSoon();

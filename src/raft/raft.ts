@@ -24,6 +24,7 @@ import {
   type HeartbeatMessage,
   type HeartbeatResponseMessage,
   type Index,
+  isLeaderMessage,
   type Message,
   type NodeId,
   type Ready,
@@ -138,8 +139,7 @@ export class Raft extends RaftLeader {
         (message.type === "vote" && message.pre) ||
         (message.type === "voteResponse" && message.pre && !message.reject);
       if (!keepTerm) {
-        const fromLeader = message.type === "append" || message.type === "heartbeat" || message.type === "snapshot";
-        this.becomeFollower(message.term, fromLeader ? message.from : null);
+        this.becomeFollower(message.term, isLeaderMessage(message) ? message.from : null);
       }
     } else if (message.term < this.term) {
       this.stepStale(message);

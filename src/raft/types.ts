@@ -222,3 +222,8 @@ export interface Ready {
   readonly readStates: readonly ReadState[];
   readonly droppedReads: readonly number[];
 }
+
+/** Whether only a leader sends messages of this kind (appends, heartbeats, snapshots): its sender leads. */
+export function isLeaderMessage(message: Message): boolean {
+  return message.type === "append" || message.type === "heartbeat" || message.type === "snapshot";
+}

@@ -6,7 +6,7 @@
  */
 import type { TlsConfig } from "../tls.ts";
 import type { Logger } from "../log.ts";
-import type { Message } from "../raft/types.ts";
+import { isLeaderMessage, type Message } from "../raft/types.ts";
 import type { Command } from "../resp/reader.ts";
 import { decodeMessages } from "./codec.ts";
 import { nonce, openerProof, peerProof, peerProtocolVersion, proofMatches } from "./handshake.ts";
@@ -236,7 +236,7 @@ export class Transport {
     }
     this.stats.receivedMessages += accepted.length;
     const last = accepted.at(-1);
-    if (last !== undefined) session.leaderTraffic = last.type === "append" || last.type === "heartbeat" || last.type === "snapshot";
+    if (last !== undefined) session.leaderTraffic = isLeaderMessage(last);
     if (accepted.length > 0) this.deliver(accepted);
     return { kind: "none" };
   }

@@ -10,7 +10,6 @@
  * XINFO CONSUMERS's and XINFO STREAM FULL's, from each server's clock, compared as integers only).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Subprocess } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,38 +99,52 @@ export interface DiffServers {
   readonly clonePort: number;
 }
 
+/** A redis-server on a free port of 127.0.0.1, started and answering PING; `stop` ends it and removes its directory. */
+export async function startRedisServer(): Promise<{ readonly port: number; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "finn-redis-"));
+  const port = await freePort();
+  const child = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const stop = async (): Promise<void> => {
+    child.kill();
+    await child.exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const probe = await RespConnection.connect(port);
+      await probe.call("PING");
+      probe.close();
+      return { port, stop };
+    } catch (error) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw error;
+      }
+      await Bun.sleep(50);
+    }
+  }
+}
+
 /** Starts redis-server and a clone node before the file's tests, and stops them after. */
 export function diffServers(): DiffServers {
   const servers = { redisPort: 0, clonePort: 0 };
   let node: FinnNode | undefined;
-  let redis: Subprocess | undefined;
+  let redis: Awaited<ReturnType<typeof startRedisServer>> | undefined;
   let dir = "";
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "finn-diff-"));
-    servers.redisPort = await freePort();
-    redis = Bun.spawn(["redis-server", "--port", String(servers.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
-      stdout: "ignore",
-      stderr: "ignore",
-    });
     node = await open(join(dir, "clone"), "127.0.0.1:0", "", new Clone(), { logLevel: "quiet" });
     servers.clonePort = node.port;
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        const probe = await RespConnection.connect(servers.redisPort);
-        await probe.call("PING");
-        probe.close();
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await Bun.sleep(50);
-      }
-    }
+    redis = await startRedisServer();
+    servers.redisPort = redis.port;
   });
   afterAll(async () => {
     await node?.close();
-    redis?.kill();
-    await redis?.exited;
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
   return servers;
