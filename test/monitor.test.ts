@@ -64,6 +64,16 @@ describe("MONITOR", () => {
       expect(await next()).toBe('"SET" "k y" "a\\"b\\\\c\\n\\r\\t\\a\\b\\x00\\x01\\x7f" "\\xc3\\xa9\\xe2\\x98\\x83"');
       // An inline command shows its words.
       expect(await next()).toBe('"PING"');
+      // A long argument shows its first 64 KB; a long line stops after about 1 MB.
+      const other = await RespConnection.connect(node.port);
+      await other.call("SET", "long", Buffer.alloc(1024 * 1024, "v"));
+      await other.call("MSET", ...Array.from({ length: 40 }, (_, i) => [`k${i}`, "w".repeat(100 * 1024)]).flat());
+      other.close();
+      expect(await next()).toBe(`"SET" "long" "${"v".repeat(65536)}... (983040 more bytes)"`);
+      const mset = await next();
+      expect(mset.startsWith(`"MSET" "k0" "${"w".repeat(65536)}... (36864 more bytes)" "k1"`)).toBe(true);
+      // Sixteen values of 64 KB pass 1 MB: the line ends after its 33rd argument, with the number left.
+      expect(mset.endsWith(`... (${81 - 33} more arguments)`)).toBe(true);
     } finally {
       connection.close();
     }

@@ -5,7 +5,8 @@
  *   +1700000000.123456 [0 127.0.0.1:53211] "SET" "key" "value"
  *
  * Arguments are quoted as Redis's `sdscatrepr` quotes them (`\"`, `\\`, `\n`, `\r`, `\t`, `\a`,
- * `\b`, and `\xHH` for other bytes that are not printable ASCII). Like Redis, MONITOR shows a
+ * `\b`, and `\xHH` for other bytes that are not printable ASCII), up to 64 KB of each argument
+ * and about 1 MB a line (`quoteArgument`, `monitorLine`). Like Redis, MONITOR shows a
  * command once it has run (its own MONITOR and RESET do not show to the client that sent them),
  * leaves out administrative commands, commands refused before they run (NOAUTH) and peers' Raft
  * traffic, and shows `(redacted)` for the passwords of AUTH and HELLO. Unlike Redis, which shows a
@@ -25,8 +26,26 @@ const hidden: ReadonlySet<string> = new Set(["rafthello", "raftauth", "raftmsg",
 
 const redacted = Buffer.from("(redacted)");
 
-/** Redis's `sdscatrepr`: the bytes as a quoted, escaped, printable string. */
-export function quoteArgument(bytes: Uint8Array): string {
+/** An argument longer than this shows its first this many bytes and how many more it has. */
+export const monitorArgumentBytesMax = 64 * 1024;
+/** A line stops after the argument that takes it past this length, and says how many more there are. */
+const monitorLineBytesMax = 1024 * 1024;
+
+/** Whether `bytes` are printable ASCII with no quote or backslash: shown as they are. */
+function plainBytes(bytes: Uint8Array): boolean {
+  for (const byte of bytes) if (byte < 0x20 || byte > 0x7e || byte === 0x22 || byte === 0x5c) return false;
+  return true;
+}
+
+/**
+ * Redis's `sdscatrepr`: the bytes as a quoted, escaped, printable string. Past
+ * `monitorArgumentBytesMax` only the start is shown, with `... (N more bytes)` inside the quotes: a
+ * 512 MB value would otherwise make a line of up to 2 GB, built on the node's loop.
+ */
+export function quoteArgument(whole: Uint8Array): string {
+  const bytes = whole.length > monitorArgumentBytesMax ? whole.subarray(0, monitorArgumentBytesMax) : whole;
+  const more = whole.length > bytes.length ? `... (${whole.length - bytes.length} more bytes)` : "";
+  if (plainBytes(bytes)) return `"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")}${more}"`;
   let text = '"';
   for (const byte of bytes) {
     switch (byte) {
@@ -55,7 +74,7 @@ export function quoteArgument(bytes: Uint8Array): string {
         text += byte >= 0x20 && byte <= 0x7e ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, "0")}`;
     }
   }
-  return `${text}"`;
+  return `${text}${more}"`;
 }
 
 /** The arguments as MONITOR shows them: passwords replaced (AUTH's, and HELLO's after AUTH). */
@@ -76,7 +95,15 @@ function shownArguments(command: Command): readonly Uint8Array[] {
 export function monitorLine(connection: Connection, command: Command, microseconds: number): Uint8Array {
   const seconds = Math.floor(microseconds / 1e6);
   const fraction = String(Math.floor(microseconds % 1e6)).padStart(6, "0");
-  const args = shownArguments(command).map(quoteArgument).join(" ");
+  const shown = shownArguments(command);
+  let args = "";
+  for (let i = 0; i < shown.length; i++) {
+    if (args.length > monitorLineBytesMax) {
+      args += ` ... (${shown.length - i} more arguments)`;
+      break;
+    }
+    args += (i === 0 ? "" : " ") + quoteArgument(shown[i]!);
+  }
   return Buffer.from(`+${seconds}.${fraction} [0 ${connection.remoteAddress}] ${args}\r\n`, "latin1");
 }
 
