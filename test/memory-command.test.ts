@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { call, CloneProcess, repositoryRoot } from "./helpers/clone-process.ts";
 import { startRedisServer } from "./helpers/redis-diff.ts";
+import { purge } from "../src/server/commands/memory.ts";
 import { callPort, plain, RespConnection, type RespValue } from "./helpers/resp-client.ts";
 
 setDefaultTimeout(120_000);
@@ -123,6 +124,17 @@ describe("MEMORY PURGE and DOCTOR", () => {
     } finally {
       await own.cleanup();
     }
+  });
+});
+
+describe("MEMORY PURGE in a loop", () => {
+  test("collects at most once in five of its own lengths, so a client sending it in a loop cannot hold the loop", async () => {
+    const start = performance.now();
+    expect(purge()).toBe(true);
+    const took = performance.now() - start;
+    expect(purge()).toBe(false);
+    await Bun.sleep(4 * took + 20);
+    expect(purge()).toBe(true);
   });
 });
 
