@@ -49,6 +49,10 @@ Flags (each also as --flag, and as -flag=value):
   -maxclients N        most connected clients; more get -ERR max number of clients reached
                          (default 10000)
   -timeout SECONDS     disconnect a client after this long without a command (default 0: never)
+  -slowlog-log-slower-than MICROS   SLOWLOG keeps commands that took at least this long (default
+                         10000; negative: none, 0: all; commands Redis flags fast, and SET,
+                         are not timed)
+  -slowlog-max-len N   SLOWLOG keeps the newest N (default 128)
   -proto-max-bulk-len BYTES         largest bulk argument a client may send (default 512 MB)
   -client-query-buffer-limit BYTES  most bytes buffered for a command still arriving (default 1 GB)
   -client-output-buffer-limit BYTES most bytes of replies a client may leave unread, a reply being
@@ -112,6 +116,8 @@ interface CloneFlags {
   tlsKey: string;
   tlsCa: string;
   idleTimeoutSeconds: number | null;
+  slowlogSlowerThanMicros: number | null;
+  slowlogMaxLen: number | null;
   bulkBytesMax: number | null;
   queryBufferBytesMax: number | null;
   outputBytesMax: number | null;
@@ -143,7 +149,7 @@ export const valueFlags: ReadonlySet<string> = new Set([
   "p", "port", "bind", "advertise", "dir", "join", "durability", "consistency", "backend", "loglevel", "redirect",
   "cluster", "secret", "auth", "protected-mode", "admin-auth", "tls-cert", "tls-key", "tls-ca", "maxclients",
   "proto-max-bulk-len", "client-query-buffer-limit", "client-output-buffer-limit", "timeout", "snapshot-entries", "snapshot-trail",
-  "election-timeout", "snapshot-growth", "snapshot-bytes", "snapshot-trail-bytes",
+  "election-timeout", "snapshot-growth", "snapshot-bytes", "snapshot-trail-bytes", "slowlog-log-slower-than", "slowlog-max-len",
 ]);
 
 /** Parses the command line; throws UsageError with a message for the user. Exported for tests. */
@@ -174,6 +180,8 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "vers
     tlsKey: "",
     tlsCa: "",
     idleTimeoutSeconds: null,
+    slowlogSlowerThanMicros: null,
+    slowlogMaxLen: null,
     bulkBytesMax: null,
     queryBufferBytesMax: null,
     outputBytesMax: null,
@@ -287,6 +295,15 @@ export function parseFlags(argv: readonly string[]): CloneFlags | "help" | "vers
         if (!/^\d+$/.test(value)) throw new UsageError(`invalid seconds '${value}' for -timeout`);
         flags.idleTimeoutSeconds = Number(value);
         break;
+      case "slowlog-log-slower-than":
+        if (!/^-?\d{1,15}$/.test(value)) throw new UsageError(`invalid microseconds '${value}' for -slowlog-log-slower-than`);
+        // Any negative value turns it off, as in Redis.
+        flags.slowlogSlowerThanMicros = Math.max(-1, Number(value));
+        break;
+      case "slowlog-max-len":
+        if (!/^\d{1,9}$/.test(value)) throw new UsageError(`invalid count '${value}' for -slowlog-max-len`);
+        flags.slowlogMaxLen = Number(value);
+        break;
       case "snapshot-entries":
       case "snapshot-trail": {
         const count = Number(value);
@@ -365,6 +382,8 @@ async function main(): Promise<void> {
     limits: {
       ...(flags.clientsMax === null ? {} : { clientsMax: flags.clientsMax }),
       ...(flags.idleTimeoutSeconds === null ? {} : { idleTimeoutSeconds: flags.idleTimeoutSeconds }),
+      ...(flags.slowlogSlowerThanMicros === null ? {} : { slowlogSlowerThanMicros: flags.slowlogSlowerThanMicros }),
+      ...(flags.slowlogMaxLen === null ? {} : { slowlogMaxLen: flags.slowlogMaxLen }),
       ...(flags.bulkBytesMax === null ? {} : { bulkBytesMax: flags.bulkBytesMax }),
       ...(flags.queryBufferBytesMax === null ? {} : { queryBufferBytesMax: flags.queryBufferBytesMax }),
       ...(flags.outputBytesMax === null ? {} : { outputBytesMax: flags.outputBytesMax }),

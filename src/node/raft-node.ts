@@ -40,6 +40,13 @@ import type { NodeStatus, Replicator, Ticket } from "./replicator.ts";
 /** How reads are served: by any node, by the leader under its lease, or after a ReadIndex round. */
 export type Consistency = "low" | "medium" | "high";
 
+/** What the node times while it applies (SLOWLOG): which commands, and where the times go. */
+export interface ApplyTiming {
+  times(name: string): boolean;
+  /** `command` took `micros` to apply; `ticket` is its client's, on the node that proposed it. */
+  note(command: Command, micros: number, ticket: Ticket | null): void;
+}
+
 export interface RaftNodeOptions {
   readonly id: NodeId;
   readonly store: LogStore;
@@ -1015,9 +1022,25 @@ export class RaftNode implements Replicator {
     this.writeListener = listener;
   }
 
+  private applyTiming: ApplyTiming | null = null;
+  /** When the command being applied started, when it is timed (`ApplyTiming`); -1 when not. */
+  private applyStartedAt = -1;
+
+  /** Times the commands `timing` asks for while they are applied (SLOWLOG). */
+  timeApplies(timing: ApplyTiming | null): void {
+    this.applyTiming = timing;
+  }
+
   private readonly onApplied: ApplyListener = {
-    before: () => this.applying[this.applyingAt]?.beforeApply?.(),
+    before: (command: Command) => {
+      this.applying[this.applyingAt]?.beforeApply?.();
+      this.applyStartedAt = this.applyTiming?.times(command.name) === true ? performance.now() : -1;
+    },
     after: (command: Command, result: ApplyResult) => {
+      if (this.applyStartedAt >= 0) {
+        this.applyTiming?.note(command, (performance.now() - this.applyStartedAt) * 1000, this.applying[this.applyingAt] ?? null);
+        this.applyStartedAt = -1;
+      }
       if (result.error === undefined && !result.unchanged && this.touchesKeys(command)) {
         this.writes.applied(command, this.machineApplied);
         this.writeListener?.(command, result.value);

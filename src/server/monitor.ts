@@ -77,8 +77,8 @@ export function quoteArgument(whole: Uint8Array): string {
   return `${text}${more}"`;
 }
 
-/** The arguments as MONITOR shows them: passwords replaced (AUTH's, and HELLO's after AUTH). */
-function shownArguments(command: Command): readonly Uint8Array[] {
+/** The arguments as MONITOR and SLOWLOG show them: passwords replaced (AUTH's, and HELLO's after AUTH). */
+export function shownArguments(command: Command): readonly Uint8Array[] {
   const args = command.args;
   if (command.name === "auth") return args.map((arg, i) => (i === 0 ? arg : redacted));
   if (command.name !== "hello") return args;

@@ -21,6 +21,7 @@ import { subscribed } from "./dispatch.ts";
 import { InstantaneousMetric } from "./metrics.ts";
 import { Monitors } from "./monitor.ts";
 import { PubSub } from "./pubsub.ts";
+import type { SlowLog } from "./slowlog.ts";
 import type { PeerSession } from "../transport/transport.ts";
 
 /** Limits on each client, beyond the request reader's. */
@@ -38,6 +39,10 @@ export interface ServerLimits extends ReaderLimits {
    * default, never. Peer links, clients waiting for replies and subscribers are not idle.
    */
   readonly idleTimeoutSeconds: number;
+  /** SLOWLOG logs commands that take at least this long (µs; Redis's `slowlog-log-slower-than`): negative, none; 0, all. */
+  readonly slowlogSlowerThanMicros: number;
+  /** SLOWLOG keeps this many entries, the newest (Redis's `slowlog-max-len`). */
+  readonly slowlogMaxLen: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -52,6 +57,9 @@ export const defaultServerLimits: ServerLimits = {
   clientsMax: 10000,
   // Redis's default timeout.
   idleTimeoutSeconds: 0,
+  // Redis's defaults.
+  slowlogSlowerThanMicros: 10_000,
+  slowlogMaxLen: 128,
 };
 
 /** Who may do what on the server's connections. */
@@ -192,6 +200,8 @@ export class Server {
   readonly pubsub: PubSub = new PubSub(this);
   /** The connections that sent MONITOR (`Monitors`). */
   readonly monitors: Monitors;
+  /** SLOWLOG's entries and what it times (set by the node that owns this server; null: none kept). */
+  slowlog: SlowLog | null = null;
 
   constructor(private readonly options: ServerOptions) {
     this.limits = options.limits;
@@ -429,6 +439,23 @@ export class Server {
    * the command meets the same error, and answers with it).
    */
   runCommand(connection: Connection, command: Command): void {
+    const slowlog = this.slowlog;
+    if (slowlog === null || !slowlog.times(command.name)) {
+      this.runUntimed(connection, command);
+      return;
+    }
+    const start = performance.now();
+    const queuedBefore = connection.queued;
+    try {
+      this.runUntimed(connection, command);
+    } finally {
+      // Answered now (a read, or a write answered without the log); a write in the log is timed
+      // where it is applied, and a read that waits is not timed (src/server/slowlog.ts).
+      if (connection.queued === queuedBefore) slowlog.note(command, (performance.now() - start) * 1000, connection);
+    }
+  }
+
+  private runUntimed(connection: Connection, command: Command): void {
     connection.appliesInDispatch = 0;
     const start = this.outputMark(connection);
     const queuedBefore = connection.queued;

@@ -29,6 +29,8 @@ function parameters(context: BuiltinContext): [string, string][] {
     ["proto-max-bulk-len", String(limits.bulkBytesMax)],
     ["protected-mode", context.server.access.protectedMode ? "yes" : "no"],
     ["save", ""],
+    ["slowlog-log-slower-than", String(limits.slowlogSlowerThanMicros)],
+    ["slowlog-max-len", String(limits.slowlogMaxLen)],
     ["timeout", String(limits.idleTimeoutSeconds)],
   ];
 }

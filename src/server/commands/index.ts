@@ -14,6 +14,7 @@ import { bgSave, lastSave, save, time } from "./persistence.ts";
 import { shutdown } from "./shutdown.ts";
 import { wait } from "./wait.ts";
 import { monitor } from "./monitor.ts";
+import { slowlog } from "./slowlog.ts";
 import { psubscribe, publish, pubsubCommand, punsubscribe, subscribe, unsubscribe } from "./pubsub.ts";
 
 export const builtins: ReadonlyMap<string, Builtin> = new Map(
@@ -23,7 +24,7 @@ export const builtins: ReadonlyMap<string, Builtin> = new Map(
     ...[raftAddPeer, raftRemovePeer, raftJoin, raftPeers, raftNodeId, raftTransfer, raftSnapshot],
     ...[cluster, readOnly, readWrite, asking],
     ...[multi, exec, discard, watch, unwatch],
-    ...[time, save, bgSave, lastSave, wait, monitor],
+    ...[time, save, bgSave, lastSave, wait, monitor, slowlog],
     ...[subscribe, psubscribe, unsubscribe, punsubscribe, publish, pubsubCommand],
   ].map(
     (builtin) => [builtin.spec.name, builtin] as const,
