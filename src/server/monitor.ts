@@ -77,32 +77,36 @@ export function quoteArgument(whole: Uint8Array): string {
   return `${text}${more}"`;
 }
 
-/** The arguments as MONITOR and SLOWLOG show them: passwords replaced (AUTH's, and HELLO's after AUTH). */
-export function shownArguments(command: Command): readonly Uint8Array[] {
-  const args = command.args;
-  if (command.name === "auth") return args.map((arg, i) => (i === 0 ? arg : redacted));
-  if (command.name !== "hello") return args;
-  const shown = args.slice();
-  for (let i = 2; i < shown.length; i++) {
-    if (Buffer.from(shown[i]!).toString("latin1").toLowerCase() !== "auth") continue;
-    for (let j = i + 1; j <= i + 2 && j < shown.length; j++) shown[j] = redacted;
-    i += 2;
+/**
+ * Argument `index` of `command` as MONITOR and SLOWLOG show it: a password replaced (AUTH's, and
+ * HELLO's after AUTH). One at a time, so that a command of a million arguments is not made into a
+ * million views to show its first few.
+ */
+export function shownArgument(command: Command, index: number): Uint8Array {
+  if (index > 0 && command.name === "auth") return redacted;
+  if (index > 2 && command.name === "hello") {
+    // HELLO protover [AUTH username password] [SETNAME name]: the two after an AUTH are redacted.
+    for (let i = 2; i < index; i++) {
+      if (Buffer.from(command.arg(i)).toString("latin1").toLowerCase() !== "auth") continue;
+      if (index <= i + 2) return redacted;
+      i += 2;
+    }
   }
-  return shown;
+  return command.arg(index);
 }
 
 /** One MONITOR line for `command` from `connection`, at `microseconds` since the epoch. */
 export function monitorLine(connection: Connection, command: Command, microseconds: number): Uint8Array {
   const seconds = Math.floor(microseconds / 1e6);
   const fraction = String(Math.floor(microseconds % 1e6)).padStart(6, "0");
-  const shown = shownArguments(command);
+  const count = command.argCount;
   let args = "";
-  for (let i = 0; i < shown.length; i++) {
+  for (let i = 0; i < count; i++) {
     if (args.length > monitorLineBytesMax) {
-      args += ` ... (${shown.length - i} more arguments)`;
+      args += ` ... (${count - i} more arguments)`;
       break;
     }
-    args += (i === 0 ? "" : " ") + quoteArgument(shown[i]!);
+    args += (i === 0 ? "" : " ") + quoteArgument(shownArgument(command, i));
   }
   return Buffer.from(`+${seconds}.${fraction} [0 ${connection.remoteAddress}] ${args}\r\n`, "latin1");
 }

@@ -17,7 +17,7 @@
  */
 import type { Command } from "../resp/reader.ts";
 import type { CommandSpec } from "./command-spec.ts";
-import { shownArguments } from "./monitor.ts";
+import { shownArgument } from "./monitor.ts";
 
 /**
  * Not timed besides the commands flagged fast: EXEC (its commands are), and SET and its forms,
@@ -79,7 +79,7 @@ export class SlowLog {
       id: this.nextId++,
       time: Math.floor(Date.now() / 1000),
       micros: Math.round(micros),
-      args: cutArguments(shownArguments(command)),
+      args: cutArguments(command),
       address: client?.remoteAddress ?? "",
       name: client?.name ?? "",
     });
@@ -101,15 +101,16 @@ export class SlowLog {
   }
 }
 
-function cutArguments(args: readonly Uint8Array[]): Uint8Array[] {
-  const shown = Math.min(args.length, argumentsMax);
+function cutArguments(command: Command): Uint8Array[] {
+  const count = command.argCount;
+  const shown = Math.min(count, argumentsMax);
   const cut: Uint8Array[] = [];
   for (let i = 0; i < shown; i++) {
-    if (i === shown - 1 && args.length > argumentsMax) {
-      cut.push(Buffer.from(`... (${args.length - argumentsMax + 1} more arguments)`));
+    if (i === shown - 1 && count > argumentsMax) {
+      cut.push(Buffer.from(`... (${count - argumentsMax + 1} more arguments)`));
       break;
     }
-    const arg = args[i]!;
+    const arg = shownArgument(command, i);
     // A copy, not a view: a view would keep the client's whole read buffer alive.
     cut.push(
       arg.length > argumentBytesMax
