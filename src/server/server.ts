@@ -409,6 +409,8 @@ export class Server {
 
   /** Runs one command for a connection, keeping its replies in order. */
   dispatch(connection: Connection, command: Command): void {
+    // Set again by the dispatcher for a command MONITOR shows (not left over from one that threw).
+    connection.shownToMonitors = false;
     this.stats.commandsProcessed++;
     connection.commandsProcessed++;
     connection.lastCommandAt = this.now;
