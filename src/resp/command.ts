@@ -27,6 +27,9 @@ export function latin1(bytes: Uint8Array): string {
   return asBuffer(bytes).toString("latin1");
 }
 
+/** Node's Buffer method that Bun implements too, missing from its type declarations. */
+type BufferWithLatin1Slice = Buffer & { latin1Slice(start: number, end: number): string };
+
 export class Command {
   private views: Uint8Array[] | null;
   /** Views `arg(i)` made, by argument. */
@@ -128,7 +131,10 @@ export class Command {
     const offsets = this.offsets;
     if (offsets === null) return latin1(this.views?.[index] ?? empty);
     if (index < 0 || 2 * index >= offsets.length) return "";
-    return this.source.toString("latin1", offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
+    // Node's `latin1Slice`, which Bun keeps: `toString("latin1", ...)` without reading the
+    // encoding's name, 32 ns against 43 for a 16-byte key (a GET at pipeline 16 spends ~800 ns).
+    // The offsets are the parser's, inside the source (it throws past the end; toString clamps).
+    return (this.source as BufferWithLatin1Slice).latin1Slice(offsets[2 * index] ?? 0, offsets[2 * index + 1] ?? 0);
   }
 
   /** The command as a RESP multibulk frame: the raw bytes, or an encoding of an inline command. */
