@@ -96,8 +96,11 @@ export function createDispatcher(
       return;
     }
     // MONITOR shows what runs (or is queued in a transaction) once it has run, as Redis does, but
-    // not administration (`Server.dispatch` feeds it).
-    if (server.monitors.size > 0 && !connection.inExec) connection.shownToMonitors = (builtin?.spec ?? machineSpecs.get(name))?.flags.includes("admin") !== true;
+    // not administration, nor peers' handshake and traffic (`Server.dispatch` feeds it).
+    if (server.monitors.size > 0 && !connection.inExec) {
+      connection.shownToMonitors =
+        connection.peerSession === null && !peerHandshake.has(name) && (builtin?.spec ?? machineSpecs.get(name))?.flags.includes("admin") !== true;
+    }
     const transaction = connection.transaction;
     if (transaction !== null && !transactionControl.has(name)) {
       // Inside MULTI: check what can be checked now (Redis answers these errors at once and

@@ -16,13 +16,10 @@
  * connection's replies: it never goes there (that would send them early) but takes a slot in the
  * monitor's queue, written at the end of the turn with the monitor's other replies. A monitor
  * that does not read is closed once it holds `queuedRepliesMax` lines or its unsent output passes
- * `outputBytesMax`, as any client past its output limit is.
+ * `outputBytesMax`, as every client past its output limit is.
  */
-import type { Command } from "../resp/reader.ts";
+import { type Command, latin1 } from "../resp/reader.ts";
 import { type Connection, Slot, SlotKind } from "./connection.ts";
-
-/** Commands never shown: peers' handshake and traffic (their secret, the cluster's messages). */
-const hidden: ReadonlySet<string> = new Set(["rafthello", "raftauth", "raftmsg", "raftsnap"]);
 
 const redacted = Buffer.from("(redacted)");
 
@@ -45,7 +42,7 @@ function plainBytes(bytes: Uint8Array): boolean {
 export function quoteArgument(whole: Uint8Array): string {
   const bytes = whole.length > monitorArgumentBytesMax ? whole.subarray(0, monitorArgumentBytesMax) : whole;
   const more = whole.length > bytes.length ? `... (${whole.length - bytes.length} more bytes)` : "";
-  if (plainBytes(bytes)) return `"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")}${more}"`;
+  if (plainBytes(bytes)) return `"${latin1(bytes)}${more}"`;
   let text = '"';
   for (const byte of bytes) {
     switch (byte) {
@@ -87,7 +84,7 @@ export function shownArgument(command: Command, index: number): Uint8Array {
   if (index > 2 && command.name === "hello") {
     // HELLO protover [AUTH username password] [SETNAME name]: the two after an AUTH are redacted.
     for (let i = 2; i < index; i++) {
-      if (Buffer.from(command.arg(i)).toString("latin1").toLowerCase() !== "auth") continue;
+      if (command.key(i).toLowerCase() !== "auth") continue;
       if (index <= i + 2) return redacted;
       i += 2;
     }
@@ -141,9 +138,8 @@ export class Monitors {
     this.connections.delete(connection);
   }
 
-  /** Shows `command`, which `connection` just ran, to every monitor. */
+  /** Shows `command`, which `connection` just ran, to every monitor (the dispatcher chose it: `shownToMonitors`). */
   feed(connection: Connection, command: Command): void {
-    if (connection.peerSession !== null || hidden.has(command.name)) return;
     const line = monitorLine(connection, command, Math.floor((performance.timeOrigin + performance.now()) * 1000));
     for (const monitor of this.connections) {
       if (monitor.closed) {
